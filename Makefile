@@ -1,0 +1,116 @@
+# mq - durable message queues in a spool directory
+#
+#   make            build bin/ and the libraries
+#   make demo       install build dependencies (Debian, as root), build, show it working
+#   make check      install test dependencies, build, run every test (plain + ASan/UBSan)
+#   make bench      throughput against cat on the same bytes
+#   make install    PREFIX=/usr/local DESTDIR=
+
+VERSION  = 0.1.0
+PREFIX  ?= /usr/local
+BINDIR   = $(PREFIX)/bin
+LIBDIR   = $(PREFIX)/lib
+INCDIR   = $(PREFIX)/include
+MANDIR   = $(PREFIX)/share/man
+INSTALL ?= install
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Wshadow -Wvla -Wno-unused-parameter
+CPPFLAGS += -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
+ALLCFLAGS = $(CPPFLAGS) $(WARN) $(CFLAGS) -fstack-protector-strong -fPIC
+LDLIBS   = -luring -lz -ljansson
+
+BIN  = mq-send mq-recv mq-topic
+LIB  = spool.o io.o crc.o batch.o segment.o config.o topic.o writer.o reader.o \
+       input.o json.o
+CLI  = cli.o
+HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h
+
+# B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
+B = build
+LIBOBJ = $(LIB:%=$(B)/lib/%)
+CLIOBJ = $(CLI:%=$(B)/cmd/%)
+
+all: bin/mq-send bin/mq-recv bin/mq-topic build/libspool.so
+
+bin/%: $(B)/cmd/%.o $(CLIOBJ) $(B)/libspool.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/lib/%.o: libspool/%.c $(HDR)
+	@mkdir -p $(B)/lib
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+$(B)/cmd/%.o: cmd/%.c $(HDR)
+	@mkdir -p $(B)/cmd
+	$(CC) $(ALLCFLAGS) -Ilibspool -c -o $@ $<
+
+$(B)/libspool.a: $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+build/libspool.so: $(LIB:%=build/lib/%)
+	$(CC) -shared -Wl,-soname,libspool.so.0 -o $@ $^ $(LDLIBS)
+
+# the same programs built with AddressSanitizer and UBSan, into bin-asan/
+asan:
+	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" asan-bins
+
+asan-bins: bin-asan/mq-send bin-asan/mq-recv bin-asan/mq-topic
+
+bin-asan/%: $(B)/cmd/%.o $(CLIOBJ) $(B)/libspool.a
+	@mkdir -p bin-asan
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests/unit/%: tests/unit/%.c $(B)/libspool.a $(HDR)
+	$(CC) $(ALLCFLAGS) -Ilibspool -o $@ $< $(B)/libspool.a $(LDLIBS)
+
+tests/tools/nouring: tests/tools/nouring.c
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -o $@ $<
+
+UNIT = tests/unit/test_batch tests/unit/test_spool
+
+deps:
+	@sh tests/deps.sh
+
+demo: deps all
+	@sh tests/demo.sh
+
+check: deps all asan $(UNIT) tests/tools/nouring
+	@sh tests/run.sh
+
+bench: all
+	@sh tests/bench.sh
+
+lint:
+	mandoc -Tlint -Wwarning man/*.[1-8]
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(INSTALL) -m 0755 $(BIN:%=bin/%) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0644 build/libspool.a $(DESTDIR)$(LIBDIR)
+	$(INSTALL) -m 0755 build/libspool.so $(DESTDIR)$(LIBDIR)/libspool.so.0
+	ln -sf libspool.so.0 $(DESTDIR)$(LIBDIR)/libspool.so
+	$(INSTALL) -m 0644 libspool/spool.h $(DESTDIR)$(INCDIR)
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|' libspool/libspool.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/libspool.pc
+	$(INSTALL) -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
+	$(INSTALL) -m 0644 man/*.7 $(DESTDIR)$(MANDIR)/man7
+	$(INSTALL) -m 0644 completions/mq.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mq-send
+	for b in mq-recv mq-topic; do \
+	    ln -sf mq-send $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$b; done
+	$(INSTALL) -m 0644 completions/_mq $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	$(INSTALL) -m 0644 completions/mq.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+
+clean:
+	rm -rf bin bin-asan build build-asan $(UNIT) tests/tools/nouring
+
+.PHONY: all asan asan-bins deps demo check bench lint install clean
+.SECONDARY:

@@ -1,0 +1,44 @@
+/*
+ * cli.h - what the mq-* programs share and the library must not do:
+ * talking to the user, exit codes, parsing arguments
+ */
+
+#ifndef CLI_H
+#define CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spool.h"
+
+/* sysexits(3), the codes DESIGN.md fixes */
+#define EX_OK		0
+#define EX_USAGE	64
+#define EX_DATAERR	65
+#define EX_NOINPUT	66
+#define EX_UNAVAILABLE	69
+#define EX_IOERR	74
+#define EX_TEMPFAIL	75
+#define EX_NOPERM	77
+
+extern int cli_quiet;
+extern int cli_verbose;
+
+int	 cli_exitcode(int negerr);
+void	 cli_die(int negerr, struct spool *, const char *fmt, ...)
+	    __attribute__((noreturn, format(printf, 3, 4)));
+void	 cli_usage_die(const char *fmt, ...)
+	    __attribute__((noreturn, format(printf, 1, 2)));
+void	 cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	 cli_version(void) __attribute__((noreturn));
+const char *cli_spool_path(const char *opt);
+struct spool *cli_open_spool(const char *opt, int create);
+void	 cli_check_topic(const char *);
+long long cli_number(const char *, const char *what, long long lo, long long hi);
+int	 cli_duration(const char *, int64_t *ms);
+int	 cli_time(const char *, int64_t *ms);
+int	 cli_pos(const char *, struct spool_pos *);
+char	*cli_unescape(const char *, size_t *len);
+int64_t	 cli_now_ms(void);
+
+#endif

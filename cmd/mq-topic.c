@@ -1,0 +1,352 @@
+/*
+ * mq-topic - create, delete, list, describe, configure and verify topics
+ *
+ * Global options, a command, its options: each command is a few lines
+ * over libspool.  Only create and config write; list, describe and
+ * verify without --repair never create or change anything.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { OPT_CONFIG = 256, OPT_REPAIR, OPT_VERSION };
+
+static const char usage_text[] =
+"usage: mq-topic [-qv] [-s spool] create [-P partitions] [--config key=value]... topic\n"
+"       mq-topic [-qv] [-s spool] delete topic\n"
+"       mq-topic [-qv] [-s spool] list [-l]\n"
+"       mq-topic [-qv] [-s spool] describe topic\n"
+"       mq-topic [-qv] [-s spool] config topic [key=value ...]\n"
+"       mq-topic [-qv] [-s spool] verify [--repair] [topic]\n";
+
+static void usage(int) __attribute__((noreturn));
+
+static void
+usage(int status)
+{
+	fputs(usage_text, status ? stderr : stdout);
+	exit(status);
+}
+
+static const char *spool_opt;
+
+/* open_topic - open an existing topic or exit 66 */
+static struct spool_topic *
+open_topic(struct spool *sp, const char *name)
+{
+	struct spool_topic *t;
+	int r;
+
+	cli_check_topic(name);
+	if ((r = spool_topic_open(sp, name, &t)) < 0)
+		cli_die(r, sp, r == -ENOENT ? "%s: no such topic" : "%s", name);
+	return t;
+}
+
+/* cmd_create - create [-P partitions] [--config key=value]... topic */
+static int
+cmd_create(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "config",	required_argument, NULL, OPT_CONFIG },
+		{ "partitions",	required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool_config cfg;
+	struct spool *sp;
+	char *eq;
+	int ch, r;
+
+	spool_config_default(&cfg);
+	while ((ch = getopt_long(argc, argv, "P:", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'P':
+			cfg.partitions = (uint32_t)cli_number(optarg,
+			    "partition count", 1, 4096);
+			break;
+		case OPT_CONFIG:
+			if ((eq = strchr(optarg, '=')) == NULL)
+				cli_usage_die("--config %s: expected key=value",
+				    optarg);
+			*eq = '\0';
+			r = spool_config_set(&cfg, optarg, eq + 1);
+			*eq = '=';
+			if (r == -ENOENT)
+				cli_usage_die("--config %s: unknown key", optarg);
+			if (r < 0)
+				cli_usage_die("--config %s: invalid value",
+				    optarg);
+			break;
+		default:
+			usage(EX_USAGE);
+		}
+	}
+	if (argc - optind != 1)
+		usage(EX_USAGE);
+	cli_check_topic(argv[optind]);
+	sp = cli_open_spool(spool_opt, 1);
+	if ((r = spool_topic_create(sp, argv[optind], &cfg)) < 0)
+		cli_die(r, sp, r == -EEXIST ? "%s: topic exists" : "%s",
+		    argv[optind]);
+	spool_close(sp);
+	return EX_OK;
+}
+
+/* cmd_delete - delete topic */
+static int
+cmd_delete(int argc, char *argv[])
+{
+	struct spool *sp;
+	int r;
+
+	if (argc != 2)
+		usage(EX_USAGE);
+	cli_check_topic(argv[1]);
+	sp = cli_open_spool(spool_opt, 0);
+	if ((r = spool_topic_delete(sp, argv[1])) < 0)
+		cli_die(r, sp, r == -ENOENT ? "%s: no such topic" : "%s",
+		    argv[1]);
+	spool_close(sp);
+	return EX_OK;
+}
+
+/* totals - messages and bytes of a whole topic */
+static void
+totals(struct spool *sp, struct spool_topic *t, uint64_t *msgs,
+    uint64_t *bytes)
+{
+	struct spool_part_info pi;
+	uint32_t i;
+	int r;
+
+	*msgs = *bytes = 0;
+	for (i = 0; i < spool_topic_config(t)->partitions; i++) {
+		if ((r = spool_topic_info(t, i, &pi)) < 0)
+			cli_die(r, sp, "partition %" PRIu32, i);
+		*msgs += pi.next - pi.first;
+		*bytes += pi.bytes;
+	}
+}
+
+/* cmd_list - list [-l] */
+static int
+cmd_list(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "long", no_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool *sp;
+	struct spool_topic *t;
+	uint64_t msgs, bytes;
+	char **names;
+	size_t n, i;
+	int ch, r, lflag = 0;
+
+	while ((ch = getopt_long(argc, argv, "l", lo, NULL)) != -1) {
+		if (ch != 'l')
+			usage(EX_USAGE);
+		lflag = 1;
+	}
+	if (argc != optind)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	if ((r = spool_topic_list(sp, &names, &n)) < 0)
+		cli_die(r, sp, "topics");
+	if (lflag)
+		printf("%-24s %10s %12s %14s\n", "TOPIC", "PARTITIONS",
+		    "MESSAGES", "BYTES");
+	for (i = 0; i < n; i++) {
+		if (!lflag)
+			printf("%s\n", names[i]);
+		else if (spool_topic_open(sp, names[i], &t) == 0) {
+			totals(sp, t, &msgs, &bytes);
+			printf("%-24s %10" PRIu32 " %12" PRIu64 " %14" PRIu64
+			    "\n", names[i], spool_topic_config(t)->partitions,
+			    msgs, bytes);
+			spool_topic_close(t);
+		}
+		free(names[i]);
+	}
+	free(names);
+	spool_close(sp);
+	return EX_OK;
+}
+
+/* cmd_describe - describe topic */
+static int
+cmd_describe(int argc, char *argv[])
+{
+	struct spool_part_info pi;
+	struct spool *sp;
+	struct spool_topic *t;
+	uint32_t i, np;
+	int r;
+
+	if (argc != 2)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	t = open_topic(sp, argv[1]);
+	np = spool_topic_config(t)->partitions;
+	printf("topic %s\npartitions %" PRIu32 "\n", argv[1], np);
+	printf("%9s %14s %14s %14s %14s %8s\n", "PARTITION", "FIRST", "NEXT",
+	    "MESSAGES", "BYTES", "SEGMENTS");
+	for (i = 0; i < np; i++) {
+		if ((r = spool_topic_info(t, i, &pi)) < 0)
+			cli_die(r, sp, "%s: partition %" PRIu32, argv[1], i);
+		printf("%9" PRIu32 " %14" PRIu64 " %14" PRIu64 " %14" PRIu64
+		    " %14" PRIu64 " %8" PRIu32 "\n", i, pi.first, pi.next,
+		    pi.next - pi.first, pi.bytes, pi.segments);
+	}
+	spool_topic_close(t);
+	spool_close(sp);
+	return EX_OK;
+}
+
+/* cmd_config - config topic [key=value ...] */
+static int
+cmd_config(int argc, char *argv[])
+{
+	struct spool *sp;
+	struct spool_topic *t;
+	char text[4096];
+	int r;
+
+	if (argc < 2)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	t = open_topic(sp, argv[1]);
+	if (argc > 2 && (r = spool_topic_config_update(t,
+	    (const char *const *)argv + 2, argc - 2)) < 0) {
+		if (r == -EINVAL)
+			cli_usage_die("%s: %s", argv[1], spool_errmsg(sp));
+		cli_die(r, sp, "%s", argv[1]);
+	}
+	if (argc == 2) {
+		if ((r = spool_config_format(spool_topic_config(t), text,
+		    sizeof(text))) < 0)
+			cli_die(r, sp, "%s", argv[1]);
+		fputs(text, stdout);
+	}
+	spool_topic_close(t);
+	spool_close(sp);
+	return EX_OK;
+}
+
+static void
+report(void *arg, const char *msg)
+{
+	(void)arg;
+	if (!cli_quiet)
+		printf("%s\n", msg);
+}
+
+/* cmd_verify - verify [--repair] [topic] */
+static int
+cmd_verify(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "repair", no_argument, NULL, OPT_REPAIR },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool *sp;
+	struct spool_topic *t;
+	char **names, *one[1];
+	size_t n, i;
+	int ch, r, repair = 0, rval = EX_OK;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch != OPT_REPAIR)
+			usage(EX_USAGE);
+		repair = 1;
+	}
+	if (argc - optind > 1)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	if (argc - optind == 1) {
+		cli_check_topic(argv[optind]);
+		one[0] = argv[optind];
+		names = one;
+		n = 1;
+	} else if ((r = spool_topic_list(sp, &names, &n)) < 0)
+		cli_die(r, sp, "topics");
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		if ((r = spool_topic_verify(t, repair, report, NULL)) < 0)
+			cli_die(r, sp, "%s", names[i]);
+		if (r > 0)
+			rval = EX_DATAERR;
+		else if (cli_verbose)
+			printf("%s: ok\n", names[i]);
+		spool_topic_close(t);
+		if (names != one)
+			free(names[i]);
+	}
+	if (names != one)
+		free(names);
+	spool_close(sp);
+	return rval;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "quiet",	no_argument,		NULL, 'q' },
+		{ "spool",	required_argument,	NULL, 's' },
+		{ "verbose",	no_argument,		NULL, 'v' },
+		{ "version",	no_argument,		NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const struct {
+		const char *name;
+		int (*fn)(int, char *[]);
+	} cmds[] = {
+		{ "config", cmd_config },
+		{ "create", cmd_create },
+		{ "delete", cmd_delete },
+		{ "describe", cmd_describe },
+		{ "list", cmd_list },
+		{ "verify", cmd_verify },
+	};
+	size_t i;
+	int ch;
+
+	/* global options stop at the command */
+	while ((ch = getopt_long(argc, argv, "+hqs:v", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(EX_OK);
+		case 'q':
+			cli_quiet = 1;
+			break;
+		case 's':
+			spool_opt = optarg;
+			break;
+		case 'v':
+			cli_verbose = 1;
+			break;
+		case OPT_VERSION:
+			cli_version();
+		default:
+			usage(EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage(EX_USAGE);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[0], cmds[i].name) == 0) {
+			optind = 0;	/* GNU getopt: start afresh */
+			return cmds[i].fn(argc, argv);
+		}
+	cli_usage_die("%s: unknown command", argv[0]);
+}

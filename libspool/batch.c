@@ -1,0 +1,449 @@
+/*
+ * batch.c - the record batch codec
+ *
+ * A batch is the unit of writing, checksumming and compression: a 64-byte
+ * header and a body of records (format.h, mq-spool(5)).  This module
+ * builds batches in memory and takes them apart again.  It knows nothing
+ * of files, offsets on disk or locks: the writer stamps the base offset
+ * into a sealed batch under the partition lock, and the reader hands
+ * bytes it read to spool_bhdr_unpack and spool_body_open.
+ *
+ * Decoding treats every byte as hostile: each length is checked against
+ * what is left before it is used, and any disagreement is -EBADMSG with
+ * a reason in the caller's buffer.  Nothing is returned from a batch
+ * whose checksum fails.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "spool_impl.h"
+
+#define VARINT_MAX	10
+
+/* put_varint - unsigned LEB128; returns bytes written */
+static inline size_t
+put_varint(unsigned char *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+/* varint_len - bytes put_varint would write */
+static inline size_t
+varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* get_varint - read one varint below end; 0 on malformed input */
+static inline int
+get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *v)
+{
+	const unsigned char *p = *pp;
+	uint64_t r = 0;
+	int shift = 0;
+
+	if (p < end && *p < 0x80) {	/* the common one-byte case */
+		*v = *p;
+		*pp = p + 1;
+		return 1;
+	}
+	while (p < end && shift < 64) {
+		r |= (uint64_t)(*p & 0x7f) << shift;
+		if ((*p++ & 0x80) == 0) {
+			*v = r;
+			*pp = p;
+			return 1;
+		}
+		shift += 7;
+	}
+	return 0;
+}
+
+static inline uint64_t
+zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t
+unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* spool_batch_init - an empty batch with no memory yet */
+void
+spool_batch_init(struct spool_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->len = SPOOL_HDR_SIZE;
+}
+
+/* spool_batch_free - release a batch's buffers */
+void
+spool_batch_free(struct spool_batch *b)
+{
+	free(b->buf);
+	free(b->zbuf);
+	spool_batch_init(b);
+}
+
+/* spool_batch_reset - empty the batch, keeping its buffers */
+void
+spool_batch_reset(struct spool_batch *b)
+{
+	b->len = SPOOL_HDR_SIZE;
+	b->count = 0;
+	b->base_ts = b->max_ts = 0;
+}
+
+/* spool_batch_recsize - an upper bound on the bytes one record takes */
+size_t
+spool_batch_recsize(const struct spool_msg *m)
+{
+	size_t n, i;
+
+	n = 4 * VARINT_MAX + 1 + m->len;
+	if (m->key != NULL)
+		n += VARINT_MAX + m->keylen;
+	for (i = 0; i < m->nheaders; i++)
+		n += 2 * VARINT_MAX + m->headers[i].namelen +
+		    m->headers[i].valuelen;
+	return n;
+}
+
+/* grow - make room for need more bytes in a buffer */
+static int
+grow(unsigned char **buf, size_t *cap, size_t need)
+{
+	unsigned char *p;
+	size_t ncap;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap : 65536;
+	while (ncap < need)
+		ncap *= 2;
+	if ((p = realloc(*buf, ncap)) == NULL)
+		return -ENOMEM;
+	*buf = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* spool_batch_add - append one record; m->ts must be set */
+int
+spool_batch_add(struct spool_batch *b, const struct spool_msg *m)
+{
+	unsigned char *p;
+	uint64_t tsd;
+	size_t body, i;
+	int r;
+
+	if (b->count == 0)
+		b->base_ts = b->max_ts = m->ts;
+	if (m->ts > b->max_ts)
+		b->max_ts = m->ts;
+	tsd = zigzag(m->ts - b->base_ts);
+	body = 1 + varint_len(tsd) + varint_len(m->nheaders) + m->len;
+	if (m->key != NULL)
+		body += varint_len(m->keylen) + m->keylen;
+	for (i = 0; i < m->nheaders; i++)
+		body += varint_len(m->headers[i].namelen) +
+		    m->headers[i].namelen +
+		    varint_len(m->headers[i].valuelen) +
+		    m->headers[i].valuelen;
+	if ((r = grow(&b->buf, &b->cap, b->len + VARINT_MAX + body)) < 0)
+		return r;
+	p = b->buf + b->len;
+	p += put_varint(p, body);
+	*p++ = m->key != NULL ? SPOOL_REC_KEY : 0;
+	p += put_varint(p, tsd);
+	if (m->key != NULL) {
+		p += put_varint(p, m->keylen);
+		memcpy(p, m->key, m->keylen);
+		p += m->keylen;
+	}
+	p += put_varint(p, m->nheaders);
+	for (i = 0; i < m->nheaders; i++) {
+		const struct spool_header *h = &m->headers[i];
+
+		p += put_varint(p, h->namelen);
+		memcpy(p, h->name, h->namelen);
+		p += h->namelen;
+		p += put_varint(p, h->valuelen);
+		memcpy(p, h->value, h->valuelen);
+		p += h->valuelen;
+	}
+	memcpy(p, m->payload, m->len);
+	p += m->len;
+	b->len = p - b->buf;
+	b->count++;
+	return 0;
+}
+
+/* spool_bhdr_pack - write a header's fields, leaving hdr_crc to stamp */
+void
+spool_bhdr_pack(unsigned char *p, const struct spool_bhdr *h)
+{
+	memcpy(p, SPOOL_MAGIC, 4);
+	put32(p + 4, 0);
+	put64(p + 8, h->base_offset);
+	put32(p + 16, h->count);
+	put32(p + 20, h->body_len);
+	put32(p + 24, h->body_crc);
+	put32(p + 28, h->raw_len);
+	put64(p + 32, (uint64_t)h->base_ts);
+	put64(p + 40, (uint64_t)h->max_ts);
+	put16(p + 48, h->type);
+	p[50] = h->codec;
+	p[51] = h->flags;
+	put32(p + 52, h->epoch);
+	put64(p + 56, h->txid);
+}
+
+/*
+ * spool_batch_seal - finish the batch: compress the body if asked, fill
+ * in the header; the result still needs spool_batch_stamp
+ */
+int
+spool_batch_seal(struct spool_batch *b, int codec, int level,
+    const unsigned char **out, size_t *outlen)
+{
+	struct spool_bhdr h;
+	unsigned char *hdr;
+	size_t raw = b->len - SPOOL_HDR_SIZE;
+	uLongf zlen;
+	int r;
+
+	if (raw > SPOOL_BODY_MAX)
+		return -EMSGSIZE;
+	memset(&h, 0, sizeof(h));
+	h.count = b->count;
+	h.raw_len = (uint32_t)raw;
+	h.base_ts = b->base_ts;
+	h.max_ts = b->max_ts;
+	h.type = SPOOL_TYPE_DATA;
+	if ((r = grow(&b->buf, &b->cap, SPOOL_HDR_SIZE)) < 0)
+		return r;
+	hdr = b->buf;
+	if (codec == SPOOL_CODEC_ZLIB) {
+		zlen = compressBound(raw);
+		if ((r = grow(&b->zbuf, &b->zcap, SPOOL_HDR_SIZE + zlen)) < 0)
+			return r;
+		if (compress2(b->zbuf + SPOOL_HDR_SIZE, &zlen,
+		    b->buf + SPOOL_HDR_SIZE, raw,
+		    level < 0 ? Z_DEFAULT_COMPRESSION : level) != Z_OK)
+			return -ENOMEM;
+		hdr = b->zbuf;
+		h.codec = SPOOL_CODEC_ZLIB;
+		h.body_len = (uint32_t)zlen;
+	} else
+		h.body_len = (uint32_t)raw;
+	h.body_crc = spool_crc(0, hdr + SPOOL_HDR_SIZE, h.body_len);
+	spool_bhdr_pack(hdr, &h);
+	*out = hdr;
+	*outlen = SPOOL_HDR_SIZE + h.body_len;
+	return 0;
+}
+
+/* spool_batch_stamp - set the base offset and the header checksum */
+void
+spool_batch_stamp(unsigned char *hdr, uint64_t base_offset)
+{
+	put64(hdr + 8, base_offset);
+	put32(hdr + 4, spool_crc(0, hdr + 8, SPOOL_HDR_SIZE - 8));
+}
+
+/* spool_batch_end - build the END batch that closes a segment */
+void
+spool_batch_end(unsigned char *hdr, uint64_t next, int64_t ts)
+{
+	struct spool_bhdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.type = SPOOL_TYPE_END;
+	h.body_crc = spool_crc(0, NULL, 0);
+	h.base_ts = h.max_ts = ts;
+	spool_bhdr_pack(hdr, &h);
+	spool_batch_stamp(hdr, next);
+}
+
+/*
+ * spool_bhdr_unpack - check and decode a header: -EBADMSG unless the
+ * magic and checksum match and every field is in range
+ */
+int
+spool_bhdr_unpack(const unsigned char *p, struct spool_bhdr *h)
+{
+	if (memcmp(p, SPOOL_MAGIC, 4) != 0)
+		return -EBADMSG;
+	if (get32(p + 4) != spool_crc(0, p + 8, SPOOL_HDR_SIZE - 8))
+		return -EBADMSG;
+	h->base_offset = get64(p + 8);
+	h->count = get32(p + 16);
+	h->body_len = get32(p + 20);
+	h->body_crc = get32(p + 24);
+	h->raw_len = get32(p + 28);
+	h->base_ts = (int64_t)get64(p + 32);
+	h->max_ts = (int64_t)get64(p + 40);
+	h->type = get16(p + 48);
+	h->codec = p[50];
+	h->flags = p[51];
+	h->epoch = get32(p + 52);
+	h->txid = get64(p + 56);
+	if (h->body_len > SPOOL_BODY_MAX || h->raw_len > SPOOL_BODY_MAX)
+		return -EBADMSG;
+	if (h->base_offset > INT64_MAX - (uint64_t)h->count)
+		return -EBADMSG;
+	switch (h->type) {
+	case SPOOL_TYPE_DATA:
+		if (h->count == 0)
+			return -EBADMSG;
+		break;
+	case SPOOL_TYPE_END:
+		if (h->count != 0 || h->body_len != 0)
+			return -EBADMSG;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	if (h->codec > SPOOL_CODEC_ZLIB || h->flags != 0)
+		return -EBADMSG;
+	if (h->codec == SPOOL_CODEC_NONE && h->raw_len != h->body_len)
+		return -EBADMSG;
+	/* each record takes at least four bytes */
+	if ((uint64_t)h->count * 4 > h->raw_len && h->type == SPOOL_TYPE_DATA)
+		return -EBADMSG;
+	return 0;
+}
+
+/*
+ * spool_body_open - check a body against its header and get ready to
+ * walk its records; body must hold h->body_len bytes
+ */
+int
+spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
+    const unsigned char *body, char *why, size_t whylen)
+{
+	uLongf zlen;
+	int r;
+
+	if (spool_crc(0, body, h->body_len) != h->body_crc) {
+		snprintf(why, whylen, "body checksum mismatch");
+		return -EBADMSG;
+	}
+	if (h->codec == SPOOL_CODEC_ZLIB) {
+		if ((r = grow(&b->zbuf, &b->zcap, h->raw_len + 1)) < 0)
+			return r;
+		zlen = h->raw_len;
+		if (uncompress(b->zbuf, &zlen, body, h->body_len) != Z_OK ||
+		    zlen != h->raw_len) {
+			snprintf(why, whylen, "bad zlib body");
+			return -EBADMSG;
+		}
+		body = b->zbuf;
+	}
+	b->p = body;
+	b->end = body + h->raw_len;
+	b->left = h->count;
+	b->offset = h->base_offset;
+	b->base_ts = h->base_ts;
+	return 0;
+}
+
+/*
+ * spool_body_next - the next record: 1 and *m filled, 0 at the end,
+ * -EBADMSG when the records do not add up to the header's count
+ */
+int
+spool_body_next(struct spool_body *b, struct spool_msg *m)
+{
+	const unsigned char *p = b->p, *end;
+	uint64_t len, v, nh, i;
+	unsigned attrs;
+
+	if (b->left == 0)
+		return b->p == b->end ? 0 : -EBADMSG;
+	if (!get_varint(&p, b->end, &len) || len > (uint64_t)(b->end - p) ||
+	    len < 3)
+		return -EBADMSG;
+	end = p + len;
+	attrs = *p++;
+	if (attrs & ~(unsigned)(SPOOL_REC_KEY | SPOOL_REC_ID))
+		return -EBADMSG;
+	if (!get_varint(&p, end, &v))
+		return -EBADMSG;
+	m->ts = b->base_ts + unzigzag(v);
+	m->key = NULL;
+	m->keylen = 0;
+	if (attrs & SPOOL_REC_KEY) {
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		m->key = p;
+		m->keylen = v;
+		p += v;
+	}
+	if (attrs & SPOOL_REC_ID) {	/* ids are not handed out yet */
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		p += v;
+	}
+	if (!get_varint(&p, end, &nh) || nh > (uint64_t)(end - p) / 2)
+		return -EBADMSG;
+	if (nh > b->hcap) {
+		struct spool_header *nhd;
+
+		if ((nhd = realloc(b->hdrs, nh * sizeof(*nhd))) == NULL)
+			return -ENOMEM;
+		b->hdrs = nhd;
+		b->hcap = nh;
+	}
+	for (i = 0; i < nh; i++) {
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		b->hdrs[i].name = (const char *)p;
+		b->hdrs[i].namelen = v;
+		p += v;
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		b->hdrs[i].value = p;
+		b->hdrs[i].valuelen = v;
+		p += v;
+	}
+	m->headers = nh ? b->hdrs : NULL;
+	m->nheaders = nh;
+	m->payload = p;
+	m->len = end - p;
+	m->offset = b->offset++;
+	b->left--;
+	b->p = end;
+	return 1;
+}
+
+/* spool_body_free - release a decoder's buffers */
+void
+spool_body_free(struct spool_body *b)
+{
+	free(b->hdrs);
+	free(b->zbuf);
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,160 @@
+/*
+ * config.c - topic configuration: defaults, parsing, printing
+ *
+ * A topic's config file is key=value lines ('#' starts a comment), with
+ * Kafka's names where Kafka has one.  This module turns text into a
+ * struct spool_config and back, and checks every value; it does no file
+ * I/O (topic.c reads and replaces the file).  Unknown keys in a file are
+ * ignored, so that an older mq can read a spool a newer one configured;
+ * unknown keys from a user are -EINVAL.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spool_impl.h"
+
+/* spool_config_default - the defaults of a new topic */
+void
+spool_config_default(struct spool_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->partitions = 1;
+	c->retention_ms = 604800000;		/* 7 days */
+	c->retention_bytes = -1;
+	c->segment_bytes = 1073741824;		/* 1 GiB */
+	c->max_message_bytes = 16777216;	/* 16 MiB */
+	c->codec = SPOOL_CODEC_NONE;
+	c->level = -1;
+	c->dedup_window_ms = 3600000;		/* 1 hour */
+	c->compact = 0;
+}
+
+/* num - a decimal integer in [lo, hi], nothing else */
+static int
+num(const char *s, int64_t lo, int64_t hi, int64_t *v)
+{
+	char *end;
+	long long n;
+
+	if (*s == '\0' || *s == ' ' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n < lo || n > hi)
+		return -EINVAL;
+	*v = n;
+	return 0;
+}
+
+/* spool_config_set - set one key from its text form */
+int
+spool_config_set(struct spool_config *c, const char *key, const char *val)
+{
+	int64_t v;
+
+	if (strcmp(key, "partitions") == 0) {
+		if (num(val, 1, SPOOL_PART_MAX, &v) < 0)
+			return -EINVAL;
+		c->partitions = (uint32_t)v;
+	} else if (strcmp(key, "retention.ms") == 0) {
+		if (num(val, -1, INT64_MAX, &v) < 0)
+			return -EINVAL;
+		c->retention_ms = v;
+	} else if (strcmp(key, "retention.bytes") == 0) {
+		if (num(val, -1, INT64_MAX, &v) < 0)
+			return -EINVAL;
+		c->retention_bytes = v;
+	} else if (strcmp(key, "segment.bytes") == 0) {
+		if (num(val, 1024, INT32_MAX, &v) < 0)
+			return -EINVAL;
+		c->segment_bytes = v;
+	} else if (strcmp(key, "max.message.bytes") == 0) {
+		if (num(val, 0, 256 << 20, &v) < 0)
+			return -EINVAL;
+		c->max_message_bytes = v;
+	} else if (strcmp(key, "compression") == 0) {
+		if (strcmp(val, "none") == 0) {
+			c->codec = SPOOL_CODEC_NONE;
+			c->level = -1;
+		} else if (strcmp(val, "zlib") == 0) {
+			c->codec = SPOOL_CODEC_ZLIB;
+			c->level = -1;
+		} else if (strncmp(val, "zlib:", 5) == 0 &&
+		    num(val + 5, 0, 9, &v) == 0) {
+			c->codec = SPOOL_CODEC_ZLIB;
+			c->level = (int)v;
+		} else
+			return -EINVAL;
+	} else if (strcmp(key, "dedup.window.ms") == 0) {
+		if (num(val, 0, INT64_MAX, &v) < 0)
+			return -EINVAL;
+		c->dedup_window_ms = v;
+	} else if (strcmp(key, "cleanup.policy") == 0) {
+		if (strcmp(val, "delete") == 0)
+			c->compact = 0;
+		else if (strcmp(val, "compact") == 0)
+			c->compact = 1;
+		else
+			return -EINVAL;
+	} else
+		return -ENOENT;
+	return 0;
+}
+
+/*
+ * spool_config_parse - read config text into c (which holds defaults);
+ * -EBADMSG on a line that is not key=value or a known key's bad value
+ */
+int
+spool_config_parse(struct spool_config *c, char *text)
+{
+	char *line, *eq, *save = NULL;
+	int r;
+
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (*line == '#' || *line == '\0')
+			continue;
+		if ((eq = strchr(line, '=')) == NULL)
+			return -EBADMSG;
+		*eq = '\0';
+		r = spool_config_set(c, line, eq + 1);
+		if (r == -EINVAL)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/* spool_config_format - the config as sorted key=value lines */
+int
+spool_config_format(const struct spool_config *c, char *buf, size_t len)
+{
+	char comp[16];
+	int n;
+
+	if (c->codec == SPOOL_CODEC_ZLIB && c->level >= 0)
+		snprintf(comp, sizeof(comp), "zlib:%d", c->level);
+	else
+		snprintf(comp, sizeof(comp), "%s",
+		    c->codec == SPOOL_CODEC_ZLIB ? "zlib" : "none");
+	n = snprintf(buf, len,
+	    "cleanup.policy=%s\n"
+	    "compression=%s\n"
+	    "dedup.window.ms=%" PRId64 "\n"
+	    "max.message.bytes=%" PRId64 "\n"
+	    "partitions=%" PRIu32 "\n"
+	    "retention.bytes=%" PRId64 "\n"
+	    "retention.ms=%" PRId64 "\n"
+	    "segment.bytes=%" PRId64 "\n",
+	    c->compact ? "compact" : "delete", comp, c->dedup_window_ms,
+	    c->max_message_bytes, c->partitions, c->retention_bytes,
+	    c->retention_ms, c->segment_bytes);
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	return n;
+}

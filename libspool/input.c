@@ -1,0 +1,237 @@
+/*
+ * input.c - splitting a byte stream (mq-send's stdin) into records
+ *
+ * Records are separated by a delimiter of one or more bytes, or the
+ * whole stream is one record.  The delimiter is not part of a record; a
+ * last record without one is still a record.
+ *
+ * Reading overlaps with the caller's work: two buffers take turns, and
+ * while the caller encodes and appends the records of one, the I/O
+ * engine already reads into the other (io_uring read-ahead; the sync
+ * engine reads when asked).  Records are handed out in place, without a
+ * copy, unless one straddles two reads; then it is put together in a
+ * carry buffer.  Memory stays bounded: a record longer than the limit
+ * is -EMSGSIZE, found before it is all read.
+ */
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool_impl.h"
+
+#define CHUNK	(1u << 20)
+
+struct spool_input {
+	struct spool_io	*io;
+	int		 fd;
+	unsigned char	*delim;
+	size_t		 dlen;		/* 0: the whole stream is one record */
+	size_t		 max;
+	unsigned char	*buf[2];
+	size_t		 len;		/* bytes in buf[cur] */
+	size_t		 pos;		/* parsed up to here */
+	int		 cur;
+	int		 reading;	/* a read into buf[!cur] is out */
+	int		 eof;
+	int		 done;
+	unsigned char	*carry;
+	size_t		 clen;
+	size_t		 ccap;
+	int		 cused;		/* carry was handed out last time */
+};
+
+/* spool_input_open - read records from fd, at most max bytes each */
+int
+spool_input_open(struct spool *sp, int fd, const void *delim, size_t dlen,
+    size_t max, struct spool_input **inp)
+{
+	struct spool_input *in;
+	struct stat st;
+
+	if ((in = calloc(1, sizeof(*in))) == NULL)
+		return -ENOMEM;
+	in->fd = fd;
+	in->max = max;
+	in->dlen = dlen;
+	in->io = spool_get_io(sp);
+	in->buf[0] = malloc(CHUNK);
+	in->buf[1] = malloc(CHUNK);
+	in->delim = malloc(dlen + 1);
+	if (in->io == NULL || !in->buf[0] || !in->buf[1] || !in->delim) {
+		spool_input_close(in);
+		return -ENOMEM;
+	}
+	memcpy(in->delim, delim, dlen);
+	/* bigger pipe reads mean fewer wakeups; a failure costs nothing */
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+		(void)fcntl(fd, F_SETPIPE_SZ, CHUNK);
+	*inp = in;
+	return 0;
+}
+
+/* spool_input_close - release the reader (a pending read is waited for) */
+void
+spool_input_close(struct spool_input *in)
+{
+	if (in == NULL)
+		return;
+	if (in->reading)
+		(void)spool_io_read_wait(in->io, -1);
+	free(in->buf[0]);
+	free(in->buf[1]);
+	free(in->delim);
+	free(in->carry);
+	free(in);
+}
+
+/* keep - append bytes to the carry buffer, within the record limit */
+static int
+keep(struct spool_input *in, const unsigned char *p, size_t n)
+{
+	unsigned char *nc;
+	size_t ncap;
+
+	if (in->clen + n > in->max + in->dlen)
+		return -EMSGSIZE;
+	if (in->clen + n > in->ccap) {
+		ncap = in->ccap ? in->ccap : 65536;
+		while (ncap < in->clen + n)
+			ncap *= 2;
+		if ((nc = realloc(in->carry, ncap)) == NULL)
+			return -ENOMEM;
+		in->carry = nc;
+		in->ccap = ncap;
+	}
+	memcpy(in->carry + in->clen, p, n);
+	in->clen += n;
+	return 0;
+}
+
+/* find - the first delimiter in p[0..n), or NULL */
+static const unsigned char *
+find(const struct spool_input *in, const unsigned char *p, size_t n)
+{
+	if (in->dlen == 1)
+		return memchr(p, in->delim[0], n);
+	return memmem(p, n, in->delim, in->dlen);
+}
+
+/*
+ * straddle - how many delimiter bytes end the carry such that the rest
+ * of the delimiter starts p (0: none)
+ */
+static size_t
+straddle(const struct spool_input *in, const unsigned char *p, size_t n)
+{
+	size_t k;
+
+	for (k = in->dlen - 1; k > 0; k--)
+		if (in->clen >= k && n >= in->dlen - k &&
+		    memcmp(in->carry + in->clen - k, in->delim, k) == 0 &&
+		    memcmp(p, in->delim + k, in->dlen - k) == 0)
+			return k;
+	return 0;
+}
+
+/* refill - swap in the buffer being read, start reading the other */
+static int
+refill(struct spool_input *in, int timeout_ms)
+{
+	ssize_t n;
+	int r;
+
+	if (!in->reading) {
+		if ((r = spool_io_read_start(in->io, in->fd, in->buf[!in->cur],
+		    CHUNK, -1)) < 0)
+			return r;
+		in->reading = 1;
+	}
+	do
+		n = spool_io_read_wait(in->io, timeout_ms);
+	while (n == -EINTR || n == -EAGAIN);
+	if (n == -ETIMEDOUT)
+		return (int)n;
+	in->reading = 0;
+	if (n < 0)
+		return (int)n;
+	in->cur = !in->cur;
+	in->len = n;
+	in->pos = 0;
+	if (n == 0) {
+		in->eof = 1;
+		return 0;
+	}
+	/* the next read goes on while the caller works on this one */
+	if ((r = spool_io_read_start(in->io, in->fd, in->buf[!in->cur], CHUNK,
+	    -1)) < 0)
+		return r;
+	in->reading = 1;
+	return 0;
+}
+
+/*
+ * spool_input_next - the next record, valid until the next call: 1, 0 at
+ * the end, -ETIMEDOUT when nothing came within timeout_ms (<0: wait;
+ * call again), -EMSGSIZE for a record over the limit, other -errno
+ */
+int
+spool_input_next(struct spool_input *in, const void **rec, size_t *len,
+    int timeout_ms)
+{
+	const unsigned char *p, *d;
+	size_t n, k;
+	int r;
+
+	if (in->cused) {
+		in->clen = 0;
+		in->cused = 0;
+	}
+	for (;;) {
+		p = in->buf[in->cur] + in->pos;
+		n = in->len - in->pos;
+		if (n > 0 && in->dlen > 0) {
+			if (in->clen > 0 && (k = straddle(in, p, n)) > 0) {
+				in->clen -= k;
+				in->pos += in->dlen - k;
+				goto carried;
+			}
+			if ((d = find(in, p, n)) != NULL) {
+				in->pos += d - p + in->dlen;
+				if (in->clen == 0) {
+					*rec = p;
+					*len = d - p;
+					return 1;
+				}
+				if ((r = keep(in, p, d - p)) < 0)
+					return r;
+				goto carried;
+			}
+		}
+		if (n > 0) {
+			if ((r = keep(in, p, n)) < 0)
+				return r;
+			in->pos = in->len;
+		}
+		if (in->eof) {
+			if (in->done || (in->clen == 0 && in->dlen > 0))
+				return 0;
+			in->done = 1;
+			goto carried;
+		}
+		if ((r = refill(in, timeout_ms)) < 0)
+			return r;
+	}
+carried:
+	if (in->clen > in->max)
+		return -EMSGSIZE;
+	*rec = in->carry != NULL ? in->carry : (unsigned char *)"";
+	*len = in->clen;
+	in->cused = 1;
+	return 1;
+}

@@ -1,0 +1,390 @@
+/*
+ * io.c - the I/O engine: io_uring, or plain syscalls when it is refused
+ *
+ * Two kinds of request go through here.  Synchronous ones (pwrite with
+ * an optional linked fdatasync, pread, fdatasync) return when the kernel
+ * is done.  One asynchronous read may be outstanding at a time: the
+ * caller starts it, does other work (encoding a batch, decoding the
+ * previous chunk), and collects it later.  That single read-ahead is how
+ * mq-send overlaps reading stdin with encoding and writing, and how
+ * mq-recv overlaps reading a segment with formatting its output.
+ *
+ * The sync engine does the same requests with pread/pwrite/read; its
+ * "asynchronous" read simply happens at start time, so callers are
+ * written once for both engines.  The engine is chosen when the handle
+ * is opened: io_uring when io_uring_queue_init succeeds, else sync,
+ * unless the caller forces one (MQ_IO).
+ *
+ * Short writes are continued until everything is written or an error
+ * comes back; nothing here retries an fsync that failed.
+ */
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool_impl.h"
+
+#define RING_DEPTH	8
+#define TAG_AHEAD	1
+#define TAG_SYNC	2
+
+struct spool_io {
+	int		 uring;
+	struct io_uring	 ring;
+	int		 ahead;		/* a read-ahead is outstanding */
+	int		 ahead_done;
+	ssize_t		 ahead_res;
+	int		 rfd;		/* the sync engine's deferred read */
+	void		*rbuf;
+	size_t		 rlen;
+	off_t		 roff;
+};
+
+/* spool_io_open - pick and set up an engine */
+int
+spool_io_open(struct spool_io **iop, enum spool_io_mode mode)
+{
+	struct spool_io *io;
+	int r;
+
+	if ((io = calloc(1, sizeof(*io))) == NULL)
+		return -ENOMEM;
+	if (mode != SPOOL_IO_SYNC) {
+		r = io_uring_queue_init(RING_DEPTH, &io->ring, 0);
+		if (r == 0)
+			io->uring = 1;
+		else if (mode == SPOOL_IO_URING) {
+			free(io);
+			return r;
+		}
+	}
+	*iop = io;
+	return 0;
+}
+
+/* spool_io_close - wait out a pending read and release the engine */
+void
+spool_io_close(struct spool_io *io)
+{
+	if (io == NULL)
+		return;
+	if (io->ahead && !io->ahead_done)
+		(void)spool_io_read_wait(io, -1);
+	if (io->uring)
+		io_uring_queue_exit(&io->ring);
+	free(io);
+}
+
+/* spool_io_kind - "uring" or "sync", for -v and tests */
+const char *
+spool_io_kind(const struct spool_io *io)
+{
+	return io->uring ? "uring" : "sync";
+}
+
+/* get_sqe - a submission slot; the ring is never full for our depth */
+static struct io_uring_sqe *
+get_sqe(struct spool_io *io)
+{
+	struct io_uring_sqe *sqe;
+
+	if ((sqe = io_uring_get_sqe(&io->ring)) == NULL) {
+		(void)io_uring_submit(&io->ring);
+		sqe = io_uring_get_sqe(&io->ring);
+	}
+	return sqe;
+}
+
+/*
+ * reap - wait for one completion of a synchronous request, parking a
+ * read-ahead completion that arrives first
+ */
+static int
+reap(struct spool_io *io, int *res)
+{
+	struct io_uring_cqe *cqe;
+	uint64_t tag;
+	int r;
+
+	for (;;) {
+		r = io_uring_wait_cqe(&io->ring, &cqe);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			return r;
+		tag = io_uring_cqe_get_data64(cqe);
+		*res = cqe->res;
+		io_uring_cqe_seen(&io->ring, cqe);
+		if (tag == TAG_AHEAD) {
+			io->ahead_done = 1;
+			io->ahead_res = *res;
+			continue;
+		}
+		return 0;
+	}
+}
+
+/* spool_io_pread - read up to len bytes at off; short only at EOF */
+ssize_t
+spool_io_pread(struct spool_io *io, int fd, void *buf, size_t len, off_t off)
+{
+	struct io_uring_sqe *sqe;
+	size_t done = 0;
+	ssize_t n;
+	int r, res;
+
+	while (done < len) {
+		if (!io->uring) {
+			n = pread(fd, (char *)buf + done, len - done,
+			    off + done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+		} else {
+			if ((sqe = get_sqe(io)) == NULL)
+				return -EBUSY;
+			io_uring_prep_read(sqe, fd, (char *)buf + done,
+			    len - done, off + done);
+			io_uring_sqe_set_data64(sqe, TAG_SYNC);
+			if ((r = io_uring_submit(&io->ring)) < 0)
+				return r;
+			if ((r = reap(io, &res)) < 0)
+				return r;
+			if (res == -EINTR || res == -EAGAIN)
+				continue;
+			if (res < 0)
+				return res;
+			n = res;
+		}
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+/*
+ * spool_io_pwrite - write all of buf at off, then fdatasync if asked
+ *
+ * With io_uring the write and the fdatasync go in one submission, linked
+ * so that the sync starts only after the write completed in full: a
+ * short write breaks the link, the sync comes back -ECANCELED, and the
+ * remainder is written and linked again.  A failed sync is returned as
+ * it is and never retried: after a failed fsync the kernel may have
+ * dropped the dirty pages, so a second fsync that succeeds proves
+ * nothing.
+ */
+int
+spool_io_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
+    off_t off, int datasync)
+{
+	struct io_uring_sqe *sqe;
+	size_t done = 0;
+	ssize_t n;
+	int r, res, wres, sres, i, nsub;
+
+	if (!io->uring) {
+		while (done < len) {
+			n = pwrite(fd, (const char *)buf + done, len - done,
+			    off + done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				return -EIO;
+			done += n;
+		}
+		if (datasync && fdatasync(fd) == -1)
+			return -errno;
+		return 0;
+	}
+	while (done < len || (len == 0 && datasync)) {
+		nsub = 0;
+		if (done < len) {
+			if ((sqe = get_sqe(io)) == NULL)
+				return -EBUSY;
+			io_uring_prep_write(sqe, fd, (const char *)buf + done,
+			    len - done, off + done);
+			io_uring_sqe_set_data64(sqe, TAG_SYNC);
+			if (datasync)
+				sqe->flags |= IOSQE_IO_LINK;
+			nsub++;
+		}
+		if (datasync) {
+			if ((sqe = get_sqe(io)) == NULL)
+				return -EBUSY;
+			io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+			io_uring_sqe_set_data64(sqe, TAG_SYNC + 1);
+			nsub++;
+		}
+		if ((r = io_uring_submit(&io->ring)) < 0)
+			return r;
+		wres = len - done;
+		sres = 0;
+		for (i = 0; i < nsub; i++) {
+			struct io_uring_cqe *cqe;
+			uint64_t tag;
+
+			for (;;) {
+				r = io_uring_wait_cqe(&io->ring, &cqe);
+				if (r != -EINTR)
+					break;
+			}
+			if (r < 0)
+				return r;
+			tag = io_uring_cqe_get_data64(cqe);
+			res = cqe->res;
+			io_uring_cqe_seen(&io->ring, cqe);
+			if (tag == TAG_AHEAD) {
+				io->ahead_done = 1;
+				io->ahead_res = res;
+				i--;
+			} else if (tag == TAG_SYNC)
+				wres = res;
+			else
+				sres = res;
+		}
+		if (done < len) {
+			if (wres == -EINTR || wres == -EAGAIN)
+				continue;
+			if (wres < 0)
+				return wres;
+			if (wres == 0)
+				return -EIO;
+			done += wres;
+		}
+		/* a cancelled sync means the write was short: go again */
+		if (sres == -ECANCELED && done < len)
+			continue;
+		if (sres < 0)
+			return sres;
+		if (done == len)
+			break;
+	}
+	return 0;
+}
+
+/* spool_io_fdatasync - make written data of fd durable */
+int
+spool_io_fdatasync(struct spool_io *io, int fd)
+{
+	return spool_io_pwrite(io, fd, NULL, 0, 0, 1);
+}
+
+/*
+ * spool_io_read_start - begin the read-ahead: read up to len bytes at
+ * off (off < 0: at the file position, for pipes) into buf
+ */
+int
+spool_io_read_start(struct spool_io *io, int fd, void *buf, size_t len,
+    off_t off)
+{
+	struct io_uring_sqe *sqe;
+	int r;
+
+	if (io->ahead)
+		return -EBUSY;
+	io->ahead = 1;
+	io->ahead_done = 0;
+	if (!io->uring) {
+		/* done in spool_io_read_wait, which can honour a timeout */
+		io->rfd = fd;
+		io->rbuf = buf;
+		io->rlen = len;
+		io->roff = off;
+		return 0;
+	}
+	if ((sqe = get_sqe(io)) == NULL) {
+		io->ahead = 0;
+		return -EBUSY;
+	}
+	io_uring_prep_read(sqe, fd, buf, len,
+	    off < 0 ? (uint64_t)-1 : (uint64_t)off);
+	io_uring_sqe_set_data64(sqe, TAG_AHEAD);
+	if ((r = io_uring_submit(&io->ring)) < 0) {
+		io->ahead = 0;
+		return r;
+	}
+	return 0;
+}
+
+/* sync_read - the sync engine's read-ahead, done now */
+static ssize_t
+sync_read(struct spool_io *io, int timeout_ms)
+{
+	struct pollfd pfd;
+	ssize_t n;
+	int r;
+
+	if (timeout_ms >= 0 && io->roff < 0) {
+		pfd.fd = io->rfd;
+		pfd.events = POLLIN;
+		if ((r = poll(&pfd, 1, timeout_ms)) == 0)
+			return -ETIMEDOUT;
+		if (r == -1)
+			return -errno;
+	}
+	do
+		n = io->roff < 0 ? read(io->rfd, io->rbuf, io->rlen) :
+		    pread(io->rfd, io->rbuf, io->rlen, io->roff);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/*
+ * spool_io_read_wait - the result of the read-ahead: bytes, 0 at end of
+ * file, -errno; -ETIMEDOUT after timeout_ms (<0: no limit), in which
+ * case the read stays outstanding
+ */
+ssize_t
+spool_io_read_wait(struct spool_io *io, int timeout_ms)
+{
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	int r;
+
+	if (!io->ahead)
+		return -EINVAL;
+	if (!io->uring) {
+		io->ahead_res = sync_read(io, timeout_ms);
+		if (io->ahead_res == -ETIMEDOUT)
+			return -ETIMEDOUT;
+		io->ahead_done = 1;
+	}
+	while (!io->ahead_done) {
+		if (timeout_ms >= 0) {
+			ts.tv_sec = timeout_ms / 1000;
+			ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+			r = io_uring_wait_cqe_timeout(&io->ring, &cqe, &ts);
+			if (r == -ETIME)
+				return -ETIMEDOUT;
+		} else
+			r = io_uring_wait_cqe(&io->ring, &cqe);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			return r;
+		if (io_uring_cqe_get_data64(cqe) == TAG_AHEAD) {
+			io->ahead_done = 1;
+			io->ahead_res = cqe->res;
+		}
+		io_uring_cqe_seen(&io->ring, cqe);
+	}
+	io->ahead = 0;
+	return io->ahead_res;
+}
+
+/* spool_io_read_pending - whether a read-ahead is outstanding */
+int
+spool_io_read_pending(const struct spool_io *io)
+{
+	return io->ahead;
+}

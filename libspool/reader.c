@@ -1,0 +1,762 @@
+/*
+ * reader.c - reading a topic: positions, batches, damage, following
+ *
+ * A reader walks each partition from a start position, a batch at a
+ * time, taking the partitions in turn, and hands out one message per
+ * spool_reader_next call (pointers valid until the next call).  It takes
+ * no lock and changes nothing on disk.
+ *
+ * What a reader may see beside running writers: the tail of the newest
+ * segment may hold part of a batch being written, which is "not yet
+ * written" and read again later.  A batch whose checksum fails may be a
+ * concurrent truncate-and-rewrite of a torn tail, so before calling it
+ * damage the reader takes the partition lock shared (waiting out any
+ * writer), reads it again, and only then reports -EBADMSG, skips it and
+ * goes on with the next good batch.  No byte of a batch whose checksum
+ * fails is ever returned.
+ *
+ * Following uses inotify on the partition directories (appends, new
+ * segments) and the topic directory (a config rename may add
+ * partitions), never polling.  Watches are set up before the first read,
+ * so nothing written after a read can be missed.
+ */
+
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool_impl.h"
+
+#define CHUNK		(1u << 20)
+
+struct rpart {
+	uint32_t	 id;
+	int		 partfd;
+	int		 logfd;
+	int		 wd;
+	uint64_t	 segbase;
+	off_t		 filepos;	/* file position of buf[0] */
+	unsigned char	*buf;
+	size_t		 cap;
+	size_t		 have;		/* bytes in buf */
+	size_t		 at;		/* next batch starts at buf[at] */
+	uint64_t	 next;		/* next offset to hand out */
+	uint64_t	 until;
+	int64_t		 until_ts;
+	int		 done;
+	int		 inbody;
+	struct spool_body body;
+};
+
+struct spool_reader {
+	struct spool_topic *t;
+	struct spool_io	*io;
+	struct spool_reader_opts o;
+	struct rpart	*parts;
+	uint32_t	 n;
+	uint32_t	 cur;
+	uint32_t	 idle;
+	struct rpart	*ahead;		/* owner of the read-ahead */
+	int		 ifd;
+	int		 twd;
+};
+
+/* rwarn - a warning for the caller, if it wants them */
+static void
+rwarn(struct spool_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+rwarn(struct spool_reader *r, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (r->o.warn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->o.warn(r->o.arg, msg);
+}
+
+/* damage - record where and why a batch was skipped; returns -EBADMSG */
+static int
+damage(struct spool_reader *r, struct rpart *p, off_t at, const char *why)
+{
+	spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte %lld: "
+	    "%s; skipped", r->t->name, p->id, p->segbase, (long long)at, why);
+	return -EBADMSG;
+}
+
+/* collect - finish the outstanding read-ahead, whoever it is for */
+static void
+collect(struct spool_reader *r)
+{
+	struct rpart *p = r->ahead;
+	ssize_t n;
+
+	if (p == NULL)
+		return;
+	n = spool_io_read_wait(r->io, -1);
+	if (n > 0)
+		p->have += n;
+	r->ahead = NULL;
+}
+
+/* reset_buf - forget buffered bytes; read from pos next */
+static void
+reset_buf(struct spool_reader *r, struct rpart *p, off_t pos)
+{
+	if (r->ahead == p)
+		collect(r);
+	p->filepos = pos;
+	p->have = p->at = 0;
+}
+
+/* open_seg - switch a partition to the segment that starts at base */
+static int
+open_seg(struct spool_reader *r, struct rpart *p, uint64_t base, off_t pos)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	int fd;
+
+	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+	fd = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	reset_buf(r, p, pos);
+	if (p->logfd >= 0)
+		close(p->logfd);
+	p->logfd = fd;
+	p->segbase = base;
+	return 0;
+}
+
+/*
+ * fill - have at least need bytes from buf[at] if the file has them;
+ * returns the bytes available
+ */
+static ssize_t
+fill(struct spool_reader *r, struct rpart *p, size_t need)
+{
+	unsigned char *nb;
+	size_t ncap;
+	ssize_t n;
+
+	collect(r);
+	if (p->have - p->at >= need)
+		return p->have - p->at;
+	if (p->at > 0) {
+		memmove(p->buf, p->buf + p->at, p->have - p->at);
+		p->filepos += p->at;
+		p->have -= p->at;
+		p->at = 0;
+	}
+	if (need > p->cap || p->cap - p->have < CHUNK / 4) {
+		ncap = p->cap ? p->cap : CHUNK;
+		while (ncap < need || ncap - p->have < CHUNK / 4)
+			ncap *= 2;
+		if ((nb = realloc(p->buf, ncap)) == NULL)
+			return -ENOMEM;
+		p->buf = nb;
+		p->cap = ncap;
+	}
+	while (p->have < need) {
+		n = spool_io_pread(r->io, p->logfd, p->buf + p->have,
+		    p->cap - p->have, p->filepos + p->have);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		p->have += n;
+	}
+	return p->have - p->at;
+}
+
+/* read_ahead - start reading what follows while a batch is decoded */
+static void
+read_ahead(struct spool_reader *r, struct rpart *p)
+{
+	if (r->ahead != NULL || spool_io_read_pending(r->io) ||
+	    p->cap - p->have < CHUNK / 4)
+		return;
+	if (spool_io_read_start(r->io, p->logfd, p->buf + p->have,
+	    p->cap - p->have, p->filepos + p->have) == 0)
+		r->ahead = p;
+}
+
+/* successor - the base of the segment after p's, or 0 if none */
+static int
+successor(struct rpart *p, uint64_t *base)
+{
+	struct spool_seglist l;
+	size_t i;
+	int r, found = 0;
+
+	if ((r = spool_seg_list(p->partfd, &l)) < 0)
+		return r;
+	for (i = 0; i < l.n; i++)
+		if (l.base[i] > p->segbase) {
+			*base = l.base[i];
+			found = 1;
+			break;
+		}
+	spool_seg_free(&l);
+	return found;
+}
+
+/*
+ * confirm - recheck a bad batch with writers held off; 1 if it is
+ * really bad, 0 if it was a write in progress
+ */
+static int
+confirm(struct spool_reader *r, struct rpart *p, off_t pos)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE], *body;
+	struct spool_bhdr h;
+	int lfd, bad = 1;
+	ssize_t n;
+
+	lfd = openat(p->partfd, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (lfd >= 0)
+		while (flock(lfd, LOCK_SH) == -1 && errno == EINTR)
+			;
+	n = spool_io_pread(r->io, p->logfd, hdr, sizeof(hdr), pos);
+	if (n == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0) {
+		if ((body = malloc(h.body_len ? h.body_len : 1)) != NULL) {
+			n = spool_io_pread(r->io, p->logfd, body, h.body_len,
+			    pos + SPOOL_HDR_SIZE);
+			if (n == (ssize_t)h.body_len &&
+			    spool_crc(0, body, h.body_len) == h.body_crc)
+				bad = 0;
+			free(body);
+		}
+	}
+	if (lfd >= 0)
+		close(lfd);	/* releases the lock */
+	return bad;
+}
+
+/*
+ * at_eof - the current segment has no complete batch at buf[at]: move
+ * to the next segment, or report that nothing more is there now (0)
+ */
+static int
+at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
+{
+	uint64_t base;
+	off_t pos = p->filepos + p->at;
+	int s;
+
+	*moved = 0;
+	if ((s = successor(p, &base)) < 0)
+		return s;
+	if (s == 0)
+		return 0;	/* a torn tail of the newest segment: not yet */
+	if ((s = open_seg(r, p, base, 0)) < 0)
+		return s;
+	*moved = 1;
+	if (base > p->next)
+		p->next = base;
+	if (avail > 0) {
+		/* a batch cut short, and the log went on past it */
+		spool_seterr(r->t->sp, "%s/%" PRIu32 ": batch at byte %lld "
+		    "of the segment before %020" PRIu64 ".log is incomplete; "
+		    "skipped", r->t->name, p->id, (long long)pos, base);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* skip_bad_header - resync after a header that does not check out */
+static int
+skip_bad_header(struct spool_reader *r, struct rpart *p)
+{
+	struct stat st;
+	off_t pos = p->filepos + p->at, found;
+	int s;
+
+	if (fstat(p->logfd, &st) == -1)
+		return -errno;
+	s = spool_seg_resync(r->io, p->logfd, pos, st.st_size, p->next, &found);
+	if (s < 0)
+		return s;
+	reset_buf(r, p, s == 1 ? found : st.st_size);
+	return damage(r, p, pos, "bad batch header");
+}
+
+/*
+ * next_batch - get the next batch of partition p decoded: 1 when one is
+ * ready, 0 when there is nothing more now, -EBADMSG after skipping damage
+ */
+static int
+next_batch(struct spool_reader *r, struct rpart *p)
+{
+	struct spool_bhdr h;
+	char why[128];
+	ssize_t avail;
+	off_t pos;
+	int s, moved;
+
+	for (;;) {
+		if ((avail = fill(r, p, SPOOL_HDR_SIZE)) < 0)
+			return (int)avail;
+		if (avail < SPOOL_HDR_SIZE) {
+			if ((s = at_eof(r, p, avail, &moved)) != 0 || !moved)
+				return s;
+			continue;
+		}
+		pos = p->filepos + p->at;
+		if (spool_bhdr_unpack(p->buf + p->at, &h) < 0) {
+			struct stat st;
+
+			/* zeros to the end: space allocated, data not yet */
+			if (fstat(p->logfd, &st) == 0 &&
+			    st.st_size - pos <= (off_t)CHUNK) {
+				size_t i, zero = 1;
+
+				avail = fill(r, p, st.st_size - pos);
+				for (i = 0; avail > 0 && i < (size_t)avail; i++)
+					if (p->buf[p->at + i] != 0) {
+						zero = 0;
+						break;
+					}
+				if (zero && avail >= 0) {
+					if ((s = at_eof(r, p, 0, &moved)) != 0
+					    || !moved)
+						return s;
+					continue;
+				}
+			}
+			if (!confirm(r, p, pos)) {
+				reset_buf(r, p, pos);
+				continue;
+			}
+			return skip_bad_header(r, p);
+		}
+		if (h.type == SPOOL_TYPE_END) {
+			if ((s = at_eof(r, p, 0, &moved)) != 0 || !moved)
+				return s;
+			continue;
+		}
+		if ((avail = fill(r, p, SPOOL_HDR_SIZE + h.body_len)) < 0)
+			return (int)avail;
+		if ((size_t)avail < SPOOL_HDR_SIZE + h.body_len) {
+			if ((s = at_eof(r, p, avail, &moved)) != 0 || !moved)
+				return s;
+			continue;
+		}
+		p->at += SPOOL_HDR_SIZE + h.body_len;
+		if (h.base_offset + h.count <= p->next)
+			continue;	/* wholly before the start */
+		if (h.base_offset > p->next)
+			p->next = h.base_offset;
+		s = spool_body_open(&p->body, &h, p->buf + p->at - h.body_len,
+		    why, sizeof(why));
+		if (s == -EBADMSG) {
+			if (!confirm(r, p, pos)) {
+				reset_buf(r, p, pos);
+				continue;
+			}
+			p->next = h.base_offset + h.count;
+			return damage(r, p, pos, why);
+		}
+		if (s < 0)
+			return s;
+		p->inbody = 1;
+		read_ahead(r, p);
+		return 1;
+	}
+}
+
+/*
+ * part_next - the next message of one partition: 1, 0 when there is
+ * none now, TURN when a batch ended (the next partition's turn), <0
+ */
+#define TURN	2
+static int
+part_next(struct spool_reader *r, struct rpart *p, struct spool_msg *m)
+{
+	int s;
+
+	while (!p->done) {
+		if (!p->inbody) {
+			if ((s = next_batch(r, p)) <= 0)
+				return s;
+		}
+		s = spool_body_next(&p->body, m);
+		if (s == 0) {
+			p->inbody = 0;
+			return TURN;
+		}
+		if (s < 0) {
+			p->inbody = 0;
+			return damage(r, p, p->filepos + p->at,
+			    "records do not match the batch header");
+		}
+		if (m->offset < p->next)
+			continue;
+		if (m->offset >= p->until || m->ts >= p->until_ts) {
+			p->done = 1;
+			p->inbody = 0;
+			return 0;
+		}
+		p->next = m->offset + 1;
+		m->partition = p->id;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * spool_reader_next - the next message: 1 and *m, 0 when every
+ * partition is read to its end (for now), -EBADMSG after damage was
+ * skipped (spool_errmsg says where; call again to go on), other -errno
+ */
+int
+spool_reader_next(struct spool_reader *r, struct spool_msg *m)
+{
+	struct rpart *p;
+	int s;
+
+	while (r->idle < r->n) {
+		p = &r->parts[r->cur];
+		s = part_next(r, p, m);
+		if (s == 1) {
+			r->idle = 0;
+			return 1;
+		}
+		if (s < 0 && s != -EBADMSG)
+			return s;
+		/* a batch ended, or nothing there: the next partition */
+		if (!p->inbody)
+			r->cur = (r->cur + 1) % r->n;
+		if (s == 0)
+			r->idle++;
+		else
+			r->idle = 0;
+		if (s == -EBADMSG)
+			return s;
+	}
+	r->idle = 0;
+	return 0;
+}
+
+/*
+ * time_offset - the offset of the first message of partition p with a
+ * time at or after ts (the partition's next offset if none)
+ */
+static int
+time_offset(struct spool_reader *r, struct rpart *p, int64_t ts,
+    uint64_t first, uint64_t next, uint64_t *off)
+{
+	struct spool_seglist l;
+	struct spool_bhdr h;
+	struct spool_body b;
+	struct spool_msg m;
+	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
+	char name[SPOOL_SEGNAME_LEN + 16], why[64];
+	size_t i;
+	off_t pos;
+	int fd, s = 0;
+
+	*off = next;
+	(void)first;
+	memset(&b, 0, sizeof(b));
+	if ((s = spool_seg_list(p->partfd, &l)) < 0)
+		return s;
+	for (i = 0; i < l.n; i++) {
+		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
+		fd = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1)
+			continue;
+		for (pos = 0; spool_io_pread(r->io, fd, hdr, sizeof(hdr), pos)
+		    == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0 &&
+		    h.type == SPOOL_TYPE_DATA; pos += SPOOL_HDR_SIZE +
+		    h.body_len) {
+			if (h.max_ts < ts)
+				continue;
+			free(body);
+			if ((body = malloc(h.body_len + 1)) == NULL) {
+				s = -ENOMEM;
+				break;
+			}
+			if (spool_io_pread(r->io, fd, body, h.body_len,
+			    pos + SPOOL_HDR_SIZE) != (ssize_t)h.body_len ||
+			    spool_body_open(&b, &h, body, why, sizeof(why)) < 0)
+				continue;
+			while (spool_body_next(&b, &m) == 1)
+				if (m.ts >= ts) {
+					*off = m.offset;
+					close(fd);
+					goto out;
+				}
+		}
+		close(fd);
+	}
+out:
+	free(body);
+	spool_body_free(&b);
+	spool_seg_free(&l);
+	return s;
+}
+
+/* resolve - turn a position into an offset of partition p */
+static int
+resolve(struct spool_reader *r, struct rpart *p, const struct spool_pos *pos,
+    const struct spool_part_info *pi, int start, uint64_t *off)
+{
+	uint64_t v = (uint64_t)pos->value;
+
+	switch (pos->kind) {
+	case SPOOL_POS_BEGIN:
+		*off = pi->first;
+		break;
+	case SPOOL_POS_END:
+		*off = pi->next;
+		break;
+	case SPOOL_POS_OFFSET:
+		*off = v;
+		if (start && v < pi->first) {
+			rwarn(r, "partition %" PRIu32 ": offset %" PRIu64
+			    " is no longer retained; starting at %" PRIu64,
+			    p->id, v, pi->first);
+			*off = pi->first;
+		}
+		break;
+	case SPOOL_POS_FROM_END:
+		*off = pi->next > v ? pi->next - v : 0;
+		if (*off < pi->first)
+			*off = pi->first;
+		break;
+	case SPOOL_POS_TIME:
+		return time_offset(r, p, pos->value, pi->first, pi->next, off);
+	case SPOOL_POS_NONE:
+		*off = UINT64_MAX;
+		break;
+	}
+	return 0;
+}
+
+/* part_start - set up partition p at its start position */
+static int
+part_start(struct spool_reader *r, struct rpart *p)
+{
+	struct spool_part_info pi;
+	struct spool_seglist l;
+	struct stat st;
+	char name[SPOOL_SEGNAME_LEN + 16];
+	uint64_t off;
+	off_t pos = 0;
+	int s, i, idx;
+
+	if ((s = spool_part_bounds(r->t, p->id, &pi)) < 0)
+		return s;
+	if ((s = resolve(r, p, &r->o.start, &pi, 1, &off)) < 0)
+		return s;
+	p->until = UINT64_MAX;
+	p->until_ts = INT64_MAX;
+	if (r->o.until.kind == SPOOL_POS_TIME)
+		p->until_ts = r->o.until.value;
+	else if ((s = resolve(r, p, &r->o.until, &pi, 0, &p->until)) < 0)
+		return s;
+	if (off >= p->until)
+		p->done = 1;
+	if ((s = spool_seg_list(p->partfd, &l)) < 0)
+		return s;
+	if (l.n == 0) {
+		spool_seg_free(&l);
+		return -ENOENT;
+	}
+	if ((i = spool_seg_find(&l, off)) < 0)
+		i = 0;
+	spool_seg_name(name, l.base[i], SPOOL_IDX_SUFFIX);
+	idx = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	s = open_seg(r, p, l.base[i], 0);
+	if (s == 0 && fstat(p->logfd, &st) == 0)
+		s = spool_seg_seek(r->io, p->logfd, idx, l.base[i], off,
+		    st.st_size, &pos);
+	if (idx >= 0)
+		close(idx);
+	spool_seg_free(&l);
+	if (s < 0)
+		return s;
+	reset_buf(r, p, pos);
+	p->next = off;
+	return 0;
+}
+
+/* watch - add an inotify watch on a directory descriptor */
+static int
+watch(int ifd, int dirfd, uint32_t mask)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	return inotify_add_watch(ifd, path, mask);
+}
+
+#define PART_EVENTS	(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
+
+/* add_parts - open partitions [r->n, count) and start them */
+static int
+add_parts(struct spool_reader *r, uint32_t count)
+{
+	struct rpart *np;
+	uint32_t i;
+	int s;
+
+	if ((np = realloc(r->parts, count * sizeof(*np))) == NULL)
+		return -ENOMEM;
+	r->parts = np;
+	for (i = r->n; i < count; i++) {
+		struct rpart *p = &r->parts[i];
+
+		memset(p, 0, sizeof(*p));
+		p->logfd = p->wd = -1;
+		p->id = r->o.partition >= 0 ? (uint32_t)r->o.partition : i;
+		if ((p->partfd = spool_part_open(r->t, p->id)) < 0) {
+			s = p->partfd;
+			return s;
+		}
+		r->n = i + 1;
+		if (r->ifd >= 0 &&
+		    (p->wd = watch(r->ifd, p->partfd, PART_EVENTS)) == -1)
+			return -errno;
+		if ((s = part_start(r, p)) < 0)
+			return s;
+	}
+	return 0;
+}
+
+/* spool_reader_open - a reader over topic t */
+int
+spool_reader_open(struct spool_topic *t, const struct spool_reader_opts *o,
+    struct spool_reader **rp)
+{
+	struct spool_reader *r;
+	int s;
+
+	if (o->partition >= 0 && (uint32_t)o->partition >= t->cfg.partitions)
+		return -ENOENT;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -ENOMEM;
+	r->t = t;
+	r->o = *o;
+	r->ifd = r->twd = -1;
+	if ((r->io = spool_get_io(t->sp)) == NULL) {
+		free(r);
+		return -ENOMEM;
+	}
+	if (o->follow) {
+		r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (r->ifd == -1 || (o->partition < 0 && (r->twd = watch(r->ifd,
+		    t->dirfd, IN_MOVED_TO | IN_CREATE)) == -1)) {
+			s = -errno;
+			spool_reader_close(r);
+			return s;
+		}
+	}
+	s = add_parts(r, o->partition >= 0 ? 1 : t->cfg.partitions);
+	if (s < 0) {
+		spool_reader_close(r);
+		return s;
+	}
+	*rp = r;
+	return 0;
+}
+
+/*
+ * spool_reader_wait - block until something may have been written
+ * (0), timeout_ms passed (-ETIMEDOUT; <0 waits for ever), or a signal
+ * came (-EINTR)
+ */
+int
+spool_reader_wait(struct spool_reader *r, int timeout_ms)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd pfd;
+	const struct inotify_event *ev;
+	ssize_t n, i;
+	int topic = 0, s;
+
+	if (r->ifd < 0)
+		return -EINVAL;
+	pfd.fd = r->ifd;
+	pfd.events = POLLIN;
+	s = poll(&pfd, 1, timeout_ms);
+	if (s == -1)
+		return -errno;
+	if (s == 0)
+		return -ETIMEDOUT;
+	while ((n = read(r->ifd, buf, sizeof(buf))) > 0)
+		for (i = 0; i < n; i += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(buf + i);
+			if (ev->wd == r->twd)
+				topic = 1;
+		}
+	if (topic && r->o.partition < 0) {
+		/* partitions may have grown: read them from their start */
+		if ((s = spool_topic_reload(r->t)) < 0)
+			return s;
+		if (r->t->cfg.partitions > r->n) {
+			struct spool_pos save = r->o.start;
+
+			r->o.start.kind = SPOOL_POS_BEGIN;
+			s = add_parts(r, r->t->cfg.partitions);
+			r->o.start = save;
+			if (s < 0)
+				return s;
+		}
+	}
+	return 0;
+}
+
+/* spool_reader_done - every partition reached its --until position */
+int
+spool_reader_done(const struct spool_reader *r)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (!r->parts[i].done)
+			return 0;
+	return 1;
+}
+
+/* spool_reader_close - release a reader */
+void
+spool_reader_close(struct spool_reader *r)
+{
+	uint32_t i;
+
+	if (r == NULL)
+		return;
+	collect(r);
+	for (i = 0; i < r->n; i++) {
+		struct rpart *p = &r->parts[i];
+
+		if (p->logfd >= 0)
+			close(p->logfd);
+		if (p->partfd >= 0)
+			close(p->partfd);
+		free(p->buf);
+		spool_body_free(&p->body);
+	}
+	if (r->ifd >= 0)
+		close(r->ifd);
+	free(r->parts);
+	free(r);
+}

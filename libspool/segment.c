@@ -1,0 +1,496 @@
+/*
+ * segment.c - segment files and their sparse indexes
+ *
+ * A partition directory holds segment files named by their first offset
+ * (20 digits, so that ls sorts them), each with an index file.  This
+ * module lists segments, walks the batches of one, finds the batch that
+ * holds an offset, and recovers the tail of the newest segment after a
+ * crash.  It does not lock: callers that change files hold the partition
+ * lock (writer.c, topic.c).
+ *
+ * A batch is "torn" when the file ends before its last byte, or when
+ * everything from its first byte to the end of the file is zero (a file
+ * system that extended the size but lost the data).  A torn batch at the
+ * end of the newest segment is a write that never finished: it is not a
+ * message, and a writer cuts it off.  A complete batch whose checksum
+ * fails is damage, reported and never cut silently.
+ *
+ * The index is a hint.  Entries are believed only after the header they
+ * point at checks out with the expected offset; otherwise the walk
+ * starts from an earlier entry or from the start of the segment.
+ */
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool_impl.h"
+
+#define ZERO_CHECK_MAX	(32u << 20)	/* bytes checked for an all-zero tail */
+
+/* spool_seg_name - the file name of a segment or index */
+void
+spool_seg_name(char *buf, uint64_t base, const char *suffix)
+{
+	snprintf(buf, SPOOL_SEGNAME_LEN + 16, "%020" PRIu64 "%s", base, suffix);
+}
+
+/* segname_parse - base offset of a NNN.log name; 0 if not one */
+static int
+segname_parse(const char *s, uint64_t *base)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < SPOOL_SEGNAME_LEN; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		if (v > (UINT64_MAX - 9) / 10)
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (strcmp(s + SPOOL_SEGNAME_LEN, SPOOL_LOG_SUFFIX) != 0)
+		return 0;
+	*base = v;
+	return 1;
+}
+
+static int
+cmpu64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* spool_seg_list - the segments of a partition, oldest first */
+int
+spool_seg_list(int partfd, struct spool_seglist *l)
+{
+	struct dirent *de;
+	uint64_t base, *nb;
+	size_t cap = 0;
+	DIR *d;
+	int fd;
+
+	l->base = NULL;
+	l->n = 0;
+	fd = openat(partfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!segname_parse(de->d_name, &base))
+			continue;
+		if (l->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nb = realloc(l->base, cap * sizeof(*nb))) == NULL) {
+				closedir(d);
+				spool_seg_free(l);
+				return -ENOMEM;
+			}
+			l->base = nb;
+		}
+		l->base[l->n++] = base;
+	}
+	closedir(d);
+	qsort(l->base, l->n, sizeof(*l->base), cmpu64);
+	return 0;
+}
+
+/* spool_seg_free - release a segment list */
+void
+spool_seg_free(struct spool_seglist *l)
+{
+	free(l->base);
+	l->base = NULL;
+	l->n = 0;
+}
+
+/* spool_seg_find - index of the segment that would hold offset, or -1 */
+int
+spool_seg_find(const struct spool_seglist *l, uint64_t offset)
+{
+	size_t lo = 0, hi = l->n;
+
+	if (l->n == 0 || offset < l->base[0])
+		return -1;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (l->base[mid] <= offset)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (int)lo;
+}
+
+/* zero_tail - whether every byte of fd from pos to size is zero */
+static int
+zero_tail(struct spool_io *io, int fd, off_t pos, off_t size)
+{
+	unsigned char buf[65536];
+	ssize_t n, i;
+
+	if (size - pos > (off_t)ZERO_CHECK_MAX)
+		return 0;
+	while (pos < size) {
+		n = spool_io_pread(io, fd, buf, sizeof(buf), pos);
+		if (n <= 0)
+			return 0;
+		for (i = 0; i < n; i++)
+			if (buf[i] != 0)
+				return 0;
+		pos += n;
+	}
+	return 1;
+}
+
+/*
+ * spool_seg_scan - walk the batches of a segment from position from
+ * (where offset sp->next is expected) up to size
+ *
+ * Returns the kind of place the walk stopped at (enum spool_scan), with
+ * sp->pos the start of the batch there (or size), sp->next the offset
+ * after the last good batch, sp->end set on an END batch.  With bodies
+ * set, every body checksum is checked too.  <0 is an I/O error.
+ */
+int
+spool_seg_scan(struct spool_io *io, int fd, uint64_t base, off_t from,
+    off_t size, int bodies, struct spool_scanpos *sp, char *why,
+    size_t whylen)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
+	struct spool_bhdr h;
+	size_t bcap = 0;
+	off_t pos = from;
+	ssize_t n;
+	int r = SCAN_OK;
+
+	(void)base;
+	sp->end = 0;
+	while (pos < size) {
+		if (size - pos < SPOOL_HDR_SIZE) {
+			r = SCAN_TORN;
+			break;
+		}
+		n = spool_io_pread(io, fd, hdr, sizeof(hdr), pos);
+		if (n < 0) {
+			r = (int)n;
+			break;
+		}
+		if (n < SPOOL_HDR_SIZE) {
+			r = SCAN_TORN;
+			break;
+		}
+		if (spool_bhdr_unpack(hdr, &h) < 0) {
+			if (zero_tail(io, fd, pos, size))
+				r = SCAN_TORN;
+			else {
+				snprintf(why, whylen, "bad batch header");
+				r = SCAN_BADHDR;
+			}
+			break;
+		}
+		if (h.base_offset != sp->next) {
+			snprintf(why, whylen, "batch offset %" PRIu64
+			    " where %" PRIu64 " was expected",
+			    h.base_offset, sp->next);
+			r = SCAN_BADHDR;
+			break;
+		}
+		if ((off_t)h.body_len > size - pos - SPOOL_HDR_SIZE) {
+			r = SCAN_TORN;	/* the write never finished */
+			break;
+		}
+		if (bodies && h.body_len > 0) {
+			if (h.body_len > bcap) {
+				unsigned char *nb = realloc(body, h.body_len);
+
+				if (nb == NULL) {
+					r = -ENOMEM;
+					break;
+				}
+				body = nb;
+				bcap = h.body_len;
+			}
+			n = spool_io_pread(io, fd, body, h.body_len,
+			    pos + SPOOL_HDR_SIZE);
+			if (n < 0) {
+				r = (int)n;
+				break;
+			}
+			if ((size_t)n < h.body_len) {
+				r = SCAN_TORN;
+				break;
+			}
+			if (spool_crc(0, body, h.body_len) != h.body_crc) {
+				snprintf(why, whylen, "body checksum mismatch");
+				r = SCAN_BADBODY;
+				break;
+			}
+		}
+		if (h.max_ts > sp->max_ts)
+			sp->max_ts = h.max_ts;
+		if (h.type == SPOOL_TYPE_END) {
+			sp->end = 1;
+			pos += SPOOL_HDR_SIZE;
+			break;
+		}
+		sp->next = h.base_offset + h.count;
+		pos += SPOOL_HDR_SIZE + h.body_len;
+	}
+	free(body);
+	sp->pos = pos;
+	return r;
+}
+
+/* idx_load - read a whole index file; returns entries */
+static ssize_t
+idx_load(struct spool_io *io, int idxfd, unsigned char **out)
+{
+	struct stat st;
+	unsigned char *buf;
+	ssize_t n;
+
+	*out = NULL;
+	if (idxfd < 0 || fstat(idxfd, &st) == -1 || st.st_size < SPOOL_IDX_ENTRY)
+		return 0;
+	if (st.st_size > (off_t)(64u << 20))	/* not an index we wrote */
+		return 0;
+	if ((buf = malloc(st.st_size)) == NULL)
+		return -ENOMEM;
+	n = spool_io_pread(io, idxfd, buf, st.st_size, 0);
+	if (n < 0) {
+		free(buf);
+		return n;
+	}
+	*out = buf;
+	return n / SPOOL_IDX_ENTRY;
+}
+
+/* idx_check - whether an index entry points at the batch it claims */
+static int
+idx_check(struct spool_io *io, int logfd, uint64_t base, uint32_t rel,
+    off_t pos, off_t size)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+
+	if (pos < 0 || pos + SPOOL_HDR_SIZE > size)
+		return 0;
+	if (spool_io_pread(io, logfd, hdr, sizeof(hdr), pos) != SPOOL_HDR_SIZE)
+		return 0;
+	if (spool_bhdr_unpack(hdr, &h) < 0)
+		return 0;
+	return h.base_offset == base + rel;
+}
+
+/*
+ * idx_best - the last trustworthy index entry at or before offset
+ * (UINT64_MAX: the last one overall); sets *pos and *at, else 0 and base
+ */
+static ssize_t
+idx_best(struct spool_io *io, int logfd, int idxfd, uint64_t base,
+    uint64_t offset, off_t size, off_t *pos, uint64_t *at)
+{
+	unsigned char *ix;
+	ssize_t n, lo, hi, i;
+
+	*pos = 0;
+	*at = base;
+	if ((n = idx_load(io, idxfd, &ix)) <= 0)
+		return n;
+	/* the entries are sorted when they are ours; find the last <= */
+	lo = 0;
+	hi = n;
+	while (lo < hi) {
+		ssize_t mid = (lo + hi) / 2;
+
+		if (base + get32(ix + mid * 8) <= offset &&
+		    (off_t)get32(ix + mid * 8 + 4) < size)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo - 1; i >= 0 && i >= lo - 8; i--) {
+		uint32_t rel = get32(ix + i * 8);
+		off_t p = get32(ix + i * 8 + 4);
+
+		if (idx_check(io, logfd, base, rel, p, size)) {
+			*pos = p;
+			*at = base + rel;
+			free(ix);
+			return i + 1;
+		}
+	}
+	free(ix);
+	return 0;
+}
+
+/*
+ * spool_seg_seek - the position of the batch holding offset in a
+ * segment, or of the first batch after it, or of the end of the good
+ * data; the index narrows the walk
+ */
+int
+spool_seg_seek(struct spool_io *io, int logfd, int idxfd, uint64_t base,
+    uint64_t offset, off_t size, off_t *pos)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+	uint64_t at;
+	off_t p;
+	ssize_t n;
+
+	if ((n = idx_best(io, logfd, idxfd, base, offset, size, &p, &at)) < 0)
+		return (int)n;
+	while (p + SPOOL_HDR_SIZE <= size) {
+		if (spool_io_pread(io, logfd, hdr, sizeof(hdr), p) !=
+		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
+			break;
+		if (h.type == SPOOL_TYPE_END || h.base_offset + h.count > offset)
+			break;
+		p += SPOOL_HDR_SIZE + h.body_len;
+	}
+	*pos = p;
+	return 0;
+}
+
+/*
+ * spool_idx_append - add an index entry for the batch at pos (under the
+ * partition lock, which is what makes the end of the index ours)
+ */
+int
+spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos)
+{
+	unsigned char e[SPOOL_IDX_ENTRY];
+	struct stat st;
+
+	if (idxfd < 0 || offset - base > UINT32_MAX || pos > UINT32_MAX)
+		return 0;
+	if (fstat(idxfd, &st) == -1)
+		return -errno;
+	put32(e, (uint32_t)(offset - base));
+	put32(e + 4, (uint32_t)pos);
+	/* an index entry is a hint: no sync, and a failure costs a scan */
+	if (pwrite(idxfd, e, sizeof(e), st.st_size - st.st_size % 8) !=
+	    (ssize_t)sizeof(e))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/*
+ * spool_seg_end - find where the good data of a segment ends, without
+ * changing anything: the walk starts at the last index entry that checks
+ * out.  Returns the enum spool_scan of the place it stopped; *keep is
+ * the number of index entries worth keeping.
+ */
+int
+spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
+    off_t size, struct spool_scanpos *pos, ssize_t *keep, char *why,
+    size_t whylen)
+{
+	off_t from;
+	ssize_t k;
+
+	k = idx_best(io, logfd, idxfd, base, UINT64_MAX, size, &from,
+	    &pos->next);
+	if (k < 0)
+		return (int)k;
+	if (keep != NULL)
+		*keep = k;
+	pos->max_ts = 0;
+	return spool_seg_scan(io, logfd, base, from, size, 0, pos, why, whylen);
+}
+
+/*
+ * spool_seg_resync - after damage at from, the position of the next
+ * batch header that checks out and holds offsets from minoff on; 1 if
+ * one was found, 0 if none is left before size
+ */
+int
+spool_seg_resync(struct spool_io *io, int fd, off_t from, off_t size,
+    uint64_t minoff, off_t *found)
+{
+	unsigned char *buf;
+	struct spool_bhdr h;
+	const size_t chunk = 1u << 20;
+	off_t at = from + 1;
+	ssize_t n, i;
+
+	if ((buf = malloc(chunk)) == NULL)
+		return -ENOMEM;
+	while (at + SPOOL_HDR_SIZE <= size) {
+		n = spool_io_pread(io, fd, buf, chunk, at);
+		if (n < SPOOL_HDR_SIZE)
+			break;
+		for (i = 0; i + SPOOL_HDR_SIZE <= n; i++) {
+			if (buf[i] != 'm' || memcmp(buf + i, SPOOL_MAGIC, 4))
+				continue;
+			if (spool_bhdr_unpack(buf + i, &h) == 0 &&
+			    h.base_offset >= minoff) {
+				*found = at + i;
+				free(buf);
+				return 1;
+			}
+		}
+		at += i;
+	}
+	free(buf);
+	return 0;
+}
+
+/*
+ * spool_seg_recover - bring the newest segment into a state fit for
+ * appending: walk from the last good index entry to the end, cut a torn
+ * tail, drop index entries past the end.  Called with the lock held.
+ */
+int
+spool_seg_recover(struct spool *sp, int partfd, uint64_t base, int logfd,
+    int idxfd, struct spool_scanpos *pos)
+{
+	struct spool_io *io = spool_get_io(sp);
+	struct stat st;
+	char why[128] = "";
+	ssize_t keep = 0;
+	int r;
+
+	(void)partfd;
+	if (io == NULL)
+		return -ENOMEM;
+	if (fstat(logfd, &st) == -1)
+		return -errno;
+	r = spool_seg_end(io, logfd, idxfd, base, st.st_size, pos, &keep, why,
+	    sizeof(why));
+	if (r < 0)
+		return r;
+	if (r == SCAN_BADHDR) {
+		char name[SPOOL_SEGNAME_LEN + 16];
+
+		spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+		spool_seterr(sp, "%s: byte %lld: %s; run 'mq-topic verify "
+		    "--repair'", name, (long long)pos->pos, why);
+		return -EBADMSG;
+	}
+	if (r == SCAN_TORN && ftruncate(logfd, pos->pos) == -1)
+		return -errno;
+	/* entries past the end would point into whatever comes next */
+	if (idxfd >= 0 && fstat(idxfd, &st) == 0 &&
+	    st.st_size > keep * SPOOL_IDX_ENTRY &&
+	    ftruncate(idxfd, keep * SPOOL_IDX_ENTRY) == -1)
+		return -errno;
+	return 0;
+}

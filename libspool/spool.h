@@ -1,0 +1,155 @@
+/*
+ * spool.h - the public interface of libspool
+ *
+ * A spool is a directory of topics; a topic is a set of partitions; a
+ * partition is an append-only log of record batches in segment files.
+ * The byte format is described in mq-spool(5) and libspool/format.h.
+ *
+ * Every fallible function returns 0 (or a count) on success and -errno on
+ * failure.  Corrupt data is -EBADMSG; spool_errmsg() then says where.
+ * Nothing here prints, exits or keeps global state; a handle may be used
+ * by one thread at a time.
+ */
+
+#ifndef SPOOL_H
+#define SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPOOL_VERSION	"0.1.0"
+#define SPOOL_NAME_MAX	249
+
+struct spool;
+struct spool_topic;
+struct spool_writer;
+struct spool_reader;
+struct spool_input;
+
+/* spool_open flags */
+#define SPOOL_CREATE	0x01	/* mkdir -p the spool if missing */
+
+/* I/O engine, from MQ_IO or forced by the caller */
+enum spool_io_mode { SPOOL_IO_AUTO, SPOOL_IO_URING, SPOOL_IO_SYNC };
+
+struct spool_header {
+	const char	*name;
+	size_t		 namelen;
+	const void	*value;
+	size_t		 valuelen;
+};
+
+/* one message, as handed to a writer or returned by a reader */
+struct spool_msg {
+	uint32_t	 partition;
+	uint64_t	 offset;
+	int64_t		 ts;		/* ms since the epoch; 0: now */
+	const void	*key;		/* NULL: no key */
+	size_t		 keylen;
+	const struct spool_header *headers;
+	size_t		 nheaders;
+	const void	*payload;
+	size_t		 len;
+};
+
+/* topic configuration; spool_config_default() fills the defaults */
+struct spool_config {
+	uint32_t	 partitions;
+	int64_t		 retention_ms;
+	int64_t		 retention_bytes;
+	int64_t		 segment_bytes;
+	int64_t		 max_message_bytes;
+	int		 codec;
+	int		 level;
+	int64_t		 dedup_window_ms;
+	int		 compact;
+};
+
+struct spool_part_info {
+	uint64_t	 first;		/* first retained offset */
+	uint64_t	 next;		/* offset the next message gets */
+	uint64_t	 bytes;		/* bytes of segment files */
+	uint32_t	 segments;
+};
+
+/* spool.c */
+int	 spool_open(struct spool **, const char *dir, int flags);
+void	 spool_close(struct spool *);
+const char *spool_errmsg(const struct spool *);
+int	 spool_io_mode_parse(const char *, enum spool_io_mode *);
+int	 spool_set_io(struct spool *, enum spool_io_mode);
+const char *spool_io_name(const struct spool *);
+
+/* topic.c */
+int	 spool_topic_name_ok(const char *);
+int	 spool_topic_create(struct spool *, const char *, const struct spool_config *);
+int	 spool_topic_delete(struct spool *, const char *);
+int	 spool_topic_list(struct spool *, char ***names, size_t *n);
+int	 spool_topic_open(struct spool *, const char *, struct spool_topic **);
+void	 spool_topic_close(struct spool_topic *);
+const struct spool_config *spool_topic_config(const struct spool_topic *);
+int	 spool_topic_info(struct spool_topic *, uint32_t part, struct spool_part_info *);
+int	 spool_topic_verify(struct spool_topic *, int repair,
+	    void (*report)(void *, const char *), void *arg);
+
+/* config.c */
+void	 spool_config_default(struct spool_config *);
+int	 spool_config_set(struct spool_config *, const char *key, const char *value);
+int	 spool_config_format(const struct spool_config *, char *buf, size_t len);
+
+/* topic.c: set key=value pairs; partitions may grow, never shrink */
+int	 spool_topic_config_update(struct spool_topic *, const char *const *kv, size_t n);
+
+/* writer.c */
+struct spool_writer_opts {
+	int		 sync;		/* fdatasync before a flush returns */
+	int		 codec;		/* -1: the topic's */
+	int		 level;
+	int		 partition;	/* -1: by key, else this one */
+	void		(*stored)(void *, uint32_t part, uint64_t off);
+	void		*arg;
+};
+int	 spool_writer_open(struct spool_topic *, const struct spool_writer_opts *,
+	    struct spool_writer **);
+int	 spool_writer_add(struct spool_writer *, const struct spool_msg *);
+int	 spool_writer_flush(struct spool_writer *);
+int	 spool_writer_sync(struct spool_writer *);
+int	 spool_writer_close(struct spool_writer *);
+
+/* reader.c */
+enum spool_pos_kind { SPOOL_POS_BEGIN, SPOOL_POS_END, SPOOL_POS_OFFSET,
+	SPOOL_POS_FROM_END, SPOOL_POS_TIME, SPOOL_POS_NONE };
+struct spool_pos {
+	enum spool_pos_kind kind;
+	int64_t		 value;
+};
+struct spool_reader_opts {
+	int		 partition;	/* -1: all */
+	struct spool_pos start;
+	struct spool_pos until;		/* SPOOL_POS_NONE: no limit */
+	int		 follow;	/* set up inotify for spool_reader_wait */
+	void		(*warn)(void *, const char *);
+	void		*arg;
+};
+int	 spool_reader_open(struct spool_topic *, const struct spool_reader_opts *,
+	    struct spool_reader **);
+int	 spool_reader_next(struct spool_reader *, struct spool_msg *);
+int	 spool_reader_wait(struct spool_reader *, int timeout_ms);
+int	 spool_reader_done(const struct spool_reader *);
+void	 spool_reader_close(struct spool_reader *);
+
+/* input.c: records from a stream; dlen 0 means the stream is one record */
+int	 spool_input_open(struct spool *, int fd, const void *delim, size_t dlen,
+	    size_t max, struct spool_input **);
+int	 spool_input_next(struct spool_input *, const void **rec, size_t *len,
+	    int timeout_ms);
+void	 spool_input_close(struct spool_input *);
+
+/* json.c */
+int	 spool_json_encode(const char *topic, const struct spool_msg *,
+	    char **buf, size_t *cap, size_t *len);
+int	 spool_json_decode(const char *line, size_t len, struct spool_msg *,
+	    void **state);
+void	 spool_json_free(void *state);
+
+#endif

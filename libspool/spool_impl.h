@@ -1,0 +1,151 @@
+/*
+ * spool_impl.h - declarations shared by the modules of libspool, not
+ * part of the public interface (spool.h)
+ */
+
+#ifndef SPOOL_IMPL_H
+#define SPOOL_IMPL_H
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "spool.h"
+
+#define SPOOL_ERRMSG_MAX	512
+#define SPOOL_LOCK_NAME		"lock"
+#define SPOOL_CONFIG_NAME	"config"
+#define SPOOL_LOG_SUFFIX	".log"
+#define SPOOL_IDX_SUFFIX	".index"
+#define SPOOL_SEGNAME_LEN	20
+#define SPOOL_PART_MAX		4096	/* partitions a topic may have */
+
+struct spool_io;
+
+struct spool {
+	int		 dirfd;		/* the spool directory */
+	int		 topicsfd;	/* DIR/topics, -1 if absent */
+	char		*path;
+	enum spool_io_mode iomode;
+	struct spool_io	*io;		/* opened on first use */
+	char		 errmsg[SPOOL_ERRMSG_MAX];
+};
+
+struct spool_topic {
+	struct spool	*sp;
+	char		*name;
+	int		 dirfd;
+	struct spool_config cfg;
+};
+
+/* spool.c */
+void	 spool_seterr(struct spool *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 spool_fsync_dir(int dirfd);
+int	 spool_write_file(int dirfd, const char *name, const void *buf,
+	    size_t len, int sync);
+int	 spool_read_file(int dirfd, const char *name, char *buf, size_t cap);
+int	 spool_rmtree(int dirfd, const char *name);
+struct spool_io *spool_get_io(struct spool *);
+int	 spool_topics_dir(struct spool *, int create);
+
+/* io.c */
+int	 spool_io_open(struct spool_io **, enum spool_io_mode);
+void	 spool_io_close(struct spool_io *);
+const char *spool_io_kind(const struct spool_io *);
+ssize_t	 spool_io_pread(struct spool_io *, int fd, void *, size_t, off_t);
+int	 spool_io_pwrite(struct spool_io *, int fd, const void *, size_t, off_t,
+	    int datasync);
+int	 spool_io_fdatasync(struct spool_io *, int fd);
+int	 spool_io_read_start(struct spool_io *, int fd, void *, size_t, off_t);
+ssize_t	 spool_io_read_wait(struct spool_io *, int timeout_ms);
+int	 spool_io_read_pending(const struct spool_io *);
+
+/* crc.c */
+uint32_t spool_crc(uint32_t, const void *, size_t);
+
+/* batch.c: building one batch in memory */
+struct spool_batch {
+	unsigned char	*buf;		/* header room + records */
+	size_t		 len;
+	size_t		 cap;
+	unsigned char	*zbuf;		/* compressed body */
+	size_t		 zcap;
+	uint32_t	 count;
+	int64_t		 base_ts;
+	int64_t		 max_ts;
+};
+void	 spool_batch_init(struct spool_batch *);
+void	 spool_batch_free(struct spool_batch *);
+void	 spool_batch_reset(struct spool_batch *);
+size_t	 spool_batch_recsize(const struct spool_msg *);
+int	 spool_batch_add(struct spool_batch *, const struct spool_msg *);
+int	 spool_batch_seal(struct spool_batch *, int codec, int level,
+	    const unsigned char **out, size_t *outlen);
+void	 spool_batch_stamp(unsigned char *hdr, uint64_t base_offset);
+void	 spool_bhdr_pack(unsigned char *, const struct spool_bhdr *);
+int	 spool_bhdr_unpack(const unsigned char *, struct spool_bhdr *);
+void	 spool_batch_end(unsigned char *hdr, uint64_t next, int64_t ts);
+
+/* decoding a batch body */
+struct spool_body {
+	const unsigned char *p;
+	const unsigned char *end;
+	uint32_t	 left;
+	uint64_t	 offset;
+	int64_t		 base_ts;
+	struct spool_header *hdrs;
+	size_t		 hcap;
+	unsigned char	*zbuf;
+	size_t		 zcap;
+};
+int	 spool_body_open(struct spool_body *, const struct spool_bhdr *,
+	    const unsigned char *body, char *why, size_t whylen);
+int	 spool_body_next(struct spool_body *, struct spool_msg *);
+void	 spool_body_free(struct spool_body *);
+
+/* segment.c: one partition's files */
+struct spool_seglist {
+	uint64_t	*base;
+	size_t		 n;
+};
+int	 spool_seg_list(int partfd, struct spool_seglist *);
+void	 spool_seg_free(struct spool_seglist *);
+void	 spool_seg_name(char *buf, uint64_t base, const char *suffix);
+int	 spool_seg_find(const struct spool_seglist *, uint64_t offset);
+
+enum spool_scan { SCAN_OK, SCAN_TORN, SCAN_BADHDR, SCAN_BADBODY };
+struct spool_scanpos {
+	off_t		 pos;		/* where scanning stopped */
+	uint64_t	 next;		/* offset after the last good batch */
+	int		 end;		/* an END batch was seen */
+	int64_t		 max_ts;
+};
+int	 spool_seg_scan(struct spool_io *, int fd, uint64_t base, off_t from,
+	    off_t size, int bodies, struct spool_scanpos *, char *why,
+	    size_t whylen);
+int	 spool_seg_end(struct spool_io *, int logfd, int idxfd, uint64_t base,
+	    off_t size, struct spool_scanpos *, ssize_t *keep, char *why,
+	    size_t whylen);
+int	 spool_seg_resync(struct spool_io *, int fd, off_t from, off_t size,
+	    uint64_t minoff, off_t *found);
+int	 spool_seg_seek(struct spool_io *, int logfd, int idxfd, uint64_t base,
+	    uint64_t offset, off_t size, off_t *pos);
+int	 spool_seg_recover(struct spool *, int partfd, uint64_t base,
+	    int logfd, int idxfd, struct spool_scanpos *);
+int	 spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos);
+
+int	 spool_config_parse(struct spool_config *, char *text);
+
+/* partition bounds, used by reader and topic info */
+int	 spool_part_bounds(struct spool_topic *, uint32_t part,
+	    struct spool_part_info *);
+int	 spool_part_open(struct spool_topic *, uint32_t part);
+int	 spool_topic_reload(struct spool_topic *);
+
+/* duration-free helpers shared by reader and writer */
+int64_t	 spool_now_ms(void);
+
+#endif

@@ -1,0 +1,809 @@
+/*
+ * topic.c - topics: creation, deletion, listing, configuration, checking
+ *
+ * A topic is a directory topics/NAME holding its config file, a topic
+ * lock and one directory a partition.  A topic appears whole or not at
+ * all: it is built in tmp/, synced, and renamed into topics/ with
+ * RENAME_NOREPLACE, so two processes creating it at once cannot both win
+ * and no reader sees a half-made topic.  Deletion is the reverse rename
+ * into tmp/ followed by removal, so the name disappears atomically.
+ *
+ * Configuration changes are serialized by the topic lock and written by
+ * atomic replacement; partitions may grow, never shrink.  Growth creates
+ * the new partition directories before the config names them.
+ *
+ * This module does not append or read messages (writer.c, reader.c).
+ */
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spool_impl.h"
+
+#define CONFIG_MAX	8192
+
+/* spool_topic_name_ok - 1 to 249 of [A-Za-z0-9._-], not . or .. */
+int
+spool_topic_name_ok(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	if (n == 0 || n > SPOOL_NAME_MAX)
+		return 0;
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return 0;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* lock_file - open and flock a lock file in dirfd */
+static int
+lock_file(int dirfd, int how)
+{
+	int fd;
+
+	fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0666);
+	if (fd == -1)
+		return -errno;
+	while (flock(fd, how) == -1) {
+		if (errno != EINTR) {
+			int e = -errno;
+
+			close(fd);
+			return e;
+		}
+	}
+	return fd;
+}
+
+/* touch - create an empty file in dirfd */
+static int
+touch(int dirfd, const char *name)
+{
+	int fd;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0666);
+	if (fd == -1)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/*
+ * make_part - create partition directory N in topic dirfd with its lock
+ * and an empty first segment, all synced
+ */
+static int
+make_part(int tfd, uint32_t n)
+{
+	char name[16], seg[SPOOL_SEGNAME_LEN + 16];
+	int fd, r;
+
+	snprintf(name, sizeof(name), "%" PRIu32, n);
+	if (mkdirat(tfd, name, 0777) == -1 && errno != EEXIST)
+		return -errno;
+	fd = openat(tfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if ((r = touch(fd, SPOOL_LOCK_NAME)) == 0) {
+		spool_seg_name(seg, 0, SPOOL_LOG_SUFFIX);
+		r = touch(fd, seg);
+	}
+	/* the partition's entries must be durable before it is named */
+	if (r == 0)
+		r = spool_fsync_dir(fd);
+	close(fd);
+	return r;
+}
+
+/* stage_name - a unique name under tmp/ */
+static void
+stage_name(char *buf, size_t len, const char *what)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, len, "%s.%ld.%lld.%ld", what, (long)getpid(),
+	    (long long)ts.tv_sec, ts.tv_nsec);
+}
+
+/* open_tmp - the spool's staging directory */
+static int
+open_tmp(struct spool *sp)
+{
+	int fd;
+
+	fd = openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT) {
+		if (mkdirat(sp->dirfd, "tmp", 0777) == -1 && errno != EEXIST)
+			return -errno;
+		fd = openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+	}
+	return fd == -1 ? -errno : fd;
+}
+
+/* spool_topic_create - make a topic with cfg (NULL: defaults) */
+int
+spool_topic_create(struct spool *sp, const char *name,
+    const struct spool_config *cfg)
+{
+	struct spool_config def;
+	char stage[96], text[CONFIG_MAX];
+	uint32_t i;
+	int tmpfd = -1, tfd = -1, r, n;
+
+	if (!spool_topic_name_ok(name))
+		return -EINVAL;
+	if (cfg == NULL) {
+		spool_config_default(&def);
+		cfg = &def;
+	}
+	if ((r = spool_topics_dir(sp, 1)) < 0)
+		return r;
+	if ((tmpfd = open_tmp(sp)) < 0)
+		return tmpfd;
+	stage_name(stage, sizeof(stage), "new");
+	if (mkdirat(tmpfd, stage, 0777) == -1) {
+		r = -errno;
+		goto out;
+	}
+	tfd = openat(tmpfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (tfd == -1) {
+		r = -errno;
+		goto fail;
+	}
+	if ((n = spool_config_format(cfg, text, sizeof(text))) < 0) {
+		r = n;
+		goto fail;
+	}
+	if ((r = spool_write_file(tfd, SPOOL_CONFIG_NAME, text, n, 1)) < 0)
+		goto fail;
+	if ((r = touch(tfd, SPOOL_LOCK_NAME)) < 0)
+		goto fail;
+	for (i = 0; i < cfg->partitions; i++)
+		if ((r = make_part(tfd, i)) < 0)
+			goto fail;
+	if ((r = spool_fsync_dir(tfd)) < 0)
+		goto fail;
+	/* publish the topic whole; an existing one is never replaced */
+	if (renameat2(tmpfd, stage, sp->topicsfd, name, RENAME_NOREPLACE) == -1) {
+		r = errno == ENOTEMPTY ? -EEXIST : -errno;
+		goto fail;
+	}
+	/* and make the new name durable */
+	r = spool_fsync_dir(sp->topicsfd);
+	goto out;
+fail:
+	(void)spool_rmtree(tmpfd, stage);
+out:
+	if (tfd >= 0)
+		close(tfd);
+	close(tmpfd);
+	return r;
+}
+
+/* spool_topic_delete - remove a topic and everything in it */
+int
+spool_topic_delete(struct spool *sp, const char *name)
+{
+	char stage[96];
+	int tmpfd, r;
+
+	if (!spool_topic_name_ok(name))
+		return -EINVAL;
+	if (sp->topicsfd < 0)
+		return -ENOENT;
+	if ((tmpfd = open_tmp(sp)) < 0)
+		return tmpfd;
+	stage_name(stage, sizeof(stage), "del");
+	/* the name goes away at once; the files after it */
+	if (renameat(sp->topicsfd, name, tmpfd, stage) == -1) {
+		r = -errno;
+		close(tmpfd);
+		return r;
+	}
+	r = spool_fsync_dir(sp->topicsfd);
+	if (r == 0)
+		r = spool_rmtree(tmpfd, stage);
+	close(tmpfd);
+	return r;
+}
+
+static int
+cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* spool_topic_list - the topic names, sorted; free each and the array */
+int
+spool_topic_list(struct spool *sp, char ***names, size_t *np)
+{
+	struct dirent *de;
+	char **v = NULL, **nv;
+	size_t n = 0, cap = 0;
+	DIR *d;
+	int fd;
+
+	*names = NULL;
+	*np = 0;
+	if (sp->topicsfd < 0)
+		return 0;
+	fd = openat(sp->topicsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!spool_topic_name_ok(de->d_name))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto nomem;
+			v = nv;
+		}
+		if ((v[n] = strdup(de->d_name)) == NULL)
+			goto nomem;
+		n++;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), cmpstr);
+	*names = v;
+	*np = n;
+	return 0;
+nomem:
+	closedir(d);
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+	return -ENOMEM;
+}
+
+/* load_config - read the topic's config file into t->cfg */
+static int
+load_config(struct spool_topic *t)
+{
+	char text[CONFIG_MAX];
+	int r;
+
+	spool_config_default(&t->cfg);
+	if ((r = spool_read_file(t->dirfd, SPOOL_CONFIG_NAME, text,
+	    sizeof(text))) < 0)
+		return r == -EFBIG ? -EBADMSG : r;
+	if (spool_config_parse(&t->cfg, text) < 0) {
+		spool_seterr(t->sp, "%s/config: bad line", t->name);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* spool_topic_open - open an existing topic */
+int
+spool_topic_open(struct spool *sp, const char *name, struct spool_topic **tp)
+{
+	struct spool_topic *t;
+	int r;
+
+	if (!spool_topic_name_ok(name))
+		return -EINVAL;
+	if (sp->topicsfd < 0 && (r = spool_topics_dir(sp, 0)) < 0)
+		return r;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return -ENOMEM;
+	t->sp = sp;
+	t->dirfd = openat(sp->topicsfd, name, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (t->dirfd == -1) {
+		r = errno == ELOOP ? -ENOENT : -errno;
+		free(t);
+		return r;
+	}
+	if ((t->name = strdup(name)) == NULL) {
+		spool_topic_close(t);
+		return -ENOMEM;
+	}
+	if ((r = load_config(t)) < 0) {
+		spool_topic_close(t);
+		return r;
+	}
+	*tp = t;
+	return 0;
+}
+
+/* spool_topic_close - release a topic handle */
+void
+spool_topic_close(struct spool_topic *t)
+{
+	if (t == NULL)
+		return;
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	free(t->name);
+	free(t);
+}
+
+/* spool_topic_config - the topic's configuration as loaded */
+const struct spool_config *
+spool_topic_config(const struct spool_topic *t)
+{
+	return &t->cfg;
+}
+
+/* spool_topic_reload - read the config again (partitions may grow) */
+int
+spool_topic_reload(struct spool_topic *t)
+{
+	return load_config(t);
+}
+
+/*
+ * spool_topic_config_update - set key=value pairs under the topic lock;
+ * -EINVAL (detail in spool_errmsg) for a bad key or value or a shrink
+ */
+int
+spool_topic_config_update(struct spool_topic *t, const char *const *kv,
+    size_t n)
+{
+	struct spool_config c;
+	char text[CONFIG_MAX], key[128];
+	const char *eq;
+	uint32_t i, old;
+	size_t k;
+	int lfd, r, len;
+
+	if ((lfd = lock_file(t->dirfd, LOCK_EX)) < 0)
+		return lfd;
+	if ((r = load_config(t)) < 0)
+		goto out;
+	c = t->cfg;
+	old = c.partitions;
+	for (k = 0; k < n; k++) {
+		if ((eq = strchr(kv[k], '=')) == NULL ||
+		    (size_t)(eq - kv[k]) >= sizeof(key)) {
+			spool_seterr(t->sp, "%s: expected key=value", kv[k]);
+			r = -EINVAL;
+			goto out;
+		}
+		memcpy(key, kv[k], eq - kv[k]);
+		key[eq - kv[k]] = '\0';
+		if ((r = spool_config_set(&c, key, eq + 1)) < 0) {
+			spool_seterr(t->sp, r == -ENOENT ?
+			    "%s: unknown config key" : "%s: invalid value",
+			    kv[k]);
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	if (c.partitions < old) {
+		spool_seterr(t->sp, "partitions=%" PRIu32 ": partitions may "
+		    "grow, never shrink (now %" PRIu32 ")", c.partitions, old);
+		r = -EINVAL;
+		goto out;
+	}
+	/* new partitions exist before the config names them */
+	for (i = old; i < c.partitions; i++)
+		if ((r = make_part(t->dirfd, i)) < 0)
+			goto out;
+	if (c.partitions > old && (r = spool_fsync_dir(t->dirfd)) < 0)
+		goto out;
+	if ((len = spool_config_format(&c, text, sizeof(text))) < 0) {
+		r = len;
+		goto out;
+	}
+	if ((r = spool_write_file(t->dirfd, SPOOL_CONFIG_NAME, text, len,
+	    1)) < 0)
+		goto out;
+	t->cfg = c;
+out:
+	close(lfd);
+	return r;
+}
+
+/* spool_part_open - the directory of partition n, or -ENOENT */
+int
+spool_part_open(struct spool_topic *t, uint32_t n)
+{
+	char name[16];
+	int fd;
+
+	if (n >= t->cfg.partitions)
+		return -ENOENT;
+	snprintf(name, sizeof(name), "%" PRIu32, n);
+	fd = openat(t->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	return fd == -1 ? -errno : fd;
+}
+
+/* open_seg - open a segment (and its index) of a partition for reading */
+static int
+open_seg(int partfd, uint64_t base, int *idxfd)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	int fd;
+
+	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
+	if (idxfd != NULL)
+		*idxfd = openat(partfd, name, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+	fd = openat(partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		fd = -errno;
+		if (idxfd != NULL && *idxfd >= 0)
+			close(*idxfd);
+	}
+	return fd;
+}
+
+/* spool_part_bounds - first and next offset, bytes, segments */
+int
+spool_part_bounds(struct spool_topic *t, uint32_t part,
+    struct spool_part_info *pi)
+{
+	struct spool_io *io = spool_get_io(t->sp);
+	struct spool_seglist l;
+	struct spool_scanpos pos;
+	struct stat st;
+	char name[SPOOL_SEGNAME_LEN + 16], why[128];
+	size_t i;
+	int pfd, fd, idx, r;
+
+	memset(pi, 0, sizeof(*pi));
+	if (io == NULL)
+		return -ENOMEM;
+	if ((pfd = spool_part_open(t, part)) < 0)
+		return pfd;
+	if ((r = spool_seg_list(pfd, &l)) < 0) {
+		close(pfd);
+		return r;
+	}
+	for (i = 0; i < l.n; i++) {
+		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
+		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			pi->bytes += st.st_size;
+	}
+	pi->segments = (uint32_t)l.n;
+	if (l.n > 0) {
+		pi->first = l.base[0];
+		pi->next = l.base[l.n - 1];
+		if ((fd = open_seg(pfd, l.base[l.n - 1], &idx)) >= 0) {
+			if (fstat(fd, &st) == 0) {
+				memset(&pos, 0, sizeof(pos));
+				r = spool_seg_end(io, fd, idx, l.base[l.n - 1],
+				    st.st_size, &pos, NULL, why, sizeof(why));
+				if (r >= 0)
+					pi->next = pos.next;
+				r = r < 0 ? r : 0;
+			}
+			close(fd);
+			if (idx >= 0)
+				close(idx);
+		} else
+			r = fd;
+		/* an empty oldest segment: the first message is later */
+		if (pi->first > pi->next)
+			pi->first = pi->next;
+	}
+	spool_seg_free(&l);
+	close(pfd);
+	return r;
+}
+
+/* spool_topic_info - what describe prints for one partition */
+int
+spool_topic_info(struct spool_topic *t, uint32_t part,
+    struct spool_part_info *pi)
+{
+	return spool_part_bounds(t, part, pi);
+}
+
+/* verify context: one partition's walk */
+struct vctx {
+	struct spool_topic *t;
+	struct spool_io	*io;
+	uint32_t	 part;
+	int		 pfd;
+	int		 repair;
+	int		 problems;
+	void		(*report)(void *, const char *);
+	void		*arg;
+};
+
+/* vreport - one line about one segment */
+static void
+vreport(struct vctx *v, uint64_t base, off_t at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+vreport(struct vctx *v, uint64_t base, off_t at, const char *fmt, ...)
+{
+	char msg[512], what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "%s/%" PRIu32 "/%020" PRIu64 ".log: "
+	    "byte %lld: %s", v->t->name, v->part, base, (long long)at, what);
+	v->report(v->arg, msg);
+}
+
+/* cut_aside - move the bytes of a segment from at on into a side file */
+static int
+cut_aside(struct vctx *v, int fd, uint64_t base, off_t at, off_t size,
+    char *side, size_t sidelen)
+{
+	char buf[65536];
+	ssize_t n;
+	off_t p;
+	int sfd, r = 0;
+
+	snprintf(side, sidelen, "%020" PRIu64 ".log.cut-%" PRId64, base,
+	    spool_now_ms());
+	sfd = openat(v->pfd, side, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0666);
+	if (sfd == -1)
+		return -errno;
+	for (p = at; p < size && r == 0; p += n) {
+		if ((n = pread(fd, buf, sizeof(buf), p)) <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		if (write(sfd, buf, n) != n)
+			r = -EIO;
+	}
+	/* the cut bytes are safe aside before they leave the segment */
+	if (r == 0 && fsync(sfd) == -1)
+		r = -errno;
+	close(sfd);
+	if (r == 0)
+		r = spool_fsync_dir(v->pfd);
+	if (r == 0 && ftruncate(fd, at) == -1)
+		r = -errno;
+	return r;
+}
+
+/* rebuild_index - write a segment's index afresh from its batches */
+static int
+rebuild_index(struct vctx *v, int fd, uint64_t base, off_t size)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE], *ix = NULL, *nix;
+	struct spool_bhdr h;
+	char name[SPOOL_SEGNAME_LEN + 16];
+	size_t n = 0, cap = 0;
+	off_t p = 0, last = -SPOOL_IDX_INTERVAL;
+	int r;
+
+	while (p + SPOOL_HDR_SIZE <= size) {
+		if (spool_io_pread(v->io, fd, hdr, sizeof(hdr), p) !=
+		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
+		    h.type != SPOOL_TYPE_DATA)
+			break;
+		if (p - last >= SPOOL_IDX_INTERVAL &&
+		    h.base_offset - base <= UINT32_MAX && p <= UINT32_MAX) {
+			if (n + 8 > cap) {
+				cap = cap ? cap * 2 : 4096;
+				if ((nix = realloc(ix, cap)) == NULL) {
+					free(ix);
+					return -ENOMEM;
+				}
+				ix = nix;
+			}
+			put32(ix + n, (uint32_t)(h.base_offset - base));
+			put32(ix + n + 4, (uint32_t)p);
+			n += 8;
+			last = p;
+		}
+		p += SPOOL_HDR_SIZE + h.body_len;
+	}
+	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
+	r = spool_write_file(v->pfd, name, ix, n, 1);
+	free(ix);
+	return r;
+}
+
+/* check_index - whether every entry of a segment's index is right */
+static int
+check_index(struct vctx *v, int fd, uint64_t base, off_t size)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE], e[SPOOL_IDX_ENTRY];
+	struct spool_bhdr h;
+	char name[SPOOL_SEGNAME_LEN + 16];
+	off_t at = 0, prev = -1;
+	int ifd, bad = 0;
+
+	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
+	if ((ifd = openat(v->pfd, name, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return size == 0;	/* data with no index at all */
+	while (pread(ifd, e, sizeof(e), at) == sizeof(e)) {
+		off_t p = get32(e + 4);
+
+		if (p <= prev || p + SPOOL_HDR_SIZE > size ||
+		    spool_io_pread(v->io, fd, hdr, sizeof(hdr), p) !=
+		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
+		    h.base_offset != base + get32(e)) {
+			bad = 1;
+			break;
+		}
+		prev = p;
+		at += sizeof(e);
+	}
+	if (!bad) {
+		struct stat st;
+
+		if (fstat(ifd, &st) == 0 && st.st_size % SPOOL_IDX_ENTRY)
+			bad = 1;
+	}
+	close(ifd);
+	return !bad;
+}
+
+/* verify_seg - check one segment; repair what may be repaired */
+static int
+verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
+{
+	struct spool_scanpos pos;
+	struct stat st;
+	char name[SPOOL_SEGNAME_LEN + 16], why[128], side[96];
+	off_t from = 0, found;
+	int fd, lfd = -1, r = 0, s;
+
+	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+	fd = openat(v->pfd, name, (v->repair ? O_RDWR : O_RDONLY) |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	/* the newest segment may be growing: hold writers off */
+	if (head || v->repair) {
+		lfd = lock_file(v->pfd, v->repair ? LOCK_EX : LOCK_SH);
+		if (lfd < 0) {
+			close(fd);
+			return lfd;
+		}
+	}
+	if (fstat(fd, &st) == -1) {
+		r = -errno;
+		goto out;
+	}
+	if (base != *next && *next != UINT64_MAX && base < *next)
+		vreport(v, base, 0, "segment starts at offset %" PRIu64
+		    ", before the end of the previous one (%" PRIu64 ")",
+		    base, *next), v->problems++;
+	memset(&pos, 0, sizeof(pos));
+	pos.next = base;
+	while (from < st.st_size) {
+		s = spool_seg_scan(v->io, fd, base, from, st.st_size, 1, &pos,
+		    why, sizeof(why));
+		if (s < 0) {
+			r = s;
+			goto out;
+		}
+		if (s == SCAN_OK)
+			break;
+		if (s == SCAN_TORN) {
+			if (v->repair) {
+				if (ftruncate(fd, pos.pos) == -1) {
+					r = -errno;
+					goto out;
+				}
+				vreport(v, base, pos.pos, "torn tail cut off");
+				st.st_size = pos.pos;
+			} else {
+				vreport(v, base, pos.pos, "torn tail (an "
+				    "unfinished write; cut by the next writer "
+				    "or --repair)");
+				v->problems++;
+			}
+			break;
+		}
+		vreport(v, base, pos.pos, "%s", why);
+		r = spool_seg_resync(v->io, fd, pos.pos, st.st_size,
+		    pos.next, &found);
+		if (r < 0)
+			goto out;
+		if (r == 1) {
+			unsigned char hdr[SPOOL_HDR_SIZE];
+			struct spool_bhdr h;
+
+			/* damage in the middle stays; readers skip it */
+			v->problems++;
+			if (spool_io_pread(v->io, fd, hdr, sizeof(hdr), found)
+			    == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0)
+				pos.next = h.base_offset;
+			from = found;
+			r = 0;
+			continue;
+		}
+		r = 0;
+		if (v->repair && head) {
+			if ((r = cut_aside(v, fd, base, pos.pos, st.st_size,
+			    side, sizeof(side))) < 0)
+				goto out;
+			vreport(v, base, pos.pos, "damaged tail moved to %s",
+			    side);
+			st.st_size = pos.pos;
+		} else
+			v->problems++;
+		break;
+	}
+	*next = pos.next;
+	if (!check_index(v, fd, base, st.st_size)) {
+		if (v->repair) {
+			if ((r = rebuild_index(v, fd, base, st.st_size)) < 0)
+				goto out;
+			vreport(v, base, 0, "index rebuilt");
+		} else {
+			vreport(v, base, 0, "index does not match the log");
+			v->problems++;
+		}
+	}
+out:
+	if (lfd >= 0)
+		close(lfd);
+	close(fd);
+	return r;
+}
+
+/*
+ * spool_topic_verify - check every batch and index of a topic, calling
+ * report for each finding; returns the number of problems left (0: all
+ * clean), or -errno
+ */
+int
+spool_topic_verify(struct spool_topic *t, int repair,
+    void (*report)(void *, const char *), void *arg)
+{
+	struct spool_seglist l;
+	struct vctx v;
+	uint64_t next;
+	size_t i;
+	int r = 0;
+
+	memset(&v, 0, sizeof(v));
+	v.t = t;
+	v.repair = repair;
+	v.report = report;
+	v.arg = arg;
+	if ((v.io = spool_get_io(t->sp)) == NULL)
+		return -ENOMEM;
+	for (v.part = 0; v.part < t->cfg.partitions && r >= 0; v.part++) {
+		if ((v.pfd = spool_part_open(t, v.part)) < 0) {
+			r = v.pfd;
+			break;
+		}
+		if ((r = spool_seg_list(v.pfd, &l)) == 0) {
+			next = UINT64_MAX;
+			for (i = 0; i < l.n && r >= 0; i++)
+				r = verify_seg(&v, l.base[i], &next,
+				    i + 1 == l.n);
+			spool_seg_free(&l);
+		}
+		close(v.pfd);
+	}
+	return r < 0 ? r : v.problems;
+}
