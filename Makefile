@@ -19,7 +19,7 @@ CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wshadow -Wvla -Wno-unused-parameter
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
 ALLCFLAGS = $(CPPFLAGS) $(WARN) $(CFLAGS) -fstack-protector-strong -fPIC
-LDLIBS   = -luring -lz -ljansson
+LDLIBS   = -luring -lz -ljansson -lisal
 
 BIN  = mq-send mq-recv mq-topic
 LIB  = spool.o io.o crc.o batch.o segment.o config.o topic.o writer.o reader.o \

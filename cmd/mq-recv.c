@@ -192,7 +192,7 @@ main(int argc, char *argv[])
 	struct spool_msg m;
 	struct sigaction sa;
 	const char *spool = NULL, *topic;
-	char *delim = "\n", *fmt = NULL, *jbuf = NULL;
+	char *delim = "\n", *fmt = NULL, *jbuf = NULL, *dbuf = NULL;
 	size_t dlen = 1, flen = 0, jcap = 0, jlen;
 	long long count = -1, got = 0;
 	int64_t timeout = -1;
@@ -211,10 +211,12 @@ main(int argc, char *argv[])
 			count = cli_number(optarg, "count", 0, LLONG_MAX);
 			break;
 		case 'D':
-			if ((delim = cli_unescape(optarg, &dlen)) == NULL)
+			free(dbuf);
+			if ((delim = dbuf = cli_unescape(optarg, &dlen)) == NULL)
 				cli_usage_die("-D %s: invalid delimiter", optarg);
 			break;
 		case 'F':
+			free(fmt);
 			if ((fmt = cli_unescape(optarg, &flen)) == NULL)
 				cli_usage_die("-F %s: invalid escape", optarg);
 			check_format(fmt, flen);
@@ -306,8 +308,9 @@ main(int argc, char *argv[])
 				break;
 			r = spool_reader_wait(rd, (int)timeout);
 			if (r == -ETIMEDOUT) {
-				cli_warn("%s: no message within the timeout",
-				    topic);
+				if (cli_verbose)
+					cli_warn("%s: no message within the "
+					    "timeout", topic);
 				rval = rval ? rval : EX_TEMPFAIL;
 				break;
 			}
@@ -324,7 +327,12 @@ main(int argc, char *argv[])
 			out(jbuf, jlen);
 		} else if (fmt != NULL)
 			format(fmt, flen, topic, &m);
-		else {
+		else if (olen + m.len + dlen <= OBUF) {
+			/* the common case, without two calls to out */
+			memcpy(obuf + olen, m.payload, m.len);
+			memcpy(obuf + olen + m.len, delim, dlen);
+			olen += m.len + dlen;
+		} else {
 			out(m.payload, m.len);
 			out(delim, dlen);
 		}
@@ -334,5 +342,8 @@ main(int argc, char *argv[])
 	spool_topic_close(t);
 	spool_close(sp);
 	free(jbuf);
+	free(dbuf);
+	free(fmt);
+	free(obuf);
 	return rval;
 }

@@ -117,7 +117,7 @@ main(int argc, char *argv[])
 	struct spool_input *in;
 	struct spool_msg m, base;
 	const char *spool = NULL, *topic, *key = NULL, *eq;
-	char *delim = "\n", *kdelim = NULL;
+	char *delim = "\n", *kdelim = NULL, *dbuf = NULL;
 	size_t dlen = 1, kdlen = 0, len;
 	int64_t interval = 1000, last, now;
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
@@ -135,7 +135,8 @@ main(int argc, char *argv[])
 			dlen = 1;
 			break;
 		case 'D':
-			if ((delim = cli_unescape(optarg, &dlen)) == NULL ||
+			free(dbuf);
+			if ((delim = dbuf = cli_unescape(optarg, &dlen)) == NULL ||
 			    dlen == 0)
 				cli_usage_die("-D %s: invalid delimiter", optarg);
 			break;
@@ -158,6 +159,7 @@ main(int argc, char *argv[])
 			json = 1;
 			break;
 		case 'K':
+			free(kdelim);
 			if ((kdelim = cli_unescape(optarg, &kdlen)) == NULL ||
 			    kdlen == 0)
 				cli_usage_die("-K %s: invalid delimiter", optarg);
@@ -336,5 +338,7 @@ done:
 		cli_die(-errno, NULL, "stdout");
 	spool_topic_close(t);
 	spool_close(sp);
+	free(dbuf);
+	free(kdelim);
 	return EX_OK;
 }

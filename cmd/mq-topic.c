@@ -186,6 +186,7 @@ cmd_describe(int argc, char *argv[])
 	struct spool_part_info pi;
 	struct spool *sp;
 	struct spool_topic *t;
+	char text[4096], *line;
 	uint32_t i, np;
 	int r;
 
@@ -195,6 +196,13 @@ cmd_describe(int argc, char *argv[])
 	t = open_topic(sp, argv[1]);
 	np = spool_topic_config(t)->partitions;
 	printf("topic %s\npartitions %" PRIu32 "\n", argv[1], np);
+	/* the rest of the config, partitions= aside (said above) */
+	if ((r = spool_config_format(spool_topic_config(t), text,
+	    sizeof(text))) < 0)
+		cli_die(r, sp, "%s", argv[1]);
+	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		if (strncmp(line, "partitions=", 11) != 0)
+			printf("%s\n", line);
 	printf("%9s %14s %14s %14s %14s %8s\n", "PARTITION", "FIRST", "NEXT",
 	    "MESSAGES", "BYTES", "SEGMENTS");
 	for (i = 0; i < np; i++) {

@@ -149,9 +149,9 @@ grow(unsigned char **buf, size_t *cap, size_t need)
 	return 0;
 }
 
-/* spool_batch_add - append one record; m->ts must be set */
+/* spool_batch_add - append one record with time ts (m->ts is ignored) */
 int
-spool_batch_add(struct spool_batch *b, const struct spool_msg *m)
+spool_batch_add(struct spool_batch *b, const struct spool_msg *m, int64_t ts)
 {
 	unsigned char *p;
 	uint64_t tsd;
@@ -159,10 +159,10 @@ spool_batch_add(struct spool_batch *b, const struct spool_msg *m)
 	int r;
 
 	if (b->count == 0)
-		b->base_ts = b->max_ts = m->ts;
-	if (m->ts > b->max_ts)
-		b->max_ts = m->ts;
-	tsd = zigzag(m->ts - b->base_ts);
+		b->base_ts = b->max_ts = ts;
+	if (ts > b->max_ts)
+		b->max_ts = ts;
+	tsd = zigzag(ts - b->base_ts);
 	body = 1 + varint_len(tsd) + varint_len(m->nheaders) + m->len;
 	if (m->key != NULL)
 		body += varint_len(m->keylen) + m->keylen;

@@ -1,15 +1,19 @@
 /*
  * crc.c - the checksum of batch headers and bodies
  *
- * CRC-32 with the IEEE polynomial, exactly zlib's crc32(), so that any
- * language with a zlib binding can check a spool.  Kept behind one
- * function so that a faster implementation of the same CRC can replace
- * it when one is measured to matter.
+ * CRC-32 with the IEEE polynomial, exactly zlib's crc32() (and gzip's),
+ * so that any language with a zlib binding can check a spool.  It is
+ * computed with ISA-L's crc32_gzip_refl, which gives the same value with
+ * PCLMULQDQ folding where the CPU has it: measured with callgrind, zlib's
+ * crc32 was half of all instructions mq-send and mq-recv executed (about
+ * 4 instructions a byte); ISA-L's is a small fraction of that.  ISA-L
+ * picks its code for the CPU at run time and has a portable fallback.
  */
 
 #include <stddef.h>
 #include <stdint.h>
-#include <zlib.h>
+
+#include <isa-l/crc.h>
 
 #include "spool_impl.h"
 
@@ -17,15 +21,5 @@
 uint32_t
 spool_crc(uint32_t crc, const void *p, size_t len)
 {
-	const unsigned char *b = p;
-
-	/* zlib takes a uInt length: feed it in pieces below 4 GiB */
-	while (len > 0) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-
-		crc = (uint32_t)crc32(crc, b, n);
-		b += n;
-		len -= n;
-	}
-	return crc;
+	return crc32_gzip_refl(crc, p, len);
 }

@@ -56,6 +56,7 @@ struct rpart {
 	int		 done;
 	int		 inbody;
 	struct spool_body body;
+	struct spool_seglist segs;	/* as last listed */
 };
 
 struct spool_reader {
@@ -196,24 +197,30 @@ read_ahead(struct spool_reader *r, struct rpart *p)
 		r->ahead = p;
 }
 
-/* successor - the base of the segment after p's, or 0 if none */
+/*
+ * successor - the base of the segment after p's: 1 and *base, or 0 if
+ * there is none; the directory is listed again only when the last
+ * listing has no later segment
+ */
 static int
 successor(struct rpart *p, uint64_t *base)
 {
-	struct spool_seglist l;
 	size_t i;
-	int r, found = 0;
+	int r, pass;
 
-	if ((r = spool_seg_list(p->partfd, &l)) < 0)
-		return r;
-	for (i = 0; i < l.n; i++)
-		if (l.base[i] > p->segbase) {
-			*base = l.base[i];
-			found = 1;
-			break;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			spool_seg_free(&p->segs);
+			if ((r = spool_seg_list(p->partfd, &p->segs)) < 0)
+				return r;
 		}
-	spool_seg_free(&l);
-	return found;
+		for (i = 0; i < p->segs.n; i++)
+			if (p->segs.base[i] > p->segbase) {
+				*base = p->segs.base[i];
+				return 1;
+			}
+	}
+	return 0;
 }
 
 /*
@@ -392,6 +399,10 @@ part_next(struct spool_reader *r, struct rpart *p, struct spool_msg *m)
 	int s;
 
 	while (!p->done) {
+		if (p->next >= p->until) {
+			p->done = 1;	/* everything before --until given out */
+			break;
+		}
 		if (!p->inbody) {
 			if ((s = next_batch(r, p)) <= 0)
 				return s;
@@ -754,6 +765,7 @@ spool_reader_close(struct spool_reader *r)
 			close(p->partfd);
 		free(p->buf);
 		spool_body_free(&p->body);
+		spool_seg_free(&p->segs);
 	}
 	if (r->ifd >= 0)
 		close(r->ifd);

@@ -271,7 +271,8 @@ spool_topic_list(struct spool *sp, char ***names, size_t *np)
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmpstr);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmpstr);
 	*names = v;
 	*np = n;
 	return 0;
@@ -533,7 +534,7 @@ struct vctx {
 	void		*arg;
 };
 
-/* vreport - one line about one segment */
+/* vreport - one line about one segment (at < 0: about its index) */
 static void
 vreport(struct vctx *v, uint64_t base, off_t at, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -541,14 +542,19 @@ vreport(struct vctx *v, uint64_t base, off_t at, const char *fmt, ...)
 static void
 vreport(struct vctx *v, uint64_t base, off_t at, const char *fmt, ...)
 {
-	char msg[512], what[256];
+	char msg[512], what[256], where[32] = "";
 	va_list ap;
 
+	if (v->report == NULL)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	snprintf(msg, sizeof(msg), "%s/%" PRIu32 "/%020" PRIu64 ".log: "
-	    "byte %lld: %s", v->t->name, v->part, base, (long long)at, what);
+	if (at >= 0)
+		snprintf(where, sizeof(where), " byte %lld:", (long long)at);
+	snprintf(msg, sizeof(msg), "%s/%" PRIu32 "/%020" PRIu64 "%s:%s %s",
+	    v->t->name, v->part, base, at < 0 ? SPOOL_IDX_SUFFIX :
+	    SPOOL_LOG_SUFFIX, where, what);
 	v->report(v->arg, msg);
 }
 
@@ -756,9 +762,9 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 		if (v->repair) {
 			if ((r = rebuild_index(v, fd, base, st.st_size)) < 0)
 				goto out;
-			vreport(v, base, 0, "index rebuilt");
+			vreport(v, base, -1, "rebuilt");
 		} else {
-			vreport(v, base, 0, "index does not match the log");
+			vreport(v, base, -1, "does not match the log");
 			v->problems++;
 		}
 	}

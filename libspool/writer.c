@@ -66,7 +66,11 @@ struct spool_writer {
 	int		 last;		/* partition of the last message */
 	size_t		 pending;
 	int		 err;		/* sticky */
+	int64_t		 now;		/* the clock, read every CLOCK_EVERY */
+	unsigned	 tick;
 };
+
+#define CLOCK_EVERY	256	/* messages between readings of the clock */
 
 /* fnv1a - the key hash that picks a partition (mq-send(1)) */
 static uint32_t
@@ -372,10 +376,10 @@ spool_writer_flush(struct spool_writer *w)
 int
 spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 {
-	struct spool_msg mm;
 	struct wpart *p;
 	uint32_t n;
 	size_t before;
+	int64_t ts;
 	int r;
 
 	if (w->err)
@@ -394,11 +398,14 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 		return r;
 	w->last = (int)n;
 	p = &w->parts[n];
-	mm = *m;
-	if (mm.ts == 0)
-		mm.ts = spool_now_ms();
+	if ((ts = m->ts) == 0) {
+		/* a stream of 5M messages a second need not ask 5M times */
+		if (w->tick++ % CLOCK_EVERY == 0 || p->b.count == 0)
+			w->now = spool_now_ms();
+		ts = w->now;
+	}
 	before = p->b.len;
-	if ((r = spool_batch_add(&p->b, &mm)) < 0)
+	if ((r = spool_batch_add(&p->b, m, ts)) < 0)
 		return w->err = r;
 	w->pending += p->b.len - before;
 	if (p->b.len - SPOOL_HDR_SIZE >= BATCH_TARGET) {

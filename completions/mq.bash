@@ -1,0 +1,253 @@
+# bash completion for mq-send, mq-recv and mq-topic            -*- sh -*-
+#
+# Install as /usr/share/bash-completion/completions/mq-send (with
+# symlinks mq-recv and mq-topic), or source it from ~/.bashrc.
+#
+# Topic names are completed by listing SPOOL/topics/, never by running a
+# binary.  SPOOL is the -s/--spool given earlier on the line, else
+# $MQ_SPOOL, else ${XDG_STATE_HOME:-$HOME/.local/state}/mq.
+#
+# Words are split on blanks only: quoted arguments with blanks in them
+# are not understood, which topic names and options never need.
+
+# _mq_words: set _mq_w to the words of the line up to the cursor, the
+# last one being the (possibly empty) word under completion.
+_mq_words()
+{
+	local line=${COMP_LINE:0:COMP_POINT}
+
+	read -ra _mq_w <<<"$line"
+	if [[ -z $line || $line == *[[:blank:]] ]]; then
+		_mq_w+=("")
+	fi
+}
+
+# _mq_reply WORD...: offer the words matching the word under completion,
+# less the part readline keeps because of COMP_WORDBREAKS (= and :).
+_mq_reply()
+{
+	local cur=${_mq_w[-1]} pre="" brk="" c
+
+	[[ $COMP_WORDBREAKS == *=* ]] && brk+="="
+	[[ $COMP_WORDBREAKS == *:* ]] && brk+=":"
+	if [[ -n $brk && $cur == *["$brk"]* ]]; then
+		pre=${cur%"${cur##*["$brk"]}"}
+	fi
+	COMPREPLY=()
+	for c in "$@"; do
+		[[ $c == "$cur"* ]] && COMPREPLY+=("${c#"$pre"}")
+	done
+}
+
+# _mq_dirs: complete directory names for -s.
+_mq_dirs()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]}
+
+	[[ $cur == = ]] && cur=""
+	compopt -o filenames 2>/dev/null
+	mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+}
+
+# _mq_spool: print the spool the command line would use.
+_mq_spool()
+{
+	local i w n=$((${#_mq_w[@]} - 1)) spool=""
+
+	for ((i = 1; i < n; i++)); do
+		w=${_mq_w[i]}
+		case $w in
+		--)		break ;;
+		--spool=*)	spool=${w#--spool=} ;;
+		--spool)	((i + 1 < n)) && spool=${_mq_w[i + 1]} ;;
+		--*)		;;
+		*)
+			if [[ $w =~ ^-[0fJlqv]*s$ ]]; then
+				((i + 1 < n)) && spool=${_mq_w[i + 1]}
+			elif [[ $w =~ ^-[0fJlqv]*s(.+)$ ]]; then
+				spool=${BASH_REMATCH[1]}
+			fi ;;
+		esac
+	done
+	spool=${spool:-${MQ_SPOOL:-${XDG_STATE_HOME:-$HOME/.local/state}/mq}}
+	printf '%s\n' "${spool/#\~/$HOME}"
+}
+
+# _mq_topics: offer the topic names found in the spool.
+_mq_topics()
+{
+	local spool d names=()
+
+	spool=$(_mq_spool)
+	for d in "$spool"/topics/* "$spool"/topics/.[!.]* \
+	    "$spool"/topics/..?*; do
+		[[ -d $d ]] && names+=("${d##*/}")
+	done
+	_mq_reply "${names[@]}"
+}
+
+# _mq_args ARGOPTS: set _mq_pos to the non-option words before the word
+# under completion, and _mq_prev to the option whose argument is being
+# completed, if any.  ARGOPTS lists the options that take an argument,
+# blank-separated, e.g. "-D -k --key --spool".
+_mq_args()
+{
+	local takes=" $1 " i j w n=$((${#_mq_w[@]} - 1)) ddash=0
+
+	_mq_pos=() _mq_prev=""
+	for ((i = 1; i < n; i++)); do
+		w=${_mq_w[i]}
+		_mq_prev=""
+		if ((ddash)) || [[ $w != -?* ]]; then
+			_mq_pos+=("$w")
+		elif [[ $w == -- ]]; then
+			ddash=1
+		elif [[ $w == --*=* ]]; then
+			:
+		elif [[ $w == --* ]]; then
+			[[ $takes == *" $w "* ]] && { _mq_prev=$w; ((i++)); }
+		else
+			for ((j = 1; j < ${#w}; j++)); do
+				if [[ $takes == *" -${w:j:1} "* ]]; then
+					((j == ${#w} - 1)) &&
+					    { _mq_prev=-${w:j:1}; ((i++)); }
+					break
+				fi
+			done
+		fi
+	done
+	# _mq_prev is set only when its argument is the word under completion
+	((i == n + 1)) || _mq_prev=""
+}
+
+_mq_send()
+{
+	local _mq_w _mq_pos _mq_prev cur
+	local argopts="-D -H -K -k -p -s -z --delimiter --header
+	    --key-delimiter --key --partition --spool --compress
+	    --sync-interval"
+
+	_mq_words
+	_mq_args "${argopts//[[:space:]]/ }"
+	cur=${_mq_w[-1]}
+	case $_mq_prev in
+	-s|--spool)	_mq_dirs; return ;;
+	-z|--compress)	_mq_reply none zlib zlib:{0..9}; return ;;
+	?*)		COMPREPLY=(); return ;;
+	esac
+	case $cur in
+	--spool=*)	_mq_dirs; return ;;
+	--compress=*)	_mq_reply --compress={none,zlib,zlib:{0..9}}; return ;;
+	-*)
+		_mq_reply -0 -D -H -J -K -h -k -p -q -s -v -z \
+		    --compress= --delimiter= --header= --help --json \
+		    --key-delimiter= --key= --no-create --no-sync --null \
+		    --partition= --print-offsets --quiet --spool= \
+		    --sync-interval= --verbose --version --whole
+		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
+		return ;;
+	esac
+	if ((${#_mq_pos[@]} == 0)); then
+		_mq_topics
+	else
+		COMPREPLY=()
+	fi
+}
+
+_mq_recv()
+{
+	local _mq_w _mq_pos _mq_prev cur
+	local argopts="-c -D -F -o -p -s -u --count --delimiter --format
+	    --offset --partition --spool --until --timeout"
+
+	_mq_words
+	_mq_args "${argopts//[[:space:]]/ }"
+	cur=${_mq_w[-1]}
+	case $_mq_prev in
+	-s|--spool)	_mq_dirs; return ;;
+	-o|--offset)	_mq_reply beginning end; return ;;
+	-u|--until)	_mq_reply end; return ;;
+	?*)		COMPREPLY=(); return ;;
+	esac
+	case $cur in
+	--spool=*)	_mq_dirs; return ;;
+	--offset=*)	_mq_reply --offset={beginning,end}; return ;;
+	--until=*)	_mq_reply --until=end; return ;;
+	-*)
+		_mq_reply -0 -D -F -J -c -f -h -o -p -q -s -u -v \
+		    --count= --delimiter= --follow --format= --help --json \
+		    --null --offset= --partition= --quiet --spool= \
+		    --timeout= --until= --verbose --version
+		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
+		return ;;
+	esac
+	if ((${#_mq_pos[@]} == 0)); then
+		_mq_topics
+	else
+		COMPREPLY=()
+	fi
+}
+
+# _mq_config_kv PREFIX: offer key=value settings, PREFIX before each.
+_mq_config_kv()
+{
+	local p=$1 cur=${_mq_w[-1]}
+
+	cur=${cur#"$p"}
+	case $cur in
+	compression=*)
+		_mq_reply "$p"compression={none,zlib,zlib:{0..9}} ;;
+	cleanup.policy=*)
+		_mq_reply "$p"cleanup.policy={delete,compact} ;;
+	*=*)
+		COMPREPLY=() ;;
+	*)
+		_mq_reply "$p"{partitions,retention.ms,retention.bytes,segment.bytes,max.message.bytes,compression,dedup.window.ms,cleanup.policy}=
+		compopt -o nospace 2>/dev/null ;;
+	esac
+}
+
+_mq_topic()
+{
+	local _mq_w _mq_pos _mq_prev cur cmd
+	local argopts="-s --spool -P --config"
+
+	_mq_words
+	_mq_args "$argopts"
+	cur=${_mq_w[-1]}
+	cmd=${_mq_pos[0]}
+	case $_mq_prev in
+	-s|--spool)	_mq_dirs; return ;;
+	--config)	_mq_config_kv ""; return ;;
+	?*)		COMPREPLY=(); return ;;
+	esac
+	case $cur in
+	--spool=*)	_mq_dirs; return ;;
+	--config=*)	_mq_config_kv --config=; return ;;
+	-*)
+		case $cmd in
+		"")	_mq_reply -h -q -s -v --help --quiet --spool= \
+			    --verbose --version ;;
+		create)	_mq_reply -P --config= ;;
+		list)	_mq_reply -l ;;
+		verify)	_mq_reply --repair ;;
+		*)	COMPREPLY=() ;;
+		esac
+		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
+		return ;;
+	esac
+	case $cmd,${#_mq_pos[@]} in
+	,0)
+		_mq_reply create delete list describe config verify ;;
+	delete,1|describe,1|config,1|verify,1)
+		_mq_topics ;;
+	config,*)
+		_mq_config_kv "" ;;
+	*)
+		COMPREPLY=() ;;
+	esac
+}
+
+complete -F _mq_send mq-send
+complete -F _mq_recv mq-recv
+complete -F _mq_topic mq-topic

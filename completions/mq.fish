@@ -1,0 +1,188 @@
+# fish completion for mq-send, mq-recv and mq-topic.
+#
+# Install as ~/.config/fish/completions/mq-send.fish (with copies or
+# symlinks named mq-recv.fish and mq-topic.fish), or source it.
+#
+# Topic names are completed by listing SPOOL/topics/, never by running a
+# binary.  SPOOL is the -s/--spool given earlier on the line, else
+# $MQ_SPOOL, else ${XDG_STATE_HOME:-$HOME/.local/state}/mq.
+
+# The options that take an argument, by program.
+set -g __mq_send_argopts -D -H -K -k -p -s -z --delimiter --header \
+    --key-delimiter --key --partition --spool --compress --sync-interval
+set -g __mq_recv_argopts -c -D -F -o -p -s -u --count --delimiter \
+    --format --offset --partition --spool --until --timeout
+set -g __mq_topic_argopts -s --spool -P --config
+
+function __mq_positionals --description 'Print the non-option words before the cursor'
+    set -l takes $argv
+    set -l words (commandline -opc)
+    set -e words[1]
+    set -l skip 0
+    set -l ddash 0
+    for w in $words
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        if test $ddash -eq 1
+            echo -- $w
+            continue
+        end
+        switch $w
+            case --
+                set ddash 1
+            case '--*=*'
+            case '--*'
+                contains -- $w $takes; and set skip 1
+            case '-?*'
+                set -l chars (string split '' -- (string sub -s 2 -- $w))
+                set -l n (count $chars)
+                for i in (seq $n)
+                    if contains -- -$chars[$i] $takes
+                        test $i -eq $n; and set skip 1
+                        break
+                    end
+                end
+            case '*'
+                echo -- $w
+        end
+    end
+end
+
+function __mq_spool --description 'Print the spool the command line would use'
+    set -l words (commandline -opc)
+    set -l spool
+    set -l n (count $words)
+    for i in (seq 2 $n)
+        set -l w $words[$i]
+        switch $w
+            case --
+                break
+            case '--spool=*'
+                set spool (string replace -- '--spool=' '' $w)
+            case --spool
+                test $i -lt $n; and set spool $words[(math $i + 1)]
+            case '--*'
+            case '*'
+                if string match -qr -- '^-[0fJlqv]*s$' $w
+                    test $i -lt $n; and set spool $words[(math $i + 1)]
+                else if set -l m (string match -r -- '^-[0fJlqv]*s(.+)$' $w)
+                    set spool $m[2]
+                end
+        end
+    end
+    if test -z "$spool"
+        if set -q MQ_SPOOL; and test -n "$MQ_SPOOL"
+            set spool $MQ_SPOOL
+        else if set -q XDG_STATE_HOME; and test -n "$XDG_STATE_HOME"
+            set spool $XDG_STATE_HOME/mq
+        else
+            set spool $HOME/.local/state/mq
+        end
+    end
+    string replace -r -- '^~' $HOME $spool
+end
+
+function __mq_topics --description 'List the topics of the spool'
+    set -l spool (__mq_spool)
+    for d in $spool/topics/* $spool/topics/.*
+        test -d $d; or continue
+        set -l name (string replace -r '.*/' '' -- $d)
+        contains -- $name . ..; or echo $name
+    end
+end
+
+function __mq_npos --description 'Test the number of positional words'
+    # __mq_npos PROGRAM N: exactly N positional words so far
+    set -l var __mq_$argv[1]_argopts
+    test (count (__mq_positionals $$var)) -eq $argv[2]
+end
+
+function __mq_topic_cmd --description 'Test mq-topic subcommand and position'
+    # __mq_topic_cmd CMD [N]: the subcommand is CMD (and N positional
+    # words follow it)
+    set -l pos (__mq_positionals $__mq_topic_argopts)
+    test (count $pos) -ge 1; and test "$pos[1]" = $argv[1]; or return 1
+    set -q argv[2]; or return 0
+    test (count $pos) -eq (math $argv[2] + 1)
+end
+
+function __mq_config_kv --description 'Complete key=value configuration settings'
+    set -l tok (commandline -ct)
+    set -l pre ''
+    string match -q -- '--config=*' $tok; and set pre --config=
+    for k in partitions retention.ms retention.bytes segment.bytes \
+            max.message.bytes dedup.window.ms
+        echo $pre$k=
+    end
+    for v in none zlib zlib:(seq 0 9)
+        echo $pre"compression=$v"
+    end
+    echo $pre"cleanup.policy=delete"
+    echo $pre"cleanup.policy=compact"
+end
+
+# mq-send
+complete -c mq-send -f
+complete -c mq-send -n '__mq_npos send 0' -a '(__mq_topics)' -d topic
+complete -c mq-send -s 0 -l null -d 'Input records are NUL-separated'
+complete -c mq-send -s D -l delimiter -x -d 'Input record delimiter'
+complete -c mq-send -s H -l header -x -d 'Add a header name=value'
+complete -c mq-send -s K -l key-delimiter -x -d 'Split records into key and payload'
+complete -c mq-send -s k -l key -x -d 'Key for every message'
+complete -c mq-send -s p -l partition -x -d 'Store in this partition'
+complete -c mq-send -s s -l spool -x -a '(__fish_complete_directories)' -d 'Spool directory'
+complete -c mq-send -s z -l compress -x -a 'none zlib zlib:0 zlib:1 zlib:2 zlib:3 zlib:4 zlib:5 zlib:6 zlib:7 zlib:8 zlib:9' -d 'Compress batches'
+complete -c mq-send -s q -l quiet -d 'Print no warnings'
+complete -c mq-send -s v -l verbose -d 'Print more on standard error'
+complete -c mq-send -s J -l json -d 'Input lines are JSON as printed by mq-recv -J'
+complete -c mq-send -s h -l help -d 'Print usage and exit'
+complete -c mq-send -l version -d 'Print version and exit'
+complete -c mq-send -l no-create -d 'Do not create a missing topic'
+complete -c mq-send -l no-sync -d 'Do not fsync'
+complete -c mq-send -l print-offsets -d 'Print partition and offset of each message'
+complete -c mq-send -l sync-interval -x -d 'Sync at least this often (duration)'
+complete -c mq-send -l whole -d 'All of standard input is one message'
+
+# mq-recv
+complete -c mq-recv -f
+complete -c mq-recv -n '__mq_npos recv 0' -a '(__mq_topics)' -d topic
+complete -c mq-recv -s 0 -l null -d 'End each payload with NUL'
+complete -c mq-recv -s D -l delimiter -x -d 'End each payload with this string'
+complete -c mq-recv -s F -l format -x -d 'Format: %s %S %k %K %t %p %o %T %h %%'
+complete -c mq-recv -s J -l json -d 'Print JSON lines'
+complete -c mq-recv -s c -l count -x -d 'Exit after this many messages'
+complete -c mq-recv -s f -l follow -d 'Wait for new messages'
+complete -c mq-recv -s o -l offset -x -a 'beginning end' -d 'Start: beginning, end, N, -N, @TIME'
+complete -c mq-recv -s u -l until -x -a end -d 'Stop before: N, @TIME, end'
+complete -c mq-recv -s p -l partition -x -d 'Read only this partition'
+complete -c mq-recv -s s -l spool -x -a '(__fish_complete_directories)' -d 'Spool directory'
+complete -c mq-recv -l timeout -x -d 'Give up after this long without a message'
+complete -c mq-recv -s q -l quiet -d 'Print no warnings'
+complete -c mq-recv -s v -l verbose -d 'Print more on standard error'
+complete -c mq-recv -s h -l help -d 'Print usage and exit'
+complete -c mq-recv -l version -d 'Print version and exit'
+
+# mq-topic
+complete -c mq-topic -f
+complete -c mq-topic -n '__mq_npos topic 0' -s q -l quiet -d 'Print no warnings'
+complete -c mq-topic -n '__mq_npos topic 0' -s v -l verbose -d 'Print more on standard error'
+complete -c mq-topic -n '__mq_npos topic 0' -s s -l spool -x -a '(__fish_complete_directories)' -d 'Spool directory'
+complete -c mq-topic -n '__mq_npos topic 0' -s h -l help -d 'Print usage and exit'
+complete -c mq-topic -n '__mq_npos topic 0' -l version -d 'Print version and exit'
+complete -c mq-topic -n '__mq_npos topic 0' -a create -d 'Create a topic'
+complete -c mq-topic -n '__mq_npos topic 0' -a delete -d 'Delete a topic and its messages'
+complete -c mq-topic -n '__mq_npos topic 0' -a list -d 'List topics'
+complete -c mq-topic -n '__mq_npos topic 0' -a describe -d 'Show partitions, offsets and sizes'
+complete -c mq-topic -n '__mq_npos topic 0' -a config -d 'Show or change configuration'
+complete -c mq-topic -n '__mq_npos topic 0' -a verify -d 'Check checksums and indexes'
+complete -c mq-topic -n '__mq_topic_cmd create' -s P -x -d 'Number of partitions'
+complete -c mq-topic -n '__mq_topic_cmd create' -l config -x -a '(__mq_config_kv)' -d 'Set a configuration key'
+complete -c mq-topic -n '__mq_topic_cmd list' -s l -d 'Print a table'
+complete -c mq-topic -n '__mq_topic_cmd verify' -l repair -d 'Cut torn tails, rebuild indexes'
+complete -c mq-topic -n '__mq_topic_cmd delete 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd describe 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd config 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd verify 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n 'not __mq_topic_cmd config 0; and __mq_topic_cmd config' -a '(__mq_config_kv)' -d setting

@@ -1,0 +1,730 @@
+#!/usr/bin/env bats
+# mq-send and mq-recv: framing, keys, headers, partitions, formats, positions
+
+load helpers
+
+T="$BATS_TEST_TMPDIR"
+
+# ---- round trips -----------------------------------------------------------
+
+@test "1,000,000 lines round trip byte for byte" {
+	seq 1000000 >"$T/in"
+	run mq-send t <"$T/in"
+	expect_status 0
+	mq-recv t >"$T/out"
+	expect_same_file "$T/out" "$T/in"
+}
+
+@test "the same through a pipe, and mq-recv into a pipe" {
+	run bash -c 'seq 200000 | mq-send t && mq-recv t | cmp - <(seq 200000)'
+	expect_status 0
+}
+
+@test "-0: binary records with newlines round trip" {
+	head -c 100000 /dev/urandom | tr '\0' '\n' >"$T/in"
+	# sprinkle NULs back in as separators, two in a row make an empty message
+	python3 - "$T/in" <<'EOF'
+import sys, random
+p = sys.argv[1]
+d = bytearray(open(p, 'rb').read())
+r = random.Random(7)
+for i in r.sample(range(len(d)), 3000):
+    d[i] = 0
+d[500] = d[501] = 0
+d.append(0)
+open(p, 'wb').write(d)
+EOF
+	run mq-send -0 t <"$T/in"
+	expect_status 0
+	mq-recv -0 t >"$T/out"
+	expect_same_file "$T/out" "$T/in"
+	# one message per NUL, the empty ones included
+	local want
+	want=$(tr -cd '\0' <"$T/in" | wc -c)
+	run mq-recv -F 'x\n' t
+	expect_status 0
+	expect_eq "${#lines[@]}" "$want" "messages"
+}
+
+@test "--whole: 100000 random bytes with NULs are one message" {
+	head -c 100000 /dev/urandom >"$T/in"
+	printf '\0\0\n\0' >>"$T/in"
+	run mq-send --whole t <"$T/in"
+	expect_status 0
+	mq-recv -F '%s' t >"$T/out"
+	expect_same_file "$T/out" "$T/in"
+	run mq-recv -F '%S\n' t
+	expect_status 0
+	expect_output "100004"
+}
+
+@test "empty lines are empty messages; empty input is no message" {
+	run mq-topic create t
+	expect_status 0
+	run mq-send t </dev/null
+	expect_status 0
+	run mq-recv t
+	expect_status 0
+	expect_output ""
+	run bash -c "printf 'a\n\n\nb\n' | mq-send t"
+	expect_status 0
+	run mq-recv -F '%o:%S:%s|' t
+	expect_status 0
+	expect_output "0:1:a|1:0:|2:0:|3:1:b|"
+	mq-recv t >"$T/out"
+	printf 'a\n\n\nb\n' | cmp - "$T/out"
+}
+
+@test "a last line without newline is still a message" {
+	run bash -c "printf 'one\ntwo' | mq-send t"
+	expect_status 0
+	run mq-recv -F '<%s>' t
+	expect_status 0
+	expect_output "<one><two>"
+	run bash -c "printf 'solo' | mq-send -D :: u"
+	expect_status 0
+	run mq-recv -F '<%s>' u
+	expect_output "<solo>"
+}
+
+@test "arguments are messages, one each, and stdin is then not read" {
+	run bash -c 'echo from-stdin | mq-send t "hello world" "" "x  y"'
+	expect_status 0
+	run mq-recv -F '<%s>\n' t
+	expect_status 0
+	expect_output $'<hello world>\n<>\n<x  y>'
+}
+
+@test "-D: a multi-byte delimiter, messages may hold newlines" {
+	run bash -c "printf 'a\nb<>c<><>d' | mq-send -D '<>' t"
+	expect_status 0
+	run mq-recv -F '[%s]' t
+	expect_status 0
+	expect_output $'[a\nb][c][][d]'
+	mq-recv -D '<>' t >"$T/out"
+	printf 'a\nb<>c<><>d<>' | cmp - "$T/out"
+	mq-recv --delimiter '<>' t >"$T/out2"
+	cmp "$T/out" "$T/out2"
+}
+
+@test "-D: a multi-byte delimiter across read buffers" {
+	seq 300000 | tr '\n' '%' | sed 's/%/<-->/g' >"$T/in"
+	run mq-send -D '<-->' t <"$T/in"
+	expect_status 0
+	mq-recv t >"$T/out"
+	seq 300000 | cmp - "$T/out"
+	# a delimiter whose prefix repeats
+	printf 'xaab-aaab-aaaab' >"$T/in2"
+	run mq-send -D 'aab' u <"$T/in2"
+	expect_status 0
+	run mq-recv -F '[%s]' u
+	expect_output '[x][-a][-aa]'
+}
+
+@test "-D escapes: \\t \\n \\0 \\x2c" {
+	run bash -c "printf 'a\tb\tc' | mq-send -D '\\t' t"
+	expect_status 0
+	run mq-recv -F '[%s]' t
+	expect_output '[a][b][c]'
+	run bash -c "printf 'd,e,f' | mq-send -D '\\x2c' u"
+	expect_status 0
+	run mq-recv -F '[%s]' u
+	expect_output '[d][e][f]'
+	run bash -c "printf 'g\0h' | mq-send -D '\\0' v"
+	expect_status 0
+	run mq-recv -F '[%s]' v
+	expect_output '[g][h]'
+	mq-recv -D '\t' t >"$T/out"
+	printf 'a\tb\tc\t' | cmp - "$T/out"
+}
+
+@test "mq-recv -0 ends each payload with a NUL" {
+	run mq-send t a "" b
+	expect_status 0
+	mq-recv -0 t >"$T/out"
+	printf 'a\0\0b\0' | cmp - "$T/out"
+	mq-recv --null t >"$T/out2"
+	cmp "$T/out" "$T/out2"
+}
+
+# ---- keys and headers ------------------------------------------------------
+
+@test "-k sets the key of every message" {
+	run mq-send -k user42 t a b
+	expect_status 0
+	run mq-send t nokey
+	expect_status 0
+	run mq-recv -F '%k|%K|%s\n' t
+	expect_status 0
+	expect_output $'user42|6|a\nuser42|6|b\n|-1|nokey'
+}
+
+@test "-K splits each record at the first STR into key and payload" {
+	run bash -c "printf 'k1:v1\nk2:v2:x\nnokey\n:emptykey\nk3:\n' | mq-send -K : t"
+	expect_status 0
+	run mq-recv -F '%k|%K|%s|%S\n' t
+	expect_status 0
+	expect_output $'k1|2|v1|2\nk2|2|v2:x|4\n|-1|nokey|5\n|0|emptykey|8\nk3|2||0'
+}
+
+@test "-K with a multi-byte separator and -0 input" {
+	run bash -c "printf 'a=>1\0b=>2=>3\0' | mq-send -0 -K '=>' t"
+	expect_status 0
+	run mq-recv -F '%k %s\n' t
+	expect_output $'a 1\nb 2=>3'
+}
+
+@test "-H headers are on every message and shown by %h" {
+	run mq-send -H a=1 -H b=x=y -H empty= t m1 m2
+	expect_status 0
+	run mq-send t bare
+	expect_status 0
+	run mq-recv -F '%s %h\n' t
+	expect_status 0
+	expect_output $'m1 a=1,b=x=y,empty=\nm2 a=1,b=x=y,empty=\nbare '
+}
+
+@test "a key and headers survive a binary payload and -z" {
+	head -c 5000 /dev/urandom >"$T/in"
+	run mq-send --whole -z zlib -k 'k e y' -H trace=abc t <"$T/in"
+	expect_status 0
+	run mq-recv -F '%k|%h|%S\n' t
+	expect_output "k e y|trace=abc|5000"
+	mq-recv -F '%s' t | cmp - "$T/in"
+}
+
+# ---- partitions --------------------------------------------------------------
+
+fnv_part() { # KEY PARTITIONS
+	python3 -c '
+import sys
+h = 2166136261
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 16777619) & 0xffffffff
+print(h % int(sys.argv[2]))' "$1" "$2"
+}
+
+@test "the same key always goes to the same partition" {
+	run mq-topic create -P 4 t
+	expect_status 0
+	local k i
+	for i in 1 2 3; do
+		for k in alpha bravo charlie delta echo foxtrot golf hotel india juliet; do
+			mq-send -k "$k" t "$k-$i"
+		done
+	done
+	run mq-recv -F '%k %p\n' t
+	expect_status 0
+	expect_eq "${#lines[@]}" 30 "messages"
+	# one partition per key
+	run bash -c "mq-recv -F '%k %p\n' t | sort -u | awk '{print \$1}' | uniq -d"
+	expect_output ""
+	# and more than one partition over all keys
+	run bash -c "mq-recv -F '%p\n' t | sort -u | wc -l"
+	(( output > 1 )) || { _mq_dump; false; }
+}
+
+@test "the key hash is FNV-1a 32-bit modulo partitions" {
+	run mq-topic create -P 4 t
+	expect_status 0
+	run mq-topic create -P 7 u
+	expect_status 0
+	local k
+	for k in a b c d user-1 user-2 order:1234 "" "x y"; do
+		run mq-send --print-offsets -k "$k" t "$k"
+		expect_status 0
+		expect_eq "${output%% *}" "$(fnv_part "$k" 4)" "partition of key '$k' (P=4)"
+		run mq-send --print-offsets -k "$k" u "$k"
+		expect_status 0
+		expect_eq "${output%% *}" "$(fnv_part "$k" 7)" "partition of key '$k' (P=7)"
+	done
+}
+
+@test "-K keys are hashed like -k keys" {
+	run mq-topic create -P 4 t
+	expect_status 0
+	run bash -c "printf 'a:1\nb:2\nc:3\nd:4\n' | mq-send -K : t"
+	expect_status 0
+	local k p
+	for k in a b c d; do
+		p=$(mq-recv -F '%k %p\n' t | awk -v k="$k" '$1 == k { print $2 }')
+		expect_eq "$p" "$(fnv_part "$k" 4)" "partition of $k"
+	done
+}
+
+@test "keyless messages spread over partitions, each partition in order" {
+	run mq-topic create -P 4 t
+	expect_status 0
+	seq 1000000 >"$T/in"
+	run mq-send --no-sync t <"$T/in"
+	expect_status 0
+	run bash -c "mq-recv -F '%p\n' t | sort | uniq -c"
+	expect_status 0
+	((${#lines[@]} > 1)) || { echo "all messages in one partition" >&2; _mq_dump; false; }
+	mq-recv t | sort -n >"$T/out"
+	expect_same_file "$T/out" "$T/in"
+	local p
+	for p in 0 1 2 3; do
+		mq-recv -p "$p" t >"$T/p$p"
+		sort -n -c "$T/p$p"
+	done
+}
+
+@test "-p N writes to partition N, mq-recv -p N reads only it" {
+	run mq-topic create -P 3 t
+	expect_status 0
+	run mq-send -p 2 t two
+	expect_status 0
+	run mq-send --partition 0 t zero
+	expect_status 0
+	run mq-send -p 2 -k somekey t two-again
+	expect_status 0
+	run mq-recv -p 2 t
+	expect_status 0
+	expect_output $'two\ntwo-again'
+	run mq-recv -p 1 t
+	expect_status 0
+	expect_output ""
+	run mq-recv --partition 0 t
+	expect_output "zero"
+	run mq-recv -p 3 t
+	expect_status 66
+}
+
+@test "--print-offsets prints PARTITION OFFSET per message, contiguous" {
+	run bash -c 'seq 5 | mq-send --print-offsets t'
+	expect_status 0
+	expect_output $'0 0\n0 1\n0 2\n0 3\n0 4'
+	run mq-send --print-offsets t x y
+	expect_output $'0 5\n0 6'
+	run mq-recv -F '%o=%s ' t
+	expect_output "0=1 1=2 2=3 3=4 4=5 5=x 6=y "
+}
+
+@test "--print-offsets over 4 partitions: offsets per partition are 0..n-1 in order" {
+	run mq-topic create -P 4 t
+	expect_status 0
+	seq 50000 | mq-send --no-sync --print-offsets t >"$T/po"
+	expect_eq "$(wc -l <"$T/po")" 50000 "printed offsets"
+	run awk '
+		NF != 2 { print "bad line " NR ": " $0; bad = 1 }
+		{ if ($2 != next_[$1] + 0) { print "partition " $1 ": got " $2 " want " next_[$1] + 0; bad = 1 } next_[$1] = $2 + 1 }
+		END { exit bad }' "$T/po"
+	expect_status 0
+	# and they name where each message really is
+	paste -d ' ' "$T/po" <(seq 50000) | sort -k1,1n -k2,2n >"$T/want"
+	mq-recv -F '%p %o %s\n' t | sort -k1,1n -k2,2n >"$T/got"
+	expect_same_file "$T/got" "$T/want"
+}
+
+# ---- creation ----------------------------------------------------------------
+
+@test "--no-create on a missing topic exits 66 and creates nothing" {
+	run mq-topic create other
+	expect_status 0
+	run mq-send --no-create t m
+	expect_status 66
+	expect_missing "$MQ_SPOOL/topics/t"
+	run mq-send --no-create other m
+	expect_status 0
+}
+
+@test "mq-send creates a missing topic with the defaults" {
+	run mq-send t m
+	expect_status 0
+	run mq-topic config t
+	expect_status 0
+	expect_contains "partitions=1"
+	expect_contains "max.message.bytes=16777216"
+	[[ -d $MQ_SPOOL/topics/t/0 ]]
+}
+
+# ---- message size --------------------------------------------------------------
+
+@test "max.message.bytes: exactly the limit is stored, one byte over exits 65" {
+	run mq-topic create --config max.message.bytes=1000 t
+	expect_status 0
+	local fit over
+	fit=$(printf 'f%.0s' {1..1000})
+	over=$(printf 'o%.0s' {1..1001})
+	run mq-send t "$fit"
+	expect_status 0
+	printf 'before\n%s\nafter\n' "$over" >"$T/in"
+	run mq-send t <"$T/in"
+	expect_status 65
+	run mq-send t "$over"
+	expect_status 65
+	run --separate-stderr mq-recv t
+	expect_status 0
+	expect_eq "${lines[0]}" "$fit" "first message"
+	expect_eq "${lines[1]}" "before" "second message"
+	expect_not_contains "ooo"
+	run mq-recv -F '%S\n' t
+	expect_eq "${lines[0]}" 1000 "size"
+}
+
+@test "max.message.bytes with --whole and -0" {
+	run mq-topic create --config max.message.bytes=1000 t
+	expect_status 0
+	head -c 1000 /dev/zero >"$T/fit"
+	head -c 1001 /dev/zero >"$T/over"
+	run mq-send --whole t <"$T/fit"
+	expect_status 0
+	run mq-send --whole t <"$T/over"
+	expect_status 65
+	run mq-recv -F '%S\n' t
+	expect_output 1000
+}
+
+# ---- compression ------------------------------------------------------------------
+
+@test "-z zlib round trip, and the batches are stored compressed" {
+	seq 200000 >"$T/in"
+	run mq-send -z zlib t <"$T/in"
+	expect_status 0
+	mq-recv t >"$T/out"
+	expect_same_file "$T/out" "$T/in"
+	run batches "$(seg t)"
+	expect_status 0
+	# CODEC column is 1 (zlib) for every data batch, checksums good
+	run bash -c "python3 '$SEGTOOL' batches '$(seg t)' | awk '\$6 == 0 && (\$5 != 1 || \$7 != \"ok\")'"
+	expect_output ""
+	(($(du -cb "$(partdir t)"/*.log | tail -1 | cut -f1) < $(wc -c <"$T/in") / 2)) ||
+		{ echo "log not smaller than half the input" >&2; false; }
+}
+
+@test "-z zlib:LEVEL and -z none, mixed in one topic" {
+	local a
+	a=$(printf 'a%.0s' {1..2000})
+	run mq-send -z zlib:9 t "9$a"
+	expect_status 0
+	run mq-send -z none t "n$a"
+	expect_status 0
+	run mq-send --compress zlib:1 t "1$a"
+	expect_status 0
+	run mq-send -z zlib:0 t "0$a"
+	expect_status 0
+	run mq-recv t
+	expect_output "9$a"$'\n'"n$a"$'\n'"1$a"$'\n'"0$a"
+	# compressible payloads: zlib, none, zlib (level 0 is not checked)
+	run bash -c "python3 '$SEGTOOL' batches '$(seg t)' | awk '\$6 == 0 { print \$5 }' | head -n 3 | tr '\n' ' '"
+	expect_output "1 0 1 "
+}
+
+@test "topic compression=zlib is the default for mq-send" {
+	run mq-topic create --config compression=zlib t
+	expect_status 0
+	local a
+	a=$(printf 'hello%.0s' {1..500})
+	run mq-send t "$a"
+	expect_status 0
+	run bash -c "python3 '$SEGTOOL' batches '$(seg t)' | awk '\$6 == 0 { print \$5 }'"
+	expect_output "1"
+	run mq-recv t
+	expect_output "$a"
+}
+
+# ---- JSON ------------------------------------------------------------------
+
+json_valid() { # FILE
+	python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' <"$1"
+}
+
+@test "-J prints one JSON object per message with every field" {
+	run mq-send -k kk -H h1=v1 -H h2=v2 t hello
+	expect_status 0
+	run mq-send t nokey
+	expect_status 0
+	mq-recv -J t >"$T/j"
+	json_valid "$T/j"
+	run python3 - "$T/j" <<'EOF'
+import json, sys, time
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 2, rows
+a, b = rows
+assert a["topic"] == "t" and a["partition"] == 0 and a["offset"] == 0, a
+assert a["key"] == "kk" and a["headers"] == [["h1", "v1"], ["h2", "v2"]], a
+assert a["payload"] == "hello", a
+assert abs(a["ts"] - time.time() * 1000) < 600000, a
+assert b["key"] is None and b["headers"] == [] and b["offset"] == 1, b
+assert "payload_encoding" not in a, a
+EOF
+	expect_status 0
+}
+
+@test "-J: non-UTF-8 payloads and keys are base64 and flagged; UTF-8 is kept" {
+	printf 'a\0b\xff\xfe' >"$T/bin"
+	run mq-send --whole -k "$(printf 'k\xff')" t <"$T/bin"
+	expect_status 0
+	run mq-send t 'héllo ✓ "quoted" \back\ tab	end'
+	expect_status 0
+	run --separate-stderr mq-recv -J t
+	expect_status 0
+	printf '%s\n' "$output" >"$T/j"
+	run python3 - "$T/j" <<'EOF'
+import base64, json, sys
+a, b = [json.loads(l) for l in open(sys.argv[1])]
+assert a.get("payload_encoding") == "base64", a
+assert base64.b64decode(a["payload"]) == b"a\0b\xff\xfe", a
+assert a.get("key_encoding") == "base64", a
+assert base64.b64decode(a["key"]) == b"k\xff", a
+assert b["payload"] == 'héllo ✓ "quoted" \\back\\ tab\tend', b
+assert "payload_encoding" not in b, b
+EOF
+	expect_status 0
+}
+
+@test "-J: mq-recv -J a | mq-send -J b copies keys, headers, timestamps, payloads" {
+	run mq-send -k k1 -H x=1 a plain
+	expect_status 0
+	printf 'bin\0\xff\x01' | mq-send --whole -H y=2 -H y=3 a
+	run bash -c "printf ':emptykey\n' | mq-send -K : a"
+	expect_status 0
+	run mq-send a ""
+	expect_status 0
+	run mq-send -H 'quote="q"' a 'ü "json" \ chars'
+	expect_status 0
+	sleep 0.01
+	mq-recv -J a >"$T/a.json"
+	run bash -c "mq-send -J b <'$T/a.json'"
+	expect_status 0
+	mq-recv -J b >"$T/b.json"
+	json_valid "$T/b.json"
+	run python3 - "$T/a.json" "$T/b.json" <<'EOF'
+import json, sys
+def load(p):
+    out = []
+    for l in open(p):
+        o = json.loads(l)
+        assert o.pop("topic") in ("a", "b")
+        out.append(o)
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert len(a) == 5, a
+assert a == b, (a, b)
+EOF
+	expect_status 0
+	# and the bytes are the same
+	cmp <(mq-recv -F '%s\n' a) <(mq-recv -F '%s\n' b)
+}
+
+@test "-J input: invalid JSON is refused" {
+	run bash -c "echo 'not json' | mq-send -J t"
+	[[ $status -ne 0 ]] || { _mq_dump; false; }
+	expect_contains "mq-send"
+	run bash -c "echo '{\"payload\":' | mq-send -J t"
+	[[ $status -ne 0 ]] || { _mq_dump; false; }
+}
+
+@test "-J with -p chooses the partition, not the partition field" {
+	run mq-topic create -P 2 t
+	expect_status 0
+	run bash -c "echo '{\"topic\":\"x\",\"partition\":0,\"offset\":9,\"ts\":1000,\"key\":null,\"headers\":[],\"payload\":\"p\"}' | mq-send -J -p 1 t"
+	expect_status 0
+	run mq-recv -F '%p %o %T %s\n' t
+	expect_output "1 0 1000 p"
+}
+
+# ---- -F ------------------------------------------------------------------------
+
+@test "-F: every token and escape" {
+	local before after
+	before=$(now_ms)
+	run mq-send -k kk -H h1=v1 -H h2=v2 t payload
+	expect_status 0
+	after=$(now_ms)
+	run mq-send t ""
+	mq-recv -F '%t|%p|%o|%k|%K|%s|%S|%h|%%|\t|\\|\x41|\r\n' -c 1 t >"$T/out"
+	printf 't|0|0|kk|2|payload|7|h1=v1,h2=v2|%%|\t|\\|A|\r\n' | cmp - "$T/out"
+	run mq-recv -F '%T' -c 1 t
+	expect_status 0
+	[[ $output =~ ^[0-9]+$ ]] && ((output >= before - 5 && output <= after + 5)) ||
+		{ echo "timestamp $output not in [$before, $after]" >&2; false; }
+	run mq-recv -F '%o:%k:%K:%S:%h:[%s]\n' -o 1 t
+	expect_output "1::-1:0::[]"
+}
+
+@test "-F adds no newline of its own" {
+	run mq-send t a b c
+	mq-recv -F '%s' t >"$T/out"
+	printf 'abc' | cmp - "$T/out"
+	mq-recv --format '%s,' t >"$T/out"
+	printf 'a,b,c,' | cmp - "$T/out"
+}
+
+# ---- positions ---------------------------------------------------------------------
+
+send10() {
+	run bash -c 'seq 10 | mq-send t'
+	expect_status 0
+}
+
+@test "-o beginning, end, N, -N" {
+	send10
+	run mq-recv -o beginning t
+	expect_status 0
+	expect_output "$(seq 10)"
+	run mq-recv -o end t
+	expect_status 0
+	expect_output ""
+	run mq-recv -o 3 t
+	expect_output "$(seq 4 10)"
+	run mq-recv --offset 0 t
+	expect_output "$(seq 10)"
+	run mq-recv -o -2 t
+	expect_output $'9\n10'
+	run mq-recv -o -10 t
+	expect_output "$(seq 10)"
+	run mq-recv -o 9 t
+	expect_output "10"
+	run mq-recv -o 10 t
+	expect_status 0
+	expect_output ""
+	run mq-recv -o 1000 t
+	expect_status 0
+	expect_output ""
+}
+
+@test "-o -N counts per partition" {
+	run mq-topic create -P 2 t
+	run mq-send -p 0 t a0 a1 a2
+	run mq-send -p 1 t b0 b1 b2 b3
+	run mq-recv -o -1 -F '%p:%s\n' t
+	expect_status 0
+	expect_eq "$(sort <<<"$output")" $'0:a2\n1:b3' "last of each partition"
+	run mq-recv -o 2 -F '%s\n' t
+	expect_eq "$(sort <<<"$output")" $'a2\nb2\nb3' "from offset 2 in each"
+}
+
+@test "-o @TIME: epoch ms and ISO 8601 forms" {
+	run mq-send t early1 early2
+	expect_status 0
+	sleep 0.05
+	local t0
+	t0=$(now_ms)
+	sleep 0.05
+	run mq-send t late1 late2
+	expect_status 0
+	run mq-recv -o "@$t0" t
+	expect_status 0
+	expect_output $'late1\nlate2'
+	run mq-recv -o "@$(iso_ms "$t0")" t
+	expect_status 0
+	expect_output $'late1\nlate2'
+	run mq-recv -o "@$(iso_ms "$t0" 60)" t
+	expect_status 0
+	expect_output $'late1\nlate2'
+	run mq-recv -o "@$(iso_ms "$t0" -330)" t
+	expect_output $'late1\nlate2'
+	run mq-recv -o @0 t
+	expect_output $'early1\nearly2\nlate1\nlate2'
+	run mq-recv -o @1970-01-02 t
+	expect_status 0
+	expect_output $'early1\nearly2\nlate1\nlate2'
+	run mq-recv -o @2999-01-01 t
+	expect_status 0
+	expect_output ""
+	run mq-recv -o "@$(date -u +%Y-%m-%dT%H:%M:%SZ -d '+1 hour')" t
+	expect_output ""
+	run mq-recv -o "@$(date -u +%Y-%m-%d -d '+1 day')" t
+	expect_output ""
+	run mq-recv -o "@$(date -u +%Y-%m-%dT%H:%M:%SZ -d '-1 hour')" t
+	expect_output $'early1\nearly2\nlate1\nlate2'
+}
+
+@test "-o @TIME uses the timestamps mq-send -J preserved" {
+	printf '%s\n' \
+		'{"topic":"x","partition":0,"offset":0,"ts":1764082800000,"key":null,"headers":[],"payload":"a"}' \
+		'{"topic":"x","partition":0,"offset":1,"ts":1764082800123,"key":null,"headers":[],"payload":"b"}' \
+		'{"topic":"x","partition":0,"offset":2,"ts":1764086400000,"key":null,"headers":[],"payload":"c"}' >"$T/in"
+	run mq-send -J t <"$T/in"
+	expect_status 0
+	run mq-recv -o @1764082800001 t
+	expect_output $'b\nc'
+	# 2025-11-25T15:00:00Z is 1764082800000
+	run mq-recv -o @2025-11-25T15:00:00.123Z t
+	expect_output $'b\nc'
+	run mq-recv -o @2025-11-25T16:00:00.123+01:00 t
+	expect_output $'b\nc'
+	run mq-recv -o @2025-11-25T15:30:00Z t
+	expect_output 'c'
+	run mq-recv -o @2025-11-25 t
+	expect_output $'a\nb\nc'
+	run mq-recv -u @2025-11-25T15:00:00.123Z t
+	expect_output 'a'
+}
+
+@test "-u/--until N, @TIME and end" {
+	send10
+	run mq-recv -u 3 t
+	expect_status 0
+	expect_output $'1\n2\n3'
+	run mq-recv --until 0 t
+	expect_output ""
+	run mq-recv -o 2 -u 5 t
+	expect_output $'3\n4\n5'
+	run mq-recv -u 100 t
+	expect_output "$(seq 10)"
+	run mq-recv -u end t
+	expect_output "$(seq 10)"
+	run timeout 10 mq-recv -f -u end t
+	expect_status 0
+	expect_output "$(seq 10)"
+	sleep 0.05
+	local t0
+	t0=$(now_ms)
+	sleep 0.05
+	run mq-send t eleven
+	run mq-recv -u "@$t0" t
+	expect_status 0
+	expect_output "$(seq 10)"
+	run mq-recv -o "@$t0" -u end t
+	expect_output "eleven"
+}
+
+@test "-c N stops after N messages in total" {
+	send10
+	run mq-recv -c 3 t
+	expect_status 0
+	expect_output $'1\n2\n3'
+	run mq-recv --count 1 -o 5 t
+	expect_output "6"
+	run mq-topic create -P 3 u
+	run bash -c 'seq 30 | mq-send -p 0 u; seq 30 | mq-send -p 1 u; seq 30 | mq-send -p 2 u'
+	run mq-recv -c 40 u
+	expect_status 0
+	expect_eq "${#lines[@]}" 40 "messages over 3 partitions"
+}
+
+@test "a closed stdout pipe ends mq-recv with 0, quietly" {
+	seq 300000 | mq-send t
+	run bash -c 'mq-recv t 2>"$1" | head -n 1; echo "rc=${PIPESTATUS[0]}"' _ "$T/err"
+	expect_output $'1\nrc=0'
+	expect_eq "$(cat "$T/err")" "" "stderr"
+	run bash -c 'mq-recv -f t 2>/dev/null | head -n 2; echo "rc=${PIPESTATUS[0]}"'
+	expect_output $'1\n2\nrc=0'
+}
+
+# ---- I/O engines ---------------------------------------------------------------------
+
+@test "MQ_IO=sync and MQ_IO=uring read each other's spools" {
+	seq 300000 >"$T/in"
+	run env MQ_IO=sync mq-send -z zlib a <"$T/in"
+	expect_status 0
+	run env MQ_IO=sync mq-send a tail1
+	run env MQ_IO=uring mq-send b <"$T/in"
+	expect_status 0
+	run env MQ_IO=uring mq-send b tail1
+	MQ_IO=uring mq-recv a >"$T/a.uring"
+	MQ_IO=sync mq-recv a >"$T/a.sync"
+	MQ_IO=sync mq-recv b >"$T/b.sync"
+	MQ_IO=uring mq-recv b >"$T/b.uring"
+	expect_same_file "$T/a.uring" "$T/a.sync"
+	expect_same_file "$T/b.sync" "$T/b.uring"
+	expect_same_file "$T/a.sync" "$T/b.sync"
+	(cat "$T/in"; echo tail1) | cmp - "$T/a.sync"
+	run env MQ_IO=sync mq-topic verify
+	expect_status 0
+	run env MQ_IO=uring mq-topic verify
+	expect_status 0
+}

@@ -1,0 +1,235 @@
+#!/usr/bin/env bats
+# mq-recv -f: following, new partitions, segment rolls, --timeout, signals
+
+load helpers
+
+T="$BATS_TEST_TMPDIR"
+
+# has FILE LINE: FILE has a line that is exactly LINE
+has() {
+	[[ -f $1 ]] && grep -qxF -- "$2" "$1"
+}
+
+@test "-f prints what is there, then a later send, and SIGTERM exits 0" {
+	run mq-send t first
+	expect_status 0
+	bg "$T/out" "$T/err" mq-recv -f t
+	local pid=$BG_PID
+	wait_until 5 has "$T/out" first
+	sleep 0.2
+	run mq-send t second
+	expect_status 0
+	wait_until 5 has "$T/out" second
+	run mq-send t third fourth
+	wait_until 5 has "$T/out" fourth
+	kill -0 "$pid"
+	stop_bg "$pid" TERM
+	expect_eq "$BG_STATUS" 0 "exit status after SIGTERM"
+	printf 'first\nsecond\nthird\nfourth\n' | cmp - "$T/out"
+	expect_eq "$(cat "$T/err")" "" "stderr"
+}
+
+@test "-f on an empty topic waits for the first message" {
+	run mq-topic create t
+	expect_status 0
+	bg "$T/out" "$T/err" mq-recv --follow t
+	sleep 0.5
+	kill -0 "$BG_PID"
+	run mq-send t hello
+	wait_until 5 has "$T/out" hello
+	stop_bg "$BG_PID"
+	expect_eq "$BG_STATUS" 0 "exit status"
+}
+
+@test "-f -o end prints only messages sent after it started" {
+	run mq-send t old
+	bg "$T/out" "$T/err" mq-recv -f -o end t
+	sleep 0.5
+	run mq-send t new
+	wait_until 5 has "$T/out" new
+	stop_bg "$BG_PID"
+	expect_eq "$BG_STATUS" 0 "exit status"
+	expect_eq "$(cat "$T/out")" "new" "output"
+}
+
+@test "-f follows every partition and wakes on each" {
+	run mq-topic create -P 3 t
+	expect_status 0
+	bg "$T/out" "$T/err" mq-recv -f -F '%p %s\n' t
+	sleep 0.3
+	run mq-send -p 2 t two
+	wait_until 5 has "$T/out" "2 two"
+	run mq-send -p 0 t zero
+	wait_until 5 has "$T/out" "0 zero"
+	run mq-send -p 1 t one
+	wait_until 5 has "$T/out" "1 one"
+	stop_bg "$BG_PID"
+	expect_eq "$BG_STATUS" 0 "exit status"
+}
+
+@test "-f sees a partition added while it runs" {
+	run mq-topic create t
+	expect_status 0
+	bg "$T/out" "$T/err" mq-recv -f -F '%p %s\n' t
+	sleep 0.3
+	run mq-topic config t partitions=2
+	expect_status 0
+	run mq-send -p 1 t in-new-partition
+	expect_status 0
+	wait_until 5 has "$T/out" "1 in-new-partition"
+	stop_bg "$BG_PID"
+	expect_eq "$BG_STATUS" 0 "exit status"
+}
+
+@test "-f -p N follows one partition only" {
+	run mq-topic create -P 2 t
+	bg "$T/out" "$T/err" mq-recv -f -p 1 t
+	sleep 0.3
+	run mq-send -p 0 t not-me
+	run mq-send -p 1 t me
+	wait_until 5 has "$T/out" me
+	sleep 0.2
+	stop_bg "$BG_PID"
+	expect_eq "$(cat "$T/out")" "me" "output"
+}
+
+@test "-f follows across segment rolls" {
+	run mq-topic create --config segment.bytes=1024 t
+	expect_status 0
+	bg "$T/out" "$T/err" mq-recv -f t
+	sleep 0.3
+	local i
+	for ((i = 0; i < 12; i++)); do
+		seq $((i * 50 + 1)) $((i * 50 + 50)) | sed 's/$/ padding-padding-padding/' | mq-send --no-sync t
+	done
+	wait_until 10 lines_in "$T/out" 600
+	stop_bg "$BG_PID"
+	expect_eq "$BG_STATUS" 0 "exit status"
+	seq 600 | sed 's/$/ padding-padding-padding/' | cmp - "$T/out"
+	local n
+	n=$(segments t | wc -l)
+	((n > 1)) || { echo "expected several segments, got $n" >&2; false; }
+	# and a reader started now reads the same across the segments
+	mq-recv t | cmp - "$T/out"
+}
+
+@test "-f started on an old segment moves on to segments created later" {
+	run mq-topic create --config segment.bytes=1024 t
+	run mq-send t "$(printf 'x%.0s' {1..900})"
+	run mq-send t "$(printf 'y%.0s' {1..900})"
+	bg "$T/out" "$T/err" mq-recv -f -F '%o\n' t
+	wait_until 5 lines_in "$T/out" 2
+	local i
+	for ((i = 0; i < 5; i++)); do
+		run mq-send t "$(printf 'z%.0s' {1..900})"
+	done
+	wait_until 5 lines_in "$T/out" 7
+	stop_bg "$BG_PID"
+	expect_eq "$(tr '\n' ' ' <"$T/out")" "0 1 2 3 4 5 6 " "offsets"
+	(($(segments t | wc -l) >= 3))
+}
+
+@test "--timeout with -f and no messages exits 75 within the bound" {
+	run mq-topic create t
+	local start end
+	start=$(now_ms)
+	run timeout 20 mq-recv -f --timeout 500ms t
+	end=$(now_ms)
+	expect_status 75
+	expect_output ""
+	((end - start >= 450)) || { echo "gave up too early: $((end - start)) ms" >&2; false; }
+	((end - start < 5000)) || { echo "gave up too late: $((end - start)) ms" >&2; false; }
+}
+
+@test "--timeout 1s after the messages there were" {
+	run mq-send t a b
+	local start end
+	start=$(now_ms)
+	run timeout 20 mq-recv -f --timeout 1 t
+	end=$(now_ms)
+	expect_status 75
+	expect_output $'a\nb'
+	((end - start >= 900 && end - start < 6000)) || { echo "took $((end - start)) ms" >&2; false; }
+}
+
+@test "--timeout counts from the last message, not from the start" {
+	run mq-topic create t
+	bg "$T/out" "$T/err" mq-recv -f --timeout 2s t
+	local pid=$BG_PID i
+	for i in 1 2 3 4 5 6; do
+		sleep 0.5
+		mq-send --no-sync t "m$i"
+	done
+	# 3 s have passed: without the reset it would have given up at 2 s
+	wait_until 5 has "$T/out" m6
+	wait_bg "$pid" 10
+	expect_eq "$BG_STATUS" 75 "exit status"
+	expect_eq "$(tr '\n' ' ' <"$T/out")" "m1 m2 m3 m4 m5 m6 " "messages"
+}
+
+@test "-c with --timeout: enough messages -> 0, too few -> 75" {
+	run mq-send t a b c
+	run timeout 20 mq-recv -f -c 3 --timeout 5s t
+	expect_status 0
+	expect_output $'a\nb\nc'
+	local start end
+	start=$(now_ms)
+	run timeout 20 mq-recv -f -c 5 --timeout 500ms t
+	end=$(now_ms)
+	expect_status 75
+	expect_output $'a\nb\nc'
+	((end - start < 5000))
+	run timeout 20 mq-recv -c 2 --timeout 5s t
+	expect_status 0
+	expect_output $'a\nb'
+}
+
+@test "-c N with -f waits for messages still to come" {
+	run mq-topic create t
+	bg "$T/out" "$T/err" mq-recv -f -c 2 t
+	local pid=$BG_PID
+	sleep 0.3
+	run mq-send t one
+	sleep 0.3
+	kill -0 "$pid"
+	run mq-send t two three
+	wait_bg "$pid" 5
+	expect_eq "$BG_STATUS" 0 "exit status"
+	expect_eq "$(tr '\n' ' ' <"$T/out")" "one two " "messages"
+}
+
+@test "-f: SIGINT exits 0" {
+	run mq-send t a
+	# background jobs of a script ignore SIGINT; give the follower the default
+	bg "$T/out" "$T/err" python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
+	wait_until 5 has "$T/out" a
+	stop_bg "$BG_PID" INT
+	expect_eq "$BG_STATUS" 0 "exit status"
+	expect_eq "$(cat "$T/err")" "" "stderr"
+}
+
+@test "-f with --timeout: SIGTERM still exits 0" {
+	run mq-send t a
+	bg "$T/out" "$T/err" mq-recv -f --timeout 60s t
+	wait_until 5 has "$T/out" a
+	stop_bg "$BG_PID" TERM
+	expect_eq "$BG_STATUS" 0 "exit status"
+}
+
+@test "-f does not print a torn batch at the tail" {
+	# a half-written batch at the tail is 'not yet written' for a follower too
+	run mq-send t whole1
+	bg "$T/out" "$T/err" mq-recv -f t
+	wait_until 5 has "$T/out" whole1
+	# append a torn copy of a batch by hand (header and half a body)
+	local s
+	s=$(seg t)
+	head -c 70 "$s" >"$T/torn"
+	cat "$T/torn" >>"$s"
+	sleep 0.5
+	stop_bg "$BG_PID"
+	expect_eq "$BG_STATUS" 0 "exit status"
+	expect_eq "$(cat "$T/out")" "whole1" "output"
+}

@@ -1,0 +1,322 @@
+#!/usr/bin/env bats
+# mq-topic: create, delete, list, describe, config, verify
+
+load helpers
+
+T="$BATS_TEST_TMPDIR"
+
+DEFAULTS='cleanup.policy=delete
+compression=none
+dedup.window.ms=3600000
+max.message.bytes=16777216
+partitions=1
+retention.bytes=-1
+retention.ms=604800000
+segment.bytes=1073741824'
+
+# ---- create ------------------------------------------------------------------
+
+@test "create makes the topic with one partition by default" {
+	run mq-topic create t
+	expect_status 0
+	[[ -d $MQ_SPOOL/topics/t/0 ]]
+	expect_missing "$MQ_SPOOL/topics/t/1"
+	[[ -f $MQ_SPOOL/topics/t/config ]]
+	run mq-topic config t
+	expect_status 0
+	expect_output "$DEFAULTS"
+	run mq-recv t
+	expect_status 0
+	expect_output ""
+}
+
+@test "create -P N makes N partitions" {
+	run mq-topic create -P 3 t
+	expect_status 0
+	[[ -d $MQ_SPOOL/topics/t/0 && -d $MQ_SPOOL/topics/t/1 && -d $MQ_SPOOL/topics/t/2 ]]
+	expect_missing "$MQ_SPOOL/topics/t/3"
+	run mq-topic config t
+	expect_contains "partitions=3"
+	run mq-send -p 2 t m
+	expect_status 0
+	run mq-send -p 3 t m
+	expect_status 66
+	run mq-topic create t2 -P 2
+	expect_status 0
+	run mq-topic config t2
+	expect_contains "partitions=2"
+}
+
+@test "create --config sets keys, repeatable" {
+	run mq-topic create --config segment.bytes=2048 --config retention.ms=1000 --config compression=zlib:5 t
+	expect_status 0
+	run mq-topic config t
+	expect_status 0
+	expect_contains $'\nsegment.bytes=2048'
+	expect_contains "retention.ms=1000"
+	expect_contains "compression=zlib:5"
+	expect_contains "max.message.bytes=16777216"
+}
+
+@test "create --config partitions=N is the same as -P N" {
+	run mq-topic create --config partitions=2 t
+	expect_status 0
+	[[ -d $MQ_SPOOL/topics/t/1 ]]
+}
+
+@test "create with bad -P or --config exits 64 and creates nothing" {
+	local a
+	for a in "-P 0" "-P -1" "-P x" "--config nosuch=1" "--config retention.ms=abc" \
+		"--config segment.bytes=100" "--config compression=lz4" \
+		"--config cleanup.policy=keep" "--config max.message.bytes=-5" "--config novalue"; do
+		# shellcheck disable=SC2086
+		run mq-topic create $a t
+		expect_status 64
+		expect_missing "$MQ_SPOOL/topics/t"
+	done
+	# and no staging left behind
+	run bash -c "ls -A '$MQ_SPOOL/tmp' 2>/dev/null"
+	expect_output ""
+}
+
+@test "create of an existing topic exits 64 and changes nothing" {
+	run mq-topic create -P 2 t
+	run mq-send -p 1 t keep
+	run mq-topic create t
+	expect_status 64
+	expect_contains "exists"
+	run mq-topic create -P 5 t
+	expect_status 64
+	run mq-topic config t
+	expect_contains "partitions=2"
+	run mq-recv t
+	expect_output "keep"
+}
+
+# ---- delete ----------------------------------------------------------------
+
+@test "delete removes the topic; then it is missing (66)" {
+	run mq-send t m
+	run mq-send other o
+	run mq-topic delete t
+	expect_status 0
+	expect_missing "$MQ_SPOOL/topics/t"
+	run mq-recv t
+	expect_status 66
+	run mq-topic describe t
+	expect_status 66
+	run mq-topic delete t
+	expect_status 66
+	run mq-topic list
+	expect_output "other"
+	# re-created, it starts from offset 0
+	run mq-send --print-offsets t again
+	expect_output "0 0"
+	run mq-recv other
+	expect_output "o"
+}
+
+@test "delete of a topic with many segments and partitions" {
+	run mq-topic create -P 3 --config segment.bytes=1024 t
+	local i
+	for i in 1 2 3 4 5 6; do
+		run mq-send -p $((i % 3)) t "$(printf 'x%.0s' {1..900})"
+	done
+	run mq-topic delete t
+	expect_status 0
+	expect_missing "$MQ_SPOOL/topics/t"
+	run bash -c "ls -A '$MQ_SPOOL/tmp' 2>/dev/null"
+	expect_output ""
+}
+
+# ---- list -----------------------------------------------------------------
+
+@test "list prints names sorted, one a line" {
+	local n
+	for n in zeta b a10 a2 Mid alpha _x; do
+		run mq-topic create "$n"
+		expect_status 0
+	done
+	run --separate-stderr mq-topic list
+	expect_status 0
+	expect_output "$(printf '%s\n' zeta b a10 a2 Mid alpha _x | LC_ALL=C sort)"
+}
+
+@test "list on an empty spool prints nothing, exit 0" {
+	mkdir -p "$MQ_SPOOL"
+	run mq-topic list
+	expect_status 0
+	expect_output ""
+	run mq-send t m
+	run mq-topic delete t
+	run mq-topic list
+	expect_status 0
+	expect_output ""
+}
+
+@test "list -l adds TOPIC PARTITIONS MESSAGES BYTES" {
+	run mq-topic create -P 2 b
+	run mq-send -p 0 b x y
+	run mq-send -p 1 b z
+	run mq-send a 1 2 3 4 5
+	run mq-topic create empty
+	run mq-topic list -l
+	expect_status 0
+	read -r -a hdr <<<"${lines[0]}"
+	expect_eq "${hdr[*]}" "TOPIC PARTITIONS MESSAGES BYTES" "header"
+	expect_eq "${#lines[@]}" 4 "lines"
+	expect_eq "$(awk 'NR > 1 { print $1 }' <<<"$output" | tr '\n' ' ')" "a b empty " "topic order"
+	expect_eq "$(awk '$1 == "a" { print $2, $3 }' <<<"$output")" "1 5" "row a"
+	expect_eq "$(awk '$1 == "b" { print $2, $3 }' <<<"$output")" "2 3" "row b"
+	expect_eq "$(awk '$1 == "empty" { print $2, $3, $4 }' <<<"$output")" "1 0 0" "row empty"
+	local bytes
+	bytes=$(awk '$1 == "a" { print $4 }' <<<"$output")
+	expect_eq "$bytes" "$(fsize "$(seg a)")" "bytes of a"
+}
+
+# ---- describe -------------------------------------------------------------------
+
+@test "describe: topic, partitions, config, then the partition table" {
+	run mq-topic create -P 2 --config segment.bytes=1024 t
+	run mq-send -p 0 t a b c
+	local i
+	for i in 1 2 3; do
+		run mq-send -p 1 t "$(printf 'x%.0s' {1..900})"
+	done
+	run --separate-stderr mq-topic describe t
+	expect_status 0
+	expect_eq "${lines[0]}" "topic t" "line 1"
+	expect_eq "${lines[1]}" "partitions 2" "line 2"
+	expect_contains $'\nsegment.bytes=1024\n'
+	expect_contains $'\nmax.message.bytes=16777216\n'
+	# the table: header, then one row per partition
+	local table
+	table=$(awk '/^PARTITION/ { f = 1 } f' <<<"$output")
+	[[ -n $table ]] || { echo "no PARTITION header" >&2; _mq_dump; false; }
+	read -r -a hdr < <(sed -n 1p <<<"$table")
+	expect_eq "${hdr[*]}" "PARTITION FIRST NEXT MESSAGES BYTES SEGMENTS" "table header"
+	read -r -a r0 < <(sed -n 2p <<<"$table")
+	read -r -a r1 < <(sed -n 3p <<<"$table")
+	expect_eq "${r0[0]} ${r0[1]} ${r0[2]} ${r0[3]} ${r0[5]}" "0 0 3 3 1" "partition 0"
+	expect_eq "${r0[4]}" "$(fsize "$(seg t 0)")" "partition 0 bytes"
+	expect_eq "${r1[0]} ${r1[1]} ${r1[2]} ${r1[3]}" "1 0 3 3" "partition 1"
+	expect_eq "${r1[5]}" "$(segments t 1 | wc -l)" "partition 1 segments"
+	((r1[5] >= 2)) || { echo "expected the 900-byte messages to roll segments" >&2; false; }
+	local sum=0 f
+	for f in $(segments t 1); do sum=$((sum + $(fsize "$f"))); done
+	expect_eq "${r1[4]}" "$sum" "partition 1 bytes"
+}
+
+@test "describe of an empty topic" {
+	run mq-topic create t
+	run mq-topic describe t
+	expect_status 0
+	expect_eq "${lines[1]}" "partitions 1" "line 2"
+	read -r -a r0 <<<"${lines[${#lines[@]} - 1]}"
+	expect_eq "${r0[0]} ${r0[1]} ${r0[2]} ${r0[3]}" "0 0 0 0" "partition 0"
+}
+
+# ---- config ----------------------------------------------------------------------
+
+@test "config prints every effective key=value, sorted" {
+	run mq-send t m
+	run --separate-stderr mq-topic config t
+	expect_status 0
+	expect_output "$DEFAULTS"
+	expect_eq "$output" "$(LC_ALL=C sort <<<"$output")" "sorted"
+}
+
+@test "config k=v sets values; later reads see them" {
+	run mq-topic create t
+	run mq-topic config t retention.ms=1000 max.message.bytes=10 compression=zlib
+	expect_status 0
+	run mq-topic config t
+	expect_contains "retention.ms=1000"
+	expect_contains "max.message.bytes=10"
+	expect_contains "compression=zlib"
+	expect_contains "partitions=1"
+	# the new limit is enforced
+	run mq-send t 0123456789
+	expect_status 0
+	run mq-send t 0123456789A
+	expect_status 65
+	run mq-topic config t cleanup.policy=compact retention.bytes=123456 dedup.window.ms=5 segment.bytes=1024
+	expect_status 0
+	run mq-topic config t
+	expect_contains "cleanup.policy=compact"
+	expect_contains "retention.bytes=123456"
+	expect_contains "dedup.window.ms=5"
+	expect_contains "segment.bytes=1024"
+	expect_contains "retention.ms=1000"
+}
+
+@test "config with an invalid key or value exits 64 and changes nothing" {
+	run mq-topic create t
+	local kv
+	for kv in nosuch=1 retention.ms=abc retention.ms= segment.bytes=1023 segment.bytes=x \
+		compression=gzip compression=zlib:12 cleanup.policy=bogus max.message.bytes=-1 \
+		partitions=abc partitions=0 novalue =1; do
+		run mq-topic config t "$kv"
+		expect_status 64
+	done
+	# a bad pair among good ones: nothing applied
+	run mq-topic config t retention.ms=5 nosuch=1
+	expect_status 64
+	run mq-topic config t
+	expect_output "$DEFAULTS"
+}
+
+@test "partitions may grow but never shrink" {
+	run mq-topic create -P 2 t
+	run mq-topic config t partitions=1
+	expect_status 64
+	expect_missing "$MQ_SPOOL/topics/t/2"
+	run mq-topic config t
+	expect_contains "partitions=2"
+	run mq-send -p 0 t before
+	run mq-topic config t partitions=4
+	expect_status 0
+	[[ -d $MQ_SPOOL/topics/t/3 ]]
+	run mq-send -p 3 t in-3
+	expect_status 0
+	run mq-recv -p 3 t
+	expect_output "in-3"
+	run mq-recv -p 0 t
+	expect_output "before"
+	run mq-topic describe t
+	expect_eq "${lines[1]}" "partitions 4" "describe"
+	run mq-topic config t partitions=3
+	expect_status 64
+}
+
+@test "config of a missing topic exits 66" {
+	mkdir -p "$MQ_SPOOL"
+	run mq-topic config nosuch
+	expect_status 66
+	run mq-topic config nosuch retention.ms=1
+	expect_status 66
+	expect_missing "$MQ_SPOOL/topics/nosuch"
+}
+
+# ---- verify -------------------------------------------------------------------
+
+@test "verify on a clean spool and topic exits 0" {
+	run mq-topic create -P 3 --config segment.bytes=1024 t
+	run bash -c 'seq 5000 | mq-send --no-sync t'
+	run bash -c 'seq 5000 | mq-send -z zlib --no-sync t'
+	run mq-send u m
+	run mq-topic verify
+	expect_status 0
+	run mq-topic verify t
+	expect_status 0
+	run mq-topic verify --repair
+	expect_status 0
+	run mq-topic verify nosuch
+	expect_status 66
+}
+
+@test "verify on an empty spool exits 0" {
+	mkdir -p "$MQ_SPOOL"
+	run mq-topic verify
+	expect_status 0
+}

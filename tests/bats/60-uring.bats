@@ -1,0 +1,128 @@
+#!/usr/bin/env bats
+# the I/O engine: io_uring, the plain-syscall fallback, MQ_IO
+
+load helpers
+
+T="$BATS_TEST_TMPDIR"
+
+setup_file() {
+	# prefer the one the Makefile built; else build a private copy
+	if [[ -x $BATS_TEST_DIRNAME/../tools/nouring ]]; then
+		export NOURING="$BATS_TEST_DIRNAME/../tools/nouring"
+	else
+		export NOURING="$BATS_FILE_TMPDIR/nouring"
+		cc -o "$NOURING" "$BATS_TEST_DIRNAME/../tools/nouring.c"
+	fi
+}
+
+setup() {
+	mq_setup
+	unset MQ_IO
+	[[ -x $NOURING ]]
+}
+
+@test "nouring itself runs commands and passes their status" {
+	run "$NOURING" true
+	expect_status 0
+	run "$NOURING" sh -c 'exit 3'
+	expect_status 3
+	run "$NOURING"
+	expect_status 64
+}
+
+@test "nouring really blocks io_uring_setup (EPERM)" {
+	run "$NOURING" python3 -c '
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+r = libc.syscall(425, 4, params)
+sys.exit(0 if r == -1 and ctypes.get_errno() == errno.EPERM else 1)'
+	expect_status 0
+}
+
+@test "MQ_IO unset under nouring: send and receive fall back to syscalls" {
+	seq 100000 >"$T/in"
+	run "$NOURING" mq-send t <"$T/in"
+	expect_status 0
+	run --separate-stderr "$NOURING" mq-send -z zlib t tail
+	expect_status 0
+	"$NOURING" mq-recv t >"$T/out"
+	(cat "$T/in"; echo tail) | cmp - "$T/out"
+	# and the spool it wrote is the same to a reader with io_uring
+	mq-recv t | cmp - "$T/out"
+	run "$NOURING" mq-topic verify t
+	expect_status 0
+	run "$NOURING" mq-topic describe t
+	expect_status 0
+}
+
+@test "MQ_IO unset under nouring: follow works too" {
+	run mq-send t first
+	bg "$T/out" "$T/err" "$NOURING" mq-recv -f t
+	wait_until 5 grep -qx first "$T/out"
+	run "$NOURING" mq-send t second
+	expect_status 0
+	wait_until 5 grep -qx second "$T/out"
+	stop_bg "$BG_PID"
+	expect_eq "$BG_STATUS" 0 "exit status"
+}
+
+@test "MQ_IO=sync under nouring works" {
+	run env MQ_IO=sync "$NOURING" mq-send t a b
+	expect_status 0
+	run env MQ_IO=sync "$NOURING" mq-recv t
+	expect_status 0
+	expect_output $'a\nb'
+}
+
+@test "MQ_IO=uring under nouring fails with a clear error" {
+	run mq-send t stored-before
+	run --separate-stderr env MQ_IO=uring "$NOURING" mq-send t m
+	[[ $status -ne 0 ]] || { echo "forced io_uring 'worked' under seccomp" >&2; _mq_dump; false; }
+	[[ $stderr == mq-send:* ]] || { _mq_dump; false; }
+	[[ ${stderr,,} == *uring* ]] || { echo "error does not name io_uring" >&2; _mq_dump; false; }
+	run --separate-stderr env MQ_IO=uring "$NOURING" mq-recv t
+	[[ $status -ne 0 ]] || { _mq_dump; false; }
+	[[ $stderr == mq-recv:* ]] || { _mq_dump; false; }
+	expect_eq "$output" "" "stdout"
+	# nothing was stored by the failed send
+	run mq-recv t
+	expect_output "stored-before"
+}
+
+@test "MQ_IO=uring works where io_uring is allowed" {
+	run env MQ_IO=uring mq-send t a b
+	expect_status 0
+	run env MQ_IO=uring mq-recv t
+	expect_status 0
+	expect_output $'a\nb'
+}
+
+@test "by default mq-send uses io_uring when the kernel allows it" {
+	command -v strace >/dev/null || skip "strace not installed"
+	run strace -f -qq -e signal=none -e trace=io_uring_setup -o "$T/trace" mq-send t m </dev/null
+	[[ $status -eq 0 ]] || skip "strace cannot trace here"
+	grep -q 'io_uring_setup(' "$T/trace" || { cat "$T/trace" >&2; false; }
+	grep -v 'io_uring_setup(.*= -1' "$T/trace" | grep -q 'io_uring_setup(' ||
+		{ echo "io_uring_setup failed:" >&2; cat "$T/trace" >&2; false; }
+}
+
+@test "MQ_IO=sync makes no io_uring calls" {
+	command -v strace >/dev/null || skip "strace not installed"
+	run strace -f -qq -e signal=none -e trace=io_uring_setup,io_uring_enter -o "$T/trace" env MQ_IO=sync mq-send t m
+	[[ $status -eq 0 ]] || skip "strace cannot trace here"
+	run grep -c io_uring "$T/trace"
+	expect_output "0"
+}
+
+@test "MQ_IO=bogus exits 64" {
+	run env MQ_IO=bogus mq-send t m
+	expect_status 64
+	expect_contains "MQ_IO"
+	expect_missing "$MQ_SPOOL/topics/t"
+	run mq-send t m
+	expect_status 0
+	run env MQ_IO=bogus mq-recv t
+	expect_status 64
+	expect_contains "MQ_IO"
+}

@@ -1,0 +1,209 @@
+#!/bin/sh
+# tests/bench.sh - mq throughput against cat on the same bytes (make bench)
+#
+# Environment:
+#   BENCH_N=5000000     messages (lines of exactly 100 bytes: 99 chars + "\n")
+#   BENCH_REPS=3        runs per measurement, the best (shortest) is kept
+#   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
+#                       callgrind (200000 messages; stable on noisy machines)
+#   MQ_BIN=DIR          where mq-send, mq-recv, mq-topic are (default: bin/)
+#   TMPDIR              scratch space (needs about 3 x N x 100 bytes)
+#
+# Every timed command runs in this same process group, one after another,
+# on data in the page cache; `sync` runs (untimed) before each one so that
+# write-back of an earlier run does not land in a later one.  Ratios are
+# throughput ratios: baseline seconds / mq seconds (1.00x = as fast as cat).
+#
+# Exit status: 0 unless a correctness check failed (an mq command exited
+# non-zero, or what mq-recv printed differs from what mq-send was given).
+# The performance bars are reported, not enforced.
+
+# bash for $EPOCHREALTIME and arithmetic; re-exec when run as `sh tests/bench.sh`
+if [ -z "${BASH_VERSION:-}" ]; then
+	exec bash "$0" "$@"
+fi
+
+set -u
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${MQ_BIN:-$here/../bin}
+bin=$(cd "$bin" && pwd) || { echo "bench: no bin directory $bin (run make)" >&2; exit 1; }
+for p in mq-send mq-recv mq-topic; do
+	[ -x "$bin/$p" ] || { echo "bench: $bin/$p missing (run make)" >&2; exit 1; }
+done
+SEND=$bin/mq-send RECV=$bin/mq-recv TOPIC=$bin/mq-topic
+
+N=${BENCH_N:-5000000}
+REPS=${BENCH_REPS:-3}
+case $N in ''|*[!0-9]*) echo "bench: BENCH_N must be a number" >&2; exit 1;; esac
+case $REPS in ''|*[!0-9]*|0) echo "bench: BENCH_REPS must be a number >= 1" >&2; exit 1;; esac
+[ "$N" -ge 1 ] && [ "$N" -lt 1000000000 ] || { echo "bench: BENCH_N must be 1..999999999" >&2; exit 1; }
+
+d=$(mktemp -d "${TMPDIR:-/tmp}/mq-bench.XXXXXX") || exit 1
+trap 'rm -rf "$d"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+cd "$d" || exit 1
+export MQ_SPOOL=$d/spool
+unset MQ_IO
+
+failed=0
+fail() {
+	echo "bench: FAIL: $*" >&2
+	failed=1
+}
+
+# wall clock in seconds with microseconds
+if [ -n "${EPOCHREALTIME:-}" ]; then
+	now() { REPLY=$EPOCHREALTIME; }
+else
+	now() { REPLY=$(date +%s.%N); }
+fi
+
+# --- input ----------------------------------------------------------------
+now; g0=$REPLY
+awk -v n="$N" 'BEGIN {
+	pad = "mq-bench payload 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ "
+	while (length(pad) < 90) pad = pad "."
+	pad = substr(pad, 1, 90)
+	for (i = 0; i < n; i++) printf "%s%09d\n", pad, i
+}' > in || { echo "bench: cannot write input" >&2; exit 1; }
+now; g1=$REPLY
+BYTES=$(wc -c < in)
+if [ "$BYTES" -ne $((N * 100)) ]; then
+	echo "bench: input is $BYTES bytes, expected $((N * 100))" >&2
+	exit 1
+fi
+
+engine=$("$SEND" -v -s "$d/probe" --no-sync probe probe 2>&1 >/dev/null | sed -n 's/.*, io //p')
+rm -rf "$d/probe"
+printf 'mq bench: %d messages x 100 bytes = %d MB, best of %d, %s, io engine: %s\n' \
+	"$N" $((BYTES / 1000000)) "$REPS" "$(uname -sr)" "${engine:-?}"
+printf 'input generated in %.2f s; scratch %s\n\n' "$(awk -v a="$g0" -v b="$g1" 'BEGIN{print b-a}')" "$d"
+
+# --- measurement ----------------------------------------------------------
+# measure NAME GROUP PRE CMD POST
+#   PRE and POST run untimed around each rep (with $rep set), CMD is timed.
+#   GROUP is "send" or "recv": the baseline the ratio is taken against.
+names=() groups=() secs=()
+declare -A best
+measure() {
+	local name=$1 group=$2 pre=$3 cmd=$4 post=$5 b="" dt ok=1
+	for ((rep = 1; rep <= REPS; rep++)); do
+		eval "$pre"
+		sync
+		now; local t0=$REPLY
+		if ! eval "$cmd"; then
+			fail "$name (rep $rep): command failed: $cmd"
+			ok=0
+		fi
+		now; local t1=$REPLY
+		eval "$post"
+		dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.6f", b-a}')
+		if [ -z "$b" ] || awk -v x="$dt" -v y="$b" 'BEGIN{exit !(x < y)}'; then b=$dt; fi
+	done
+	[ $ok = 1 ] || b=FAILED
+	names+=("$name") groups+=("$group") secs+=("$b")
+	best[$name]=$b
+	printf '  %-30s %s\n' "$name" "$b" >&2
+}
+
+have_topic() { "$TOPIC" describe "$1" >/dev/null 2>&1; }
+drop_topic() { if have_topic "$1"; then "$TOPIC" delete "$1" || fail "mq-topic delete $1"; fi; }
+
+echo "running (seconds, best so far per line) ..." >&2
+
+# sends; t1 is left holding the input for the receive benchmarks
+measure 'cat in > out'              send 'rm -f out' 'cat in > out' ''
+measure 'cat in | cat > out'        send 'rm -f out' 'cat in | cat > out' 'rm -f out'
+measure 'mq-send --no-sync'         send 'drop_topic t1' '"$SEND" --no-sync t1 < in' ''
+measure 'MQ_IO=sync mq-send --no-sync' send 'drop_topic t3' 'MQ_IO=sync "$SEND" --no-sync t3 < in' 'drop_topic t3'
+measure 'mq-send (durable)'         send 'drop_topic t2' '"$SEND" t2 < in' 'drop_topic t2'
+
+# the receive topic must hold exactly the input
+msgs=$("$TOPIC" list -l 2>/dev/null | awk '$1 == "t1" {print $3}')
+[ "${msgs:-}" = "$N" ] || fail "mq-topic list -l: t1 holds ${msgs:-?} messages, expected $N"
+segs=$(ls spool/topics/t1/*/*.log 2>/dev/null | wc -l)
+[ "$segs" -ge 1 ] || fail "no segment files under spool/topics/t1"
+
+measure 'cat segments > /dev/null'  recv '' 'cat spool/topics/t1/*/*.log > /dev/null' ''
+measure 'cat in > /dev/null'        recv '' 'cat in > /dev/null' ''
+measure 'mq-recv > /dev/null'       recv '' '"$RECV" t1 > /dev/null' ''
+measure 'MQ_IO=sync mq-recv > /dev/null' recv '' 'MQ_IO=sync "$RECV" t1 > /dev/null' ''
+measure 'mq-recv > out2'            recv 'rm -f out2' '"$RECV" t1 > out2' \
+	'if [ $rep = 1 ]; then cmp in out2 >/dev/null || fail "mq-recv t1 output differs from the input (cmp in out2: $(cmp in out2 2>&1 | head -1))"; fi; rm -f out2'
+rm -f out
+
+# --- table ----------------------------------------------------------------
+echo
+printf '%-32s %9s %14s %11s %12s\n' benchmark seconds 'messages/s' 'MB/s' 'vs cat'
+base_send=${best['cat in > out']}
+base_recv=${best['cat segments > /dev/null']}
+for i in "${!names[@]}"; do
+	name=${names[$i]} s=${secs[$i]}
+	if [ "${groups[$i]}" = send ]; then base=$base_send bn='cat'; else base=$base_recv bn='cat segs'; fi
+	if [ "$s" = FAILED ]; then
+		printf '%-32s %9s\n' "$name" FAILED
+		continue
+	fi
+	awk -v name="$name" -v s="$s" -v n="$N" -v bytes="$BYTES" -v base="$base" -v bn="$bn" 'BEGIN {
+		if (s <= 0) s = 1e-6
+		r = (base == "FAILED") ? "-" : sprintf("%.2fx %s", base / s, bn)
+		printf "%-32s %7.2f s %8.2f M msg/s %7.0f MB/s   %s\n", name, s, n / s / 1e6, bytes / s / 1e6, r
+	}'
+done
+
+# --- bars (reported, not enforced) -----------------------------------------
+echo
+bar() { # LABEL EXPR-over-values DETAIL
+	local label=$1 verdict=FAIL
+	if awk "BEGIN{exit !($2)}" 2>/dev/null; then verdict=PASS; fi
+	printf 'bar: %-28s %s   (%s)\n' "$label:" "$verdict" "$3"
+}
+ms=${best['mq-send --no-sync']} mr=${best['mq-recv > /dev/null']}
+num() { case $1 in FAILED|'') echo 1e99;; *) echo "$1";; esac; }
+ms_n=$(num "$ms") mr_n=$(num "$mr") bs_n=$(num "$base_send") br_n=$(num "$base_recv")
+fmt() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
+bar 'mq-send >= 0.5x cat' "$bs_n / $ms_n >= 0.5" \
+	"mq-send --no-sync $(fmt "$bs_n" "$ms_n")x of cat in > out"
+bar 'mq-recv >= 0.5x cat' "$br_n / $mr_n >= 0.5" \
+	"mq-recv > /dev/null $(fmt "$br_n" "$mr_n")x of cat segments > /dev/null"
+bar '>= 5M msg/s' "$N / $ms_n >= 5e6 && $N / $mr_n >= 5e6" \
+	"mq-send --no-sync $(fmt "$N" "$ms_n" | awk '{printf "%.2f", $1/1e6}')M, mq-recv $(fmt "$N" "$mr_n" | awk '{printf "%.2f", $1/1e6}')M msg/s"
+
+# --- instructions per message (callgrind) ----------------------------------
+if [ "${BENCH_CALLGRIND:-0}" = 1 ]; then
+	echo
+	if ! command -v valgrind >/dev/null 2>&1; then
+		echo "callgrind: valgrind not installed, skipped"
+	else
+		cn=200000
+		[ "$N" -lt $cn ] && cn=$N
+		head -n "$cn" in > cgin
+		# io_uring is not modelled by valgrind: count the plain-syscall path
+		cg() { # NAME OUTFILE STDIN STDOUT CMD...
+			local name=$1 out=$2 cin=$3 cout=$4; shift 4
+			if ! MQ_IO=sync valgrind --tool=callgrind --callgrind-out-file="$out" \
+			    "$@" < "$cin" > "$cout" 2> "$out.err"; then
+				fail "callgrind $name failed: $(tail -3 "$out.err")"
+				return
+			fi
+			awk -v name="$name" -v n="$cn" '/^(summary|totals):/ { ir = $2 }
+				END { if (ir == "") print "callgrind: " name ": no totals";
+				      else printf "callgrind: %-22s %14.0f Ir  %8.1f Ir/message\n", name, ir, ir / n }' "$out"
+		}
+		echo "callgrind: $cn messages, MQ_IO=sync, user-space instructions only"
+		drop_topic cg
+		cg 'mq-send --no-sync' cg.send cgin /dev/null "$SEND" --no-sync cg
+		cg 'mq-recv > /dev/null' cg.recv /dev/null /dev/null "$RECV" cg
+		drop_topic cg
+	fi
+fi
+
+if [ $failed != 0 ]; then
+	echo
+	echo "bench: CORRECTNESS CHECK FAILED (see messages above)" >&2
+	exit 1
+fi
+exit 0

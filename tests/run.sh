@@ -1,0 +1,58 @@
+#!/bin/sh
+# run.sh - every test of `make check`, one summary line at the end.
+#
+# C unit tests of libspool, then the bats suites three times: the plain
+# build with io_uring (the default engine), the plain build forced to
+# the sync engine (MQ_IO=sync), and the AddressSanitizer+UBSan build.
+# Then the lints: mandoc on the man pages, bash -n on the completions.
+# The last line is "N passed, N failed[, N skipped]".
+cd "$(dirname "$0")/.." || exit 1
+log=$(mktemp "${TMPDIR:-/tmp}/mq-check.XXXXXX")
+trap 'rm -f "$log"' EXIT
+pass=0 fail=0 skip=0
+
+# count - tally a TAP stream read from $log, echoing failures
+count() {
+	p=$(grep -c '^ok ' "$log" | tr -d ' ')
+	s=$(grep -c '^ok .*# [Ss][Kk][Ii][Pp]' "$log" | tr -d ' ')
+	f=$(grep -c '^not ok ' "$log" | tr -d ' ')
+	pass=$((pass + p - s)) skip=$((skip + s)) fail=$((fail + f))
+	grep -A12 '^not ok ' "$log" | sed 's/^/    /'
+	echo "  $1: $((p - s)) passed, $f failed, $s skipped"
+}
+
+echo "== unit tests"
+: > "$log"
+for t in tests/unit/test_*; do
+	case $t in *.c) continue ;; esac
+	"./$t" >> "$log" 2>&1 || echo "not ok - $t exited $?" >> "$log"
+done
+count "unit"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for run in "uring bin" "sync bin" "asan bin-asan"; do
+	set -- $run
+	echo "== bats ($1)"
+	if [ "$1" = sync ]; then io=sync; else io=; fi
+	MQ_IO=$io MQ_BINDIR=$(pwd)/$2 bats --tap tests/bats > "$log" 2>&1
+	count "bats ($1)"
+done
+
+echo "== lint"
+: > "$log"
+if mandoc -Tlint -Wwarning man/*.[1-8] > "$log.m" 2>&1 && [ ! -s "$log.m" ]; then
+	echo "ok - mandoc -Tlint -Wwarning man/*" >> "$log"
+else
+	echo "not ok - mandoc -Tlint -Wwarning man/*" >> "$log"; cat "$log.m" >> "$log"
+fi
+rm -f "$log.m"
+if bash -n completions/mq.bash 2>> "$log"; then
+	echo "ok - bash -n completions/mq.bash" >> "$log"
+else
+	echo "not ok - bash -n completions/mq.bash" >> "$log"
+fi
+count "lint"
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
