@@ -4,7 +4,7 @@ set -e
 PATH=$(pwd)/bin:$PATH
 MQ_SPOOL=$(mktemp -d "${TMPDIR:-/tmp}/mq-demo.XXXXXX")
 export PATH MQ_SPOOL
-trap 'kill $follower 2>/dev/null; rm -rf "$MQ_SPOOL"' EXIT
+trap 'kill $follower 2>/dev/null || true; rm -rf "$MQ_SPOOL"' EXIT
 say() { printf '\n$ %s\n' "$*"; }
 
 say "seq 100000 | mq-send jobs"

@@ -388,3 +388,76 @@ bad_names() {
 	expect_status 66
 	[[ $stderr == mq-topic:* ]] || { _mq_dump; false; }
 }
+
+@test "mq-topic delete, describe, config, verify refuse bad names with 64" {
+	mkspool
+	local c
+	for c in delete describe config verify; do
+		run mq-topic "$c" a/b
+		expect_status 64
+		expect_contains "$NAME_RULE"
+		run mq-topic "$c" ..
+		expect_status 64
+	done
+	run mq-topic list
+	expect_output "t"
+}
+
+@test "-q and -v are accepted by every program" {
+	local o
+	for o in -q --quiet -v --verbose; do
+		run --separate-stderr mq-send "$o" t "m$o"
+		expect_status 0
+		run --separate-stderr mq-recv "$o" -c 1 t
+		expect_status 0
+		expect_output "m-q"
+		run --separate-stderr mq-topic "$o" list
+		expect_status 0
+		expect_output "t"
+	done
+}
+
+@test "permission denied exits 77, not 66" {
+	command -v setpriv >/dev/null || skip "setpriv not installed"
+	[[ $(id -u) -eq 0 ]] || skip "needs root to switch to an unprivileged user"
+	mkspool
+	run mq-send t m
+	chmod 0700 "$MQ_SPOOL"
+	chmod 0755 "$BATS_TEST_TMPDIR"
+	local nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+	run "${nobody[@]}" mq-recv t
+	expect_status 77
+	run "${nobody[@]}" mq-send t m2
+	expect_status 77
+	run "${nobody[@]}" mq-topic list
+	expect_status 77
+	run "${nobody[@]}" mq-topic create u
+	expect_status 77
+	run mq-recv t
+	expect_output "m"
+}
+
+# snapshot DIR: every path with its size, mode and mtime
+snapshot() {
+	find "$1" -printf '%p %s %m %T@\n' | LC_ALL=C sort
+}
+
+@test "readers do not change a spool" {
+	run mq-topic create -P 2 t
+	run mq-send -k a t m1 m2
+	run mq-send -k b t m3
+	sleep 0.05
+	local before
+	before=$(snapshot "$MQ_SPOOL")
+	sleep 0.05
+	run mq-recv t
+	expect_status 0
+	run mq-recv -J -o -1 t
+	run mq-recv -p 1 -F '%s' t
+	run mq-topic list -l
+	run mq-topic describe t
+	run mq-topic config t
+	run mq-topic verify
+	expect_status 0
+	expect_eq "$(snapshot "$MQ_SPOOL")" "$before" "spool after reading"
+}

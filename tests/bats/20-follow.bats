@@ -223,13 +223,69 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	run mq-send t whole1
 	bg "$T/out" "$T/err" mq-recv -f t
 	wait_until 5 has "$T/out" whole1
-	# append a torn copy of a batch by hand (header and half a body)
-	local s
+	# the batch a crashed writer would have written next, cut short: make
+	# it in a scratch spool, where it is offset 1 too
+	mq-send -s "$T/scratch" t whole1
+	mq-send -s "$T/scratch" t torn-torn-torn
+	local s o
+	o=$(MQ_SPOOL="$T/scratch" seg t)
+	tail -c +"$(($(MQ_SPOOL="$T/scratch" batch_pos "$o" 2) + 1))" "$o" | head -c 70 >"$T/torn"
 	s=$(seg t)
-	head -c 70 "$s" >"$T/torn"
 	cat "$T/torn" >>"$s"
 	sleep 0.5
+	expect_eq "$(cat "$T/out")" "whole1" "output"
+	# the next writer cuts the torn bytes off; the follower goes on
+	run mq-send t whole2
+	expect_status 0
+	wait_until 5 has "$T/out" whole2
 	stop_bg "$BG_PID"
 	expect_eq "$BG_STATUS" 0 "exit status"
-	expect_eq "$(cat "$T/out")" "whole1" "output"
+	expect_eq "$(cat "$T/out")" $'whole1\nwhole2' "output"
+}
+
+@test "-f -u N waits for offset N-1, prints it, and exits 0" {
+	run bash -c 'seq 10 | mq-send t'
+	bg "$T/out" "$T/err" mq-recv -f -u 12 t
+	local pid=$BG_PID
+	wait_until 5 lines_in "$T/out" 10
+	sleep 0.3
+	kill -0 "$pid" || { echo "exited before offset 11 came" >&2; false; }
+	run mq-send t 11 12 13
+	wait_bg "$pid" 5
+	expect_eq "$BG_STATUS" 0 "exit status"
+	expect_eq "$(cat "$T/out")" "$(seq 12)" "output"
+}
+
+@test "-f -o past the end waits for that offset" {
+	run bash -c 'seq 10 | mq-send t'
+	bg "$T/out" "$T/err" mq-recv -f -o 12 t
+	sleep 0.5
+	expect_eq "$(cat "$T/out")" "" "output before"
+	run mq-send t 11 12 13 14
+	wait_until 5 has "$T/out" 14
+	stop_bg "$BG_PID"
+	expect_eq "$(cat "$T/out")" $'13\n14' "output"
+}
+
+@test "an idle follower waits on inotify and does not poll" {
+	command -v strace >/dev/null || skip "strace not installed"
+	run mq-send t first
+	bg "$T/out" "$T/err" strace -f -qq -e signal=none -o "$T/trace" mq-recv -f t
+	local pid=$BG_PID
+	wait_until 5 has "$T/out" first
+	sleep 0.5
+	local n1 n2
+	n1=$(wc -l <"$T/trace")
+	sleep 2
+	n2=$(wc -l <"$T/trace")
+	grep -q 'inotify_add_watch(' "$T/trace" || { echo "no inotify watch" >&2; false; }
+	((n2 - n1 < 20)) || { echo "$((n2 - n1)) system calls in 2 s of idling:" >&2; tail -n 20 "$T/trace" >&2; false; }
+	run mq-send t second
+	wait_until 5 has "$T/out" second
+	# stop the traced mq-recv itself: strace would only detach from it
+	local child
+	child=$(pgrep -P "$pid" | head -n 1)
+	[[ -n $child ]] && kill -TERM "$child"
+	wait_bg "$pid" 5
+	expect_eq "$BG_STATUS" 0 "exit status"
 }

@@ -124,6 +124,7 @@ three() {
 	expect_output $'alpha-message\ncharlie-message'
 	expect_not_contains "ravo-message"
 	expect_contains "$SEG0" stderr
+	expect_contains "byte" stderr
 	[[ $stderr == mq-recv:* ]] || { _mq_dump; false; }
 	# every output format keeps it out
 	run --separate-stderr mq-recv -J t
@@ -332,4 +333,42 @@ EOF
 	run mq-topic verify t
 	expect_status 0
 	check_reads
+}
+
+@test "a short (torn) batch at the end of an old segment is damage, not a tail" {
+	run mq-topic create --config segment.bytes=1024 t
+	local i
+	for i in 1 2 3 4; do
+		run mq-send t "seg$i-$(printf 'x%.0s' {1..900})"
+		expect_status 0
+	done
+	(($(segments t | wc -l) >= 3)) || { segments t >&2; false; }
+	# cut into the data batch of the first segment
+	truncate -s 100 "$(seg t)"
+	run --separate-stderr mq-recv -F '%o\n' t
+	expect_status 65
+	expect_output $'1\n2\n3'
+	expect_contains "$SEG0" stderr
+	run mq-topic verify t
+	expect_status 65
+	expect_contains "t/0/$SEG0: byte "
+}
+
+@test "an old segment cut short after its last data batch is reported, data kept" {
+	run mq-topic create --config segment.bytes=1024 t
+	local i
+	for i in 1 2 3; do
+		run mq-send t "seg$i-$(printf 'x%.0s' {1..900})"
+		expect_status 0
+	done
+	(($(segments t | wc -l) >= 2)) || { segments t >&2; false; }
+	local s end
+	s=$(seg t)
+	end=$(batch_pos "$s" 1)
+	end=$((end + 64 + $(batches "$s" | awk 'NR == 1 { print $4 }')))
+	truncate -s $((end + 5)) "$s"
+	run --separate-stderr mq-recv -F '%o\n' t
+	expect_status 65
+	expect_output $'0\n1\n2'
+	expect_contains "$SEG0" stderr
 }
