@@ -23,9 +23,9 @@ LDLIBS   = -luring -lz -ljansson -lisal
 
 BIN  = mq-send mq-recv mq-topic
 LIB  = spool.o io.o crc.o batch.o segment.o config.o topic.o writer.o reader.o \
-       input.o json.o
-CLI  = cli.o
-HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h
+       input.o json.o group.o
+CLI  = cli.o jobs.o
+HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
 B = build

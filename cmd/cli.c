@@ -150,9 +150,9 @@ cli_spool_path(const char *opt)
 	return buf;
 }
 
-/* cli_open_spool - open the spool (writers create it) with $MQ_IO's engine */
+/* cli_open_spool - open the spool (SPOOL_CREATE: writers) with $MQ_IO's engine */
 struct spool *
-cli_open_spool(const char *opt, int create)
+cli_open_spool(const char *opt, int flags)
 {
 	enum spool_io_mode mode;
 	struct spool *sp;
@@ -161,7 +161,7 @@ cli_open_spool(const char *opt, int create)
 
 	if (spool_io_mode_parse(io, &mode) < 0)
 		cli_usage_die("MQ_IO=%s: expected uring or sync", io);
-	if ((r = spool_open(&sp, path, create ? SPOOL_CREATE : 0)) < 0)
+	if ((r = spool_open(&sp, path, flags)) < 0)
 		cli_die(r, NULL, "%s", path);
 	if ((r = spool_set_io(sp, mode)) < 0)
 		cli_die(r, NULL, "io_uring (MQ_IO=uring)");

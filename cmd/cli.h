@@ -32,7 +32,7 @@ void	 cli_usage_die(const char *fmt, ...)
 void	 cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 cli_version(void) __attribute__((noreturn));
 const char *cli_spool_path(const char *opt);
-struct spool *cli_open_spool(const char *opt, int create);
+struct spool *cli_open_spool(const char *opt, int flags);
 void	 cli_check_topic(const char *);
 long long cli_number(const char *, const char *what, long long lo, long long hi);
 int	 cli_duration(const char *, int64_t *ms);

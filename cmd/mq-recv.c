@@ -1,15 +1,19 @@
 /*
- * mq-recv - print the messages of a topic
+ * mq-recv - print the messages of a topic, or run a command for each
  *
- * Options, then libspool: a spool_reader from the start position, one
- * message at a time, formatted into a large output buffer that is
- * written when full, when the reader has caught up (so that -f shows
- * messages as they come), and at exit.  A closed stdout ends the run
- * quietly with status 0.  Damage is reported as it is met and makes the
- * exit status 65; everything else readable is still printed.
+ * Options, then libspool: a spool_reader (or, with -g, a consumer group
+ * member, spool_consumer) from the start position, one message at a
+ * time.  Printed messages go into a large output buffer that is written
+ * when full, when the reader has caught up (so that -f shows messages as
+ * they come), and at exit; with -g a message is committed only after the
+ * buffer holding it was written.  With -x each message runs a command
+ * (cmd/jobs.c) and is committed when the command exits 0.  A closed
+ * stdout ends the run quietly with status 0.  Damage is reported as it
+ * is met and makes the exit status 65; everything else is still read.
  */
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -17,36 +21,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "jobs.h"
 
-#define OBUF	(1u << 20)
+#define OBUF		(1u << 20)
+#define MAX_FILTERS	32
 
-enum { OPT_TIMEOUT = 256, OPT_VERSION };
+enum { OPT_DEAD_LETTER = 256, OPT_FILTER, OPT_RATE, OPT_RETRIES, OPT_TIMEOUT,
+	OPT_VERSION };
 
 static const struct option longopts[] = {
-	{ "null",	no_argument,		NULL, '0' },
-	{ "count",	required_argument,	NULL, 'c' },
-	{ "delimiter",	required_argument,	NULL, 'D' },
-	{ "format",	required_argument,	NULL, 'F' },
-	{ "follow",	no_argument,		NULL, 'f' },
-	{ "help",	no_argument,		NULL, 'h' },
-	{ "json",	no_argument,		NULL, 'J' },
-	{ "offset",	required_argument,	NULL, 'o' },
-	{ "partition",	required_argument,	NULL, 'p' },
-	{ "quiet",	no_argument,		NULL, 'q' },
-	{ "spool",	required_argument,	NULL, 's' },
-	{ "until",	required_argument,	NULL, 'u' },
-	{ "verbose",	no_argument,		NULL, 'v' },
-	{ "timeout",	required_argument,	NULL, OPT_TIMEOUT },
-	{ "version",	no_argument,		NULL, OPT_VERSION },
+	{ "null",	 no_argument,		NULL, '0' },
+	{ "count",	 required_argument,	NULL, 'c' },
+	{ "delimiter",	 required_argument,	NULL, 'D' },
+	{ "format",	 required_argument,	NULL, 'F' },
+	{ "follow",	 no_argument,		NULL, 'f' },
+	{ "group",	 required_argument,	NULL, 'g' },
+	{ "help",	 no_argument,		NULL, 'h' },
+	{ "json",	 no_argument,		NULL, 'J' },
+	{ "jobs",	 required_argument,	NULL, 'j' },
+	{ "offset",	 required_argument,	NULL, 'o' },
+	{ "partition",	 required_argument,	NULL, 'p' },
+	{ "quiet",	 no_argument,		NULL, 'q' },
+	{ "spool",	 required_argument,	NULL, 's' },
+	{ "until",	 required_argument,	NULL, 'u' },
+	{ "verbose",	 no_argument,		NULL, 'v' },
+	{ "exec",	 required_argument,	NULL, 'x' },
+	{ "dead-letter", required_argument,	NULL, OPT_DEAD_LETTER },
+	{ "filter",	 required_argument,	NULL, OPT_FILTER },
+	{ "rate",	 required_argument,	NULL, OPT_RATE },
+	{ "retries",	 required_argument,	NULL, OPT_RETRIES },
+	{ "timeout",	 required_argument,	NULL, OPT_TIMEOUT },
+	{ "version",	 no_argument,		NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 }
 };
 
 static const char usage_text[] =
-"usage: mq-recv [-0fJqv] [-c count] [-D delim] [-F format] [-o offset] [-p partition]\n"
-"               [-s spool] [-u offset] [--timeout duration] topic\n";
+"usage: mq-recv [-0fJqv] [-c count] [-D delim] [-F format] [-g group] [-j jobs]\n"
+"               [-o offset] [-p partition] [-s spool] [-u offset] [-x command]\n"
+"               [--dead-letter topic] [--filter [name=]glob] [--rate n[/s|/m|/h]]\n"
+"               [--retries n] [--timeout duration] topic\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -182,26 +199,280 @@ warn_cb(void *arg, const char *msg)
 	cli_warn("%s", msg);
 }
 
+/*
+ * The source of messages: a plain reader, or a consumer group member.
+ * These wrappers keep the loop in main the same for both.
+ */
+static struct spool_reader *rd;
+static struct spool_consumer *cons;
+static struct spool *sp;
+static const char *topic;
+
+static int
+src_next(struct spool_msg *m)
+{
+	return cons ? spool_consumer_next(cons, m) : spool_reader_next(rd, m);
+}
+
+static int
+src_wait(int ms)
+{
+	return cons ? spool_consumer_wait(cons, ms) : spool_reader_wait(rd, ms);
+}
+
+static int
+src_done(void)
+{
+	return cons ? spool_consumer_done(cons) : spool_reader_done(rd);
+}
+
+static void
+src_pause(uint32_t part, int on)
+{
+	if (cons)
+		(void)spool_consumer_pause(cons, part, on);
+	else
+		(void)spool_reader_pause(rd, part, on);
+}
+
+/* ack - part is consumed up to off; with -x it is committed at once */
+static void
+ack(uint32_t part, uint64_t off, int now)
+{
+	int r;
+
+	if (cons == NULL)
+		return;
+	if ((r = spool_consumer_ack(cons, part, off)) < 0 ||
+	    (now && (r = spool_consumer_commit(cons)) < 0))
+		cli_die(r, sp, "%s: commit", topic);
+}
+
+/* flush_commit - write the output, then commit what it held */
+static void
+flush_commit(void)
+{
+	int r;
+
+	flush();
+	if (cons != NULL && (r = spool_consumer_commit(cons)) < 0)
+		cli_die(r, sp, "%s: commit", topic);
+}
+
+/* filters: --filter GLOB (the key) and --filter NAME=GLOB (a header) */
+static const char *filters[MAX_FILTERS];
+static int nfilters;
+
+/* glob_match - fnmatch on bytes that may hold no NUL */
+static int
+glob_match(const char *glob, const void *s, size_t n)
+{
+	char buf[256], *b = buf;
+	int r;
+
+	if (n >= sizeof(buf) && (b = malloc(n + 1)) == NULL)
+		cli_die(-ENOMEM, NULL, "filter");
+	memcpy(b, s, n);
+	b[n] = '\0';
+	r = memchr(s, '\0', n) == NULL && fnmatch(glob, b, 0) == 0;
+	if (b != buf)
+		free(b);
+	return r;
+}
+
+/* match - whether m passes every filter */
+static int
+match(const struct spool_msg *m)
+{
+	const char *eq;
+	size_t i, nl;
+	int f, ok;
+
+	for (f = 0; f < nfilters; f++) {
+		if ((eq = strchr(filters[f], '=')) == NULL) {
+			if (!glob_match(filters[f], m->key ? m->key : "",
+			    m->key ? m->keylen : 0))
+				return 0;
+			continue;
+		}
+		nl = eq - filters[f];
+		for (ok = 0, i = 0; i < m->nheaders && !ok; i++)
+			ok = m->headers[i].namelen == nl &&
+			    memcmp(m->headers[i].name, filters[f], nl) == 0 &&
+			    glob_match(eq + 1, m->headers[i].value,
+			    m->headers[i].valuelen);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/* --rate: at most one message every rate_ns, no bursts */
+static int64_t rate_ns, rate_next;
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* pace - sleep until the next message may go (a signal cuts it short) */
+static void
+pace(void)
+{
+	struct timespec ts;
+	int64_t now = mono_ns(), wait;
+
+	if (rate_ns == 0)
+		return;
+	if (rate_next > now) {
+		wait = rate_next - now;
+		ts.tv_sec = wait / 1000000000;
+		ts.tv_nsec = wait % 1000000000;
+		nanosleep(&ts, NULL);
+		now = mono_ns();
+	}
+	rate_next = (rate_next > now ? rate_next : now) + rate_ns;
+}
+
+/* parse_rate - N, N/s, N/m or N/h */
+static void
+parse_rate(const char *s)
+{
+	char *end;
+	double n, per = 1e9;
+
+	n = strtod(s, &end);
+	if (end == s || n <= 0 || n > 1e9)
+		cli_usage_die("--rate %s: expected N, N/s, N/m or N/h", s);
+	if (strcmp(end, "/m") == 0)
+		per = 60e9;
+	else if (strcmp(end, "/h") == 0)
+		per = 3600e9;
+	else if (*end != '\0' && strcmp(end, "/s") != 0)
+		cli_usage_die("--rate %s: expected N, N/s, N/m or N/h", s);
+	rate_ns = (int64_t)(per / n);
+}
+
+/* the dead-letter topic, opened on first use */
+static const char *dlt;
+static struct spool_topic *dlt_topic;
+static struct spool_writer *dlt_writer;
+
+/* dead_letter - store a failed message, durably, in the dead-letter topic */
+static void
+dead_letter(const struct job *j)
+{
+	struct spool_writer_opts wo = { .sync = 1, .codec = -1,
+	    .partition = -1 };
+	struct spool_header h[64 + 5];
+	struct spool_msg m = j->msg;
+	char part[24], off[24], st[24], att[24];
+	size_t n;
+	int r;
+
+	if (dlt_writer == NULL) {
+		r = spool_topic_open(sp, dlt, &dlt_topic);
+		if (r == -ENOENT) {
+			r = spool_topic_create(sp, dlt, NULL);
+			if (r == 0 || r == -EEXIST)
+				r = spool_topic_open(sp, dlt, &dlt_topic);
+		}
+		if (r < 0 || (r = spool_writer_open(dlt_topic, &wo,
+		    &dlt_writer)) < 0)
+			cli_die(r, sp, "%s", dlt);
+	}
+	n = m.nheaders < 64 ? m.nheaders : 64;
+	memcpy(h, m.headers, n * sizeof(*h));
+	snprintf(part, sizeof(part), "%" PRIu32, m.partition);
+	snprintf(off, sizeof(off), "%" PRIu64, m.offset);
+	snprintf(st, sizeof(st), "%d", j->status);
+	snprintf(att, sizeof(att), "%d", j->attempts);
+#define HDR(k, v) do { h[n].name = k; h[n].namelen = strlen(k); \
+	h[n].value = v; h[n].valuelen = strlen(v); n++; } while (0)
+	HDR("mq-source-topic", topic);
+	HDR("mq-source-partition", part);
+	HDR("mq-source-offset", off);
+	HDR("mq-exit-status", st);
+	HDR("mq-attempts", att);
+#undef HDR
+	m.headers = h;
+	m.nheaders = n;
+	m.ts = 0;
+	/* stored for good before the source message is let go */
+	if ((r = spool_writer_add(dlt_writer, &m)) < 0 ||
+	    (r = spool_writer_sync(dlt_writer)) < 0)
+		cli_die(r, sp, "%s", dlt);
+}
+
+static int rval = EX_OK;
+
+/* finish - a command is done with its message for good */
+static void
+finish(struct job *j)
+{
+	if (j->status == 0)
+		ack(j->msg.partition, j->msg.offset, 1);
+	else if (dlt != NULL) {
+		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
+		    "%d after %d attempts; to %s", topic, j->msg.partition,
+		    j->msg.offset, j->status, j->attempts, dlt);
+		dead_letter(j);
+		ack(j->msg.partition, j->msg.offset, 1);
+	} else {
+		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
+		    "%d after %d attempts; stopping, not committed", topic,
+		    j->msg.partition, j->msg.offset, j->status, j->attempts);
+		rval = EX_TEMPFAIL;
+		stop = 1;
+	}
+	src_pause(j->msg.partition, 0);
+	jobs_end(j);
+}
+
+/* drain - wait for every command still running, and settle each */
+static void
+drain(void)
+{
+	struct job *j;
+
+	while (jobs_count() > 0)
+		if ((j = jobs_wait(1)) != NULL)
+			finish(j);
+}
+
+/* release - a partition goes to another member: settle what is out */
+static void
+release(void *arg)
+{
+	(void)arg;
+	flush();
+	drain();
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct spool_reader_opts ro = { .partition = -1 };
-	struct spool *sp;
+	struct spool_consumer_opts co;
 	struct spool_topic *t;
-	struct spool_reader *rd;
 	struct spool_msg m;
 	struct sigaction sa;
-	const char *spool = NULL, *topic;
+	struct job *j;
+	const char *spool = NULL, *group = NULL, *xcmd = NULL;
 	char *delim = "\n", *fmt = NULL, *jbuf = NULL, *dbuf = NULL;
 	size_t dlen = 1, flen = 0, jcap = 0, jlen;
 	long long count = -1, got = 0;
-	int64_t timeout = -1;
-	int ch, r, json = 0, follow = 0, rval = EX_OK;
+	int64_t timeout = -1, last;
+	int ch, r, json = 0, follow = 0, njobs = 1, retries = 3, left;
 
 	ro.start.kind = SPOOL_POS_BEGIN;
 	ro.until.kind = SPOOL_POS_NONE;
-	while ((ch = getopt_long(argc, argv, "0c:D:F:fhJo:p:qs:u:v", longopts,
-	    NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "0c:D:F:fg:hJj:o:p:qs:u:vx:",
+	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case '0':
 			delim = "";
@@ -224,10 +495,20 @@ main(int argc, char *argv[])
 		case 'f':
 			follow = 1;
 			break;
+		case 'g':
+			if (!spool_topic_name_ok(optarg))
+				cli_usage_die("-g %s: invalid group name (1 to "
+				    "249 characters of [A-Za-z0-9._-], not . "
+				    "or ..)", optarg);
+			group = optarg;
+			break;
 		case 'h':
 			usage(EX_OK);
 		case 'J':
 			json = 1;
+			break;
+		case 'j':
+			njobs = (int)cli_number(optarg, "job count", 1, 1024);
 			break;
 		case 'o':
 			if (cli_pos(optarg, &ro.start) < 0)
@@ -253,6 +534,26 @@ main(int argc, char *argv[])
 		case 'v':
 			cli_verbose = 1;
 			break;
+		case 'x':
+			xcmd = optarg;
+			break;
+		case OPT_DEAD_LETTER:
+			cli_check_topic(optarg);
+			dlt = optarg;
+			break;
+		case OPT_FILTER:
+			if (nfilters == MAX_FILTERS)
+				cli_usage_die("--filter: at most %d",
+				    MAX_FILTERS);
+			filters[nfilters++] = optarg;
+			break;
+		case OPT_RATE:
+			parse_rate(optarg);
+			break;
+		case OPT_RETRIES:
+			retries = (int)cli_number(optarg, "retry count", 0,
+			    1000);
+			break;
 		case OPT_TIMEOUT:
 			if (cli_duration(optarg, &timeout) < 0 ||
 			    timeout > INT32_MAX)
@@ -273,11 +574,19 @@ main(int argc, char *argv[])
 	cli_check_topic(topic);
 	if (json && fmt != NULL)
 		cli_usage_die("-J and -F are two output formats; pick one");
+	if (group != NULL && ro.partition >= 0)
+		cli_usage_die("-g spreads partitions over members; it takes "
+		    "no -p");
+	if (xcmd != NULL && (json || fmt != NULL))
+		cli_usage_die("-x runs a command per message; it prints "
+		    "nothing, so -J and -F do not apply");
+	if ((dlt != NULL || njobs > 1) && xcmd == NULL)
+		cli_usage_die("--dead-letter and -j go with -x");
+	if (dlt != NULL && strcmp(dlt, topic) == 0)
+		cli_usage_die("--dead-letter %s: not the topic itself", dlt);
 	/* -c with --timeout waits for the count like -f */
 	if (count >= 0 && timeout >= 0)
 		follow = 1;
-	ro.follow = follow;
-	ro.warn = warn_cb;
 
 	signal(SIGPIPE, SIG_IGN);
 	memset(&sa, 0, sizeof(sa));
@@ -286,15 +595,41 @@ main(int argc, char *argv[])
 	sigaction(SIGTERM, &sa, NULL);
 	if ((obuf = malloc(OBUF)) == NULL)
 		cli_die(-ENOMEM, NULL, "output");
+	if (xcmd != NULL)
+		jobs_init(xcmd, topic, njobs, retries);
 
 	sp = cli_open_spool(spool, 0);
 	if ((r = spool_topic_open(sp, topic, &t)) < 0)
 		cli_die(r, sp, r == -ENOENT ? "%s: no such topic" : "%s", topic);
-	if ((r = spool_reader_open(t, &ro, &rd)) < 0)
+	if (group != NULL) {
+		memset(&co, 0, sizeof(co));
+		co.group = group;
+		co.start = ro.start;
+		co.until = ro.until;
+		co.follow = follow;
+		co.release = release;
+		co.warn = warn_cb;
+		r = spool_consumer_open(t, &co, &cons);
+	} else {
+		ro.follow = follow;
+		ro.warn = warn_cb;
+		r = spool_reader_open(t, &ro, &rd);
+	}
+	if (r < 0)
 		cli_die(r, sp, r == -ENOENT ? "%s: no such partition" : "%s",
 		    topic);
+	last = cli_now_ms();
 	while (!stop && got != count) {
-		r = spool_reader_next(rd, &m);
+		if (xcmd != NULL) {
+			while ((j = jobs_wait(0)) != NULL)
+				finish(j);
+			if (jobs_free_slots() == 0) {
+				if ((j = jobs_wait(1)) != NULL)
+					finish(j);
+				continue;
+			}
+		}
+		r = src_next(&m);
 		if (r == -EBADMSG) {
 			cli_warn("%s", spool_errmsg(sp));
 			rval = EX_DATAERR;
@@ -303,10 +638,18 @@ main(int argc, char *argv[])
 		if (r < 0)
 			cli_die(r, sp, "%s", topic);
 		if (r == 0) {
-			flush();
-			if (!follow || spool_reader_done(rd))
+			flush_commit();
+			if (xcmd != NULL && jobs_count() > 0) {
+				if ((j = jobs_wait(1)) != NULL)
+					finish(j);
+				continue;
+			}
+			if (!follow || src_done())
 				break;
-			r = spool_reader_wait(rd, (int)timeout);
+			left = timeout < 0 ? -1 : (int)(timeout -
+			    (cli_now_ms() - last));
+			r = timeout >= 0 && left <= 0 ? -ETIMEDOUT :
+			    src_wait(left);
 			if (r == -ETIMEDOUT) {
 				if (cli_verbose)
 					cli_warn("%s: no message within the "
@@ -318,7 +661,20 @@ main(int argc, char *argv[])
 				cli_die(r, sp, "%s", topic);
 			continue;
 		}
+		last = cli_now_ms();
+		if (nfilters > 0 && !match(&m)) {
+			/* routed elsewhere: consumed, as far as the group goes */
+			ack(m.partition, m.offset, 0);
+			continue;
+		}
+		pace();
 		got++;
+		if (xcmd != NULL) {
+			/* the partition's next message waits for this one */
+			src_pause(m.partition, 1);
+			jobs_start(&m);
+			continue;
+		}
 		if (json) {
 			jlen = 0;
 			if (spool_json_encode(topic, &m, &jbuf, &jcap,
@@ -336,8 +692,16 @@ main(int argc, char *argv[])
 			out(m.payload, m.len);
 			out(delim, dlen);
 		}
+		ack(m.partition, m.offset, 0);
 	}
-	flush();
+	/* what is under way is finished and committed, then we go */
+	if (xcmd != NULL)
+		drain();
+	flush_commit();
+	if (dlt_writer != NULL && (r = spool_writer_close(dlt_writer)) < 0)
+		cli_die(r, sp, "%s", dlt);
+	spool_topic_close(dlt_topic);
+	spool_consumer_close(cons);
 	spool_reader_close(rd);
 	spool_topic_close(t);
 	spool_close(sp);

@@ -222,7 +222,8 @@ main(int argc, char *argv[])
 
 	/* a write past ulimit -f is an error to report, not a death */
 	signal(SIGXFSZ, SIG_IGN);
-	sp = cli_open_spool(spool, !nocreate);
+	sp = cli_open_spool(spool, (nocreate ? 0 : SPOOL_CREATE) |
+	    (wo.sync ? 0 : SPOOL_NOSYNC));
 	r = spool_topic_open(sp, topic, &t);
 	if (r == -ENOENT && !nocreate) {
 		r = spool_topic_create(sp, topic, NULL);

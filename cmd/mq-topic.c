@@ -15,7 +15,7 @@
 
 #include "cli.h"
 
-enum { OPT_CONFIG = 256, OPT_REPAIR, OPT_VERSION };
+enum { OPT_CONFIG = 256, OPT_REPAIR, OPT_TO, OPT_VERSION };
 
 static const char usage_text[] =
 "usage: mq-topic [-qv] [-s spool] create [-P partitions] [--config key=value]... topic\n"
@@ -23,7 +23,10 @@ static const char usage_text[] =
 "       mq-topic [-qv] [-s spool] list [-l]\n"
 "       mq-topic [-qv] [-s spool] describe topic\n"
 "       mq-topic [-qv] [-s spool] config topic [key=value ...]\n"
-"       mq-topic [-qv] [-s spool] verify [--repair] [topic]\n";
+"       mq-topic [-qv] [-s spool] verify [--repair] [topic]\n"
+"       mq-topic [-qv] [-s spool] groups topic\n"
+"       mq-topic [-qv] [-s spool] reset group topic --to position\n"
+"       mq-topic [-qv] [-s spool] delete-group group topic\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -35,6 +38,8 @@ usage(int status)
 }
 
 static const char *spool_opt;
+
+static void	describe_groups(struct spool *, struct spool_topic *);
 
 /* open_topic - open an existing topic or exit 66 */
 static struct spool_topic *
@@ -90,7 +95,7 @@ cmd_create(int argc, char *argv[])
 	if (argc - optind != 1)
 		usage(EX_USAGE);
 	cli_check_topic(argv[optind]);
-	sp = cli_open_spool(spool_opt, 1);
+	sp = cli_open_spool(spool_opt, SPOOL_CREATE);
 	if ((r = spool_topic_create(sp, argv[optind], &cfg)) < 0)
 		cli_die(r, sp, r == -EEXIST ? "%s: topic exists" : "%s",
 		    argv[optind]);
@@ -212,6 +217,162 @@ cmd_describe(int argc, char *argv[])
 		    " %14" PRIu64 " %8" PRIu32 "\n", i, pi.first, pi.next,
 		    pi.next - pi.first, pi.bytes, pi.segments);
 	}
+	describe_groups(sp, t);
+	spool_topic_close(t);
+	spool_close(sp);
+	return EX_OK;
+}
+
+/*
+ * group_lag - a group's lag on one partition: next minus committed, or
+ * everything retained when it never committed
+ */
+static uint64_t
+group_lag(struct spool *sp, struct spool_topic *t, const char *g, uint32_t p,
+    const struct spool_part_info *pi, uint64_t *committed, int *held)
+{
+	int r;
+
+	r = spool_group_info(t, g, p, committed, held);
+	if (r == -ENOENT) {
+		*committed = UINT64_MAX;
+		return pi->next - pi->first;
+	}
+	if (r < 0)
+		cli_die(r, sp, "group %s", g);
+	if (*committed < pi->first)
+		return pi->next - pi->first;
+	return *committed >= pi->next ? 0 : pi->next - *committed;
+}
+
+/* describe_groups - the GROUP LAG table of describe */
+static void
+describe_groups(struct spool *sp, struct spool_topic *t)
+{
+	struct spool_part_info pi;
+	uint64_t lag, c;
+	char **names;
+	size_t n, i;
+	uint32_t p;
+	int r, h;
+
+	if ((r = spool_group_list(t, &names, &n)) < 0)
+		cli_die(r, sp, "groups");
+	if (n > 0)
+		printf("%-24s %14s\n", "GROUP", "LAG");
+	for (i = 0; i < n; i++) {
+		lag = 0;
+		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
+			if ((r = spool_topic_info(t, p, &pi)) < 0)
+				cli_die(r, sp, "partition %" PRIu32, p);
+			lag += group_lag(sp, t, names[i], p, &pi, &c, &h);
+		}
+		printf("%-24s %14" PRIu64 "\n", names[i], lag);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* cmd_groups - groups topic */
+static int
+cmd_groups(int argc, char *argv[])
+{
+	struct spool_part_info pi;
+	struct spool *sp;
+	struct spool_topic *t;
+	uint64_t lag, c;
+	char **names, cbuf[24];
+	size_t n, i;
+	uint32_t p;
+	int r, h;
+
+	if (argc != 2)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	t = open_topic(sp, argv[1]);
+	if ((r = spool_group_list(t, &names, &n)) < 0)
+		cli_die(r, sp, "%s: groups", argv[1]);
+	if (n > 0)
+		printf("%-24s %9s %14s %14s %14s %6s\n", "GROUP", "PARTITION",
+		    "COMMITTED", "NEXT", "LAG", "HELD");
+	for (i = 0; i < n; i++) {
+		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
+			if ((r = spool_topic_info(t, p, &pi)) < 0)
+				cli_die(r, sp, "partition %" PRIu32, p);
+			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
+			if (c == UINT64_MAX)
+				snprintf(cbuf, sizeof(cbuf), "-");
+			else
+				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
+			printf("%-24s %9" PRIu32 " %14s %14" PRIu64 " %14"
+			    PRIu64 " %6s\n", names[i], p, cbuf, pi.next, lag,
+			    h ? "yes" : "no");
+		}
+		free(names[i]);
+	}
+	free(names);
+	spool_topic_close(t);
+	spool_close(sp);
+	return EX_OK;
+}
+
+/* cmd_reset - reset group topic --to position */
+static int
+cmd_reset(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "to", required_argument, NULL, OPT_TO },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool_pos to = { SPOOL_POS_NONE, 0 };
+	struct spool *sp;
+	struct spool_topic *t;
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch != OPT_TO)
+			usage(EX_USAGE);
+		if (cli_pos(optarg, &to) < 0 || to.kind == SPOOL_POS_FROM_END)
+			cli_usage_die("--to %s: expected beginning, end, N or "
+			    "@TIME", optarg);
+	}
+	if (argc - optind != 2 || to.kind == SPOOL_POS_NONE)
+		usage(EX_USAGE);
+	cli_check_topic(argv[optind]);
+	sp = cli_open_spool(spool_opt, 0);
+	t = open_topic(sp, argv[optind + 1]);
+	r = spool_group_reset(t, argv[optind], &to);
+	if (r == -EAGAIN)
+		cli_die(-EAGAIN, sp, "%s: a live member holds the group",
+		    argv[optind]);
+	if (r < 0)
+		cli_die(r, sp, r == -ENOENT ? "%s: no such group" : "%s",
+		    argv[optind]);
+	spool_topic_close(t);
+	spool_close(sp);
+	return EX_OK;
+}
+
+/* cmd_delete_group - delete-group group topic */
+static int
+cmd_delete_group(int argc, char *argv[])
+{
+	struct spool *sp;
+	struct spool_topic *t;
+	int r;
+
+	if (argc != 3)
+		usage(EX_USAGE);
+	cli_check_topic(argv[1]);
+	sp = cli_open_spool(spool_opt, 0);
+	t = open_topic(sp, argv[2]);
+	r = spool_group_delete(t, argv[1]);
+	if (r == -EAGAIN)
+		cli_die(-EAGAIN, sp, "%s: a live member holds the group",
+		    argv[1]);
+	if (r < 0)
+		cli_die(r, sp, r == -ENOENT ? "%s: no such group" : "%s",
+		    argv[1]);
 	spool_topic_close(t);
 	spool_close(sp);
 	return EX_OK;
@@ -320,8 +481,11 @@ main(int argc, char *argv[])
 		{ "config", cmd_config },
 		{ "create", cmd_create },
 		{ "delete", cmd_delete },
+		{ "delete-group", cmd_delete_group },
 		{ "describe", cmd_describe },
+		{ "groups", cmd_groups },
 		{ "list", cmd_list },
+		{ "reset", cmd_reset },
 		{ "verify", cmd_verify },
 	};
 	size_t i;

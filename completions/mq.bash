@@ -3,8 +3,9 @@
 # Install as /usr/share/bash-completion/completions/mq-send (with
 # symlinks mq-recv and mq-topic), or source it from ~/.bashrc.
 #
-# Topic names are completed by listing SPOOL/topics/, never by running a
-# binary.  SPOOL is the -s/--spool given earlier on the line, else
+# Topic names are completed by listing SPOOL/topics/, and consumer group
+# names by listing SPOOL/topics/TOPIC/groups/ when TOPIC is on the line,
+# never by running a binary.  SPOOL is the -s/--spool given earlier on the line, else
 # $MQ_SPOOL, else ${XDG_STATE_HOME:-$HOME/.local/state}/mq.
 #
 # Words are split on blanks only: quoted arguments with blanks in them
@@ -73,17 +74,31 @@ _mq_spool()
 	printf '%s\n' "${spool/#\~/$HOME}"
 }
 
-# _mq_topics: offer the topic names found in the spool.
-_mq_topics()
+# _mq_subdirs DIR PREFIX: offer the names of the directories in DIR,
+# PREFIX before each.
+_mq_subdirs()
 {
-	local spool d names=()
+	local d names=()
 
-	spool=$(_mq_spool)
-	for d in "$spool"/topics/* "$spool"/topics/.[!.]* \
-	    "$spool"/topics/..?*; do
-		[[ -d $d ]] && names+=("${d##*/}")
+	for d in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+		[[ -d $d ]] && names+=("$2${d##*/}")
 	done
 	_mq_reply "${names[@]}"
+}
+
+# _mq_topics [PREFIX]: offer the topic names found in the spool.
+_mq_topics()
+{
+	_mq_subdirs "$(_mq_spool)/topics" "$1"
+}
+
+# _mq_cmds: offer command names and files, for -x.
+_mq_cmds()
+{
+	local cur=${_mq_w[-1]}
+
+	compopt -o filenames 2>/dev/null
+	mapfile -t COMPREPLY < <(compgen -c -f -- "$cur")
 }
 
 # _mq_args ARGOPTS: set _mq_pos to the non-option words before the word
@@ -154,30 +169,67 @@ _mq_send()
 	fi
 }
 
+_mq_recv_argopts="-c -D -F -g -j -o -p -s -u -x --count --delimiter
+    --format --group --jobs --offset --partition --spool --until --exec
+    --dead-letter --filter --rate --retries --timeout"
+_mq_recv_argopts=${_mq_recv_argopts//[[:space:]]/ }
+
+# _mq_recv_groups PREFIX PLACEHOLDER: offer the consumer groups of the
+# topic named on the line, before or after the cursor, PREFIX before each.
+# PLACEHOLDER stands for the word under completion while the whole line
+# is parsed.
+_mq_recv_groups()
+{
+	local _mq_w _mq_pos _mq_prev before after b=() a=() topic spool
+
+	before=${COMP_LINE:0:COMP_POINT}
+	after=${COMP_LINE:COMP_POINT}
+	before=${before%"${before##*[[:blank:]]}"}
+	after=${after#"${after%%[[:blank:]]*}"}
+	read -ra b <<<"$before"
+	read -ra a <<<"$after"
+	_mq_w=("${b[@]}" "$2" "${a[@]}" "")
+	_mq_args "$_mq_recv_argopts"
+	topic=${_mq_pos[0]}
+	spool=$(_mq_spool)
+	_mq_words
+	if [[ -n $topic && $topic != */* ]]; then
+		_mq_subdirs "$spool/topics/$topic/groups" "$1"
+	else
+		COMPREPLY=()
+	fi
+}
+
 _mq_recv()
 {
 	local _mq_w _mq_pos _mq_prev cur
-	local argopts="-c -D -F -o -p -s -u --count --delimiter --format
-	    --offset --partition --spool --until --timeout"
 
 	_mq_words
-	_mq_args "${argopts//[[:space:]]/ }"
+	_mq_args "$_mq_recv_argopts"
 	cur=${_mq_w[-1]}
 	case $_mq_prev in
 	-s|--spool)	_mq_dirs; return ;;
 	-o|--offset)	_mq_reply beginning end; return ;;
 	-u|--until)	_mq_reply end; return ;;
+	-g|--group)	_mq_recv_groups "" X; return ;;
+	--dead-letter)	_mq_topics; return ;;
+	-x|--exec)	_mq_cmds; return ;;
 	?*)		COMPREPLY=(); return ;;
 	esac
 	case $cur in
 	--spool=*)	_mq_dirs; return ;;
 	--offset=*)	_mq_reply --offset={beginning,end}; return ;;
 	--until=*)	_mq_reply --until=end; return ;;
+	--group=*)	_mq_recv_groups --group= --x=; return ;;
+	--dead-letter=*) _mq_topics --dead-letter=; return ;;
+	--*=*)		COMPREPLY=(); return ;;
 	-*)
-		_mq_reply -0 -D -F -J -c -f -h -o -p -q -s -u -v \
-		    --count= --delimiter= --follow --format= --help --json \
-		    --null --offset= --partition= --quiet --spool= \
-		    --timeout= --until= --verbose --version
+		_mq_reply -0 -D -F -J -c -f -g -h -j -o -p -q -s -u -v -x \
+		    --count= --dead-letter= --delimiter= --exec= --filter= \
+		    --follow --format= --group= --help --jobs= --json \
+		    --null --offset= --partition= --quiet --rate= \
+		    --retries= --spool= --timeout= --until= --verbose \
+		    --version
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return ;;
 	esac
@@ -207,10 +259,40 @@ _mq_config_kv()
 	esac
 }
 
+# _mq_topic_groups [TOPIC]: offer the consumer groups of TOPIC, or of
+# every topic when TOPIC is empty.
+_mq_topic_groups()
+{
+	local spool t d names=()
+
+	spool=$(_mq_spool)
+	for t in "$spool"/topics/${1:-*}/groups; do
+		for d in "$t"/* "$t"/.[!.]* "$t"/..?*; do
+			[[ -d $d ]] && names+=("${d##*/}")
+		done
+	done
+	_mq_reply $(printf '%s\n' "${names[@]}" | sort -u)
+}
+
+# _mq_group_topics GROUP: offer the topics that have consumer group GROUP.
+_mq_group_topics()
+{
+	local spool d names=()
+
+	spool=$(_mq_spool)
+	[[ $1 == */* ]] && { COMPREPLY=(); return; }
+	for d in "$spool"/topics/*/groups/"$1"; do
+		[[ -d $d ]] || continue
+		d=${d%/groups/*}
+		names+=("${d##*/}")
+	done
+	_mq_reply "${names[@]}"
+}
+
 _mq_topic()
 {
 	local _mq_w _mq_pos _mq_prev cur cmd
-	local argopts="-s --spool -P --config"
+	local argopts="-s --spool -P --config --to"
 
 	_mq_words
 	_mq_args "$argopts"
@@ -219,11 +301,13 @@ _mq_topic()
 	case $_mq_prev in
 	-s|--spool)	_mq_dirs; return ;;
 	--config)	_mq_config_kv ""; return ;;
+	--to)		_mq_reply beginning end; return ;;
 	?*)		COMPREPLY=(); return ;;
 	esac
 	case $cur in
 	--spool=*)	_mq_dirs; return ;;
 	--config=*)	_mq_config_kv --config=; return ;;
+	--to=*)		_mq_reply --to={beginning,end}; return ;;
 	-*)
 		case $cmd in
 		"")	_mq_reply -h -q -s -v --help --quiet --spool= \
@@ -231,6 +315,7 @@ _mq_topic()
 		create)	_mq_reply -P --config= ;;
 		list)	_mq_reply -l ;;
 		verify)	_mq_reply --repair ;;
+		reset)	_mq_reply --to= ;;
 		*)	COMPREPLY=() ;;
 		esac
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -238,9 +323,16 @@ _mq_topic()
 	esac
 	case $cmd,${#_mq_pos[@]} in
 	,0)
-		_mq_reply create delete list describe config verify ;;
-	delete,1|describe,1|config,1|verify,1)
+		_mq_reply create delete list describe config verify groups \
+		    reset delete-group ;;
+	delete,1|describe,1|config,1|verify,1|groups,1)
 		_mq_topics ;;
+	reset,1|delete-group,1)
+		# the group comes before its topic: the groups of all topics
+		_mq_topic_groups ;;
+	reset,2|delete-group,2)
+		# the topics that have that group
+		_mq_group_topics "${_mq_pos[1]}" ;;
 	config,*)
 		_mq_config_kv "" ;;
 	*)

@@ -54,6 +54,7 @@ struct rpart {
 	uint64_t	 until;
 	int64_t		 until_ts;
 	int		 done;
+	int		 paused;
 	int		 inbody;
 	struct spool_body body;
 	struct spool_seglist segs;	/* as last listed */
@@ -263,15 +264,23 @@ confirm(struct spool_reader *r, struct rpart *p, off_t pos)
 static int
 at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 {
-	uint64_t base;
+	uint64_t base, old = p->segbase;
 	off_t pos = p->filepos + p->at;
 	int s;
 
 	*moved = 0;
 	if ((s = successor(p, &base)) < 0)
 		return s;
-	if (s == 0)
-		return 0;	/* a torn tail of the newest segment: not yet */
+	if (s == 0) {
+		/*
+		 * A torn tail of the newest segment: not yet written.  Its
+		 * bytes are read again next time, for the next writer may
+		 * cut them off and write something else there.
+		 */
+		if (avail > 0)
+			reset_buf(r, p, pos);
+		return 0;
+	}
 	if ((s = open_seg(r, p, base, 0)) < 0)
 		return s;
 	*moved = 1;
@@ -279,9 +288,9 @@ at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 		p->next = base;
 	if (avail > 0) {
 		/* a batch cut short, and the log went on past it */
-		spool_seterr(r->t->sp, "%s/%" PRIu32 ": batch at byte %lld "
-		    "of the segment before %020" PRIu64 ".log is incomplete; "
-		    "skipped", r->t->name, p->id, (long long)pos, base);
+		spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: "
+		    "byte %lld: incomplete batch before the next segment; "
+		    "skipped", r->t->name, p->id, old, (long long)pos);
 		return -EBADMSG;
 	}
 	return 0;
@@ -398,7 +407,7 @@ part_next(struct spool_reader *r, struct rpart *p, struct spool_msg *m)
 {
 	int s;
 
-	while (!p->done) {
+	while (!p->done && !p->paused) {
 		if (p->next >= p->until) {
 			p->done = 1;	/* everything before --until given out */
 			break;
@@ -442,6 +451,8 @@ spool_reader_next(struct spool_reader *r, struct spool_msg *m)
 	struct rpart *p;
 	int s;
 
+	if (r->n == 0)
+		return 0;
 	while (r->idle < r->n) {
 		p = &r->parts[r->cur];
 		s = part_next(r, p, m);
@@ -561,9 +572,10 @@ resolve(struct spool_reader *r, struct rpart *p, const struct spool_pos *pos,
 	return 0;
 }
 
-/* part_start - set up partition p at its start position */
+/* part_start - set up partition p at position start */
 static int
-part_start(struct spool_reader *r, struct rpart *p)
+part_start(struct spool_reader *r, struct rpart *p,
+    const struct spool_pos *start)
 {
 	struct spool_part_info pi;
 	struct spool_seglist l;
@@ -575,7 +587,7 @@ part_start(struct spool_reader *r, struct rpart *p)
 
 	if ((s = spool_part_bounds(r->t, p->id, &pi)) < 0)
 		return s;
-	if ((s = resolve(r, p, &r->o.start, &pi, 1, &off)) < 0)
+	if ((s = resolve(r, p, start, &pi, 1, &off)) < 0)
 		return s;
 	p->until = UINT64_MAX;
 	p->until_ts = INT64_MAX;
@@ -621,34 +633,120 @@ watch(int ifd, int dirfd, uint32_t mask)
 
 #define PART_EVENTS	(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
 
-/* add_parts - open partitions [r->n, count) and start them */
+/* add_one - open partition id, watch it, and start it at start */
 static int
-add_parts(struct spool_reader *r, uint32_t count)
+add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
 {
-	struct rpart *np;
+	struct rpart *np, *p;
+
+	/* the read-ahead points into a partition: settle it first */
+	collect(r);
+	if ((np = realloc(r->parts, (r->n + 1) * sizeof(*np))) == NULL)
+		return -ENOMEM;
+	r->parts = np;
+	p = &r->parts[r->n];
+	memset(p, 0, sizeof(*p));
+	p->logfd = p->wd = -1;
+	p->id = id;
+	if ((p->partfd = spool_part_open(r->t, id)) < 0)
+		return p->partfd;
+	r->n++;
+	if (r->ifd >= 0 &&
+	    (p->wd = watch(r->ifd, p->partfd, PART_EVENTS)) == -1)
+		return -errno;
+	return part_start(r, p, start);
+}
+
+/* add_parts - open partitions [r->n, count) from their start position */
+static int
+add_parts(struct spool_reader *r, uint32_t count, const struct spool_pos *start)
+{
 	uint32_t i;
 	int s;
 
-	if ((np = realloc(r->parts, count * sizeof(*np))) == NULL)
-		return -ENOMEM;
-	r->parts = np;
-	for (i = r->n; i < count; i++) {
-		struct rpart *p = &r->parts[i];
+	for (i = r->n; i < count; i++)
+		if ((s = add_one(r, r->o.partition >= 0 ?
+		    (uint32_t)r->o.partition : i, start)) < 0)
+			return s;
+	return 0;
+}
 
-		memset(p, 0, sizeof(*p));
-		p->logfd = p->wd = -1;
-		p->id = r->o.partition >= 0 ? (uint32_t)r->o.partition : i;
-		if ((p->partfd = spool_part_open(r->t, p->id)) < 0) {
-			s = p->partfd;
-			return s;
-		}
-		r->n = i + 1;
-		if (r->ifd >= 0 &&
-		    (p->wd = watch(r->ifd, p->partfd, PART_EVENTS)) == -1)
-			return -errno;
-		if ((s = part_start(r, p)) < 0)
-			return s;
-	}
+/* find - the index of partition id among the reader's, or -1 */
+static int
+find(const struct spool_reader *r, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->parts[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * spool_reader_add - read partition part too, from start (a consumer
+ * group member taking a partition over)
+ */
+int
+spool_reader_add(struct spool_reader *r, uint32_t part,
+    const struct spool_pos *start)
+{
+	if (find(r, part) >= 0)
+		return -EEXIST;
+	if (part >= r->t->cfg.partitions)
+		return -ENOENT;
+	return add_one(r, part, start);
+}
+
+/* spool_reader_drop - stop reading partition part */
+int
+spool_reader_drop(struct spool_reader *r, uint32_t part)
+{
+	struct rpart *p;
+	int i;
+
+	if ((i = find(r, part)) < 0)
+		return -ENOENT;
+	collect(r);
+	p = &r->parts[i];
+	if (p->wd >= 0)
+		(void)inotify_rm_watch(r->ifd, p->wd);
+	if (p->logfd >= 0)
+		close(p->logfd);
+	if (p->partfd >= 0)
+		close(p->partfd);
+	free(p->buf);
+	spool_body_free(&p->body);
+	spool_seg_free(&p->segs);
+	r->parts[i] = r->parts[--r->n];
+	if (r->cur >= r->n)
+		r->cur = 0;
+	r->idle = 0;
+	return 0;
+}
+
+/* spool_reader_pause - hold a partition back (1) or let it go on (0) */
+int
+spool_reader_pause(struct spool_reader *r, uint32_t part, int on)
+{
+	int i;
+
+	if ((i = find(r, part)) < 0)
+		return -ENOENT;
+	r->parts[i].paused = on;
+	return 0;
+}
+
+/* spool_reader_position - the next offset the reader gives out of part */
+int
+spool_reader_position(const struct spool_reader *r, uint32_t part,
+    uint64_t *off)
+{
+	int i;
+
+	if ((i = find(r, part)) < 0)
+		return -ENOENT;
+	*off = r->parts[i].next;
 	return 0;
 }
 
@@ -662,6 +760,8 @@ spool_reader_open(struct spool_topic *t, const struct spool_reader_opts *o,
 
 	if (o->partition >= 0 && (uint32_t)o->partition >= t->cfg.partitions)
 		return -ENOENT;
+	if (o->partition < SPOOL_PART_NONE)
+		return -EINVAL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return -ENOMEM;
 	r->t = t;
@@ -680,7 +780,8 @@ spool_reader_open(struct spool_topic *t, const struct spool_reader_opts *o,
 			return s;
 		}
 	}
-	s = add_parts(r, o->partition >= 0 ? 1 : t->cfg.partitions);
+	s = o->partition == SPOOL_PART_NONE ? 0 : add_parts(r,
+	    o->partition >= 0 ? 1 : t->cfg.partitions, &o->start);
 	if (s < 0) {
 		spool_reader_close(r);
 		return s;
@@ -718,17 +819,15 @@ spool_reader_wait(struct spool_reader *r, int timeout_ms)
 			if (ev->wd == r->twd)
 				topic = 1;
 		}
-	if (topic && r->o.partition < 0) {
+	if (topic && r->o.partition == -1) {
 		/* partitions may have grown: read them from their start */
 		if ((s = spool_topic_reload(r->t)) < 0)
 			return s;
 		if (r->t->cfg.partitions > r->n) {
-			struct spool_pos save = r->o.start;
+			struct spool_pos begin = { SPOOL_POS_BEGIN, 0 };
 
-			r->o.start.kind = SPOOL_POS_BEGIN;
-			s = add_parts(r, r->t->cfg.partitions);
-			r->o.start = save;
-			if (s < 0)
+			if ((s = add_parts(r, r->t->cfg.partitions,
+			    &begin)) < 0)
 				return s;
 		}
 	}
@@ -741,6 +840,8 @@ spool_reader_done(const struct spool_reader *r)
 {
 	uint32_t i;
 
+	if (r->n == 0)
+		return 0;
 	for (i = 0; i < r->n; i++)
 		if (!r->parts[i].done)
 			return 0;

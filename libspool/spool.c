@@ -34,7 +34,7 @@
 
 /* mkdir_p - create dir and its missing parents, syncing each new entry */
 static int
-mkdir_p(const char *dir)
+mkdir_p(const char *dir, int nosync)
 {
 	char *p, *s;
 	int fd, r = 0;
@@ -60,7 +60,8 @@ mkdir_p(const char *dir)
 				*slash = '/';
 			}
 			if (fd >= 0) {
-				(void)fsync(fd);
+				if (!nosync)
+					(void)fsync(fd);
 				close(fd);
 			}
 		} else if (errno != EEXIST) {
@@ -89,12 +90,13 @@ spool_open(struct spool **spp, const char *dir, int flags)
 		return -ENOMEM;
 	sp->topicsfd = -1;
 	sp->dirfd = -1;
+	sp->nosync = (flags & SPOOL_NOSYNC) != 0;
 	if ((sp->path = strdup(dir)) == NULL) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	if ((flags & SPOOL_CREATE) && stat(dir, &st) == -1 &&
-	    errno == ENOENT && (r = mkdir_p(dir)) < 0)
+	    errno == ENOENT && (r = mkdir_p(dir, flags & SPOOL_NOSYNC)) < 0)
 		goto fail;
 	if ((sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		r = -errno;
@@ -117,7 +119,7 @@ fail:
 int
 spool_topics_dir(struct spool *sp, int create)
 {
-	int fd, made = 0;
+	int fd, r, made = 0;
 
 	if (sp->topicsfd >= 0)
 		return 0;
@@ -131,8 +133,8 @@ spool_topics_dir(struct spool *sp, int create)
 		else if (errno != EEXIST)
 			return -errno;
 		/* make the new entries durable before anything goes in */
-		if (made && fsync(sp->dirfd) == -1)
-			return -errno;
+		if (made && (r = spool_sync_dir(sp, sp->dirfd)) < 0)
+			return r;
 	}
 	fd = openat(sp->dirfd, "topics",
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -226,6 +228,13 @@ int
 spool_fsync_dir(int dirfd)
 {
 	return fsync(dirfd) == -1 ? -errno : 0;
+}
+
+/* spool_sync_dir - the same, unless the spool was opened SPOOL_NOSYNC */
+int
+spool_sync_dir(const struct spool *sp, int dirfd)
+{
+	return sp->nosync ? 0 : spool_fsync_dir(dirfd);
 }
 
 /*

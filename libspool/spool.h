@@ -25,9 +25,11 @@ struct spool_topic;
 struct spool_writer;
 struct spool_reader;
 struct spool_input;
+struct spool_consumer;
 
 /* spool_open flags */
 #define SPOOL_CREATE	0x01	/* mkdir -p the spool if missing */
+#define SPOOL_NOSYNC	0x02	/* never fsync: the kernel writes when it will */
 
 /* I/O engine, from MQ_IO or forced by the caller */
 enum spool_io_mode { SPOOL_IO_AUTO, SPOOL_IO_URING, SPOOL_IO_SYNC };
@@ -123,8 +125,9 @@ struct spool_pos {
 	enum spool_pos_kind kind;
 	int64_t		 value;
 };
+#define SPOOL_PART_NONE	(-2)	/* a reader that starts with no partition */
 struct spool_reader_opts {
-	int		 partition;	/* -1: all */
+	int		 partition;	/* -1: all, SPOOL_PART_NONE: none yet */
 	struct spool_pos start;
 	struct spool_pos until;		/* SPOOL_POS_NONE: no limit */
 	int		 follow;	/* set up inotify for spool_reader_wait */
@@ -136,7 +139,39 @@ int	 spool_reader_open(struct spool_topic *, const struct spool_reader_opts *,
 int	 spool_reader_next(struct spool_reader *, struct spool_msg *);
 int	 spool_reader_wait(struct spool_reader *, int timeout_ms);
 int	 spool_reader_done(const struct spool_reader *);
+int	 spool_reader_add(struct spool_reader *, uint32_t part,
+	    const struct spool_pos *start);
+int	 spool_reader_drop(struct spool_reader *, uint32_t part);
+int	 spool_reader_pause(struct spool_reader *, uint32_t part, int on);
+int	 spool_reader_position(const struct spool_reader *, uint32_t part,
+	    uint64_t *off);
 void	 spool_reader_close(struct spool_reader *);
+
+/* group.c: consumer groups */
+struct spool_consumer_opts {
+	const char	*group;
+	struct spool_pos start;		/* where a group with no commit starts */
+	struct spool_pos until;
+	int		 follow;
+	void		(*release)(void *);	/* flush before a partition goes */
+	void		(*warn)(void *, const char *);
+	void		*arg;
+};
+int	 spool_consumer_open(struct spool_topic *, const struct spool_consumer_opts *,
+	    struct spool_consumer **);
+int	 spool_consumer_next(struct spool_consumer *, struct spool_msg *);
+int	 spool_consumer_wait(struct spool_consumer *, int timeout_ms);
+int	 spool_consumer_ack(struct spool_consumer *, uint32_t part, uint64_t off);
+int	 spool_consumer_commit(struct spool_consumer *);
+int	 spool_consumer_pause(struct spool_consumer *, uint32_t part, int on);
+int	 spool_consumer_done(const struct spool_consumer *);
+void	 spool_consumer_close(struct spool_consumer *);
+int	 spool_group_list(struct spool_topic *, char ***names, size_t *n);
+int	 spool_group_info(struct spool_topic *, const char *group, uint32_t part,
+	    uint64_t *committed, int *held);
+int	 spool_group_reset(struct spool_topic *, const char *group,
+	    const struct spool_pos *to);
+int	 spool_group_delete(struct spool_topic *, const char *group);
 
 /* input.c: records from a stream; dlen 0 means the stream is one record */
 int	 spool_input_open(struct spool *, int fd, const void *delim, size_t dlen,

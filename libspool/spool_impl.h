@@ -29,6 +29,7 @@ struct spool {
 	int		 topicsfd;	/* DIR/topics, -1 if absent */
 	char		*path;
 	enum spool_io_mode iomode;
+	int		 nosync;	/* SPOOL_NOSYNC */
 	struct spool_io	*io;		/* opened on first use */
 	char		 errmsg[SPOOL_ERRMSG_MAX];
 };
@@ -44,6 +45,7 @@ struct spool_topic {
 void	 spool_seterr(struct spool *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 spool_fsync_dir(int dirfd);
+int	 spool_sync_dir(const struct spool *, int dirfd);
 int	 spool_write_file(int dirfd, const char *name, const void *buf,
 	    size_t len, int sync);
 int	 spool_read_file(int dirfd, const char *name, char *buf, size_t cap);
@@ -144,6 +146,18 @@ int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 	    struct spool_part_info *);
 int	 spool_part_open(struct spool_topic *, uint32_t part);
 int	 spool_topic_reload(struct spool_topic *);
+
+/* group.c: one member of a consumer group */
+struct spool_group;
+int	 spool_group_open(struct spool_topic *, const char *, struct spool_group **);
+int	 spool_group_refresh(struct spool_group *);
+int	 spool_group_wants(const struct spool_group *, uint32_t part);
+int	 spool_group_holds(const struct spool_group *, uint32_t part);
+int	 spool_group_take(struct spool_group *, uint32_t part);
+void	 spool_group_give(struct spool_group *, uint32_t part);
+int	 spool_group_committed(struct spool_group *, uint32_t part, uint64_t *);
+int	 spool_group_commit(struct spool_group *, uint32_t part, uint64_t off);
+void	 spool_group_close(struct spool_group *);
 
 /* duration-free helpers shared by reader and writer */
 int64_t	 spool_now_ms(void);

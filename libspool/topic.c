@@ -90,7 +90,7 @@ touch(int dirfd, const char *name)
  * and an empty first segment, all synced
  */
 static int
-make_part(int tfd, uint32_t n)
+make_part(const struct spool *sp, int tfd, uint32_t n)
 {
 	char name[16], seg[SPOOL_SEGNAME_LEN + 16];
 	int fd, r;
@@ -107,7 +107,7 @@ make_part(int tfd, uint32_t n)
 	}
 	/* the partition's entries must be durable before it is named */
 	if (r == 0)
-		r = spool_fsync_dir(fd);
+		r = spool_sync_dir(sp, fd);
 	close(fd);
 	return r;
 }
@@ -175,14 +175,15 @@ spool_topic_create(struct spool *sp, const char *name,
 		r = n;
 		goto fail;
 	}
-	if ((r = spool_write_file(tfd, SPOOL_CONFIG_NAME, text, n, 1)) < 0)
+	if ((r = spool_write_file(tfd, SPOOL_CONFIG_NAME, text, n,
+	    !sp->nosync)) < 0)
 		goto fail;
 	if ((r = touch(tfd, SPOOL_LOCK_NAME)) < 0)
 		goto fail;
 	for (i = 0; i < cfg->partitions; i++)
-		if ((r = make_part(tfd, i)) < 0)
+		if ((r = make_part(sp, tfd, i)) < 0)
 			goto fail;
-	if ((r = spool_fsync_dir(tfd)) < 0)
+	if ((r = spool_sync_dir(sp, tfd)) < 0)
 		goto fail;
 	/* publish the topic whole; an existing one is never replaced */
 	if (renameat2(tmpfd, stage, sp->topicsfd, name, RENAME_NOREPLACE) == -1) {
@@ -190,7 +191,7 @@ spool_topic_create(struct spool *sp, const char *name,
 		goto fail;
 	}
 	/* and make the new name durable */
-	r = spool_fsync_dir(sp->topicsfd);
+	r = spool_sync_dir(sp, sp->topicsfd);
 	goto out;
 fail:
 	(void)spool_rmtree(tmpfd, stage);
@@ -221,7 +222,7 @@ spool_topic_delete(struct spool *sp, const char *name)
 		close(tmpfd);
 		return r;
 	}
-	r = spool_fsync_dir(sp->topicsfd);
+	r = spool_sync_dir(sp, sp->topicsfd);
 	if (r == 0)
 		r = spool_rmtree(tmpfd, stage);
 	close(tmpfd);
@@ -407,16 +408,16 @@ spool_topic_config_update(struct spool_topic *t, const char *const *kv,
 	}
 	/* new partitions exist before the config names them */
 	for (i = old; i < c.partitions; i++)
-		if ((r = make_part(t->dirfd, i)) < 0)
+		if ((r = make_part(t->sp, t->dirfd, i)) < 0)
 			goto out;
-	if (c.partitions > old && (r = spool_fsync_dir(t->dirfd)) < 0)
+	if (c.partitions > old && (r = spool_sync_dir(t->sp, t->dirfd)) < 0)
 		goto out;
 	if ((len = spool_config_format(&c, text, sizeof(text))) < 0) {
 		r = len;
 		goto out;
 	}
 	if ((r = spool_write_file(t->dirfd, SPOOL_CONFIG_NAME, text, len,
-	    1)) < 0)
+	    !t->sp->nosync)) < 0)
 		goto out;
 	t->cfg = c;
 out:

@@ -736,7 +736,7 @@ send10() {
 strace_send() { # OUT mq-send args...
 	local out=$1
 	shift
-	command -v strace >/dev/null || skip "strace not installed"
+	need_strace
 	run env MQ_IO=sync strace -f -qq -y -e signal=none \
 		-e trace=fsync,fdatasync,sync_file_range,syncfs,sync -o "$out" mq-send "$@"
 }

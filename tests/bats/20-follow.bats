@@ -268,7 +268,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 }
 
 @test "an idle follower waits on inotify and does not poll" {
-	command -v strace >/dev/null || skip "strace not installed"
+	need_strace
 	run mq-send t first
 	bg "$T/out" "$T/err" strace -f -qq -e signal=none -o "$T/trace" mq-recv -f t
 	local pid=$BG_PID

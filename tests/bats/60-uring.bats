@@ -99,18 +99,18 @@ sys.exit(0 if r == -1 and ctypes.get_errno() == errno.EPERM else 1)'
 }
 
 @test "by default mq-send uses io_uring when the kernel allows it" {
-	command -v strace >/dev/null || skip "strace not installed"
+	need_strace
 	run strace -f -qq -e signal=none -e trace=io_uring_setup -o "$T/trace" mq-send t m </dev/null
-	[[ $status -eq 0 ]] || skip "strace cannot trace here"
+	expect_status 0
 	grep -q 'io_uring_setup(' "$T/trace" || { cat "$T/trace" >&2; false; }
 	grep -v 'io_uring_setup(.*= -1' "$T/trace" | grep -q 'io_uring_setup(' ||
 		{ echo "io_uring_setup failed:" >&2; cat "$T/trace" >&2; false; }
 }
 
 @test "MQ_IO=sync makes no io_uring calls" {
-	command -v strace >/dev/null || skip "strace not installed"
+	need_strace
 	run strace -f -qq -e signal=none -e trace=io_uring_setup,io_uring_enter -o "$T/trace" env MQ_IO=sync mq-send t m
-	[[ $status -eq 0 ]] || skip "strace cannot trace here"
+	expect_status 0
 	run grep -c io_uring "$T/trace"
 	expect_output "0"
 }

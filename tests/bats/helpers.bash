@@ -285,3 +285,11 @@ s += 'Z' if off == 0 else t.strftime('%z')[:3] + ':' + t.strftime('%z')[3:]
 print(s)
 EOF
 }
+
+# need_strace: skip without strace; LeakSanitizer cannot run under ptrace,
+# so an ASan build traced by strace runs without leak checking
+need_strace() {
+	command -v strace >/dev/null || skip "strace not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+}

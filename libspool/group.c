@@ -1,0 +1,779 @@
+/*
+ * group.c - consumer groups: membership, partition ownership, offsets
+ *
+ * A group lives in topics/T/groups/G/:
+ *
+ *	lock		every live member holds it shared; reset and delete
+ *			take it exclusive, so they cannot run under a member
+ *	member.N	member slots: a member holds the lowest free one
+ *			exclusive; the held slots are the live members
+ *	N.lock		partition N's owner holds it exclusive
+ *	N.offset	partition N's committed offset (the next to read)
+ *
+ * Every lock is a flock(2) lock, so a member that exits or is killed
+ * gives everything up at once and nothing stale is ever left behind.
+ * Members look at who is live every REFRESH_MS: with M live members, the
+ * member of rank r (its slot among the live slots, in order) wants the
+ * partitions p with p % M == r, so none has more than ceil(P / M).  A
+ * partition changes hands only through its lock: the old owner commits
+ * and lets go, then the new one takes it, so one member at a time ever
+ * reads a partition.
+ *
+ * An offset file holds two 32-byte slots, each with a sequence number
+ * and a checksum; a commit overwrites the older slot.  A commit torn by a
+ * crash leaves the other slot, the previous commit, intact.  Commits are
+ * not synced one by one (a process crash loses nothing, the page cache
+ * keeps them); spool_group_close syncs them, and after a power loss the
+ * last commits may be lost, which means redelivery, never loss: delivery
+ * is at least once.
+ *
+ * The consumer at the end of this file ties a group member to a reader.
+ */
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool_impl.h"
+
+#define REFRESH_MS	200	/* how often members look at each other */
+#define SLOT_MAX	1024	/* members a group may have */
+#define OFF_SLOT	32
+#define OFF_MAGIC	"mqC1"
+
+struct spool_group {
+	struct spool_topic *t;
+	char		*name;
+	int		 gfd;		/* the group's directory */
+	int		 lockfd;	/* lock, held shared */
+	int		 slotfd;	/* member.N, held exclusive */
+	int		 slot;
+	uint32_t	 nparts;
+	int		*plock;		/* N.lock fds of held partitions */
+	int		*ofd;		/* N.offset fds, opened on use */
+	uint64_t	*seq;		/* last commit sequence a partition */
+	int		 members;
+	int		 rank;
+};
+
+/* open_groups - topics/T/groups/, made if asked */
+static int
+open_groups(struct spool_topic *t, int create)
+{
+	int fd;
+
+	if (create && mkdirat(t->dirfd, "groups", 0777) == 0)
+		(void)spool_fsync_dir(t->dirfd);
+	fd = openat(t->dirfd, "groups", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	return fd == -1 ? -errno : fd;
+}
+
+/* open_group - the directory of group name, made if asked */
+static int
+open_group(struct spool_topic *t, const char *name, int create)
+{
+	int gsfd, fd;
+
+	if (!spool_topic_name_ok(name))
+		return -EINVAL;
+	if ((gsfd = open_groups(t, create)) < 0)
+		return gsfd;
+	/* a new group's entry must survive, or its commits would not */
+	if (create && mkdirat(gsfd, name, 0777) == 0)
+		(void)spool_fsync_dir(gsfd);
+	fd = openat(gsfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1)
+		fd = -errno;
+	close(gsfd);
+	return fd;
+}
+
+/* lockat - open dirfd/name and flock it; -EAGAIN if held elsewhere */
+static int
+lockat(int dirfd, const char *name, int how)
+{
+	int fd, e;
+
+	fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0666);
+	if (fd == -1)
+		return -errno;
+	while (flock(fd, how) == -1) {
+		if (errno == EINTR)
+			continue;
+		e = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* held - whether someone holds dirfd/name locked exclusive */
+static int
+held(int dirfd, const char *name)
+{
+	int fd, r;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	r = flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+	close(fd);	/* drops the probe's lock, if it got one */
+	return r;
+}
+
+/* grow - make room for the topic's partitions in the per-partition arrays */
+static int
+grow(struct spool_group *g, uint32_t n)
+{
+	int *pl, *of;
+	uint64_t *sq;
+	uint32_t i;
+
+	if (n <= g->nparts)
+		return 0;
+	if ((pl = realloc(g->plock, n * sizeof(*pl))) == NULL)
+		return -ENOMEM;
+	g->plock = pl;
+	if ((of = realloc(g->ofd, n * sizeof(*of))) == NULL)
+		return -ENOMEM;
+	g->ofd = of;
+	if ((sq = realloc(g->seq, n * sizeof(*sq))) == NULL)
+		return -ENOMEM;
+	g->seq = sq;
+	for (i = g->nparts; i < n; i++) {
+		g->plock[i] = g->ofd[i] = -1;
+		g->seq[i] = 0;
+	}
+	g->nparts = n;
+	return 0;
+}
+
+/* spool_group_open - join group name on topic t as a new member */
+int
+spool_group_open(struct spool_topic *t, const char *name,
+    struct spool_group **gp)
+{
+	struct spool_group *g;
+	char slot[32];
+	int r;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return -ENOMEM;
+	g->t = t;
+	g->lockfd = g->slotfd = -1;
+	if ((g->name = strdup(name)) == NULL) {
+		free(g);
+		return -ENOMEM;
+	}
+	if ((g->gfd = open_group(t, name, 1)) < 0) {
+		r = g->gfd;
+		free(g->name);
+		free(g);
+		return r;
+	}
+	if ((r = lockat(g->gfd, "lock", LOCK_SH)) < 0)
+		goto fail;
+	g->lockfd = r;
+	for (g->slot = 0; g->slot < SLOT_MAX; g->slot++) {
+		snprintf(slot, sizeof(slot), "member.%d", g->slot);
+		if ((r = lockat(g->gfd, slot, LOCK_EX | LOCK_NB)) >= 0)
+			break;
+		if (r != -EAGAIN)
+			goto fail;
+	}
+	if (g->slot == SLOT_MAX) {
+		r = -EUSERS;
+		goto fail;
+	}
+	g->slotfd = r;
+	if ((r = grow(g, t->cfg.partitions)) < 0)
+		goto fail;
+	*gp = g;
+	return 0;
+fail:
+	spool_group_close(g);
+	return r;
+}
+
+/*
+ * spool_group_refresh - count the live members and find this member's
+ * rank; the topic's partition count is read again too
+ */
+int
+spool_group_refresh(struct spool_group *g)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, n, live = 0, rank = 0, r;
+
+	if ((r = spool_topic_reload(g->t)) < 0)
+		return r;
+	if ((r = grow(g, g->t->cfg.partitions)) < 0)
+		return r;
+	fd = openat(g->gfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (sscanf(de->d_name, "member.%d", &n) != 1 || n < 0)
+			continue;
+		if (n != g->slot && !held(g->gfd, de->d_name))
+			continue;
+		live++;
+		if (n < g->slot)
+			rank++;
+	}
+	closedir(d);
+	g->members = live > 0 ? live : 1;
+	g->rank = rank;
+	return 0;
+}
+
+/* spool_group_wants - whether this member should own partition part */
+int
+spool_group_wants(const struct spool_group *g, uint32_t part)
+{
+	return part < g->nparts &&
+	    part % (uint32_t)g->members == (uint32_t)g->rank;
+}
+
+/* spool_group_holds - whether this member owns partition part */
+int
+spool_group_holds(const struct spool_group *g, uint32_t part)
+{
+	return part < g->nparts && g->plock[part] >= 0;
+}
+
+/* spool_group_take - take partition part over; -EAGAIN while another has it */
+int
+spool_group_take(struct spool_group *g, uint32_t part)
+{
+	char name[32];
+	int fd;
+
+	if (part >= g->nparts)
+		return -ENOENT;
+	if (g->plock[part] >= 0)
+		return 0;
+	snprintf(name, sizeof(name), "%" PRIu32 ".lock", part);
+	if ((fd = lockat(g->gfd, name, LOCK_EX | LOCK_NB)) < 0)
+		return fd;
+	g->plock[part] = fd;
+	return 0;
+}
+
+/* spool_group_give - let partition part go (commit first) */
+void
+spool_group_give(struct spool_group *g, uint32_t part)
+{
+	if (part < g->nparts && g->plock[part] >= 0) {
+		close(g->plock[part]);
+		g->plock[part] = -1;
+	}
+}
+
+/* offslot_read - decode one slot: 1 if it checks out */
+static int
+offslot_read(const unsigned char *s, uint64_t *seq, uint64_t *off)
+{
+	if (memcmp(s, OFF_MAGIC, 4) != 0 ||
+	    get32(s + 4) != spool_crc(0, s + 8, OFF_SLOT - 8))
+		return 0;
+	*seq = get64(s + 8);
+	*off = get64(s + 16);
+	return 1;
+}
+
+/* read_offset - the newer good slot of an offset file; -ENOENT if none */
+static int
+read_offset(int gfd, uint32_t part, uint64_t *off, uint64_t *seq)
+{
+	unsigned char buf[2 * OFF_SLOT];
+	uint64_t s0 = 0, s1 = 0, o0 = 0, o1 = 0;
+	char name[32];
+	ssize_t n;
+	int fd, g0, g1;
+
+	snprintf(name, sizeof(name), "%" PRIu32 ".offset", part);
+	fd = openat(gfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	memset(buf, 0, sizeof(buf));
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	g0 = offslot_read(buf, &s0, &o0);
+	g1 = offslot_read(buf + OFF_SLOT, &s1, &o1);
+	if (!g0 && !g1)
+		return -ENOENT;
+	if (g0 && (!g1 || s0 > s1)) {
+		*off = o0;
+		*seq = s0;
+	} else {
+		*off = o1;
+		*seq = s1;
+	}
+	return 0;
+}
+
+/* spool_group_committed - the committed offset of part; -ENOENT: none */
+int
+spool_group_committed(struct spool_group *g, uint32_t part, uint64_t *off)
+{
+	uint64_t seq;
+	int r;
+
+	if (part >= g->nparts)
+		return -ENOENT;
+	if ((r = read_offset(g->gfd, part, off, &seq)) == 0 &&
+	    seq > g->seq[part])
+		g->seq[part] = seq;
+	return r;
+}
+
+/* write_offset - commit off for part in the slot the last one did not use */
+static int
+write_offset(int gfd, int *fdp, uint32_t part, uint64_t *seq, uint64_t off)
+{
+	unsigned char s[OFF_SLOT];
+	char name[32];
+	uint64_t cur, old;
+
+	if (*fdp < 0) {
+		/* another owner may have committed since: go on from there */
+		if (read_offset(gfd, part, &old, &cur) == 0 && cur > *seq)
+			*seq = cur;
+		snprintf(name, sizeof(name), "%" PRIu32 ".offset", part);
+		*fdp = openat(gfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC, 0666);
+		if (*fdp == -1)
+			return -errno;
+	}
+	(*seq)++;
+	memset(s, 0, sizeof(s));
+	memcpy(s, OFF_MAGIC, 4);
+	put64(s + 8, *seq);
+	put64(s + 16, off);
+	put64(s + 24, (uint64_t)spool_now_ms());
+	put32(s + 4, spool_crc(0, s + 8, OFF_SLOT - 8));
+	/* the other slot keeps the previous commit while this one is written */
+	if (pwrite(*fdp, s, sizeof(s), (*seq & 1) * OFF_SLOT) != sizeof(s))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/* spool_group_commit - record that part is consumed up to off (next to read) */
+int
+spool_group_commit(struct spool_group *g, uint32_t part, uint64_t off)
+{
+	if (part >= g->nparts)
+		return -ENOENT;
+	return write_offset(g->gfd, &g->ofd[part], part, &g->seq[part], off);
+}
+
+/* spool_group_close - sync the commits and leave the group */
+void
+spool_group_close(struct spool_group *g)
+{
+	uint32_t i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; i < g->nparts; i++) {
+		if (g->ofd[i] >= 0) {
+			/* a clean exit leaves its commits on disk */
+			(void)fdatasync(g->ofd[i]);
+			close(g->ofd[i]);
+		}
+		if (g->plock[i] >= 0)
+			close(g->plock[i]);
+	}
+	if (g->slotfd >= 0)
+		close(g->slotfd);
+	if (g->lockfd >= 0)
+		close(g->lockfd);
+	if (g->gfd >= 0)
+		close(g->gfd);
+	free(g->plock);
+	free(g->ofd);
+	free(g->seq);
+	free(g->name);
+	free(g);
+}
+
+/* spool_group_list - the groups of a topic, sorted */
+int
+spool_group_list(struct spool_topic *t, char ***names, size_t *n)
+{
+	struct dirent *de;
+	char **v = NULL, **nv;
+	size_t cap = 0, i;
+	DIR *d;
+	int fd;
+
+	*names = NULL;
+	*n = 0;
+	if ((fd = open_groups(t, 0)) < 0)
+		return fd == -ENOENT ? 0 : fd;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!spool_topic_name_ok(de->d_name))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto nomem;
+			v = nv;
+		}
+		if ((v[*n] = strdup(de->d_name)) == NULL)
+			goto nomem;
+		(*n)++;
+	}
+	closedir(d);
+	/* insertion sort: groups are few */
+	for (i = 1; i < *n; i++)
+		for (size_t j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
+			char *x = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = x;
+		}
+	*names = v;
+	return 0;
+nomem:
+	closedir(d);
+	while (*n > 0)
+		free(v[--*n]);
+	free(v);
+	return -ENOMEM;
+}
+
+/*
+ * spool_group_info - a group's committed offset of part (-ENOENT if it
+ * never committed) and whether a live member holds the partition
+ */
+int
+spool_group_info(struct spool_topic *t, const char *name, uint32_t part,
+    uint64_t *off, int *isheld)
+{
+	char lk[32];
+	uint64_t seq;
+	int gfd, r;
+
+	if ((gfd = open_group(t, name, 0)) < 0)
+		return gfd;
+	snprintf(lk, sizeof(lk), "%" PRIu32 ".lock", part);
+	*isheld = held(gfd, lk);
+	r = read_offset(gfd, part, off, &seq);
+	close(gfd);
+	return r;
+}
+
+/* admin - take a group away from its members, or -EAGAIN while one lives */
+static int
+admin(struct spool_topic *t, const char *name, int *gfd)
+{
+	int fd;
+
+	if ((*gfd = open_group(t, name, 0)) < 0)
+		return *gfd;
+	if ((fd = lockat(*gfd, "lock", LOCK_EX | LOCK_NB)) < 0) {
+		close(*gfd);
+		return fd;
+	}
+	return fd;
+}
+
+/*
+ * spool_group_reset - set every partition's committed offset of a group
+ * to position to; -EAGAIN while a member is live
+ */
+int
+spool_group_reset(struct spool_topic *t, const char *name,
+    const struct spool_pos *to)
+{
+	struct spool_reader_opts o;
+	struct spool_reader *r;
+	uint64_t off, seq;
+	uint32_t p;
+	int gfd, lfd, fd, s = 0;
+
+	if ((lfd = admin(t, name, &gfd)) < 0)
+		return lfd;
+	for (p = 0; p < t->cfg.partitions && s == 0; p++) {
+		memset(&o, 0, sizeof(o));
+		o.partition = (int)p;
+		o.start = *to;
+		o.until.kind = SPOOL_POS_NONE;
+		if ((s = spool_reader_open(t, &o, &r)) < 0)
+			break;
+		s = spool_reader_position(r, p, &off);
+		spool_reader_close(r);
+		if (s < 0)
+			break;
+		fd = -1;
+		seq = 0;
+		s = write_offset(gfd, &fd, p, &seq, off);
+		/* a reset is an operator's act: make it stick */
+		if (fd >= 0) {
+			if (s == 0 && fdatasync(fd) == -1)
+				s = -errno;
+			close(fd);
+		}
+	}
+	close(lfd);
+	close(gfd);
+	return s;
+}
+
+/* spool_group_delete - remove a group; -EAGAIN while a member is live */
+int
+spool_group_delete(struct spool_topic *t, const char *name)
+{
+	int gsfd, gfd, lfd, r;
+
+	if ((lfd = admin(t, name, &gfd)) < 0)
+		return lfd;
+	if ((gsfd = open_groups(t, 0)) < 0) {
+		r = gsfd;
+	} else {
+		r = spool_rmtree(gsfd, name);
+		if (r == 0)
+			r = spool_fsync_dir(gsfd);
+		close(gsfd);
+	}
+	close(lfd);
+	close(gfd);
+	return r;
+}
+
+/*
+ * The consumer: a group member and a reader of the partitions it owns.
+ * It rebalances between messages, at most every REFRESH_MS: partitions
+ * it should give up are committed (after the caller's release callback
+ * has flushed what it delivered) and dropped; partitions it should take
+ * are read from their committed offset, or from the start position for
+ * a group that never committed there.
+ */
+struct spool_consumer {
+	struct spool_topic *t;
+	struct spool_group *g;
+	struct spool_reader *r;
+	struct spool_consumer_opts o;
+	uint64_t	*acked;		/* per partition: next offset, to commit */
+	uint32_t	 nacked;
+	int64_t		 refreshed;
+};
+
+/* spool_consumer_open - join a group and get ready to read */
+int
+spool_consumer_open(struct spool_topic *t, const struct spool_consumer_opts *o,
+    struct spool_consumer **cp)
+{
+	struct spool_reader_opts ro;
+	struct spool_consumer *c;
+	int r;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	c->t = t;
+	c->o = *o;
+	if ((r = spool_group_open(t, o->group, &c->g)) < 0) {
+		free(c);
+		return r;
+	}
+	memset(&ro, 0, sizeof(ro));
+	ro.partition = SPOOL_PART_NONE;
+	ro.start.kind = SPOOL_POS_BEGIN;
+	ro.until = o->until;
+	ro.follow = o->follow;
+	ro.warn = o->warn;
+	ro.arg = o->arg;
+	if ((r = spool_reader_open(t, &ro, &c->r)) < 0) {
+		spool_consumer_close(c);
+		return r;
+	}
+	c->refreshed = -REFRESH_MS;
+	*cp = c;
+	return 0;
+}
+
+/* acked_grow - room for partition part in the acked array */
+static int
+acked_grow(struct spool_consumer *c, uint32_t n)
+{
+	uint64_t *na;
+	uint32_t i;
+
+	if (n <= c->nacked)
+		return 0;
+	if ((na = realloc(c->acked, n * sizeof(*na))) == NULL)
+		return -ENOMEM;
+	for (i = c->nacked; i < n; i++)
+		na[i] = UINT64_MAX;
+	c->acked = na;
+	c->nacked = n;
+	return 0;
+}
+
+/* spool_consumer_ack - part is delivered up to off (inclusive) */
+int
+spool_consumer_ack(struct spool_consumer *c, uint32_t part, uint64_t off)
+{
+	int r;
+
+	if ((r = acked_grow(c, part + 1)) < 0)
+		return r;
+	c->acked[part] = off + 1;
+	return 0;
+}
+
+/* spool_consumer_commit - commit what was acked */
+int
+spool_consumer_commit(struct spool_consumer *c)
+{
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < c->nacked; i++) {
+		if (c->acked[i] == UINT64_MAX)
+			continue;
+		if ((r = spool_group_commit(c->g, i, c->acked[i])) < 0)
+			return r;
+		c->acked[i] = UINT64_MAX;
+	}
+	return 0;
+}
+
+/* rebalance - give up and take partitions as membership says */
+static int
+rebalance(struct spool_consumer *c)
+{
+	struct spool_pos start;
+	uint64_t off;
+	uint32_t p;
+	int r, flushed = 0;
+
+	if ((r = spool_group_refresh(c->g)) < 0)
+		return r;
+	for (p = 0; p < c->g->nparts; p++) {
+		int want = spool_group_wants(c->g, p);
+		int has = spool_group_holds(c->g, p);
+
+		if (has && !want) {
+			/* what was delivered is committed before letting go */
+			if (!flushed && c->o.release != NULL)
+				c->o.release(c->o.arg);
+			flushed = 1;
+			if ((r = spool_consumer_commit(c)) < 0)
+				return r;
+			(void)spool_reader_drop(c->r, p);
+			spool_group_give(c->g, p);
+		} else if (!has && want) {
+			if ((r = spool_group_take(c->g, p)) == -EAGAIN)
+				continue;	/* its owner is finishing */
+			if (r < 0)
+				return r;
+			r = spool_group_committed(c->g, p, &off);
+			if (r == 0) {
+				start.kind = SPOOL_POS_OFFSET;
+				start.value = (int64_t)off;
+			} else if (r == -ENOENT)
+				start = c->o.start;
+			else
+				return r;
+			if ((r = spool_reader_add(c->r, p, &start)) < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * spool_consumer_next - the next message of the partitions this member
+ * owns: 1, 0 when there is nothing now, -EBADMSG after skipping damage
+ */
+int
+spool_consumer_next(struct spool_consumer *c, struct spool_msg *m)
+{
+	int64_t now = spool_now_ms();
+	int r;
+
+	if (now - c->refreshed >= REFRESH_MS) {
+		c->refreshed = now;
+		if ((r = rebalance(c)) < 0)
+			return r;
+	}
+	return spool_reader_next(c->r, m);
+}
+
+/*
+ * spool_consumer_wait - wait for new messages or a rebalance, up to
+ * timeout_ms (<0: no limit): 0, -ETIMEDOUT, -EINTR
+ */
+int
+spool_consumer_wait(struct spool_consumer *c, int timeout_ms)
+{
+	int64_t until = timeout_ms < 0 ? INT64_MAX :
+	    spool_now_ms() + timeout_ms;
+	int64_t left;
+	int r;
+
+	for (;;) {
+		left = until - spool_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = spool_reader_wait(c->r, left < REFRESH_MS ? (int)left :
+		    REFRESH_MS);
+		if (r != -ETIMEDOUT)
+			return r;
+		/* no event: membership may still have changed */
+		if (spool_now_ms() - c->refreshed >= REFRESH_MS)
+			return 0;
+	}
+}
+
+/* spool_consumer_done - the --until position is reached everywhere */
+int
+spool_consumer_done(const struct spool_consumer *c)
+{
+	return spool_reader_done(c->r);
+}
+
+/* spool_consumer_pause - hold a partition back while its message runs */
+int
+spool_consumer_pause(struct spool_consumer *c, uint32_t part, int on)
+{
+	return spool_reader_pause(c->r, part, on);
+}
+
+/* spool_consumer_close - leave the group (commit first) */
+void
+spool_consumer_close(struct spool_consumer *c)
+{
+	if (c == NULL)
+		return;
+	spool_reader_close(c->r);
+	spool_group_close(c->g);
+	free(c->acked);
+	free(c);
+}

@@ -1,0 +1,61 @@
+# tests/fuzz/fuzz.mk - libFuzzer targets for every parser of bytes from
+# disk or from the user; included by the main Makefile, or standalone:
+#
+#   make -f Makefile -f tests/fuzz/fuzz.mk fuzz         # FUZZ_SECONDS each
+#   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-check   # 10 s each + regress/, TAP
+#   make -f Makefile -f tests/fuzz/fuzz.mk fuzz-bins    # build only
+#
+# Needs clang with libFuzzer (Debian: clang-14 and libclang-rt-14-dev).
+# The library sources are compiled in with the fuzz flags, not linked
+# from build/.  Runs never write into corpus/: each target works on a
+# copy in a temporary directory; what it finds lands in findings/TARGET/.
+
+# keep the including Makefile's default goal
+FUZZ_SAVED_GOAL := $(.DEFAULT_GOAL)
+
+FUZZ_DIR      := tests/fuzz
+FUZZ_CC       ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null) clang)
+FUZZ_CFLAGS   ?= -g -O1
+FUZZ_SECONDS  ?= 60
+FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                 -fno-omit-frame-pointer
+FUZZ_ALLFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+                 $(FUZZ_CFLAGS) $(FUZZ_SAN) -Ilibspool -Icmd
+FUZZ_LDLIBS    = -luring -lz -ljansson -lisal
+
+FUZZ_TARGETS   = fuzz_batch fuzz_segment fuzz_config fuzz_json fuzz_cli
+FUZZ_BINS      = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/%)
+FUZZ_LIBSRC    = $(wildcard libspool/*.c)
+FUZZ_LIBOBJ    = $(FUZZ_LIBSRC:libspool/%.c=$(FUZZ_DIR)/obj/lib/%.o)
+FUZZ_CLIOBJ    = $(FUZZ_DIR)/obj/cmd/cli.o
+FUZZ_HDR       = libspool/spool.h libspool/spool_impl.h libspool/format.h \
+                 cmd/cli.h $(FUZZ_DIR)/fuzz_common.h
+
+$(FUZZ_DIR)/obj/lib/%.o: libspool/%.c $(FUZZ_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_ALLFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/obj/cmd/%.o: cmd/%.c $(FUZZ_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_ALLFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/bin/%: $(FUZZ_DIR)/%.c $(FUZZ_LIBOBJ) $(FUZZ_CLIOBJ) $(FUZZ_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_ALLFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_LIBOBJ) $(FUZZ_CLIOBJ) $(FUZZ_LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: fuzz-bins
+	@sh $(FUZZ_DIR)/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-check: fuzz-bins
+	@sh $(FUZZ_DIR)/run.sh check 10 $(FUZZ_TARGETS)
+
+fuzz-clean:
+	rm -rf $(FUZZ_DIR)/bin $(FUZZ_DIR)/obj
+
+.PHONY: fuzz fuzz-check fuzz-bins fuzz-clean
+.SECONDARY: $(FUZZ_LIBOBJ) $(FUZZ_CLIOBJ)
+
+.DEFAULT_GOAL := $(FUZZ_SAVED_GOAL)

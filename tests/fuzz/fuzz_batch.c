@@ -1,0 +1,210 @@
+/*
+ * fuzz_batch.c - the batch decoder over arbitrary bytes
+ *
+ * The input is what a segment holds: batches back to back.  Each one is
+ * unpacked (spool_bhdr_unpack), its body opened (spool_body_open, which
+ * checks the CRC and inflates zlib) and walked (spool_body_next).  Every
+ * body is copied into a buffer of exactly body_len bytes first, so that
+ * AddressSanitizer sees a read past the batch, not only past the input.
+ *
+ * A batch whose records all decode is then encoded again with the writer's
+ * codec (spool_batch_add/seal, either codec) and decoded once more: the
+ * records must come back the same (time, key, headers, payload), or the
+ * target aborts.
+ */
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_common.h"
+
+#define MAXREC	4096
+
+struct rec {
+	int64_t		 ts;
+	const void	*key;
+	size_t		 keylen;
+	int		 haskey;
+	struct spool_header *hdrs;
+	size_t		 nh;
+	const void	*payload;
+	size_t		 len;
+};
+
+static volatile uint32_t sink;
+
+/* touch - read every byte ASan should vouch for */
+static void
+touch(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint32_t h = 0;
+
+	while (n-- > 0)
+		h = h * 31 + *s++;
+	sink += h;
+}
+
+static int
+same(const void *a, size_t alen, const void *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* reencode - build the records again, decode, compare */
+static void
+reencode(const struct rec *rs, size_t n, int codec)
+{
+	struct spool_batch b;
+	struct spool_bhdr h;
+	struct spool_body body;
+	struct spool_msg m;
+	const unsigned char *out;
+	unsigned char *copy;
+	size_t outlen, i, j;
+	char why[128];
+
+	for (i = 0; i < n; i++)
+		if (rs[i].ts < 0)	/* writers never see these (json: ts >= 0) */
+			return;
+	spool_batch_init(&b);
+	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		m.key = rs[i].haskey ? (rs[i].key ? rs[i].key : "") : NULL;
+		m.keylen = rs[i].keylen;
+		m.headers = rs[i].hdrs;
+		m.nheaders = rs[i].nh;
+		m.payload = rs[i].payload;
+		m.len = rs[i].len;
+		if (spool_batch_add(&b, &m, rs[i].ts) < 0) {
+			spool_batch_free(&b);
+			return;
+		}
+	}
+	if (spool_batch_seal(&b, codec, 1, &out, &outlen) < 0) {
+		spool_batch_free(&b);
+		return;
+	}
+	copy = malloc(outlen);
+	memcpy(copy, out, outlen);
+	spool_batch_stamp(copy, 7);
+	if (spool_bhdr_unpack(copy, &h) < 0)
+		abort();
+	memset(&body, 0, sizeof(body));
+	if (spool_body_open(&body, &h, copy + SPOOL_HDR_SIZE, why,
+	    sizeof(why)) < 0)
+		abort();
+	for (i = 0; i < n; i++) {
+		if (spool_body_next(&body, &m) != 1)
+			abort();
+		if (m.offset != 7 + i || m.ts != rs[i].ts ||
+		    (m.key != NULL) != rs[i].haskey ||
+		    (m.key && !same(m.key, m.keylen, rs[i].key, rs[i].keylen)) ||
+		    !same(m.payload, m.len, rs[i].payload, rs[i].len) ||
+		    m.nheaders != rs[i].nh)
+			abort();
+		for (j = 0; j < m.nheaders; j++)
+			if (!same(m.headers[j].name, m.headers[j].namelen,
+			    rs[i].hdrs[j].name, rs[i].hdrs[j].namelen) ||
+			    !same(m.headers[j].value, m.headers[j].valuelen,
+			    rs[i].hdrs[j].value, rs[i].hdrs[j].valuelen))
+				abort();
+	}
+	if (spool_body_next(&body, &m) != 0)
+		abort();
+	spool_body_free(&body);
+	free(copy);
+	spool_batch_free(&b);
+}
+
+/* one_batch - decode the body of one batch; the copy is exactly sized */
+static void
+one_batch(const struct spool_bhdr *h, const unsigned char *src, int codec)
+{
+	struct spool_body body;
+	struct spool_msg m;
+	struct rec *rs;
+	unsigned char *copy;
+	size_t n = 0, i;
+	char why[128];
+	int r;
+
+	copy = malloc(h->body_len ? h->body_len : 1);
+	memcpy(copy, src, h->body_len);
+	memset(&body, 0, sizeof(body));
+	if (spool_body_open(&body, h, copy, why, sizeof(why)) < 0) {
+		spool_body_free(&body);
+		free(copy);
+		return;
+	}
+	rs = calloc(MAXREC, sizeof(*rs));
+	while ((r = spool_body_next(&body, &m)) == 1) {
+		if (m.offset != h->base_offset + n)
+			abort();
+		if (m.key != NULL)
+			touch(m.key, m.keylen);
+		touch(m.payload, m.len);
+		for (i = 0; i < m.nheaders; i++) {
+			touch(m.headers[i].name, m.headers[i].namelen);
+			touch(m.headers[i].value, m.headers[i].valuelen);
+		}
+		if (n < MAXREC) {
+			struct rec *x = &rs[n];
+
+			x->ts = m.ts;
+			x->haskey = m.key != NULL;
+			x->key = m.key;
+			x->keylen = m.keylen;
+			x->payload = m.payload;
+			x->len = m.len;
+			x->nh = m.nheaders;
+			/* the header array is the decoder's, reused: copy */
+			x->hdrs = m.nheaders ? malloc(m.nheaders *
+			    sizeof(*x->hdrs)) : NULL;
+			if (m.nheaders)
+				memcpy(x->hdrs, m.headers, m.nheaders *
+				    sizeof(*x->hdrs));
+		}
+		n++;
+	}
+	/* a body that decodes holds exactly count records */
+	if (r == 0 && n != h->count)
+		abort();
+	if (r == 0 && n > 0 && n <= MAXREC)
+		reencode(rs, n, codec);
+	for (i = 0; i < n && i < MAXREC; i++)
+		free(rs[i].hdrs);
+	free(rs);
+	spool_body_free(&body);
+	free(copy);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct spool_bhdr h;
+	size_t pos = 0;
+	int nb = 0;
+
+	while (pos + SPOOL_HDR_SIZE <= size && nb++ < 64) {
+		memset(&h, 0, sizeof(h));
+		if (spool_bhdr_unpack(data + pos, &h) < 0)
+			break;
+		if (h.body_len > size - pos - SPOOL_HDR_SIZE)
+			break;
+		one_batch(&h, data + pos + SPOOL_HDR_SIZE,
+		    data[pos + 8] & 1 ? SPOOL_CODEC_ZLIB : SPOOL_CODEC_NONE);
+		pos += SPOOL_HDR_SIZE + h.body_len;
+	}
+	return 0;
+}
+
+size_t
+LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t maxsize,
+    unsigned int seed)
+{
+	return fz_mutate_batches(data, size, maxsize, seed);
+}
