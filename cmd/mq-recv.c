@@ -661,7 +661,8 @@ main(int argc, char *argv[])
 				cli_die(r, sp, "%s", topic);
 			continue;
 		}
-		last = cli_now_ms();
+		if (timeout >= 0)
+			last = cli_now_ms();
 		if (nfilters > 0 && !match(&m)) {
 			/* routed elsewhere: consumed, as far as the group goes */
 			ack(m.partition, m.offset, 0);

@@ -582,6 +582,7 @@ struct spool_consumer {
 	uint64_t	*acked;		/* per partition: next offset, to commit */
 	uint32_t	 nacked;
 	int64_t		 refreshed;
+	unsigned	 calls;		/* the clock is read every 1024 */
 };
 
 /* spool_consumer_open - join a group and get ready to read */
@@ -641,7 +642,7 @@ spool_consumer_ack(struct spool_consumer *c, uint32_t part, uint64_t off)
 {
 	int r;
 
-	if ((r = acked_grow(c, part + 1)) < 0)
+	if (part >= c->nacked && (r = acked_grow(c, part + 1)) < 0)
 		return r;
 	c->acked[part] = off + 1;
 	return 0;
@@ -715,15 +716,18 @@ rebalance(struct spool_consumer *c)
 int
 spool_consumer_next(struct spool_consumer *c, struct spool_msg *m)
 {
-	int64_t now = spool_now_ms();
+	int64_t now;
 	int r;
 
-	if (now - c->refreshed >= REFRESH_MS) {
+	if ((c->calls++ & 1023) == 0 &&
+	    (now = spool_now_ms()) - c->refreshed >= REFRESH_MS) {
 		c->refreshed = now;
 		if ((r = rebalance(c)) < 0)
 			return r;
 	}
-	return spool_reader_next(c->r, m);
+	if ((r = spool_reader_next(c->r, m)) == 0)
+		c->calls = 0;	/* idle: look at the clock next time */
+	return r;
 }
 
 /*

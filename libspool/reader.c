@@ -462,9 +462,8 @@ spool_reader_next(struct spool_reader *r, struct spool_msg *m)
 		}
 		if (s < 0 && s != -EBADMSG)
 			return s;
-		/* a batch ended, or nothing there: the next partition */
-		if (!p->inbody)
-			r->cur = (r->cur + 1) % r->n;
+		/* a batch ended, or nothing there (or held back): the next */
+		r->cur = (r->cur + 1) % r->n;
 		if (s == 0)
 			r->idle++;
 		else

@@ -131,6 +131,7 @@ measure 'cat segments > /dev/null'  recv '' 'cat spool/topics/t1/*/*.log > /dev/
 measure 'cat in > /dev/null'        recv '' 'cat in > /dev/null' ''
 measure 'mq-recv > /dev/null'       recv '' '"$RECV" t1 > /dev/null' ''
 measure 'MQ_IO=sync mq-recv > /dev/null' recv '' 'MQ_IO=sync "$RECV" t1 > /dev/null' ''
+measure 'mq-recv -g (group) > /dev/null' recv 'rm -rf spool/topics/t1/groups' '"$RECV" -g bench t1 > /dev/null' ''
 measure 'mq-recv > out2'            recv 'rm -f out2' '"$RECV" t1 > out2' \
 	'if [ $rep = 1 ]; then cmp in out2 >/dev/null || fail "mq-recv t1 output differs from the input (cmp in out2: $(cmp in out2 2>&1 | head -1))"; fi; rm -f out2'
 rm -f out
@@ -154,6 +155,23 @@ for i in "${!names[@]}"; do
 	}'
 done
 
+# --- a command per message: -x true against a shell loop of true -----------
+XN=${BENCH_XN:-10000}
+drop_topic tx
+seq "$XN" | "$SEND" --no-sync tx || fail "mq-send tx"
+now; t0=$REPLY
+i=0; while [ $i -lt "$XN" ]; do /bin/true; i=$((i + 1)); done
+now; t1=$REPLY
+now; t2=$REPLY
+"$RECV" -g bench -x true tx || fail "mq-recv -x true"
+now; t3=$REPLY
+echo
+awk -v n="$XN" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
+	printf "%-32s %7.2f s %10.0f msg/s\n", "shell loop of " n " x /bin/true", b - a, n / (b - a)
+	printf "%-32s %7.2f s %10.0f msg/s   %.2fx the loop\n", "mq-recv -g -x true (" n ")", d - c, n / (d - c), (b - a) / (d - c)
+}'
+drop_topic tx
+
 # --- bars (reported, not enforced) -----------------------------------------
 echo
 bar() { # LABEL EXPR-over-values DETAIL
@@ -169,6 +187,9 @@ bar 'mq-send >= 0.5x cat' "$bs_n / $ms_n >= 0.5" \
 	"mq-send --no-sync $(fmt "$bs_n" "$ms_n")x of cat in > out"
 bar 'mq-recv >= 0.5x cat' "$br_n / $mr_n >= 0.5" \
 	"mq-recv > /dev/null $(fmt "$br_n" "$mr_n")x of cat segments > /dev/null"
+mg_n=$(num "${best['mq-recv -g (group) > /dev/null']}")
+bar 'mq-recv -g >= 0.8x mq-recv' "$mr_n / $mg_n >= 0.8" \
+	"group consumption $(fmt "$mr_n" "$mg_n")x of plain mq-recv"
 bar '>= 5M msg/s' "$N / $ms_n >= 5e6 && $N / $mr_n >= 5e6" \
 	"mq-send --no-sync $(fmt "$N" "$ms_n" | awk '{printf "%.2f", $1/1e6}')M, mq-recv $(fmt "$N" "$mr_n" | awk '{printf "%.2f", $1/1e6}')M msg/s"
 
