@@ -96,6 +96,19 @@ cli_die(int negerr, struct spool *sp, const char *fmt, ...)
 	exit(cli_exitcode(negerr));
 }
 
+/* cli_fail - say what went wrong in our own words; exit as negerr says */
+void
+cli_fail(int negerr, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	exit(cli_exitcode(negerr));
+}
+
 /* cli_usage_die - a bad argument: say why, exit 64 */
 void
 cli_usage_die(const char *fmt, ...)
@@ -177,6 +190,15 @@ cli_check_topic(const char *name)
 {
 	if (!spool_topic_name_ok(name))
 		cli_usage_die("%s: invalid topic name (1 to 249 characters of "
+		    "[A-Za-z0-9._-], not . or ..)", name);
+}
+
+/* cli_check_group - exit 64 unless the group name is valid */
+void
+cli_check_group(const char *name)
+{
+	if (!spool_topic_name_ok(name))
+		cli_usage_die("%s: invalid group name (1 to 249 characters of "
 		    "[A-Za-z0-9._-], not . or ..)", name);
 }
 

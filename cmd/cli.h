@@ -27,6 +27,8 @@ extern int cli_verbose;
 int	 cli_exitcode(int negerr);
 void	 cli_die(int negerr, struct spool *, const char *fmt, ...)
 	    __attribute__((noreturn, format(printf, 3, 4)));
+void	 cli_fail(int negerr, const char *fmt, ...)
+	    __attribute__((noreturn, format(printf, 2, 3)));
 void	 cli_usage_die(const char *fmt, ...)
 	    __attribute__((noreturn, format(printf, 1, 2)));
 void	 cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -34,6 +36,7 @@ void	 cli_version(void) __attribute__((noreturn));
 const char *cli_spool_path(const char *opt);
 struct spool *cli_open_spool(const char *opt, int flags);
 void	 cli_check_topic(const char *);
+void	 cli_check_group(const char *);
 long long cli_number(const char *, const char *what, long long lo, long long hi);
 int	 cli_duration(const char *, int64_t *ms);
 int	 cli_time(const char *, int64_t *ms);

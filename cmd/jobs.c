@@ -92,6 +92,12 @@ spawn(struct job *j)
 	if ((pid = fork()) == -1)
 		cli_die(-errno, NULL, "fork");
 	if (pid == 0) {
+		/*
+		 * A process group of its own: a Ctrl-C at the terminal stops
+		 * mq-recv, which lets the running command finish and commits
+		 * it, rather than killing it halfway.
+		 */
+		(void)setpgid(0, 0);
 		sigprocmask(SIG_UNBLOCK, &chld, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		dup2(fd[0], STDIN_FILENO);

@@ -97,12 +97,15 @@ writeall(const char *p, size_t len)
 	}
 }
 
-/* flush - write out what the buffer holds */
+static void commit(void);
+
+/* flush - write out what the buffer holds, then commit what it held */
 static void
 flush(void)
 {
 	writeall(obuf, olen);
 	olen = 0;
+	commit();
 }
 
 /* out - queue bytes for stdout */
@@ -248,13 +251,12 @@ ack(uint32_t part, uint64_t off, int now)
 		cli_die(r, sp, "%s: commit", topic);
 }
 
-/* flush_commit - write the output, then commit what it held */
+/* commit - commit what was acked (with -g) */
 static void
-flush_commit(void)
+commit(void)
 {
 	int r;
 
-	flush();
 	if (cons != NULL && (r = spool_consumer_commit(cons)) < 0)
 		cli_die(r, sp, "%s: commit", topic);
 }
@@ -416,7 +418,12 @@ finish(struct job *j)
 {
 	if (j->status == 0)
 		ack(j->msg.partition, j->msg.offset, 1);
-	else if (dlt != NULL) {
+	else if (stop) {
+		/* cut short by the shutdown: delivered again next time */
+		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
+		    "%d while stopping; not committed", topic,
+		    j->msg.partition, j->msg.offset, j->status);
+	} else if (dlt != NULL) {
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
 		    "%d after %d attempts; to %s", topic, j->msg.partition,
 		    j->msg.offset, j->status, j->attempts, dlt);
@@ -496,10 +503,7 @@ main(int argc, char *argv[])
 			follow = 1;
 			break;
 		case 'g':
-			if (!spool_topic_name_ok(optarg))
-				cli_usage_die("-g %s: invalid group name (1 to "
-				    "249 characters of [A-Za-z0-9._-], not . "
-				    "or ..)", optarg);
+			cli_check_group(optarg);
 			group = optarg;
 			break;
 		case 'h':
@@ -599,8 +603,11 @@ main(int argc, char *argv[])
 		jobs_init(xcmd, topic, njobs, retries);
 
 	sp = cli_open_spool(spool, 0);
-	if ((r = spool_topic_open(sp, topic, &t)) < 0)
-		cli_die(r, sp, r == -ENOENT ? "%s: no such topic" : "%s", topic);
+	if ((r = spool_topic_open(sp, topic, &t)) < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such topic", topic);
+		cli_die(r, sp, "%s", topic);
+	}
 	if (group != NULL) {
 		memset(&co, 0, sizeof(co));
 		co.group = group;
@@ -615,9 +622,11 @@ main(int argc, char *argv[])
 		ro.warn = warn_cb;
 		r = spool_reader_open(t, &ro, &rd);
 	}
-	if (r < 0)
-		cli_die(r, sp, r == -ENOENT ? "%s: no such partition" : "%s",
-		    topic);
+	if (r < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such partition", topic);
+		cli_die(r, sp, "%s", topic);
+	}
 	last = cli_now_ms();
 	while (!stop && got != count) {
 		if (xcmd != NULL) {
@@ -638,7 +647,7 @@ main(int argc, char *argv[])
 		if (r < 0)
 			cli_die(r, sp, "%s", topic);
 		if (r == 0) {
-			flush_commit();
+			flush();
 			if (xcmd != NULL && jobs_count() > 0) {
 				if ((j = jobs_wait(1)) != NULL)
 					finish(j);
@@ -698,7 +707,7 @@ main(int argc, char *argv[])
 	/* what is under way is finished and committed, then we go */
 	if (xcmd != NULL)
 		drain();
-	flush_commit();
+	flush();
 	if (dlt_writer != NULL && (r = spool_writer_close(dlt_writer)) < 0)
 		cli_die(r, sp, "%s", dlt);
 	spool_topic_close(dlt_topic);

@@ -231,12 +231,14 @@ main(int argc, char *argv[])
 			r = spool_topic_open(sp, topic, &t);
 	}
 	if (r == -ENOENT)
-		cli_die(r, sp, "%s: no such topic", topic);
+		cli_fail(r, "%s: No such topic", topic);
 	if (r < 0)
 		cli_die(r, sp, "%s", topic);
-	if ((r = spool_writer_open(t, &wo, &w)) < 0)
-		cli_die(r, sp, r == -ENOENT ? "%s: no such partition" : "%s",
-		    topic);
+	if ((r = spool_writer_open(t, &wo, &w)) < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such partition", topic);
+		cli_die(r, sp, "%s", topic);
+	}
 	if (key != NULL) {
 		base.key = key;
 		base.keylen = strlen(key);

@@ -49,8 +49,11 @@ open_topic(struct spool *sp, const char *name)
 	int r;
 
 	cli_check_topic(name);
-	if ((r = spool_topic_open(sp, name, &t)) < 0)
-		cli_die(r, sp, r == -ENOENT ? "%s: no such topic" : "%s", name);
+	if ((r = spool_topic_open(sp, name, &t)) < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such topic", name);
+		cli_die(r, sp, "%s", name);
+	}
 	return t;
 }
 
@@ -96,9 +99,11 @@ cmd_create(int argc, char *argv[])
 		usage(EX_USAGE);
 	cli_check_topic(argv[optind]);
 	sp = cli_open_spool(spool_opt, SPOOL_CREATE);
-	if ((r = spool_topic_create(sp, argv[optind], &cfg)) < 0)
-		cli_die(r, sp, r == -EEXIST ? "%s: topic exists" : "%s",
-		    argv[optind]);
+	if ((r = spool_topic_create(sp, argv[optind], &cfg)) < 0) {
+		if (r == -EEXIST)
+			cli_fail(r, "%s: Topic exists", argv[optind]);
+		cli_die(r, sp, "%s", argv[optind]);
+	}
 	spool_close(sp);
 	return EX_OK;
 }
@@ -114,9 +119,11 @@ cmd_delete(int argc, char *argv[])
 		usage(EX_USAGE);
 	cli_check_topic(argv[1]);
 	sp = cli_open_spool(spool_opt, 0);
-	if ((r = spool_topic_delete(sp, argv[1])) < 0)
-		cli_die(r, sp, r == -ENOENT ? "%s: no such topic" : "%s",
-		    argv[1]);
+	if ((r = spool_topic_delete(sp, argv[1])) < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such topic", argv[1]);
+		cli_die(r, sp, "%s", argv[1]);
+	}
 	spool_close(sp);
 	return EX_OK;
 }
@@ -338,16 +345,18 @@ cmd_reset(int argc, char *argv[])
 	}
 	if (argc - optind != 2 || to.kind == SPOOL_POS_NONE)
 		usage(EX_USAGE);
-	cli_check_topic(argv[optind]);
+	cli_check_group(argv[optind]);
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[optind + 1]);
 	r = spool_group_reset(t, argv[optind], &to);
 	if (r == -EAGAIN)
-		cli_die(-EAGAIN, sp, "%s: a live member holds the group",
+		cli_fail(-EAGAIN, "%s: a live member holds the group",
 		    argv[optind]);
-	if (r < 0)
-		cli_die(r, sp, r == -ENOENT ? "%s: no such group" : "%s",
-		    argv[optind]);
+	if (r < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such group", argv[optind]);
+		cli_die(r, sp, "%s", argv[optind]);
+	}
 	spool_topic_close(t);
 	spool_close(sp);
 	return EX_OK;
@@ -363,16 +372,18 @@ cmd_delete_group(int argc, char *argv[])
 
 	if (argc != 3)
 		usage(EX_USAGE);
-	cli_check_topic(argv[1]);
+	cli_check_group(argv[1]);
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[2]);
 	r = spool_group_delete(t, argv[1]);
 	if (r == -EAGAIN)
-		cli_die(-EAGAIN, sp, "%s: a live member holds the group",
+		cli_fail(-EAGAIN, "%s: a live member holds the group",
 		    argv[1]);
-	if (r < 0)
-		cli_die(r, sp, r == -ENOENT ? "%s: no such group" : "%s",
-		    argv[1]);
+	if (r < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such group", argv[1]);
+		cli_die(r, sp, "%s", argv[1]);
+	}
 	spool_topic_close(t);
 	spool_close(sp);
 	return EX_OK;

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spool_impl.h"
@@ -353,7 +354,7 @@ write_offset(int gfd, int *fdp, uint32_t part, uint64_t *seq, uint64_t off)
 {
 	unsigned char s[OFF_SLOT];
 	char name[32];
-	uint64_t cur, old;
+	uint64_t cur = 0, old;
 
 	if (*fdp < 0) {
 		/* another owner may have committed since: go on from there */
@@ -363,6 +364,9 @@ write_offset(int gfd, int *fdp, uint32_t part, uint64_t *seq, uint64_t off)
 		*fdp = openat(gfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
 		    O_CLOEXEC, 0666);
 		if (*fdp == -1)
+			return -errno;
+		/* a new offset file must not vanish with the directory */
+		if (cur == 0 && spool_fsync_dir(gfd) < 0)
 			return -errno;
 	}
 	(*seq)++;
@@ -581,9 +585,18 @@ struct spool_consumer {
 	struct spool_consumer_opts o;
 	uint64_t	*acked;		/* per partition: next offset, to commit */
 	uint32_t	 nacked;
-	int64_t		 refreshed;
-	unsigned	 calls;		/* the clock is read every 1024 */
+	int64_t		 refreshed;	/* coarse_ms() of the last rebalance */
 };
+
+/* coarse_ms - a monotonic clock good to a few ms, and cheap */
+static int64_t
+coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* spool_consumer_open - join a group and get ready to read */
 int
@@ -613,7 +626,7 @@ spool_consumer_open(struct spool_topic *t, const struct spool_consumer_opts *o,
 		spool_consumer_close(c);
 		return r;
 	}
-	c->refreshed = -REFRESH_MS;
+	c->refreshed = coarse_ms() - REFRESH_MS;
 	*cp = c;
 	return 0;
 }
@@ -704,6 +717,16 @@ rebalance(struct spool_consumer *c)
 				return r;
 			if ((r = spool_reader_add(c->r, p, &start)) < 0)
 				return r;
+			/*
+			 * A group new to the partition keeps the place it
+			 * started at (-o end stays the end it was), even if
+			 * nothing comes before it exits.
+			 */
+			if (start.kind != SPOOL_POS_OFFSET &&
+			    (r = spool_reader_position(c->r, p, &off)) == 0)
+				r = spool_group_commit(c->g, p, off);
+			if (r < 0)
+				return r;
 		}
 	}
 	return 0;
@@ -719,15 +742,13 @@ spool_consumer_next(struct spool_consumer *c, struct spool_msg *m)
 	int64_t now;
 	int r;
 
-	if ((c->calls++ & 1023) == 0 &&
-	    (now = spool_now_ms()) - c->refreshed >= REFRESH_MS) {
+	/* the coarse clock: a few nanoseconds, for every message */
+	if ((now = coarse_ms()) - c->refreshed >= REFRESH_MS) {
 		c->refreshed = now;
 		if ((r = rebalance(c)) < 0)
 			return r;
 	}
-	if ((r = spool_reader_next(c->r, m)) == 0)
-		c->calls = 0;	/* idle: look at the clock next time */
-	return r;
+	return spool_reader_next(c->r, m);
 }
 
 /*
@@ -751,7 +772,7 @@ spool_consumer_wait(struct spool_consumer *c, int timeout_ms)
 		if (r != -ETIMEDOUT)
 			return r;
 		/* no event: membership may still have changed */
-		if (spool_now_ms() - c->refreshed >= REFRESH_MS)
+		if (coarse_ms() - c->refreshed >= REFRESH_MS)
 			return 0;
 	}
 }

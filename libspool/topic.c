@@ -720,10 +720,14 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 				}
 				vreport(v, base, pos.pos, "torn tail cut off");
 				st.st_size = pos.pos;
-			} else {
+			} else if (head) {
 				vreport(v, base, pos.pos, "torn tail (an "
 				    "unfinished write; cut by the next writer "
 				    "or --repair)");
+				v->problems++;
+			} else {
+				vreport(v, base, pos.pos, "incomplete batch "
+				    "before the next segment (cut by --repair)");
 				v->problems++;
 			}
 			break;
