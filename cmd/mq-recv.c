@@ -128,8 +128,9 @@ static void
 outnum(long long v)
 {
 	char b[24];
+	int n = snprintf(b, sizeof(b), "%lld", v);
 
-	out(b, snprintf(b, sizeof(b), "%lld", v));
+	out(b, n);
 }
 
 /*

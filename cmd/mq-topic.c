@@ -252,13 +252,16 @@ group_lag(struct spool *sp, struct spool_topic *t, const char *g, uint32_t p,
 	return *committed >= pi->next ? 0 : pi->next - *committed;
 }
 
-/* describe_groups - the GROUP LAG table of describe */
+/*
+ * describe_groups - describe's table of groups: each group's committed
+ * offset and lag a partition, and its total lag
+ */
 static void
 describe_groups(struct spool *sp, struct spool_topic *t)
 {
 	struct spool_part_info pi;
-	uint64_t lag, c;
-	char **names;
+	uint64_t lag, total, c;
+	char **names, cbuf[24];
 	size_t n, i;
 	uint32_t p;
 	int r, h;
@@ -266,15 +269,24 @@ describe_groups(struct spool *sp, struct spool_topic *t)
 	if ((r = spool_group_list(t, &names, &n)) < 0)
 		cli_die(r, sp, "groups");
 	if (n > 0)
-		printf("%-24s %14s\n", "GROUP", "LAG");
+		printf("%-24s %9s %14s %14s\n", "GROUP", "PARTITION",
+		    "COMMITTED", "LAG");
 	for (i = 0; i < n; i++) {
-		lag = 0;
+		total = 0;
 		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
 			if ((r = spool_topic_info(t, p, &pi)) < 0)
 				cli_die(r, sp, "partition %" PRIu32, p);
-			lag += group_lag(sp, t, names[i], p, &pi, &c, &h);
+			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
+			total += lag;
+			if (c == UINT64_MAX)
+				snprintf(cbuf, sizeof(cbuf), "-");
+			else
+				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
+			printf("%-24s %9" PRIu32 " %14s %14" PRIu64 "\n",
+			    names[i], p, cbuf, lag);
 		}
-		printf("%-24s %14" PRIu64 "\n", names[i], lag);
+		printf("%-24s %9s %14s %14" PRIu64 "\n", names[i], "all", "",
+		    total);
 		free(names[i]);
 	}
 	free(names);

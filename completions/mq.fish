@@ -3,21 +3,27 @@
 # Install as ~/.config/fish/completions/mq-send.fish (with copies or
 # symlinks named mq-recv.fish and mq-topic.fish), or source it.
 #
-# Topic names are completed by listing SPOOL/topics/, never by running a
-# binary.  SPOOL is the -s/--spool given earlier on the line, else
+# Topic names are completed by listing SPOOL/topics/, and consumer group
+# names by listing SPOOL/topics/TOPIC/groups/, never by running a binary.  SPOOL is the -s/--spool given earlier on the line, else
 # $MQ_SPOOL, else ${XDG_STATE_HOME:-$HOME/.local/state}/mq.
 
 # The options that take an argument, by program.
 set -g __mq_send_argopts -D -H -K -k -p -s -z --delimiter --header \
     --key-delimiter --key --partition --spool --compress --sync-interval
-set -g __mq_recv_argopts -c -D -F -o -p -s -u --count --delimiter \
-    --format --offset --partition --spool --until --timeout
-set -g __mq_topic_argopts -s --spool -P --config
+set -g __mq_recv_argopts -c -D -F -g -j -o -p -s -u -x --count \
+    --delimiter --format --group --jobs --offset --partition --spool \
+    --until --exec --dead-letter --filter --rate --retries --timeout
+set -g __mq_topic_argopts -s --spool -P --config --to
 
 function __mq_positionals --description 'Print the non-option words before the cursor'
-    set -l takes $argv
-    set -l words (commandline -opc)
-    set -e words[1]
+    __mq_positionals_of $argv -- (commandline -opc)
+end
+
+function __mq_positionals_of --description 'Print the non-option words of a command line'
+    # __mq_positionals_of ARGOPT... -- COMMAND WORD...
+    set -l i (contains -i -- -- $argv)
+    set -l takes $argv[1..(math $i - 1)]
+    set -l words $argv[(math $i + 2)..-1]
     set -l skip 0
     set -l ddash 0
     for w in $words
@@ -93,6 +99,47 @@ function __mq_topics --description 'List the topics of the spool'
     end
 end
 
+function __mq_recv_groups --description 'List the consumer groups of the topic on the line'
+    # The topic may be before or after the cursor; the word under
+    # completion, an option argument, is replaced by a placeholder.
+    set -l before (commandline -opc)
+    set -l all (commandline -o)
+    set -l n (count $before)
+    set -l skip 1
+    test -n (commandline -ct); and set skip 2
+    set -l after
+    if test (count $all) -ge (math $n + $skip)
+        set after $all[(math $n + $skip)..-1]
+    end
+    set -l placeholder X
+    string match -q -- '--group=*' (commandline -ct); and set placeholder --x=
+    set -l pos (__mq_positionals_of $__mq_recv_argopts -- $before $placeholder $after)
+    set -q pos[1]; or return
+    string match -q -- '*/*' $pos[1]; and return
+    set -l spool (__mq_spool)
+    for d in $spool/topics/$pos[1]/groups/*
+        test -d $d; and string replace -r '.*/' '' -- $d
+    end
+end
+
+function __mq_all_groups --description 'List the consumer groups of every topic'
+    set -l spool (__mq_spool)
+    for d in $spool/topics/*/groups/*
+        test -d $d; and string replace -r '.*/' '' -- $d
+    end | sort -u
+end
+
+function __mq_group_topics --description 'List the topics that have the group on the line'
+    set -l pos (__mq_positionals $__mq_topic_argopts)
+    set -l spool (__mq_spool)
+    if set -q pos[2]; and not string match -q -- '*/*' $pos[2]
+        for d in $spool/topics/*/groups/$pos[2]
+            test -d $d; or continue
+            string replace -r '/groups/[^/]*$' '' -- $d | string replace -r '.*/' ''
+        end
+    end
+end
+
 function __mq_npos --description 'Test the number of positional words'
     # __mq_npos PROGRAM N: exactly N positional words so far
     set -l var __mq_$argv[1]_argopts
@@ -159,6 +206,13 @@ complete -c mq-recv -s u -l until -x -a end -d 'Stop before: N, @TIME, end'
 complete -c mq-recv -s p -l partition -x -d 'Read only this partition'
 complete -c mq-recv -s s -l spool -x -a '(__fish_complete_directories)' -d 'Spool directory'
 complete -c mq-recv -l timeout -x -d 'Give up after this long without a message'
+complete -c mq-recv -s g -l group -x -a '(__mq_recv_groups)' -d 'Consume as a member of this group'
+complete -c mq-recv -s j -l jobs -x -d 'Run up to this many commands at once'
+complete -c mq-recv -s x -l exec -x -a '(__fish_complete_command)' -d 'Run a command for each message'
+complete -c mq-recv -l dead-letter -x -a '(__mq_topics)' -d 'Topic for messages whose command kept failing'
+complete -c mq-recv -l filter -x -d 'Deliver only if the key, or header NAME=, matches a glob'
+complete -c mq-recv -l rate -x -d 'At most N messages per second, N/s, N/m, N/h'
+complete -c mq-recv -l retries -x -d 'Retry a failing command this many times'
 complete -c mq-recv -s q -l quiet -d 'Print no warnings'
 complete -c mq-recv -s v -l verbose -d 'Print more on standard error'
 complete -c mq-recv -s h -l help -d 'Print usage and exit'
@@ -177,6 +231,9 @@ complete -c mq-topic -n '__mq_npos topic 0' -a list -d 'List topics'
 complete -c mq-topic -n '__mq_npos topic 0' -a describe -d 'Show partitions, offsets and sizes'
 complete -c mq-topic -n '__mq_npos topic 0' -a config -d 'Show or change configuration'
 complete -c mq-topic -n '__mq_npos topic 0' -a verify -d 'Check checksums and indexes'
+complete -c mq-topic -n '__mq_npos topic 0' -a groups -d 'Show consumer groups and their lag'
+complete -c mq-topic -n '__mq_npos topic 0' -a reset -d 'Move the committed offsets of a group'
+complete -c mq-topic -n '__mq_npos topic 0' -a delete-group -d 'Delete a consumer group'
 complete -c mq-topic -n '__mq_topic_cmd create' -s P -x -d 'Number of partitions'
 complete -c mq-topic -n '__mq_topic_cmd create' -l config -x -a '(__mq_config_kv)' -d 'Set a configuration key'
 complete -c mq-topic -n '__mq_topic_cmd list' -s l -d 'Print a table'
@@ -185,4 +242,10 @@ complete -c mq-topic -n '__mq_topic_cmd delete 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd describe 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd config 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd verify 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd groups 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd reset' -l to -x -a 'beginning end' -d 'Position: beginning, end, N, @TIME'
+complete -c mq-topic -n '__mq_topic_cmd reset 0' -a '(__mq_all_groups)' -d group
+complete -c mq-topic -n '__mq_topic_cmd delete-group 0' -a '(__mq_all_groups)' -d group
+complete -c mq-topic -n '__mq_topic_cmd reset 1' -a '(__mq_group_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd delete-group 1' -a '(__mq_group_topics)' -d topic
 complete -c mq-topic -n 'not __mq_topic_cmd config 0; and __mq_topic_cmd config' -a '(__mq_config_kv)' -d setting

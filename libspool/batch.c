@@ -80,7 +80,7 @@ get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *v)
 static inline uint64_t
 zigzag(int64_t v)
 {
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
 }
 
 static inline int64_t

@@ -517,6 +517,7 @@ spool_group_reset(struct spool_topic *t, const char *name,
 {
 	struct spool_reader_opts o;
 	struct spool_reader *r;
+	struct spool_part_info pi;
 	uint64_t off, seq;
 	uint32_t p;
 	int gfd, lfd, fd, s = 0;
@@ -532,8 +533,11 @@ spool_group_reset(struct spool_topic *t, const char *name,
 			break;
 		s = spool_reader_position(r, p, &off);
 		spool_reader_close(r);
-		if (s < 0)
+		if (s < 0 || (s = spool_part_bounds(t, p, &pi)) < 0)
 			break;
+		/* an offset past the end is the end, as Kafka clamps it */
+		if (off > pi.next)
+			off = pi.next;
 		fd = -1;
 		seq = 0;
 		s = write_offset(gfd, &fd, p, &seq, off);

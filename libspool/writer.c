@@ -206,6 +206,20 @@ open_head(struct spool_writer *w, struct wpart *p)
 		p->next = pos.next;
 		p->end = pos.pos;
 		p->lastidx = p->end > 0 ? p->end : -SPOOL_IDX_INTERVAL;
+		if (pos.end && p->next == p->segbase) {
+			/*
+			 * An END closing a segment with no message in it is
+			 * none a writer wrote (a roll needs a batch first):
+			 * it holds nothing, so it goes, and appends go here.
+			 */
+			p->end = pos.pos - SPOOL_HDR_SIZE;
+			if (ftruncate(p->logfd, p->end) == -1) {
+				r = -errno;
+				close_seg(p);
+				return r;
+			}
+			return 0;
+		}
 		if (!pos.end)
 			return 0;
 		/* closed, but its successor was never made: make it */

@@ -47,6 +47,13 @@ else
 	echo "not ok - mandoc -Tlint -Wwarning man/*" >> "$log"; cat "$log.m" >> "$log"
 fi
 rm -f "$log.m"
+if cppcheck --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE \
+    --inline-suppr --quiet --error-exitcode=1 -I libspool -I cmd libspool cmd \
+    >> "$log" 2>&1; then
+	echo "ok - cppcheck: no findings in libspool/ and cmd/" >> "$log"
+else
+	echo "not ok - cppcheck: findings in libspool/ and cmd/" >> "$log"
+fi
 if bash -n completions/mq.bash 2>> "$log"; then
 	echo "ok - bash -n completions/mq.bash" >> "$log"
 else
