@@ -84,6 +84,10 @@ check: deps all asan $(UNIT) tests/tools/nouring
 bench: all
 	@sh tests/bench.sh
 
+# simulated power failures (tests/powerloss): POWERLOSS_TRIALS a scenario
+powerloss: all
+	@bash tests/powerloss/powerloss.sh $${POWERLOSS_TRIALS:-300}
+
 lint:
 	mandoc -Tlint -Wwarning man/*.[1-8]
 
@@ -112,5 +116,5 @@ install: all
 clean:
 	rm -rf bin bin-asan build build-asan $(UNIT) tests/tools/nouring
 
-.PHONY: all asan asan-bins deps demo check bench lint install clean
+.PHONY: all asan asan-bins deps demo check bench powerloss lint install clean
 .SECONDARY:

@@ -39,6 +39,10 @@ for run in "uring bin" "sync bin" "asan bin-asan"; do
 	count "bats ($1)"
 done
 
+echo "== power loss (tests/powerloss, short run)"
+POWERLOSS_TRIALS=${POWERLOSS_TRIALS:-12} bash tests/powerloss/powerloss.sh > "$log" 2>&1
+count "power loss"
+
 echo "== lint"
 : > "$log"
 if mandoc -Tlint -Wwarning man/*.[1-8] > "$log.m" 2>&1 && [ ! -s "$log.m" ]; then
