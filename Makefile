@@ -53,9 +53,10 @@ $(B)/libspool.a: $(LIBOBJ)
 build/libspool.so: $(LIB:%=build/lib/%)
 	$(CC) -shared -Wl,-soname,libspool.so.0 -o $@ $^ $(LDLIBS)
 
-# the same programs built with AddressSanitizer and UBSan, into bin-asan/
+# the same programs built with AddressSanitizer and UBSan, into bin-asan/,
+# with the MQ_FAULT test hook of libspool/io.c
 asan:
-	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DSPOOL_FAULTS" \
 	    LDFLAGS="-fsanitize=address,undefined" asan-bins
 
 asan-bins: bin-asan/mq-send bin-asan/mq-recv bin-asan/mq-topic

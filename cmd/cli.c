@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,26 @@
 
 int cli_quiet;
 int cli_verbose;
+
+/*
+ * cli_fds - make sure descriptors 0, 1 and 2 are open (on /dev/null if
+ * they were closed), so that no spool file ever lands on one of them and
+ * gets written as if it were stdout; returns a mask of those that were
+ * closed (1 << fd)
+ */
+int
+cli_fds(void)
+{
+	int fd, mask = 0;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+			mask |= 1 << fd;
+			if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+				exit(EX_IOERR);
+		}
+	return mask;
+}
 
 /* cli_exitcode - the one map from -errno to exit status */
 int

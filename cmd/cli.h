@@ -24,6 +24,7 @@
 extern int cli_quiet;
 extern int cli_verbose;
 
+int	 cli_fds(void);
 int	 cli_exitcode(int negerr);
 void	 cli_die(int negerr, struct spool *, const char *fmt, ...)
 	    __attribute__((noreturn, format(printf, 3, 4)));

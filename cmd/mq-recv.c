@@ -475,8 +475,9 @@ main(int argc, char *argv[])
 	size_t dlen = 1, flen = 0, jcap = 0, jlen;
 	long long count = -1, got = 0;
 	int64_t timeout = -1, last;
-	int ch, r, json = 0, follow = 0, njobs = 1, retries = 3, left;
+	int ch, r, json = 0, follow = 0, njobs = 1, retries = 3, left, closed;
 
+	closed = cli_fds();
 	ro.start.kind = SPOOL_POS_BEGIN;
 	ro.until.kind = SPOOL_POS_NONE;
 	while ((ch = getopt_long(argc, argv, "0c:D:F:fg:hJj:o:p:qs:u:vx:",
@@ -593,6 +594,9 @@ main(int argc, char *argv[])
 	if (count >= 0 && timeout >= 0)
 		follow = 1;
 
+	/* nowhere to print to is an error, unless nothing is printed */
+	if ((closed & 1 << STDOUT_FILENO) && xcmd == NULL)
+		cli_fail(-EBADF, "stdout: Bad file descriptor (closed)");
 	signal(SIGPIPE, SIG_IGN);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = onsignal;

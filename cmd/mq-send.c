@@ -121,11 +121,12 @@ main(int argc, char *argv[])
 	size_t dlen = 1, kdlen = 0, len;
 	int64_t interval = 1000, last, now;
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
-	int unsynced = 0, timeout;
+	int unsynced = 0, timeout, closed;
 	unsigned count = 0;
 	const void *rec;
 	void *jstate;
 
+	closed = cli_fds();
 	memset(&base, 0, sizeof(base));
 	while ((ch = getopt_long(argc, argv, "0D:H:hJK:k:p:qs:vz:", longopts,
 	    NULL)) != -1) {
@@ -258,6 +259,8 @@ main(int argc, char *argv[])
 		goto done;
 	}
 
+	if (closed & 1 << STDIN_FILENO)
+		cli_fail(-ENOENT, "stdin: Bad file descriptor (closed)");
 	if ((r = spool_input_open(sp, STDIN_FILENO, delim, whole ? 0 : dlen,
 	    json ? SIZE_MAX / 4 : (size_t)spool_topic_config(t)->max_message_bytes,
 	    &in)) < 0)

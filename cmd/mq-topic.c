@@ -514,6 +514,7 @@ main(int argc, char *argv[])
 	size_t i;
 	int ch;
 
+	(void)cli_fds();
 	/* global options stop at the command */
 	while ((ch = getopt_long(argc, argv, "+hqs:v", lo, NULL)) != -1) {
 		switch (ch) {

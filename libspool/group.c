@@ -72,7 +72,7 @@ open_groups(struct spool_topic *t, int create)
 {
 	int fd;
 
-	if (create && mkdirat(t->dirfd, "groups", 0777) == 0)
+	if (create && mkdirat(t->dirfd, "groups", 0775) == 0)
 		(void)spool_fsync_dir(t->dirfd);
 	fd = openat(t->dirfd, "groups", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
@@ -90,7 +90,7 @@ open_group(struct spool_topic *t, const char *name, int create)
 	if ((gsfd = open_groups(t, create)) < 0)
 		return gsfd;
 	/* a new group's entry must survive, or its commits would not */
-	if (create && mkdirat(gsfd, name, 0777) == 0)
+	if (create && mkdirat(gsfd, name, 0775) == 0)
 		(void)spool_fsync_dir(gsfd);
 	fd = openat(gsfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
@@ -107,7 +107,7 @@ lockat(int dirfd, const char *name, int how)
 	int fd, e;
 
 	fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0666);
+	    0664);
 	if (fd == -1)
 		return -errno;
 	while (flock(fd, how) == -1) {
@@ -362,7 +362,7 @@ write_offset(int gfd, int *fdp, uint32_t part, uint64_t *seq, uint64_t off)
 			*seq = cur;
 		snprintf(name, sizeof(name), "%" PRIu32 ".offset", part);
 		*fdp = openat(gfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
-		    O_CLOEXEC, 0666);
+		    O_CLOEXEC, 0664);
 		if (*fdp == -1)
 			return -errno;
 		/* a new offset file must not vanish with the directory */

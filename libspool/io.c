@@ -40,11 +40,43 @@ struct spool_io {
 	int		 ahead;		/* a read-ahead is outstanding */
 	int		 ahead_done;
 	ssize_t		 ahead_res;
+#ifdef SPOOL_FAULTS
+	long		 fail_write;	/* the test build's MQ_FAULT countdowns */
+	long		 fail_sync;
+#endif
 	int		 rfd;		/* the sync engine's deferred read */
 	void		*rbuf;
 	size_t		 rlen;
 	off_t		 roff;
 };
+
+#ifdef SPOOL_FAULTS
+/*
+ * The test build (make asan) injects I/O errors where no strace can:
+ * MQ_FAULT=write:N or fsync:N makes the Nth write or sync request of the
+ * process fail with EIO, on either engine.  Release builds have none of
+ * this.
+ */
+static void
+fault_init(struct spool_io *io)
+{
+	const char *f = getenv("MQ_FAULT");
+
+	if (f == NULL)
+		return;
+	if (strncmp(f, "write:", 6) == 0)
+		io->fail_write = atol(f + 6);
+	else if (strncmp(f, "fsync:", 6) == 0)
+		io->fail_sync = atol(f + 6);
+}
+
+/* fault - whether this request is the one to fail */
+static int
+fault(long *countdown)
+{
+	return *countdown > 0 && --*countdown == 0;
+}
+#endif
 
 /* spool_io_open - pick and set up an engine */
 int
@@ -55,6 +87,9 @@ spool_io_open(struct spool_io **iop, enum spool_io_mode mode)
 
 	if ((io = calloc(1, sizeof(*io))) == NULL)
 		return -ENOMEM;
+#ifdef SPOOL_FAULTS
+	fault_init(io);
+#endif
 	if (mode != SPOOL_IO_SYNC) {
 		r = io_uring_queue_init(RING_DEPTH, &io->ring, 0);
 		if (r == 0)
@@ -190,6 +225,16 @@ spool_io_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
 	ssize_t n;
 	int r, res, wres, sres, i, nsub;
 
+#ifdef SPOOL_FAULTS
+	if (len > 0 && fault(&io->fail_write))
+		return -EIO;
+	if (datasync && fault(&io->fail_sync)) {
+		/* the data is written, its sync "fails" */
+		if ((r = spool_io_pwrite(io, fd, buf, len, off, 0)) < 0)
+			return r;
+		return -EIO;
+	}
+#endif
 	if (!io->uring) {
 		while (done < len) {
 			n = pwrite(fd, (const char *)buf + done, len - done,

@@ -47,7 +47,7 @@ mkdir_p(const char *dir, int nosync)
 		int last = *p == '\0';
 
 		*p = '\0';
-		if (mkdir(s, 0777) == 0) {
+		if (mkdir(s, 0775) == 0) {
 			/* the new entry is durable only once its parent is */
 			char *slash = strrchr(s, '/');
 
@@ -124,11 +124,11 @@ spool_topics_dir(struct spool *sp, int create)
 	if (sp->topicsfd >= 0)
 		return 0;
 	if (create) {
-		if (mkdirat(sp->dirfd, "topics", 0777) == 0)
+		if (mkdirat(sp->dirfd, "topics", 0775) == 0)
 			made = 1;
 		else if (errno != EEXIST)
 			return -errno;
-		if (mkdirat(sp->dirfd, "tmp", 0777) == 0)
+		if (mkdirat(sp->dirfd, "tmp", 0775) == 0)
 			made = 1;
 		else if (errno != EEXIST)
 			return -errno;
@@ -253,7 +253,7 @@ spool_write_file(int dirfd, const char *name, const void *buf, size_t len,
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0666);
+	    O_CLOEXEC, 0664);
 	if (fd == -1)
 		return -errno;
 	while (len > 0) {

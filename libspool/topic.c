@@ -57,7 +57,7 @@ lock_file(int dirfd, int how)
 	int fd;
 
 	fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0666);
+	    O_CLOEXEC, 0664);
 	if (fd == -1)
 		return -errno;
 	while (flock(fd, how) == -1) {
@@ -78,7 +78,7 @@ touch(int dirfd, const char *name)
 	int fd;
 
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0666);
+	    0664);
 	if (fd == -1)
 		return -errno;
 	close(fd);
@@ -96,7 +96,7 @@ make_part(const struct spool *sp, int tfd, uint32_t n)
 	int fd, r;
 
 	snprintf(name, sizeof(name), "%" PRIu32, n);
-	if (mkdirat(tfd, name, 0777) == -1 && errno != EEXIST)
+	if (mkdirat(tfd, name, 0775) == -1 && errno != EEXIST)
 		return -errno;
 	fd = openat(tfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
@@ -132,7 +132,7 @@ open_tmp(struct spool *sp)
 	fd = openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT) {
-		if (mkdirat(sp->dirfd, "tmp", 0777) == -1 && errno != EEXIST)
+		if (mkdirat(sp->dirfd, "tmp", 0775) == -1 && errno != EEXIST)
 			return -errno;
 		fd = openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC);
@@ -161,7 +161,7 @@ spool_topic_create(struct spool *sp, const char *name,
 	if ((tmpfd = open_tmp(sp)) < 0)
 		return tmpfd;
 	stage_name(stage, sizeof(stage), "new");
-	if (mkdirat(tmpfd, stage, 0777) == -1) {
+	if (mkdirat(tmpfd, stage, 0775) == -1) {
 		r = -errno;
 		goto out;
 	}
@@ -572,7 +572,7 @@ cut_aside(struct vctx *v, int fd, uint64_t base, off_t at, off_t size,
 	snprintf(side, sidelen, "%020" PRIu64 ".log.cut-%" PRId64, base,
 	    spool_now_ms());
 	sfd = openat(v->pfd, side, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0666);
+	    O_CLOEXEC, 0664);
 	if (sfd == -1)
 		return -errno;
 	for (p = at; p < size && r == 0; p += n) {

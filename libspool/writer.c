@@ -148,7 +148,7 @@ new_seg(struct spool_writer *w, struct wpart *p)
 
 	spool_seg_name(name, p->next, SPOOL_LOG_SUFFIX);
 	fd = openat(p->partfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0666);
+	    O_CLOEXEC, 0664);
 	if (fd == -1)
 		return -errno;
 	close(fd);
@@ -190,7 +190,7 @@ open_head(struct spool_writer *w, struct wpart *p)
 			return -errno;
 		spool_seg_name(name, p->segbase, SPOOL_IDX_SUFFIX);
 		p->idxfd = openat(p->partfd, name, O_RDWR | O_CREAT |
-		    O_NOFOLLOW | O_CLOEXEC, 0666);
+		    O_NOFOLLOW | O_CLOEXEC, 0664);
 		if (p->idxfd == -1) {
 			r = -errno;
 			close_seg(p);
@@ -239,7 +239,7 @@ open_part(struct spool_writer *w, uint32_t n, struct wpart *p)
 		return fd;
 	p->partfd = fd;
 	p->lockfd = openat(fd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0666);
+	    O_CLOEXEC, 0664);
 	if (p->lockfd == -1)
 		return -errno;
 	/* entries another writer made without syncing must survive too */
