@@ -15,7 +15,8 @@
 
 #include "cli.h"
 
-enum { OPT_CONFIG = 256, OPT_REPAIR, OPT_TO, OPT_VERSION };
+enum { OPT_CONFIG = 256, OPT_JSON, OPT_PROMETHEUS, OPT_REPAIR, OPT_TO,
+	OPT_VERSION };
 
 static const char usage_text[] =
 "usage: mq-topic [-qv] [-s spool] create [-P partitions] [--config key=value]... topic\n"
@@ -26,7 +27,9 @@ static const char usage_text[] =
 "       mq-topic [-qv] [-s spool] verify [--repair] [topic]\n"
 "       mq-topic [-qv] [-s spool] groups topic\n"
 "       mq-topic [-qv] [-s spool] reset group topic --to position\n"
-"       mq-topic [-qv] [-s spool] delete-group group topic\n";
+"       mq-topic [-qv] [-s spool] delete-group group topic\n"
+"       mq-topic [-qv] [-s spool] gc [topic]\n"
+"       mq-topic [-qv] [-s spool] stats [--json | --prometheus]\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -486,6 +489,188 @@ cmd_verify(int argc, char *argv[])
 	return rval;
 }
 
+/* topics - the named topic, or every topic; free with free_topics */
+static char **
+topics(struct spool *sp, int argc, char *argv[], size_t *n)
+{
+	char **names;
+	int r;
+
+	if (argc == 1) {
+		cli_check_topic(argv[0]);
+		if ((names = calloc(1, sizeof(*names))) == NULL ||
+		    (names[0] = strdup(argv[0])) == NULL)
+			cli_die(-ENOMEM, NULL, "topics");
+		*n = 1;
+		return names;
+	}
+	if ((r = spool_topic_list(sp, &names, n)) < 0)
+		cli_die(r, sp, "topics");
+	return names;
+}
+
+static void
+free_topics(char **names, size_t n)
+{
+	while (n > 0)
+		free(names[--n]);
+	free(names);
+}
+
+/* cmd_gc - gc [topic]: apply retention */
+static int
+cmd_gc(int argc, char *argv[])
+{
+	struct spool *sp;
+	struct spool_topic *t;
+	char **names;
+	size_t n, i;
+	int r;
+
+	if (argc > 2)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	names = topics(sp, argc - 1, argv + 1, &n);
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		if ((r = spool_topic_gc(t, cli_now_ms(), cli_verbose ? report :
+		    NULL, NULL)) < 0)
+			cli_die(r, sp, "%s", names[i]);
+		spool_topic_close(t);
+	}
+	free_topics(names, n);
+	spool_close(sp);
+	return EX_OK;
+}
+
+/* json_str - a topic or group name as a JSON string (names need no escapes) */
+#define JSTR "\"%s\""
+
+/* cmd_stats - stats [--json | --prometheus]: numbers for monitoring */
+static int
+cmd_stats(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool_part_info pi;
+	struct spool *sp;
+	struct spool_topic *t;
+	char **names, **groups;
+	uint64_t c, lag;
+	size_t n, ng, i, k;
+	uint32_t p, np;
+	int ch, r, h, mode = 0;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch != OPT_JSON && ch != OPT_PROMETHEUS)
+			usage(EX_USAGE);
+		if (mode != 0 && mode != ch)
+			cli_usage_die("stats: --json or --prometheus, not both");
+		mode = ch;
+	}
+	if (argc != optind)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	names = topics(sp, 0, NULL, &n);
+	if (mode == OPT_PROMETHEUS)
+		printf("# HELP mq_messages Messages retained in a partition.\n"
+		    "# TYPE mq_messages gauge\n"
+		    "# HELP mq_bytes Bytes of segment files of a partition.\n"
+		    "# TYPE mq_bytes gauge\n"
+		    "# HELP mq_next_offset Offset the next message of a partition gets.\n"
+		    "# TYPE mq_next_offset counter\n"
+		    "# HELP mq_first_offset First offset retained in a partition.\n"
+		    "# TYPE mq_first_offset gauge\n"
+		    "# HELP mq_segments Segment files of a partition.\n"
+		    "# TYPE mq_segments gauge\n"
+		    "# HELP mq_group_lag Messages of a partition a group has not consumed.\n"
+		    "# TYPE mq_group_lag gauge\n");
+	else if (mode == OPT_JSON)
+		printf("{\"topics\":[");
+	else
+		printf("%-24s %9s %14s %14s %14s %14s %8s\n", "TOPIC",
+		    "PARTITION", "FIRST", "NEXT", "MESSAGES", "BYTES",
+		    "SEGMENTS");
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		np = spool_topic_config(t)->partitions;
+		if (mode == OPT_JSON)
+			printf("%s{\"topic\":" JSTR ",\"partitions\":[",
+			    i ? "," : "", names[i]);
+		for (p = 0; p < np; p++) {
+			if ((r = spool_topic_info(t, p, &pi)) < 0)
+				cli_die(r, sp, "%s: partition %" PRIu32,
+				    names[i], p);
+			if (mode == OPT_PROMETHEUS) {
+				const char *m[5] = { "messages", "bytes",
+				    "next_offset", "first_offset", "segments" };
+				uint64_t v[5] = { pi.next - pi.first, pi.bytes,
+				    pi.next, pi.first, pi.segments };
+
+				for (k = 0; k < 5; k++)
+					printf("mq_%s{topic=" JSTR ",partition="
+					    "\"%" PRIu32 "\"} %" PRIu64 "\n",
+					    m[k], names[i], p, v[k]);
+			} else if (mode == OPT_JSON)
+				printf("%s{\"partition\":%" PRIu32 ",\"first\":%"
+				    PRIu64 ",\"next\":%" PRIu64 ",\"messages\":%"
+				    PRIu64 ",\"bytes\":%" PRIu64 ",\"segments\":%"
+				    PRIu32 "}", p ? "," : "", p, pi.first,
+				    pi.next, pi.next - pi.first, pi.bytes,
+				    pi.segments);
+			else
+				printf("%-24s %9" PRIu32 " %14" PRIu64 " %14"
+				    PRIu64 " %14" PRIu64 " %14" PRIu64 " %8"
+				    PRIu32 "\n", names[i], p, pi.first, pi.next,
+				    pi.next - pi.first, pi.bytes, pi.segments);
+		}
+		if (mode == OPT_JSON)
+			printf("],\"groups\":[");
+		if ((r = spool_group_list(t, &groups, &ng)) < 0)
+			cli_die(r, sp, "%s: groups", names[i]);
+		for (k = 0; k < ng; k++) {
+			if (mode == OPT_JSON)
+				printf("%s{\"group\":" JSTR ",\"partitions\":[",
+				    k ? "," : "", groups[k]);
+			for (p = 0; p < np; p++) {
+				if ((r = spool_topic_info(t, p, &pi)) < 0)
+					cli_die(r, sp, "%s", names[i]);
+				lag = group_lag(sp, t, groups[k], p, &pi, &c,
+				    &h);
+				if (mode == OPT_PROMETHEUS)
+					printf("mq_group_lag{topic=" JSTR
+					    ",group=" JSTR ",partition=\"%"
+					    PRIu32 "\"} %" PRIu64 "\n",
+					    names[i], groups[k], p, lag);
+				else if (mode == OPT_JSON) {
+					printf("%s{\"partition\":%" PRIu32,
+					    p ? "," : "", p);
+					if (c != UINT64_MAX)
+						printf(",\"committed\":%" PRIu64,
+						    c);
+					printf(",\"lag\":%" PRIu64 ",\"held\":"
+					    "%s}", lag, h ? "true" : "false");
+				}
+			}
+			if (mode == OPT_JSON)
+				printf("]}");
+			free(groups[k]);
+		}
+		free(groups);
+		if (mode == OPT_JSON)
+			printf("]}");
+		spool_topic_close(t);
+	}
+	if (mode == OPT_JSON)
+		printf("]}\n");
+	free_topics(names, n);
+	spool_close(sp);
+	return EX_OK;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -506,9 +691,11 @@ main(int argc, char *argv[])
 		{ "delete", cmd_delete },
 		{ "delete-group", cmd_delete_group },
 		{ "describe", cmd_describe },
+		{ "gc", cmd_gc },
 		{ "groups", cmd_groups },
 		{ "list", cmd_list },
 		{ "reset", cmd_reset },
+		{ "stats", cmd_stats },
 		{ "verify", cmd_verify },
 	};
 	size_t i;

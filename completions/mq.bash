@@ -316,6 +316,7 @@ _mq_topic()
 		list)	_mq_reply -l ;;
 		verify)	_mq_reply --repair ;;
 		reset)	_mq_reply --to= ;;
+		stats)	_mq_reply --json --prometheus ;;
 		*)	COMPREPLY=() ;;
 		esac
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -324,8 +325,8 @@ _mq_topic()
 	case $cmd,${#_mq_pos[@]} in
 	,0)
 		_mq_reply create delete list describe config verify groups \
-		    reset delete-group ;;
-	delete,1|describe,1|config,1|verify,1|groups,1)
+		    reset delete-group gc stats ;;
+	delete,1|describe,1|config,1|verify,1|groups,1|gc,1)
 		_mq_topics ;;
 	reset,1|delete-group,1)
 		# the group comes before its topic: the groups of all topics

@@ -234,6 +234,11 @@ complete -c mq-topic -n '__mq_npos topic 0' -a verify -d 'Check checksums and in
 complete -c mq-topic -n '__mq_npos topic 0' -a groups -d 'Show consumer groups and their lag'
 complete -c mq-topic -n '__mq_npos topic 0' -a reset -d 'Move the committed offsets of a group'
 complete -c mq-topic -n '__mq_npos topic 0' -a delete-group -d 'Delete a consumer group'
+complete -c mq-topic -n '__mq_npos topic 0' -a gc -d 'Apply retention, delete old segments'
+complete -c mq-topic -n '__mq_npos topic 0' -a stats -d 'Numbers for monitoring'
+complete -c mq-topic -n '__mq_topic_cmd gc 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd stats' -l json -d 'One JSON object'
+complete -c mq-topic -n '__mq_topic_cmd stats' -l prometheus -d 'node_exporter textfile format'
 complete -c mq-topic -n '__mq_topic_cmd create' -s P -x -d 'Number of partitions'
 complete -c mq-topic -n '__mq_topic_cmd create' -l config -x -a '(__mq_config_kv)' -d 'Set a configuration key'
 complete -c mq-topic -n '__mq_topic_cmd list' -s l -d 'Print a table'

@@ -204,12 +204,12 @@ read_ahead(struct spool_reader *r, struct rpart *p)
  * listing has no later segment
  */
 static int
-successor(struct rpart *p, uint64_t *base)
+successor(struct rpart *p, uint64_t *base, int fresh)
 {
 	size_t i;
 	int r, pass;
 
-	for (pass = 0; pass < 2; pass++) {
+	for (pass = fresh; pass < 2; pass++) {
 		if (pass == 1) {
 			spool_seg_free(&p->segs);
 			if ((r = spool_seg_list(p->partfd, &p->segs)) < 0)
@@ -266,11 +266,20 @@ at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 {
 	uint64_t base, old = p->segbase;
 	off_t pos = p->filepos + p->at;
-	int s;
+	int s, o;
 
 	*moved = 0;
-	if ((s = successor(p, &base)) < 0)
+	if ((s = successor(p, &base, 0)) < 0)
 		return s;
+	while (s == 1) {
+		if ((o = open_seg(r, p, base, 0)) == 0)
+			break;
+		if (o != -ENOENT)
+			return o;
+		/* gc deleted what the last listing had: look again */
+		if ((s = successor(p, &base, 1)) < 0)
+			return s;
+	}
 	if (s == 0) {
 		/*
 		 * A torn tail of the newest segment: not yet written.  Its
@@ -281,9 +290,13 @@ at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 			reset_buf(r, p, pos);
 		return 0;
 	}
-	if ((s = open_seg(r, p, base, 0)) < 0)
-		return s;
 	*moved = 1;
+	if (base > p->next && avail == 0) {
+		/* gc removed what lay between: say so, as for -o below first */
+		rwarn(r, "partition %" PRIu32 ": offsets %" PRIu64 " to %" PRIu64
+		    " are no longer retained; going on at %" PRIu64, p->id,
+		    p->next, base - 1, base);
+	}
 	if (base > p->next)
 		p->next = base;
 	if (avail > 0) {
@@ -637,6 +650,7 @@ static int
 add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
 {
 	struct rpart *np, *p;
+	int i, s = 0;
 
 	/* the read-ahead points into a partition: settle it first */
 	collect(r);
@@ -653,7 +667,11 @@ add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
 	if (r->ifd >= 0 &&
 	    (p->wd = watch(r->ifd, p->partfd, PART_EVENTS)) == -1)
 		return -errno;
-	return part_start(r, p, start);
+	/* a segment may go (gc) between listing and opening: try again */
+	for (i = 0; i < 3; i++)
+		if ((s = part_start(r, p, start)) != -ENOENT)
+			break;
+	return s;
 }
 
 /* add_parts - open partitions [r->n, count) from their start position */

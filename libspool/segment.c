@@ -242,13 +242,13 @@ spool_seg_scan(struct spool_io *io, int fd, uint64_t base, off_t from,
 				break;
 			}
 		}
-		if (h.max_ts > sp->max_ts)
-			sp->max_ts = h.max_ts;
 		if (h.type == SPOOL_TYPE_END) {
 			sp->end = 1;
 			pos += SPOOL_HDR_SIZE;
 			break;
 		}
+		if (h.max_ts > sp->max_ts)
+			sp->max_ts = h.max_ts;
 		sp->next = h.base_offset + h.count;
 		pos += SPOOL_HDR_SIZE + h.body_len;
 	}

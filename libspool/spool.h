@@ -93,6 +93,8 @@ const struct spool_config *spool_topic_config(const struct spool_topic *);
 int	 spool_topic_info(struct spool_topic *, uint32_t part, struct spool_part_info *);
 int	 spool_topic_verify(struct spool_topic *, int repair,
 	    void (*report)(void *, const char *), void *arg);
+int	 spool_topic_gc(struct spool_topic *, int64_t now_ms,
+	    void (*report)(void *, const char *), void *arg);
 
 /* config.c */
 void	 spool_config_default(struct spool_config *);

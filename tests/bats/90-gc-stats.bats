@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# 90-gc-stats: retention (mq-topic gc) and monitoring (mq-topic stats)
+
+load helpers
+
+setup() {
+	mq_setup
+	T=$BATS_TEST_TMPDIR
+	run mq-topic create -P 2 --config segment.bytes=1024 t
+	local i
+	for ((i = 0; i < 60; i++)); do
+		mq-send -p 0 t "message number $i, padded to about forty bytes"
+	done
+}
+
+# has FILE STR: FILE contains STR
+has() { grep -qF -- "$2" "$1" 2>/dev/null; }
+
+segs() { ls "$MQ_SPOOL/topics/t/0/" | grep -c '\.log$'; }
+
+@test "gc by retention.bytes deletes the oldest segments, never the newest" {
+	local before
+	before=$(segs)
+	((before > 3))
+	run mq-topic config t retention.bytes=1500
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "deleted (retention.bytes)"
+	(($(segs) < before))
+	# what is left is the newest messages, in order, up to the last
+	run mq-recv -p 0 t
+	expect_status 0
+	[[ ${lines[-1]} == "message number 59, padded to about forty bytes" ]]
+	# down to one segment at most, never none
+	run mq-topic config t retention.bytes=0
+	run mq-topic gc
+	[[ $(segs) -eq 1 ]]
+	run mq-send -p 0 t after
+	run mq-recv -p 0 -o -1 t
+	expect_output after
+}
+
+@test "gc by retention.ms; -1 keeps everything; a reader below the first offset starts there with a warning" {
+	run mq-topic config t retention.ms=-1 retention.bytes=-1
+	run mq-topic gc t
+	[[ $(mq-topic describe t | awk '$1 == "0" { print $2 }') -eq 0 ]]
+	sleep 1.1
+	run mq-send -p 0 t fresh
+	run mq-topic config t retention.ms=1000
+	run mq-topic gc t
+	expect_status 0
+	local first
+	first=$(mq-topic describe t | awk '$1 == "0" && NF == 6 { print $2 }')
+	((first > 0))
+	run --separate-stderr mq-recv -p 0 -o 0 t
+	expect_status 0
+	expect_contains "no longer retained" stderr
+	[[ ${lines[-1]} == fresh ]]
+	run mq-topic verify t
+	expect_status 0
+}
+
+@test "gc is safe beside a reader that holds a deleted segment open" {
+	mq-topic config t retention.bytes=0
+	bg "$T/out" "$T/err" mq-recv -f -p 0 --rate 200/s t
+	sleep 0.2
+	run mq-topic gc t
+	expect_status 0
+	wait_until 10 has "$T/out" "message number 59,"
+	stop_bg "$BG_PID"
+	expect_eq "$BG_STATUS" 0 "exit status"
+	# what it read is in order, ends with the last message, and says
+	# which offsets it could no longer read
+	awk '{ n = $3 + 0; if (NR > 1 && n <= last) exit 1; last = n }' "$T/out"
+	grep -q "no longer retained" "$T/err"
+}
+
+@test "stats: a table, --json and --prometheus agree" {
+	run mq-recv -g g -c 10 t
+	run mq-topic stats
+	expect_status 0
+	[[ ${lines[0]} == TOPIC*PARTITION*FIRST*NEXT*MESSAGES*BYTES*SEGMENTS ]]
+	[[ $(awk '$1 == "t" && $2 == 0 { print $4 }' <<<"$output") -eq 60 ]]
+	run bash -c 'mq-topic stats --json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+t = d[\"topics\"][0]
+assert t[\"topic\"] == \"t\"
+assert t[\"partitions\"][0][\"next\"] == 60, t
+assert t[\"partitions\"][0][\"messages\"] == 60
+g = t[\"groups\"][0]
+assert g[\"group\"] == \"g\" and g[\"partitions\"][0][\"lag\"] == 50, g
+assert g[\"partitions\"][0][\"committed\"] == 10
+print(\"ok\")"'
+	expect_output ok
+	run mq-topic stats --prometheus
+	expect_status 0
+	expect_contains 'mq_messages{topic="t",partition="0"} 60'
+	expect_contains 'mq_group_lag{topic="t",group="g",partition="0"} 50'
+	expect_contains '# TYPE mq_bytes gauge'
+	run mq-topic stats --json --prometheus
+	expect_status 64
+}
+
+@test "stats and gc on a missing spool exit 66; gc of a missing topic 66" {
+	run mq-topic -s "$T/none" stats
+	expect_status 66
+	run mq-topic gc nosuch
+	expect_status 66
+}
