@@ -117,5 +117,9 @@ install: all
 clean:
 	rm -rf bin bin-asan build build-asan $(UNIT) tests/tools/nouring
 
+# fuzz targets (make fuzz, make fuzz-check) and the crash harness
+-include tests/fuzz/fuzz.mk
+-include tests/crash/crash.mk
+
 .PHONY: all asan asan-bins deps demo check bench powerloss lint install clean
 .SECONDARY:

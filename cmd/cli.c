@@ -378,7 +378,7 @@ cli_pos(const char *s, struct spool_pos *pos)
 		return -EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
+	if (errno != 0 || *end != '\0' || v == LLONG_MIN)
 		return -EINVAL;
 	pos->kind = v < 0 || *s == '-' ? SPOOL_POS_FROM_END : SPOOL_POS_OFFSET;
 	pos->value = v < 0 ? -v : v;

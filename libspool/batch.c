@@ -142,6 +142,8 @@ grow(unsigned char **buf, size_t *cap, size_t need)
 	ncap = *cap ? *cap : 65536;
 	while (ncap < need)
 		ncap *= 2;
+	if (ncap > need && ncap - need > (64u << 20))
+		ncap = need;	/* no doubling past what is asked, when large */
 	if ((p = realloc(*buf, ncap)) == NULL)
 		return -ENOMEM;
 	*buf = p;
@@ -338,7 +340,9 @@ spool_bhdr_unpack(const unsigned char *p, struct spool_bhdr *h)
 
 /*
  * spool_body_open - check a body against its header and get ready to
- * walk its records; body must hold h->body_len bytes
+ * walk its records; body must hold h->body_len bytes.  -EBADMSG: the
+ * checksum fails; -EILSEQ: the checksum holds but the body does not
+ * decode (damage written as it is, not a write caught halfway).
  */
 int
 spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
@@ -352,13 +356,19 @@ spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
 		return -EBADMSG;
 	}
 	if (h->codec == SPOOL_CODEC_ZLIB) {
+		/* deflate shrinks by 1032:1 at best; claim no more than that */
+		if ((uint64_t)h->raw_len > (uint64_t)h->body_len * 1032 + 64) {
+			snprintf(why, whylen, "zlib body too small for its size");
+			return -EILSEQ;
+		}
 		if ((r = grow(&b->zbuf, &b->zcap, h->raw_len + 1)) < 0)
 			return r;
 		zlen = h->raw_len;
 		if (uncompress(b->zbuf, &zlen, body, h->body_len) != Z_OK ||
 		    zlen != h->raw_len) {
+			/* the checksum held: this is no write in progress */
 			snprintf(why, whylen, "bad zlib body");
-			return -EBADMSG;
+			return -EILSEQ;
 		}
 		body = b->zbuf;
 	}
@@ -392,7 +402,8 @@ spool_body_next(struct spool_body *b, struct spool_msg *m)
 		return -EBADMSG;
 	if (!get_varint(&p, end, &v))
 		return -EBADMSG;
-	m->ts = b->base_ts + unzigzag(v);
+	/* hostile times wrap rather than overflow */
+	m->ts = (int64_t)((uint64_t)b->base_ts + (uint64_t)unzigzag(v));
 	m->key = NULL;
 	m->keylen = 0;
 	if (attrs & SPOOL_REC_KEY) {

@@ -233,6 +233,7 @@ confirm(struct spool_reader *r, struct rpart *p, off_t pos)
 {
 	unsigned char hdr[SPOOL_HDR_SIZE], *body;
 	struct spool_bhdr h;
+	struct stat st;
 	int lfd, bad = 1;
 	ssize_t n;
 
@@ -242,7 +243,9 @@ confirm(struct spool_reader *r, struct rpart *p, off_t pos)
 		while (flock(lfd, LOCK_SH) == -1 && errno == EINTR)
 			;
 	n = spool_io_pread(r->io, p->logfd, hdr, sizeof(hdr), pos);
-	if (n == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0) {
+	if (n == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0 &&
+	    fstat(p->logfd, &st) == 0 &&
+	    pos + SPOOL_HDR_SIZE + (off_t)h.body_len <= st.st_size) {
 		if ((body = malloc(h.body_len ? h.body_len : 1)) != NULL) {
 			n = spool_io_pread(r->io, p->logfd, body, h.body_len,
 			    pos + SPOOL_HDR_SIZE);
@@ -380,6 +383,20 @@ next_batch(struct spool_reader *r, struct rpart *p)
 				return s;
 			continue;
 		}
+		if (p->have - p->at < SPOOL_HDR_SIZE + h.body_len) {
+			struct stat st;
+
+			/* no buffer for a body the file does not hold yet */
+			if (fstat(p->logfd, &st) == -1)
+				return -errno;
+			if (pos + SPOOL_HDR_SIZE + (off_t)h.body_len >
+			    st.st_size) {
+				if ((s = at_eof(r, p, st.st_size - pos,
+				    &moved)) != 0 || !moved)
+					return s;
+				continue;
+			}
+		}
 		if ((avail = fill(r, p, SPOOL_HDR_SIZE + h.body_len)) < 0)
 			return (int)avail;
 		if ((size_t)avail < SPOOL_HDR_SIZE + h.body_len) {
@@ -394,6 +411,10 @@ next_batch(struct spool_reader *r, struct rpart *p)
 			p->next = h.base_offset;
 		s = spool_body_open(&p->body, &h, p->buf + p->at - h.body_len,
 		    why, sizeof(why));
+		if (s == -EILSEQ) {
+			p->next = h.base_offset + h.count;
+			return damage(r, p, pos, why);
+		}
 		if (s == -EBADMSG) {
 			if (!confirm(r, p, pos)) {
 				reset_buf(r, p, pos);

@@ -158,6 +158,26 @@ zero_tail(struct spool_io *io, int fd, off_t pos, off_t size)
 	return 1;
 }
 
+/* records_ok - whether a body whose checksum held decodes in full */
+static int
+records_ok(const struct spool_bhdr *h, const unsigned char *body, char *why,
+    size_t whylen)
+{
+	struct spool_body b;
+	struct spool_msg m;
+	int r;
+
+	memset(&b, 0, sizeof(b));
+	*why = '\0';
+	r = spool_body_open(&b, h, body, why, whylen);
+	while (r == 0 && (r = spool_body_next(&b, &m)) == 1)
+		;
+	spool_body_free(&b);
+	if (r != 0 && *why == '\0')
+		snprintf(why, whylen, "records do not match the batch header");
+	return r == 0;
+}
+
 /*
  * spool_seg_scan - walk the batches of a segment from position from
  * (where offset sp->next is expected) up to size
@@ -241,6 +261,12 @@ spool_seg_scan(struct spool_io *io, int fd, uint64_t base, off_t from,
 				r = SCAN_BADBODY;
 				break;
 			}
+		}
+		/* a checked body must also decode into its records */
+		if (bodies && h.type == SPOOL_TYPE_DATA &&
+		    !records_ok(&h, body, why, whylen)) {
+			r = SCAN_BADBODY;
+			break;
 		}
 		if (h.type == SPOOL_TYPE_END) {
 			sp->end = 1;

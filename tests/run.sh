@@ -39,6 +39,10 @@ for run in "uring bin" "sync bin" "asan bin-asan"; do
 	count "bats ($1)"
 done
 
+echo "== fuzzing (tests/fuzz: 10 s a target, and every regression input)"
+make -s fuzz-check > "$log" 2>&1 || echo "not ok - make fuzz-check exited $?" >> "$log"
+count "fuzz"
+
 echo "== power loss (tests/powerloss, short run)"
 POWERLOSS_TRIALS=${POWERLOSS_TRIALS:-12} bash tests/powerloss/powerloss.sh > "$log" 2>&1
 count "power loss"
