@@ -170,8 +170,9 @@ records_ok(const struct spool_bhdr *h, const unsigned char *body, char *why,
 	memset(&b, 0, sizeof(b));
 	*why = '\0';
 	r = spool_body_open(&b, h, body, why, whylen);
-	while (r == 0 && (r = spool_body_next(&b, &m)) == 1)
-		;
+	if (r == 0)
+		while ((r = spool_body_next(&b, &m)) == 1)
+			;
 	spool_body_free(&b);
 	if (r != 0 && *why == '\0')
 		snprintf(why, whylen, "records do not match the batch header");

@@ -646,7 +646,7 @@ check_index(struct vctx *v, int fd, uint64_t base, off_t size)
 	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
 	if ((ifd = openat(v->pfd, name, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
-		return size == 0;	/* data with no index at all */
+		return 1;	/* none at all: readers scan; a writer makes one */
 	while (pread(ifd, e, sizeof(e), at) == sizeof(e)) {
 		off_t p = get32(e + 4);
 

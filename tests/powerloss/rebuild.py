@@ -8,12 +8,26 @@
 Directories hold only the entries of their last recorded fsync (or of the
 snapshot); files only the content of theirs; a file never synced is empty.
 """
+import fcntl
 import os
+import struct
 import sys
 
+FS_IOC_GETVERSION = 0x80087601  # _IOR('v', 1, long)
 
-def ident(st):
-    return "%d-%d" % (st.st_dev, st.st_ino)
+
+def ident(st, path):
+    """dev-ino-generation: inode numbers alone are reused"""
+    g = 0
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            g = struct.unpack("l", fcntl.ioctl(fd, FS_IOC_GETVERSION, b"\0" * 8))[0]
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    return "%d-%d-%d" % (st.st_dev, st.st_ino, g & 0xffffffffffffffff)
 
 
 def snapshot(spool, shadow):
@@ -21,19 +35,20 @@ def snapshot(spool, shadow):
         os.makedirs(os.path.join(shadow, sub), exist_ok=True)
     root = os.stat(spool)
     with open(os.path.join(shadow, "root"), "w") as f:
-        f.write(ident(root))
+        f.write(ident(root, spool))
     for dirpath, dirnames, filenames in os.walk(spool):
         st = os.stat(dirpath)
         lines = []
         for name in dirnames + filenames:
-            est = os.lstat(os.path.join(dirpath, name))
-            kind = "d" if os.path.isdir(os.path.join(dirpath, name)) else "f"
-            lines.append("%s\t%s\t%s\n" % (name, ident(est), kind))
+            path = os.path.join(dirpath, name)
+            est = os.lstat(path)
+            kind = "d" if os.path.isdir(path) else "f"
+            lines.append("%s\t%s\t%s\n" % (name, ident(est, path), kind))
             if kind == "f":
-                with open(os.path.join(dirpath, name), "rb") as src, \
-                        open(os.path.join(shadow, "files", ident(est)), "wb") as dst:
+                with open(path, "rb") as src, \
+                        open(os.path.join(shadow, "files", ident(est, path)), "wb") as dst:
                     dst.write(src.read())
-        with open(os.path.join(shadow, "dirs", ident(st)), "w") as f:
+        with open(os.path.join(shadow, "dirs", ident(st, dirpath)), "w") as f:
             f.writelines(lines)
 
 

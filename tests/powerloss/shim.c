@@ -19,17 +19,34 @@
 
 #define _GNU_SOURCE
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <linux/fs.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/*
+ * gen - the inode's generation: inode numbers are reused once a file is
+ * gone (a config replaced by rename frees the old one), and without it
+ * a new file would inherit what an old one had synced
+ */
+static unsigned long
+gen(int fd)
+{
+	long g = 0;
+
+	if (ioctl(fd, FS_IOC_GETVERSION, &g) == -1)
+		return 0;
+	return (unsigned long)g;
+}
 
 /* record - copy what fd holds now into the shadow, under its lock */
 static void
@@ -50,9 +67,10 @@ record(int fd)
 	if ((lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
 		goto out;
 	flock(lock, LOCK_EX);
-	snprintf(dst, sizeof(dst), "%s/%s/%llu-%llu", shadow,
+	snprintf(dst, sizeof(dst), "%s/%s/%llu-%llu-%lu", shadow,
 	    S_ISDIR(st.st_mode) ? "dirs" : "files",
-	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+	    gen(fd));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
 	if (S_ISDIR(st.st_mode)) {
 		if ((in = openat(fd, ".", O_RDONLY | O_DIRECTORY)) == -1 ||
@@ -64,11 +82,20 @@ record(int fd)
 			if (strcmp(de->d_name, ".") == 0 ||
 			    strcmp(de->d_name, "..") == 0)
 				continue;
+			int efd;
+			unsigned long eg = 0;
+
 			if (fstatat(in, de->d_name, &es, AT_SYMLINK_NOFOLLOW))
 				continue;
-			fprintf(f, "%s\t%llu-%llu\t%c\n", de->d_name,
+			efd = openat(in, de->d_name, O_RDONLY | O_NOFOLLOW |
+			    O_CLOEXEC | O_NONBLOCK);
+			if (efd >= 0) {
+				eg = gen(efd);
+				close(efd);
+			}
+			fprintf(f, "%s\t%llu-%llu-%lu\t%c\n", de->d_name,
 			    (unsigned long long)es.st_dev,
-			    (unsigned long long)es.st_ino,
+			    (unsigned long long)es.st_ino, eg,
 			    S_ISDIR(es.st_mode) ? 'd' : 'f');
 		}
 		closedir(d);
