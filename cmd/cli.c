@@ -426,13 +426,3 @@ cli_unescape(const char *s, size_t *len)
 	*len = o - out;
 	return out;
 }
-
-/* cli_now_ms - the wall clock in ms */
-int64_t
-cli_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

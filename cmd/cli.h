@@ -43,6 +43,5 @@ int	 cli_duration(const char *, int64_t *ms);
 int	 cli_time(const char *, int64_t *ms);
 int	 cli_pos(const char *, struct spool_pos *);
 char	*cli_unescape(const char *, size_t *len);
-int64_t	 cli_now_ms(void);
 
 #endif

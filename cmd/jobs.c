@@ -208,7 +208,7 @@ jobs_wait(int block)
 			if (jobs[i].status == 0 || jobs[i].attempts > retries)
 				return &jobs[i];
 			next = (int64_t)BACKOFF_MS << (jobs[i].attempts - 1);
-			jobs[i].due = cli_now_ms() +
+			jobs[i].due = spool_now_ms() +
 			    (next > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : next);
 			if (cli_verbose)
 				cli_warn("%s: offset %" PRIu64 ": exit %d, "
@@ -216,7 +216,7 @@ jobs_wait(int block)
 				    jobs[i].msg.offset, jobs[i].status,
 				    jobs[i].attempts, retries);
 		}
-		now = cli_now_ms();
+		now = spool_now_ms();
 		next = INT64_MAX;
 		for (i = 0; i < njobs; i++) {
 			if (jobs[i].pid != 0)

@@ -632,7 +632,7 @@ main(int argc, char *argv[])
 			cli_fail(r, "%s: No such partition", topic);
 		cli_die(r, sp, "%s", topic);
 	}
-	last = cli_now_ms();
+	last = spool_now_ms();
 	while (!stop && got != count) {
 		if (xcmd != NULL) {
 			while ((j = jobs_wait(0)) != NULL)
@@ -661,7 +661,7 @@ main(int argc, char *argv[])
 			if (!follow || src_done())
 				break;
 			left = timeout < 0 ? -1 : (int)(timeout -
-			    (cli_now_ms() - last));
+			    (spool_now_ms() - last));
 			r = timeout >= 0 && left <= 0 ? -ETIMEDOUT :
 			    src_wait(left);
 			if (r == -ETIMEDOUT) {
@@ -676,7 +676,7 @@ main(int argc, char *argv[])
 			continue;
 		}
 		if (timeout >= 0)
-			last = cli_now_ms();
+			last = spool_now_ms();
 		if (nfilters > 0 && !match(&m)) {
 			/* routed elsewhere: consumed, as far as the group goes */
 			ack(m.partition, m.offset, 0);

@@ -265,13 +265,13 @@ main(int argc, char *argv[])
 	    json ? SIZE_MAX / 4 : (size_t)spool_topic_config(t)->max_message_bytes,
 	    &in)) < 0)
 		cli_die(r, sp, "stdin");
-	last = cli_now_ms();
+	last = spool_now_ms();
 	for (;;) {
 		/* idle stdin: append now; durable: sync within the interval */
 		if (unflushed)
 			timeout = 0;
 		else if (unsynced && wo.sync) {
-			now = interval - (cli_now_ms() - last);
+			now = interval - (spool_now_ms() - last);
 			timeout = now < 0 ? 0 : now > INT32_MAX ? INT32_MAX :
 			    (int)now;
 		} else
@@ -287,7 +287,7 @@ main(int argc, char *argv[])
 				if ((r = spool_writer_sync(w)) < 0)
 					cli_die(r, sp, "%s", topic);
 				unsynced = 0;
-				last = cli_now_ms();
+				last = spool_now_ms();
 			}
 			continue;
 		}
@@ -329,11 +329,11 @@ main(int argc, char *argv[])
 		unflushed = 1;
 		/* the clock is read every 1024 messages, not every one */
 		if (wo.sync && (++count & 1023) == 0 &&
-		    cli_now_ms() - last >= interval) {
+		    spool_now_ms() - last >= interval) {
 			if ((r = spool_writer_sync(w)) < 0)
 				cli_die(r, sp, "%s", topic);
 			unflushed = unsynced = 0;
-			last = cli_now_ms();
+			last = spool_now_ms();
 		}
 	}
 	spool_input_close(in);

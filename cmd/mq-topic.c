@@ -533,7 +533,7 @@ cmd_gc(int argc, char *argv[])
 	names = topics(sp, argc - 1, argv + 1, &n);
 	for (i = 0; i < n; i++) {
 		t = open_topic(sp, names[i]);
-		if ((r = spool_topic_gc(t, cli_now_ms(), cli_verbose ? report :
+		if ((r = spool_topic_gc(t, spool_now_ms(), cli_verbose ? report :
 		    NULL, NULL)) < 0)
 			cli_die(r, sp, "%s", names[i]);
 		spool_topic_close(t);

@@ -217,19 +217,14 @@ spool_group_refresh(struct spool_group *g)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, n, live = 0, rank = 0, r;
+	int n, live = 0, rank = 0, r;
 
 	if ((r = spool_topic_reload(g->t)) < 0)
 		return r;
 	if ((r = grow(g, g->t->cfg.partitions)) < 0)
 		return r;
-	fd = openat(g->gfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -errno;
-	}
+	if ((r = spool_opendir(g->gfd, ".", &d)) < 0)
+		return r;
 	while ((de = readdir(d)) != NULL) {
 		if (sscanf(de->d_name, "member.%d", &n) != 1 || n < 0)
 			continue;
@@ -429,16 +424,12 @@ spool_group_list(struct spool_topic *t, char ***names, size_t *n)
 	char **v = NULL, **nv;
 	size_t cap = 0, i;
 	DIR *d;
-	int fd;
+	int r;
 
 	*names = NULL;
 	*n = 0;
-	if ((fd = open_groups(t, 0)) < 0)
-		return fd == -ENOENT ? 0 : fd;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -errno;
-	}
+	if ((r = spool_opendir(t->dirfd, "groups", &d)) < 0)
+		return r == -ENOENT ? 0 : r;
 	while ((de = readdir(d)) != NULL) {
 		if (!spool_topic_name_ok(de->d_name))
 			continue;

@@ -79,17 +79,12 @@ spool_seg_list(int partfd, struct spool_seglist *l)
 	uint64_t base, *nb;
 	size_t cap = 0;
 	DIR *d;
-	int fd;
+	int r;
 
 	l->base = NULL;
 	l->n = 0;
-	fd = openat(partfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -errno;
-	}
+	if ((r = spool_opendir(partfd, ".", &d)) < 0)
+		return r;
 	while ((de = readdir(d)) != NULL) {
 		if (!segname_parse(de->d_name, &base))
 			continue;

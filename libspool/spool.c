@@ -312,37 +312,52 @@ spool_read_file(int dirfd, const char *name, char *buf, size_t cap)
 	return (int)len;
 }
 
-/* spool_rmtree - remove dirfd/name and everything below it */
+/*
+ * spool_opendir - a directory stream on dirfd/name (name "." for dirfd
+ * itself, read from its start whatever dirfd's offset); 0 or -errno
+ */
 int
-spool_rmtree(int dirfd, const char *name)
+spool_opendir(int dirfd, const char *name, DIR **dp)
+{
+	int fd, e;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if ((*dp = fdopendir(fd)) == NULL) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	return 0;
+}
+
+/* spool_rmtree - remove dfd/name and everything below it */
+int
+spool_rmtree(int dfd, const char *name)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 0, e;
+	int r, e;
 
-	if (unlinkat(dirfd, name, 0) == 0)
+	if (unlinkat(dfd, name, 0) == 0)
 		return 0;
 	if (errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -errno;
-	}
+	if ((r = spool_opendir(dfd, name, &d)) < 0)
+		return r;
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if ((e = spool_rmtree(fd, de->d_name)) < 0 && r == 0)
+		if ((e = spool_rmtree(dirfd(d), de->d_name)) < 0 && r == 0)
 			r = e;
 	}
 	closedir(d);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) == -1 && r == 0)
+	if (unlinkat(dfd, name, AT_REMOVEDIR) == -1 && r == 0)
 		r = -errno;
 	return r;
 }

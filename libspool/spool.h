@@ -81,6 +81,7 @@ const char *spool_errmsg(const struct spool *);
 int	 spool_io_mode_parse(const char *, enum spool_io_mode *);
 int	 spool_set_io(struct spool *, enum spool_io_mode);
 const char *spool_io_name(const struct spool *);
+int64_t	 spool_now_ms(void);		/* the clock messages are stamped with */
 
 /* topic.c */
 int	 spool_topic_name_ok(const char *);

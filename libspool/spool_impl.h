@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -50,6 +51,7 @@ int	 spool_write_file(int dirfd, const char *name, const void *buf,
 	    size_t len, int sync);
 int	 spool_read_file(int dirfd, const char *name, char *buf, size_t cap);
 int	 spool_rmtree(int dirfd, const char *name);
+int	 spool_opendir(int dirfd, const char *name, DIR **);
 struct spool_io *spool_get_io(struct spool *);
 int	 spool_topics_dir(struct spool *, int create);
 
@@ -159,7 +161,6 @@ int	 spool_group_committed(struct spool_group *, uint32_t part, uint64_t *);
 int	 spool_group_commit(struct spool_group *, uint32_t part, uint64_t off);
 void	 spool_group_close(struct spool_group *);
 
-/* duration-free helpers shared by reader and writer */
-int64_t	 spool_now_ms(void);
+
 
 #endif

@@ -243,19 +243,14 @@ spool_topic_list(struct spool *sp, char ***names, size_t *np)
 	char **v = NULL, **nv;
 	size_t n = 0, cap = 0;
 	DIR *d;
-	int fd;
+	int r;
 
 	*names = NULL;
 	*np = 0;
 	if (sp->topicsfd < 0)
 		return 0;
-	fd = openat(sp->topicsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -errno;
-	}
+	if ((r = spool_opendir(sp->topicsfd, ".", &d)) < 0)
+		return r;
 	while ((de = readdir(d)) != NULL) {
 		if (!spool_topic_name_ok(de->d_name))
 			continue;
