@@ -93,6 +93,13 @@ spawn(struct job *j)
 		cli_die(-errno, NULL, "fork");
 	if (pid == 0) {
 		/*
+		 * First of all let go of the group's lock files: they are
+		 * close-on-exec, but a child that shares them until its exec
+		 * would keep the locks of a member killed meanwhile.
+		 */
+		dup2(fd[0], STDIN_FILENO);
+		close_range(3, ~0U, 0);
+		/*
 		 * A process group of its own: a Ctrl-C at the terminal stops
 		 * mq-recv, which lets the running command finish and commits
 		 * it, rather than killing it halfway.
@@ -100,9 +107,6 @@ spawn(struct job *j)
 		(void)setpgid(0, 0);
 		sigprocmask(SIG_UNBLOCK, &chld, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		dup2(fd[0], STDIN_FILENO);
-		close(fd[0]);
-		close(fd[1]);
 		snprintf(num[0], sizeof(num[0]), "%" PRIu32, j->msg.partition);
 		snprintf(num[1], sizeof(num[1]), "%" PRIu64, j->msg.offset);
 		snprintf(num[2], sizeof(num[2]), "%" PRId64, j->msg.ts);

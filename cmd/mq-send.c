@@ -21,8 +21,8 @@
 
 #define MAX_HEADERS	64
 
-enum { OPT_NO_CREATE = 256, OPT_NO_SYNC, OPT_PRINT_OFFSETS, OPT_SYNC_INTERVAL,
-	OPT_WHOLE, OPT_VERSION };
+enum { OPT_ID = 256, OPT_NO_CREATE, OPT_NO_SYNC, OPT_PRINT_OFFSETS,
+	OPT_SYNC_INTERVAL, OPT_WHOLE, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "null",		no_argument,		NULL, '0' },
@@ -37,6 +37,7 @@ static const struct option longopts[] = {
 	{ "spool",		required_argument,	NULL, 's' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "compress",		required_argument,	NULL, 'z' },
+	{ "id",			required_argument,	NULL, OPT_ID },
 	{ "no-create",		no_argument,		NULL, OPT_NO_CREATE },
 	{ "no-sync",		no_argument,		NULL, OPT_NO_SYNC },
 	{ "print-offsets",	no_argument,		NULL, OPT_PRINT_OFFSETS },
@@ -48,8 +49,9 @@ static const struct option longopts[] = {
 
 static const char usage_text[] =
 "usage: mq-send [-0qv] [-D delim] [-H name=value] [-K delim] [-k key] [-p partition]\n"
-"               [-s spool] [-z codec[:level]] [--no-create] [--no-sync] [--print-offsets]\n"
-"               [--sync-interval duration] [--whole] [-J] topic [message ...]\n";
+"               [-s spool] [-z codec[:level]] [--id id] [--no-create] [--no-sync]\n"
+"               [--print-offsets] [--sync-interval duration] [--whole] [-J]\n"
+"               topic [message ...]\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -116,12 +118,12 @@ main(int argc, char *argv[])
 	struct spool_writer *w;
 	struct spool_input *in;
 	struct spool_msg m, base;
-	const char *spool = NULL, *topic, *key = NULL, *eq;
+	const char *spool = NULL, *topic, *key = NULL, *eq, *id = NULL;
 	char *delim = "\n", *kdelim = NULL, *dbuf = NULL;
 	size_t dlen = 1, kdlen = 0, len;
 	int64_t interval = 1000, last, now;
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
-	int unsynced = 0, timeout, closed;
+	int unsynced = 0, timeout, closed, idlock = -1, seen;
 	unsigned count = 0;
 	const void *rec;
 	void *jstate;
@@ -189,6 +191,11 @@ main(int argc, char *argv[])
 			wo.codec = cfg.codec;
 			wo.level = cfg.level;
 			break;
+		case OPT_ID:
+			id = optarg;
+			if (*id == '\0' || strlen(id) > SPOOL_ID_MAX)
+				cli_usage_die("--id: 1 to %d bytes", SPOOL_ID_MAX);
+			break;
 		case OPT_NO_CREATE:
 			nocreate = 1;
 			break;
@@ -239,6 +246,20 @@ main(int argc, char *argv[])
 		if (r == -ENOENT)
 			cli_fail(r, "%s: No such partition", topic);
 		cli_die(r, sp, "%s", topic);
+	}
+	if (id != NULL) {
+		/* a send whose ID is known stores nothing, and succeeds */
+		if ((idlock = spool_dedup_begin(t, id, strlen(id), &seen)) < 0)
+			cli_die(idlock, sp, "%s: --id", topic);
+		if (seen) {
+			if (cli_verbose)
+				cli_warn("%s: --id %s: already stored", topic,
+				    id);
+			(void)spool_writer_close(w);
+			return EX_OK;
+		}
+		base.id = id;
+		base.idlen = strlen(id);
 	}
 	if (key != NULL) {
 		base.key = key;
@@ -340,6 +361,10 @@ main(int argc, char *argv[])
 done:
 	if ((r = spool_writer_close(w)) < 0)
 		cli_die(r, sp, "%s", topic);
+	/* the ID is known only once its messages are stored */
+	if (id != NULL && (r = spool_dedup_end(t, id, strlen(id), idlock,
+	    wo.sync)) < 0)
+		cli_die(r, sp, "%s: --id", topic);
 	if (fflush(stdout) == EOF)
 		cli_die(-errno, NULL, "stdout");
 	spool_topic_close(t);

@@ -156,7 +156,7 @@ _mq_send()
 	-*)
 		_mq_reply -0 -D -H -J -K -h -k -p -q -s -v -z \
 		    --compress= --delimiter= --header= --help --json \
-		    --key-delimiter= --key= --no-create --no-sync --null \
+		    --id= --key-delimiter= --key= --no-create --no-sync --null \
 		    --partition= --print-offsets --quiet --spool= \
 		    --sync-interval= --verbose --version --whole
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null

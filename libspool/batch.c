@@ -124,6 +124,8 @@ spool_batch_recsize(const struct spool_msg *m)
 	n = 4 * VARINT_MAX + 1 + m->len;
 	if (m->key != NULL)
 		n += VARINT_MAX + m->keylen;
+	if (m->id != NULL)
+		n += VARINT_MAX + m->idlen;
 	for (i = 0; i < m->nheaders; i++)
 		n += 2 * VARINT_MAX + m->headers[i].namelen +
 		    m->headers[i].valuelen;
@@ -168,6 +170,8 @@ spool_batch_add(struct spool_batch *b, const struct spool_msg *m, int64_t ts)
 	body = 1 + varint_len(tsd) + varint_len(m->nheaders) + m->len;
 	if (m->key != NULL)
 		body += varint_len(m->keylen) + m->keylen;
+	if (m->id != NULL)
+		body += varint_len(m->idlen) + m->idlen;
 	for (i = 0; i < m->nheaders; i++)
 		body += varint_len(m->headers[i].namelen) +
 		    m->headers[i].namelen +
@@ -177,12 +181,18 @@ spool_batch_add(struct spool_batch *b, const struct spool_msg *m, int64_t ts)
 		return r;
 	p = b->buf + b->len;
 	p += put_varint(p, body);
-	*p++ = m->key != NULL ? SPOOL_REC_KEY : 0;
+	*p++ = (m->key != NULL ? SPOOL_REC_KEY : 0) |
+	    (m->id != NULL ? SPOOL_REC_ID : 0);
 	p += put_varint(p, tsd);
 	if (m->key != NULL) {
 		p += put_varint(p, m->keylen);
 		memcpy(p, m->key, m->keylen);
 		p += m->keylen;
+	}
+	if (m->id != NULL) {
+		p += put_varint(p, m->idlen);
+		memcpy(p, m->id, m->idlen);
+		p += m->idlen;
 	}
 	p += put_varint(p, m->nheaders);
 	for (i = 0; i < m->nheaders; i++) {
@@ -413,9 +423,13 @@ spool_body_next(struct spool_body *b, struct spool_msg *m)
 		m->keylen = v;
 		p += v;
 	}
-	if (attrs & SPOOL_REC_ID) {	/* ids are not handed out yet */
+	m->id = NULL;
+	m->idlen = 0;
+	if (attrs & SPOOL_REC_ID) {
 		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
 			return -EBADMSG;
+		m->id = p;
+		m->idlen = v;
 		p += v;
 	}
 	if (!get_varint(&p, end, &nh) || nh > (uint64_t)(end - p) / 2)

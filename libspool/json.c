@@ -6,6 +6,8 @@
  *	{"topic":"t","partition":0,"offset":7,"ts":1764000000000,
  *	 "key":"k","headers":[["name","value"]],"payload":"text"}
  *
+ * plus "id" for a message sent with mq-send --id (text IDs only).
+ *
  * JSON strings hold Unicode text, messages hold bytes.  A key or payload
  * that is valid UTF-8 is written as a string (control characters and NUL
  * escaped); one that is not is written in base64 and flagged with
@@ -231,6 +233,10 @@ spool_json_encode(const char *topic, const struct spool_msg *m, char **buf,
 		put_b64(&o, m->payload, m->len);
 	else
 		put_str(&o, m->payload, m->len);
+	if (m->id != NULL && utf8_ok(m->id, m->idlen)) {
+		puts_(&o, ",\"id\":");
+		put_str(&o, m->id, m->idlen);
+	}
 	if (kb)
 		puts_(&o, ",\"key_encoding\":\"base64\"");
 	if (pb)
@@ -338,6 +344,10 @@ spool_json_decode(const char *line, size_t len, struct spool_msg *m,
 	v = json_object_get(st->root, "key");
 	if (v != NULL && !json_is_null(v) && field(st, v,
 	    is_b64(st->root, "key_encoding"), &m->key, &m->keylen) < 0)
+		return -EINVAL;
+	v = json_object_get(st->root, "id");
+	if (v != NULL && !json_is_null(v) && (field(st, v, 0, &m->id,
+	    &m->idlen) < 0 || m->idlen == 0 || m->idlen > SPOOL_ID_MAX))
 		return -EINVAL;
 	v = json_object_get(st->root, "ts");
 	if (v != NULL && !json_is_null(v)) {

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,7 +247,7 @@ int
 spool_write_file(int dirfd, const char *name, const void *buf, size_t len,
     int sync)
 {
-	char tmp[64];
+	char tmp[NAME_MAX + 1];
 	ssize_t n;
 	int fd, r = 0;
 

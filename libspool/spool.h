@@ -52,6 +52,8 @@ struct spool_msg {
 	size_t		 nheaders;
 	const void	*payload;
 	size_t		 len;
+	const void	*id;		/* mq-send --id; NULL: none */
+	size_t		 idlen;
 };
 
 /* topic configuration; spool_config_default() fills the defaults */
@@ -175,6 +177,14 @@ int	 spool_group_info(struct spool_topic *, const char *group, uint32_t part,
 int	 spool_group_reset(struct spool_topic *, const char *group,
 	    const struct spool_pos *to);
 int	 spool_group_delete(struct spool_topic *, const char *group);
+
+/* dedup.c: idempotent sends (mq-send --id) */
+#define SPOOL_ID_MAX	120
+int	 spool_dedup_begin(struct spool_topic *, const void *id, size_t len,
+	    int *seen);
+int	 spool_dedup_end(struct spool_topic *, const void *id, size_t len,
+	    int lockfd, int sync);
+int	 spool_dedup_gc(struct spool_topic *, int64_t now_ms);
 
 /* input.c: records from a stream; dlen 0 means the stream is one record */
 int	 spool_input_open(struct spool *, int fd, const void *delim, size_t dlen,

@@ -927,5 +927,11 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 		spool_seg_free(&l);
 		close(pfd);
 	}
+	/* and the send IDs past their window */
+	if (r >= 0 && (r = spool_dedup_gc(t, now)) > 0 && report != NULL) {
+		snprintf(msg, sizeof(msg), "%s: %d send IDs past "
+		    "dedup.window.ms forgotten", t->name, r);
+		report(arg, msg);
+	}
 	return r < 0 ? r : deleted;
 }

@@ -43,6 +43,10 @@ echo "== fuzzing (tests/fuzz: 10 s a target, and every regression input)"
 make -s fuzz-check > "$log" 2>&1 || echo "not ok - make fuzz-check exited $?" >> "$log"
 count "fuzz"
 
+echo "== crash trials (tests/crash, short run)"
+make -s crash-check > "$log" 2>&1 || echo "not ok - make crash-check exited $?" >> "$log"
+count "crash"
+
 echo "== power loss (tests/powerloss, short run)"
 POWERLOSS_TRIALS=${POWERLOSS_TRIALS:-12} bash tests/powerloss/powerloss.sh > "$log" 2>&1
 count "power loss"
