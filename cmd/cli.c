@@ -426,3 +426,21 @@ cli_unescape(const char *s, size_t *len)
 	*len = o - out;
 	return out;
 }
+
+/*
+ * cli_format_ok - whether a -F format (escapes already undone) uses only
+ * kcat's tokens: %s %S %k %K %t %p %o %T %h %%
+ */
+int
+cli_format_ok(const char *f, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (f[i] != '%')
+			continue;
+		if (++i == n || f[i] == '\0' || strchr("sSkKtpoTh%", f[i]) == NULL)
+			return -EINVAL;
+	}
+	return 0;
+}

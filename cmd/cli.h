@@ -43,5 +43,6 @@ int	 cli_duration(const char *, int64_t *ms);
 int	 cli_time(const char *, int64_t *ms);
 int	 cli_pos(const char *, struct spool_pos *);
 char	*cli_unescape(const char *, size_t *len);
+int	 cli_format_ok(const char *, size_t);
 
 #endif

@@ -135,7 +135,7 @@ outnum(long long v)
 
 /*
  * format - print m by a -F format: kcat's tokens %s %S %k %K %t %p %o
- * %T %h %%; the format was checked by check_format
+ * %T %h %%; the format was checked by cli_format_ok
  */
 static void
 format(const char *f, size_t flen, const char *topic, const struct spool_msg *m)
@@ -170,22 +170,6 @@ format(const char *f, size_t flen, const char *topic, const struct spool_msg *m)
 			}
 			break;
 		}
-	}
-}
-
-/* check_format - exit 64 on a token -F does not know */
-static void
-check_format(const char *f, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (f[i] != '%')
-			continue;
-		if (++i == n)
-			cli_usage_die("-F: %% at the end of the format");
-		if (strchr("sSkKtpoTh%", f[i]) == NULL || f[i] == '\0')
-			cli_usage_die("-F: unknown token %%%c", f[i]);
 	}
 }
 
@@ -499,7 +483,10 @@ main(int argc, char *argv[])
 			free(fmt);
 			if ((fmt = cli_unescape(optarg, &flen)) == NULL)
 				cli_usage_die("-F %s: invalid escape", optarg);
-			check_format(fmt, flen);
+			if (cli_format_ok(fmt, flen) < 0)
+				cli_usage_die("-F %s: unknown token or %% at the "
+				    "end (tokens: %%s %%S %%k %%K %%t %%p %%o "
+				    "%%T %%h %%%%)", optarg);
 			break;
 		case 'f':
 			follow = 1;

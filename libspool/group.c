@@ -364,6 +364,12 @@ write_offset(int gfd, int *fdp, uint32_t part, uint64_t *seq, uint64_t off)
 		if (cur == 0 && spool_fsync_dir(gfd) < 0)
 			return -errno;
 	}
+	if (*seq >= INT64_MAX) {
+		/* a sequence this high was not counted up to: start over */
+		if (ftruncate(*fdp, 0) == -1)
+			return -errno;
+		*seq = 0;
+	}
 	(*seq)++;
 	memset(s, 0, sizeof(s));
 	memcpy(s, OFF_MAGIC, 4);

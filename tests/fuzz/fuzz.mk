@@ -23,7 +23,7 @@ FUZZ_ALLFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                  $(FUZZ_CFLAGS) $(FUZZ_SAN) -Ilibspool -Icmd
 FUZZ_LDLIBS    = -luring -lz -ljansson -lisal
 
-FUZZ_TARGETS   = fuzz_batch fuzz_segment fuzz_config fuzz_json fuzz_cli
+FUZZ_TARGETS   = fuzz_batch fuzz_segment fuzz_config fuzz_json fuzz_cli fuzz_offsets
 FUZZ_BINS      = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/%)
 FUZZ_LIBSRC    = $(wildcard libspool/*.c)
 FUZZ_LIBOBJ    = $(FUZZ_LIBSRC:libspool/%.c=$(FUZZ_DIR)/obj/lib/%.o)

@@ -1,13 +1,12 @@
 /*
  * fuzz_cli.c - the argument parsers of cmd/cli.c over arbitrary text
  *
- * cli_duration (-t, -w), cli_time and cli_pos (-o, -u: N, -N, @TIME,
- * beginning, end) and cli_unescape (-d, -F) each get the input, cut at
+ * cli_duration (--timeout, --sync-interval), cli_time and cli_pos (-o,
+ * -u: N, -N, @TIME, beginning, end), cli_unescape (-D, -K, -F) and
+ * cli_format_ok (-F, on the unescaped format) each get the input, cut at
  * its first NUL as an argv string would be.  Only parsers that return
- * errors are fuzzed: cli_number, cli_usage_die and cli_die exit.
- *
- * mq-recv's -F format checker and renderer (check_format, format) are
- * static in cmd/mq-recv.c and are not reached from here.
+ * errors are fuzzed: cli_number, cli_usage_die and cli_die exit.  The
+ * -F renderer in mq-recv only ever sees formats cli_format_ok passed.
  */
 
 #include <stdint.h>
@@ -40,6 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* escapes only ever shorten */
 		if (len > strlen(s))
 			abort();
+		/* the -F checker, on what -F would see */
+		(void)cli_format_ok(u, len);
 		free(u);
 	}
 	free(s);
