@@ -666,6 +666,19 @@ watch(int ifd, int dirfd, uint32_t mask)
 
 #define PART_EVENTS	(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
 
+/* part_free - what one partition of a reader holds */
+static void
+part_free(struct rpart *p)
+{
+	if (p->logfd >= 0)
+		close(p->logfd);
+	if (p->partfd >= 0)
+		close(p->partfd);
+	free(p->buf);
+	spool_body_free(&p->body);
+	spool_seg_free(&p->segs);
+}
+
 /* add_one - open partition id, watch it, and start it at start */
 static int
 add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
@@ -749,13 +762,7 @@ spool_reader_drop(struct spool_reader *r, uint32_t part)
 	p = &r->parts[i];
 	if (p->wd >= 0)
 		(void)inotify_rm_watch(r->ifd, p->wd);
-	if (p->logfd >= 0)
-		close(p->logfd);
-	if (p->partfd >= 0)
-		close(p->partfd);
-	free(p->buf);
-	spool_body_free(&p->body);
-	spool_seg_free(&p->segs);
+	part_free(p);
 	r->parts[i] = r->parts[--r->n];
 	if (r->cur >= r->n)
 		r->cur = 0;
@@ -895,17 +902,8 @@ spool_reader_close(struct spool_reader *r)
 	if (r == NULL)
 		return;
 	collect(r);
-	for (i = 0; i < r->n; i++) {
-		struct rpart *p = &r->parts[i];
-
-		if (p->logfd >= 0)
-			close(p->logfd);
-		if (p->partfd >= 0)
-			close(p->partfd);
-		free(p->buf);
-		spool_body_free(&p->body);
-		spool_seg_free(&p->segs);
-	}
+	for (i = 0; i < r->n; i++)
+		part_free(&r->parts[i]);
 	if (r->ifd >= 0)
 		close(r->ifd);
 	free(r->parts);
