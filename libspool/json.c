@@ -333,8 +333,7 @@ spool_json_decode(const char *line, size_t len, struct spool_msg *m,
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return -ENOMEM;
 	*state = st;
-	st->root = json_loadb(line, len, JSON_ALLOW_NUL | JSON_DISABLE_EOF_CHECK
-	    * 0, &jerr);
+	st->root = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
 	if (!json_is_object(st->root))
 		return -EINVAL;
 	v = json_object_get(st->root, "payload");

@@ -515,7 +515,7 @@ spool_reader_next(struct spool_reader *r, struct spool_msg *m)
  */
 static int
 time_offset(struct spool_reader *r, struct rpart *p, int64_t ts,
-    uint64_t first, uint64_t next, uint64_t *off)
+    uint64_t next, uint64_t *off)
 {
 	struct spool_seglist l;
 	struct spool_bhdr h;
@@ -528,7 +528,6 @@ time_offset(struct spool_reader *r, struct rpart *p, int64_t ts,
 	int fd, s = 0;
 
 	*off = next;
-	(void)first;
 	memset(&b, 0, sizeof(b));
 	if ((s = spool_seg_list(p->partfd, &l)) < 0)
 		return s;
@@ -597,7 +596,7 @@ resolve(struct spool_reader *r, struct rpart *p, const struct spool_pos *pos,
 			*off = pi->first;
 		break;
 	case SPOOL_POS_TIME:
-		return time_offset(r, p, pos->value, pi->first, pi->next, off);
+		return time_offset(r, p, pos->value, pi->next, off);
 	case SPOOL_POS_NONE:
 		*off = UINT64_MAX;
 		break;

@@ -184,7 +184,7 @@ records_ok(const struct spool_bhdr *h, const unsigned char *body, char *why,
  * set, every body checksum is checked too.  <0 is an I/O error.
  */
 int
-spool_seg_scan(struct spool_io *io, int fd, uint64_t base, off_t from,
+spool_seg_scan(struct spool_io *io, int fd, off_t from,
     off_t size, int bodies, struct spool_scanpos *sp, char *why,
     size_t whylen)
 {
@@ -195,7 +195,6 @@ spool_seg_scan(struct spool_io *io, int fd, uint64_t base, off_t from,
 	ssize_t n;
 	int r = SCAN_OK;
 
-	(void)base;
 	sp->end = 0;
 	while (pos < size) {
 		if (size - pos < SPOOL_HDR_SIZE) {
@@ -435,7 +434,7 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 	if (keep != NULL)
 		*keep = k;
 	pos->max_ts = 0;
-	return spool_seg_scan(io, logfd, base, from, size, 0, pos, why, whylen);
+	return spool_seg_scan(io, logfd, from, size, 0, pos, why, whylen);
 }
 
 /*
@@ -481,7 +480,7 @@ spool_seg_resync(struct spool_io *io, int fd, off_t from, off_t size,
  * tail, drop index entries past the end.  Called with the lock held.
  */
 int
-spool_seg_recover(struct spool *sp, int partfd, uint64_t base, int logfd,
+spool_seg_recover(struct spool *sp, uint64_t base, int logfd,
     int idxfd, struct spool_scanpos *pos)
 {
 	struct spool_io *io = spool_get_io(sp);
@@ -490,7 +489,6 @@ spool_seg_recover(struct spool *sp, int partfd, uint64_t base, int logfd,
 	ssize_t keep = 0;
 	int r;
 
-	(void)partfd;
 	if (io == NULL)
 		return -ENOMEM;
 	if (fstat(logfd, &st) == -1)

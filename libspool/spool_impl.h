@@ -127,7 +127,7 @@ struct spool_scanpos {
 	int		 end;		/* an END batch was seen */
 	int64_t		 max_ts;
 };
-int	 spool_seg_scan(struct spool_io *, int fd, uint64_t base, off_t from,
+int	 spool_seg_scan(struct spool_io *, int fd, off_t from,
 	    off_t size, int bodies, struct spool_scanpos *, char *why,
 	    size_t whylen);
 int	 spool_seg_end(struct spool_io *, int logfd, int idxfd, uint64_t base,
@@ -137,7 +137,7 @@ int	 spool_seg_resync(struct spool_io *, int fd, off_t from, off_t size,
 	    uint64_t minoff, off_t *found);
 int	 spool_seg_seek(struct spool_io *, int logfd, int idxfd, uint64_t base,
 	    uint64_t offset, off_t size, off_t *pos);
-int	 spool_seg_recover(struct spool *, int partfd, uint64_t base,
+int	 spool_seg_recover(struct spool *, uint64_t base,
 	    int logfd, int idxfd, struct spool_scanpos *);
 int	 spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos);
 

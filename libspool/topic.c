@@ -699,7 +699,7 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 	memset(&pos, 0, sizeof(pos));
 	pos.next = base;
 	while (from < st.st_size) {
-		s = spool_seg_scan(v->io, fd, base, from, st.st_size, 1, &pos,
+		s = spool_seg_scan(v->io, fd, from, st.st_size, 1, &pos,
 		    why, sizeof(why));
 		if (s < 0) {
 			r = s;
@@ -836,7 +836,7 @@ seg_max_ts(struct spool_io *io, int pfd, uint64_t base, int64_t *max_ts,
 	memset(&pos, 0, sizeof(pos));
 	pos.next = base;
 	pos.max_ts = INT64_MIN;
-	r = spool_seg_scan(io, fd, base, 0, st.st_size, 0, &pos, why,
+	r = spool_seg_scan(io, fd, 0, st.st_size, 0, &pos, why,
 	    sizeof(why));
 	close(fd);
 	*max_ts = pos.max_ts;

@@ -197,7 +197,7 @@ open_head(struct spool_writer *w, struct wpart *p)
 			return r;
 		}
 		memset(&pos, 0, sizeof(pos));
-		r = spool_seg_recover(w->t->sp, p->partfd, p->segbase,
+		r = spool_seg_recover(w->t->sp, p->segbase,
 		    p->logfd, p->idxfd, &pos);
 		if (r < 0) {
 			close_seg(p);
@@ -270,7 +270,7 @@ catch_up(struct spool_writer *w, struct wpart *p)
 		return open_head(w, p);		/* cut or removed: start over */
 	memset(&pos, 0, sizeof(pos));
 	pos.next = p->next;
-	r = spool_seg_scan(w->io, p->logfd, p->segbase, p->end, st.st_size, 0,
+	r = spool_seg_scan(w->io, p->logfd, p->end, st.st_size, 0,
 	    &pos, why, sizeof(why));
 	if (r < 0)
 		return r;
