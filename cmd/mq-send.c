@@ -256,6 +256,11 @@ main(int argc, char *argv[])
 				cli_warn("%s: --id %s: already stored", topic,
 				    id);
 			(void)spool_writer_close(w);
+			close(idlock);
+			spool_topic_close(t);
+			spool_close(sp);
+			free(dbuf);
+			free(kdelim);
 			return EX_OK;
 		}
 		base.id = id;
