@@ -56,6 +56,5 @@ fuzz-clean:
 	rm -rf $(FUZZ_DIR)/bin $(FUZZ_DIR)/obj
 
 .PHONY: fuzz fuzz-check fuzz-bins fuzz-clean
-.SECONDARY: $(FUZZ_LIBOBJ) $(FUZZ_CLIOBJ)
 
 .DEFAULT_GOAL := $(FUZZ_SAVED_GOAL)
