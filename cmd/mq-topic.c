@@ -726,6 +726,10 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage(EX_USAGE);
+	/* "mq-topic create --help" is a question, not a topic named so */
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0))
+		usage(EX_OK);
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[0], cmds[i].name) == 0) {
 			optind = 0;	/* GNU getopt: start afresh */

@@ -320,3 +320,14 @@ segment.bytes=1073741824'
 	run mq-topic verify
 	expect_status 0
 }
+
+@test "mq-topic COMMAND -h or --help prints the usage and exits 0" {
+	local c
+	for c in create delete list describe config verify groups reset delete-group gc stats; do
+		run mq-topic "$c" --help
+		expect_status 0
+		expect_contains "usage: mq-topic"
+		run mq-topic "$c" -h
+		expect_status 0
+	done
+}
