@@ -312,8 +312,8 @@ _mq_topic()
 		case $cmd in
 		"")	_mq_reply -h -q -s -v --help --quiet --spool= \
 			    --verbose --version ;;
-		create)	_mq_reply -P --config= ;;
-		list)	_mq_reply -l ;;
+		create)	_mq_reply -P --config= --partitions= ;;
+		list)	_mq_reply -l --long ;;
 		verify)	_mq_reply --repair ;;
 		reset)	_mq_reply --to= ;;
 		stats)	_mq_reply --json --prometheus ;;

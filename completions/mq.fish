@@ -240,9 +240,9 @@ complete -c mq-topic -n '__mq_npos topic 0' -a stats -d 'Numbers for monitoring'
 complete -c mq-topic -n '__mq_topic_cmd gc 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd stats' -l json -d 'One JSON object'
 complete -c mq-topic -n '__mq_topic_cmd stats' -l prometheus -d 'node_exporter textfile format'
-complete -c mq-topic -n '__mq_topic_cmd create' -s P -x -d 'Number of partitions'
+complete -c mq-topic -n '__mq_topic_cmd create' -s P -l partitions -x -d 'Number of partitions'
 complete -c mq-topic -n '__mq_topic_cmd create' -l config -x -a '(__mq_config_kv)' -d 'Set a configuration key'
-complete -c mq-topic -n '__mq_topic_cmd list' -s l -d 'Print a table'
+complete -c mq-topic -n '__mq_topic_cmd list' -s l -l long -d 'Print a table'
 complete -c mq-topic -n '__mq_topic_cmd verify' -l repair -d 'Cut torn tails, rebuild indexes'
 complete -c mq-topic -n '__mq_topic_cmd delete 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd describe 0' -a '(__mq_topics)' -d topic
