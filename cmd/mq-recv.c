@@ -311,10 +311,11 @@ static void
 pace(void)
 {
 	struct timespec ts;
-	int64_t now = mono_ns(), wait;
+	int64_t now, wait;
 
 	if (rate_ns == 0)
 		return;
+	now = mono_ns();
 	if (rate_next > now) {
 		wait = rate_next - now;
 		ts.tv_sec = wait / 1000000000;
@@ -688,7 +689,10 @@ main(int argc, char *argv[])
 		else if (olen + m.len + dlen <= OBUF) {
 			/* the common case, without two calls to out */
 			memcpy(obuf + olen, m.payload, m.len);
-			memcpy(obuf + olen + m.len, delim, dlen);
+			if (dlen == 1)
+				obuf[olen + m.len] = *delim;
+			else
+				memcpy(obuf + olen + m.len, delim, dlen);
 			olen += m.len + dlen;
 		} else {
 			out(m.payload, m.len);
