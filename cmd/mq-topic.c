@@ -338,6 +338,18 @@ cmd_groups(int argc, char *argv[])
 	return EX_OK;
 }
 
+/* group_result - exit as reset or delete-group of group must, on failure */
+static void
+group_result(struct spool *sp, const char *group, int r)
+{
+	if (r == -EAGAIN)
+		cli_fail(r, "%s: a live member holds the group", group);
+	if (r == -ENOENT)
+		cli_fail(r, "%s: No such group", group);
+	if (r < 0)
+		cli_die(r, sp, "%s", group);
+}
+
 /* cmd_reset - reset group topic --to position */
 static int
 cmd_reset(int argc, char *argv[])
@@ -349,7 +361,7 @@ cmd_reset(int argc, char *argv[])
 	struct spool_pos to = { SPOOL_POS_NONE, 0 };
 	struct spool *sp;
 	struct spool_topic *t;
-	int ch, r;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (ch != OPT_TO)
@@ -363,15 +375,7 @@ cmd_reset(int argc, char *argv[])
 	cli_check_group(argv[optind]);
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[optind + 1]);
-	r = spool_group_reset(t, argv[optind], &to);
-	if (r == -EAGAIN)
-		cli_fail(-EAGAIN, "%s: a live member holds the group",
-		    argv[optind]);
-	if (r < 0) {
-		if (r == -ENOENT)
-			cli_fail(r, "%s: No such group", argv[optind]);
-		cli_die(r, sp, "%s", argv[optind]);
-	}
+	group_result(sp, argv[optind], spool_group_reset(t, argv[optind], &to));
 	spool_topic_close(t);
 	spool_close(sp);
 	return EX_OK;
@@ -383,22 +387,13 @@ cmd_delete_group(int argc, char *argv[])
 {
 	struct spool *sp;
 	struct spool_topic *t;
-	int r;
 
 	if (argc != 3)
 		usage(EX_USAGE);
 	cli_check_group(argv[1]);
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[2]);
-	r = spool_group_delete(t, argv[1]);
-	if (r == -EAGAIN)
-		cli_fail(-EAGAIN, "%s: a live member holds the group",
-		    argv[1]);
-	if (r < 0) {
-		if (r == -ENOENT)
-			cli_fail(r, "%s: No such group", argv[1]);
-		cli_die(r, sp, "%s", argv[1]);
-	}
+	group_result(sp, argv[1], spool_group_delete(t, argv[1]));
 	spool_topic_close(t);
 	spool_close(sp);
 	return EX_OK;
