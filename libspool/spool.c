@@ -33,38 +33,56 @@
 #error "format.h get32/get64 assume a little-endian host"
 #endif
 
-/* mkdir_p - create dir and its missing parents, syncing each new entry */
+/*
+ * sync_parent - fsync the directory holding path (".", "/" or a prefix of
+ * path; path may be relative and hold no slash at all)
+ */
+static int
+sync_parent(char *path)
+{
+	char *slash = strrchr(path, '/');
+	const char *parent = path;
+	int fd, r;
+
+	if (slash == NULL)
+		parent = ".";
+	else if (slash == path)
+		parent = "/";
+	else
+		*slash = '\0';
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = fd == -1 ? -errno : 0;
+	if (slash != NULL && slash != path)
+		*slash = '/';
+	if (r < 0)
+		return r;
+	r = spool_fsync_dir(fd);
+	close(fd);
+	return r;
+}
+
+/*
+ * mkdir_p - create dir and its missing parents, syncing each new entry
+ * into its parent (a failed sync fails the whole: the spool would not
+ * survive a power cut)
+ */
 static int
 mkdir_p(const char *dir, int nosync)
 {
 	char *p, *s;
-	int fd, r = 0;
+	int last, r = 0;
 
 	if ((s = strdup(dir)) == NULL)
 		return -ENOMEM;
 	for (p = s + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
-		int last = *p == '\0';
-
+		last = *p == '\0';
 		*p = '\0';
 		if (mkdir(s, 0775) == 0) {
 			/* the new entry is durable only once its parent is */
-			char *slash = strrchr(s, '/');
-
-			if (slash == s)
-				fd = open("/", O_RDONLY | O_DIRECTORY);
-			else {
-				*slash = '\0';
-				fd = open(slash == NULL ? "." : s,
-				    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-				*slash = '/';
-			}
-			if (fd >= 0) {
-				if (!nosync)
-					(void)fsync(fd);
-				close(fd);
-			}
+			if (!nosync && (r = sync_parent(s)) < 0)
+				break;
 		} else if (errno != EEXIST) {
 			r = -errno;
 			break;

@@ -368,6 +368,27 @@ bad_names() {
 	expect_output "t"
 }
 
+@test "a relative spool path that does not exist yet, with no slash in it" {
+	# mkdir_p once wrote through the NULL of strrchr here (SIGSEGV)
+	cd "$BATS_TEST_TMPDIR"
+	run mq-send -s s1 t hi
+	expect_status 0
+	MQ_SPOOL=s2 run mq-send t hi
+	expect_status 0
+	run mq-topic -s s3 create t
+	expect_status 0
+	run mq-send -s s4/deeper t hi
+	expect_status 0
+	run mq-recv -s s1 t
+	expect_status 0
+	expect_output hi
+	MQ_SPOOL=s2 run mq-recv t
+	expect_output hi
+	run mq-recv -s s4/deeper t
+	expect_output hi
+	[[ -d s3/topics/t ]] || { echo "s3/topics/t not made" >&2; false; }
+}
+
 @test "writers create a missing spool, nested directories included" {
 	export MQ_SPOOL="$BATS_TEST_TMPDIR/deep/er/spool"
 	run mq-send t m
