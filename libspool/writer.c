@@ -40,6 +40,7 @@
 #include "spool_impl.h"
 
 #define BATCH_TARGET	(256u << 10)	/* append a batch at this size */
+#define RUN_REPORTED	256	/* keyless run a partition gets, offsets reported */
 #define PENDING_MAX	(4u << 20)	/* all partitions' batches together */
 
 struct wpart {
@@ -62,7 +63,9 @@ struct spool_writer {
 	struct spool_writer_opts o;
 	struct wpart	*parts;
 	uint32_t	 nparts;
-	uint32_t	 rr;		/* partition of keyless batches */
+	uint32_t	 rr;		/* partition of the next keyless message */
+	uint32_t	 run;		/* keyless messages it got in a row */
+	uint32_t	 runlen;	/* how many it gets before the next one */
 	int		 last;		/* partition of the last message */
 	size_t		 pending;
 	int		 err;		/* sticky */
@@ -117,7 +120,16 @@ spool_writer_open(struct spool_topic *t, const struct spool_writer_opts *o,
 		w->parts[i].logfd = w->parts[i].idxfd = -1;
 		spool_batch_init(&w->parts[i].b);
 	}
-	/* keyless batches start on a partition of their own */
+	/*
+	 * Keyless messages are dealt round-robin, one at a time, so that
+	 * even a small send gives every partition (every group member) its
+	 * share; each partition still gets its own large batch.  Offsets
+	 * reported in input order need a batch appended at each change of
+	 * partition, so then a partition gets runs of RUN_REPORTED.  A
+	 * writer starts on a partition of its own, so that one-message
+	 * sends spread too.
+	 */
+	w->runlen = o->stored != NULL ? RUN_REPORTED : 1;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	w->rr = (uint32_t)(ts.tv_nsec ^ getpid()) % w->nparts;
 	*wp = w;
@@ -404,8 +416,14 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 		n = (uint32_t)w->o.partition;
 	else if (m->key != NULL)
 		n = fnv1a(m->key, m->keylen) % w->nparts;
-	else
+	else {
 		n = w->rr;
+		if (++w->run == w->runlen) {
+			w->run = 0;
+			if (++w->rr == w->nparts)
+				w->rr = 0;
+		}
+	}
 	/* offsets are reported in input order: one batch at a time */
 	if (w->o.stored != NULL && w->last >= 0 && (uint32_t)w->last != n &&
 	    (r = spool_writer_flush(w)) < 0)
@@ -425,8 +443,6 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 	if (p->b.len - SPOOL_HDR_SIZE >= BATCH_TARGET) {
 		if ((r = flush_part(w, n)) < 0)
 			return w->err = r;
-		if (m->key == NULL && w->o.partition < 0)
-			w->rr = (w->rr + 1) % w->nparts;
 	}
 	if (w->pending >= PENDING_MAX && (r = spool_writer_flush(w)) < 0)
 		return r;

@@ -270,6 +270,23 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	done
 }
 
+@test "a small keyless send is dealt evenly over the partitions" {
+	run mq-topic create -P 4 jobs
+	expect_status 0
+	seq 1000 | mq-send jobs
+	run bash -c "mq-recv -F '%p\n' jobs | sort | uniq -c | awk '{print \$1}'"
+	expect_output $'250\n250\n250\n250'
+	# a stream that goes idle between lines spreads the same way
+	(for i in $(seq 40); do echo "$i"; sleep 0.01; done) | mq-send jobs
+	run bash -c "mq-recv -o 250 -F '%p\n' jobs | sort | uniq -c | awk '{print \$1}'"
+	expect_output $'10\n10\n10\n10'
+	# offsets printed in input order: runs of 256, still every partition
+	run mq-topic create -P 4 po
+	seq 1024 | mq-send --print-offsets po >/dev/null
+	run bash -c "mq-recv -F '%p\n' po | sort | uniq -c | awk '{print \$1}'"
+	expect_output $'256\n256\n256\n256'
+}
+
 @test "-p N writes to partition N, mq-recv -p N reads only it" {
 	run mq-topic create -P 3 t
 	expect_status 0
