@@ -3,10 +3,13 @@
  *
  * Each job owns a copy of its message (the reader's pointers do not
  * outlive the next read), runs CMD through sh -c with the payload on its
- * standard input and MQ_TOPIC, MQ_PARTITION, MQ_OFFSET, MQ_KEY and
- * MQ_TIMESTAMP in its environment, and is retried after 100 ms, 200 ms,
- * 400 ms... until it exits 0 or has failed retries + 1 times.  Up to
- * max jobs run at once; the caller keeps them on different partitions.
+ * standard input and MQ_SPOOL, MQ_TOPIC, MQ_PARTITION, MQ_OFFSET,
+ * MQ_KEY, MQ_TIMESTAMP, MQ_GROUP, MQ_ATTEMPT and MQ_HEADER_<NAME> in its
+ * environment, and is retried after 100 ms, 200 ms, 400 ms... until it
+ * exits 0 or has failed retries + 1 times.  A command still running at
+ * --exec-timeout is killed (its whole process group) and has failed.
+ * Up to max jobs run at once; the caller keeps them on different
+ * partitions.
  *
  * Children are waited for with SIGCHLD blocked and sigtimedwait, so that
  * no exit is missed between looking and waiting, and a retry that falls
@@ -32,19 +35,16 @@
 #define BACKOFF_MAX_MS	30000
 
 static struct job *jobs;
-static int njobs, maxjobs, retries;
-static const char *command, *topicname;
+static int njobs;
+static struct jobs_opts o;
 static sigset_t chld;
 
-/* jobs_init - get ready to run cmd for messages of topic */
+/* jobs_init - get ready to run commands as opts say */
 void
-jobs_init(const char *cmd, const char *topic, int max, int nretries)
+jobs_init(const struct jobs_opts *opts)
 {
-	command = cmd;
-	topicname = topic;
-	maxjobs = max;
-	retries = nretries;
-	if ((jobs = calloc(max, sizeof(*jobs))) == NULL)
+	o = *opts;
+	if ((jobs = calloc(o.max, sizeof(*jobs))) == NULL)
 		cli_die(-ENOMEM, NULL, "jobs");
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -55,7 +55,7 @@ jobs_init(const char *cmd, const char *topic, int max, int nretries)
 int
 jobs_free_slots(void)
 {
-	return maxjobs - njobs;
+	return o.max - njobs;
 }
 
 /* jobs_count - jobs running or waiting for a retry */
@@ -77,11 +77,43 @@ dup_bytes(const void *p, size_t n)
 	return d;
 }
 
+/*
+ * header_env - MQ_HEADER_<NAME>=value for each header: the name upper
+ * case, anything but letters and digits as "_"; a value with a NUL byte
+ * is cut there (the environment cannot hold it)
+ */
+static void
+header_env(const struct spool_msg *m)
+{
+	char name[128], *val;
+	size_t i, k, n;
+
+	for (i = 0; i < m->nheaders; i++) {
+		const struct spool_header *h = &m->headers[i];
+
+		n = snprintf(name, sizeof(name), "MQ_HEADER_");
+		for (k = 0; k < h->namelen && n < sizeof(name) - 1; k++) {
+			unsigned char c = ((const unsigned char *)h->name)[k];
+
+			name[n++] = c >= 'a' && c <= 'z' ? c - 'a' + 'A' :
+			    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ?
+			    c : '_';
+		}
+		name[n] = '\0';
+		if ((val = malloc(h->valuelen + 1)) == NULL)
+			_exit(127);
+		memcpy(val, h->value, h->valuelen);
+		val[h->valuelen] = '\0';
+		setenv(name, val, 1);
+		free(val);
+	}
+}
+
 /* spawn - run the command for job j */
 static void
 spawn(struct job *j)
 {
-	char num[3][24];
+	char num[4][24];
 	int fd[2];
 	pid_t pid;
 	size_t done = 0;
@@ -110,7 +142,9 @@ spawn(struct job *j)
 		snprintf(num[0], sizeof(num[0]), "%" PRIu32, j->msg.partition);
 		snprintf(num[1], sizeof(num[1]), "%" PRIu64, j->msg.offset);
 		snprintf(num[2], sizeof(num[2]), "%" PRId64, j->msg.ts);
-		setenv("MQ_TOPIC", topicname, 1);
+		snprintf(num[3], sizeof(num[3]), "%d", j->attempts + 1);
+		setenv("MQ_SPOOL", o.spool, 1);
+		setenv("MQ_TOPIC", o.topic, 1);
 		setenv("MQ_PARTITION", num[0], 1);
 		setenv("MQ_OFFSET", num[1], 1);
 		setenv("MQ_TIMESTAMP", num[2], 1);
@@ -118,7 +152,13 @@ spawn(struct job *j)
 			setenv("MQ_KEY", j->key, 1);
 		else
 			unsetenv("MQ_KEY");
-		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+		if (o.group != NULL)
+			setenv("MQ_GROUP", o.group, 1);
+		else
+			unsetenv("MQ_GROUP");
+		setenv("MQ_ATTEMPT", num[3], 1);
+		header_env(&j->msg);
+		execl("/bin/sh", "sh", "-c", o.cmd, (char *)NULL);
 		_exit(127);
 	}
 	close(fd[0]);
@@ -136,6 +176,8 @@ spawn(struct job *j)
 	j->pid = pid;
 	j->attempts++;
 	j->due = 0;
+	j->timedout = 0;
+	j->deadline = o.timeout_ms >= 0 ? spool_now_ms() + o.timeout_ms : 0;
 }
 
 /* jobs_start - copy message m and run the command for it */
@@ -209,26 +251,43 @@ jobs_wait(int block)
 			jobs[i].pid = 0;
 			jobs[i].status = WIFEXITED(st) ? WEXITSTATUS(st) :
 			    128 + WTERMSIG(st);
-			if (jobs[i].status == 0 || jobs[i].attempts > retries)
+			if (jobs[i].timedout && jobs[i].status == 0)
+				jobs[i].status = 128 + SIGKILL;
+			if (jobs[i].timedout)
+				cli_warn("%s: offset %" PRIu64 ": killed after "
+				    "--exec-timeout", o.topic,
+				    jobs[i].msg.offset);
+			if (jobs[i].status == 0 || jobs[i].attempts > o.retries)
 				return &jobs[i];
 			next = (int64_t)BACKOFF_MS << (jobs[i].attempts - 1);
 			jobs[i].due = spool_now_ms() +
 			    (next > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : next);
 			if (cli_verbose)
 				cli_warn("%s: offset %" PRIu64 ": exit %d, "
-				    "retry %d of %d", topicname,
+				    "retry %d of %d", o.topic,
 				    jobs[i].msg.offset, jobs[i].status,
-				    jobs[i].attempts, retries);
+				    jobs[i].attempts, o.retries);
 		}
 		now = spool_now_ms();
 		next = INT64_MAX;
 		for (i = 0; i < njobs; i++) {
-			if (jobs[i].pid != 0)
-				continue;
-			if (jobs[i].due <= now)
+			if (jobs[i].pid == 0) {
+				if (jobs[i].due > now) {
+					if (jobs[i].due < next)
+						next = jobs[i].due;
+					continue;
+				}
 				spawn(&jobs[i]);
-			else if (jobs[i].due < next)
-				next = jobs[i].due;
+			}
+			if (jobs[i].deadline == 0 || jobs[i].timedout)
+				continue;
+			if (jobs[i].deadline <= now) {
+				/* it hangs: the command and what it started */
+				jobs[i].timedout = 1;
+				(void)kill(-jobs[i].pid, SIGKILL);
+				(void)kill(jobs[i].pid, SIGKILL);
+			} else if (jobs[i].deadline < next)
+				next = jobs[i].deadline;
 		}
 		if (!block || njobs == 0)
 			return NULL;

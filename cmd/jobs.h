@@ -14,12 +14,25 @@ struct job {
 	int		 attempts;
 	int		 status;
 	int64_t		 due;		/* when the retry starts */
+	int64_t		 deadline;	/* --exec-timeout: killed then; 0 none */
+	int		 timedout;	/* the last attempt was killed so */
 	void		*payload;
 	char		*key;
 	struct spool_header *hdrs;
 };
 
-void	 jobs_init(const char *cmd, const char *topic, int max, int retries);
+/* what every command gets besides its message */
+struct jobs_opts {
+	const char	*cmd;
+	const char	*spool;		/* MQ_SPOOL */
+	const char	*topic;		/* MQ_TOPIC */
+	const char	*group;		/* MQ_GROUP; NULL: none */
+	int		 max;		/* -j */
+	int		 retries;
+	int64_t		 timeout_ms;	/* --exec-timeout; -1: none */
+};
+
+void	 jobs_init(const struct jobs_opts *);
 int	 jobs_free_slots(void);
 int	 jobs_count(void);
 struct job *jobs_start(const struct spool_msg *);

@@ -30,8 +30,8 @@
 #define OBUF		(1u << 20)
 #define MAX_FILTERS	32
 
-enum { OPT_DEAD_LETTER = 256, OPT_FILTER, OPT_RATE, OPT_RETRIES, OPT_TIMEOUT,
-	OPT_VERSION };
+enum { OPT_DEAD_LETTER = 256, OPT_EXEC_TIMEOUT, OPT_FILTER, OPT_RATE,
+	OPT_RETRIES, OPT_TIMEOUT, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "null",	 no_argument,		NULL, '0' },
@@ -51,6 +51,7 @@ static const struct option longopts[] = {
 	{ "verbose",	 no_argument,		NULL, 'v' },
 	{ "exec",	 required_argument,	NULL, 'x' },
 	{ "dead-letter", required_argument,	NULL, OPT_DEAD_LETTER },
+	{ "exec-timeout", required_argument,	NULL, OPT_EXEC_TIMEOUT },
 	{ "filter",	 required_argument,	NULL, OPT_FILTER },
 	{ "rate",	 required_argument,	NULL, OPT_RATE },
 	{ "retries",	 required_argument,	NULL, OPT_RETRIES },
@@ -62,8 +63,9 @@ static const struct option longopts[] = {
 static const char usage_text[] =
 "usage: mq-recv [-0fJqv] [-c count] [-D delim] [-F format] [-g group] [-j jobs]\n"
 "               [-o offset] [-p partition] [-s spool] [-u offset] [-x command]\n"
-"               [--dead-letter topic] [--filter [name=]glob] [--rate n[/s|/m|/h]]\n"
-"               [--retries n] [--timeout duration] topic\n";
+"               [--dead-letter topic] [--exec-timeout duration]\n"
+"               [--filter [name=]glob] [--rate n[/s|/m|/h]] [--retries n]\n"
+"               [--timeout duration] topic\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -75,6 +77,8 @@ usage(int status)
 }
 
 static char *obuf;
+/* -J's line, grown by spool_json_encode; file scope, so never lost */
+static char *jbuf;
 static size_t olen;
 static volatile sig_atomic_t stop;
 
@@ -369,12 +373,16 @@ dead_letter(const struct job *j)
 			if (r == 0 || r == -EEXIST)
 				r = spool_topic_open(sp, dlt, &dlt_topic);
 		}
+		if (r == 0)
+			cli_own(CLI_TOPIC, dlt_topic);
 		if (r < 0 || (r = spool_writer_open(dlt_topic, &wo,
 		    &dlt_writer)) < 0)
 			cli_die(r, sp, "%s", dlt);
+		cli_own(CLI_WRITER, dlt_writer);
 	}
 	n = m.nheaders < 64 ? m.nheaders : 64;
-	memcpy(h, m.headers, n * sizeof(*h));
+	if (n > 0)	/* a message with no headers has NULL for them */
+		memcpy(h, m.headers, n * sizeof(*h));
 	snprintf(part, sizeof(part), "%" PRIu32, m.partition);
 	snprintf(off, sizeof(off), "%" PRIu64, m.offset);
 	snprintf(st, sizeof(st), "%d", j->status);
@@ -456,11 +464,15 @@ main(int argc, char *argv[])
 	struct sigaction sa;
 	struct job *j;
 	const char *spool = NULL, *group = NULL, *xcmd = NULL;
-	char *delim = "\n", *fmt = NULL, *jbuf = NULL, *dbuf = NULL;
+	char *delim = "\n", *fmt = NULL, *dbuf = NULL;
 	size_t dlen = 1, flen = 0, jcap = 0, jlen;
 	long long count = -1, got = 0;
 	int64_t timeout = -1, last;
-	int ch, r, json = 0, follow = 0, njobs = 1, retries = 3, left, closed;
+	struct jobs_opts jo = { .retries = 3, .timeout_ms = -1 };
+	const char *spath;
+	char rpath[PATH_MAX];
+	int ch, r, json = 0, follow = 0, njobs = 1, retries_given = 0, left;
+	int closed, delim_given = 0;
 
 	closed = cli_fds();
 	ro.start.kind = SPOOL_POS_BEGIN;
@@ -471,19 +483,23 @@ main(int argc, char *argv[])
 		case '0':
 			delim = "";
 			dlen = 1;
+			delim_given = 1;
 			break;
 		case 'c':
 			count = cli_number(optarg, "count", 0, LLONG_MAX);
 			break;
 		case 'D':
-			free(dbuf);
+			(void)cli_close(dbuf);
 			if ((delim = dbuf = cli_unescape(optarg, &dlen)) == NULL)
 				cli_usage_die("-D %s: invalid delimiter", optarg);
+			cli_own(CLI_MEM, dbuf);
+			delim_given = 1;
 			break;
 		case 'F':
-			free(fmt);
+			(void)cli_close(fmt);
 			if ((fmt = cli_unescape(optarg, &flen)) == NULL)
 				cli_usage_die("-F %s: invalid escape", optarg);
+			cli_own(CLI_MEM, fmt);
 			if (cli_format_ok(fmt, flen) < 0)
 				cli_usage_die("-F %s: unknown token or %% at the "
 				    "end (tokens: %%s %%S %%k %%K %%t %%p %%o "
@@ -535,6 +551,12 @@ main(int argc, char *argv[])
 			cli_check_topic(optarg);
 			dlt = optarg;
 			break;
+		case OPT_EXEC_TIMEOUT:
+			if (cli_duration(optarg, &jo.timeout_ms) < 0 ||
+			    jo.timeout_ms <= 0)
+				cli_usage_die("--exec-timeout %s: invalid "
+				    "duration", optarg);
+			break;
 		case OPT_FILTER:
 			if (nfilters == MAX_FILTERS)
 				cli_usage_die("--filter: at most %d",
@@ -545,8 +567,9 @@ main(int argc, char *argv[])
 			parse_rate(optarg);
 			break;
 		case OPT_RETRIES:
-			retries = (int)cli_number(optarg, "retry count", 0,
+			jo.retries = (int)cli_number(optarg, "retry count", 0,
 			    1000);
+			retries_given = 1;
 			break;
 		case OPT_TIMEOUT:
 			if (cli_duration(optarg, &timeout) < 0 ||
@@ -574,10 +597,18 @@ main(int argc, char *argv[])
 	if (xcmd != NULL && (json || fmt != NULL))
 		cli_usage_die("-x runs a command per message; it prints "
 		    "nothing, so -J and -F do not apply");
-	if ((dlt != NULL || njobs > 1) && xcmd == NULL)
-		cli_usage_die("--dead-letter and -j go with -x");
+	if ((dlt != NULL || njobs > 1 || retries_given ||
+	    jo.timeout_ms >= 0) && xcmd == NULL)
+		cli_usage_die("--dead-letter, --exec-timeout, --retries and -j "
+		    "go with -x");
 	if (dlt != NULL && strcmp(dlt, topic) == 0)
 		cli_usage_die("--dead-letter %s: not the topic itself", dlt);
+	if (timeout >= 0 && !follow && count < 0)
+		cli_usage_die("--timeout goes with -f or -c: without them "
+		    "mq-recv does not wait");
+	if (delim_given && (fmt != NULL || json))
+		cli_usage_die("-0 and -D end a payload; -F and -J say "
+		    "themselves how a message ends");
 	/* -c with --timeout waits for the count like -f */
 	if (count >= 0 && timeout >= 0)
 		follow = 1;
@@ -592,8 +623,17 @@ main(int argc, char *argv[])
 	sigaction(SIGTERM, &sa, NULL);
 	if ((obuf = malloc(OBUF)) == NULL)
 		cli_die(-ENOMEM, NULL, "output");
-	if (xcmd != NULL)
-		jobs_init(xcmd, topic, njobs, retries);
+	cli_own(CLI_MEM, obuf);
+	if (xcmd != NULL) {
+		/* a command that runs mq-send without -s finds this spool */
+		spath = cli_spool_path(spool);
+		jo.spool = realpath(spath, rpath) != NULL ? rpath : spath;
+		jo.cmd = xcmd;
+		jo.topic = topic;
+		jo.group = group;
+		jo.max = njobs;
+		jobs_init(&jo);
+	}
 
 	sp = cli_open_spool(spool, 0);
 	if ((r = spool_topic_open(sp, topic, &t)) < 0) {
@@ -601,6 +641,7 @@ main(int argc, char *argv[])
 			cli_fail(r, "%s: No such topic", topic);
 		cli_die(r, sp, "%s", topic);
 	}
+	cli_own(CLI_TOPIC, t);
 	if (group != NULL) {
 		memset(&co, 0, sizeof(co));
 		co.group = group;
@@ -620,6 +661,8 @@ main(int argc, char *argv[])
 			cli_fail(r, "%s: No such partition", topic);
 		cli_die(r, sp, "%s", topic);
 	}
+	cli_own(CLI_CONSUMER, cons);
+	cli_own(CLI_READER, rd);
 	last = spool_now_ms();
 	while (!stop && got != count) {
 		if (xcmd != NULL) {
@@ -704,16 +747,16 @@ main(int argc, char *argv[])
 	if (xcmd != NULL)
 		drain();
 	flush();
-	if (dlt_writer != NULL && (r = spool_writer_close(dlt_writer)) < 0)
+	if ((r = cli_close(dlt_writer)) < 0)
 		cli_die(r, sp, "%s", dlt);
-	spool_topic_close(dlt_topic);
-	spool_consumer_close(cons);
-	spool_reader_close(rd);
-	spool_topic_close(t);
-	spool_close(sp);
+	(void)cli_close(dlt_topic);
+	(void)cli_close(cons);
+	(void)cli_close(rd);
+	(void)cli_close(t);
+	(void)cli_close(sp);
+	(void)cli_close(dbuf);
+	(void)cli_close(fmt);
+	(void)cli_close(obuf);
 	free(jbuf);
-	free(dbuf);
-	free(fmt);
-	free(obuf);
 	return rval;
 }

@@ -84,7 +84,7 @@ add(struct spool *sp, struct spool_writer *w, const char *topic,
 		return;
 	if (r == -EMSGSIZE) {
 		/* what came before stays stored; nothing after it is */
-		(void)spool_writer_close(w);
+		(void)cli_close(w);
 		cli_die(r, sp, "%s: %zu-byte message", topic, m->len);
 	}
 	cli_die(r, sp, "%s", topic);
@@ -138,9 +138,11 @@ main(int argc, char *argv[])
 			dlen = 1;
 			break;
 		case 'D':
-			free(dbuf);
-			if ((delim = dbuf = cli_unescape(optarg, &dlen)) == NULL ||
-			    dlen == 0)
+			(void)cli_close(dbuf);
+			if ((delim = dbuf = cli_unescape(optarg, &dlen)) == NULL)
+				cli_usage_die("-D %s: invalid delimiter", optarg);
+			cli_own(CLI_MEM, dbuf);
+			if (dlen == 0)
 				cli_usage_die("-D %s: invalid delimiter", optarg);
 			break;
 		case 'H':
@@ -162,9 +164,11 @@ main(int argc, char *argv[])
 			json = 1;
 			break;
 		case 'K':
-			free(kdelim);
-			if ((kdelim = cli_unescape(optarg, &kdlen)) == NULL ||
-			    kdlen == 0)
+			(void)cli_close(kdelim);
+			if ((kdelim = cli_unescape(optarg, &kdlen)) == NULL)
+				cli_usage_die("-K %s: invalid delimiter", optarg);
+			cli_own(CLI_MEM, kdelim);
+			if (kdlen == 0)
 				cli_usage_die("-K %s: invalid delimiter", optarg);
 			break;
 		case 'k':
@@ -242,11 +246,13 @@ main(int argc, char *argv[])
 		cli_fail(r, "%s: No such topic", topic);
 	if (r < 0)
 		cli_die(r, sp, "%s", topic);
+	cli_own(CLI_TOPIC, t);
 	if ((r = spool_writer_open(t, &wo, &w)) < 0) {
 		if (r == -ENOENT)
 			cli_fail(r, "%s: No such partition", topic);
 		cli_die(r, sp, "%s", topic);
 	}
+	cli_own(CLI_WRITER, w);
 	if (id != NULL) {
 		/* a send whose ID is known stores nothing, and succeeds */
 		if ((idlock = spool_dedup_begin(t, id, strlen(id), &seen)) < 0)
@@ -255,12 +261,12 @@ main(int argc, char *argv[])
 			if (cli_verbose)
 				cli_warn("%s: --id %s: already stored", topic,
 				    id);
-			(void)spool_writer_close(w);
+			(void)cli_close(w);
 			close(idlock);
-			spool_topic_close(t);
-			spool_close(sp);
-			free(dbuf);
-			free(kdelim);
+			(void)cli_close(t);
+			(void)cli_close(sp);
+			(void)cli_close(dbuf);
+			(void)cli_close(kdelim);
 			return EX_OK;
 		}
 		base.id = id;
@@ -291,6 +297,7 @@ main(int argc, char *argv[])
 	    json ? SIZE_MAX / 4 : (size_t)spool_topic_config(t)->max_message_bytes,
 	    &in)) < 0)
 		cli_die(r, sp, "stdin");
+	cli_own(CLI_INPUT, in);
 	last = spool_now_ms();
 	for (;;) {
 		/* idle stdin: append now; durable: sync within the interval */
@@ -318,7 +325,7 @@ main(int argc, char *argv[])
 			continue;
 		}
 		if (r == -EMSGSIZE) {
-			(void)spool_writer_close(w);
+			(void)cli_close(w);
 			cli_die(r, sp, "%s: stdin", topic);
 		}
 		if (r < 0)
@@ -331,7 +338,7 @@ main(int argc, char *argv[])
 				continue;
 			if (spool_json_decode(rec, len, &m, &jstate) < 0) {
 				spool_json_free(jstate);
-				(void)spool_writer_close(w);
+				(void)cli_close(w);
 				cli_die(-EBADMSG, NULL, "%s: stdin: not a "
 				    "message in JSON", topic);
 			}
@@ -343,8 +350,10 @@ main(int argc, char *argv[])
 				m.headers = base.headers;
 				m.nheaders = base.nheaders;
 			}
+			/* m points into jstate until the writer has it */
+			cli_own(CLI_JSON, jstate);
 			add(sp, w, topic, &m);
-			spool_json_free(jstate);
+			(void)cli_close(jstate);
 		} else {
 			m.payload = rec;
 			m.len = len;
@@ -362,9 +371,9 @@ main(int argc, char *argv[])
 			last = spool_now_ms();
 		}
 	}
-	spool_input_close(in);
+	(void)cli_close(in);
 done:
-	if ((r = spool_writer_close(w)) < 0)
+	if ((r = cli_close(w)) < 0)
 		cli_die(r, sp, "%s", topic);
 	/* the ID is known only once its messages are stored */
 	if (id != NULL && (r = spool_dedup_end(t, id, strlen(id), idlock,
@@ -372,9 +381,9 @@ done:
 		cli_die(r, sp, "%s: --id", topic);
 	if (fflush(stdout) == EOF)
 		cli_die(-errno, NULL, "stdout");
-	spool_topic_close(t);
-	spool_close(sp);
-	free(dbuf);
-	free(kdelim);
+	(void)cli_close(t);
+	(void)cli_close(sp);
+	(void)cli_close(dbuf);
+	(void)cli_close(kdelim);
 	return EX_OK;
 }

@@ -15,12 +15,13 @@
 
 #include "cli.h"
 
-enum { OPT_CONFIG = 256, OPT_JSON, OPT_PROMETHEUS, OPT_REPAIR, OPT_TO,
+enum { OPT_CONFIG = 256, OPT_FORCE, OPT_IF_NOT_EXISTS, OPT_JSON, OPT_PROMETHEUS, OPT_REPAIR, OPT_TO,
 	OPT_VERSION };
 
 static const char usage_text[] =
-"usage: mq-topic [-qv] [-s spool] create [-P partitions] [--config key=value]... topic\n"
-"       mq-topic [-qv] [-s spool] delete topic\n"
+"usage: mq-topic [-qv] [-s spool] create [-P partitions] [--config key=value]...\n"
+"                [--if-not-exists] topic\n"
+"       mq-topic [-qv] [-s spool] delete [--force] topic\n"
 "       mq-topic [-qv] [-s spool] list [-l]\n"
 "       mq-topic [-qv] [-s spool] describe topic\n"
 "       mq-topic [-qv] [-s spool] config topic [key=value ...]\n"
@@ -57,42 +58,105 @@ open_topic(struct spool *sp, const char *name)
 			cli_fail(r, "%s: No such topic", name);
 		cli_die(r, sp, "%s", name);
 	}
+	cli_own(CLI_TOPIC, t);
 	return t;
 }
 
-/* cmd_create - create [-P partitions] [--config key=value]... topic */
+/* config_kv - apply one --config key=value to cfg, or exit 64 */
+static void
+config_kv(struct spool_config *cfg, char *kv)
+{
+	char *eq;
+	int r;
+
+	if ((eq = strchr(kv, '=')) == NULL)
+		cli_usage_die("--config %s: expected key=value", kv);
+	*eq = '\0';
+	r = spool_config_set(cfg, kv, eq + 1);
+	*eq = '=';
+	if (r == -ENOENT)
+		cli_usage_die("--config %s: unknown key", kv);
+	if (r < 0)
+		cli_usage_die("--config %s: invalid value", kv);
+}
+
+#define MAX_CONFIG	64	/* --config options to one create */
+
+/*
+ * same_config - --if-not-exists: whether the existing topic has what
+ * this create asks for (the partitions and keys given; the rest is
+ * free); if not, diff says how they differ ("partitions=4, not 2")
+ */
+static int
+same_config(struct spool *sp, const char *name, uint32_t parts,
+    char **kv, size_t nkv, char *diff, size_t difflen)
+{
+	struct spool_topic *t = open_topic(sp, name);
+	struct spool_config want = *spool_topic_config(t);
+	char wbuf[1024], hbuf[1024], *w, *h, *wn, *hn;
+	size_t i, len = 0;
+
+	if (parts > 0)
+		want.partitions = parts;
+	for (i = 0; i < nkv; i++)
+		config_kv(&want, kv[i]);
+	if (spool_config_format(&want, wbuf, sizeof(wbuf)) < 0 ||
+	    spool_config_format(spool_topic_config(t), hbuf, sizeof(hbuf)) < 0)
+		cli_die(-ENOMEM, sp, "%s", name);
+	(void)cli_close(t);
+	*diff = '\0';
+	/* both are the same keys, sorted, one "key=value\n" a line */
+	for (w = wbuf, h = hbuf; *w != '\0' && *h != '\0'; w = wn, h = hn) {
+		wn = strchr(w, '\n');
+		hn = strchr(h, '\n');
+		if (wn == NULL || hn == NULL)
+			break;
+		*wn++ = '\0';
+		*hn++ = '\0';
+		if (strcmp(w, h) != 0 && len < difflen)
+			len += snprintf(diff + len, difflen - len, "%s%s, not %s",
+			    len ? "; " : "", h, strchr(w, '=') + 1);
+	}
+	return *diff == '\0';
+}
+
+/*
+ * cmd_create - create [-P partitions] [--config key=value]...
+ * [--if-not-exists] topic
+ */
 static int
 cmd_create(int argc, char *argv[])
 {
 	static const struct option lo[] = {
-		{ "config",	required_argument, NULL, OPT_CONFIG },
-		{ "partitions",	required_argument, NULL, 'P' },
+		{ "config",		required_argument, NULL, OPT_CONFIG },
+		{ "if-not-exists",	no_argument,	   NULL, OPT_IF_NOT_EXISTS },
+		{ "partitions",		required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct spool_config cfg;
 	struct spool *sp;
-	char *eq;
-	int ch, r;
+	char *kv[MAX_CONFIG], diff[1024];
+	size_t nkv = 0;
+	uint32_t parts = 0;
+	int ch, r, ifne = 0;
 
 	spool_config_default(&cfg);
 	while ((ch = getopt_long(argc, argv, "P:", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'P':
-			cfg.partitions = (uint32_t)cli_number(optarg,
+			parts = (uint32_t)cli_number(optarg,
 			    "partition count", 1, 4096);
+			cfg.partitions = parts;
 			break;
 		case OPT_CONFIG:
-			if ((eq = strchr(optarg, '=')) == NULL)
-				cli_usage_die("--config %s: expected key=value",
-				    optarg);
-			*eq = '\0';
-			r = spool_config_set(&cfg, optarg, eq + 1);
-			*eq = '=';
-			if (r == -ENOENT)
-				cli_usage_die("--config %s: unknown key", optarg);
-			if (r < 0)
-				cli_usage_die("--config %s: invalid value",
-				    optarg);
+			if (nkv == MAX_CONFIG)
+				cli_usage_die("--config: at most %d",
+				    MAX_CONFIG);
+			config_kv(&cfg, optarg);
+			kv[nkv++] = optarg;
+			break;
+		case OPT_IF_NOT_EXISTS:
+			ifne = 1;
 			break;
 		default:
 			usage(EX_USAGE);
@@ -102,32 +166,84 @@ cmd_create(int argc, char *argv[])
 		usage(EX_USAGE);
 	cli_check_topic(argv[optind]);
 	sp = cli_open_spool(spool_opt, SPOOL_CREATE);
-	if ((r = spool_topic_create(sp, argv[optind], &cfg)) < 0) {
+	r = spool_topic_create(sp, argv[optind], &cfg);
+	if (r == -EEXIST && ifne) {
+		if (!same_config(sp, argv[optind], parts, kv, nkv, diff,
+		    sizeof(diff)))
+			cli_fail(r, "%s: exists with other settings: %s",
+			    argv[optind], diff);
+		r = 0;
+	}
+	if (r < 0) {
 		if (r == -EEXIST)
 			cli_fail(r, "%s: Topic exists", argv[optind]);
 		cli_die(r, sp, "%s", argv[optind]);
 	}
-	spool_close(sp);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
-/* cmd_delete - delete topic */
+/*
+ * live_group - the first group of a topic with a live member, or NULL;
+ * the name is owned (cli_close)
+ */
+static char *
+live_group(struct spool *sp, struct spool_topic *t)
+{
+	char **names, *g = NULL;
+	size_t n, i;
+	int r;
+
+	if ((r = spool_group_list(t, &names, &n)) < 0)
+		cli_die(r, sp, "groups");
+	cli_own_names(names, n);
+	for (i = 0; i < n && g == NULL; i++) {
+		if ((r = spool_group_live(t, names[i])) < 0)
+			cli_die(r, sp, "group %s", names[i]);
+		if (r > 0 && (g = strdup(names[i])) == NULL)
+			cli_die(-ENOMEM, sp, "groups");
+	}
+	(void)cli_close(names);
+	cli_own(CLI_MEM, g);
+	return g;
+}
+
+/* cmd_delete - delete [--force] topic */
 static int
 cmd_delete(int argc, char *argv[])
 {
+	static const struct option lo[] = {
+		{ "force",	no_argument, NULL, OPT_FORCE },
+		{ NULL, 0, NULL, 0 }
+	};
 	struct spool *sp;
-	int r;
+	struct spool_topic *t;
+	char *g;
+	int ch, r, force = 0;
 
-	if (argc != 2)
-		usage(EX_USAGE);
-	cli_check_topic(argv[1]);
-	sp = cli_open_spool(spool_opt, 0);
-	if ((r = spool_topic_delete(sp, argv[1])) < 0) {
-		if (r == -ENOENT)
-			cli_fail(r, "%s: No such topic", argv[1]);
-		cli_die(r, sp, "%s", argv[1]);
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch != OPT_FORCE)
+			usage(EX_USAGE);
+		force = 1;
 	}
-	spool_close(sp);
+	if (argc - optind != 1)
+		usage(EX_USAGE);
+	cli_check_topic(argv[optind]);
+	sp = cli_open_spool(spool_opt, 0);
+	if (!force) {
+		/* consumers at work are not cut off by surprise */
+		t = open_topic(sp, argv[optind]);
+		if ((g = live_group(sp, t)) != NULL)
+			cli_fail(-EAGAIN, "%s: group %s has a live member; "
+			    "stop it, or delete with --force", argv[optind], g);
+		(void)cli_close(t);
+	}
+	if ((r = spool_topic_delete(sp, argv[optind])) < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such topic", argv[optind]);
+		cli_die(r, sp, "%s", argv[optind]);
+	}
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -174,6 +290,7 @@ cmd_list(int argc, char *argv[])
 	sp = cli_open_spool(spool_opt, 0);
 	if ((r = spool_topic_list(sp, &names, &n)) < 0)
 		cli_die(r, sp, "topics");
+	cli_own_names(names, n);
 	if (lflag)
 		printf("%-24s %10s %12s %14s\n", "TOPIC", "PARTITIONS",
 		    "MESSAGES", "BYTES");
@@ -181,16 +298,16 @@ cmd_list(int argc, char *argv[])
 		if (!lflag)
 			printf("%s\n", names[i]);
 		else if (spool_topic_open(sp, names[i], &t) == 0) {
+			cli_own(CLI_TOPIC, t);
 			totals(sp, t, &msgs, &bytes);
 			printf("%-24s %10" PRIu32 " %12" PRIu64 " %14" PRIu64
 			    "\n", names[i], spool_topic_config(t)->partitions,
 			    msgs, bytes);
-			spool_topic_close(t);
+			(void)cli_close(t);
 		}
-		free(names[i]);
 	}
-	free(names);
-	spool_close(sp);
+	(void)cli_close(names);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -228,8 +345,8 @@ cmd_describe(int argc, char *argv[])
 		    pi.next - pi.first, pi.bytes, pi.segments);
 	}
 	describe_groups(sp, t);
-	spool_topic_close(t);
-	spool_close(sp);
+	(void)cli_close(t);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -271,6 +388,7 @@ describe_groups(struct spool *sp, struct spool_topic *t)
 
 	if ((r = spool_group_list(t, &names, &n)) < 0)
 		cli_die(r, sp, "groups");
+	cli_own_names(names, n);
 	if (n > 0)
 		printf("%-24s %9s %14s %14s\n", "GROUP", "PARTITION",
 		    "COMMITTED", "LAG");
@@ -290,9 +408,8 @@ describe_groups(struct spool *sp, struct spool_topic *t)
 		}
 		printf("%-24s %9s %14s %14" PRIu64 "\n", names[i], "all", "",
 		    total);
-		free(names[i]);
 	}
-	free(names);
+	(void)cli_close(names);
 }
 
 /* cmd_groups - groups topic */
@@ -314,6 +431,7 @@ cmd_groups(int argc, char *argv[])
 	t = open_topic(sp, argv[1]);
 	if ((r = spool_group_list(t, &names, &n)) < 0)
 		cli_die(r, sp, "%s: groups", argv[1]);
+	cli_own_names(names, n);
 	if (n > 0)
 		printf("%-24s %9s %14s %14s %14s %6s\n", "GROUP", "PARTITION",
 		    "COMMITTED", "NEXT", "LAG", "HELD");
@@ -330,11 +448,10 @@ cmd_groups(int argc, char *argv[])
 			    PRIu64 " %6s\n", names[i], p, cbuf, pi.next, lag,
 			    h ? "yes" : "no");
 		}
-		free(names[i]);
 	}
-	free(names);
-	spool_topic_close(t);
-	spool_close(sp);
+	(void)cli_close(names);
+	(void)cli_close(t);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -376,8 +493,8 @@ cmd_reset(int argc, char *argv[])
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[optind + 1]);
 	group_result(sp, argv[optind], spool_group_reset(t, argv[optind], &to));
-	spool_topic_close(t);
-	spool_close(sp);
+	(void)cli_close(t);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -394,8 +511,8 @@ cmd_delete_group(int argc, char *argv[])
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[2]);
 	group_result(sp, argv[1], spool_group_delete(t, argv[1]));
-	spool_topic_close(t);
-	spool_close(sp);
+	(void)cli_close(t);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -424,8 +541,8 @@ cmd_config(int argc, char *argv[])
 			cli_die(r, sp, "%s", argv[1]);
 		fputs(text, stdout);
 	}
-	spool_topic_close(t);
-	spool_close(sp);
+	(void)cli_close(t);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -437,54 +554,7 @@ report(void *arg, const char *msg)
 		printf("%s\n", msg);
 }
 
-/* cmd_verify - verify [--repair] [topic] */
-static int
-cmd_verify(int argc, char *argv[])
-{
-	static const struct option lo[] = {
-		{ "repair", no_argument, NULL, OPT_REPAIR },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct spool *sp;
-	struct spool_topic *t;
-	char **names, *one[1];
-	size_t n, i;
-	int ch, r, repair = 0, rval = EX_OK;
-
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (ch != OPT_REPAIR)
-			usage(EX_USAGE);
-		repair = 1;
-	}
-	if (argc - optind > 1)
-		usage(EX_USAGE);
-	sp = cli_open_spool(spool_opt, 0);
-	if (argc - optind == 1) {
-		cli_check_topic(argv[optind]);
-		one[0] = argv[optind];
-		names = one;
-		n = 1;
-	} else if ((r = spool_topic_list(sp, &names, &n)) < 0)
-		cli_die(r, sp, "topics");
-	for (i = 0; i < n; i++) {
-		t = open_topic(sp, names[i]);
-		if ((r = spool_topic_verify(t, repair, report, NULL)) < 0)
-			cli_die(r, sp, "%s", names[i]);
-		if (r > 0)
-			rval = EX_DATAERR;
-		else if (cli_verbose)
-			printf("%s: ok\n", names[i]);
-		spool_topic_close(t);
-		if (names != one)
-			free(names[i]);
-	}
-	if (names != one)
-		free(names);
-	spool_close(sp);
-	return rval;
-}
-
-/* topics - the named topic, or every topic; free with free_topics */
+/* topics - the named topic, or every topic; owned, cli_close frees them */
 static char **
 topics(struct spool *sp, int argc, char *argv[], size_t *n)
 {
@@ -497,19 +567,51 @@ topics(struct spool *sp, int argc, char *argv[], size_t *n)
 		    (names[0] = strdup(argv[0])) == NULL)
 			cli_die(-ENOMEM, NULL, "topics");
 		*n = 1;
+		cli_own_names(names, 1);
 		return names;
 	}
 	if ((r = spool_topic_list(sp, &names, n)) < 0)
 		cli_die(r, sp, "topics");
+	cli_own_names(names, *n);
 	return names;
 }
 
-static void
-free_topics(char **names, size_t n)
+/* cmd_verify - verify [--repair] [topic] */
+static int
+cmd_verify(int argc, char *argv[])
 {
-	while (n > 0)
-		free(names[--n]);
-	free(names);
+	static const struct option lo[] = {
+		{ "repair", no_argument, NULL, OPT_REPAIR },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool *sp;
+	struct spool_topic *t;
+	char **names;
+	size_t n, i;
+	int ch, r, repair = 0, rval = EX_OK;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch != OPT_REPAIR)
+			usage(EX_USAGE);
+		repair = 1;
+	}
+	if (argc - optind > 1)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	names = topics(sp, argc - optind, argv + optind, &n);
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		if ((r = spool_topic_verify(t, repair, report, NULL)) < 0)
+			cli_die(r, sp, "%s", names[i]);
+		if (r > 0)
+			rval = EX_DATAERR;
+		else if (cli_verbose)
+			printf("%s: ok\n", names[i]);
+		(void)cli_close(t);
+	}
+	(void)cli_close(names);
+	(void)cli_close(sp);
+	return rval;
 }
 
 /* cmd_gc - gc [topic]: apply retention */
@@ -531,10 +633,10 @@ cmd_gc(int argc, char *argv[])
 		if ((r = spool_topic_gc(t, spool_now_ms(), cli_verbose ? report :
 		    NULL, NULL)) < 0)
 			cli_die(r, sp, "%s", names[i]);
-		spool_topic_close(t);
+		(void)cli_close(t);
 	}
-	free_topics(names, n);
-	spool_close(sp);
+	(void)cli_close(names);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -626,6 +728,7 @@ cmd_stats(int argc, char *argv[])
 			printf("],\"groups\":[");
 		if ((r = spool_group_list(t, &groups, &ng)) < 0)
 			cli_die(r, sp, "%s: groups", names[i]);
+		cli_own_names(groups, ng);
 		for (k = 0; k < ng; k++) {
 			if (mode == OPT_JSON)
 				printf("%s{\"group\":" JSTR ",\"partitions\":[",
@@ -652,17 +755,16 @@ cmd_stats(int argc, char *argv[])
 			}
 			if (mode == OPT_JSON)
 				printf("]}");
-			free(groups[k]);
 		}
-		free(groups);
+		(void)cli_close(groups);
 		if (mode == OPT_JSON)
 			printf("]}");
-		spool_topic_close(t);
+		(void)cli_close(t);
 	}
 	if (mode == OPT_JSON)
 		printf("]}\n");
-	free_topics(names, n);
-	spool_close(sp);
+	(void)cli_close(names);
+	(void)cli_close(sp);
 	return EX_OK;
 }
 
@@ -728,6 +830,8 @@ main(int argc, char *argv[])
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[0], cmds[i].name) == 0) {
 			optind = 0;	/* GNU getopt: start afresh */
+			/* getopt's own messages start "mq-topic: " too */
+			argv[0] = program_invocation_short_name;
 			return cmds[i].fn(argc, argv);
 		}
 	cli_usage_die("%s: unknown command", argv[0]);

@@ -140,7 +140,7 @@ _mq_send()
 	local _mq_w _mq_pos _mq_prev cur
 	local argopts="-D -H -K -k -p -s -z --delimiter --header
 	    --key-delimiter --key --partition --spool --compress
-	    --sync-interval"
+	    --sync-interval --id"
 
 	_mq_words
 	_mq_args "${argopts//[[:space:]]/ }"
@@ -171,7 +171,7 @@ _mq_send()
 
 _mq_recv_argopts="-c -D -F -g -j -o -p -s -u -x --count --delimiter
     --format --group --jobs --offset --partition --spool --until --exec
-    --dead-letter --filter --rate --retries --timeout"
+    --dead-letter --exec-timeout --filter --rate --retries --timeout"
 _mq_recv_argopts=${_mq_recv_argopts//[[:space:]]/ }
 
 # _mq_recv_groups PREFIX PLACEHOLDER: offer the consumer groups of the
@@ -225,7 +225,8 @@ _mq_recv()
 	--*=*)		COMPREPLY=(); return ;;
 	-*)
 		_mq_reply -0 -D -F -J -c -f -g -h -j -o -p -q -s -u -v -x \
-		    --count= --dead-letter= --delimiter= --exec= --filter= \
+		    --count= --dead-letter= --delimiter= --exec= \
+		    --exec-timeout= --filter= \
 		    --follow --format= --group= --help --jobs= --json \
 		    --null --offset= --partition= --quiet --rate= \
 		    --retries= --spool= --timeout= --until= --verbose \
@@ -312,7 +313,8 @@ _mq_topic()
 		case $cmd in
 		"")	_mq_reply -h -q -s -v --help --quiet --spool= \
 			    --verbose --version ;;
-		create)	_mq_reply -P --config= --partitions= ;;
+		create)	_mq_reply -P --config= --partitions= --if-not-exists ;;
+		delete)	_mq_reply --force ;;
 		list)	_mq_reply -l --long ;;
 		verify)	_mq_reply --repair ;;
 		reset)	_mq_reply --to= ;;

@@ -9,10 +9,12 @@
 
 # The options that take an argument, by program.
 set -g __mq_send_argopts -D -H -K -k -p -s -z --delimiter --header \
-    --key-delimiter --key --partition --spool --compress --sync-interval
+    --key-delimiter --key --partition --spool --compress --sync-interval \
+    --id
 set -g __mq_recv_argopts -c -D -F -g -j -o -p -s -u -x --count \
     --delimiter --format --group --jobs --offset --partition --spool \
-    --until --exec --dead-letter --filter --rate --retries --timeout
+    --until --exec --dead-letter --exec-timeout --filter --rate --retries \
+    --timeout
 set -g __mq_topic_argopts -s --spool -P --config --to
 
 function __mq_positionals --description 'Print the non-option words before the cursor'
@@ -214,6 +216,7 @@ complete -c mq-recv -l dead-letter -x -a '(__mq_topics)' -d 'Topic for messages 
 complete -c mq-recv -l filter -x -d 'Deliver only if the key, or header NAME=, matches a glob'
 complete -c mq-recv -l rate -x -d 'At most N messages per second, N/s, N/m, N/h'
 complete -c mq-recv -l retries -x -d 'Retry a failing command this many times'
+complete -c mq-recv -l exec-timeout -x -d 'Kill a command that runs longer (duration)'
 complete -c mq-recv -s q -l quiet -d 'Print no warnings'
 complete -c mq-recv -s v -l verbose -d 'Print more on standard error'
 complete -c mq-recv -s h -l help -d 'Print usage and exit'
@@ -242,6 +245,8 @@ complete -c mq-topic -n '__mq_topic_cmd stats' -l json -d 'One JSON object'
 complete -c mq-topic -n '__mq_topic_cmd stats' -l prometheus -d 'node_exporter textfile format'
 complete -c mq-topic -n '__mq_topic_cmd create' -s P -l partitions -x -d 'Number of partitions'
 complete -c mq-topic -n '__mq_topic_cmd create' -l config -x -a '(__mq_config_kv)' -d 'Set a configuration key'
+complete -c mq-topic -n '__mq_topic_cmd create' -l if-not-exists -d 'Succeed if the topic exists with these settings'
+complete -c mq-topic -n '__mq_topic_cmd delete' -l force -d 'Delete even while group members run'
 complete -c mq-topic -n '__mq_topic_cmd list' -s l -l long -d 'Print a table'
 complete -c mq-topic -n '__mq_topic_cmd verify' -l repair -d 'Cut torn tails, rebuild indexes'
 complete -c mq-topic -n '__mq_topic_cmd delete 0' -a '(__mq_topics)' -d topic

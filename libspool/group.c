@@ -803,3 +803,26 @@ spool_consumer_close(struct spool_consumer *c)
 	free(c->acked);
 	free(c);
 }
+
+/*
+ * spool_group_live - 1 while a member of the group runs (it holds the
+ * group's lock shared), 0 when none does or there is no such group;
+ * needs no write access
+ */
+int
+spool_group_live(struct spool_topic *t, const char *name)
+{
+	int gfd, fd, r;
+
+	if ((gfd = open_group(t, name, 0)) < 0)
+		return gfd == -ENOENT ? 0 : gfd;
+	fd = openat(gfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(gfd);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -errno;
+	while ((r = flock(fd, LOCK_EX | LOCK_NB)) == -1 && errno == EINTR)
+		;
+	r = r == 0 ? 0 : errno == EWOULDBLOCK ? 1 : -errno;
+	close(fd);	/* and with it the probe's lock, if it got one */
+	return r;
+}

@@ -177,6 +177,7 @@ int	 spool_group_info(struct spool_topic *, const char *group, uint32_t part,
 int	 spool_group_reset(struct spool_topic *, const char *group,
 	    const struct spool_pos *to);
 int	 spool_group_delete(struct spool_topic *, const char *group);
+int	 spool_group_live(struct spool_topic *, const char *group);
 
 /* dedup.c: idempotent sends (mq-send --id) */
 #define SPOOL_ID_MAX	120

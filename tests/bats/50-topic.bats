@@ -93,6 +93,30 @@ segment.bytes=1073741824'
 	expect_output "keep"
 }
 
+@test "create --if-not-exists: 0 when the settings asked for match, 64 naming each difference" {
+	run mq-topic create -P 4 --config compression=zlib t
+	run mq-send t keep
+	run mq-topic create --if-not-exists t
+	expect_status 0
+	run mq-topic create --if-not-exists -P 4 --config compression=zlib t
+	expect_status 0
+	run mq-topic create --if-not-exists --config retention.ms=604800000 t
+	expect_status 0
+	run --separate-stderr mq-topic create --if-not-exists -P 2 --config compression=none t
+	expect_status 64
+	expect_contains "partitions=4, not 2" stderr
+	expect_contains "compression=zlib, not none" stderr
+	# nothing changed, and a missing topic is simply created
+	run mq-topic config t
+	expect_contains "partitions=4"
+	run mq-recv t
+	expect_output "keep"
+	run mq-topic create --if-not-exists -P 3 fresh
+	expect_status 0
+	run mq-topic config fresh
+	expect_contains "partitions=3"
+}
+
 # ---- delete ----------------------------------------------------------------
 
 @test "delete removes the topic; then it is missing (66)" {

@@ -417,6 +417,68 @@ total_of() {
 	expect_output ""
 }
 
+@test "-x: MQ_SPOOL, MQ_GROUP, MQ_ATTEMPT and MQ_HEADER_* in the environment" {
+	export OUT="$T/x"
+	mkdir -p "$OUT"
+	run mq-send -H Content-Type=text/plain -H x.trace=abc t "with headers"
+	# the handler's own mq-send, without -s, lands in the same spool
+	cd "$BATS_TEST_TMPDIR"
+	local rel=${MQ_SPOOL#"$BATS_TEST_TMPDIR"/}
+	run env -u MQ_SPOOL timeout 10 mq-recv -s "$rel" -g g --retries 1 -x '{
+		echo "S=$MQ_SPOOL"; echo "G=$MQ_GROUP"; echo "A=$MQ_ATTEMPT"
+		echo "CT=$MQ_HEADER_CONTENT_TYPE"; echo "XT=$MQ_HEADER_X_TRACE"
+	} >"$OUT/env.$MQ_ATTEMPT"; mq-send handled "seen $MQ_ATTEMPT"
+	[ "$MQ_ATTEMPT" = 2 ]' t
+	expect_status 0
+	expect_eq "$(cat "$OUT/env.1")" "$(printf 'S=%s\nG=g\nA=1\nCT=text/plain\nXT=abc' "$MQ_SPOOL")" "first attempt"
+	expect_eq "$(sed -n 3p "$OUT/env.2")" "A=2" "second attempt"
+	run mq-recv handled
+	expect_output $'seen 1\nseen 2'
+	# without -g, MQ_GROUP is unset even when the caller had it
+	run env MQ_GROUP=stale timeout 10 mq-recv -x 'echo "G=${MQ_GROUP-UNSET}" >"$OUT/nog"' t
+	expect_eq "$(cat "$OUT/nog")" "G=UNSET" "MQ_GROUP without -g"
+}
+
+@test "-x --exec-timeout kills a hanging command and its children, a failure" {
+	run mq-send t one
+	local start=$(now_ms)
+	run --separate-stderr timeout 20 mq-recv -g g --retries 1 --exec-timeout 300ms \
+	    -x 'sleep 30 & echo $! >"$BATS_TEST_TMPDIR/child"; wait' t
+	expect_status 75
+	expect_contains "killed after --exec-timeout" stderr
+	(($(now_ms) - start < 5000)) || { echo "took $(($(now_ms) - start)) ms" >&2; false; }
+	# the command's own child went with it (gone, or a zombie whose
+	# parent was killed, not yet reaped by init)
+	sleep 0.2
+	local child
+	child=$(cat "$BATS_TEST_TMPDIR/child")
+	if [[ -e /proc/$child/stat ]]; then
+		run awk '{ print $3 }' "/proc/$child/stat"
+		expect_output Z
+	fi
+	# with a dead-letter topic the group moves on, and it says why
+	run timeout 20 mq-recv -g g --retries 0 --exec-timeout 200ms \
+	    --dead-letter dlq -x 'sleep 30' t
+	expect_status 0
+	run mq-recv -F '%h\n' dlq
+	expect_contains "mq-exit-status=137"
+	# a command that finishes in time is not touched
+	run mq-send t two
+	run timeout 20 mq-recv -g g --exec-timeout 5s -x 'cat >/dev/null' t
+	expect_status 0
+}
+
+@test "options that would do nothing are refused (64)" {
+	run mq-send t x
+	local args
+	for args in "--retries 2 t" "--exec-timeout 1s t" "--timeout 1s t" \
+	    "-D x -F %s t" "-0 -J t" "-j 2 t"; do
+		run --separate-stderr mq-recv $args
+		expect_status 64
+		[[ $stderr == mq-recv:* ]] || { echo "mq-recv $args: $stderr" >&2; false; }
+	done
+}
+
 @test "-x: a binary payload reaches the command byte for byte" {
 	export OUT="$T/x"
 	mkdir -p "$OUT"
@@ -681,6 +743,28 @@ total_of() {
 	# a group of the same name starts again at the beginning
 	run timeout 10 mq-recv -g g t
 	expect_output "$(seq 5)"
+}
+
+@test "delete of a topic whose group has a live member exits 75 unless --force" {
+	seq 5 | mq-send t
+	bg "$T/out" "$T/err" mq-recv -g g -f t
+	local pid=$BG_PID
+	wait_until 5 all_held t g 1
+	run --separate-stderr mq-topic delete t
+	expect_status 75
+	expect_contains "group g has a live member" stderr
+	expect_contains "--force" stderr
+	run mq-recv t
+	expect_output "$(seq 5)"
+	# a finished member holds nothing: delete goes through
+	run mq-topic delete --force t
+	expect_status 0
+	expect_missing "$MQ_SPOOL/topics/t"
+	stop_bg "$pid"
+	seq 3 | mq-send u
+	run timeout 10 mq-recv -g g u
+	run mq-topic delete u
+	expect_status 0
 }
 
 @test "reset and delete-group of a missing group or topic exit 66" {
