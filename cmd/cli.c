@@ -557,7 +557,7 @@ cli_unescape(const char *s, size_t *len)
 
 /*
  * cli_format_ok - whether a -F format (escapes already undone) uses only
- * kcat's tokens: %s %S %k %K %t %p %o %T %h %%
+ * kcat's tokens: %s %S %R %k %K %t %p %o %T %h %%
  */
 int
 cli_format_ok(const char *f, size_t n)
@@ -567,7 +567,7 @@ cli_format_ok(const char *f, size_t n)
 	for (i = 0; i < n; i++) {
 		if (f[i] != '%')
 			continue;
-		if (++i == n || f[i] == '\0' || strchr("sSkKtpoTh%", f[i]) == NULL)
+		if (++i == n || f[i] == '\0' || strchr("sSRkKtpoTh%", f[i]) == NULL)
 			return -EINVAL;
 	}
 	return 0;

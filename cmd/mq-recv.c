@@ -137,8 +137,21 @@ outnum(long long v)
 	out(b, n);
 }
 
+/* outbe32 - a length as 4 bytes, big-endian (kcat's %R), for framing */
+static void
+outbe32(size_t v)
+{
+	unsigned char b[4];
+
+	b[0] = (unsigned char)(v >> 24);
+	b[1] = (unsigned char)(v >> 16);
+	b[2] = (unsigned char)(v >> 8);
+	b[3] = (unsigned char)v;
+	out(b, 4);
+}
+
 /*
- * format - print m by a -F format: kcat's tokens %s %S %k %K %t %p %o
+ * format - print m by a -F format: kcat's tokens %s %S %R %k %K %t %p %o
  * %T %h %%; the format was checked by cli_format_ok
  */
 static void
@@ -156,6 +169,7 @@ format(const char *f, size_t flen, const char *topic, const struct spool_msg *m)
 		switch (*f++) {
 		case 's': out(m->payload, m->len); break;
 		case 'S': outnum((long long)m->len); break;
+		case 'R': outbe32(m->len); break;
 		case 'k': if (m->key) out(m->key, m->keylen); break;
 		case 'K': outnum(m->key ? (long long)m->keylen : -1); break;
 		case 't': out(topic, strlen(topic)); break;
@@ -502,7 +516,7 @@ main(int argc, char *argv[])
 			cli_own(CLI_MEM, fmt);
 			if (cli_format_ok(fmt, flen) < 0)
 				cli_usage_die("-F %s: unknown token or %% at the "
-				    "end (tokens: %%s %%S %%k %%K %%t %%p %%o "
+				    "end (tokens: %%s %%S %%R %%k %%K %%t %%p %%o "
 				    "%%T %%h %%%%)", optarg);
 			break;
 		case 'f':

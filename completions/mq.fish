@@ -200,7 +200,7 @@ complete -c mq-recv -f
 complete -c mq-recv -n '__mq_npos recv 0' -a '(__mq_topics)' -d topic
 complete -c mq-recv -s 0 -l null -d 'End each payload with NUL'
 complete -c mq-recv -s D -l delimiter -x -d 'End each payload with this string'
-complete -c mq-recv -s F -l format -x -d 'Format: %s %S %k %K %t %p %o %T %h %%'
+complete -c mq-recv -s F -l format -x -d 'Format: %s %S %R %k %K %t %p %o %T %h %%'
 complete -c mq-recv -s J -l json -d 'Print JSON lines'
 complete -c mq-recv -s c -l count -x -d 'Exit after this many messages'
 complete -c mq-recv -s f -l follow -d 'Wait for new messages'
