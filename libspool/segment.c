@@ -416,16 +416,22 @@ spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos)
 /*
  * spool_seg_end - find where the good data of a segment ends, without
  * changing anything: the walk starts at the last index entry that checks
- * out.  Returns the enum spool_scan of the place it stopped; *keep is
- * the number of index entries worth keeping.
+ * out.  A damaged header with a good batch after it is passed over the
+ * way readers pass it (spool_seg_resync), so the end is that of the last
+ * good batch of the file.  Returns the enum spool_scan of the place it
+ * stopped (SCAN_BADHDR: damage with no good batch after it, at
+ * pos->pos); *keep is the number of index entries worth keeping.
  */
 int
 spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
     off_t size, struct spool_scanpos *pos, ssize_t *keep, char *why,
     size_t whylen)
 {
-	off_t from;
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+	off_t from, found;
 	ssize_t k;
+	int r;
 
 	k = idx_best(io, logfd, idxfd, base, UINT64_MAX, size, &from,
 	    &pos->next);
@@ -434,7 +440,21 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 	if (keep != NULL)
 		*keep = k;
 	pos->max_ts = 0;
-	return spool_seg_scan(io, logfd, from, size, 0, pos, why, whylen);
+	for (;;) {
+		r = spool_seg_scan(io, logfd, from, size, 0, pos, why, whylen);
+		if (r != SCAN_BADHDR)
+			return r;
+		r = spool_seg_resync(io, logfd, pos->pos, size, pos->next,
+		    &found);
+		if (r <= 0)
+			return r < 0 ? r : SCAN_BADHDR;
+		if (spool_io_pread(io, logfd, hdr, sizeof(hdr), found) !=
+		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
+			return SCAN_BADHDR;
+		/* the damaged batch's offsets are lost, never given again */
+		pos->next = h.base_offset;
+		from = found;
+	}
 }
 
 /*
