@@ -165,6 +165,9 @@ spool_topic_create(struct spool *sp, const char *name,
 		r = -errno;
 		goto out;
 	}
+	/* a crash leaves the stage where gc finds it, not an orphan inode */
+	if ((r = spool_sync_dir(sp, tmpfd)) < 0)
+		goto fail;
 	tfd = openat(tmpfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (tfd == -1) {
@@ -223,6 +226,9 @@ spool_topic_delete(struct spool *sp, const char *name)
 		return r;
 	}
 	r = spool_sync_dir(sp, sp->topicsfd);
+	/* and it is in tmp/, where gc finishes the removal after a crash */
+	if (r == 0)
+		r = spool_sync_dir(sp, tmpfd);
 	if (r == 0)
 		r = spool_rmtree(tmpfd, stage);
 	close(tmpfd);
