@@ -592,6 +592,9 @@ cut_aside(struct vctx *v, int fd, uint64_t base, off_t at, off_t size,
 		r = spool_fsync_dir(v->pfd);
 	if (r == 0 && ftruncate(fd, at) == -1)
 		r = -errno;
+	/* and the cut itself, so the damage cannot come back in a crash */
+	if (r == 0)
+		r = spool_io_fdatasync(v->io, fd);
 	return r;
 }
 
@@ -719,6 +722,9 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 					r = -errno;
 					goto out;
 				}
+				/* a repair that is reported is durable */
+				if ((r = spool_io_fdatasync(v->io, fd)) < 0)
+					goto out;
 				vreport(v, base, pos.pos, "torn tail cut off");
 				st.st_size = pos.pos;
 			} else if (head) {

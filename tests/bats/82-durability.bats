@@ -102,3 +102,31 @@ check_order() {
 	run grep -E '(fsync|fdatasync)\(' "$TRACE"
 	expect_status 1
 }
+
+@test "durability: verify --repair syncs the segments it cuts (torn tail, damaged tail)" {
+	local s p
+	run mq-send t alpha-message bravo-message
+	expect_status 0
+	run mq-send t charlie-message
+	expect_status 0
+	s=$(seg t)
+	cut_bytes "$s" 3
+	run traced mq-topic verify --repair t
+	expect_status 0
+	expect_contains "torn tail cut off"
+	check_order
+	grep -q 'ftruncate(' "$TRACE"
+
+	run mq-send d alpha-message
+	expect_status 0
+	run mq-send d bravo-message
+	expect_status 0
+	s=$(seg d)
+	p=$(batch_pos "$s" 2)
+	flip_byte "$s" $((p + 20))
+	run traced mq-topic verify --repair d
+	expect_status 0
+	expect_contains "damaged tail moved to"
+	check_order
+	grep -q 'ftruncate(' "$TRACE"
+}
