@@ -861,7 +861,17 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 			r = 0;
 			continue;
 		}
-		r = 0;
+		/* a damaged last batch whose extent is sure stays too */
+		r = spool_seg_bound(v->io, fd, pos.pos, st.st_size, pos.next,
+		    &found, &pos.next);
+		if (r < 0)
+			goto out;
+		if (r == 1) {
+			v->problems++;
+			from = found;
+			r = 0;
+			continue;
+		}
 		if (v->repair && head) {
 			if ((r = cut_aside(v, fd, base, pos.pos, st.st_size,
 			    side, sizeof(side))) < 0)
