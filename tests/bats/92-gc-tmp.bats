@@ -94,6 +94,8 @@ age() {
 
 @test "a topic created or deleted beside a looping gc is never harmed" {
 	local i
+	run mq-topic create keep
+	expect_status 0
 	bg "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err" bash -c 'while :; do mq-topic gc || exit 1; done'
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		run mq-topic create -P 4 "c$i"
@@ -105,7 +107,11 @@ age() {
 		run mq-topic delete "c$i"
 		expect_status 0
 	done
-	kill -0 "$BG_PID"
+	if ! kill -0 "$BG_PID"; then
+		cat "$BATS_TEST_TMPDIR/err" >&2
+		return 1
+	fi
 	stop_bg "$BG_PID"
 	expect_eq "$(ls "$MQ_SPOOL/tmp" | wc -l)" 0 "entries in tmp/"
+	expect_eq "$(ls "$MQ_SPOOL/topics")" keep "topics/"
 }
