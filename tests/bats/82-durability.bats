@@ -58,7 +58,8 @@ check_order() {
 	for i in 1 2 3 4 5 6; do
 		seq 20 | mq-send t
 	done
-	# a crash between the END and the next segment's creation
+	# the state a crash between the END and the next segment's creation
+	# leaves (the batch in the new segment goes too: it was never there)
 	rm "$(last_seg t)" "${MQ_SPOOL}/topics/t/0/00000000000000000100.index"
 	expect_eq "$(segments t | wc -l)" 1 "segments before"
 	run traced mq-send t x
