@@ -131,3 +131,12 @@ check_order() {
 	check_order
 	grep -q 'ftruncate(' "$TRACE"
 }
+
+@test "durability: a topic deletion makes its stage durable in tmp/ (where gc finds it after a crash)" {
+	run mq-send t a
+	expect_status 0
+	run traced mq-topic delete t
+	expect_status 0
+	check_order
+	grep -q 'renameat.*/tmp>, "del\.' "$TRACE"
+}
