@@ -614,7 +614,19 @@ cmd_verify(int argc, char *argv[])
 	return rval;
 }
 
-/* cmd_gc - gc [topic]: apply retention */
+/* topic_exists - whether a topic is still there */
+static int
+topic_exists(struct spool *sp, const char *name)
+{
+	struct spool_topic *t;
+	int r;
+
+	if ((r = spool_topic_open(sp, name, &t)) == 0)
+		spool_topic_close(t);
+	return r != -ENOENT;
+}
+
+/* cmd_gc - gc [topic]: apply retention; clean tmp/ */
 static int
 cmd_gc(int argc, char *argv[])
 {
@@ -629,12 +641,27 @@ cmd_gc(int argc, char *argv[])
 	sp = cli_open_spool(spool_opt, 0);
 	names = topics(sp, argc - 1, argv + 1, &n);
 	for (i = 0; i < n; i++) {
-		t = open_topic(sp, names[i]);
-		if ((r = spool_topic_gc(t, spool_now_ms(), cli_verbose ? report :
-		    NULL, NULL)) < 0)
-			cli_die(r, sp, "%s", names[i]);
+		if (argc == 1) {
+			/* a topic deleted since the listing needs no gc */
+			if ((r = spool_topic_open(sp, names[i], &t)) == -ENOENT)
+				continue;
+			if (r < 0)
+				cli_die(r, sp, "%s", names[i]);
+			cli_own(CLI_TOPIC, t);
+		} else
+			t = open_topic(sp, names[i]);
+		r = spool_topic_gc(t, spool_now_ms(), cli_verbose ? report :
+		    NULL, NULL);
 		(void)cli_close(t);
+		if (r == -ENOENT && argc == 1 && !topic_exists(sp, names[i]))
+			continue;	/* deleted while we were at it */
+		if (r < 0)
+			cli_die(r, sp, "%s", names[i]);
 	}
+	/* and, for the whole spool, what crashes left in tmp/ */
+	if (argc == 1 && (r = spool_tmp_gc(sp, spool_now_ms(), cli_verbose ?
+	    report : NULL, NULL)) < 0)
+		cli_die(r, sp, "tmp");
 	(void)cli_close(names);
 	(void)cli_close(sp);
 	return EX_OK;

@@ -414,18 +414,75 @@ spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos)
 }
 
 /*
+ * spool_seg_bound - whether the batch at pos, whose header does not check
+ * out, still shows where it ends and how many offsets it holds: its
+ * length fields fit the file, its body checksum holds, and the body
+ * decodes into exactly the count of records the header says (no single
+ * damaged field lets all three agree, but for the base offset, which is
+ * taken as expected).  Sets *endpos and *next; its records are never
+ * delivered, but their offsets are never given again.
+ */
+int
+spool_seg_bound(struct spool_io *io, int fd, off_t pos, off_t size,
+    uint64_t expect, off_t *endpos, uint64_t *next)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE], *body;
+	struct spool_bhdr h;
+	char why[128];
+	int ok;
+
+	if (pos < 0 || size - pos < SPOOL_HDR_SIZE ||
+	    spool_io_pread(io, fd, hdr, sizeof(hdr), pos) != SPOOL_HDR_SIZE)
+		return 0;
+	memset(&h, 0, sizeof(h));
+	h.base_offset = expect;
+	h.count = get32(hdr + 16);
+	h.body_len = get32(hdr + 20);
+	h.body_crc = get32(hdr + 24);
+	h.raw_len = get32(hdr + 28);
+	h.base_ts = (int64_t)get64(hdr + 32);
+	h.type = SPOOL_TYPE_DATA;
+	h.codec = hdr[50];
+	if (h.count == 0 || h.body_len == 0 || h.body_len > SPOOL_BODY_MAX ||
+	    (off_t)h.body_len > size - pos - SPOOL_HDR_SIZE ||
+	    expect > UINT64_MAX - h.count)
+		return 0;
+	if (!(h.codec == SPOOL_CODEC_NONE && h.raw_len == h.body_len) &&
+	    h.codec != SPOOL_CODEC_ZLIB)
+		return 0;
+	if ((body = malloc(h.body_len)) == NULL)
+		return -ENOMEM;
+	ok = spool_io_pread(io, fd, body, h.body_len, pos + SPOOL_HDR_SIZE) ==
+	    (ssize_t)h.body_len && records_ok(&h, body, why, sizeof(why));
+	free(body);
+	if (!ok)
+		return 0;
+	*endpos = pos + SPOOL_HDR_SIZE + h.body_len;
+	*next = expect + h.count;
+	return 1;
+}
+
+/*
  * spool_seg_end - find where the good data of a segment ends, without
  * changing anything: the walk starts at the last index entry that checks
- * out.  Returns the enum spool_scan of the place it stopped; *keep is
- * the number of index entries worth keeping.
+ * out.  A damaged header with a good batch after it is passed over the
+ * way readers pass it (spool_seg_resync), and so is a damaged last batch
+ * whose extent is still sure (spool_seg_bound): the end is that of the
+ * last batch of the file, and the damaged batches' offsets are never
+ * given again.  Returns the enum spool_scan of the place it stopped
+ * (SCAN_BADHDR: damage whose end is unknown, at pos->pos); *keep is the
+ * number of index entries worth keeping.
  */
 int
 spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
     off_t size, struct spool_scanpos *pos, ssize_t *keep, char *why,
     size_t whylen)
 {
-	off_t from;
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+	off_t from, found;
 	ssize_t k;
+	int r;
 
 	k = idx_best(io, logfd, idxfd, base, UINT64_MAX, size, &from,
 	    &pos->next);
@@ -434,7 +491,29 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 	if (keep != NULL)
 		*keep = k;
 	pos->max_ts = 0;
-	return spool_seg_scan(io, logfd, from, size, 0, pos, why, whylen);
+	for (;;) {
+		r = spool_seg_scan(io, logfd, from, size, 0, pos, why, whylen);
+		if (r != SCAN_BADHDR)
+			return r;
+		r = spool_seg_resync(io, logfd, pos->pos, size, pos->next,
+		    &found);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			/* nothing good after it: the damage may be bounded */
+			r = spool_seg_bound(io, logfd, pos->pos, size,
+			    pos->next, &from, &pos->next);
+			if (r <= 0)
+				return r < 0 ? r : SCAN_BADHDR;
+			continue;
+		}
+		if (spool_io_pread(io, logfd, hdr, sizeof(hdr), found) !=
+		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
+			return SCAN_BADHDR;
+		/* the damaged batch's offsets are lost, never given again */
+		pos->next = h.base_offset;
+		from = found;
+	}
 }
 
 /*

@@ -98,6 +98,8 @@ int	 spool_topic_verify(struct spool_topic *, int repair,
 	    void (*report)(void *, const char *), void *arg);
 int	 spool_topic_gc(struct spool_topic *, int64_t now_ms,
 	    void (*report)(void *, const char *), void *arg);
+int	 spool_tmp_gc(struct spool *, int64_t now_ms,
+	    void (*report)(void *, const char *), void *arg);
 
 /* config.c */
 void	 spool_config_default(struct spool_config *);

@@ -135,6 +135,8 @@ int	 spool_seg_end(struct spool_io *, int logfd, int idxfd, uint64_t base,
 	    size_t whylen);
 int	 spool_seg_resync(struct spool_io *, int fd, off_t from, off_t size,
 	    uint64_t minoff, off_t *found);
+int	 spool_seg_bound(struct spool_io *, int fd, off_t pos, off_t size,
+	    uint64_t expect, off_t *endpos, uint64_t *next);
 int	 spool_seg_seek(struct spool_io *, int logfd, int idxfd, uint64_t base,
 	    uint64_t offset, off_t size, off_t *pos);
 int	 spool_seg_recover(struct spool *, uint64_t base,

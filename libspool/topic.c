@@ -7,6 +7,9 @@
  * RENAME_NOREPLACE, so two processes creating it at once cannot both win
  * and no reader sees a half-made topic.  Deletion is the reverse rename
  * into tmp/ followed by removal, so the name disappears atomically.
+ * The process that stages a topic in tmp/ holds a flock on the staged
+ * directory until it is done; what a crash leaves there is unlocked, and
+ * spool_tmp_gc removes it once it is old enough.
  *
  * Configuration changes are serialized by the topic lock and written by
  * atomic replacement; partitions may grow, never shrink.  Growth creates
@@ -32,6 +35,7 @@
 #include "spool_impl.h"
 
 #define CONFIG_MAX	8192
+#define TMP_GRACE_MS	(60 * 60 * 1000)	/* age of a stage gc may remove */
 
 /* spool_topic_name_ok - 1 to 249 of [A-Za-z0-9._-], not . or .. */
 int
@@ -171,6 +175,14 @@ spool_topic_create(struct spool *sp, const char *name,
 		r = -errno;
 		goto fail;
 	}
+	/* ours until published: spool_tmp_gc leaves a locked stage alone */
+	if (flock(tfd, LOCK_EX) == -1) {
+		r = -errno;
+		goto fail;
+	}
+	/* a crash leaves the stage where gc finds it, not an orphan inode */
+	if ((r = spool_sync_dir(sp, tmpfd)) < 0)
+		goto fail;
 	if ((n = spool_config_format(cfg, text, sizeof(text))) < 0) {
 		r = n;
 		goto fail;
@@ -207,7 +219,7 @@ int
 spool_topic_delete(struct spool *sp, const char *name)
 {
 	char stage[96];
-	int tmpfd, r;
+	int tmpfd, dfd, r;
 
 	if (!spool_topic_name_ok(name))
 		return -EINVAL;
@@ -215,18 +227,116 @@ spool_topic_delete(struct spool *sp, const char *name)
 		return -ENOENT;
 	if ((tmpfd = open_tmp(sp)) < 0)
 		return tmpfd;
+	/* held until the files are gone: spool_tmp_gc leaves them to us */
+	dfd = openat(sp->topicsfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd >= 0 && flock(dfd, LOCK_EX) == -1) {
+		r = -errno;
+		goto out;
+	}
 	stage_name(stage, sizeof(stage), "del");
 	/* the name goes away at once; the files after it */
 	if (renameat(sp->topicsfd, name, tmpfd, stage) == -1) {
 		r = -errno;
+		goto out;
+	}
+	r = spool_sync_dir(sp, sp->topicsfd);
+	/* and it is in tmp/, where gc finishes the removal after a crash */
+	if (r == 0)
+		r = spool_sync_dir(sp, tmpfd);
+	if (r == 0)
+		r = spool_rmtree(tmpfd, stage);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	close(tmpfd);
+	return r;
+}
+
+/* stage_time - the creation time in a stage name, ms; -1 if not one */
+static int64_t
+stage_time(const char *name)
+{
+	long long pid, sec, nsec;
+	char kind[4], end;
+
+	if (sscanf(name, "%3[a-z].%lld.%lld.%lld%c", kind, &pid, &sec, &nsec,
+	    &end) != 4 || (strcmp(kind, "new") != 0 && strcmp(kind, "del") != 0))
+		return -1;
+	if (sec < 0 || sec > INT64_MAX / 1000 - 1 || nsec < 0 ||
+	    nsec >= 1000000000)
+		return -1;
+	return (int64_t)sec * 1000 + nsec / 1000000;
+}
+
+/*
+ * spool_tmp_gc - remove what crashed creations and deletions of topics
+ * left in SPOOL/tmp: a stage (new.* or del.*) that nobody holds locked,
+ * made and last changed more than TMP_GRACE_MS before now; anything else
+ * in tmp/ stays.  Returns the number removed.
+ */
+int
+spool_tmp_gc(struct spool *sp, int64_t now,
+    void (*report)(void *, const char *), void *arg)
+{
+	struct dirent *de;
+	struct stat st;
+	char msg[320];
+	int64_t made, changed;
+	DIR *d;
+	int tmpfd, fd, r = 0, removed = 0;
+
+	tmpfd = openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (tmpfd == -1)
+		return errno == ENOENT ? 0 : -errno;
+	if ((r = spool_opendir(tmpfd, ".", &d)) < 0) {
 		close(tmpfd);
 		return r;
 	}
-	r = spool_sync_dir(sp, sp->topicsfd);
-	if (r == 0)
-		r = spool_rmtree(tmpfd, stage);
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if ((made = stage_time(de->d_name)) < 0)
+			continue;
+		fd = openat(tmpfd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1)
+			continue;	/* gone meanwhile, or not a directory */
+		/* locked: a creation or deletion at work right now */
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			if (errno != EWOULDBLOCK)
+				r = -errno;
+			close(fd);
+			continue;
+		}
+		/* unlocked but young: perhaps made a moment before its lock */
+		if (fstat(fd, &st) == -1) {
+			r = -errno;
+			close(fd);
+			break;
+		}
+		changed = (int64_t)st.st_mtim.tv_sec * 1000 +
+		    st.st_mtim.tv_nsec / 1000000;
+		if (made > now - TMP_GRACE_MS || changed > now - TMP_GRACE_MS) {
+			close(fd);
+			continue;
+		}
+		r = spool_rmtree(tmpfd, de->d_name);
+		close(fd);
+		if (r < 0)
+			break;
+		removed++;
+		if (report != NULL) {
+			snprintf(msg, sizeof(msg), "tmp/%s: removed (left by a "
+			    "crash)", de->d_name);
+			report(arg, msg);
+		}
+	}
+	closedir(d);
+	/* the removals must not come back after a crash */
+	if (r == 0 && removed > 0)
+		r = spool_sync_dir(sp, tmpfd);
 	close(tmpfd);
-	return r;
+	return r < 0 ? r : removed;
 }
 
 static int
@@ -586,6 +696,9 @@ cut_aside(struct vctx *v, int fd, uint64_t base, off_t at, off_t size,
 		r = spool_fsync_dir(v->pfd);
 	if (r == 0 && ftruncate(fd, at) == -1)
 		r = -errno;
+	/* and the cut itself, so the damage cannot come back in a crash */
+	if (r == 0)
+		r = spool_io_fdatasync(v->io, fd);
 	return r;
 }
 
@@ -713,6 +826,9 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 					r = -errno;
 					goto out;
 				}
+				/* a repair that is reported is durable */
+				if ((r = spool_io_fdatasync(v->io, fd)) < 0)
+					goto out;
 				vreport(v, base, pos.pos, "torn tail cut off");
 				st.st_size = pos.pos;
 			} else if (head) {
@@ -745,7 +861,17 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 			r = 0;
 			continue;
 		}
-		r = 0;
+		/* a damaged last batch whose extent is sure stays too */
+		r = spool_seg_bound(v->io, fd, pos.pos, st.st_size, pos.next,
+		    &found, &pos.next);
+		if (r < 0)
+			goto out;
+		if (r == 1) {
+			v->problems++;
+			from = found;
+			r = 0;
+			continue;
+		}
 		if (v->repair && head) {
 			if ((r = cut_aside(v, fd, base, pos.pos, st.st_size,
 			    side, sizeof(side))) < 0)

@@ -305,8 +305,13 @@ roll(struct spool_writer *w, struct wpart *p)
 	int r;
 
 	spool_batch_end(end, p->next, spool_now_ms());
+	/*
+	 * The END and everything before it are durable before the next
+	 * segment exists (mq-spool(5) DURABILITY): after a crash a closed
+	 * segment never ends in a torn END beside its successor.
+	 */
 	if ((r = spool_io_pwrite(w->io, p->logfd, end, sizeof(end), p->end,
-	    w->o.sync && p->dirty)) < 0)
+	    w->o.sync)) < 0)
 		return r;
 	p->dirty = 0;
 	close_seg(p);
