@@ -22,11 +22,11 @@ static const char usage_text[] =
 "usage: mq-topic [-qv] [-s spool] create [-P partitions] [--config key=value]...\n"
 "                [--if-not-exists] topic\n"
 "       mq-topic [-qv] [-s spool] delete [--force] topic\n"
-"       mq-topic [-qv] [-s spool] list [-l]\n"
-"       mq-topic [-qv] [-s spool] describe topic\n"
-"       mq-topic [-qv] [-s spool] config topic [key=value ...]\n"
+"       mq-topic [-qv] [-s spool] list [-l] [--json]\n"
+"       mq-topic [-qv] [-s spool] describe [--json] topic\n"
+"       mq-topic [-qv] [-s spool] config [--json] topic [key=value ...]\n"
 "       mq-topic [-qv] [-s spool] verify [--repair] [topic]\n"
-"       mq-topic [-qv] [-s spool] groups topic\n"
+"       mq-topic [-qv] [-s spool] groups [--json] topic\n"
 "       mq-topic [-qv] [-s spool] reset group topic --to position\n"
 "       mq-topic [-qv] [-s spool] delete-group group topic\n"
 "       mq-topic [-qv] [-s spool] gc [topic]\n"
@@ -44,6 +44,7 @@ usage(int status)
 static const char *spool_opt;
 
 static void	describe_groups(struct spool *, struct spool_topic *);
+static void	describe_json(struct spool *, struct spool_topic *, const char *);
 
 /* open_topic - open an existing topic or exit 66 */
 static struct spool_topic *
@@ -60,6 +61,53 @@ open_topic(struct spool *sp, const char *name)
 	}
 	cli_own(CLI_TOPIC, t);
 	return t;
+}
+
+/*
+ * json_opt - the options of a command that takes only --json: 1 if it
+ * was given; optind is then at the first operand
+ */
+static int
+json_opt(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch, json = 0;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch != OPT_JSON)
+			usage(EX_USAGE);
+		json = 1;
+	}
+	return json;
+}
+
+/*
+ * json_config - a config as one JSON object: numbers as numbers, the
+ * rest (compression, cleanup.policy) as strings; keys as in key=value
+ */
+static void
+json_config(struct spool *sp, const struct spool_config *cfg)
+{
+	char text[4096], *line, *eq, *end;
+	int r, first = 1;
+
+	if ((r = spool_config_format(cfg, text, sizeof(text))) < 0)
+		cli_die(r, sp, "config");
+	putchar('{');
+	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if ((eq = strchr(line, '=')) == NULL)
+			continue;
+		*eq++ = '\0';
+		(void)strtoll(eq, &end, 10);
+		/* values hold no quote or backslash: none is valid */
+		printf(*end == '\0' && end != eq ? "%s\"%s\":%s" :
+		    "%s\"%s\":\"%s\"", first ? "" : ",", line, eq);
+		first = 0;
+	}
+	putchar('}');
 }
 
 /* config_kv - apply one --config key=value to cfg, or exit 64 */
@@ -270,6 +318,7 @@ static int
 cmd_list(int argc, char *argv[])
 {
 	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "long", no_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -278,12 +327,15 @@ cmd_list(int argc, char *argv[])
 	uint64_t msgs, bytes;
 	char **names;
 	size_t n, i;
-	int ch, r, lflag = 0;
+	int ch, r, lflag = 0, json = 0;
 
 	while ((ch = getopt_long(argc, argv, "l", lo, NULL)) != -1) {
-		if (ch != 'l')
+		if (ch == 'l')
+			lflag = 1;
+		else if (ch == OPT_JSON)
+			json = lflag = 1;	/* the table's columns */
+		else
 			usage(EX_USAGE);
-		lflag = 1;
 	}
 	if (argc != optind)
 		usage(EX_USAGE);
@@ -291,7 +343,9 @@ cmd_list(int argc, char *argv[])
 	if ((r = spool_topic_list(sp, &names, &n)) < 0)
 		cli_die(r, sp, "topics");
 	cli_own_names(names, n);
-	if (lflag)
+	if (json)
+		putchar('[');
+	else if (lflag)
 		printf("%-24s %10s %12s %14s\n", "TOPIC", "PARTITIONS",
 		    "MESSAGES", "BYTES");
 	for (i = 0; i < n; i++) {
@@ -300,12 +354,16 @@ cmd_list(int argc, char *argv[])
 		else if (spool_topic_open(sp, names[i], &t) == 0) {
 			cli_own(CLI_TOPIC, t);
 			totals(sp, t, &msgs, &bytes);
-			printf("%-24s %10" PRIu32 " %12" PRIu64 " %14" PRIu64
-			    "\n", names[i], spool_topic_config(t)->partitions,
-			    msgs, bytes);
+			printf(json ? "%s{\"topic\":\"%s\",\"partitions\":%"
+			    PRIu32 ",\"messages\":%" PRIu64 ",\"bytes\":%"
+			    PRIu64 "}" : "%s%-24s %10" PRIu32 " %12" PRIu64
+			    " %14" PRIu64 "\n", json && i ? "," : "", names[i],
+			    spool_topic_config(t)->partitions, msgs, bytes);
 			(void)cli_close(t);
 		}
 	}
+	if (json)
+		printf("]\n");
 	(void)cli_close(names);
 	(void)cli_close(sp);
 	return EX_OK;
@@ -320,13 +378,21 @@ cmd_describe(int argc, char *argv[])
 	struct spool_topic *t;
 	char text[4096], *line;
 	uint32_t i, np;
-	int r;
+	int r, json;
 
-	if (argc != 2)
+	json = json_opt(argc, argv);
+	if (argc - optind != 1)
 		usage(EX_USAGE);
+	argv += optind - 1;
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[1]);
 	np = spool_topic_config(t)->partitions;
+	if (json) {
+		describe_json(sp, t, argv[1]);
+		(void)cli_close(t);
+		(void)cli_close(sp);
+		return EX_OK;
+	}
 	printf("topic %s\npartitions %" PRIu32 "\n", argv[1], np);
 	/* the rest of the config, partitions= aside (said above) */
 	if ((r = spool_config_format(spool_topic_config(t), text,
@@ -412,7 +478,78 @@ describe_groups(struct spool *sp, struct spool_topic *t)
 	(void)cli_close(names);
 }
 
-/* cmd_groups - groups topic */
+/*
+ * groups_json - a topic's groups as a JSON array: each with its total
+ * lag and, a partition, the committed offset (null: none yet), the
+ * partition's next offset, the lag and (full) whether a member holds it
+ */
+static void
+groups_json(struct spool *sp, struct spool_topic *t, int full)
+{
+	struct spool_part_info pi;
+	uint64_t lag, total, c;
+	char **names, cbuf[24];
+	size_t n, i;
+	uint32_t p;
+	int r, h;
+
+	if ((r = spool_group_list(t, &names, &n)) < 0)
+		cli_die(r, sp, "groups");
+	cli_own_names(names, n);
+	putchar('[');
+	for (i = 0; i < n; i++) {
+		total = 0;
+		printf("%s{\"group\":\"%s\",\"partitions\":[", i ? "," : "",
+		    names[i]);
+		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
+			if ((r = spool_topic_info(t, p, &pi)) < 0)
+				cli_die(r, sp, "partition %" PRIu32, p);
+			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
+			total += lag;
+			if (c == UINT64_MAX)
+				snprintf(cbuf, sizeof(cbuf), "null");
+			else
+				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
+			printf("%s{\"partition\":%" PRIu32 ",\"committed\":%s,"
+			    "\"next\":%" PRIu64 ",\"lag\":%" PRIu64, p ? "," : "",
+			    p, cbuf, pi.next, lag);
+			if (full)
+				printf(",\"held\":%s", h ? "true" : "false");
+			putchar('}');
+		}
+		printf("],\"lag\":%" PRIu64 "}", total);
+	}
+	putchar(']');
+	(void)cli_close(names);
+}
+
+/* describe_json - describe --json: one object, schema in mq-topic(1) */
+static void
+describe_json(struct spool *sp, struct spool_topic *t, const char *name)
+{
+	struct spool_part_info pi;
+	uint32_t i, np = spool_topic_config(t)->partitions;
+	int r;
+
+	printf("{\"topic\":\"%s\",\"partitions\":%" PRIu32 ",\"config\":",
+	    name, np);
+	json_config(sp, spool_topic_config(t));
+	printf(",\"partition\":[");
+	for (i = 0; i < np; i++) {
+		if ((r = spool_topic_info(t, i, &pi)) < 0)
+			cli_die(r, sp, "%s: partition %" PRIu32, name, i);
+		printf("%s{\"partition\":%" PRIu32 ",\"first\":%" PRIu64
+		    ",\"next\":%" PRIu64 ",\"messages\":%" PRIu64
+		    ",\"bytes\":%" PRIu64 ",\"segments\":%" PRIu32 "}",
+		    i ? "," : "", i, pi.first, pi.next, pi.next - pi.first,
+		    pi.bytes, pi.segments);
+	}
+	printf("],\"groups\":");
+	groups_json(sp, t, 0);
+	printf("}\n");
+}
+
+/* cmd_groups - groups [--json] topic */
 static int
 cmd_groups(int argc, char *argv[])
 {
@@ -423,12 +560,21 @@ cmd_groups(int argc, char *argv[])
 	char **names, cbuf[24];
 	size_t n, i;
 	uint32_t p;
-	int r, h;
+	int r, h, json;
 
-	if (argc != 2)
+	json = json_opt(argc, argv);
+	if (argc - optind != 1)
 		usage(EX_USAGE);
+	argv += optind - 1;
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[1]);
+	if (json) {
+		groups_json(sp, t, 1);
+		putchar('\n');
+		(void)cli_close(t);
+		(void)cli_close(sp);
+		return EX_OK;
+	}
 	if ((r = spool_group_list(t, &names, &n)) < 0)
 		cli_die(r, sp, "%s: groups", argv[1]);
 	cli_own_names(names, n);
@@ -523,10 +669,13 @@ cmd_config(int argc, char *argv[])
 	struct spool *sp;
 	struct spool_topic *t;
 	char text[4096];
-	int r;
+	int r, json;
 
-	if (argc < 2)
+	json = json_opt(argc, argv);
+	if (argc - optind < 1)
 		usage(EX_USAGE);
+	argc -= optind - 1;
+	argv += optind - 1;
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[1]);
 	if (argc > 2 && (r = spool_topic_config_update(t,
@@ -535,7 +684,10 @@ cmd_config(int argc, char *argv[])
 			cli_usage_die("%s: %s", argv[1], spool_errmsg(sp));
 		cli_die(r, sp, "%s", argv[1]);
 	}
-	if (argc == 2) {
+	if (json) {
+		json_config(sp, spool_topic_config(t));
+		putchar('\n');
+	} else if (argc == 2) {
 		if ((r = spool_config_format(spool_topic_config(t), text,
 		    sizeof(text))) < 0)
 			cli_die(r, sp, "%s", argv[1]);

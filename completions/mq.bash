@@ -315,7 +315,8 @@ _mq_topic()
 			    --verbose --version ;;
 		create)	_mq_reply -P --config= --partitions= --if-not-exists ;;
 		delete)	_mq_reply --force ;;
-		list)	_mq_reply -l --long ;;
+		list)	_mq_reply -l --long --json ;;
+		describe|groups|config) _mq_reply --json ;;
 		verify)	_mq_reply --repair ;;
 		reset)	_mq_reply --to= ;;
 		stats)	_mq_reply --json --prometheus ;;

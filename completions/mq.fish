@@ -248,6 +248,10 @@ complete -c mq-topic -n '__mq_topic_cmd create' -l config -x -a '(__mq_config_kv
 complete -c mq-topic -n '__mq_topic_cmd create' -l if-not-exists -d 'Succeed if the topic exists with these settings'
 complete -c mq-topic -n '__mq_topic_cmd delete' -l force -d 'Delete even while group members run'
 complete -c mq-topic -n '__mq_topic_cmd list' -s l -l long -d 'Print a table'
+complete -c mq-topic -n '__mq_topic_cmd list' -l json -d 'The table as a JSON array'
+complete -c mq-topic -n '__mq_topic_cmd describe' -l json -d 'One JSON object'
+complete -c mq-topic -n '__mq_topic_cmd config' -l json -d 'One JSON object'
+complete -c mq-topic -n '__mq_topic_cmd groups' -l json -d 'One JSON array'
 complete -c mq-topic -n '__mq_topic_cmd verify' -l repair -d 'Cut torn tails, rebuild indexes'
 complete -c mq-topic -n '__mq_topic_cmd delete 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd describe 0' -a '(__mq_topics)' -d topic

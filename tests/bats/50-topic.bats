@@ -117,6 +117,43 @@ segment.bytes=1073741824'
 	expect_contains "partitions=3"
 }
 
+@test "list -l, describe, groups and config --json: one line of JSON, the documented keys" {
+	run mq-topic create -P 2 --config compression=zlib t
+	seq 10 | mq-send t
+	timeout 10 mq-recv -g g -c 3 t >/dev/null
+	run mq-topic list --json
+	expect_status 0
+	expect_eq "$(jq -c 'map(.topic)' <<<"$output")" '["t"]' "list topics"
+	expect_eq "$(jq '.[0].messages' <<<"$output")" 10 "list messages"
+	run mq-topic list -l --json
+	expect_eq "$(jq '.[0].partitions' <<<"$output")" 2 "list partitions"
+	run mq-topic config --json t
+	expect_status 0
+	expect_eq "$(jq -r '.compression' <<<"$output")" zlib "config compression"
+	expect_eq "$(jq '.partitions' <<<"$output")" 2 "config partitions (a number)"
+	run mq-topic describe --json t
+	expect_status 0
+	expect_eq "$(jq '[.partition[].messages] | add' <<<"$output")" 10 "describe messages"
+	expect_eq "$(jq -r '.groups[0].group' <<<"$output")" g "describe group"
+	expect_eq "$(jq '.groups[0].lag' <<<"$output")" 7 "describe lag"
+	run mq-topic groups --json t
+	expect_status 0
+	expect_eq "$(jq '.[0].partitions | length' <<<"$output")" 2 "groups partitions"
+	expect_eq "$(jq '[.[0].partitions[].held] | all(. == false)' <<<"$output")" true "held"
+	# the drained question of the man page
+	run bash -c "mq-topic groups --json t | jq -e 'all(.[]; .lag == 0)'"
+	expect_status 1
+	timeout 10 mq-recv -g g t >/dev/null
+	run bash -c "mq-topic groups --json t | jq -e 'all(.[]; .lag == 0)'"
+	expect_status 0
+	# a topic with no groups: an empty array
+	run mq-topic create u
+	run mq-topic groups --json u
+	expect_output "[]"
+	run mq-topic describe --json --bogus t
+	expect_status 64
+}
+
 # ---- delete ----------------------------------------------------------------
 
 @test "delete removes the topic; then it is missing (66)" {
