@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# the README's tour runs as pasted, in order, in a fresh spool
+
+load helpers
+
+# tour - the indented command lines of README.md's "A tour" section
+tour() {
+	awk '/^## A tour/ { on = 1; next }
+	    /^## / { on = 0 }
+	    on && /^    [^ ]/ { sub(/^    /, ""); print }' "$MQ_REPO/README.md"
+}
+
+@test "README: the tour has commands for every program" {
+	run tour
+	expect_status 0
+	local p
+	for p in mq-send mq-recv mq-topic; do
+		expect_contains "$p "
+	done
+	((${#lines[@]} >= 25)) || { echo "only ${#lines[@]} lines" >&2; false; }
+}
+
+@test "README: every command of the tour runs as pasted, exit 0" {
+	local dir="$BATS_TEST_TMPDIR/work"
+	mkdir -p "$dir"
+	cd "$dir"
+	# stand-ins for the files and handlers the tour names
+	head -c 3000 /dev/urandom >photo.png
+	printf 'date,amount\n2026-11-25,42\n' >report.csv
+	local h
+	for h in handle send sms bill; do
+		printf '#!/bin/sh\ncat >>%s.out\necho >>%s.out\n' "$h" "$h" >"$h.sh"
+		chmod +x "$h.sh"
+	done
+	{
+		echo 'set -e -o pipefail'
+		tour
+		# the followers the tour left running
+		echo 'sleep 1; kill $(jobs -p) 2>/dev/null; wait || true'
+	} >tour.sh
+	run timeout 120 bash tour.sh
+	if [[ $status != 0 ]]; then
+		echo "the tour failed; the script was:" >&2
+		cat -n tour.sh >&2
+	fi
+	expect_status 0
+	# and it did what it says
+	[[ -s handle.out ]] || { echo "no worker handled a job" >&2; false; }
+	[[ -s send.out ]] || { echo "the mail handler saw nothing" >&2; false; }
+	run mq-recv jobs.copy
+	expect_eq "${#lines[@]}" 1000 "jobs.copy"
+	run mq-topic config orders
+	expect_contains "partitions=8"
+	run jq -r .payload batch.jsonl
+	expect_output "deploy 1.4"
+	[[ -s mq.prom ]] || { echo "no mq.prom" >&2; false; }
+}
