@@ -3,6 +3,7 @@
 #   make            build bin/ and the libraries
 #   make demo       install build dependencies (Debian, as root), build, show it working
 #   make check      install test dependencies, build, run every test (plain + ASan/UBSan)
+#   make test       the unit tests and the bats suites once, on the default engine
 #   make bench      throughput against cat on the same bytes
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -82,6 +83,13 @@ demo: deps all
 check: deps all asan $(UNIT) tests/tools/nouring
 	@sh tests/run.sh
 
+# the quick loop: unit tests and the bats suites once, default engine;
+# no root, no apt (make deps installs what is missing)
+test: all $(UNIT)
+	@for t in $(UNIT); do ./$$t || exit 1; done
+	@command -v bats >/dev/null || { echo "make test: bats is missing; run make deps as root" >&2; exit 1; }
+	@MQ_BINDIR=$$(pwd)/bin bats tests/bats
+
 bench: all
 	@sh tests/bench.sh
 
@@ -112,7 +120,21 @@ install: all
 	for b in mq-recv mq-topic; do \
 	    ln -sf mq-send $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$b; done
 	$(INSTALL) -m 0644 completions/_mq $(DESTDIR)$(PREFIX)/share/zsh/site-functions
-	$(INSTALL) -m 0644 completions/mq.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	# fish loads completions by command name: one file each
+	$(INSTALL) -m 0644 completions/mq.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mq-send.fish
+	for b in mq-recv mq-topic; do \
+	    ln -sf mq-send.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$b.fish; done
+
+uninstall:
+	rm -f $(BIN:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libspool.a \
+	    $(DESTDIR)$(LIBDIR)/libspool.so.0 $(DESTDIR)$(LIBDIR)/libspool.so \
+	    $(DESTDIR)$(INCDIR)/spool.h $(DESTDIR)$(LIBDIR)/pkgconfig/libspool.pc \
+	    $(DESTDIR)$(MANDIR)/man1/mq-send.1 $(DESTDIR)$(MANDIR)/man1/mq-recv.1 \
+	    $(DESTDIR)$(MANDIR)/man1/mq-topic.1 $(DESTDIR)$(MANDIR)/man5/mq-spool.5 \
+	    $(DESTDIR)$(MANDIR)/man7/mq.7 \
+	    $(BIN:%=$(DESTDIR)$(PREFIX)/share/bash-completion/completions/%) \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mq \
+	    $(BIN:%=$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/%.fish)
 
 clean:
 	rm -rf bin bin-asan build build-asan $(UNIT) tests/tools/nouring
@@ -121,5 +143,6 @@ clean:
 -include tests/fuzz/fuzz.mk
 -include tests/crash/crash.mk
 
-.PHONY: all asan asan-bins deps demo check bench powerloss lint install clean
+.PHONY: all asan asan-bins deps demo check test bench powerloss lint install \
+	uninstall clean
 .SECONDARY:
