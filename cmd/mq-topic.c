@@ -6,12 +6,15 @@
  * verify without --repair never create or change anything.
  */
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -30,7 +33,7 @@ static const char usage_text[] =
 "       mq-topic [-qv] [-s spool] reset group topic --to position\n"
 "       mq-topic [-qv] [-s spool] delete-group group topic\n"
 "       mq-topic [-qv] [-s spool] gc [topic]\n"
-"       mq-topic [-qv] [-s spool] stats [--json | --prometheus]\n";
+"       mq-topic [-qv] [-s spool] stats [--json | --prometheus] [-o file]\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -822,25 +825,151 @@ cmd_gc(int argc, char *argv[])
 /* json_str - a topic or group name as a JSON string (names need no escapes) */
 #define JSTR "\"%s\""
 
-/* cmd_stats - stats [--json | --prometheus]: numbers for monitoring */
+/*
+ * stats_prometheus - the text exposition format: every metric family
+ * whole, its HELP and TYPE first, as promtool wants
+ */
+static void
+stats_prometheus(struct spool *sp, char **names, size_t n)
+{
+	static const char *fam[] = { "messages", "bytes", "next_offset",
+	    "first_offset", "segments" };
+	static const char *help[] = { "Messages retained in a partition.",
+	    "Bytes of segment files of a partition.",
+	    "Offset the next message of a partition gets.",
+	    "First offset retained in a partition.",
+	    "Segment files of a partition." };
+	struct spool_part_info pi;
+	struct spool_topic *t;
+	char **groups;
+	uint64_t v, c;
+	size_t i, k, g, ng;
+	uint32_t p;
+	int r, h;
+
+	for (k = 0; k <= 5; k++) {
+		printf("# HELP mq_%s %s\n# TYPE mq_%s gauge\n", k < 5 ?
+		    fam[k] : "group_lag", k < 5 ? help[k] : "Messages of a "
+		    "partition a group has not consumed.", k < 5 ? fam[k] :
+		    "group_lag");
+		for (i = 0; i < n; i++) {
+			t = open_topic(sp, names[i]);
+			groups = NULL;
+			ng = 1;
+			if (k == 5) {
+				if ((r = spool_group_list(t, &groups, &ng)) < 0)
+					cli_die(r, sp, "%s: groups", names[i]);
+				cli_own_names(groups, ng);
+			}
+			for (g = 0; g < ng; g++)
+			for (p = 0; p < spool_topic_config(t)->partitions; p++) {
+				if ((r = spool_topic_info(t, p, &pi)) < 0)
+					cli_die(r, sp, "%s: partition %" PRIu32,
+					    names[i], p);
+				v = k == 0 ? pi.next - pi.first : k == 1 ?
+				    pi.bytes : k == 2 ? pi.next : k == 3 ?
+				    pi.first : pi.segments;
+				if (k == 5) {
+					v = group_lag(sp, t, groups[g], p, &pi,
+					    &c, &h);
+					printf("mq_group_lag{topic=" JSTR ",group="
+					    JSTR ",partition=\"%" PRIu32 "\"} %"
+					    PRIu64 "\n", names[i], groups[g], p,
+					    v);
+				} else
+					printf("mq_%s{topic=" JSTR ",partition="
+					    "\"%" PRIu32 "\"} %" PRIu64 "\n",
+					    fam[k], names[i], p, v);
+			}
+			(void)cli_close(groups);
+			(void)cli_close(t);
+		}
+	}
+}
+
+/* the -o temporary file until it is renamed; removed on any other exit */
+static char *out_tmp;
+
+static void
+out_cleanup(void)
+{
+	if (out_tmp != NULL)
+		(void)unlink(out_tmp);
+}
+
+/*
+ * out_open - -o FILE: stdout goes to a temporary file beside FILE, so
+ * that a reader of FILE (node_exporter) never sees half of it
+ */
+static char *
+out_open(const char *file)
+{
+	char *tmp;
+	mode_t mask;
+	int fd;
+
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", file) == -1)
+		cli_die(-ENOMEM, NULL, "%s", file);
+	cli_own(CLI_MEM, tmp);
+	if ((fd = mkstemp(tmp)) == -1)
+		cli_die(-errno, NULL, "%s", file);
+	out_tmp = tmp;
+	(void)atexit(out_cleanup);
+	/* as a file made by the shell's > would be, not mkstemp's 0600 */
+	mask = umask(0);
+	(void)umask(mask);
+	(void)fchmod(fd, 0666 & ~mask);
+	if (dup2(fd, STDOUT_FILENO) == -1)
+		cli_die(-errno, NULL, "%s", file);
+	close(fd);
+	return tmp;
+}
+
+/* commit_out - -o FILE: the whole output, synced, renamed over FILE */
+static void
+commit_out(const char *tmp)
+{
+	char *file = strdup(tmp), *x;
+
+	if (file == NULL)
+		cli_die(-ENOMEM, NULL, "%s", tmp);
+	*(x = strrchr(file, '.')) = '\0';	/* .XXXXXX */
+	*(x = strrchr(file, '.')) = '\0';	/* .tmp */
+	if (fflush(stdout) == EOF || fsync(STDOUT_FILENO) == -1 ||
+	    rename(tmp, file) == -1) {
+		int e = -errno;
+
+		cli_die(e, NULL, "%s", file);
+	}
+	out_tmp = NULL;
+	free(file);
+}
+
+/* cmd_stats - stats [--json | --prometheus] [-o file]: for monitoring */
 static int
 cmd_stats(int argc, char *argv[])
 {
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "output", required_argument, NULL, 'o' },
 		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct spool_part_info pi;
 	struct spool *sp;
 	struct spool_topic *t;
-	char **names, **groups;
+	char **names, **groups, *out = NULL;
+	const char *file = NULL;
 	uint64_t c, lag;
 	size_t n, ng, i, k;
 	uint32_t p, np;
 	int ch, r, h, mode = 0;
 
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+		if (ch == 'o') {
+			file = optarg;
+			continue;
+		}
 		if (ch != OPT_JSON && ch != OPT_PROMETHEUS)
 			usage(EX_USAGE);
 		if (mode != 0 && mode != ch)
@@ -850,21 +979,14 @@ cmd_stats(int argc, char *argv[])
 	if (argc != optind)
 		usage(EX_USAGE);
 	sp = cli_open_spool(spool_opt, 0);
+	if (file != NULL)
+		out = out_open(file);
 	names = topics(sp, 0, NULL, &n);
-	if (mode == OPT_PROMETHEUS)
-		printf("# HELP mq_messages Messages retained in a partition.\n"
-		    "# TYPE mq_messages gauge\n"
-		    "# HELP mq_bytes Bytes of segment files of a partition.\n"
-		    "# TYPE mq_bytes gauge\n"
-		    "# HELP mq_next_offset Offset the next message of a partition gets.\n"
-		    "# TYPE mq_next_offset counter\n"
-		    "# HELP mq_first_offset First offset retained in a partition.\n"
-		    "# TYPE mq_first_offset gauge\n"
-		    "# HELP mq_segments Segment files of a partition.\n"
-		    "# TYPE mq_segments gauge\n"
-		    "# HELP mq_group_lag Messages of a partition a group has not consumed.\n"
-		    "# TYPE mq_group_lag gauge\n");
-	else if (mode == OPT_JSON)
+	if (mode == OPT_PROMETHEUS) {
+		stats_prometheus(sp, names, n);
+		goto done;
+	}
+	if (mode == OPT_JSON)
 		printf("{\"topics\":[");
 	else
 		printf("%-24s %9s %14s %14s %14s %14s %8s\n", "TOPIC",
@@ -880,17 +1002,7 @@ cmd_stats(int argc, char *argv[])
 			if ((r = spool_topic_info(t, p, &pi)) < 0)
 				cli_die(r, sp, "%s: partition %" PRIu32,
 				    names[i], p);
-			if (mode == OPT_PROMETHEUS) {
-				const char *m[5] = { "messages", "bytes",
-				    "next_offset", "first_offset", "segments" };
-				uint64_t v[5] = { pi.next - pi.first, pi.bytes,
-				    pi.next, pi.first, pi.segments };
-
-				for (k = 0; k < 5; k++)
-					printf("mq_%s{topic=" JSTR ",partition="
-					    "\"%" PRIu32 "\"} %" PRIu64 "\n",
-					    m[k], names[i], p, v[k]);
-			} else if (mode == OPT_JSON)
+			if (mode == OPT_JSON)
 				printf("%s{\"partition\":%" PRIu32 ",\"first\":%"
 				    PRIu64 ",\"next\":%" PRIu64 ",\"messages\":%"
 				    PRIu64 ",\"bytes\":%" PRIu64 ",\"segments\":%"
@@ -917,12 +1029,7 @@ cmd_stats(int argc, char *argv[])
 					cli_die(r, sp, "%s", names[i]);
 				lag = group_lag(sp, t, groups[k], p, &pi, &c,
 				    &h);
-				if (mode == OPT_PROMETHEUS)
-					printf("mq_group_lag{topic=" JSTR
-					    ",group=" JSTR ",partition=\"%"
-					    PRIu32 "\"} %" PRIu64 "\n",
-					    names[i], groups[k], p, lag);
-				else if (mode == OPT_JSON) {
+				if (mode == OPT_JSON) {
 					printf("%s{\"partition\":%" PRIu32,
 					    p ? "," : "", p);
 					if (c != UINT64_MAX)
@@ -942,8 +1049,11 @@ cmd_stats(int argc, char *argv[])
 	}
 	if (mode == OPT_JSON)
 		printf("]}\n");
+done:
 	(void)cli_close(names);
 	(void)cli_close(sp);
+	if (out != NULL)
+		commit_out(out);
 	return EX_OK;
 }
 

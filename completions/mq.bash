@@ -293,7 +293,7 @@ _mq_group_topics()
 _mq_topic()
 {
 	local _mq_w _mq_pos _mq_prev cur cmd
-	local argopts="-s --spool -P --config --to"
+	local argopts="-s --spool -P --config --to -o --output"
 
 	_mq_words
 	_mq_args "$argopts"
@@ -301,6 +301,7 @@ _mq_topic()
 	cmd=${_mq_pos[0]}
 	case $_mq_prev in
 	-s|--spool)	_mq_dirs; return ;;
+	-o|--output)	COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--config)	_mq_config_kv ""; return ;;
 	--to)		_mq_reply beginning end; return ;;
 	?*)		COMPREPLY=(); return ;;
@@ -319,7 +320,7 @@ _mq_topic()
 		describe|groups|config) _mq_reply --json ;;
 		verify)	_mq_reply --repair ;;
 		reset)	_mq_reply --to= ;;
-		stats)	_mq_reply --json --prometheus ;;
+		stats)	_mq_reply --json --prometheus -o --output= ;;
 		*)	COMPREPLY=() ;;
 		esac
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null

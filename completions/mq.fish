@@ -15,7 +15,7 @@ set -g __mq_recv_argopts -c -D -F -g -j -o -p -s -u -x --count \
     --delimiter --format --group --jobs --offset --partition --spool \
     --until --exec --dead-letter --exec-timeout --filter --rate --retries \
     --timeout
-set -g __mq_topic_argopts -s --spool -P --config --to
+set -g __mq_topic_argopts -s --spool -P --config --to -o --output
 
 function __mq_positionals --description 'Print the non-option words before the cursor'
     __mq_positionals_of $argv -- (commandline -opc)
@@ -243,6 +243,7 @@ complete -c mq-topic -n '__mq_npos topic 0' -a stats -d 'Numbers for monitoring'
 complete -c mq-topic -n '__mq_topic_cmd gc 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd stats' -l json -d 'One JSON object'
 complete -c mq-topic -n '__mq_topic_cmd stats' -l prometheus -d 'node_exporter textfile format'
+complete -c mq-topic -n '__mq_topic_cmd stats' -s o -l output -r -d 'Write to this file, whole or not at all'
 complete -c mq-topic -n '__mq_topic_cmd create' -s P -l partitions -x -d 'Number of partitions'
 complete -c mq-topic -n '__mq_topic_cmd create' -l config -x -a '(__mq_config_kv)' -d 'Set a configuration key'
 complete -c mq-topic -n '__mq_topic_cmd create' -l if-not-exists -d 'Succeed if the topic exists with these settings'

@@ -102,6 +102,42 @@ print(\"ok\")"'
 	expect_status 64
 }
 
+@test "stats --prometheus: each family whole, HELP and TYPE first, counters end in _total" {
+	run mq-send -p 0 u x
+	run mq-recv -g g2 -c 1 u
+	run mq-topic stats --prometheus
+	expect_status 0
+	# the exposition rules promtool checks: a family's lines together,
+	# its TYPE before its samples, a counter's name ends in _total
+	run awk '
+	    /^# TYPE / { if (seen[$3]++) { print "family " $3 " twice"; bad = 1 }
+		type[$3] = $4; cur = $3; next }
+	    /^# HELP / { next }
+	    { name = $0; sub(/[{ ].*/, "", name)
+	      if (name != cur) { print "sample " name " outside its family"; bad = 1 }
+	      if (type[name] == "counter" && name !~ /_total$/) {
+		print "counter " name " without _total"; bad = 1 } }
+	    END { exit bad }' <<<"$output"
+	expect_status 0
+	if command -v promtool >/dev/null; then
+		run bash -c "mq-topic stats --prometheus | promtool check metrics"
+		expect_status 0
+	fi
+}
+
+@test "stats -o FILE: written whole, then renamed; on an error FILE is left alone" {
+	run mq-topic stats --prometheus -o "$T/mq.prom"
+	expect_status 0
+	run cat "$T/mq.prom"
+	expect_contains 'mq_messages{topic="t",partition="0"} 60'
+	echo old >"$T/keep.prom"
+	run mq-topic -s "$T/none" stats -o "$T/keep.prom"
+	expect_status 66
+	expect_eq "$(cat "$T/keep.prom")" old "the file after a failed stats"
+	run bash -c "ls '$T' | grep -c tmp"
+	expect_output 0
+}
+
 @test "stats and gc on a missing spool exit 66; gc of a missing topic 66" {
 	run mq-topic -s "$T/none" stats
 	expect_status 66
