@@ -127,6 +127,7 @@ main(int argc, char *argv[])
 	unsigned count = 0;
 	const void *rec;
 	void *jstate;
+	unsigned long long lineno = 0;
 
 	closed = cli_fds();
 	memset(&base, 0, sizeof(base));
@@ -334,13 +335,18 @@ main(int argc, char *argv[])
 			break;
 		m = base;
 		if (json) {
+			lineno++;
 			if (len == 0)
 				continue;
-			if (spool_json_decode(rec, len, &m, &jstate) < 0) {
-				spool_json_free(jstate);
-				(void)cli_close(w);
-				cli_die(-EBADMSG, NULL, "%s: stdin: not a "
-				    "message in JSON", topic);
+			if ((r = spool_json_decode(rec, len, &m, &jstate)) < 0) {
+				/* what came before stays stored; nothing after */
+				cli_own(CLI_JSON, jstate);
+				if (r == -ENOMEM)
+					cli_die(r, NULL, "%s: stdin", topic);
+				if ((r = cli_close(w)) < 0)
+					cli_die(r, sp, "%s", topic);
+				cli_fail(-EBADMSG, "%s: stdin line %llu: %s",
+				    topic, lineno, spool_json_why(jstate));
 			}
 			if (m.key == NULL && key != NULL) {
 				m.key = key;

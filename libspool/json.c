@@ -251,7 +251,22 @@ struct jstate {
 	struct spool_header *hdrs;
 	unsigned char	*bufs[64];
 	int		 nbufs;
+	char		 why[160];	/* what is wrong with the line */
 };
+
+/* bad - say why the line is no message; -EINVAL (or r, when ENOMEM) */
+static int
+bad(struct jstate *st, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r == -ENOMEM)
+		return r;
+	va_start(ap, fmt);
+	vsnprintf(st->why, sizeof(st->why), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
 
 /* unb64 - decode base64 into a new buffer kept in st */
 static int
@@ -315,8 +330,66 @@ is_b64(json_t *o, const char *name)
 }
 
 /*
+ * header_pairs - "headers": [[name, value], [name, value, "base64"]...],
+ * mq-recv -J's form
+ */
+static int
+header_pairs(struct jstate *st, json_t *v, struct spool_msg *m)
+{
+	const void *name;
+	json_t *h;
+	size_t i;
+	int hb, r;
+
+	for (i = 0; i < m->nheaders; i++) {
+		h = json_array_get(v, i);
+		if (!json_is_array(h) || json_array_size(h) < 2 ||
+		    json_array_size(h) > 3)
+			return bad(st, -EINVAL, "\"headers\"[%zu]: expected "
+			    "[name, value]", i);
+		hb = json_array_size(h) == 3 &&
+		    json_is_string(json_array_get(h, 2)) &&
+		    strcmp(json_string_value(json_array_get(h, 2)),
+		    "base64") == 0;
+		if (json_array_size(h) == 3 && !hb)
+			return bad(st, -EINVAL, "\"headers\"[%zu]: a third "
+			    "element must be \"base64\"", i);
+		if ((r = field(st, json_array_get(h, 0), hb, &name,
+		    &st->hdrs[i].namelen)) < 0 ||
+		    (r = field(st, json_array_get(h, 1), hb,
+		    &st->hdrs[i].value, &st->hdrs[i].valuelen)) < 0)
+			return bad(st, r, "\"headers\"[%zu]: expected %s", i,
+			    hb ? "base64 strings" : "strings");
+		st->hdrs[i].name = name;
+	}
+	return 0;
+}
+
+/* header_object - "headers": {"name": "value", ...}, kcat's -J form */
+static int
+header_object(struct jstate *st, json_t *v, struct spool_msg *m)
+{
+	const char *name;
+	json_t *val;
+	size_t i = 0;
+
+	json_object_foreach(v, name, val) {
+		if (!json_is_string(val))
+			return bad(st, -EINVAL, "\"headers\".\"%s\": expected "
+			    "a string", name);
+		st->hdrs[i].name = name;
+		st->hdrs[i].namelen = strlen(name);
+		st->hdrs[i].value = json_string_value(val);
+		st->hdrs[i].valuelen = json_string_length(val);
+		i++;
+	}
+	return 0;
+}
+
+/*
  * spool_json_decode - read one object line into m; *state owns what m
- * points into (free it with spool_json_free).  -EINVAL: not a message.
+ * points into (free it with spool_json_free).  -EINVAL: not a message,
+ * and spool_json_why says why.
  */
 int
 spool_json_decode(const char *line, size_t len, struct spool_msg *m,
@@ -324,9 +397,8 @@ spool_json_decode(const char *line, size_t len, struct spool_msg *m,
 {
 	struct jstate *st;
 	json_error_t jerr;
-	json_t *v, *h;
-	size_t i;
-	int r = -EINVAL;
+	json_t *v;
+	int r;
 
 	*state = NULL;
 	memset(m, 0, sizeof(*m));
@@ -334,58 +406,60 @@ spool_json_decode(const char *line, size_t len, struct spool_msg *m,
 		return -ENOMEM;
 	*state = st;
 	st->root = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	if (st->root == NULL)
+		return bad(st, -EINVAL, "column %d: %s", jerr.column,
+		    jerr.text);
 	if (!json_is_object(st->root))
-		return -EINVAL;
+		return bad(st, -EINVAL, "expected a JSON object");
 	v = json_object_get(st->root, "payload");
-	if (field(st, v, is_b64(st->root, "payload_encoding"), &m->payload,
-	    &m->len) < 0)
-		return -EINVAL;
+	if (v == NULL)
+		return bad(st, -EINVAL, "no \"payload\"");
+	if ((r = field(st, v, is_b64(st->root, "payload_encoding"),
+	    &m->payload, &m->len)) < 0)
+		return bad(st, r, "\"payload\": expected a %sstring",
+		    is_b64(st->root, "payload_encoding") ? "base64 " : "");
 	v = json_object_get(st->root, "key");
-	if (v != NULL && !json_is_null(v) && field(st, v,
-	    is_b64(st->root, "key_encoding"), &m->key, &m->keylen) < 0)
-		return -EINVAL;
+	if (v != NULL && !json_is_null(v) && (r = field(st, v,
+	    is_b64(st->root, "key_encoding"), &m->key, &m->keylen)) < 0)
+		return bad(st, r, "\"key\": expected a %sstring or null",
+		    is_b64(st->root, "key_encoding") ? "base64 " : "");
 	v = json_object_get(st->root, "id");
-	if (v != NULL && !json_is_null(v) && (field(st, v, 0, &m->id,
-	    &m->idlen) < 0 || m->idlen == 0 || m->idlen > SPOOL_ID_MAX))
-		return -EINVAL;
+	if (v != NULL && !json_is_null(v) && ((r = field(st, v, 0, &m->id,
+	    &m->idlen)) < 0 || m->idlen == 0 || m->idlen > SPOOL_ID_MAX))
+		return bad(st, r, "\"id\": expected a string of 1 to %d "
+		    "bytes", SPOOL_ID_MAX);
 	v = json_object_get(st->root, "ts");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			return -EINVAL;
+			return bad(st, -EINVAL, "\"ts\": expected an integer "
+			    "(ms since the epoch)");
 		m->ts = json_integer_value(v);
 	}
 	v = json_object_get(st->root, "headers");
 	if (v != NULL && !json_is_null(v)) {
-		if (!json_is_array(v))
-			return -EINVAL;
-		m->nheaders = json_array_size(v);
+		if (!json_is_array(v) && !json_is_object(v))
+			return bad(st, -EINVAL, "\"headers\": expected an "
+			    "array of [name, value] or an object");
+		m->nheaders = json_is_array(v) ? json_array_size(v) :
+		    json_object_size(v);
 		if (m->nheaders > 0 && (st->hdrs = calloc(m->nheaders,
 		    sizeof(*st->hdrs))) == NULL)
 			return -ENOMEM;
-		for (i = 0; i < m->nheaders; i++) {
-			const void *name;
-			int hb;
-
-			h = json_array_get(v, i);
-			if (!json_is_array(h) || json_array_size(h) < 2 ||
-			    json_array_size(h) > 3)
-				return -EINVAL;
-			hb = json_array_size(h) == 3 &&
-			    json_is_string(json_array_get(h, 2)) &&
-			    strcmp(json_string_value(json_array_get(h, 2)),
-			    "base64") == 0;
-			if (json_array_size(h) == 3 && !hb)
-				return -EINVAL;
-			if ((r = field(st, json_array_get(h, 0), hb, &name,
-			    &st->hdrs[i].namelen)) < 0 ||
-			    (r = field(st, json_array_get(h, 1), hb,
-			    &st->hdrs[i].value, &st->hdrs[i].valuelen)) < 0)
-				return r == -ENOMEM ? r : -EINVAL;
-			st->hdrs[i].name = name;
-		}
+		if ((r = json_is_array(v) ? header_pairs(st, v, m) :
+		    header_object(st, v, m)) < 0)
+			return r;
 		m->headers = st->hdrs;
 	}
 	return 0;
+}
+
+/* spool_json_why - why the last spool_json_decode said -EINVAL */
+const char *
+spool_json_why(const void *state)
+{
+	const struct jstate *st = state;
+
+	return st != NULL && *st->why != '\0' ? st->why : "not a message";
 }
 
 /* spool_json_free - release what spool_json_decode kept */

@@ -202,5 +202,6 @@ int	 spool_json_encode(const char *topic, const struct spool_msg *,
 int	 spool_json_decode(const char *line, size_t len, struct spool_msg *,
 	    void **state);
 void	 spool_json_free(void *state);
+const char *spool_json_why(const void *state);
 
 #endif

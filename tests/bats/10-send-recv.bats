@@ -533,6 +533,29 @@ EOF
 	[[ $status -ne 0 ]] || { _mq_dump; false; }
 }
 
+@test "-J input: a bad line is named by number and field; what came before is stored, nothing after" {
+	printf '{"payload":"a"}\n\n{"payload":"b","ts":"x"}\n{"payload":"c"}\n' >"$T/in"
+	run --separate-stderr mq-send -J t <"$T/in"
+	expect_status 65
+	expect_eq "$stderr" 'mq-send: t: stdin line 3: "ts": expected an integer (ms since the epoch)' "message"
+	run mq-recv t
+	expect_output "a"
+	local bad
+	for bad in 'not json' '[1]' '{"key":"k"}' '{"payload":1}' '{"payload":"p","headers":[["a"]]}' \
+	    '{"payload":"p","headers":{"n":1}}' '{"payload":"p","id":""}'; do
+		run --separate-stderr mq-send -J t <<<"$bad"
+		expect_status 65
+		[[ $stderr == "mq-send: t: stdin line 1: "?* ]] || { echo "$bad: $stderr" >&2; false; }
+	done
+}
+
+@test "-J input: kcat's header object form {\"name\":\"value\"}" {
+	run mq-send -J u <<<'{"payload":"p","headers":{"content-type":"text/plain","x":""}}'
+	expect_status 0
+	run mq-recv -F '%s %h\n' u
+	expect_output "p content-type=text/plain,x="
+}
+
 @test "-J with -p chooses the partition, not the partition field" {
 	run mq-topic create -P 2 t
 	expect_status 0
