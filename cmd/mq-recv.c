@@ -707,6 +707,9 @@ main(int argc, char *argv[])
 	if (dlt_writer != NULL && (r = spool_writer_close(dlt_writer)) < 0)
 		cli_die(r, sp, "%s", dlt);
 	spool_topic_close(dlt_topic);
+	/* the group's place is durable before we say we are done */
+	if (cons != NULL && (r = spool_consumer_sync(cons)) < 0)
+		cli_die(r, sp, "%s: group %s", topic, group);
 	spool_consumer_close(cons);
 	spool_reader_close(rd);
 	spool_topic_close(t);

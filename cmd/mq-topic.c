@@ -449,7 +449,7 @@ cmd_verify(int argc, char *argv[])
 	struct spool_topic *t;
 	char **names, *one[1];
 	size_t n, i;
-	int ch, r, repair = 0, rval = EX_OK;
+	int ch, r, s, repair = 0, rval = EX_OK;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (ch != OPT_REPAIR)
@@ -467,9 +467,22 @@ cmd_verify(int argc, char *argv[])
 	} else if ((r = spool_topic_list(sp, &names, &n)) < 0)
 		cli_die(r, sp, "topics");
 	for (i = 0; i < n; i++) {
-		t = open_topic(sp, names[i]);
+		/* a damaged config is a finding; the other topics go on */
+		cli_check_topic(names[i]);
+		if ((r = spool_topic_open(sp, names[i], &t)) == -EBADMSG) {
+			report(NULL, spool_errmsg(sp));
+			rval = EX_DATAERR;
+			if (names != one)
+				free(names[i]);
+			continue;
+		}
+		if (r < 0)
+			t = open_topic(sp, names[i]);
 		if ((r = spool_topic_verify(t, repair, report, NULL)) < 0)
 			cli_die(r, sp, "%s", names[i]);
+		if ((s = spool_topic_verify_state(t, report, NULL)) < 0)
+			cli_die(s, sp, "%s", names[i]);
+		r += s;
 		if (r > 0)
 			rval = EX_DATAERR;
 		else if (cli_verbose)

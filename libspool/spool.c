@@ -60,11 +60,15 @@ mkdir_p(const char *dir, int nosync)
 				    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 				*slash = '/';
 			}
-			if (fd >= 0) {
-				if (!nosync)
-					(void)fsync(fd);
-				close(fd);
+			if (fd == -1) {
+				r = -errno;
+				break;
 			}
+			if (!nosync && fsync(fd) == -1)
+				r = -errno;
+			close(fd);
+			if (r < 0)
+				break;
 		} else if (errno != EEXIST) {
 			r = -errno;
 			break;

@@ -74,3 +74,103 @@ setup() {
 	run mq-recv t
 	expect_output m
 }
+
+# ---- crashes (issue 8 finding 5) -----------------------------------------
+
+@test "--id: killed at its data sync, the retry stores nothing twice" {
+	need_strace
+	# the engine that makes fdatasync a system call strace can hit
+	export MQ_IO=sync
+	run strace -f -o /dev/null -e inject=fdatasync:signal=KILL:when=1 \
+		mq-send --id job1 t a b c
+	expect_status 137
+	run mq-send --id job1 t a b c
+	expect_status 0
+	run mq-recv t
+	expect_output $'a\nb\nc'
+	run mq-send --id job1 t a b c
+	expect_status 0
+	run mq-recv t
+	expect_output $'a\nb\nc'
+}
+
+# id_sweep TOPIC-ARGS...: for every system call of one `mq-send --id` of
+# a b c (keyless, on 3 partitions), kill a fresh send at that call, retry
+# it, and check that each message is readable exactly once
+id_sweep() {
+	local log=$BATS_TEST_TMPDIR/calls n name j bad=0 i=0 got
+	mq-topic create -P 3 ref
+	strace -f -qq -o "$log" mq-send --id sweep "$@" ref a b c
+	# each call as NAME:J, its J-th invocation, from the first that
+	# touches the spool on (what comes before is the dynamic loader)
+	mapfile -t calls < <(sed -n 's/^[0-9]* *\([a-z_0-9]*\)(.*/\1 &/p' "$log" |
+		awk -v s="$MQ_SPOOL" '{ c = $1 ":" ++n[$1] } index($0, s) { on = 1 } on { print c }')
+	[[ ${#calls[@]} -gt 40 ]] || { echo "only ${#calls[@]} calls traced" >&2; return 1; }
+	for c in "${calls[@]}"; do
+		name=${c%:*} j=${c#*:}
+		i=$((i + 1))
+		mq-topic create -P 3 "t$i"
+		(strace -f -qq -o /dev/null -e inject="$name":signal=KILL:when="$j" \
+			mq-send --id sweep "$@" "t$i" a b c) 2>/dev/null || true
+		mq-send --id sweep "$@" "t$i" a b c || { echo "$c: retry exited $?" >&2; bad=1; }
+		got=$(mq-recv "t$i" | sort | tr '\n' ' ')
+		[[ $got == "a b c " ]] || { echo "killed at $c: read back '$got'" >&2; bad=1; }
+		mq-topic verify "t$i" >/dev/null || { echo "killed at $c: verify exited $?" >&2; bad=1; }
+	done
+	echo "# ${#calls[@]} crash points" >&3
+	return "$bad"
+}
+
+@test "--id: killed at each of its system calls, a retry stores every message once" {
+	need_strace
+	export MQ_IO=sync
+	id_sweep
+}
+
+@test "--id: a send cut short after some partitions stores the rest, once" {
+	need_strace
+	export MQ_IO=sync
+	mq-topic create -P 4 t
+	# keyed lines spread over the partitions, one batch each: the kill
+	# at the second batch write leaves a send half stored
+	seq 40 | awk '{ print "k" $1 ":m" $1 }' > "$BATS_TEST_TMPDIR/in"
+	run strace -f -o /dev/null -e inject=pwrite64:signal=KILL:when=2 \
+		mq-send --id half -K : t < "$BATS_TEST_TMPDIR/in"
+	expect_status 137
+	local before
+	before=$(mq-recv t | wc -l)
+	[[ $before -gt 0 && $before -lt 40 ]] || { echo "stored $before of 40 before the retry" >&2; false; }
+	run -0 mq-send -v --id half -K : t < "$BATS_TEST_TMPDIR/in"
+	local said=$output
+	run bash -c 'mq-recv t | sort | uniq -c | awk "\$1 != 1" | head'
+	expect_output ""
+	output=$said
+	expect_contains "cut short"
+	run bash -c 'mq-recv t | wc -l'
+	expect_output 40
+}
+
+@test "--id: a damaged marker is reported by verify and warned about by the send" {
+	run -0 mq-send --id dmg t a b
+	local m=$MQ_SPOOL/topics/t/ids/646d67
+	[[ -f $m ]]
+	head -c 40 /dev/urandom > "$m"
+	run mq-topic verify t
+	expect_status 65
+	expect_contains "ids/646d67: damaged"
+	run mq-send --id dmg t a b
+	expect_status 0
+	expect_contains "ids/646d67: damaged"
+	run mq-recv t
+	expect_output $'a\nb'
+	run -0 mq-topic verify t
+}
+
+@test "--id: the marker honours --no-sync" {
+	need_strace
+	run strace -f -e trace=fsync,fdatasync -o "$BATS_TEST_TMPDIR/log" \
+		mq-send --no-sync --id ns t a
+	expect_status 0
+	run grep -cE 'fsync|fdatasync' "$BATS_TEST_TMPDIR/log"
+	expect_output 0
+}
