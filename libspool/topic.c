@@ -50,14 +50,21 @@ spool_topic_name_ok(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-/* lock_file - open and flock a lock file in dirfd */
+/*
+ * lock_file - open and flock a lock file in dirfd; a shared lock opens
+ * it read-only, so that a user who may only read can verify
+ */
 static int
 lock_file(int dirfd, int how)
 {
-	int fd;
+	int fd = -1;
 
-	fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
+	if (how == LOCK_SH)
+		fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd == -1)
+		fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT |
+		    O_NOFOLLOW | O_CLOEXEC, 0664);
 	if (fd == -1)
 		return -errno;
 	while (flock(fd, how) == -1) {

@@ -328,3 +328,32 @@ need_setpriv() {
 	expect_status 74
 	expect_contains "stdout"
 }
+
+# ---- read-only users (issue 8 finding 8, issue 12 item 5) -----------------
+
+@test "mq-recv -g by a user who may not write: 77 Permission denied, not a missing partition" {
+	need_setpriv
+	open_spool
+	run -0 mq-send t m
+	chmod -R a+rX "$MQ_SPOOL"
+	run as_user nobody env MQ_SPOOL="$MQ_SPOOL" "$MQ_BINDIR/mq-recv" -g g t
+	expect_status 77
+	expect_contains "Permission denied"
+	expect_not_contains "No such partition"
+}
+
+@test "mq-topic verify by a user who may only read: works, changes nothing" {
+	need_setpriv
+	open_spool
+	run -0 mq-send t m
+	run -0 mq-recv -g g t
+	chmod -R a+rX,go-w "$MQ_SPOOL"
+	local before after
+	before=$(find "$MQ_SPOOL" -printf '%p %s %T@\n' | sort)
+	run as_user nobody env MQ_SPOOL="$MQ_SPOOL" "$MQ_BINDIR/mq-topic" verify t
+	expect_status 0
+	run as_user nobody env MQ_SPOOL="$MQ_SPOOL" "$MQ_BINDIR/mq-topic" verify
+	expect_status 0
+	after=$(find "$MQ_SPOOL" -printf '%p %s %T@\n' | sort)
+	[[ $before == "$after" ]] || { diff <(echo "$before") <(echo "$after") >&2; false; }
+}
