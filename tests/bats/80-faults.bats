@@ -357,3 +357,24 @@ need_setpriv() {
 	after=$(find "$MQ_SPOOL" -printf '%p %s %T@\n' | sort)
 	[[ $before == "$after" ]] || { diff <(echo "$before") <(echo "$after") >&2; false; }
 }
+
+# ---- failed syncs of state files reach the exit status (issue 7 §4) -------
+
+@test "a failed sync of a group's commits at exit: 74, not success" {
+	need_strace
+	run -0 mq-send t a
+	export MQ_IO=sync
+	run strace -f -qq -o /dev/null -e inject=fdatasync:error=EIO mq-recv -g g t
+	expect_status 74
+	expect_contains "Input/output error"
+}
+
+@test "a failed sync of a send ID marker or of a new groups/ directory: 74" {
+	need_strace
+	run strace -f -qq -o /dev/null -e inject=fsync:error=EIO mq-send --id x t a
+	expect_status 74
+	run -0 mq-send u a
+	# the first sync is that of the topic directory, for the new groups/
+	run strace -f -qq -o /dev/null -e inject=fsync:error=EIO:when=1 mq-recv -g g u
+	expect_status 74
+}
