@@ -10,7 +10,8 @@
  *				dedup.window.ms of T, store nothing
  *	pending T S0 S1 ...	an attempt began at T and may have stored
  *				any part of its messages, each at or after
- *				offset Sp of partition p
+ *				offset Sp of partition p (its next offset
+ *				when the attempt began)
  *
  * With no marker (or one older than the window) it writes a pending
  * marker, made durable before any message is written, then stores its
@@ -51,7 +52,7 @@
 #include "spool_impl.h"
 
 /* a pending marker: "pending", the time, one start a partition */
-#define MARKER_MAX	(32 + 21 * SPOOL_PART_MAX)
+#define MARKER_MAX	(64 + 21 * SPOOL_PART_MAX)
 
 struct spool_dedup {
 	struct spool_topic *t;
@@ -229,29 +230,30 @@ find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
 }
 
 /*
- * pending - write the pending marker: now, and where each partition's
- * newest segment starts (no message of this send can come before), or
- * 0 everywhere when an earlier attempt may have stored anywhere
+ * pending - write the pending marker: now, and each partition's next
+ * offset (no message of this send can come before it; an earlier send of
+ * the ID, past its window, is before it), or 0 everywhere when an
+ * earlier attempt may have stored anywhere
  */
 static int
 pending(struct spool_dedup *d, int idsfd, char *text, int anywhere)
 {
-	struct spool_seglist l;
+	struct spool_part_info pi;
 	uint32_t p;
 	size_t n;
-	int fd, r;
+	int r;
 
 	n = (size_t)sprintf(text, "pending %" PRId64, spool_now_ms());
 	for (p = 0; p < d->t->cfg.partitions; p++) {
-		if ((fd = spool_part_open(d->t, p)) < 0)
-			return fd;
-		r = spool_seg_list(fd, &l);
-		close(fd);
-		if (r < 0)
+		/*
+		 * A damaged newest segment leaves pi.next at its first
+		 * offset: earlier than the end, so still a bound.
+		 */
+		if ((r = spool_part_bounds(d->t, p, &pi)) < 0 &&
+		    pi.segments == 0)
 			return r;
 		n += (size_t)sprintf(text + n, " %" PRIu64,
-		    l.n > 0 && !anywhere ? l.base[l.n - 1] : 0);
-		spool_seg_free(&l);
+		    anywhere ? 0 : pi.next);
 	}
 	text[n++] = '\n';
 	/* durable before any message of the send is written */

@@ -175,3 +175,18 @@ id_sweep() {
 	run grep -cE 'fsync|fdatasync' "$BATS_TEST_TMPDIR/log"
 	expect_output 0
 }
+
+@test "--id: a retry after the window does not take the earlier send's records for its own" {
+	need_strace
+	export MQ_IO=sync
+	run -0 mq-topic create --config dedup.window.ms=1000 t
+	run -0 mq-send --id again t a b c
+	sleep 1.2
+	# past the window: stored again; killed before its batch is written
+	run strace -f -o /dev/null -e inject=pwrite64:signal=KILL:when=1 \
+		mq-send --id again t a b c
+	expect_status 137
+	run -0 mq-send --id again t a b c
+	run mq-recv t
+	expect_output $'a\nb\nc\na\nb\nc'
+}
