@@ -73,6 +73,9 @@ release(const struct owned *o)
 	case CLI_JSON:
 		spool_json_free(o->p);
 		break;
+	case CLI_DEDUP:
+		/* not stored: the marker stays, a retry looks for what was */
+		return spool_dedup_end(o->p, 0);
 	}
 	return 0;
 }
@@ -126,6 +129,22 @@ cli_own_names(char **v, size_t n)
 	cli_own(CLI_NAMES, v);
 	if (v != NULL)
 		owned[nowned - 1].n = n;
+}
+
+/* cli_disown - stop owning p: the caller closes it in its own way */
+void
+cli_disown(void *p)
+{
+	size_t i;
+
+	for (i = nowned; i-- > 0;)
+		if (owned[i].p == p) {
+			memmove(&owned[i], &owned[i + 1],
+			    (nowned - i - 1) * sizeof(owned[0]));
+			nowned--;
+			return;
+		}
+	abort();	/* not ours: a programming error */
 }
 
 /*

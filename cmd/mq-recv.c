@@ -764,6 +764,9 @@ main(int argc, char *argv[])
 	if ((r = cli_close(dlt_writer)) < 0)
 		cli_die(r, sp, "%s", dlt);
 	(void)cli_close(dlt_topic);
+	/* the group's place is durable before we say we are done */
+	if (cons != NULL && (r = spool_consumer_sync(cons)) < 0)
+		cli_die(r, sp, "%s: group %s", topic, group);
 	(void)cli_close(cons);
 	(void)cli_close(rd);
 	(void)cli_close(t);

@@ -64,6 +64,7 @@ usage(int status)
 
 static struct spool_header headers[MAX_HEADERS];
 static size_t nheaders;
+static struct spool_dedup *dedup;	/* --id: what an earlier try stored */
 
 /* stored - --print-offsets: one line a stored message, in input order */
 static void
@@ -80,6 +81,9 @@ add(struct spool *sp, struct spool_writer *w, const char *topic,
 {
 	int r;
 
+	/* stored by an attempt at this send that was cut short */
+	if (dedup != NULL && spool_dedup_stored(dedup, m))
+		return;
 	if ((r = spool_writer_add(w, m)) == 0)
 		return;
 	if (r == -EMSGSIZE) {
@@ -123,7 +127,7 @@ main(int argc, char *argv[])
 	size_t dlen = 1, kdlen = 0, len;
 	int64_t interval = 1000, last, now;
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
-	int unsynced = 0, timeout, closed, idlock = -1, seen;
+	int unsynced = 0, timeout, closed, idstate;
 	unsigned count = 0;
 	const void *rec;
 	void *jstate;
@@ -256,14 +260,22 @@ main(int argc, char *argv[])
 	cli_own(CLI_WRITER, w);
 	if (id != NULL) {
 		/* a send whose ID is known stores nothing, and succeeds */
-		if ((idlock = spool_dedup_begin(t, id, strlen(id), &seen)) < 0)
-			cli_die(idlock, sp, "%s: --id", topic);
-		if (seen) {
+		if ((r = spool_dedup_begin(t, id, strlen(id), &dedup,
+		    &idstate)) < 0)
+			cli_die(r, sp, "%s: --id", topic);
+		cli_own(CLI_DEDUP, dedup);
+		if (idstate == SPOOL_DEDUP_DAMAGED)
+			cli_warn("%s; looking for --id %s in the stored "
+			    "messages", spool_errmsg(sp), id);
+		else if (idstate == SPOOL_DEDUP_RETRY && cli_verbose)
+			cli_warn("%s: --id %s: an earlier attempt was cut "
+			    "short; storing what it did not", topic, id);
+		if (idstate == SPOOL_DEDUP_SEEN) {
 			if (cli_verbose)
 				cli_warn("%s: --id %s: already stored", topic,
 				    id);
 			(void)cli_close(w);
-			close(idlock);
+			(void)cli_close(dedup);
 			(void)cli_close(t);
 			(void)cli_close(sp);
 			(void)cli_close(dbuf);
@@ -358,6 +370,11 @@ main(int argc, char *argv[])
 			}
 			/* m points into jstate until the writer has it */
 			cli_own(CLI_JSON, jstate);
+			if (id != NULL) {
+				/* the send's ID is what a retry looks for */
+				m.id = base.id;
+				m.idlen = base.idlen;
+			}
 			add(sp, w, topic, &m);
 			(void)cli_close(jstate);
 		} else {
@@ -382,8 +399,9 @@ done:
 	if ((r = cli_close(w)) < 0)
 		cli_die(r, sp, "%s", topic);
 	/* the ID is known only once its messages are stored */
-	if (id != NULL && (r = spool_dedup_end(t, id, strlen(id), idlock,
-	    wo.sync)) < 0)
+	if (dedup != NULL)
+		cli_disown(dedup);
+	if (id != NULL && (r = spool_dedup_end(dedup, 1)) < 0)
 		cli_die(r, sp, "%s: --id", topic);
 	if (fflush(stdout) == EOF)
 		cli_die(-errno, NULL, "stdout");

@@ -743,7 +743,7 @@ cmd_verify(int argc, char *argv[])
 	struct spool_topic *t;
 	char **names;
 	size_t n, i;
-	int ch, r, repair = 0, rval = EX_OK;
+	int ch, r, s, repair = 0, rval = EX_OK;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (ch != OPT_REPAIR)
@@ -755,9 +755,21 @@ cmd_verify(int argc, char *argv[])
 	sp = cli_open_spool(spool_opt, 0);
 	names = topics(sp, argc - optind, argv + optind, &n);
 	for (i = 0; i < n; i++) {
-		t = open_topic(sp, names[i]);
+		/* a damaged config is a finding; the other topics go on */
+		if ((r = spool_topic_open(sp, names[i], &t)) == -EBADMSG) {
+			report(NULL, spool_errmsg(sp));
+			rval = EX_DATAERR;
+			continue;
+		}
+		if (r < 0)
+			t = open_topic(sp, names[i]);
+		else
+			cli_own(CLI_TOPIC, t);
 		if ((r = spool_topic_verify(t, repair, report, NULL)) < 0)
 			cli_die(r, sp, "%s", names[i]);
+		if ((s = spool_topic_verify_state(t, report, NULL)) < 0)
+			cli_die(s, sp, "%s", names[i]);
+		r += s;
 		if (r > 0)
 			rval = EX_DATAERR;
 		else if (cli_verbose)

@@ -1,20 +1,40 @@
 /*
  * dedup.c - idempotent sends: a send with an ID is stored once per
- * dedup window
+ * dedup window, whatever point a crash cut an earlier attempt at
  *
  * A topic's ids/ directory holds a marker a send ID, named by the hex of
- * the ID and holding the time it was stored.  A send with an ID takes
- * ids/lock, looks for the marker, and when one younger than
- * dedup.window.ms is there, stores nothing; otherwise it stores its
- * messages, syncs them, and only then writes the marker (replaced
- * atomically, synced) and lets the lock go.  So concurrent sends of one
- * ID are serialized, and a marker never stands for messages that are not
- * on disk.  The messages carry the ID in their records as well.
+ * the ID.  A send with an ID takes ids/lock (exclusive, for the whole
+ * send, so sends of one topic with IDs take turns) and reads the marker:
  *
- * What this does not do: a send killed after its messages were synced
- * and before its marker was written leaves no marker, and its retry
- * stores the messages a second time.  The window is the time between
- * the last fsync of the data and the rename of the marker.
+ *	T			stored at time T (ms): within
+ *				dedup.window.ms of T, store nothing
+ *	pending T S0 S1 ...	an attempt began at T and may have stored
+ *				any part of its messages, each at or after
+ *				offset Sp of partition p (its next offset
+ *				when the attempt began)
+ *
+ * With no marker (or one older than the window) it writes a pending
+ * marker, made durable before any message is written, then stores its
+ * messages, syncs them, and only then replaces the marker with "T".  The
+ * messages carry the ID in their records (attrs bit 1).  So after a crash
+ * at any point either there is no marker and nothing was stored, or
+ * there is a pending marker and the stored part is found by reading
+ * every partition from Sp on (a keyless send may have used any one) for
+ * records with the ID: the retry skips each message it finds stored
+ * (matched by key, headers and payload, as many times as it is found)
+ * and stores the rest.  A retry with the same messages stores each
+ * exactly once, however the first attempt ended.
+ *
+ * A marker that is neither form is damage: the send warns, reads every
+ * retained record for the ID (only records stamped within the window
+ * count) and goes on as a retry; verify reports it.
+ *
+ * What this does not do: tell apart two identical messages (same key,
+ * headers and payload) of one send, other than by counting them; find
+ * records with the ID written by a send that did not take the lock
+ * (mq-send -J lines with their own "id" and no --id); keep a window
+ * across the removal of the marker by hand.  With SPOOL_NOSYNC nothing
+ * is synced and a power loss may undo any of this.
  */
 
 #include <sys/file.h>
@@ -30,6 +50,19 @@
 #include <unistd.h>
 
 #include "spool_impl.h"
+
+/* a pending marker: "pending", the time, one start a partition */
+#define MARKER_MAX	(64 + 21 * SPOOL_PART_MAX)
+
+struct spool_dedup {
+	struct spool_topic *t;
+	int		 lockfd;
+	char		 name[2 * SPOOL_ID_MAX + 1];
+	uint64_t	*found;		/* hashes of stored records, sorted */
+	unsigned char	*used;		/* found[i] matched a message already */
+	size_t		 nfound;
+	size_t		 cap;
+};
 
 /* marker_name - ids/ file name of an ID: its bytes in hex */
 static void
@@ -48,99 +81,375 @@ marker_name(char *buf, const void *id, size_t len)
 
 /* open_ids - topics/T/ids/, made (and made durable) on first use */
 static int
-open_ids(struct spool_topic *t)
+open_ids(struct spool_topic *t, int create)
 {
-	int fd;
+	int fd, r;
 
-	if (mkdirat(t->dirfd, "ids", 0775) == 0)
-		(void)spool_sync_dir(t->sp, t->dirfd);
-	else if (errno != EEXIST)
+	/* markers in a directory that vanishes in a crash mean nothing */
+	if (create && mkdirat(t->dirfd, "ids", 0775) == 0) {
+		if ((r = spool_sync_dir(t->sp, t->dirfd)) < 0)
+			return r;
+	} else if (create && errno != EEXIST)
 		return -errno;
 	fd = openat(t->dirfd, "ids", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	return fd == -1 ? -errno : fd;
 }
 
-/* marker_time - when the ID's messages were stored; -ENOENT if never */
+/* lock_ids - ids/lock, held exclusive; -errno if it cannot be */
 static int
-marker_time(int idsfd, const char *name, int64_t *ts)
+lock_ids(int idsfd)
 {
-	char text[32];
-	char *end;
-	int r;
+	int fd, e;
 
-	if ((r = spool_read_file(idsfd, name, text, sizeof(text))) < 0)
-		return r;
-	*ts = strtoll(text, &end, 10);
-	return end == text ? -ENOENT : 0;
+	fd = openat(idsfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0664);
+	if (fd == -1)
+		return -errno;
+	while (flock(fd, LOCK_EX) == -1)
+		if (errno != EINTR) {
+			e = -errno;
+			close(fd);
+			return e;
+		}
+	return fd;
 }
 
 /*
- * spool_dedup_begin - lock the topic's IDs and say whether id was stored
- * within the dedup window; returns the lock (for spool_dedup_end) or
- * -errno.  -EINVAL: an empty ID or one over SPOOL_ID_MAX bytes.
+ * parse_marker - read marker text: 1 with *ts for a stored send, 2 with
+ * *ts and starts[0..*nstarts) for a pending one, -EBADMSG for neither
+ */
+static int
+parse_marker(char *text, int64_t *ts, uint64_t *starts, size_t *nstarts)
+{
+	char *p = text, *end;
+	int pending = 0;
+
+	*nstarts = 0;
+	if (strncmp(p, "pending ", 8) == 0) {
+		pending = 1;
+		p += 8;
+	}
+	if (*p < '0' || *p > '9')
+		return -EBADMSG;
+	*ts = strtoll(p, &end, 10);
+	for (p = end; pending && *p == ' '; p = end) {
+		if (p[1] < '0' || p[1] > '9' || *nstarts == SPOOL_PART_MAX)
+			return -EBADMSG;
+		starts[(*nstarts)++] = strtoull(p + 1, &end, 10);
+	}
+	return strcmp(p, "\n") == 0 ? 1 + pending : -EBADMSG;
+}
+
+/* msg_hash - what tells messages of a send apart: key, headers, payload */
+static uint64_t
+msg_hash(const struct spool_msg *m)
+{
+	uint64_t h = 14695981039346656037u;
+	size_t i;
+
+#define MIX(p, n) do {							\
+	const unsigned char *s_ = (const void *)(p);			\
+	size_t n_ = (n);						\
+	while (n_-- > 0) {						\
+		h ^= *s_++;						\
+		h *= 1099511628211u;					\
+	}								\
+} while (0)
+#define MIXN(v) do { uint64_t v_ = (v); MIX(&v_, sizeof(v_)); } while (0)
+	MIXN(m->key != NULL);
+	if (m->key != NULL) {
+		MIXN(m->keylen);
+		MIX(m->key, m->keylen);
+	}
+	MIXN(m->nheaders);
+	for (i = 0; i < m->nheaders; i++) {
+		MIXN(m->headers[i].namelen);
+		MIX(m->headers[i].name, m->headers[i].namelen);
+		MIXN(m->headers[i].valuelen);
+		MIX(m->headers[i].value, m->headers[i].valuelen);
+	}
+	MIXN(m->len);
+	MIX(m->payload, m->len);
+#undef MIXN
+#undef MIX
+	return h;
+}
+
+/* cmp64 - qsort order of hashes */
+static int
+cmp64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * find_stored - read partition p from offset start on and remember each
+ * record that carries the ID (stamped at or after since)
+ */
+static int
+find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
+    uint64_t start, int64_t since)
+{
+	struct spool_reader_opts o;
+	struct spool_reader *r;
+	struct spool_msg m;
+	uint64_t *nf;
+	int s;
+
+	memset(&o, 0, sizeof(o));
+	o.partition = (int)p;
+	o.start.kind = SPOOL_POS_OFFSET;
+	o.start.value = (int64_t)start;
+	o.until.kind = SPOOL_POS_NONE;
+	if ((s = spool_reader_open(d->t, &o, &r)) < 0)
+		return s;
+	while ((s = spool_reader_next(r, &m)) != 0) {
+		if (s == -EBADMSG)
+			continue;	/* damage is verify's to report */
+		if (s < 0)
+			break;
+		if (m.idlen != len || memcmp(m.id, id, len) != 0 ||
+		    m.ts < since)
+			continue;
+		if (d->nfound == d->cap) {
+			d->cap = d->cap ? 2 * d->cap : 64;
+			if ((nf = realloc(d->found, d->cap *
+			    sizeof(*nf))) == NULL) {
+				s = -ENOMEM;
+				break;
+			}
+			d->found = nf;
+		}
+		d->found[d->nfound++] = msg_hash(&m);
+	}
+	spool_reader_close(r);
+	return s;
+}
+
+/*
+ * pending - write the pending marker: now, and each partition's next
+ * offset (no message of this send can come before it; an earlier send of
+ * the ID, past its window, is before it), or 0 everywhere when an
+ * earlier attempt may have stored anywhere
+ */
+static int
+pending(struct spool_dedup *d, int idsfd, char *text, int anywhere)
+{
+	struct spool_part_info pi;
+	uint32_t p;
+	size_t n;
+	int r;
+
+	n = (size_t)sprintf(text, "pending %" PRId64, spool_now_ms());
+	for (p = 0; p < d->t->cfg.partitions; p++) {
+		/*
+		 * A damaged newest segment leaves pi.next at its first
+		 * offset: earlier than the end, so still a bound.
+		 */
+		if ((r = spool_part_bounds(d->t, p, &pi)) < 0 &&
+		    pi.segments == 0)
+			return r;
+		n += (size_t)sprintf(text + n, " %" PRIu64,
+		    anywhere ? 0 : pi.next);
+	}
+	text[n++] = '\n';
+	/* durable before any message of the send is written */
+	return spool_write_file(idsfd, d->name, text, n, !d->t->sp->nosync);
+}
+
+/*
+ * spool_dedup_begin - lock the topic's IDs and find out what an earlier
+ * send of id stored: *state is SPOOL_DEDUP_SEEN (stored within the
+ * window: store nothing), _NEW, _RETRY (an attempt was cut short: skip
+ * what spool_dedup_stored says it stored) or _DAMAGED (the marker was
+ * damage, spool_errmsg names it: handled as a retry).  Returns the
+ * handle in *dp or -errno; -EINVAL: an empty ID or one over
+ * SPOOL_ID_MAX bytes.
  */
 int
 spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
-    int *seen)
+    struct spool_dedup **dp, int *state)
 {
-	char name[2 * SPOOL_ID_MAX + 1];
-	int64_t ts;
-	int idsfd, lfd;
+	struct spool_dedup *d;
+	uint64_t *starts = NULL;
+	size_t nstarts = 0;
+	char *text = NULL;
+	int64_t ts, now, since = INT64_MIN;
+	uint32_t p;
+	int idsfd, r, kind;
 
-	*seen = 0;
+	*dp = NULL;
+	*state = SPOOL_DEDUP_NEW;
 	if (len == 0 || len > SPOOL_ID_MAX)
 		return -EINVAL;
-	if ((idsfd = open_ids(t)) < 0)
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return -ENOMEM;
+	d->t = t;
+	d->lockfd = -1;
+	marker_name(d->name, id, len);
+	if ((idsfd = open_ids(t, 1)) < 0) {
+		free(d);
 		return idsfd;
-	lfd = openat(idsfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (lfd == -1) {
-		lfd = -errno;
-		close(idsfd);
-		return lfd;
 	}
-	/* sends of the same topic with IDs take turns here */
-	while (flock(lfd, LOCK_EX) == -1)
-		if (errno != EINTR) {
-			int e = -errno;
-
-			close(lfd);
-			close(idsfd);
-			return e;
-		}
-	marker_name(name, id, len);
-	if (marker_time(idsfd, name, &ts) == 0 &&
-	    ts >= spool_now_ms() - t->cfg.dedup_window_ms)
-		*seen = 1;
+	if ((r = d->lockfd = lock_ids(idsfd)) < 0)
+		goto out;
+	/* sends of the same topic with IDs take turns from here */
+	if ((text = malloc(MARKER_MAX)) == NULL ||
+	    (starts = calloc(SPOOL_PART_MAX, sizeof(*starts))) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	now = spool_now_ms();
+	r = spool_read_file(idsfd, d->name, text, MARKER_MAX);
+	kind = r >= 0 || r == -EFBIG ? (r == -EFBIG ? -EBADMSG :
+	    parse_marker(text, &ts, starts, &nstarts)) : r;
+	if (kind == -ENOENT || (kind > 0 &&
+	    ts < now - t->cfg.dedup_window_ms))
+		kind = 0;	/* none, or its window has passed */
+	else if (kind < 0 && kind != -EBADMSG) {
+		r = kind;
+		goto out;
+	}
+	r = 0;
+	if (kind == 1) {
+		*state = SPOOL_DEDUP_SEEN;
+		goto out;
+	}
+	if (kind == -EBADMSG) {
+		spool_seterr(t->sp, "%s/topics/%s/ids/%s: damaged: not a send "
+		    "ID marker", t->sp->path, t->name, d->name);
+		*state = SPOOL_DEDUP_DAMAGED;
+		memset(starts, 0, SPOOL_PART_MAX * sizeof(*starts));
+		nstarts = 0;
+		since = now - t->cfg.dedup_window_ms;
+	} else if (kind == 2)
+		*state = SPOOL_DEDUP_RETRY;
+	if (kind != 2 && (r = pending(d, idsfd, text, kind != 0)) < 0)
+		goto out;
+	if (kind == 0)
+		goto out;
+	/* partitions made since the marker start at 0 */
+	for (p = 0; p < t->cfg.partitions && r >= 0; p++)
+		r = find_stored(d, id, len, p, p < nstarts ? starts[p] : 0,
+		    since);
+	if (r >= 0 && d->nfound > 0) {
+		qsort(d->found, d->nfound, sizeof(*d->found), cmp64);
+		if ((d->used = calloc(d->nfound, 1)) == NULL)
+			r = -ENOMEM;
+	}
+out:
+	free(text);
+	free(starts);
 	close(idsfd);
-	return lfd;
+	if (r < 0) {
+		(void)spool_dedup_end(d, 0);
+		return r;
+	}
+	*dp = d;
+	return 0;
 }
 
 /*
- * spool_dedup_end - after the messages are stored (and synced, if sync):
- * write the marker, then let the lock go
+ * spool_dedup_stored - whether an earlier attempt of this send stored m
+ * (1: skip it; each stored record matches one message, once)
  */
 int
-spool_dedup_end(struct spool_topic *t, const void *id, size_t len, int lfd,
-    int sync)
+spool_dedup_stored(struct spool_dedup *d, const struct spool_msg *m)
 {
-	char name[2 * SPOOL_ID_MAX + 1], text[32];
-	int idsfd, r, n;
+	uint64_t h;
+	size_t lo = 0, hi = d->nfound, mid;
 
-	if ((idsfd = open_ids(t)) < 0) {
-		close(lfd);
-		return idsfd;
+	if (d->nfound == 0)
+		return 0;
+	h = msg_hash(m);
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (d->found[mid] < h)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	marker_name(name, id, len);
-	n = snprintf(text, sizeof(text), "%" PRId64 "\n", spool_now_ms());
-	r = spool_write_file(idsfd, name, text, n, sync);
-	close(idsfd);
-	close(lfd);	/* the lock goes with it */
+	for (; lo < d->nfound && d->found[lo] == h; lo++)
+		if (!d->used[lo]) {
+			d->used[lo] = 1;
+			return 1;
+		}
+	return 0;
+}
+
+/*
+ * spool_dedup_end - with stored set, after the messages are stored (and
+ * synced, unless SPOOL_NOSYNC): mark the ID stored now.  Then let the
+ * lock go and free d.  Without stored the marker stays as it is.
+ */
+int
+spool_dedup_end(struct spool_dedup *d, int stored)
+{
+	char text[32];
+	int idsfd, n, r = 0;
+
+	if (d == NULL)
+		return 0;
+	if (stored) {
+		if ((idsfd = open_ids(d->t, 0)) < 0)
+			r = idsfd;
+		else {
+			n = snprintf(text, sizeof(text), "%" PRId64 "\n",
+			    spool_now_ms());
+			/* durable, or the retry would look again: no harm */
+			r = spool_write_file(idsfd, d->name, text, n,
+			    !d->t->sp->nosync);
+			close(idsfd);
+		}
+	}
+	if (d->lockfd >= 0)
+		close(d->lockfd);	/* the lock goes with it */
+	free(d->found);
+	free(d->used);
+	free(d);
 	return r;
 }
 
-/* spool_dedup_gc - remove the markers older than the dedup window */
+/*
+ * marker_ts - the time of a marker (stored or pending); -EBADMSG for
+ * damage, -errno
+ */
+static int
+marker_ts(int idsfd, const char *name, int64_t *ts)
+{
+	char *text;
+	uint64_t *starts;
+	size_t n;
+	int r;
+
+	text = malloc(MARKER_MAX);
+	starts = calloc(SPOOL_PART_MAX, sizeof(*starts));
+	if (text == NULL || starts == NULL)
+		r = -ENOMEM;
+	else if ((r = spool_read_file(idsfd, name, text, MARKER_MAX)) >= 0 ||
+	    r == -EFBIG)
+		r = r == -EFBIG ? -EBADMSG : parse_marker(text, ts, starts,
+		    &n);
+	free(text);
+	free(starts);
+	return r < 0 ? r : 0;
+}
+
+/* is_marker - whether an ids/ entry is a marker (not the lock, a temp) */
+static int
+is_marker(const char *name)
+{
+	return name[0] != '.' && strcmp(name, SPOOL_LOCK_NAME) != 0 &&
+	    strchr(name, '.') == NULL;
+}
+
+/*
+ * spool_dedup_gc - remove the markers older than the dedup window (a
+ * damaged one stays, for verify to report); returns how many
+ */
 int
 spool_dedup_gc(struct spool_topic *t, int64_t now)
 {
@@ -153,22 +462,58 @@ spool_dedup_gc(struct spool_topic *t, int64_t now)
 		return r == -ENOENT ? 0 : r;
 	idsfd = dirfd(d);
 	/* not while a send is between its check and its marker */
-	lfd = openat(idsfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (lfd >= 0)
-		while (flock(lfd, LOCK_EX) == -1 && errno == EINTR)
-			;
+	if ((lfd = lock_ids(idsfd)) < 0) {
+		closedir(d);
+		return lfd;
+	}
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strcmp(de->d_name, "lock") == 0 ||
-		    strchr(de->d_name, '.') != NULL)
+		if (!is_marker(de->d_name))
 			continue;
-		if (marker_time(idsfd, de->d_name, &ts) == 0 &&
+		if (marker_ts(idsfd, de->d_name, &ts) == 0 &&
 		    ts < now - t->cfg.dedup_window_ms &&
 		    unlinkat(idsfd, de->d_name, 0) == 0)
 			n++;
 	}
-	if (lfd >= 0)
-		close(lfd);
+	close(lfd);
 	closedir(d);
 	return n;
+}
+
+/*
+ * spool_dedup_verify - report each damaged marker; returns how many, or
+ * -errno.  Reads only, takes no lock.
+ */
+int
+spool_dedup_verify(struct spool_topic *t, void (*report)(void *,
+    const char *), void *arg)
+{
+	struct dirent *de;
+	char msg[SPOOL_ERRMSG_MAX];
+	DIR *d;
+	int64_t ts;
+	int r, bad = 0;
+
+	if ((r = spool_opendir(t->dirfd, "ids", &d)) < 0)
+		return r == -ENOENT ? 0 : r;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_marker(de->d_name))
+			continue;
+		/* -ENOENT: gone since readdir */
+		if ((r = marker_ts(dirfd(d), de->d_name, &ts)) == 0 ||
+		    r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r != -EBADMSG)
+			break;
+		r = 0;
+		snprintf(msg, sizeof(msg), "%s/topics/%s/ids/%s: damaged: not "
+		    "a send ID marker (a send of that ID looks for it in the "
+		    "stored messages)", t->sp->path, t->name, de->d_name);
+		if (report != NULL)
+			report(arg, msg);
+		bad++;
+	}
+	closedir(d);
+	return r < 0 ? r : bad;
 }

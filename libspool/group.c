@@ -23,7 +23,8 @@
  * and a checksum; a commit overwrites the older slot.  A commit torn by a
  * crash leaves the other slot, the previous commit, intact.  Commits are
  * not synced one by one (a process crash loses nothing, the page cache
- * keeps them); spool_group_close syncs them, and after a power loss the
+ * keeps them); spool_group_sync syncs them at a clean exit (a failure
+ * there is an error of the program), and after a power loss the
  * last commits may be lost, which means redelivery, never loss: delivery
  * is at least once.
  *
@@ -70,10 +71,14 @@ struct spool_group {
 static int
 open_groups(struct spool_topic *t, int create)
 {
-	int fd;
+	int fd, r;
 
-	if (create && mkdirat(t->dirfd, "groups", 0775) == 0)
-		(void)spool_fsync_dir(t->dirfd);
+	/* a new groups/ must survive, or the groups in it would not */
+	if (create && mkdirat(t->dirfd, "groups", 0775) == 0) {
+		if ((r = spool_sync_dir(t->sp, t->dirfd)) < 0)
+			return r;
+	} else if (create && errno != EEXIST)
+		return -errno;	/* EACCES is not "no such partition" */
 	fd = openat(t->dirfd, "groups", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	return fd == -1 ? -errno : fd;
@@ -91,10 +96,11 @@ open_group(struct spool_topic *t, const char *name, int create)
 		return gsfd;
 	/* a new group's entry must survive, or its commits would not */
 	if (create && mkdirat(gsfd, name, 0775) == 0)
-		(void)spool_fsync_dir(gsfd);
-	fd = openat(gsfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1)
+		fd = spool_sync_dir(t->sp, gsfd);
+	else
+		fd = create && errno != EEXIST ? -errno : 0;
+	if (fd == 0 && (fd = openat(gsfd, name, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
 		fd = -errno;
 	close(gsfd);
 	return fd;
@@ -295,10 +301,15 @@ offslot_read(const unsigned char *s, uint64_t *seq, uint64_t *off)
 	return 1;
 }
 
-/* read_offset - the newer good slot of an offset file; -ENOENT if none */
+/*
+ * read_offset - the newer good slot of an offset file; -ENOENT if there
+ * is no file, or nothing but zeros (a first commit cut by a power loss);
+ * -EBADMSG if it holds bytes that are no commit (damage, not a crash)
+ */
 static int
 read_offset(int gfd, uint32_t part, uint64_t *off, uint64_t *seq)
 {
+	static const unsigned char zero[2 * OFF_SLOT];
 	unsigned char buf[2 * OFF_SLOT];
 	uint64_t s0 = 0, s1 = 0, o0 = 0, o1 = 0;
 	char name[32];
@@ -317,7 +328,7 @@ read_offset(int gfd, uint32_t part, uint64_t *off, uint64_t *seq)
 	g0 = offslot_read(buf, &s0, &o0);
 	g1 = offslot_read(buf + OFF_SLOT, &s1, &o1);
 	if (!g0 && !g1)
-		return -ENOENT;
+		return memcmp(buf, zero, sizeof(buf)) == 0 ? -ENOENT : -EBADMSG;
 	if (g0 && (!g1 || s0 > s1)) {
 		*off = o0;
 		*seq = s0;
@@ -328,7 +339,20 @@ read_offset(int gfd, uint32_t part, uint64_t *off, uint64_t *seq)
 	return 0;
 }
 
-/* spool_group_committed - the committed offset of part; -ENOENT: none */
+/* offset_damaged - -EBADMSG, saying which offset file holds no commit */
+static int
+offset_damaged(struct spool_topic *t, const char *group, uint32_t part)
+{
+	spool_seterr(t->sp, "%s/topics/%s/groups/%s/%" PRIu32 ".offset: "
+	    "damaged: no commit can be read", t->sp->path, t->name, group,
+	    part);
+	return -EBADMSG;
+}
+
+/*
+ * spool_group_committed - the committed offset of part; -ENOENT: none,
+ * -EBADMSG: a damaged offset file (spool_errmsg names it)
+ */
 int
 spool_group_committed(struct spool_group *g, uint32_t part, uint64_t *off)
 {
@@ -340,16 +364,19 @@ spool_group_committed(struct spool_group *g, uint32_t part, uint64_t *off)
 	if ((r = read_offset(g->gfd, part, off, &seq)) == 0 &&
 	    seq > g->seq[part])
 		g->seq[part] = seq;
-	return r;
+	return r == -EBADMSG ? offset_damaged(g->t, g->name, part) : r;
 }
 
 /* write_offset - commit off for part in the slot the last one did not use */
 static int
-write_offset(int gfd, int *fdp, uint32_t part, uint64_t *seq, uint64_t off)
+write_offset(const struct spool *sp, int gfd, int *fdp, uint32_t part,
+    uint64_t *seq, uint64_t off)
 {
 	unsigned char s[OFF_SLOT];
 	char name[32];
 	uint64_t cur = 0, old;
+	ssize_t n;
+	int r;
 
 	if (*fdp < 0) {
 		/* another owner may have committed since: go on from there */
@@ -361,8 +388,8 @@ write_offset(int gfd, int *fdp, uint32_t part, uint64_t *seq, uint64_t off)
 		if (*fdp == -1)
 			return -errno;
 		/* a new offset file must not vanish with the directory */
-		if (cur == 0 && spool_fsync_dir(gfd) < 0)
-			return -errno;
+		if (cur == 0 && (r = spool_sync_dir(sp, gfd)) < 0)
+			return r;
 	}
 	if (*seq >= INT64_MAX) {
 		/* a sequence this high was not counted up to: start over */
@@ -378,9 +405,12 @@ write_offset(int gfd, int *fdp, uint32_t part, uint64_t *seq, uint64_t off)
 	put64(s + 24, (uint64_t)spool_now_ms());
 	put32(s + 4, spool_crc(0, s + 8, OFF_SLOT - 8));
 	/* the other slot keeps the previous commit while this one is written */
-	if (pwrite(*fdp, s, sizeof(s), (*seq & 1) * OFF_SLOT) != sizeof(s))
-		return errno ? -errno : -EIO;
-	return 0;
+	while ((n = pwrite(*fdp, s, sizeof(s), (*seq & 1) * OFF_SLOT)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1)
+		return -errno;
+	return n == sizeof(s) ? 0 : -EIO;
 }
 
 /* spool_group_commit - record that part is consumed up to off (next to read) */
@@ -389,10 +419,31 @@ spool_group_commit(struct spool_group *g, uint32_t part, uint64_t off)
 {
 	if (part >= g->nparts)
 		return -ENOENT;
-	return write_offset(g->gfd, &g->ofd[part], part, &g->seq[part], off);
+	return write_offset(g->t->sp, g->gfd, &g->ofd[part], part,
+	    &g->seq[part], off);
 }
 
-/* spool_group_close - sync the commits and leave the group */
+/*
+ * spool_group_sync - make the commits durable (nothing with
+ * SPOOL_NOSYNC); a failure is the caller's to report, never retried
+ */
+int
+spool_group_sync(struct spool_group *g)
+{
+	uint32_t i;
+
+	if (g->t->sp->nosync)
+		return 0;
+	for (i = 0; i < g->nparts; i++)
+		if (g->ofd[i] >= 0 && fdatasync(g->ofd[i]) == -1)
+			return -errno;
+	return 0;
+}
+
+/*
+ * spool_group_close - leave the group; commits not made durable by
+ * spool_group_sync first are in the page cache only
+ */
 void
 spool_group_close(struct spool_group *g)
 {
@@ -401,11 +452,8 @@ spool_group_close(struct spool_group *g)
 	if (g == NULL)
 		return;
 	for (i = 0; i < g->nparts; i++) {
-		if (g->ofd[i] >= 0) {
-			/* a clean exit leaves its commits on disk */
-			(void)fdatasync(g->ofd[i]);
+		if (g->ofd[i] >= 0)
 			close(g->ofd[i]);
-		}
 		if (g->plock[i] >= 0)
 			close(g->plock[i]);
 	}
@@ -486,7 +534,57 @@ spool_group_info(struct spool_topic *t, const char *name, uint32_t part,
 	*isheld = held(gfd, lk);
 	r = read_offset(gfd, part, off, &seq);
 	close(gfd);
-	return r;
+	return r == -EBADMSG ? offset_damaged(t, name, part) : r;
+}
+
+/*
+ * spool_group_verify - report each offset file of each group that holds
+ * no readable commit; returns how many, or -errno.  Reads only.
+ */
+int
+spool_group_verify(struct spool_topic *t, void (*report)(void *,
+    const char *), void *arg)
+{
+	struct dirent *de;
+	char **names, msg[SPOOL_ERRMSG_MAX];
+	uint64_t off, seq;
+	uint32_t part;
+	size_t n, i;
+	DIR *d;
+	int r, bad = 0;
+	char end;
+
+	if ((r = spool_group_list(t, &names, &n)) < 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		int gfd = open_group(t, names[i], 0);
+
+		if (gfd < 0 || (r = spool_opendir(gfd, ".", &d)) < 0) {
+			r = gfd < 0 ? gfd : r;
+			if (gfd >= 0)
+				close(gfd);
+			break;
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (sscanf(de->d_name, "%" SCNu32 ".offse%c", &part,
+			    &end) != 2 || end != 't' ||
+			    read_offset(gfd, part, &off, &seq) != -EBADMSG)
+				continue;
+			offset_damaged(t, names[i], part);
+			snprintf(msg, sizeof(msg), "%s (the group starts "
+			    "there again from its start position)",
+			    spool_errmsg(t->sp));
+			if (report != NULL)
+				report(arg, msg);
+			bad++;
+		}
+		closedir(d);
+		close(gfd);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r < 0 ? r : bad;
 }
 
 /* admin - take a group away from its members, or -EAGAIN while one lives */
@@ -537,10 +635,10 @@ spool_group_reset(struct spool_topic *t, const char *name,
 			off = pi.next;
 		fd = -1;
 		seq = 0;
-		s = write_offset(gfd, &fd, p, &seq, off);
+		s = write_offset(t->sp, gfd, &fd, p, &seq, off);
 		/* a reset is an operator's act: make it stick */
 		if (fd >= 0) {
-			if (s == 0 && fdatasync(fd) == -1)
+			if (s == 0 && !t->sp->nosync && fdatasync(fd) == -1)
 				s = -errno;
 			close(fd);
 		}
@@ -562,8 +660,9 @@ spool_group_delete(struct spool_topic *t, const char *name)
 		r = gsfd;
 	} else {
 		r = spool_rmtree(gsfd, name);
+		/* the group stays gone */
 		if (r == 0)
-			r = spool_fsync_dir(gsfd);
+			r = spool_sync_dir(t->sp, gsfd);
 		close(gsfd);
 	}
 	close(lfd);
@@ -679,6 +778,20 @@ spool_consumer_commit(struct spool_consumer *c)
 	return 0;
 }
 
+/* say_restart - warn that a damaged offset file restarts partition p */
+static void
+say_restart(struct spool_consumer *c, uint32_t p, uint64_t off)
+{
+	char msg[SPOOL_ERRMSG_MAX + 96];
+
+	if (c->o.warn == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "%s; partition %" PRIu32 " starts again "
+	    "at offset %" PRIu64 " (the group's start position)",
+	    spool_errmsg(c->t->sp), p, off);
+	c->o.warn(c->o.arg, msg);
+}
+
 /* rebalance - give up and take partitions as membership says */
 static int
 rebalance(struct spool_consumer *c)
@@ -686,7 +799,7 @@ rebalance(struct spool_consumer *c)
 	struct spool_pos start;
 	uint64_t off;
 	uint32_t p;
-	int r, flushed = 0;
+	int r, flushed = 0, damaged;
 
 	if ((r = spool_group_refresh(c->g)) < 0)
 		return r;
@@ -709,15 +822,20 @@ rebalance(struct spool_consumer *c)
 			if (r < 0)
 				return r;
 			r = spool_group_committed(c->g, p, &off);
+			damaged = r == -EBADMSG;
 			if (r == 0) {
 				start.kind = SPOOL_POS_OFFSET;
 				start.value = (int64_t)off;
-			} else if (r == -ENOENT)
+			} else if (r == -ENOENT || damaged)
 				start = c->o.start;
 			else
 				return r;
 			if ((r = spool_reader_add(c->r, p, &start)) < 0)
 				return r;
+			/* at least once allows redelivery, never silence */
+			if (damaged && (r = spool_reader_position(c->r, p,
+			    &off)) == 0)
+				say_restart(c, p, off);
 			/*
 			 * A group new to the partition keeps the place it
 			 * started at (-o end stays the end it was), even if
@@ -792,7 +910,21 @@ spool_consumer_pause(struct spool_consumer *c, uint32_t part, int on)
 	return spool_reader_pause(c->r, part, on);
 }
 
-/* spool_consumer_close - leave the group (commit first) */
+/*
+ * spool_consumer_sync - commit what was acked and make the commits
+ * durable (unless SPOOL_NOSYNC): a clean exit calls it before closing
+ */
+int
+spool_consumer_sync(struct spool_consumer *c)
+{
+	int r;
+
+	if ((r = spool_consumer_commit(c)) < 0)
+		return r;
+	return spool_group_sync(c->g);
+}
+
+/* spool_consumer_close - leave the group; see spool_consumer_sync */
 void
 spool_consumer_close(struct spool_consumer *c)
 {

@@ -100,6 +100,8 @@ int	 spool_topic_gc(struct spool_topic *, int64_t now_ms,
 	    void (*report)(void *, const char *), void *arg);
 int	 spool_tmp_gc(struct spool *, int64_t now_ms,
 	    void (*report)(void *, const char *), void *arg);
+int	 spool_topic_verify_state(struct spool_topic *,
+	    void (*report)(void *, const char *), void *arg);
 
 /* config.c */
 void	 spool_config_default(struct spool_config *);
@@ -170,6 +172,7 @@ int	 spool_consumer_next(struct spool_consumer *, struct spool_msg *);
 int	 spool_consumer_wait(struct spool_consumer *, int timeout_ms);
 int	 spool_consumer_ack(struct spool_consumer *, uint32_t part, uint64_t off);
 int	 spool_consumer_commit(struct spool_consumer *);
+int	 spool_consumer_sync(struct spool_consumer *);
 int	 spool_consumer_pause(struct spool_consumer *, uint32_t part, int on);
 int	 spool_consumer_done(const struct spool_consumer *);
 void	 spool_consumer_close(struct spool_consumer *);
@@ -183,10 +186,13 @@ int	 spool_group_live(struct spool_topic *, const char *group);
 
 /* dedup.c: idempotent sends (mq-send --id) */
 #define SPOOL_ID_MAX	120
+struct spool_dedup;
+enum { SPOOL_DEDUP_NEW, SPOOL_DEDUP_SEEN, SPOOL_DEDUP_RETRY,
+	SPOOL_DEDUP_DAMAGED };
 int	 spool_dedup_begin(struct spool_topic *, const void *id, size_t len,
-	    int *seen);
-int	 spool_dedup_end(struct spool_topic *, const void *id, size_t len,
-	    int lockfd, int sync);
+	    struct spool_dedup **, int *state);
+int	 spool_dedup_stored(struct spool_dedup *, const struct spool_msg *);
+int	 spool_dedup_end(struct spool_dedup *, int stored);
 int	 spool_dedup_gc(struct spool_topic *, int64_t now_ms);
 
 /* input.c: records from a stream; dlen 0 means the stream is one record */

@@ -161,6 +161,13 @@ int	 spool_group_take(struct spool_group *, uint32_t part);
 void	 spool_group_give(struct spool_group *, uint32_t part);
 int	 spool_group_committed(struct spool_group *, uint32_t part, uint64_t *);
 int	 spool_group_commit(struct spool_group *, uint32_t part, uint64_t off);
+int	 spool_group_sync(struct spool_group *);
+int	 spool_group_verify(struct spool_topic *,
+	    void (*report)(void *, const char *), void *arg);
+
+/* dedup.c */
+int	 spool_dedup_verify(struct spool_topic *,
+	    void (*report)(void *, const char *), void *arg);
 void	 spool_group_close(struct spool_group *);
 
 

@@ -54,14 +54,21 @@ spool_topic_name_ok(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-/* lock_file - open and flock a lock file in dirfd */
+/*
+ * lock_file - open and flock a lock file in dirfd; a shared lock opens
+ * it read-only, so that a user who may only read can verify
+ */
 static int
 lock_file(int dirfd, int how)
 {
-	int fd;
+	int fd = -1;
 
-	fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
+	if (how == LOCK_SH)
+		fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd == -1)
+		fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT |
+		    O_NOFOLLOW | O_CLOEXEC, 0664);
 	if (fd == -1)
 		return -errno;
 	while (flock(fd, how) == -1) {
@@ -398,11 +405,15 @@ load_config(struct spool_topic *t)
 	int r;
 
 	spool_config_default(&t->cfg);
-	if ((r = spool_read_file(t->dirfd, SPOOL_CONFIG_NAME, text,
-	    sizeof(text))) < 0)
-		return r == -EFBIG ? -EBADMSG : r;
-	if (spool_config_parse(&t->cfg, text) < 0) {
-		spool_seterr(t->sp, "%s/config: bad line", t->name);
+	r = spool_read_file(t->dirfd, SPOOL_CONFIG_NAME, text, sizeof(text));
+	if (r < 0 && r != -EFBIG)
+		return r;
+	/* a NUL would end the parse early and hide the rest */
+	if (r == -EFBIG || strlen(text) != (size_t)r ||
+	    spool_config_parse(&t->cfg, text) < 0) {
+		spool_seterr(t->sp, "%s/topics/%s/config: damaged: %s",
+		    t->sp->path, t->name, r == -EFBIG ? "too long" :
+		    "not key=value lines of known keys and values");
 		return -EBADMSG;
 	}
 	return 0;
@@ -938,6 +949,24 @@ spool_topic_verify(struct spool_topic *t, int repair,
 		close(v.pfd);
 	}
 	return r < 0 ? r : v.problems;
+}
+
+/*
+ * spool_topic_verify_state - check a topic's state files (group offset
+ * files and send ID markers; its config was read when it was opened),
+ * reporting each damaged one; returns how many, or -errno.  Reads only.
+ */
+int
+spool_topic_verify_state(struct spool_topic *t,
+    void (*report)(void *, const char *), void *arg)
+{
+	int g, d;
+
+	if ((g = spool_group_verify(t, report, arg)) < 0)
+		return g;
+	if ((d = spool_dedup_verify(t, report, arg)) < 0)
+		return d;
+	return g + d;
 }
 
 /* seg_max_ts - the largest message time in a segment (headers only) */

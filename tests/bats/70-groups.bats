@@ -847,3 +847,50 @@ total_of() {
 	run mq-topic list
 	expect_output "t"
 }
+
+# ---- damaged state files (issue 8 finding 7) -----------------------------
+
+@test "garbage in a group offset file: verify exits 65 naming it, mq-recv -g warns and says where it restarts" {
+	run -0 mq-send t a b c
+	run -0 mq-recv -g g t
+	local f=$MQ_SPOOL/topics/t/groups/g/0.offset
+	head -c 64 /dev/urandom > "$f"
+	run mq-topic verify t
+	expect_status 65
+	expect_contains "$f: damaged"
+	run mq-topic verify
+	expect_status 65
+	run mq-recv -g g t
+	expect_status 0
+	expect_contains "$f: damaged"
+	expect_contains "partition 0 starts again at offset 0"
+	expect_contains $'a\nb\nc'
+	# the group's own commit stands again: no warning, nothing redelivered
+	run mq-recv -g g t
+	expect_status 0
+	expect_output ""
+	run -0 mq-topic verify t
+}
+
+@test "an offset file of zeros (a first commit lost to a power cut) is no commit, without a warning" {
+	run -0 mq-send t a
+	mkdir -p "$MQ_SPOOL/topics/t/groups/g"
+	head -c 64 /dev/zero > "$MQ_SPOOL/topics/t/groups/g/0.offset"
+	run -0 mq-topic verify t
+	run mq-recv -g g t
+	expect_status 0
+	expect_output a
+}
+
+@test "a damaged topic config: verify exits 65 naming it and checks the other topics; readers exit 65" {
+	run -0 mq-send t a
+	run -0 mq-send u b
+	printf 'partitions=1\n\0\377garbage\n' > "$MQ_SPOOL/topics/t/config"
+	run mq-topic verify
+	expect_status 65
+	expect_contains "$MQ_SPOOL/topics/t/config: damaged"
+	run mq-recv t
+	expect_status 65
+	expect_contains "topics/t/config: damaged"
+	run -0 mq-topic verify u
+}

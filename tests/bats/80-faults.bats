@@ -328,3 +328,53 @@ need_setpriv() {
 	expect_status 74
 	expect_contains "stdout"
 }
+
+# ---- read-only users (issue 8 finding 8, issue 12 item 5) -----------------
+
+@test "mq-recv -g by a user who may not write: 77 Permission denied, not a missing partition" {
+	need_setpriv
+	open_spool
+	run -0 mq-send t m
+	chmod -R a+rX "$MQ_SPOOL"
+	run as_user nobody env MQ_SPOOL="$MQ_SPOOL" "$MQ_BINDIR/mq-recv" -g g t
+	expect_status 77
+	expect_contains "Permission denied"
+	expect_not_contains "No such partition"
+}
+
+@test "mq-topic verify by a user who may only read: works, changes nothing" {
+	need_setpriv
+	open_spool
+	run -0 mq-send t m
+	run -0 mq-recv -g g t
+	chmod -R a+rX,go-w "$MQ_SPOOL"
+	local before after
+	before=$(find "$MQ_SPOOL" -printf '%p %s %T@\n' | sort)
+	run as_user nobody env MQ_SPOOL="$MQ_SPOOL" "$MQ_BINDIR/mq-topic" verify t
+	expect_status 0
+	run as_user nobody env MQ_SPOOL="$MQ_SPOOL" "$MQ_BINDIR/mq-topic" verify
+	expect_status 0
+	after=$(find "$MQ_SPOOL" -printf '%p %s %T@\n' | sort)
+	[[ $before == "$after" ]] || { diff <(echo "$before") <(echo "$after") >&2; false; }
+}
+
+# ---- failed syncs of state files reach the exit status (issue 7 §4) -------
+
+@test "a failed sync of a group's commits at exit: 74, not success" {
+	need_strace
+	run -0 mq-send t a
+	export MQ_IO=sync
+	run strace -f -qq -o /dev/null -e inject=fdatasync:error=EIO mq-recv -g g t
+	expect_status 74
+	expect_contains "Input/output error"
+}
+
+@test "a failed sync of a send ID marker or of a new groups/ directory: 74" {
+	need_strace
+	run strace -f -qq -o /dev/null -e inject=fsync:error=EIO mq-send --id x t a
+	expect_status 74
+	run -0 mq-send u a
+	# the first sync is that of the topic directory, for the new groups/
+	run strace -f -qq -o /dev/null -e inject=fsync:error=EIO:when=1 mq-recv -g g u
+	expect_status 74
+}

@@ -5,6 +5,7 @@
 #
 #   make crash           # CRASH_TRIALS trials (default 1000)
 #   make crash-check     # 60 trials, one TAP line per scenario, < 90 s
+#   make crash-id        # 60 trials of mq-send --id killed and retried
 #
 # MQ_BINDIR chooses the binaries (default bin/; e.g. MQ_BINDIR=$PWD/bin-asan
 # after `make asan`).  CRASH_SEED replays a run's random choices.  Each run
@@ -26,6 +27,10 @@ crash: all
 crash-check: all
 	@MQ_BINDIR=$(CRASH_BINDIR) bash $(CRASH_DIR)/crash.sh -n $(CRASH_CHECK_TRIALS) $(CRASH_ARGS)
 
-.PHONY: crash crash-check
+# only the mq-send --id scenario: killed at a system call or a delay, retried
+crash-id: all
+	@MQ_BINDIR=$(CRASH_BINDIR) bash $(CRASH_DIR)/crash.sh -n $(CRASH_CHECK_TRIALS) -s send-id $(CRASH_ARGS)
+
+.PHONY: crash crash-check crash-id
 
 .DEFAULT_GOAL := $(CRASH_SAVED_GOAL)

@@ -903,12 +903,108 @@ scn_verify_repair() {
 	check_recovery "$t" "$T/before"
 }
 
+# ---- scenario 7: mq-send --id killed, then retried -------------------------
+
+# send_id_once WHAT: run the --id send of $T/in ($ID_OPTS) to $t, killed
+# as WHAT says: "strace CALL N" (at the N-th CALL), "delay US", or "none";
+# its exit status in $ST
+send_id_once() {
+	ST=0
+	case $1 in
+	strace)
+		MQ_IO=sync ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+			strace -f -qq -o /dev/null -e inject="$2":signal=KILL:when="$3" \
+			"$MQSEND" "${ID_OPTS[@]}" "$t" <"$T/in" >/dev/null 2>>"$T/send.err" || ST=$?
+		;;
+	delay)
+		"$MQSEND" "${ID_OPTS[@]}" "$t" <"$T/in" >/dev/null 2>>"$T/send.err" &
+		local pid=$!
+		usleep_us "$2"
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" || ST=$?
+		;;
+	*)
+		"$MQSEND" "${ID_OPTS[@]}" "$t" <"$T/in" >/dev/null 2>>"$T/send.err" || ST=$?
+		;;
+	esac
+}
+
+scn_send_id() {
+	local t=t parts n keyed how d call when st1 st2 st3 out calls
+	calls=(openat pwrite64 fdatasync fsync renameat write flock close mkdirat ftruncate getdents64 pread64)
+	rnd 2; parts=$((R == 0 ? 1 : 3))
+	local sb=(1024 65536 1073741824)
+	rnd 3
+	"$MQTOPIC" create -P "$parts" --config segment.bytes="${sb[R]}" "$t" 2>>"$T/err" ||
+		violation "create $t exited $?"
+	# something of others before, and an earlier send of the ID long gone
+	rnd 2; ((R == 0)) && { "$MQSEND" "$t" pre 2>>"$T/err" || violation "pre send exited $?"; }
+	rnd 4; if ((R == 0)); then n=3; else rnd 5000; n=$((R + 1)); fi
+	rnd 2; keyed=$R
+	ID_OPTS=(--id "job-$TRIAL")
+	if ((keyed)); then
+		ID_OPTS+=(-K :)
+		awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) print "k" i % 7 ":m" i }' >"$T/in"
+	else
+		awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) print "m" i }' >"$T/in"
+	fi
+	rnd 2; ((R == 0)) && ID_OPTS+=(-z zlib)
+	rnd 2
+	if ((R == 0)) && command -v strace >/dev/null; then
+		rnd ${#calls[@]}; call=${calls[R]}
+		rnd 8; when=$((R + 1))
+		how="strace $call $when"
+	else
+		pick_delay_us 30; d=$R
+		how="delay $d"
+	fi
+	send_id_once $how; st1=$ST
+	# the retry is killed too, one time in four
+	st2=-
+	rnd 4
+	if ((R == 0)); then
+		pick_delay_us 30
+		send_id_once delay "$R"; st2=$ST
+	fi
+	send_id_once none; st3=$ST
+	log "send-id: parts=$parts n=$n keyed=$keyed opts=${ID_OPTS[*]} first=($how) $st1, retry $st2, last retry $st3"
+	killed "$st1" && record killed 1
+	((st1 == 0 || st1 == 137)) || violation "first --id send exited $st1: $(head -c 200 "$T/send.err")"
+	[[ $st2 == - || $st2 == 0 || $st2 == 137 ]] || violation "killed retry exited $st2: $(tail -c 200 "$T/send.err")"
+	((st3 == 0)) || violation "last retry exited $st3: $(tail -c 200 "$T/send.err")"
+	dump_topic "$t" "$T/before"
+	((DUMP_RC == 0)) || violation "mq-recv $t exited $DUMP_RC after the retries: $(head -c 200 "$T/before.err")"
+	check_offsets "$T/before" "after the retries"
+	# every message once: no duplicate, nothing lost
+	out=$(awk -v n="$n" '
+		$3 == "pre" { next }
+		$3 !~ /^m[0-9]+$/ { print "unknown message at " $1 "/" $2 ": " substr($3, 1, 60); next }
+		{ c[substr($3, 2) + 0]++ }
+		END {
+			for (i = 1; i <= n; i++) {
+				if (c[i] + 0 == 0) { print "m" i " lost"; if (++bad > 5) exit }
+				if (c[i] > 1) { print "m" i " stored " c[i] " times"; if (++bad > 5) exit }
+			}
+		}' "$T/before")
+	if [[ -n $out ]]; then
+		while IFS= read -r l; do violation "--id: $l"; done <<<"$out"
+		record dups "$(grep -c 'times$' <<<"$out")"
+	fi
+	# and once more: the ID is known, nothing is stored
+	send_id_once none
+	((ST == 0)) || violation "a send of a known ID exited $ST"
+	dump_topic "$t" "$T/again"
+	cmp -s "$T/before" "$T/again" || violation "a send of a known ID stored something"
+	check_recovery "$t" "$T/before"
+}
+
 scenario send-stream scn_send_stream "one streaming producer into mq-send, killed"
 scenario send-oneshot scn_send_oneshot "a loop of one-shot mq-send, one killed"
 scenario send-concurrent scn_send_concurrent "four producers on 1 or 3 partitions, some killed"
 scenario group-recv scn_group_recv "mq-recv -g (stdout, -f, -x, -x -f) killed, then a second run"
 scenario topic-create scn_topic_create "create, auto-create, grow, delete killed"
 scenario verify-repair scn_verify_repair "verify --repair of a damaged tail, killed"
+scenario send-id scn_send_id "mq-send --id killed (strace at a system call, or a delay), retried"
 
 # ---- the driver -----------------------------------------------------------
 
