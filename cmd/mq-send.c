@@ -75,6 +75,9 @@ stored(void *arg, uint32_t part, uint64_t off)
 }
 
 /* add - hand one message to the writer, or die saying why not */
+/* -v: what this send stored */
+static unsigned long long nstored, bstored;
+
 static void
 add(struct spool *sp, struct spool_writer *w, const char *topic,
     struct spool_msg *m)
@@ -84,8 +87,11 @@ add(struct spool *sp, struct spool_writer *w, const char *topic,
 	/* stored by an attempt at this send that was cut short */
 	if (dedup != NULL && spool_dedup_stored(dedup, m))
 		return;
-	if ((r = spool_writer_add(w, m)) == 0)
+	if ((r = spool_writer_add(w, m)) == 0) {
+		nstored++;
+		bstored += m->len;
 		return;
+	}
 	if (r == -EMSGSIZE) {
 		/* what came before stays stored; nothing after it is */
 		(void)cli_close(w);
@@ -125,7 +131,7 @@ main(int argc, char *argv[])
 	const char *spool = NULL, *topic, *key = NULL, *eq, *id = NULL;
 	char *delim = "\n", *kdelim = NULL, *dbuf = NULL;
 	size_t dlen = 1, kdlen = 0, len;
-	int64_t interval = 1000, last, now;
+	int64_t interval = 1000, last, now, started = spool_now_ms();
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
 	int unsynced = 0, timeout, closed, idstate;
 	unsigned count = 0;
@@ -405,6 +411,11 @@ done:
 		cli_die(r, sp, "%s: --id", topic);
 	if (fflush(stdout) == EOF)
 		cli_die(-errno, NULL, "stdout");
+	if (cli_verbose)
+		cli_warn("%s: stored %llu messages (%llu bytes of payload) in "
+		    "%.3f s%s", topic, nstored, bstored,
+		    (spool_now_ms() - started) / 1000.0, wo.sync ? ", synced" :
+		    "");
 	(void)cli_close(t);
 	(void)cli_close(sp);
 	(void)cli_close(dbuf);

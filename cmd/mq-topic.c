@@ -773,7 +773,7 @@ cmd_verify(int argc, char *argv[])
 		if (r > 0)
 			rval = EX_DATAERR;
 		else if (cli_verbose)
-			printf("%s: ok\n", names[i]);
+			cli_warn("%s: ok", names[i]);	/* -v says on stderr */
 		(void)cli_close(t);
 	}
 	(void)cli_close(names);

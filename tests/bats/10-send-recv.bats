@@ -549,6 +549,17 @@ EOF
 	done
 }
 
+@test "-v: what mq-send stored, on stderr only; mq-topic -v verify on stderr" {
+	run --separate-stderr bash -c "seq 1000 | mq-send -v t"
+	expect_status 0
+	expect_eq "$output" "" "stdout"
+	expect_contains "t: stored 1000 messages (2893 bytes of payload)" stderr
+	run --separate-stderr mq-topic -v verify t
+	expect_status 0
+	expect_eq "$output" "" "stdout"
+	expect_contains "mq-topic: t: ok" stderr
+}
+
 @test "-J input: kcat's header object form {\"name\":\"value\"}" {
 	run mq-send -J u <<<'{"payload":"p","headers":{"content-type":"text/plain","x":""}}'
 	expect_status 0
