@@ -51,8 +51,17 @@ $(B)/libspool.a: $(LIBOBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-build/libspool.so: $(LIB:%=build/lib/%)
-	$(CC) -shared -Wl,-soname,libspool.so.0 -o $@ $^ $(LDLIBS)
+# the shared library exports what spool.h declares, nothing else
+build/libspool.map: libspool/spool.h
+	@mkdir -p build
+	{ echo 'LIBSPOOL_0 {'; echo 'global:'; \
+	  grep -o '\bspool_[a-z0-9_]*(' libspool/spool.h | tr -d '(' | sort -u | \
+	      sed 's/.*/	&;/'; \
+	  echo 'local:'; echo '	*;'; echo '};'; } > $@
+
+build/libspool.so: $(LIB:%=build/lib/%) build/libspool.map
+	$(CC) -shared -Wl,-soname,libspool.so.0 -Wl,--version-script=build/libspool.map \
+	    -o $@ $(LIB:%=build/lib/%) $(LDLIBS)
 
 # the same programs built with AddressSanitizer and UBSan, into bin-asan/,
 # with the MQ_FAULT test hook of libspool/io.c

@@ -9,6 +9,10 @@
  * failure.  Corrupt data is -EBADMSG; spool_errmsg() then says where.
  * Nothing here prints, exits or keeps global state; a handle may be used
  * by one thread at a time.
+ *
+ * libspool.so exports exactly the functions declared here (a version
+ * script made from this file).  Until mq 1.0 neither the API nor the ABI
+ * is stable: build against the version you run.
  */
 
 #ifndef SPOOL_H

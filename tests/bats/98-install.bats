@@ -19,6 +19,10 @@ load helpers
 	    share/fish/vendor_completions.d/mq-topic.fish; do
 		[[ -e $d$prefix/$f ]] || { echo "not installed: $f" >&2; false; }
 	done
+	# the shared library exports spool.h's functions and nothing else
+	diff <(nm -D --defined-only "$d$prefix/lib/libspool.so.0" |
+	    awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }' | sort) \
+	    <(grep -o '\bspool_[a-z0-9_]*(' "$MQ_REPO/libspool/spool.h" | tr -d '(' | sort -u)
 	cat >"$BATS_TEST_TMPDIR/count.c" <<'C'
 #include <stdio.h>
 #include <spool.h>
