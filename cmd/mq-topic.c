@@ -144,7 +144,7 @@ totals(struct spool *sp, struct spool_topic *t, uint64_t *msgs,
 	for (i = 0; i < spool_topic_config(t)->partitions; i++) {
 		if ((r = spool_topic_info(t, i, &pi)) < 0)
 			cli_die(r, sp, "partition %" PRIu32, i);
-		*msgs += pi.next - pi.first;
+		*msgs += pi.next - pi.first - pi.missing;
 		*bytes += pi.bytes;
 	}
 }
@@ -225,7 +225,7 @@ cmd_describe(int argc, char *argv[])
 			cli_die(r, sp, "%s: partition %" PRIu32, argv[1], i);
 		printf("%9" PRIu32 " %14" PRIu64 " %14" PRIu64 " %14" PRIu64
 		    " %14" PRIu64 " %8" PRIu32 "\n", i, pi.first, pi.next,
-		    pi.next - pi.first, pi.bytes, pi.segments);
+		    pi.next - pi.first - pi.missing, pi.bytes, pi.segments);
 	}
 	describe_groups(sp, t);
 	spool_topic_close(t);
@@ -602,7 +602,8 @@ cmd_stats(int argc, char *argv[])
 			if (mode == OPT_PROMETHEUS) {
 				const char *m[5] = { "messages", "bytes",
 				    "next_offset", "first_offset", "segments" };
-				uint64_t v[5] = { pi.next - pi.first, pi.bytes,
+				uint64_t v[5] = {
+				    pi.next - pi.first - pi.missing, pi.bytes,
 				    pi.next, pi.first, pi.segments };
 
 				for (k = 0; k < 5; k++)
@@ -614,13 +615,14 @@ cmd_stats(int argc, char *argv[])
 				    PRIu64 ",\"next\":%" PRIu64 ",\"messages\":%"
 				    PRIu64 ",\"bytes\":%" PRIu64 ",\"segments\":%"
 				    PRIu32 "}", p ? "," : "", p, pi.first,
-				    pi.next, pi.next - pi.first, pi.bytes,
-				    pi.segments);
+				    pi.next, pi.next - pi.first - pi.missing,
+				    pi.bytes, pi.segments);
 			else
 				printf("%-24s %9" PRIu32 " %14" PRIu64 " %14"
 				    PRIu64 " %14" PRIu64 " %14" PRIu64 " %8"
 				    PRIu32 "\n", names[i], p, pi.first, pi.next,
-				    pi.next - pi.first, pi.bytes, pi.segments);
+				    pi.next - pi.first - pi.missing, pi.bytes,
+				    pi.segments);
 		}
 		if (mode == OPT_JSON)
 			printf("],\"groups\":[");
