@@ -12,7 +12,7 @@
  * what is left before it is used, and any disagreement is -EBADMSG with
  * a reason in the caller's buffer.  Nothing is returned from a batch
  * whose checksum fails.  A checked header or record carrying what only
- * a newer format has (format.h, mq-spool(5) COMPATIBILITY) is -EPROTO,
+ * a newer format has (format.h, mq-spool(5), Compatibility) is -EPROTO,
  * never -EBADMSG: it is not damage.
  */
 

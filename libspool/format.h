@@ -47,7 +47,7 @@
  * Varints are unsigned LEB128 (7 bits a byte, low first, at most 10
  * bytes).  A record's offset is base_offset plus its index in the batch.
  *
- * Forward compatibility (mq-spool(5) COMPATIBILITY): the digit of the
+ * Forward compatibility (mq-spool(5), Compatibility): the digit of the
  * magic is the format version.  A header whose checksum holds but that
  * has a newer version digit, a type in 2..127 this version does not
  * know, or an unknown bit in flags bits 0-3, and a record with an
@@ -55,7 +55,7 @@
  * Types from SPOOL_TYPE_SKIP on are passed over (their offsets are a
  * legal gap); flags bits 4-7 are hints a reader may ignore.
  *
- * Offsets are contiguous within a partition except (mq-spool(5) GAPS)
+ * Offsets are contiguous within a partition except (mq-spool(5), Gaps)
  * below the first segment, before a batch flagged SPOOL_BF_COMPACTED,
  * and over skippable batches; every other gap is damage.
  *

@@ -15,7 +15,7 @@
  * goes on with the next good batch.  No byte of a batch whose checksum
  * fails is ever returned.
  *
- * Offsets never jump in silence (mq-spool(5) GAPS): each batch must
+ * Offsets never jump in silence (mq-spool(5), Gaps): each batch must
  * start where the one before it ended, and each segment where the one
  * before it ended.  The legal gaps are below the first segment (what
  * retention deleted, even under a reader), before a batch flagged

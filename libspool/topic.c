@@ -511,7 +511,7 @@ spool_part_bounds(struct spool_topic *t, uint32_t part,
 		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		pi->bytes += st.st_size;
-		/* a hole (mq-spool(5) GAPS): its offsets hold no message */
+		/* a hole (mq-spool(5), Gaps): its offsets hold no message */
 		if (i + 1 < l.n && (end = sealed_end(io, pfd, name,
 		    st.st_size)) < l.base[i + 1])
 			pi->missing += l.base[i + 1] - end;
@@ -732,7 +732,7 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 		vreport(v, base, 0, "segment starts at offset %" PRIu64
 		    ", before the end of the previous one (%" PRIu64 ")",
 		    base, *next), v->problems++;
-	/* no gap between segments but below the first (mq-spool(5) GAPS) */
+	/* no gap between segments but below the first (mq-spool(5), Gaps) */
 	if (*next != UINT64_MAX && base > *next)
 		vreport(v, base, 0, "offsets %" PRIu64 " to %" PRIu64 " are "
 		    "missing (the segment before ends at %" PRIu64 ")", *next,

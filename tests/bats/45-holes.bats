@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # holes in the log, legal gaps, and batches written by a newer mq
-# (mq-spool(5) GAPS and COMPATIBILITY)
+# (mq-spool(5), Gaps and Compatibility)
 
 load helpers
 

@@ -1,6 +1,6 @@
 /*
  * test_batch.c - the batch codec: round trips, every corruption caught,
- * and the forward-compatibility rule (mq-spool(5) COMPATIBILITY)
+ * and the forward-compatibility rule (mq-spool(5), Compatibility)
  */
 
 #include <errno.h>
