@@ -381,7 +381,8 @@ spool_bhdr_newer(const unsigned char *p, char *buf, size_t len)
  * spool_body_open - check a body against its header and get ready to
  * walk its records; body must hold h->body_len bytes.  -EBADMSG: the
  * checksum fails; -EILSEQ: the checksum holds but the body does not
- * decode (damage written as it is, not a write caught halfway).
+ * decode (damage written as it is, not a write caught halfway);
+ * -EINVAL: a skippable batch, which has no records to read.
  */
 int
 spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
@@ -390,6 +391,12 @@ spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
 	uLongf zlen;
 	int r;
 
+	/* a skippable batch's body is not ours to read, nor its lengths */
+	if (h->type >= SPOOL_TYPE_SKIP) {
+		snprintf(why, whylen, "batch type %u is passed over, not read",
+		    h->type);
+		return -EINVAL;
+	}
 	if (spool_crc(0, body, h->body_len) != h->body_crc) {
 		snprintf(why, whylen, "body checksum mismatch");
 		return -EBADMSG;

@@ -753,7 +753,7 @@ part_start(struct spool_reader *r, struct rpart *p,
 	struct spool_seglist l;
 	struct stat st;
 	char name[SPOOL_SEGNAME_LEN + 16];
-	uint64_t off, expect = 0;
+	uint64_t off, expect = EXPECT_ANY;
 	off_t pos = 0;
 	int s, i, idx;
 
