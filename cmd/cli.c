@@ -204,6 +204,7 @@ cli_exitcode(int negerr)
 		return EX_USAGE;
 	case EBADMSG:
 	case EMSGSIZE:
+	case EPROTO:		/* written by a newer mq */
 		return EX_DATAERR;
 	case ENOENT:
 	case ENOTDIR:
@@ -252,13 +253,18 @@ cli_die(int negerr, struct spool *sp, const char *fmt, ...)
 	case EMSGSIZE:
 		why = "message larger than max.message.bytes";
 		break;
+	case EPROTO:
+		why = "written by a newer version of mq";
+		break;
 	default:
 		why = strerror(-negerr);
 	}
 	fprintf(stderr, ": %s", why);
-	if (sp != NULL && (negerr == -EBADMSG || negerr == -EINVAL) &&
-	    *spool_errmsg(sp) != '\0')
+	if (sp != NULL && (negerr == -EBADMSG || negerr == -EINVAL ||
+	    negerr == -EPROTO) && *spool_errmsg(sp) != '\0')
 		fprintf(stderr, " (%s)", spool_errmsg(sp));
+	if (negerr == -EPROTO)
+		fputs("; upgrade mq", stderr);
 	fputc('\n', stderr);
 	exit(cli_exitcode(negerr));
 }

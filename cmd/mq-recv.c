@@ -10,6 +10,9 @@
  * (cmd/jobs.c) and is committed when the command exits 0.  A closed
  * stdout ends the run quietly with status 0.  Damage is reported as it
  * is met and makes the exit status 65; everything else is still read.
+ * At a hole in a partition's offsets the library stops that partition
+ * (unless --skip-damage); at a batch of a newer format we stop, after
+ * writing out what came before it.
  */
 
 #include <errno.h>
@@ -31,7 +34,7 @@
 #define MAX_FILTERS	32
 
 enum { OPT_DEAD_LETTER = 256, OPT_EXEC_TIMEOUT, OPT_FILTER, OPT_RATE,
-	OPT_RETRIES, OPT_TIMEOUT, OPT_VERSION };
+	OPT_RETRIES, OPT_SKIP_DAMAGE, OPT_TIMEOUT, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "null",	 no_argument,		NULL, '0' },
@@ -55,6 +58,7 @@ static const struct option longopts[] = {
 	{ "filter",	 required_argument,	NULL, OPT_FILTER },
 	{ "rate",	 required_argument,	NULL, OPT_RATE },
 	{ "retries",	 required_argument,	NULL, OPT_RETRIES },
+	{ "skip-damage", no_argument,		NULL, OPT_SKIP_DAMAGE },
 	{ "timeout",	 required_argument,	NULL, OPT_TIMEOUT },
 	{ "version",	 no_argument,		NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 }
@@ -65,7 +69,7 @@ static const char usage_text[] =
 "               [-o offset] [-p partition] [-s spool] [-u offset] [-x command]\n"
 "               [--dead-letter topic] [--exec-timeout duration]\n"
 "               [--filter [name=]glob] [--rate n[/s|/m|/h]] [--retries n]\n"
-"               [--timeout duration] topic\n";
+"               [--skip-damage] [--timeout duration] topic\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -487,6 +491,7 @@ main(int argc, char *argv[])
 	char rpath[PATH_MAX];
 	int ch, r, json = 0, follow = 0, njobs = 1, retries_given = 0, left;
 	int closed, delim_given = 0;
+	int skip = 0;
 
 	closed = cli_fds();
 	ro.start.kind = SPOOL_POS_BEGIN;
@@ -585,6 +590,9 @@ main(int argc, char *argv[])
 			    1000);
 			retries_given = 1;
 			break;
+		case OPT_SKIP_DAMAGE:
+			skip = 1;
+			break;
 		case OPT_TIMEOUT:
 			if (cli_duration(optarg, &timeout) < 0 ||
 			    timeout > INT32_MAX)
@@ -662,11 +670,13 @@ main(int argc, char *argv[])
 		co.start = ro.start;
 		co.until = ro.until;
 		co.follow = follow;
+		co.skip_damage = skip;
 		co.release = release;
 		co.warn = warn_cb;
 		r = spool_consumer_open(t, &co, &cons);
 	} else {
 		ro.follow = follow;
+		ro.skip_damage = skip;
 		ro.warn = warn_cb;
 		r = spool_reader_open(t, &ro, &rd);
 	}
@@ -693,6 +703,12 @@ main(int argc, char *argv[])
 			cli_warn("%s", spool_errmsg(sp));
 			rval = EX_DATAERR;
 			continue;
+		}
+		if (r == -EPROTO) {
+			/* what came before it is delivered; nothing after */
+			if (xcmd != NULL)
+				drain();
+			flush();
 		}
 		if (r < 0)
 			cli_die(r, sp, "%s", topic);

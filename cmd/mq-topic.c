@@ -311,7 +311,7 @@ totals(struct spool *sp, struct spool_topic *t, uint64_t *msgs,
 	for (i = 0; i < spool_topic_config(t)->partitions; i++) {
 		if ((r = spool_topic_info(t, i, &pi)) < 0)
 			cli_die(r, sp, "partition %" PRIu32, i);
-		*msgs += pi.next - pi.first;
+		*msgs += pi.next - pi.first - pi.missing;
 		*bytes += pi.bytes;
 	}
 }
@@ -411,7 +411,7 @@ cmd_describe(int argc, char *argv[])
 			cli_die(r, sp, "%s: partition %" PRIu32, argv[1], i);
 		printf("%9" PRIu32 " %14" PRIu64 " %14" PRIu64 " %14" PRIu64
 		    " %14" PRIu64 " %8" PRIu32 "\n", i, pi.first, pi.next,
-		    pi.next - pi.first, pi.bytes, pi.segments);
+		    pi.next - pi.first - pi.missing, pi.bytes, pi.segments);
 	}
 	describe_groups(sp, t);
 	(void)cli_close(t);
@@ -544,8 +544,8 @@ describe_json(struct spool *sp, struct spool_topic *t, const char *name)
 		printf("%s{\"partition\":%" PRIu32 ",\"first\":%" PRIu64
 		    ",\"next\":%" PRIu64 ",\"messages\":%" PRIu64
 		    ",\"bytes\":%" PRIu64 ",\"segments\":%" PRIu32 "}",
-		    i ? "," : "", i, pi.first, pi.next, pi.next - pi.first,
-		    pi.bytes, pi.segments);
+		    i ? "," : "", i, pi.first, pi.next,
+		    pi.next - pi.first - pi.missing, pi.bytes, pi.segments);
 	}
 	printf("],\"groups\":");
 	groups_json(sp, t, 0);
@@ -878,9 +878,9 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 				if ((r = spool_topic_info(t, p, &pi)) < 0)
 					cli_die(r, sp, "%s: partition %" PRIu32,
 					    names[i], p);
-				v = k == 0 ? pi.next - pi.first : k == 1 ?
-				    pi.bytes : k == 2 ? pi.next : k == 3 ?
-				    pi.first : pi.segments;
+				v = k == 0 ? pi.next - pi.first - pi.missing :
+				    k == 1 ? pi.bytes : k == 2 ? pi.next :
+				    k == 3 ? pi.first : pi.segments;
 				if (k == 5) {
 					v = group_lag(sp, t, groups[g], p, &pi,
 					    &c, &h);
@@ -1019,13 +1019,14 @@ cmd_stats(int argc, char *argv[])
 				    PRIu64 ",\"next\":%" PRIu64 ",\"messages\":%"
 				    PRIu64 ",\"bytes\":%" PRIu64 ",\"segments\":%"
 				    PRIu32 "}", p ? "," : "", p, pi.first,
-				    pi.next, pi.next - pi.first, pi.bytes,
-				    pi.segments);
+				    pi.next, pi.next - pi.first - pi.missing,
+				    pi.bytes, pi.segments);
 			else
 				printf("%-24s %9" PRIu32 " %14" PRIu64 " %14"
 				    PRIu64 " %14" PRIu64 " %14" PRIu64 " %8"
 				    PRIu32 "\n", names[i], p, pi.first, pi.next,
-				    pi.next - pi.first, pi.bytes, pi.segments);
+				    pi.next - pi.first - pi.missing, pi.bytes,
+				    pi.segments);
 		}
 		if (mode == OPT_JSON)
 			printf("],\"groups\":[");

@@ -229,8 +229,8 @@ _mq_recv()
 		    --exec-timeout= --filter= \
 		    --follow --format= --group= --help --jobs= --json \
 		    --null --offset= --partition= --quiet --rate= \
-		    --retries= --spool= --timeout= --until= --verbose \
-		    --version
+		    --retries= --skip-damage --spool= --timeout= --until= \
+		    --verbose --version
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return ;;
 	esac

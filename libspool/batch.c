@@ -11,7 +11,9 @@
  * Decoding treats every byte as hostile: each length is checked against
  * what is left before it is used, and any disagreement is -EBADMSG with
  * a reason in the caller's buffer.  Nothing is returned from a batch
- * whose checksum fails.
+ * whose checksum fails.  A checked header or record carrying what only
+ * a newer format has (format.h, mq-spool(5), Compatibility) is -EPROTO,
+ * never -EBADMSG: it is not damage.
  */
 
 #include <errno.h>
@@ -300,16 +302,23 @@ spool_batch_end(unsigned char *hdr, uint64_t next, int64_t ts)
 }
 
 /*
- * spool_bhdr_unpack - check and decode a header: -EBADMSG unless the
- * magic and checksum match and every field is in range
+ * spool_bhdr_unpack - check and decode a header: 0 for one this version
+ * reads (data, END or a skippable type), -EPROTO for one written by a
+ * newer mq (the checksum holds; spool_bhdr_newer says what is newer),
+ * -EBADMSG unless the magic and checksum match and every field is in
+ * range
  */
 int
 spool_bhdr_unpack(const unsigned char *p, struct spool_bhdr *h)
 {
-	if (memcmp(p, SPOOL_MAGIC, 4) != 0)
+	if (memcmp(p, SPOOL_MAGIC, 3) != 0)
 		return -EBADMSG;
 	if (get32(p + 4) != spool_crc(0, p + 8, SPOOL_HDR_SIZE - 8))
 		return -EBADMSG;
+	/* the layout after the checksum is the version's: read no more */
+	if (p[3] != SPOOL_VERSION_DIGIT)
+		return p[3] > SPOOL_VERSION_DIGIT && p[3] <= '9' ? -EPROTO :
+		    -EBADMSG;
 	h->base_offset = get64(p + 8);
 	h->count = get32(p + 16);
 	h->body_len = get32(p + 20);
@@ -326,6 +335,11 @@ spool_bhdr_unpack(const unsigned char *p, struct spool_bhdr *h)
 		return -EBADMSG;
 	if (h->base_offset > INT64_MAX - (uint64_t)h->count)
 		return -EBADMSG;
+	/* bits 4-7 are hints, ignored; bits 0-3 must be understood */
+	if (h->flags & SPOOL_BF_MUST & ~SPOOL_BF_KNOWN)
+		return -EPROTO;
+	if (h->type >= SPOOL_TYPE_SKIP)
+		return 0;	/* passed over whole: its fields are its own */
 	switch (h->type) {
 	case SPOOL_TYPE_DATA:
 		if (h->count == 0)
@@ -336,9 +350,9 @@ spool_bhdr_unpack(const unsigned char *p, struct spool_bhdr *h)
 			return -EBADMSG;
 		break;
 	default:
-		return -EBADMSG;
+		return -EPROTO;
 	}
-	if (h->codec > SPOOL_CODEC_ZLIB || h->flags != 0)
+	if (h->codec > SPOOL_CODEC_ZLIB)
 		return -EBADMSG;
 	if (h->codec == SPOOL_CODEC_NONE && h->raw_len != h->body_len)
 		return -EBADMSG;
@@ -349,10 +363,26 @@ spool_bhdr_unpack(const unsigned char *p, struct spool_bhdr *h)
 }
 
 /*
+ * spool_bhdr_newer - what in a header spool_bhdr_unpack refused with
+ * -EPROTO is newer than this version, as "batch type 7"
+ */
+void
+spool_bhdr_newer(const unsigned char *p, char *buf, size_t len)
+{
+	if (p[3] != SPOOL_VERSION_DIGIT)
+		snprintf(buf, len, "batch format version %c", p[3]);
+	else if (p[51] & SPOOL_BF_MUST & ~SPOOL_BF_KNOWN)
+		snprintf(buf, len, "batch flags 0x%02x", p[51]);
+	else
+		snprintf(buf, len, "batch type %u", get16(p + 48));
+}
+
+/*
  * spool_body_open - check a body against its header and get ready to
  * walk its records; body must hold h->body_len bytes.  -EBADMSG: the
  * checksum fails; -EILSEQ: the checksum holds but the body does not
- * decode (damage written as it is, not a write caught halfway).
+ * decode (damage written as it is, not a write caught halfway);
+ * -EINVAL: a skippable batch, which has no records to read.
  */
 int
 spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
@@ -361,6 +391,12 @@ spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
 	uLongf zlen;
 	int r;
 
+	/* a skippable batch's body is not ours to read, nor its lengths */
+	if (h->type >= SPOOL_TYPE_SKIP) {
+		snprintf(why, whylen, "batch type %u is passed over, not read",
+		    h->type);
+		return -EINVAL;
+	}
 	if (spool_crc(0, body, h->body_len) != h->body_crc) {
 		snprintf(why, whylen, "body checksum mismatch");
 		return -EBADMSG;
@@ -392,7 +428,8 @@ spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
 
 /*
  * spool_body_next - the next record: 1 and *m filled, 0 at the end,
- * -EBADMSG when the records do not add up to the header's count
+ * -EBADMSG when the records do not add up to the header's count,
+ * -EPROTO for a record with attrs bits of a newer format
  */
 int
 spool_body_next(struct spool_body *b, struct spool_msg *m)
@@ -408,8 +445,8 @@ spool_body_next(struct spool_body *b, struct spool_msg *m)
 		return -EBADMSG;
 	end = p + len;
 	attrs = *p++;
-	if (attrs & ~(unsigned)(SPOOL_REC_KEY | SPOOL_REC_ID))
-		return -EBADMSG;
+	if (attrs & ~(unsigned)SPOOL_REC_KNOWN)
+		return -EPROTO;	/* the checksum held: written so */
 	if (!get_varint(&p, end, &v))
 		return -EBADMSG;
 	/* hostile times wrap rather than overflow */

@@ -720,6 +720,7 @@ spool_consumer_open(struct spool_topic *t, const struct spool_consumer_opts *o,
 	ro.start.kind = SPOOL_POS_BEGIN;
 	ro.until = o->until;
 	ro.follow = o->follow;
+	ro.skip_damage = o->skip_damage;
 	ro.warn = o->warn;
 	ro.arg = o->arg;
 	if ((r = spool_reader_open(t, &ro, &c->r)) < 0) {

@@ -15,6 +15,15 @@
  * goes on with the next good batch.  No byte of a batch whose checksum
  * fails is ever returned.
  *
+ * Offsets never jump in silence (mq-spool(5), Gaps): each batch must
+ * start where the one before it ended, and each segment where the one
+ * before it ended.  The legal gaps are below the first segment (what
+ * retention deleted, even under a reader), before a batch flagged
+ * compacted, and over a skippable batch.  Any other jump is a hole: the
+ * partition stops there with -EBADMSG, or with skip_damage the reader
+ * says so (-EBADMSG) and goes on past it.  A batch written by a newer
+ * mq stops its partition with -EPROTO.
+ *
  * Following uses inotify on the partition directories (appends, new
  * segments) and the topic directory (a config rename may add
  * partitions), never polling.  Watches are set up before the first read,
@@ -38,6 +47,7 @@
 #include "spool_impl.h"
 
 #define CHUNK		(1u << 20)
+#define EXPECT_ANY	UINT64_MAX	/* after skipped damage: any offset */
 
 struct rpart {
 	uint32_t	 id;
@@ -51,6 +61,8 @@ struct rpart {
 	size_t		 have;		/* bytes in buf */
 	size_t		 at;		/* next batch starts at buf[at] */
 	uint64_t	 next;		/* next offset to hand out */
+	uint64_t	 expect;	/* where the next batch should start */
+	off_t		 bpos;		/* file position of the open body */
 	uint64_t	 until;
 	int64_t		 until_ts;
 	int		 done;
@@ -101,6 +113,38 @@ damage(struct spool_reader *r, struct rpart *p, off_t at, const char *why)
 	return -EBADMSG;
 }
 
+/*
+ * stop_at - offsets are missing or out of order at byte at of p's
+ * segment: stop the partition there, or with skip_damage go on (the
+ * caller moves past); -EBADMSG either way, spool_errmsg says why
+ */
+static int
+stop_at(struct spool_reader *r, struct rpart *p, uint64_t seg, off_t at,
+    const char *why)
+{
+	if (r->o.skip_damage) {
+		spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte "
+		    "%lld: %s; skipped", r->t->name, p->id, seg, (long long)at,
+		    why);
+		return -EBADMSG;
+	}
+	p->done = 1;
+	spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte %lld: "
+	    "%s; stopped at offset %" PRIu64 " (mq-recv --skip-damage reads "
+	    "past it)", r->t->name, p->id, seg, (long long)at, why, p->next);
+	return -EBADMSG;
+}
+
+/* newer - a batch a newer mq wrote: the partition stops there */
+static int
+newer(struct spool_reader *r, struct rpart *p, off_t at, const char *what)
+{
+	p->done = 1;
+	spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte %lld: "
+	    "%s", r->t->name, p->id, p->segbase, (long long)at, what);
+	return -EPROTO;
+}
+
 /* collect - finish the outstanding read-ahead, whoever it is for */
 static void
 collect(struct spool_reader *r)
@@ -142,6 +186,7 @@ open_seg(struct spool_reader *r, struct rpart *p, uint64_t base, off_t pos)
 		close(p->logfd);
 	p->logfd = fd;
 	p->segbase = base;
+	p->expect = base;	/* for pos 0; part_start sets its own */
 	return 0;
 }
 
@@ -261,13 +306,56 @@ confirm(struct spool_reader *r, struct rpart *p, off_t pos)
 }
 
 /*
+ * seg_gap - the segment just opened at base does not start at want,
+ * where the one before it ended: a gap retention made (nothing older
+ * is left) is said and passed; anything else is a hole
+ */
+static int
+seg_gap(struct spool_reader *r, struct rpart *p, uint64_t want,
+    uint64_t base)
+{
+	uint64_t from = want > p->next ? want : p->next;
+	char why[160];
+	int s;
+
+	if (base > want) {
+		spool_seg_free(&p->segs);
+		if ((s = spool_seg_list(p->partfd, &p->segs)) < 0)
+			return s;
+		if (p->segs.n > 0 && p->segs.base[0] >= base) {
+			/* gc removed what lay between: as for -o below first */
+			if (base > p->next)
+				rwarn(r, "partition %" PRIu32 ": offsets %" PRIu64
+				    " to %" PRIu64 " are no longer retained; "
+				    "going on at %" PRIu64, p->id, p->next,
+				    base - 1, base);
+			if (base > p->next)
+				p->next = base;
+			return 0;
+		}
+		if (from >= base)
+			return 0;	/* all before where we read from */
+		snprintf(why, sizeof(why), "offsets %" PRIu64 " to %" PRIu64
+		    " are missing (the segment before ends at %" PRIu64 ")",
+		    from, base - 1, want);
+	} else
+		snprintf(why, sizeof(why), "the segment starts at %" PRIu64
+		    ", before the end of the one before (%" PRIu64 ")", base,
+		    want);
+	s = stop_at(r, p, base, 0, why);
+	if (r->o.skip_damage && base > p->next)
+		p->next = base;
+	return s;
+}
+
+/*
  * at_eof - the current segment has no complete batch at buf[at]: move
  * to the next segment, or report that nothing more is there now (0)
  */
 static int
 at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 {
-	uint64_t base, old = p->segbase;
+	uint64_t base, old = p->segbase, want = p->expect;
 	off_t pos = p->filepos + p->at;
 	int s, o;
 
@@ -294,12 +382,8 @@ at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 		return 0;
 	}
 	*moved = 1;
-	if (base > p->next && avail == 0) {
-		/* gc removed what lay between: say so, as for -o below first */
-		rwarn(r, "partition %" PRIu32 ": offsets %" PRIu64 " to %" PRIu64
-		    " are no longer retained; going on at %" PRIu64, p->id,
-		    p->next, base - 1, base);
-	}
+	if (avail == 0 && want != EXPECT_ANY && base != want)
+		return seg_gap(r, p, want, base);
 	if (base > p->next)
 		p->next = base;
 	if (avail > 0) {
@@ -326,12 +410,43 @@ skip_bad_header(struct spool_reader *r, struct rpart *p)
 	if (s < 0)
 		return s;
 	reset_buf(r, p, s == 1 ? found : st.st_size);
+	p->expect = EXPECT_ANY;	/* what the damage held is unknown */
 	return damage(r, p, pos, "bad batch header");
+}
+
+/*
+ * jump - the batch h at pos does not start where the one before ended
+ * (p->expect): 0 when the gap is below where p reads from, else as
+ * stop_at; with skip_damage the batch is taken as it is
+ */
+static int
+jump(struct spool_reader *r, struct rpart *p, const struct spool_bhdr *h,
+    off_t pos)
+{
+	uint64_t from = p->expect > p->next ? p->expect : p->next;
+	char why[192];
+
+	if (h->base_offset > p->expect) {
+		if (from >= h->base_offset) {
+			p->expect = h->base_offset;
+			return 0;
+		}
+		snprintf(why, sizeof(why), "offsets %" PRIu64 " to %" PRIu64
+		    " are missing (batch offset %" PRIu64 " where %" PRIu64
+		    " was expected)", from, h->base_offset - 1,
+		    h->base_offset, p->expect);
+	} else
+		snprintf(why, sizeof(why), "batch offset %" PRIu64 " where %"
+		    PRIu64 " was expected (offsets out of order or repeated)",
+		    h->base_offset, p->expect);
+	p->expect = h->base_offset;	/* with skip_damage: go on from it */
+	return stop_at(r, p, p->segbase, pos, why);
 }
 
 /*
  * next_batch - get the next batch of partition p decoded: 1 when one is
  * ready, 0 when there is nothing more now, -EBADMSG after skipping damage
+ * or at a hole, -EPROTO at a batch of a newer format
  */
 static int
 next_batch(struct spool_reader *r, struct rpart *p)
@@ -351,7 +466,11 @@ next_batch(struct spool_reader *r, struct rpart *p)
 			continue;
 		}
 		pos = p->filepos + p->at;
-		if (spool_bhdr_unpack(p->buf + p->at, &h) < 0) {
+		if ((s = spool_bhdr_unpack(p->buf + p->at, &h)) == -EPROTO) {
+			spool_bhdr_newer(p->buf + p->at, why, sizeof(why));
+			return newer(r, p, pos, why);
+		}
+		if (s < 0) {
 			struct stat st;
 
 			/* zeros to the end: space allocated, data not yet */
@@ -378,7 +497,13 @@ next_batch(struct spool_reader *r, struct rpart *p)
 			}
 			return skip_bad_header(r, p);
 		}
+		if (p->expect != EXPECT_ANY && h.base_offset != p->expect &&
+		    !(h.base_offset > p->expect &&
+		    (h.flags & SPOOL_BF_COMPACTED)) &&
+		    (s = jump(r, p, &h, pos)) != 0)
+			return s;
 		if (h.type == SPOOL_TYPE_END) {
+			p->expect = h.base_offset;	/* the next segment's */
 			if ((s = at_eof(r, p, 0, &moved)) != 0 || !moved)
 				return s;
 			continue;
@@ -405,6 +530,13 @@ next_batch(struct spool_reader *r, struct rpart *p)
 			continue;
 		}
 		p->at += SPOOL_HDR_SIZE + h.body_len;
+		p->expect = h.base_offset + h.count;
+		if (h.type >= SPOOL_TYPE_SKIP) {
+			/* passed over: its offsets are a legal gap */
+			if (p->expect > p->next)
+				p->next = p->expect;
+			continue;
+		}
 		if (h.base_offset + h.count <= p->next)
 			continue;	/* wholly before the start */
 		if (h.base_offset > p->next)
@@ -425,6 +557,7 @@ next_batch(struct spool_reader *r, struct rpart *p)
 		}
 		if (s < 0)
 			return s;
+		p->bpos = pos;
 		p->inbody = 1;
 		read_ahead(r, p);
 		return 1;
@@ -455,6 +588,11 @@ part_next(struct spool_reader *r, struct rpart *p, struct spool_msg *m)
 			p->inbody = 0;
 			return TURN;
 		}
+		if (s == -EPROTO) {
+			p->inbody = 0;
+			return newer(r, p, p->bpos, "record attributes of a "
+			    "newer format");
+		}
 		if (s < 0) {
 			p->inbody = 0;
 			return damage(r, p, p->filepos + p->at,
@@ -477,7 +615,9 @@ part_next(struct spool_reader *r, struct rpart *p, struct spool_msg *m)
 /*
  * spool_reader_next - the next message: 1 and *m, 0 when every
  * partition is read to its end (for now), -EBADMSG after damage was
- * skipped (spool_errmsg says where; call again to go on), other -errno
+ * skipped or where a partition stopped at a hole, -EPROTO where a
+ * partition stopped at a batch of a newer format (spool_errmsg says
+ * where; call again to go on with the rest), other -errno
  */
 int
 spool_reader_next(struct spool_reader *r, struct spool_msg *m)
@@ -495,7 +635,7 @@ spool_reader_next(struct spool_reader *r, struct spool_msg *m)
 			return 1;
 		}
 		if (s < 0 && s != -EBADMSG)
-			return s;
+			return s;	/* -EPROTO too: its partition stopped */
 		/* a batch ended, or nothing there (or held back): the next */
 		r->cur = (r->cur + 1) % r->n;
 		if (s == 0)
@@ -538,10 +678,10 @@ time_offset(struct spool_reader *r, struct rpart *p, int64_t ts,
 			continue;
 		for (pos = 0; spool_io_pread(r->io, fd, hdr, sizeof(hdr), pos)
 		    == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0 &&
-		    h.type == SPOOL_TYPE_DATA; pos += SPOOL_HDR_SIZE +
+		    h.type != SPOOL_TYPE_END; pos += SPOOL_HDR_SIZE +
 		    h.body_len) {
-			if (h.max_ts < ts)
-				continue;
+			if (h.type != SPOOL_TYPE_DATA || h.max_ts < ts)
+				continue;	/* skippable, or too early */
 			free(body);
 			if ((body = malloc(h.body_len + 1)) == NULL) {
 				s = -ENOMEM;
@@ -613,7 +753,7 @@ part_start(struct spool_reader *r, struct rpart *p,
 	struct spool_seglist l;
 	struct stat st;
 	char name[SPOOL_SEGNAME_LEN + 16];
-	uint64_t off;
+	uint64_t off, expect = EXPECT_ANY;
 	off_t pos = 0;
 	int s, i, idx;
 
@@ -642,7 +782,7 @@ part_start(struct spool_reader *r, struct rpart *p,
 	s = open_seg(r, p, l.base[i], 0);
 	if (s == 0 && fstat(p->logfd, &st) == 0)
 		s = spool_seg_seek(r->io, p->logfd, idx, l.base[i], off,
-		    st.st_size, &pos);
+		    st.st_size, &pos, &expect);
 	if (idx >= 0)
 		close(idx);
 	spool_seg_free(&l);
@@ -650,6 +790,7 @@ part_start(struct spool_reader *r, struct rpart *p,
 		return s;
 	reset_buf(r, p, pos);
 	p->next = off;
+	p->expect = expect;
 	return 0;
 }
 

@@ -153,7 +153,10 @@ zero_tail(struct spool_io *io, int fd, off_t pos, off_t size)
 	return 1;
 }
 
-/* records_ok - whether a body whose checksum held decodes in full */
+/*
+ * records_ok - whether a body whose checksum held decodes in full: 1, 0,
+ * or -EPROTO for records of a newer format
+ */
 static int
 records_ok(const struct spool_bhdr *h, const unsigned char *body, char *why,
     size_t whylen)
@@ -169,6 +172,10 @@ records_ok(const struct spool_bhdr *h, const unsigned char *body, char *why,
 		while ((r = spool_body_next(&b, &m)) == 1)
 			;
 	spool_body_free(&b);
+	if (r == -EPROTO) {
+		snprintf(why, whylen, "record attributes of a newer format");
+		return r;
+	}
 	if (r != 0 && *why == '\0')
 		snprintf(why, whylen, "records do not match the batch header");
 	return r == 0;
@@ -181,7 +188,11 @@ records_ok(const struct spool_bhdr *h, const unsigned char *body, char *why,
  * Returns the kind of place the walk stopped at (enum spool_scan), with
  * sp->pos the start of the batch there (or size), sp->next the offset
  * after the last good batch, sp->end set on an END batch.  With bodies
- * set, every body checksum is checked too.  <0 is an I/O error.
+ * set, every body checksum is checked too.  Skippable batches are
+ * walked over, and a batch flagged compacted may start past sp->next;
+ * any other jump in offsets stops the walk as SCAN_BADHDR.  -EPROTO: a
+ * batch written by a newer mq at sp->pos (why says what); other <0 is
+ * an I/O error.
  */
 int
 spool_seg_scan(struct spool_io *io, int fd, off_t from,
@@ -193,7 +204,7 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
 	size_t bcap = 0;
 	off_t pos = from;
 	ssize_t n;
-	int r = SCAN_OK;
+	int r = SCAN_OK, u;
 
 	sp->end = 0;
 	while (pos < size) {
@@ -210,7 +221,13 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
 			r = SCAN_TORN;
 			break;
 		}
-		if (spool_bhdr_unpack(hdr, &h) < 0) {
+		if ((u = spool_bhdr_unpack(hdr, &h)) == -EPROTO) {
+			/* not ours to judge, nor to cut */
+			spool_bhdr_newer(hdr, why, whylen);
+			r = -EPROTO;
+			break;
+		}
+		if (u < 0) {
 			if (zero_tail(io, fd, pos, size))
 				r = SCAN_TORN;
 			else {
@@ -219,7 +236,16 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
 			}
 			break;
 		}
-		if (h.base_offset != sp->next) {
+		if (h.base_offset > sp->next &&
+		    !(h.flags & SPOOL_BF_COMPACTED)) {
+			snprintf(why, whylen, "offsets %" PRIu64 " to %" PRIu64
+			    " are missing (batch offset %" PRIu64 " where %"
+			    PRIu64 " was expected)", sp->next,
+			    h.base_offset - 1, h.base_offset, sp->next);
+			r = SCAN_BADHDR;
+			break;
+		}
+		if (h.base_offset < sp->next) {
 			snprintf(why, whylen, "batch offset %" PRIu64
 			    " where %" PRIu64 " was expected",
 			    h.base_offset, sp->next);
@@ -259,8 +285,8 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
 		}
 		/* a checked body must also decode into its records */
 		if (bodies && h.type == SPOOL_TYPE_DATA &&
-		    !records_ok(&h, body, why, whylen)) {
-			r = SCAN_BADBODY;
+		    (u = records_ok(&h, body, why, whylen)) != 1) {
+			r = u < 0 ? u : SCAN_BADBODY;
 			break;
 		}
 		if (h.type == SPOOL_TYPE_END) {
@@ -268,7 +294,8 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
 			pos += SPOOL_HDR_SIZE;
 			break;
 		}
-		if (h.max_ts > sp->max_ts)
+		/* a skippable batch's times are its own */
+		if (h.type == SPOOL_TYPE_DATA && h.max_ts > sp->max_ts)
 			sp->max_ts = h.max_ts;
 		sp->next = h.base_offset + h.count;
 		pos += SPOOL_HDR_SIZE + h.body_len;
@@ -364,11 +391,12 @@ idx_best(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 /*
  * spool_seg_seek - the position of the batch holding offset in a
  * segment, or of the first batch after it, or of the end of the good
- * data; the index narrows the walk
+ * data, or of the first jump in offsets; the index narrows the walk.
+ * *expect is the offset the batch at *pos should start at.
  */
 int
 spool_seg_seek(struct spool_io *io, int logfd, int idxfd, uint64_t base,
-    uint64_t offset, off_t size, off_t *pos)
+    uint64_t offset, off_t size, off_t *pos, uint64_t *expect)
 {
 	unsigned char hdr[SPOOL_HDR_SIZE];
 	struct spool_bhdr h;
@@ -382,11 +410,15 @@ spool_seg_seek(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 		if (spool_io_pread(io, logfd, hdr, sizeof(hdr), p) !=
 		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
 			break;
-		if (h.type == SPOOL_TYPE_END || h.base_offset + h.count > offset)
+		/* a gap, legal or not, is the reader's to judge */
+		if (h.base_offset != at || h.type == SPOOL_TYPE_END ||
+		    h.base_offset + h.count > offset)
 			break;
+		at = h.base_offset + h.count;
 		p += SPOOL_HDR_SIZE + h.body_len;
 	}
 	*pos = p;
+	*expect = at;
 	return 0;
 }
 
@@ -518,7 +550,8 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 
 /*
  * spool_seg_resync - after damage at from, the position of the next
- * batch header that checks out and holds offsets from minoff on; 1 if
+ * batch header that checks out and holds offsets from minoff on, or
+ * that a newer mq wrote (never to be skipped or cut as damage); 1 if
  * one was found, 0 if none is left before size
  */
 int
@@ -530,6 +563,7 @@ spool_seg_resync(struct spool_io *io, int fd, off_t from, off_t size,
 	const size_t chunk = 1u << 20;
 	off_t at = from + 1;
 	ssize_t n, i;
+	int u;
 
 	if ((buf = malloc(chunk)) == NULL)
 		return -ENOMEM;
@@ -540,8 +574,9 @@ spool_seg_resync(struct spool_io *io, int fd, off_t from, off_t size,
 		for (i = 0; i + SPOOL_HDR_SIZE <= n; i++) {
 			if (buf[i] != 'm' || memcmp(buf + i, SPOOL_MAGIC, 4))
 				continue;
-			if (spool_bhdr_unpack(buf + i, &h) == 0 &&
-			    h.base_offset >= minoff) {
+			u = spool_bhdr_unpack(buf + i, &h);
+			if ((u == 0 && h.base_offset >= minoff) ||
+			    u == -EPROTO) {
 				*found = at + i;
 				free(buf);
 				return 1;
@@ -574,6 +609,9 @@ spool_seg_recover(struct spool *sp, uint64_t base, int logfd,
 		return -errno;
 	r = spool_seg_end(io, logfd, idxfd, base, st.st_size, pos, &keep, why,
 	    sizeof(why));
+	if (r == -EPROTO)
+		spool_seterr(sp, "%020" PRIu64 "%s: byte %lld: %s", base,
+		    SPOOL_LOG_SUFFIX, (long long)pos->pos, why);
 	if (r < 0)
 		return r;
 	if (r == SCAN_BADHDR) {

@@ -78,6 +78,7 @@ struct spool_part_info {
 	uint64_t	 next;		/* offset the next message gets */
 	uint64_t	 bytes;		/* bytes of segment files */
 	uint32_t	 segments;
+	uint64_t	 missing;	/* offsets known missing between segments */
 };
 
 /* spool.c */
@@ -144,6 +145,7 @@ struct spool_reader_opts {
 	struct spool_pos start;
 	struct spool_pos until;		/* SPOOL_POS_NONE: no limit */
 	int		 follow;	/* set up inotify for spool_reader_wait */
+	int		 skip_damage;	/* go on past a hole, not stop there */
 	void		(*warn)(void *, const char *);
 	void		*arg;
 };
@@ -166,6 +168,7 @@ struct spool_consumer_opts {
 	struct spool_pos start;		/* where a group with no commit starts */
 	struct spool_pos until;
 	int		 follow;
+	int		 skip_damage;	/* as for spool_reader_opts */
 	void		(*release)(void *);	/* flush before a partition goes */
 	void		(*warn)(void *, const char *);
 	void		*arg;

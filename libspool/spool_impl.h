@@ -91,6 +91,7 @@ int	 spool_batch_seal(struct spool_batch *, int codec, int level,
 void	 spool_batch_stamp(unsigned char *hdr, uint64_t base_offset);
 void	 spool_bhdr_pack(unsigned char *, const struct spool_bhdr *);
 int	 spool_bhdr_unpack(const unsigned char *, struct spool_bhdr *);
+void	 spool_bhdr_newer(const unsigned char *, char *buf, size_t len);
 void	 spool_batch_end(unsigned char *hdr, uint64_t next, int64_t ts);
 
 /* decoding a batch body */
@@ -138,7 +139,7 @@ int	 spool_seg_resync(struct spool_io *, int fd, off_t from, off_t size,
 int	 spool_seg_bound(struct spool_io *, int fd, off_t pos, off_t size,
 	    uint64_t expect, off_t *endpos, uint64_t *next);
 int	 spool_seg_seek(struct spool_io *, int logfd, int idxfd, uint64_t base,
-	    uint64_t offset, off_t size, off_t *pos);
+	    uint64_t offset, off_t size, off_t *pos, uint64_t *expect);
 int	 spool_seg_recover(struct spool *, uint64_t base,
 	    int logfd, int idxfd, struct spool_scanpos *);
 int	 spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos);

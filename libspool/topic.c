@@ -577,7 +577,33 @@ open_seg(int partfd, uint64_t base, int *idxfd)
 	return fd;
 }
 
-/* spool_part_bounds - first and next offset, bytes, segments */
+/*
+ * sealed_end - the next offset an END batch at the very end of a
+ * segment names, or UINT64_MAX when there is none to read
+ */
+static uint64_t
+sealed_end(struct spool_io *io, int pfd, const char *name, off_t size)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+	int fd;
+	ssize_t n;
+
+	if (size < SPOOL_HDR_SIZE || (fd = openat(pfd, name, O_RDONLY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return UINT64_MAX;
+	n = spool_io_pread(io, fd, hdr, sizeof(hdr), size - SPOOL_HDR_SIZE);
+	close(fd);
+	if (n != SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
+	    h.type != SPOOL_TYPE_END)
+		return UINT64_MAX;
+	return h.base_offset;
+}
+
+/*
+ * spool_part_bounds - first and next offset, bytes, segments, and the
+ * offsets missing between segments as far as their END batches tell
+ */
 int
 spool_part_bounds(struct spool_topic *t, uint32_t part,
     struct spool_part_info *pi)
@@ -600,9 +626,16 @@ spool_part_bounds(struct spool_topic *t, uint32_t part,
 		return r;
 	}
 	for (i = 0; i < l.n; i++) {
+		uint64_t end;
+
 		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
-		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			pi->bytes += st.st_size;
+		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		pi->bytes += st.st_size;
+		/* a hole (mq-spool(5), Gaps): its offsets hold no message */
+		if (i + 1 < l.n && (end = sealed_end(io, pfd, name,
+		    st.st_size)) < l.base[i + 1])
+			pi->missing += l.base[i + 1] - end;
 	}
 	pi->segments = (uint32_t)l.n;
 	if (l.n > 0) {
@@ -613,9 +646,10 @@ spool_part_bounds(struct spool_topic *t, uint32_t part,
 				memset(&pos, 0, sizeof(pos));
 				r = spool_seg_end(io, fd, idx, l.base[l.n - 1],
 				    st.st_size, &pos, NULL, why, sizeof(why));
-				if (r >= 0)
+				/* a newer mq's batch: the end is before it */
+				if (r >= 0 || r == -EPROTO)
 					pi->next = pos.next;
-				r = r < 0 ? r : 0;
+				r = r < 0 && r != -EPROTO ? r : 0;
 			}
 			close(fd);
 			if (idx >= 0)
@@ -625,6 +659,8 @@ spool_part_bounds(struct spool_topic *t, uint32_t part,
 		/* an empty oldest segment: the first message is later */
 		if (pi->first > pi->next)
 			pi->first = pi->next;
+		if (pi->missing > pi->next - pi->first)
+			pi->missing = pi->next - pi->first;
 	}
 	spool_seg_free(&l);
 	close(pfd);
@@ -797,7 +833,7 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 	struct stat st;
 	char name[SPOOL_SEGNAME_LEN + 16], why[128], side[96];
 	off_t from = 0, found;
-	int fd, lfd = -1, r = 0, s;
+	int fd, lfd = -1, r = 0, s, newer = 0;
 
 	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
 	fd = openat(v->pfd, name, (v->repair ? O_RDWR : O_RDONLY) |
@@ -820,11 +856,24 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 		vreport(v, base, 0, "segment starts at offset %" PRIu64
 		    ", before the end of the previous one (%" PRIu64 ")",
 		    base, *next), v->problems++;
+	/* no gap between segments but below the first (mq-spool(5), Gaps) */
+	if (*next != UINT64_MAX && base > *next)
+		vreport(v, base, 0, "offsets %" PRIu64 " to %" PRIu64 " are "
+		    "missing (the segment before ends at %" PRIu64 ")", *next,
+		    base - 1, *next), v->problems++;
 	memset(&pos, 0, sizeof(pos));
 	pos.next = base;
 	while (from < st.st_size) {
 		s = spool_seg_scan(v->io, fd, from, st.st_size, 1, &pos,
 		    why, sizeof(why));
+		if (s == -EPROTO) {
+			/* not damage: never cut; what follows is unknown */
+			vreport(v, base, pos.pos, "written by a newer version "
+			    "of mq (%s); not checked past it", why);
+			v->problems++;
+			newer = 1;
+			break;
+		}
 		if (s < 0) {
 			r = s;
 			goto out;
@@ -894,7 +943,7 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 			v->problems++;
 		break;
 	}
-	*next = pos.next;
+	*next = newer ? UINT64_MAX : pos.next;
 	if (!check_index(v, fd, base, st.st_size)) {
 		if (v->repair) {
 			if ((r = rebuild_index(v, fd, base, st.st_size)) < 0)
@@ -994,6 +1043,11 @@ seg_max_ts(struct spool_io *io, int pfd, uint64_t base, int64_t *max_ts,
 	r = spool_seg_scan(io, fd, 0, st.st_size, 0, &pos, why,
 	    sizeof(why));
 	close(fd);
+	/* a newer mq's batch: its times are unknown, so it is not old */
+	if (r == -EPROTO) {
+		pos.max_ts = INT64_MAX;
+		r = 0;
+	}
 	*max_ts = pos.max_ts;
 	*size = st.st_size;
 	return r < 0 ? r : 0;

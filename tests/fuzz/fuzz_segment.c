@@ -8,7 +8,8 @@
  * per process, then:
  *
  *  1. reads the topic from the beginning with the public reader,
- *     going on after -EBADMSG, until 0 or another error;
+ *     going on after -EBADMSG, until 0 or another error, once stopping
+ *     at holes and once reading past them (skip_damage);
  *  2. reads it again from a position derived from the input (an
  *     offset, from the end, or a time), to reach the index and time
  *     lookups;
@@ -143,7 +144,8 @@ touch_msg(const struct spool_msg *m)
 
 /* read_all - read from start to the end; returns messages read */
 static long
-read_all(struct spool_topic *t, struct spool_pos start, struct spool_pos until)
+read_all(struct spool_topic *t, struct spool_pos start, struct spool_pos until,
+    int skip)
 {
 	struct spool_reader_opts o;
 	struct spool_reader *r;
@@ -155,6 +157,7 @@ read_all(struct spool_topic *t, struct spool_pos start, struct spool_pos until)
 	o.partition = -1;
 	o.start = start;
 	o.until = until;
+	o.skip_damage = skip;
 	if (spool_reader_open(t, &o, &r) < 0)
 		return -1;
 	for (calls = 0; calls < MAXCALLS; calls++) {
@@ -242,12 +245,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if ((r = spool_topic_open(sp, "t", &t)) < 0)
 		die("spool_topic_open", r);
-	(void)read_all(t, beg, none);
+	(void)read_all(t, beg, none, 0);
+	(void)read_all(t, beg, none, 1);
 	if (loglen > 0) {
 		struct spool_pos s = derive(data, loglen, 0),
 		    u = derive(data, loglen, 1);
 
-		(void)read_all(t, s, u);
+		(void)read_all(t, s, u, 0);
 	}
 	(void)spool_topic_verify(t, 0, report, NULL);
 	(void)spool_topic_verify(t, 1, report, NULL);
@@ -264,7 +268,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)spool_writer_add(w, &m);
 		(void)spool_writer_close(w);
 	}
-	(void)read_all(t, beg, none);
+	(void)read_all(t, beg, none, 1);
 	spool_topic_close(t);
 	return 0;
 }

@@ -10,6 +10,12 @@
     segtool.py find FILE STRING [N]  byte offset of the Nth occurrence
     segtool.py flip FILE OFFSET      invert every bit of the byte at OFFSET
     segtool.py index FILE            dump an .index: REL_OFFSET POS per entry
+    segtool.py plant FILE TYPE FLAGS GAP COUNT [MAGIC]
+                                     append a batch with good checksums at
+                                     the end of FILE, its base_offset GAP
+                                     past the end of the last batch; type 0
+                                     gets COUNT records c0, c1, ..., other
+                                     types COUNT and the body "future"
 
 The layout is the one in libspool/format.h (batch header of 64 bytes,
 little-endian, CRC-32 of header bytes 8..63 and of the stored body).
@@ -92,8 +98,47 @@ def main(argv):
         for i in range(0, len(data) - len(data) % 8, 8):
             print("%d %d" % struct.unpack("<II", data[i:i + 8]))
         return 0
+    if cmd == "plant":
+        return plant(path, *argv[3:])
     sys.stderr.write(__doc__)
     return 64
+
+
+def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append(v & 0x7F | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def plant(path, typ, flags, gap, count, magic="mqB1"):
+    typ, flags, gap, count = int(typ), int(flags, 0), int(gap), int(count)
+    with open(path, "rb") as f:
+        data = f.read()
+    nxt = int(path.rsplit("/", 1)[-1].split(".")[0])
+    for b in walk(data):
+        if b[6] != "ok":
+            sys.stderr.write("%s: byte %d: %s\n" % (path, b[0], b[6]))
+            return 1
+        nxt = b[1] if b[5] == 1 else b[1] + b[2]
+    if typ == 0:
+        recs = []
+        for i in range(count):
+            rec = b"\0\0\0" + b"c%d" % i     # attrs, ts_delta, nheaders
+            recs.append(varint(len(rec)) + rec)
+        body = b"".join(recs)
+    else:
+        body = b"future"
+    ts = 1764000000000
+    h = struct.pack("<QIIIIqqHBBIQ", nxt + gap, count, len(body),
+                    zlib.crc32(body), len(body), ts, ts, typ, 0, flags, 0, 0)
+    h = magic.encode() + struct.pack("<I", zlib.crc32(h)) + h
+    with open(path, "ab") as f:
+        f.write(h + body)
+    print(nxt + gap)
+    return 0
 
 
 if __name__ == "__main__":

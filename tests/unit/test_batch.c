@@ -1,6 +1,6 @@
 /*
- * test_batch.c - the batch codec: round trips, and every corruption
- * caught
+ * test_batch.c - the batch codec: round trips, every corruption caught,
+ * and the forward-compatibility rule (mq-spool(5), Compatibility)
  */
 
 #include <errno.h>
@@ -111,6 +111,138 @@ decodes(const unsigned char *buf)
 	return r == 0;
 }
 
+/* header - a header with a good checksum: type, flags, version digit */
+static void
+header(unsigned char *p, unsigned type, unsigned flags, char digit)
+{
+	struct spool_bhdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.type = (uint16_t)type;
+	h.flags = (uint8_t)flags;
+	if (type != SPOOL_TYPE_END) {
+		h.count = 1;
+		h.body_len = h.raw_len = 4;
+	}
+	spool_bhdr_pack(p, &h);
+	p[3] = digit;
+	spool_batch_stamp(p, 10);
+}
+
+/* unpack - what spool_bhdr_unpack makes of such a header */
+static int
+unpack(unsigned type, unsigned flags, char digit)
+{
+	unsigned char p[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+
+	header(p, type, flags, digit);
+	return spool_bhdr_unpack(p, &h);
+}
+
+/* newer_says - whether spool_bhdr_newer names what is newer */
+static int
+newer_says(unsigned type, unsigned flags, char digit, const char *want)
+{
+	unsigned char p[SPOOL_HDR_SIZE];
+	char buf[64];
+
+	header(p, type, flags, digit);
+	spool_bhdr_newer(p, buf, sizeof(buf));
+	return strcmp(buf, want) == 0;
+}
+
+/* attrs_bit - a one-record batch whose record sets attrs bit, sealed */
+static int
+attrs_bit(int bit)
+{
+	struct spool_batch b;
+	struct spool_body body;
+	struct spool_bhdr h;
+	struct spool_msg m;
+	unsigned char *buf;
+	char why[64];
+	size_t len;
+	int r;
+
+	if ((len = build(&b, 1, 0, &buf)) == 0)
+		return -1;
+	buf[SPOOL_HDR_SIZE + 1] |= 1 << bit;	/* after a one-byte len */
+	put32(buf + 24, spool_crc(0, buf + SPOOL_HDR_SIZE,
+	    len - SPOOL_HDR_SIZE));
+	spool_batch_stamp(buf, 1000);
+	memset(&body, 0, sizeof(body));
+	r = spool_bhdr_unpack(buf, &h);
+	if (r == 0)
+		r = spool_body_open(&body, &h, buf + SPOOL_HDR_SIZE, why,
+		    sizeof(why));
+	if (r == 0)
+		r = spool_body_next(&body, &m);
+	spool_body_free(&body);
+	spool_batch_free(&b);
+	free(buf);
+	return r;
+}
+
+/* compat - the three classes of value, each with a good checksum */
+static void
+compat(void)
+{
+	static const unsigned newer_types[] = { 2, 3, 7, 64, 127 };
+	static const unsigned skip_types[] = { 128, 200, 4096, 65535 };
+	unsigned char p[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+	size_t i;
+	int bit;
+
+	ok(unpack(SPOOL_TYPE_DATA, 0, '1') == 0, "version 1 data: read");
+	ok(unpack(SPOOL_TYPE_END, 0, '1') == 0, "version 1 END: read");
+	ok(unpack(SPOOL_TYPE_DATA, 0, '2') == -EPROTO &&
+	    unpack(SPOOL_TYPE_DATA, 0, '9') == -EPROTO,
+	    "a newer version digit (2, 9): -EPROTO");
+	ok(unpack(SPOOL_TYPE_DATA, 0, '0') == -EBADMSG &&
+	    unpack(SPOOL_TYPE_DATA, 0, 'x') == -EBADMSG,
+	    "version 0 or a non-digit: -EBADMSG");
+	header(p, SPOOL_TYPE_DATA, 0, '2');
+	p[20] ^= 1;
+	ok(spool_bhdr_unpack(p, &h) == -EBADMSG,
+	    "a newer version with a bad checksum: -EBADMSG");
+	for (i = 0; i < sizeof(newer_types) / sizeof(*newer_types); i++)
+		ok(unpack(newer_types[i], 0, '1') == -EPROTO,
+		    "type %u: -EPROTO", newer_types[i]);
+	ok(unpack(SPOOL_TYPE_TXN, 0, '1') == -EPROTO,
+	    "type 2 (transactions, not known yet): -EPROTO");
+	for (i = 0; i < sizeof(skip_types) / sizeof(*skip_types); i++)
+		ok(unpack(skip_types[i], 0, '1') == 0,
+		    "type %u: skippable, read", skip_types[i]);
+	header(p, 200, 0, '1');
+	p[50] = 9;	/* a codec of its own */
+	spool_batch_stamp(p, 10);
+	ok(spool_bhdr_unpack(p, &h) == 0 && h.type == 200 && h.count == 1 &&
+	    h.base_offset == 10, "a skippable type keeps its own codec");
+	ok(unpack(SPOOL_TYPE_DATA, SPOOL_BF_TXN, '1') == -EPROTO,
+	    "flags bit 0 (txn, not known yet): -EPROTO");
+	ok(unpack(SPOOL_TYPE_DATA, SPOOL_BF_COMPACTED, '1') == 0 &&
+	    unpack(SPOOL_TYPE_END, SPOOL_BF_COMPACTED, '1') == 0,
+	    "flags bit 1 (compacted): read");
+	ok(unpack(SPOOL_TYPE_DATA, 0x04, '1') == -EPROTO &&
+	    unpack(SPOOL_TYPE_DATA, 0x08, '1') == -EPROTO &&
+	    unpack(200, 0x04, '1') == -EPROTO,
+	    "flags bits 2, 3: -EPROTO, on any type");
+	for (bit = 4; bit < 8; bit++)
+		ok(unpack(SPOOL_TYPE_DATA, 1u << bit, '1') == 0,
+		    "flags bit %d: an ignorable hint", bit);
+	ok(unpack(SPOOL_TYPE_DATA, SPOOL_BF_HINTS | SPOOL_BF_COMPACTED,
+	    '1') == 0, "every hint and compacted at once: read");
+	ok(newer_says(7, 0, '1', "batch type 7"), "says: batch type 7");
+	ok(newer_says(0, 0, '3', "batch format version 3"),
+	    "says: batch format version 3");
+	ok(newer_says(0, 0x04, '1', "batch flags 0x04"),
+	    "says: batch flags 0x04");
+	for (bit = 2; bit < 8; bit++)
+		ok(attrs_bit(bit) == -EPROTO, "attrs bit %d: -EPROTO", bit);
+}
+
 int
 main(void)
 {
@@ -149,6 +281,9 @@ main(void)
 	ok(spool_bhdr_unpack(end, &h) == 0 && h.type == SPOOL_TYPE_END &&
 	    h.base_offset == 77 && h.count == 0, "END batch");
 	memcpy(end, "mqB2", 4);
+	ok(spool_bhdr_unpack(end, &h) == -EPROTO, "a newer magic: -EPROTO");
+	memcpy(end, "mqX1", 4);
 	ok(spool_bhdr_unpack(end, &h) == -EBADMSG, "unknown magic refused");
+	compat();
 	return tap_done();
 }
