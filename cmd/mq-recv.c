@@ -732,6 +732,8 @@ main(int argc, char *argv[])
 				rval = rval ? rval : EX_TEMPFAIL;
 				break;
 			}
+			if (r == -ENOENT)	/* the topic was deleted */
+				cli_fail(r, "%s: the topic was deleted", topic);
 			if (r < 0 && r != -EINTR)
 				cli_die(r, sp, "%s", topic);
 			continue;

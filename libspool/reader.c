@@ -957,9 +957,14 @@ spool_reader_open(struct spool_topic *t, const struct spool_reader_opts *o,
 		return -ENOMEM;
 	}
 	if (o->follow) {
+		/*
+		 * The topic directory: new partitions, and its own end (a
+		 * delete renames it into tmp/, then removes it)
+		 */
 		r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (r->ifd == -1 || (o->partition < 0 && (r->twd = watch(r->ifd,
-		    t->dirfd, IN_MOVED_TO | IN_CREATE)) == -1)) {
+		if (r->ifd == -1 || (r->twd = watch(r->ifd, t->dirfd,
+		    IN_MOVED_TO | IN_CREATE | IN_MOVE_SELF | IN_DELETE_SELF)) ==
+		    -1) {
 			s = -errno;
 			spool_reader_close(r);
 			return s;
@@ -977,8 +982,9 @@ spool_reader_open(struct spool_topic *t, const struct spool_reader_opts *o,
 
 /*
  * spool_reader_wait - block until something may have been written
- * (0), timeout_ms passed (-ETIMEDOUT; <0 waits for ever), or a signal
- * came (-EINTR)
+ * (0), timeout_ms passed (-ETIMEDOUT; <0 waits for ever), a signal
+ * came (-EINTR), or the topic was deleted (-ENOENT: nothing more will
+ * ever be written to what this reader has open)
  */
 int
 spool_reader_wait(struct spool_reader *r, int timeout_ms)
@@ -987,7 +993,7 @@ spool_reader_wait(struct spool_reader *r, int timeout_ms)
 	struct pollfd pfd;
 	const struct inotify_event *ev;
 	ssize_t n, i;
-	int topic = 0, s;
+	int topic = 0, gone = 0, s;
 
 	if (r->ifd < 0)
 		return -EINVAL;
@@ -1001,9 +1007,18 @@ spool_reader_wait(struct spool_reader *r, int timeout_ms)
 	while ((n = read(r->ifd, buf, sizeof(buf))) > 0)
 		for (i = 0; i < n; i += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)(buf + i);
-			if (ev->wd == r->twd)
-				topic = 1;
+			if (ev->wd != r->twd)
+				continue;
+			topic = 1;
+			if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF |
+			    IN_IGNORED))
+				gone = 1;
 		}
+	if (gone) {
+		spool_seterr(r->t->sp, "%s: the topic was deleted",
+		    r->t->name);
+		return -ENOENT;
+	}
 	if (topic && r->o.partition == -1) {
 		/* partitions may have grown: read them from their start */
 		if ((s = spool_topic_reload(r->t)) < 0)

@@ -289,3 +289,25 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	wait_bg "$pid" 5
 	expect_eq "$BG_STATUS" 0 "exit status"
 }
+
+@test "a follower, plain, -p or a group member, exits 66 when its topic is deleted" {
+	run mq-send t a
+	bg "$T/o1" "$T/e1" mq-recv -f t
+	local p1=$BG_PID
+	bg "$T/o2" "$T/e2" mq-recv -f -p 0 t
+	local p2=$BG_PID
+	bg "$T/o3" "$T/e3" mq-recv -f -g g t
+	local p3=$BG_PID
+	wait_until 5 lines_in "$T/o1" 1
+	wait_until 5 lines_in "$T/o2" 1
+	wait_until 5 lines_in "$T/o3" 1
+	run mq-topic delete --force t
+	expect_status 0
+	local p
+	for p in "$p1" "$p2" "$p3"; do
+		wait_bg "$p" 10
+		expect_eq "$BG_STATUS" 66 "follower $p"
+	done
+	run cat "$T/e1"
+	expect_output "mq-recv: t: the topic was deleted"
+}
