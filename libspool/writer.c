@@ -423,7 +423,7 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 		n = fnv1a(m->key, m->keylen) % w->nparts;
 	else {
 		n = w->rr;
-		if (++w->run == w->runlen) {
+		if (w->nparts > 1 && ++w->run == w->runlen) {
 			w->run = 0;
 			if (++w->rr == w->nparts)
 				w->rr = 0;
