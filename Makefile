@@ -87,7 +87,7 @@ deps:
 	@sh tests/deps.sh
 
 demo: deps all
-	@sh tests/demo.sh
+	@bash tests/demo.sh
 
 check: deps all asan $(UNIT) tests/tools/nouring
 	@sh tests/run.sh

@@ -1,37 +1,33 @@
-#!/bin/sh
-# demo.sh - mq's main job in a few lines: produce, consume, follow.
+#!/bin/bash
+# demo.sh - mq's main job in a few lines: produce, consume, follow, share
+# work in a group.  Each command is printed exactly as it is run.
 set -e
 PATH=$(pwd)/bin:$PATH
 MQ_SPOOL=$(mktemp -d "${TMPDIR:-/tmp}/mq-demo.XXXXXX")
 export PATH MQ_SPOOL
+follower=
 trap 'kill $follower 2>/dev/null || true; rm -rf "$MQ_SPOOL"' EXIT
-say() { printf '\n$ %s\n' "$*"; }
+# run CMD: print it as a shell prompt line, then run it
+run() { printf '\n$ %s\n' "$*"; eval "$*"; }
 
-say "seq 100000 | mq-send jobs"
-time_start=$(date +%s%N)
-seq 100000 | mq-send jobs
-echo "stored 100000 messages durably in $(( ($(date +%s%N) - time_start) / 1000000 )) ms"
+run "mq-topic create -P 4 jobs"
+run "seq 100000 | mq-send -v jobs"
+run "mq-recv -p 0 jobs | tail -3"
+run "mq-recv -p 0 -o -2 -F '%p/%o %T %s\n' jobs"
+run "mq-send -k user42 -H type=signup events 'alice joined'"
+run "mq-recv -J events"
 
-say "mq-recv jobs | tail -3"
-mq-recv jobs | tail -3
-
-say "mq-recv -o -2 -F '%p/%o %T %s\n' jobs"
-mq-recv -o -2 -F '%p/%o %T %s\n' jobs
-
-say "mq-send -k user42 -H type=signup events 'alice joined'; mq-recv -J events"
-mq-send -k user42 -H type=signup events 'alice joined'
-mq-recv -J events
-
-say "mq-recv -f events &   # follow, like tail -f"
-mq-recv -f -F 'followed: %s\n' events -o end &
+printf '\n$ %s\n' "mq-recv -f -o end -F 'followed: %s\n' events &"
+mq-recv -f -o end -F 'followed: %s\n' events &
 follower=$!
 sleep 0.3
-say "mq-send events 'bob joined' 'carol joined'"
-mq-send events 'bob joined' 'carol joined'
+run "mq-send events 'bob joined' 'carol joined'"
 sleep 0.5
-kill $follower; wait $follower 2>/dev/null || true
+run "kill %1"
+wait 2>/dev/null || true
+follower=
 
-say "mq-topic describe jobs"
-mq-topic describe jobs
-say "mq-topic verify"
-mq-topic -v verify
+run "mq-recv -g workers -c 3 -x 'echo \"worker got \$(cat) from partition \$MQ_PARTITION\"' jobs"
+run "mq-topic groups jobs"
+run "mq-topic describe jobs"
+run "mq-topic -v verify"
