@@ -681,8 +681,11 @@ main(int argc, char *argv[])
 		r = spool_reader_open(t, &ro, &rd);
 	}
 	if (r < 0) {
-		if (r == -ENOENT)
-			cli_fail(r, "%s: No such partition", topic);
+		if (r == -ENOENT && ro.partition >= 0 && group == NULL)
+			cli_fail(r, "%s: No such partition %d (it has %" PRIu32
+			    ", 0 to %" PRIu32 ")", topic, ro.partition,
+			    spool_topic_config(t)->partitions,
+			    spool_topic_config(t)->partitions - 1);
 		cli_die(r, sp, "%s", topic);
 	}
 	cli_own(CLI_CONSUMER, cons);

@@ -260,7 +260,10 @@ main(int argc, char *argv[])
 	cli_own(CLI_TOPIC, t);
 	if ((r = spool_writer_open(t, &wo, &w)) < 0) {
 		if (r == -ENOENT)
-			cli_fail(r, "%s: No such partition", topic);
+			cli_fail(r, "%s: No such partition %d (it has %" PRIu32
+			    ", 0 to %" PRIu32 ")", topic, wo.partition,
+			    spool_topic_config(t)->partitions,
+			    spool_topic_config(t)->partitions - 1);
 		cli_die(r, sp, "%s", topic);
 	}
 	cli_own(CLI_WRITER, w);

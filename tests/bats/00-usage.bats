@@ -368,6 +368,16 @@ bad_names() {
 	expect_output "t"
 }
 
+@test "no such partition: the message names it and the partitions there are (66)" {
+	run mq-topic create -P 3 t
+	run --separate-stderr mq-send -p 7 t x
+	expect_status 66
+	expect_eq "$stderr" "mq-send: t: No such partition 7 (it has 3, 0 to 2)" "mq-send"
+	run --separate-stderr mq-recv -p 7 t
+	expect_status 66
+	expect_eq "$stderr" "mq-recv: t: No such partition 7 (it has 3, 0 to 2)" "mq-recv"
+}
+
 @test "a relative spool path that does not exist yet, with no slash in it" {
 	# mkdir_p once wrote through the NULL of strrchr here (SIGSEGV)
 	cd "$BATS_TEST_TMPDIR"
