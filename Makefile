@@ -75,13 +75,16 @@ bin-asan/%: $(B)/cmd/%.o $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin-asan
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+tests/unit/test_cli: tests/unit/test_cli.c $(B)/cmd/cli.o $(B)/libspool.a $(HDR)
+	$(CC) $(ALLCFLAGS) -Ilibspool -Icmd -o $@ $< $(B)/cmd/cli.o $(B)/libspool.a $(LDLIBS)
+
 tests/unit/%: tests/unit/%.c $(B)/libspool.a $(HDR)
 	$(CC) $(ALLCFLAGS) -Ilibspool -o $@ $< $(B)/libspool.a $(LDLIBS)
 
 tests/tools/nouring: tests/tools/nouring.c
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -o $@ $<
 
-UNIT = tests/unit/test_batch tests/unit/test_spool
+UNIT = tests/unit/test_batch tests/unit/test_spool tests/unit/test_cli
 
 deps:
 	@sh tests/deps.sh

@@ -95,10 +95,14 @@ spool_config_set(struct spool_config *c, const char *key, const char *val)
 			return -EINVAL;
 		c->dedup_window_ms = v;
 	} else if (strcmp(key, "cleanup.policy") == 0) {
+		/* SPOOL_CLEANUP_*: compaction alone, or with retention */
 		if (strcmp(val, "delete") == 0)
-			c->compact = 0;
+			c->compact = SPOOL_CLEANUP_DELETE;
 		else if (strcmp(val, "compact") == 0)
-			c->compact = 1;
+			c->compact = SPOOL_CLEANUP_COMPACT;
+		else if (strcmp(val, "compact,delete") == 0 ||
+		    strcmp(val, "delete,compact") == 0)
+			c->compact = SPOOL_CLEANUP_BOTH;
 		else
 			return -EINVAL;
 	} else
@@ -151,7 +155,9 @@ spool_config_format(const struct spool_config *c, char *buf, size_t len)
 	    "retention.bytes=%" PRId64 "\n"
 	    "retention.ms=%" PRId64 "\n"
 	    "segment.bytes=%" PRId64 "\n",
-	    c->compact ? "compact" : "delete", comp, c->dedup_window_ms,
+	    c->compact == SPOOL_CLEANUP_BOTH ? "compact,delete" :
+	    c->compact == SPOOL_CLEANUP_COMPACT ? "compact" : "delete", comp,
+	    c->dedup_window_ms,
 	    c->max_message_bytes, c->partitions, c->retention_bytes,
 	    c->retention_ms, c->segment_bytes);
 	if (n < 0 || (size_t)n >= len)

@@ -70,8 +70,11 @@ struct spool_config {
 	int		 codec;
 	int		 level;
 	int64_t		 dedup_window_ms;
-	int		 compact;
+	int		 compact;	/* cleanup.policy: SPOOL_CLEANUP_* */
 };
+#define SPOOL_CLEANUP_DELETE	0	/* retention only */
+#define SPOOL_CLEANUP_COMPACT	1	/* compaction only (not applied yet) */
+#define SPOOL_CLEANUP_BOTH	2	/* compact,delete */
 
 struct spool_part_info {
 	uint64_t	 first;		/* first retained offset */

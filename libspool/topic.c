@@ -1096,8 +1096,13 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 				sizes[i] = st.st_size;
 			total += sizes[i];
 		}
-		/* a prefix of the segments goes, the newest always stays */
-		for (i = 0; r >= 0 && i + 1 < l.n; i++) {
+		/*
+		 * A prefix of the segments goes, the newest always stays;
+		 * none by age or size when cleanup.policy is compact alone
+		 * (a table keeps its keys however old)
+		 */
+		for (i = 0; r >= 0 && i + 1 < l.n &&
+		    t->cfg.compact != SPOOL_CLEANUP_COMPACT; i++) {
 			int old = 0, big = 0;
 
 			if (t->cfg.retention_ms >= 0) {

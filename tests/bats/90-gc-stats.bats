@@ -40,6 +40,26 @@ segs() { ls "$MQ_SPOOL/topics/t/0/" | grep -c '\.log$'; }
 	expect_output after
 }
 
+@test "cleanup.policy=compact: gc deletes nothing by age or size; compact,delete is retention" {
+	local before
+	before=$(segs)
+	run mq-topic config t cleanup.policy=compact retention.bytes=0 retention.ms=0
+	expect_status 0
+	run mq-topic gc t
+	expect_status 0
+	expect_eq "$(segs)" "$before" "segments of a compact topic"
+	run mq-topic config t cleanup.policy=compact,delete
+	expect_status 0
+	run mq-topic config t
+	expect_contains "cleanup.policy=compact,delete"
+	run mq-topic gc t
+	[[ $(segs) -eq 1 ]] || { echo "compact,delete kept $(segs) segments" >&2; false; }
+	run mq-topic create --config cleanup.policy=delete,compact u
+	expect_status 0
+	run mq-topic config u
+	expect_contains "cleanup.policy=compact,delete"
+}
+
 @test "gc by retention.ms; -1 keeps everything; a reader below the first offset starts there with a warning" {
 	run mq-topic config t retention.ms=-1 retention.bytes=-1
 	run mq-topic gc t
