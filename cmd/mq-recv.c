@@ -34,7 +34,7 @@
 #define MAX_FILTERS	32
 
 enum { OPT_DEAD_LETTER = 256, OPT_EXEC_TIMEOUT, OPT_FILTER, OPT_RATE,
-	OPT_RETRIES, OPT_SKIP_DAMAGE, OPT_TIMEOUT, OPT_VERSION };
+	OPT_RETRIES, OPT_SKIP_DAMAGE, OPT_TIMEOUT, OPT_VERSION, OPT_WAIT_TOPIC };
 
 static const struct option longopts[] = {
 	{ "null",	 no_argument,		NULL, '0' },
@@ -59,6 +59,7 @@ static const struct option longopts[] = {
 	{ "rate",	 required_argument,	NULL, OPT_RATE },
 	{ "retries",	 required_argument,	NULL, OPT_RETRIES },
 	{ "skip-damage", no_argument,		NULL, OPT_SKIP_DAMAGE },
+	{ "wait-topic",	 no_argument,		NULL, OPT_WAIT_TOPIC },
 	{ "timeout",	 required_argument,	NULL, OPT_TIMEOUT },
 	{ "version",	 no_argument,		NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 }
@@ -69,7 +70,7 @@ static const char usage_text[] =
 "               [-o offset] [-p partition] [-s spool] [-u offset] [-x command]\n"
 "               [--dead-letter topic] [--exec-timeout duration]\n"
 "               [--filter [name=]glob] [--rate n[/s|/m|/h]] [--retries n]\n"
-"               [--skip-damage] [--timeout duration] topic\n";
+"               [--skip-damage] [--timeout duration] [--wait-topic] topic\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -490,7 +491,8 @@ main(int argc, char *argv[])
 	const char *spath;
 	char rpath[PATH_MAX];
 	int ch, r, json = 0, follow = 0, njobs = 1, retries_given = 0, left;
-	int closed, delim_given = 0;
+	int closed, delim_given = 0, wait_topic = 0, again = 0;
+	char **argv0 = argv;	/* --wait-topic starts again with these */
 	int skip = 0;
 
 	closed = cli_fds();
@@ -590,6 +592,9 @@ main(int argc, char *argv[])
 			    1000);
 			retries_given = 1;
 			break;
+		case OPT_WAIT_TOPIC:
+			wait_topic = 1;
+			break;
 		case OPT_SKIP_DAMAGE:
 			skip = 1;
 			break;
@@ -625,9 +630,9 @@ main(int argc, char *argv[])
 		    "go with -x");
 	if (dlt != NULL && strcmp(dlt, topic) == 0)
 		cli_usage_die("--dead-letter %s: not the topic itself", dlt);
-	if (timeout >= 0 && !follow && count < 0)
-		cli_usage_die("--timeout goes with -f or -c: without them "
-		    "mq-recv does not wait");
+	if (timeout >= 0 && !follow && count < 0 && !wait_topic)
+		cli_usage_die("--timeout goes with -f, -c or --wait-topic: "
+		    "without them mq-recv does not wait");
 	if (delim_given && (fmt != NULL || json))
 		cli_usage_die("-0 and -D end a payload; -F and -J say "
 		    "themselves how a message ends");
@@ -658,7 +663,14 @@ main(int argc, char *argv[])
 	}
 
 	sp = cli_open_spool(spool, 0);
-	if ((r = spool_topic_open(sp, topic, &t)) < 0) {
+	/* --wait-topic: a topic not made yet is waited for, as tail -F does */
+	r = wait_topic ? spool_topic_wait(sp, topic, timeout < 0 ? -1 :
+	    (int)timeout, &t) : spool_topic_open(sp, topic, &t);
+	if (r == -ETIMEDOUT)
+		return EX_TEMPFAIL;
+	if (r == -EINTR)
+		return EX_OK;
+	if (r < 0) {
 		if (r == -ENOENT)
 			cli_fail(r, "%s: No such topic", topic);
 		cli_die(r, sp, "%s", topic);
@@ -735,6 +747,13 @@ main(int argc, char *argv[])
 				rval = rval ? rval : EX_TEMPFAIL;
 				break;
 			}
+			if (r == -ENOENT && wait_topic) {
+				/* as tail -F: start again on the next one */
+				cli_warn("%s: the topic was deleted; waiting for "
+				    "it to be made again", topic);
+				again = 1;
+				break;
+			}
 			if (r == -ENOENT)	/* the topic was deleted */
 				cli_fail(r, "%s: the topic was deleted", topic);
 			if (r < 0 && r != -EINTR)
@@ -796,5 +815,10 @@ main(int argc, char *argv[])
 	(void)cli_close(fmt);
 	(void)cli_close(obuf);
 	free(jbuf);
+	if (again) {
+		/* everything above is released; the same command, afresh */
+		execv("/proc/self/exe", argv0);
+		cli_die(-errno, NULL, "%s: exec", argv0[0]);
+	}
 	return rval;
 }

@@ -230,7 +230,7 @@ _mq_recv()
 		    --follow --format= --group= --help --jobs= --json \
 		    --null --offset= --partition= --quiet --rate= \
 		    --retries= --skip-damage --spool= --timeout= --until= \
-		    --verbose --version
+		    --verbose --version --wait-topic
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return ;;
 	esac

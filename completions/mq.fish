@@ -217,6 +217,7 @@ complete -c mq-recv -l filter -x -d 'Deliver only if the key, or header NAME=, m
 complete -c mq-recv -l rate -x -d 'At most N messages per second, N/s, N/m, N/h'
 complete -c mq-recv -l retries -x -d 'Retry a failing command this many times'
 complete -c mq-recv -l exec-timeout -x -d 'Kill a command that runs longer (duration)'
+complete -c mq-recv -l wait-topic -d 'Wait for a missing or deleted topic to be made'
 complete -c mq-recv -l skip-damage -d 'Read on past a hole in the offsets, warning'
 complete -c mq-recv -s q -l quiet -d 'Print no warnings'
 complete -c mq-recv -s v -l verbose -d 'Print more on standard error'

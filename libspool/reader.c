@@ -794,16 +794,6 @@ part_start(struct spool_reader *r, struct rpart *p,
 	return 0;
 }
 
-/* watch - add an inotify watch on a directory descriptor */
-static int
-watch(int ifd, int dirfd, uint32_t mask)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
-	return inotify_add_watch(ifd, path, mask);
-}
-
 #define PART_EVENTS	(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
 
 /* part_free - what one partition of a reader holds */
@@ -839,7 +829,7 @@ add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
 		return p->partfd;
 	r->n++;
 	if (r->ifd >= 0 &&
-	    (p->wd = watch(r->ifd, p->partfd, PART_EVENTS)) == -1)
+	    (p->wd = spool_watch(r->ifd, p->partfd, PART_EVENTS)) == -1)
 		return -errno;
 	/* a segment may go (gc) between listing and opening: try again */
 	for (i = 0; i < 3; i++)
@@ -962,7 +952,7 @@ spool_reader_open(struct spool_topic *t, const struct spool_reader_opts *o,
 		 * delete renames it into tmp/, then removes it)
 		 */
 		r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (r->ifd == -1 || (r->twd = watch(r->ifd, t->dirfd,
+		if (r->ifd == -1 || (r->twd = spool_watch(r->ifd, t->dirfd,
 		    IN_MOVED_TO | IN_CREATE | IN_MOVE_SELF | IN_DELETE_SELF)) ==
 		    -1) {
 			s = -errno;

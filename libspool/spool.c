@@ -14,6 +14,7 @@
  * -ENOENT unless SPOOL_CREATE is given.
  */
 
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -389,4 +390,17 @@ spool_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * spool_watch - add an inotify watch on a directory descriptor (by its
+ * /proc/self/fd name: the spool is reached through descriptors only)
+ */
+int
+spool_watch(int ifd, int dirfd, uint32_t mask)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	return inotify_add_watch(ifd, path, mask);
 }

@@ -54,6 +54,7 @@ int	 spool_rmtree(int dirfd, const char *name);
 int	 spool_opendir(int dirfd, const char *name, DIR **);
 struct spool_io *spool_get_io(struct spool *);
 int	 spool_topics_dir(struct spool *, int create);
+int	 spool_watch(int ifd, int dirfd, uint32_t mask);
 
 /* io.c */
 int	 spool_io_open(struct spool_io **, enum spool_io_mode);

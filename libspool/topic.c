@@ -19,6 +19,7 @@
  */
 
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -26,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1148,4 +1150,56 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 		report(arg, msg);
 	}
 	return r < 0 ? r : deleted;
+}
+
+/*
+ * spool_topic_wait - open topic name, waiting for it to be created if
+ * it is missing (inotify on the spool and its topics directory, not
+ * polling): 0 and *tp, -ETIMEDOUT after timeout_ms (<0: for ever),
+ * -EINTR on a signal, -errno
+ */
+int
+spool_topic_wait(struct spool *sp, const char *name, int timeout_ms,
+    struct spool_topic **tp)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd pfd;
+	int64_t until = timeout_ms < 0 ? INT64_MAX : spool_now_ms() + timeout_ms;
+	int ifd, r, left;
+
+	if ((r = spool_topic_open(sp, name, tp)) != -ENOENT)
+		return r;
+	if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+		return -errno;
+	for (;;) {
+		/*
+		 * Watch before looking again, so that a topic made between
+		 * the look and the wait still wakes us: topics/ gets the
+		 * rename of a new topic, the spool gets topics/ itself
+		 */
+		if (spool_watch(ifd, sp->dirfd, IN_CREATE | IN_MOVED_TO |
+		    IN_ONLYDIR) == -1 || (spool_topics_dir(sp, 0) == 0 &&
+		    spool_watch(ifd, sp->topicsfd, IN_CREATE | IN_MOVED_TO |
+		    IN_ONLYDIR) == -1)) {
+			r = -errno;
+			break;
+		}
+		if ((r = spool_topic_open(sp, name, tp)) != -ENOENT)
+			break;
+		left = until == INT64_MAX ? -1 : (int)(until - spool_now_ms());
+		if (until != INT64_MAX && left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		pfd.fd = ifd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, left) == -1) {
+			r = -errno;
+			break;
+		}
+		while (read(ifd, buf, sizeof(buf)) > 0)
+			;
+	}
+	close(ifd);
+	return r;
 }

@@ -311,3 +311,29 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	run cat "$T/e1"
 	expect_output "mq-recv: t: the topic was deleted"
 }
+
+@test "--wait-topic: waits for a topic to be made, and with -f for it to be made again" {
+	mkdir -p "$MQ_SPOOL"
+	bg "$T/out" "$T/err" mq-recv -f --wait-topic t
+	local pid=$BG_PID
+	sleep 0.3
+	kill -0 "$pid" || { echo "it did not wait" >&2; false; }
+	run mq-send t one
+	wait_until 5 lines_in "$T/out" 1
+	run mq-topic delete t
+	sleep 0.3
+	kill -0 "$pid" || { echo "it stopped at the deletion" >&2; false; }
+	run mq-send t two
+	wait_until 5 lines_in "$T/out" 2
+	expect_eq "$(cat "$T/out")" $'one\ntwo' "followed across the re-creation"
+	stop_bg "$pid"
+	grep -q "t: the topic was deleted; waiting for it to be made again" "$T/err"
+	# without -f: wait, read what there is, exit; --timeout gives up with 75
+	run mq-recv --wait-topic --timeout 200ms nosuch
+	expect_status 75
+	run mq-recv --wait-topic t
+	expect_status 0
+	expect_output two
+	run mq-recv nosuch
+	expect_status 66
+}
