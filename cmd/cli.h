@@ -36,6 +36,7 @@ void	 cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 cli_version(void) __attribute__((noreturn));
 const char *cli_spool_path(const char *opt);
 struct spool *cli_open_spool(const char *opt, int flags);
+void	 cli_check_primary(struct spool *, const char *path);
 void	 cli_check_topic(const char *);
 void	 cli_check_group(const char *);
 long long cli_number(const char *, const char *what, long long lo, long long hi);
