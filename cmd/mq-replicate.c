@@ -365,7 +365,9 @@ main(int argc, char *argv[])
 		if (argc != 1)
 			usage(EX_USAGE);
 		/* the client's options arrive in its HELLO */
-		o.role = sender ? SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
+		/* a read-only server serves pulls: it sends */
+		o.role = sender || (flags & SPOOL_REPL_READONLY) ?
+		    SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
 		o.server = 1;
 		o.rfd = STDIN_FILENO;
 		o.wfd = STDOUT_FILENO;

@@ -89,6 +89,7 @@ struct sess {
 	struct ack	*acks;
 	size_t		 nacks;
 	/* receiver */
+	char		 drytmp[PATH_MAX];	/* a dry run's stand-in */
 	char		**src_topics;
 	size_t		 nsrc;
 };
@@ -718,6 +719,10 @@ recv_hello(struct sess *s)
 		return fail(s, -EBADMSG, "malformed HELLO");
 	if (s->peer_id[0] != '\0' && !id_name(s->peer_id))
 		return fail(s, -EBADMSG, "malformed identity in HELLO");
+	if (s->o->server && (s->o->flags & SPOOL_REPL_READONLY) &&
+	    role == SPOOL_REPL_SENDER)
+		return fail(s, -EACCES, "%s: read-only: this server serves "
+		    "pulls only", s->path);
 	if (role == s->o->role)
 		return fail(s, -EINVAL, "both ends would %s",
 		    role == SPOOL_REPL_SENDER ? "send" : "receive");
@@ -726,10 +731,6 @@ recv_hello(struct sess *s)
 		if (strcmp(path, s->path) != 0)
 			return fail(s, -EACCES, "%s: this server serves %s "
 			    "only", path, s->path);
-		if (s->o->role == SPOOL_REPL_RECEIVER &&
-		    (s->o->flags & SPOOL_REPL_READONLY))
-			return fail(s, -EACCES, "%s: read-only: this server "
-			    "serves pulls only", s->path);
 	}
 	return 0;
 }
@@ -1823,7 +1824,18 @@ open_spool(struct sess *s)
 		if (!(s->flags & SPOOL_REPL_DRYRUN))
 			flags = SPOOL_CREATE;
 	}
-	if ((r = spool_open(&s->sp, s->path, flags)) < 0)
+	r = spool_open(&s->sp, s->path, flags);
+	if (r == -ENOENT && s->o->role == SPOOL_REPL_RECEIVER) {
+		/* a dry run into nothing: as into an empty spool */
+		snprintf(s->drytmp, sizeof(s->drytmp), "%s/mq-dry.XXXXXX",
+		    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		if (mkdtemp(s->drytmp) == NULL) {
+			s->drytmp[0] = '\0';
+			return fail(s, -errno, "mkdtemp: %s", strerror(errno));
+		}
+		r = spool_open(&s->sp, s->drytmp, 0);
+	}
+	if (r < 0)
 		return fail(s, r, "%s: %s", s->path, r == -ENOENT ?
 		    "No such spool" : strerror(-r));
 	if (s->sp->topicsfd < 0 && s->o->role == SPOOL_REPL_SENDER)
@@ -1907,5 +1919,7 @@ out:
 	if (s.ifd >= 0)
 		close(s.ifd);
 	spool_close(s.sp);
+	if (s.drytmp[0] != '\0')
+		(void)rmdir(s.drytmp);
 	return r;
 }
