@@ -291,7 +291,7 @@ spool_replica_acked(struct spool *sp, const char *topic, uint32_t part,
 			continue;
 		if (spool_read_file(dirfd(d), de->d_name, text, 1u << 20) < 0)
 			continue;
-		snprintf(ids[n], SPOOL_ID_LEN + 1, "%s", de->d_name);
+		memcpy(ids[n], de->d_name, SPOOL_ID_LEN + 1);
 		next[n] = acks_find(text, topic, part);
 		n++;
 	}
