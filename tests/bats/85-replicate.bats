@@ -321,3 +321,29 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	run mq-topic -s "$B" verify
 	expect_status 0
 }
+
+@test "usage: --help, --version, bad options, both sides remote" {
+	run --separate-stderr "$R" --help
+	expect_status 0
+	local o
+	expect_contains "[-fnqv]"
+	for o in -e -f -n -q -t -v --delete --demote --progress --promote \
+	    --read-only --remote-path --sender --server --timeout; do
+		[[ $o == -? ]] || expect_contains "$o"
+		grep -q -- "Fl ${o#-}" "$MQ_REPO/man/mq-replicate.1"
+		grep -q -- "$o" "$MQ_REPO/completions/mq.bash"
+		grep -q -- "${o#-}" "$MQ_REPO/completions/_mq"
+		grep -q -- "${o##*-}" "$MQ_REPO/completions/mq.fish"
+	done
+	run --separate-stderr "$R" --version
+	expect_status 0
+	[[ $output =~ ^mq-replicate\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+	run --separate-stderr "$R" --bogus a b
+	expect_status 64
+	run "$R" a
+	expect_status 64
+	run "$R" h1:/a h2:/b
+	expect_status 64
+	run "$R" --promote "$A"
+	expect_status 66
+}
