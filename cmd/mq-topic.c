@@ -43,6 +43,8 @@ usage(int status)
 static const char *spool_opt;
 
 static void	describe_groups(struct spool *, struct spool_topic *);
+static void	replicas(struct spool *, struct spool_topic *, const char *,
+		    int mode);
 
 /* open_topic - open an existing topic or exit 66 */
 static struct spool_topic *
@@ -228,9 +230,58 @@ cmd_describe(int argc, char *argv[])
 		    pi.next - pi.first, pi.bytes, pi.segments);
 	}
 	describe_groups(sp, t);
+	replicas(sp, t, argv[1], 0);
 	spool_topic_close(t);
 	spool_close(sp);
 	return EX_OK;
+}
+
+#ifndef JSTR
+#ifndef JSTR
+#define JSTR "\"%s\""
+#endif
+#endif
+#define MAX_REPLICAS	64
+
+/*
+ * replicas - each replica's acknowledged offset and lag a partition
+ * (mq-replicate): a table (mode 0), Prometheus lines or a JSON array
+ */
+static void
+replicas(struct spool *sp, struct spool_topic *t, const char *name, int mode)
+{
+	static char ids[MAX_REPLICAS][SPOOL_ID_LEN + 1];
+	uint64_t next[MAX_REPLICAS], lag;
+	struct spool_part_info pi;
+	uint32_t p;
+	int n, k, any = 0;
+
+	for (p = 0; p < spool_topic_config(t)->partitions; p++) {
+		if ((n = spool_replica_acked(sp, name, p, ids, next,
+		    MAX_REPLICAS)) < 0)
+			cli_die(n, sp, "replicas");
+		if (n > 0 && spool_topic_info(t, p, &pi) < 0)
+			continue;
+		for (k = 0; k < n; k++) {
+			lag = next[k] >= pi.next ? 0 : pi.next - next[k];
+			if (mode == 0 && !any)
+				printf("%-32s %9s %14s %14s\n", "REPLICA",
+				    "PARTITION", "ACKED", "LAG");
+			if (mode == 0)
+				printf("%-32s %9" PRIu32 " %14" PRIu64 " %14"
+				    PRIu64 "\n", ids[k], p, next[k], lag);
+			else if (mode == OPT_PROMETHEUS)
+				printf("mq_replica_lag{topic=" JSTR ",replica="
+				    JSTR ",partition=\"%" PRIu32 "\"} %" PRIu64
+				    "\n", name, ids[k], p, lag);
+			else
+				printf("%s{\"replica\":" JSTR ",\"partition\":%"
+				    PRIu32 ",\"acked\":%" PRIu64 ",\"lag\":%"
+				    PRIu64 "}", any ? "," : "", ids[k], p,
+				    next[k], lag);
+			any = 1;
+		}
+	}
 }
 
 /*
@@ -582,7 +633,9 @@ cmd_stats(int argc, char *argv[])
 		    "# HELP mq_segments Segment files of a partition.\n"
 		    "# TYPE mq_segments gauge\n"
 		    "# HELP mq_group_lag Messages of a partition a group has not consumed.\n"
-		    "# TYPE mq_group_lag gauge\n");
+		    "# TYPE mq_group_lag gauge\n"
+		    "# HELP mq_replica_lag Messages of a partition a replica has not acknowledged.\n"
+		    "# TYPE mq_replica_lag gauge\n");
 	else if (mode == OPT_JSON)
 		printf("{\"topics\":[");
 	else
@@ -655,6 +708,10 @@ cmd_stats(int argc, char *argv[])
 			free(groups[k]);
 		}
 		free(groups);
+		if (mode == OPT_JSON)
+			printf("],\"replicas\":[");
+		if (mode != 0)
+			replicas(sp, t, names[i], mode);
 		if (mode == OPT_JSON)
 			printf("]}");
 		spool_topic_close(t);

@@ -347,3 +347,18 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	run "$R" --promote "$A"
 	expect_status 66
 }
+
+@test "mq-topic describe and stats show each replica's acknowledged offset and lag" {
+	seq 10 | mq-send -s "$A" t
+	run "$R" "$A" "$B"
+	mq-send -s "$A" t eleven
+	local id
+	id=$(cat "$B/id")
+	run mq-topic -s "$A" describe t
+	expect_contains "REPLICA"
+	[[ $output =~ $id\ +0\ +10\ +1 ]] || { _mq_dump; false; }
+	run mq-topic -s "$A" stats --prometheus
+	expect_contains "mq_replica_lag{topic=\"t\",replica=\"$id\",partition=\"0\"} 1"
+	run mq-topic -s "$A" stats --json
+	expect_contains "\"replicas\":[{\"replica\":\"$id\",\"partition\":0,\"acked\":10,\"lag\":1}]"
+}
