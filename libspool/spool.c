@@ -54,10 +54,11 @@ mkdir_p(const char *dir, int nosync)
 
 			if (slash == s)
 				fd = open("/", O_RDONLY | O_DIRECTORY);
+			else if (slash == NULL)
+				fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			else {
 				*slash = '\0';
-				fd = open(slash == NULL ? "." : s,
-				    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				fd = open(s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 				*slash = '/';
 			}
 			if (fd >= 0) {
