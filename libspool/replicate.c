@@ -1163,20 +1163,21 @@ static int
 s_wait(struct sess *s)
 {
 	struct pollfd pf[2];
-	int n, changed = 0;
+	int n, changed;
 
-	if (s->ifd >= 0) {
-		pf[0].fd = s->ifd;
-		pf[0].events = POLLIN;
-		/* the receiver going away ends the wait too */
-		pf[1].fd = s->pr.rfd;
-		pf[1].events = POLLIN;
-		n = poll(pf, 2, HEARTBEAT_MS);
-		if (n > 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    !(pf[0].revents & POLLIN))
-			return 0;	/* the next frame says what */
-		changed = n > 0;
-	}
+	pf[0].fd = s->ifd;
+	pf[0].events = POLLIN;
+	pf[0].revents = 0;
+	/* the receiver going away ends the wait too */
+	pf[1].fd = s->pr.rfd;
+	pf[1].events = POLLIN;
+	pf[1].revents = 0;
+	/* without inotify (none to be had): a look every second */
+	n = s->ifd >= 0 ? poll(pf, 2, HEARTBEAT_MS) : poll(pf + 1, 1, 1000);
+	if (n > 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+	    !(pf[0].revents & POLLIN))
+		return 0;	/* the next frame says what */
+	changed = s->ifd >= 0 ? n > 0 : 1;
 	proto_begin(&s->pr, PROTO_CHANGED);
 	proto_u8(&s->pr, (uint8_t)changed);
 	return proto_send(&s->pr);
