@@ -389,8 +389,6 @@ main(int argc, char *argv[])
 	o.flags = flags;
 	o.topics = topics;
 	o.ntopics = (size_t)ntopics;
-	if (getenv("MQ_REPLICATE_NOSYNC") != NULL)
-		o.flags |= SPOOL_REPL_NOSYNC;
 	/* push: a remote destination; else we receive */
 	o.role = dhost != NULL ? SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
 	local = dhost != NULL ? spath : dpath;

@@ -362,3 +362,17 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	run mq-topic -s "$A" stats --json
 	expect_contains "\"replicas\":[{\"replica\":\"$id\",\"partition\":0,\"acked\":10,\"lag\":1}]"
 }
+
+@test "partitions added later and config changes travel" {
+	mq-send -s "$A" t one
+	run "$R" "$A" "$B"
+	mq-topic -s "$A" config t partitions=3 retention.ms=1000000
+	mq-send -s "$A" -p 2 t two
+	run "$R" "$A" "$B"
+	expect_status 0
+	run mq-topic -s "$B" config t
+	expect_contains "partitions=3"
+	expect_contains "retention.ms=1000000"
+	run mq-recv -s "$B" -p 2 t
+	expect_output "two"
+}
