@@ -84,6 +84,7 @@ struct sess {
 	char		**topics;	/* -t */
 	size_t		 ntopics;
 	int		 sync;
+	int		 peer_failed;	/* the peer sent ERROR */
 	/* sender */
 	int		 ifd;		/* inotify, --follow */
 	struct ack	*acks;
@@ -615,21 +616,14 @@ expect(struct sess *s, int want)
 	if (type == PROTO_ERROR) {
 		kind = proto_get8(&s->pr);
 		proto_getstr(&s->pr, msg, sizeof(msg));
-		r = kind_err(kind);
 		/* the peer gave up: it needs no error frame back */
-		return fail(s, r - 10000, "remote: %s", msg);
+		s->peer_failed = 1;
+		return fail(s, kind_err(kind), "remote: %s", msg);
 	}
 	if (want != 0 && type != want)
 		return fail(s, -EBADMSG, "protocol: frame type %d where %d was "
 		    "expected", type, want);
 	return type;
-}
-
-/* peer_gone - undo expect's marker of an error the peer sent */
-static int
-peer_gone(int r)
-{
-	return r < -10000 ? r + 10000 : r;
 }
 
 /* want_topic - whether -t lets topic through */
@@ -1900,9 +1894,7 @@ spool_replicate(const char *path, struct spool_repl_opts *o)
 	}
 	r = o->role == SPOOL_REPL_SENDER ? sender(&s) : receiver(&s);
 out:
-	if (r < -10000)
-		r = peer_gone(r);
-	else if (r < 0 && r != -ECONNRESET && r != -EPIPE) {
+	if (r < 0 && !s.peer_failed && r != -ECONNRESET && r != -EPIPE) {
 		if (o->errmsg[0] == '\0')
 			fail(&s, r, "%s", strerror(-r));
 		send_error(&s, r);
