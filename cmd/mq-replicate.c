@@ -72,7 +72,7 @@ usage(int status)
 
 /* progress state: one line on stderr, when it is a terminal */
 static int show_progress;
-static uint64_t moved;
+static uint64_t moved, planned;
 static struct timespec started, shown;
 
 /* ms_since - milliseconds from a to now */
@@ -86,20 +86,30 @@ ms_since(const struct timespec *a)
 	    (now.tv_nsec - a->tv_nsec) / 1000000;
 }
 
-/* progress - the library moved bytes of topic */
+/*
+ * progress - the library moved bytes of topic, or plans to move more;
+ * the ETA is of what is planned so far (a partition at a time)
+ */
 static void
-progress(void *arg, const char *topic, uint64_t bytes)
+progress(void *arg, const char *topic, uint64_t bytes, uint64_t plan)
 {
+	char eta[32] = "";
+	double rate;
 	int64_t ms;
 
 	(void)arg;
 	moved += bytes;
+	planned += plan;
 	if (!show_progress || ms_since(&shown) < 200)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &shown);
 	ms = ms_since(&started);
-	fprintf(stderr, "\r%-30.30s %12" PRIu64 " bytes %8.1f MB/s\033[K",
-	    topic ? topic : "", moved, ms > 0 ? moved / 1e3 / ms : 0.0);
+	rate = ms > 0 ? moved / 1e3 / ms : 0.0;		/* MB/s */
+	if (rate > 0 && planned > moved)
+		snprintf(eta, sizeof(eta), " ETA %.0f s",
+		    (planned - moved) / 1e6 / rate);
+	fprintf(stderr, "\r%-30.30s %12" PRIu64 " bytes %8.1f MB/s%s\033[K",
+	    topic ? topic : "", moved, rate, eta);
 }
 
 /* report - what the library wants said */

@@ -925,7 +925,7 @@ stream_seg(struct sess *s, int pfd, uint64_t base, off_t pos,
 			break;
 		*sent += q;
 		if (s->o->progress != NULL)
-			s->o->progress(s->o->arg, NULL, q);
+			s->o->progress(s->o->arg, NULL, q, 0);
 		pos += (off_t)q;
 	}
 	close(fd);
@@ -1020,6 +1020,8 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 	}
 	if ((r = send_plan(s, kind, bytes)) < 0)
 		goto out;
+	if (s->o->progress != NULL && !(flags & PS_DRY) && bytes > 0)
+		s->o->progress(s->o->arg, topic, 0, bytes);
 	if (!(flags & PS_DRY)) {
 		next = rnext;
 		for (i = 0; i < l.n && r == 0; i++) {
@@ -1457,7 +1459,7 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 			d = proto_rest(&s->pr, &len);
 			r = spool_mirror_append(m, d, len, &nb);
 			if (r == 0 && s->o->progress != NULL)
-				s->o->progress(s->o->arg, m->t->name, len);
+				s->o->progress(s->o->arg, m->t->name, len, 0);
 			break;
 		case PROTO_PEND:
 			*srcfirst = proto_get64(&s->pr);
@@ -1551,6 +1553,8 @@ r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 			r = fail(s, -EBADMSG, "protocol: PLAN kind %d", kind);
 			break;
 		}
+		if (s->o->progress != NULL && bytes > 0)
+			s->o->progress(s->o->arg, t->name, 0, bytes);
 		if ((r = r_stream(s, &m, &srcfirst)) < 0)
 			break;
 		if ((s->flags & SPOOL_REPL_DELETE) && srcfirst > m.first &&

@@ -234,7 +234,9 @@ struct spool_repl_opts {
 	const char *const *topics;	/* -t: only these (client) */
 	size_t		 ntopics;
 	void		(*report)(void *, int verbose, const char *);
-	void		(*progress)(void *, const char *topic, uint64_t bytes);
+	/* bytes moved; or, bytes 0, planned bytes about to move */
+	void		(*progress)(void *, const char *topic, uint64_t bytes,
+			    uint64_t planned);
 	void		*arg;
 	/* out */
 	int		 passes;	/* complete passes made */
