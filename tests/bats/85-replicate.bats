@@ -376,3 +376,19 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	run mq-recv -s "$B" -p 2 t
 	expect_output "two"
 }
+
+@test "a hostile sender naming ../ gets 65 and writes nothing outside the spool" {
+	mkdir -p "$T/srv"
+	python3 - "$T/srv" >"$T/frames" <<-'PY'
+	import struct, sys
+	def s(x): x = x.encode(); return struct.pack('<H', len(x)) + x
+	def fr(t, p=b''): return struct.pack('<I', len(p) + 1) + bytes([t]) + p
+	hello = b'mqRP' + struct.pack('<IBI', 1, 0, 0) + s('0' * 32) + \
+	    struct.pack('<I', 0) + s(sys.argv[1]) + struct.pack('<I', 0)
+	sys.stdout.buffer.write(fr(1, hello) + fr(4, s('../evil') + s('partitions=1\n')) + fr(5))
+	PY
+	run bash -c "'$R' --server '$T/srv' <'$T/frames' >/dev/null"
+	expect_status 65
+	expect_missing "$T/evil"
+	expect_missing "$T/srv/evil"
+}
