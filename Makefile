@@ -22,18 +22,19 @@ CPPFLAGS += -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
 ALLCFLAGS = $(CPPFLAGS) $(WARN) $(CFLAGS) -fstack-protector-strong -fPIC
 LDLIBS   = -luring -lz -ljansson -lisal
 
-BIN  = mq-send mq-recv mq-topic
+BIN  = mq-send mq-recv mq-topic mq-replicate
 LIB  = spool.o io.o crc.o batch.o segment.o config.o topic.o writer.o reader.o \
-       input.o json.o group.o dedup.o
+       input.o json.o group.o dedup.o proto.o mirror.o replicate.o
 CLI  = cli.o jobs.o
-HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h
+HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
+       libspool/proto.h libspool/replicate.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
 B = build
 LIBOBJ = $(LIB:%=$(B)/lib/%)
 CLIOBJ = $(CLI:%=$(B)/cmd/%)
 
-all: bin/mq-send bin/mq-recv bin/mq-topic build/libspool.so
+all: bin/mq-send bin/mq-recv bin/mq-topic bin/mq-replicate build/libspool.so
 
 bin/%: $(B)/cmd/%.o $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin
@@ -69,7 +70,7 @@ asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DSPOOL_FAULTS" \
 	    LDFLAGS="-fsanitize=address,undefined" asan-bins
 
-asan-bins: bin-asan/mq-send bin-asan/mq-recv bin-asan/mq-topic
+asan-bins: bin-asan/mq-send bin-asan/mq-recv bin-asan/mq-topic bin-asan/mq-replicate
 
 bin-asan/%: $(B)/cmd/%.o $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin-asan
@@ -129,7 +130,7 @@ install: all
 	$(INSTALL) -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
 	$(INSTALL) -m 0644 man/*.7 $(DESTDIR)$(MANDIR)/man7
 	$(INSTALL) -m 0644 completions/mq.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mq-send
-	for b in mq-recv mq-topic; do \
+	for b in mq-recv mq-topic mq-replicate; do \
 	    ln -sf mq-send $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$b; done
 	$(INSTALL) -m 0644 completions/_mq $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	# fish loads completions by command name: one file each

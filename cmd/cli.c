@@ -315,6 +315,27 @@ cli_version(void)
 	exit(EX_OK);
 }
 
+/*
+ * cli_check_primary - writers refuse a replica: exit 69 saying how to
+ * promote it
+ */
+void
+cli_check_primary(struct spool *sp, const char *path)
+{
+	char src[64];
+	int r;
+
+	if ((r = spool_replica_of(sp, src, sizeof(src))) < 0)
+		cli_die(r, sp, "%s/replica", path);
+	if (r == 0)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "%s: %s is a replica of %s; mq-replicate --promote "
+	    "%s makes it primary\n", program_invocation_short_name, path, src,
+	    path);
+	exit(EX_UNAVAILABLE);
+}
+
 /* cli_spool_path - -s, else $MQ_SPOOL, else the XDG state directory */
 const char *
 cli_spool_path(const char *opt)

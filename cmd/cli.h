@@ -44,6 +44,7 @@ void	 cli_own(enum cli_kind, void *);
 void	 cli_own_names(char **, size_t);
 int	 cli_close(void *);
 void	 cli_disown(void *);
+void	 cli_check_primary(struct spool *, const char *path);
 void	 cli_check_topic(const char *);
 void	 cli_check_group(const char *);
 long long cli_number(const char *, const char *what, long long lo, long long hi);

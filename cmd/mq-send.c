@@ -22,7 +22,7 @@
 #define MAX_HEADERS	64
 
 enum { OPT_ID = 256, OPT_NO_CREATE, OPT_NO_SYNC, OPT_PRINT_OFFSETS,
-	OPT_SYNC_INTERVAL, OPT_WHOLE, OPT_VERSION };
+	OPT_SYNC_INTERVAL, OPT_WHOLE, OPT_VERSION, OPT_REPLICAS, OPT_TIMEOUT };
 
 static const struct option longopts[] = {
 	{ "null",		no_argument,		NULL, '0' },
@@ -41,7 +41,9 @@ static const struct option longopts[] = {
 	{ "no-create",		no_argument,		NULL, OPT_NO_CREATE },
 	{ "no-sync",		no_argument,		NULL, OPT_NO_SYNC },
 	{ "print-offsets",	no_argument,		NULL, OPT_PRINT_OFFSETS },
+	{ "replicas",		required_argument,	NULL, OPT_REPLICAS },
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNC_INTERVAL },
+	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
 	{ "whole",		no_argument,		NULL, OPT_WHOLE },
 	{ NULL, 0, NULL, 0 }
@@ -50,7 +52,8 @@ static const struct option longopts[] = {
 static const char usage_text[] =
 "usage: mq-send [-0qv] [-D delim] [-H name=value] [-K delim] [-k key] [-p partition]\n"
 "               [-s spool] [-z codec[:level]] [--id id] [--no-create] [--no-sync]\n"
-"               [--print-offsets] [--sync-interval duration] [--whole] [-J]\n"
+"               [--print-offsets] [--replicas n [--timeout duration]]\n"
+"               [--sync-interval duration] [--whole] [-J]\n"
 "               topic [message ...]\n";
 
 static void usage(int) __attribute__((noreturn));
@@ -66,12 +69,21 @@ static struct spool_header headers[MAX_HEADERS];
 static size_t nheaders;
 static struct spool_dedup *dedup;	/* --id: what an earlier try stored */
 
-/* stored - --print-offsets: one line a stored message, in input order */
+static int print_offsets;
+static uint64_t *need;		/* --replicas: next offset a partition */
+
+/*
+ * stored - --print-offsets: one line a stored message, in input order;
+ * --replicas: what the replicas must acknowledge
+ */
 static void
 stored(void *arg, uint32_t part, uint64_t off)
 {
 	(void)arg;
-	printf("%" PRIu32 " %" PRIu64 "\n", part, off);
+	if (print_offsets)
+		printf("%" PRIu32 " %" PRIu64 "\n", part, off);
+	if (need != NULL && off + 1 > need[part])
+		need[part] = off + 1;
 }
 
 /* add - hand one message to the writer, or die saying why not */
@@ -133,7 +145,9 @@ main(int argc, char *argv[])
 	size_t dlen = 1, kdlen = 0, len;
 	int64_t interval = 1000, last, now, started = spool_now_ms();
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
-	int unsynced = 0, timeout, closed, idstate;
+	int unsynced = 0, timeout, closed, idstate, seen, replicas = 0;
+	int64_t rtimeout = 30000;
+	const char *rtstr = "30s";
 	unsigned count = 0;
 	const void *rec;
 	void *jstate;
@@ -219,6 +233,19 @@ main(int argc, char *argv[])
 			break;
 		case OPT_PRINT_OFFSETS:
 			wo.stored = stored;
+			print_offsets = 1;
+			break;
+		case OPT_REPLICAS:
+			replicas = (int)cli_number(optarg, "--replicas", 0, 64);
+			if (replicas > 0)
+				wo.stored = stored;
+			break;
+		case OPT_TIMEOUT:
+			rtstr = optarg;
+			if (cli_duration(optarg, &rtimeout) < 0 ||
+			    rtimeout > INT32_MAX)
+				cli_usage_die("--timeout %s: invalid duration",
+				    optarg);
 			break;
 		case OPT_SYNC_INTERVAL:
 			if (cli_duration(optarg, &interval) < 0)
@@ -247,6 +274,7 @@ main(int argc, char *argv[])
 	signal(SIGXFSZ, SIG_IGN);
 	sp = cli_open_spool(spool, (nocreate ? 0 : SPOOL_CREATE) |
 	    (wo.sync ? 0 : SPOOL_NOSYNC));
+	cli_check_primary(sp, cli_spool_path(spool));
 	r = spool_topic_open(sp, topic, &t);
 	if (r == -ENOENT && !nocreate) {
 		r = spool_topic_create(sp, topic, NULL);
@@ -258,6 +286,10 @@ main(int argc, char *argv[])
 	if (r < 0)
 		cli_die(r, sp, "%s", topic);
 	cli_own(CLI_TOPIC, t);
+	if (replicas > 0 && (need = calloc(spool_topic_config(t)->partitions,
+	    sizeof(*need))) == NULL)
+		cli_die(-ENOMEM, NULL, "%s", topic);
+	cli_own(CLI_MEM, need);
 	if ((r = spool_writer_open(t, &wo, &w)) < 0) {
 		if (r == -ENOENT)
 			cli_fail(r, "%s: No such partition %d (it has %" PRIu32
@@ -419,6 +451,16 @@ done:
 		    "%.3f s%s", topic, nstored, bstored,
 		    (spool_now_ms() - started) / 1000.0, wo.sync ? ", synced" :
 		    "");
+	if (replicas > 0 && (r = spool_replica_wait(sp, topic, need,
+	    spool_topic_config(t)->partitions, replicas, (int)rtimeout,
+	    &seen)) < 0) {
+		if (r == -ETIMEDOUT)
+			cli_fail(r, "%s: %d of %d replicas acknowledged the "
+			    "messages within %s; they stay stored here", topic,
+			    seen, replicas, rtstr);
+		cli_die(r, sp, "%s: --replicas", topic);
+	}
+	(void)cli_close(need);
 	(void)cli_close(t);
 	(void)cli_close(sp);
 	(void)cli_close(dbuf);

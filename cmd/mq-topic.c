@@ -48,6 +48,8 @@ static const char *spool_opt;
 
 static void	describe_groups(struct spool *, struct spool_topic *);
 static void	describe_json(struct spool *, struct spool_topic *, const char *);
+static void	replicas(struct spool *, struct spool_topic *, const char *,
+		    int mode);
 
 /* open_topic - open an existing topic or exit 66 */
 static struct spool_topic *
@@ -414,9 +416,58 @@ cmd_describe(int argc, char *argv[])
 		    pi.next - pi.first - pi.missing, pi.bytes, pi.segments);
 	}
 	describe_groups(sp, t);
+	replicas(sp, t, argv[1], 0);
 	(void)cli_close(t);
 	(void)cli_close(sp);
 	return EX_OK;
+}
+
+#ifndef JSTR
+#ifndef JSTR
+#define JSTR "\"%s\""
+#endif
+#endif
+#define MAX_REPLICAS	64
+
+/*
+ * replicas - each replica's acknowledged offset and lag a partition
+ * (mq-replicate): a table (mode 0), Prometheus lines or a JSON array
+ */
+static void
+replicas(struct spool *sp, struct spool_topic *t, const char *name, int mode)
+{
+	static char ids[MAX_REPLICAS][SPOOL_ID_LEN + 1];
+	uint64_t next[MAX_REPLICAS], lag;
+	struct spool_part_info pi;
+	uint32_t p;
+	int n, k, any = 0;
+
+	for (p = 0; p < spool_topic_config(t)->partitions; p++) {
+		if ((n = spool_replica_acked(sp, name, p, ids, next,
+		    MAX_REPLICAS)) < 0)
+			cli_die(n, sp, "replicas");
+		if (n > 0 && spool_topic_info(t, p, &pi) < 0)
+			continue;
+		for (k = 0; k < n; k++) {
+			lag = next[k] >= pi.next ? 0 : pi.next - next[k];
+			if (mode == 0 && !any)
+				printf("%-32s %9s %14s %14s\n", "REPLICA",
+				    "PARTITION", "ACKED", "LAG");
+			if (mode == 0)
+				printf("%-32s %9" PRIu32 " %14" PRIu64 " %14"
+				    PRIu64 "\n", ids[k], p, next[k], lag);
+			else if (mode == OPT_PROMETHEUS)
+				printf("mq_replica_lag{topic=" JSTR ",replica="
+				    JSTR ",partition=\"%" PRIu32 "\"} %" PRIu64
+				    "\n", name, ids[k], p, lag);
+			else
+				printf("%s{\"replica\":" JSTR ",\"partition\":%"
+				    PRIu32 ",\"acked\":%" PRIu64 ",\"lag\":%"
+				    PRIu64 "}", any ? "," : "", ids[k], p,
+				    next[k], lag);
+			any = 1;
+		}
+	}
 }
 
 /*
@@ -897,6 +948,13 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 			(void)cli_close(t);
 		}
 	}
+	printf("# HELP mq_replica_lag Messages of a partition a replica has "
+	    "not acknowledged.\n# TYPE mq_replica_lag gauge\n");
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		replicas(sp, t, names[i], OPT_PROMETHEUS);
+		(void)cli_close(t);
+	}
 }
 
 /* the -o temporary file until it is renamed; removed on any other exit */
@@ -1056,6 +1114,10 @@ cmd_stats(int argc, char *argv[])
 				printf("]}");
 		}
 		(void)cli_close(groups);
+		if (mode == OPT_JSON)
+			printf("],\"replicas\":[");
+		if (mode != 0)
+			replicas(sp, t, names[i], mode);
 		if (mode == OPT_JSON)
 			printf("]}");
 		(void)cli_close(t);

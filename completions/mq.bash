@@ -1,4 +1,4 @@
-# bash completion for mq-send, mq-recv and mq-topic            -*- sh -*-
+# bash completion for mq-send, mq-recv, mq-topic, mq-replicate           -*- sh -*-
 #
 # Install as /usr/share/bash-completion/completions/mq-send (with
 # symlinks mq-recv and mq-topic), or source it from ~/.bashrc.
@@ -140,7 +140,7 @@ _mq_send()
 	local _mq_w _mq_pos _mq_prev cur
 	local argopts="-D -H -K -k -p -s -z --delimiter --header
 	    --key-delimiter --key --partition --spool --compress
-	    --sync-interval --id"
+	    --sync-interval --id --replicas --timeout"
 
 	_mq_words
 	_mq_args "${argopts//[[:space:]]/ }"
@@ -157,8 +157,8 @@ _mq_send()
 		_mq_reply -0 -D -H -J -K -h -k -p -q -s -v -z \
 		    --compress= --delimiter= --header= --help --json \
 		    --id= --key-delimiter= --key= --no-create --no-sync --null \
-		    --partition= --print-offsets --quiet --spool= \
-		    --sync-interval= --verbose --version --whole
+		    --partition= --print-offsets --quiet --replicas= --spool= \
+		    --sync-interval= --timeout= --verbose --version --whole
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return ;;
 	esac
@@ -345,6 +345,33 @@ _mq_topic()
 	esac
 }
 
+_mq_replicate()
+{
+	local _mq_w _mq_pos _mq_prev cur
+	local argopts="-e -t --rsh --topic --remote-path --timeout"
+
+	_mq_words
+	_mq_args "$argopts"
+	cur=${_mq_w[-1]}
+	case $_mq_prev in
+	-t|--topic)	_mq_topics; return ;;
+	-e|--rsh|--timeout) COMPREPLY=(); return ;;
+	--remote-path)	compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+	esac
+	case $cur in
+	-*)
+		_mq_reply -e -f -h -n -q -t -v --delete --demote --dry-run \
+		    --follow --help --progress --promote --quiet --read-only \
+		    --remote-path= --rsh= --sender --server --timeout= \
+		    --topic= --verbose --version
+		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
+		return ;;
+	esac
+	_mq_dirs
+}
+
 complete -F _mq_send mq-send
+complete -F _mq_replicate mq-replicate
 complete -F _mq_recv mq-recv
 complete -F _mq_topic mq-topic

@@ -194,6 +194,28 @@ complete -c mq-send -l no-sync -d 'Do not fsync'
 complete -c mq-send -l print-offsets -d 'Print partition and offset of each message'
 complete -c mq-send -l sync-interval -x -d 'Sync at least this often (duration)'
 complete -c mq-send -l whole -d 'All of standard input is one message'
+complete -c mq-send -l replicas -x -d 'Wait until this many replicas have the messages'
+complete -c mq-send -l timeout -x -d 'How long --replicas waits (duration)'
+
+# mq-replicate
+complete -c mq-replicate -a '(__fish_complete_directories)'
+complete -c mq-replicate -s e -l rsh -x -a '(__fish_complete_command)' -d 'Command that reaches a remote host'
+complete -c mq-replicate -s f -l follow -d 'Keep streaming as messages arrive'
+complete -c mq-replicate -s n -l dry-run -d 'Say what would be done'
+complete -c mq-replicate -s t -l topic -x -d 'Copy only this topic'
+complete -c mq-replicate -s q -l quiet -d 'Print no notices'
+complete -c mq-replicate -s v -l verbose -d 'Say what is done'
+complete -c mq-replicate -s h -l help -d 'Print usage and exit'
+complete -c mq-replicate -l version -d 'Print version and exit'
+complete -c mq-replicate -l delete -d 'Propagate topic deletion and retention'
+complete -c mq-replicate -l demote -d 'Make a primary destination a replica'
+complete -c mq-replicate -l progress -d 'Show a progress line'
+complete -c mq-replicate -l promote -d 'Make a replica a primary'
+complete -c mq-replicate -l read-only -d 'With --server: serve pulls only'
+complete -c mq-replicate -l remote-path -r -d 'mq-replicate on the remote host'
+complete -c mq-replicate -l sender -d 'With --server: this end is the source'
+complete -c mq-replicate -l server -d 'Speak the protocol on stdin and stdout'
+complete -c mq-replicate -l timeout -x -d 'How long to wait for the other end (duration)'
 
 # mq-recv
 complete -c mq-recv -f

@@ -671,6 +671,38 @@ spool_group_delete(struct spool_topic *t, const char *name)
 }
 
 /*
+ * spool_group_store - set a group's committed offset of part (the group
+ * made if new), durably; 0 without writing while a live member holds
+ * the partition (its own commits win).  For mq-replicate.
+ */
+int
+spool_group_store(struct spool_topic *t, const char *name, uint32_t part,
+    uint64_t off)
+{
+	char lk[32];
+	uint64_t seq = 0, cur;
+	int gfd, fd = -1, r;
+
+	if ((gfd = open_group(t, name, 1)) < 0)
+		return gfd;
+	snprintf(lk, sizeof(lk), "%" PRIu32 ".lock", part);
+	if (held(gfd, lk) || (read_offset(gfd, part, &cur, &seq) == 0 &&
+	    cur == off)) {
+		close(gfd);
+		return 0;
+	}
+	r = write_offset(t->sp, gfd, &fd, part, &seq, off);
+	/* a replica acknowledges what it stored: make it stick */
+	if (fd >= 0) {
+		if (r == 0 && !t->sp->nosync && fdatasync(fd) == -1)
+			r = -errno;
+		close(fd);
+	}
+	close(gfd);
+	return r;
+}
+
+/*
  * The consumer: a group member and a reader of the partitions it owns.
  * It rebalances between messages, at most every REFRESH_MS: partitions
  * it should give up are committed (after the caller's release callback

@@ -18,6 +18,7 @@
 #ifndef SPOOL_H
 #define SPOOL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -195,6 +196,8 @@ int	 spool_group_reset(struct spool_topic *, const char *group,
 	    const struct spool_pos *to);
 int	 spool_group_delete(struct spool_topic *, const char *group);
 int	 spool_group_live(struct spool_topic *, const char *group);
+int	 spool_group_store(struct spool_topic *, const char *group,
+	    uint32_t part, uint64_t off);
 
 /* dedup.c: idempotent sends (mq-send --id) */
 #define SPOOL_ID_MAX	120
@@ -221,5 +224,47 @@ int	 spool_json_decode(const char *line, size_t len, struct spool_msg *,
 	    void **state);
 void	 spool_json_free(void *state);
 const char *spool_json_why(const void *state);
+
+/* replicate.c: roles, epochs, acknowledgements, replication (mq-replicate) */
+#define SPOOL_EROLE	EREMCHG		/* a replica, or a primary holding data */
+#define SPOOL_ID_LEN	32		/* hex digits of a spool's identity */
+int	 spool_id(struct spool *, int create, char id[SPOOL_ID_LEN + 1]);
+int	 spool_epoch(struct spool *, uint32_t *);
+int	 spool_replica_of(struct spool *, char *src, size_t len);
+int	 spool_promote(struct spool *, uint32_t *epoch);
+int	 spool_replica_acked(struct spool *, const char *topic, uint32_t part,
+	    char (*ids)[SPOOL_ID_LEN + 1], uint64_t *next, int max);
+int	 spool_replica_wait(struct spool *, const char *topic,
+	    const uint64_t *need, uint32_t nparts, int want, int timeout_ms,
+	    int *have);
+
+#define SPOOL_REPL_SENDER	0
+#define SPOOL_REPL_RECEIVER	1
+#define SPOOL_REPL_FOLLOW	0x01	/* keep streaming (client's flags) */
+#define SPOOL_REPL_DELETE	0x02	/* propagate deletion and retention */
+#define SPOOL_REPL_DRYRUN	0x04	/* say what would be done */
+#define SPOOL_REPL_DEMOTE	0x08	/* a primary destination becomes a replica */
+#define SPOOL_REPL_READONLY	0x10	/* a server that only sends */
+#define SPOOL_REPL_NOSYNC	0x20	/* the replica never fsyncs (tests) */
+struct spool_repl_opts {
+	int		 role;		/* SPOOL_REPL_SENDER or _RECEIVER */
+	int		 server;	/* the peer speaks first */
+	int		 rfd, wfd;	/* the pipe to the peer */
+	int		 timeout_ms;	/* on every wait for the peer */
+	unsigned	 flags;
+	const char	*peer_path;	/* client: the path the server serves */
+	const char *const *topics;	/* -t: only these (client) */
+	size_t		 ntopics;
+	void		(*report)(void *, int verbose, const char *);
+	/* bytes moved; or, bytes 0, planned bytes about to move */
+	void		(*progress)(void *, const char *topic, uint64_t bytes,
+			    uint64_t planned);
+	void		*arg;
+	/* out */
+	int		 passes;	/* complete passes made */
+	uint64_t	 bytes_in, bytes_out;
+	char		 errmsg[512];
+};
+int	 spool_replicate(const char *path, struct spool_repl_opts *);
 
 #endif

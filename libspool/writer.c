@@ -71,6 +71,7 @@ struct spool_writer {
 	int		 err;		/* sticky */
 	int64_t		 now;		/* the clock, read every CLOCK_EVERY */
 	unsigned	 tick;
+	uint32_t	 epoch;		/* the spool's, stamped into batches */
 };
 
 #define CLOCK_EVERY	256	/* messages between readings of the clock */
@@ -110,6 +111,8 @@ spool_writer_open(struct spool_topic *t, const struct spool_writer_opts *o,
 	}
 	w->nparts = t->cfg.partitions;
 	w->last = -1;
+	if (spool_epoch(t->sp, &w->epoch) < 0)
+		w->epoch = 0;	/* a bad epoch file: mq-replicate says so */
 	if ((w->io = spool_get_io(t->sp)) == NULL ||
 	    (w->parts = calloc(w->nparts, sizeof(*w->parts))) == NULL) {
 		free(w);
@@ -340,6 +343,8 @@ append(struct spool_writer *w, uint32_t n, struct wpart *p,
 	    (r = roll(w, p)) < 0)
 		goto out;
 	base = p->next;
+	if (w->epoch != 0)
+		put32(buf + 52, w->epoch);	/* format.h: epoch */
 	spool_batch_stamp(buf, base);
 	if ((r = spool_io_pwrite(w->io, p->logfd, buf, len, p->end, 0)) < 0) {
 		/* leave no partial batch behind for the next writer */

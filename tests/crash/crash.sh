@@ -996,6 +996,60 @@ scn_send_id() {
 	dump_topic "$t" "$T/again"
 	cmp -s "$T/before" "$T/again" || violation "a send of a known ID stored something"
 	check_recovery "$t" "$T/before"
+# ---- scenario 7: mq-replicate killed, client or server, then resumed --------
+
+scn_replicate() {
+	local t=t rep=$T/replica d pid st victim i rc f kids
+	local sb=(1024 4096 1073741824)
+	rnd 3
+	"$MQTOPIC" create -P 2 --config segment.bytes="${sb[R]}" "$t" 2>>"$T/err" ||
+		violation "create $t exited $?"
+	for ((i = 0; i < 8; i++)); do
+		seq -f "a$i-%g" 2000 | "$MQSEND" "$t" 2>>"$T/send.err" ||
+			violation "mq-send exited $?"
+	done
+	# a first copy, sometimes, so that the killed run is an incremental one
+	rnd 2
+	if ((R == 0)); then
+		"$MQREPL" "$S" "$rep" 2>>"$T/repl.err" || violation "first mq-replicate exited $?"
+		for ((i = 0; i < 3; i++)); do
+			seq -f "b$i-%g" 200 | "$MQSEND" "$t" 2>>"$T/send.err"
+		done
+	fi
+	rnd 2; victim=$R	# 0: the client (receiver), 1: the forked server
+	pick_delay_us 20; d=$R
+	"$MQREPL" "$S" "$rep" 2>>"$T/repl.err" &
+	pid=$!
+	usleep_us "$d"
+	if ((victim == 1)); then
+		kids=$(pgrep -P "$pid" 2>/dev/null || true)
+		[[ -n $kids ]] && kill -KILL $kids 2>/dev/null
+	else
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	st=0; wait "$pid" || st=$?
+	# the client of a killed server exits 74: that kill landed too
+	if killed "$st" || ((victim == 1 && st != 0)); then
+		record killed 1
+	fi
+	log "replicate: victim=$victim delay=${d}us status=$st"
+	if [[ -d $rep/topics/$t ]]; then
+		rc=0
+		"$MQTOPIC" -s "$rep" verify "$t" >"$T/verify1.out" 2>&1 || rc=$?
+		((rc == 0)) || violation "verify of the replica after the kill exited $rc: $(head -c 300 "$T/verify1.out")"
+	fi
+	rc=0
+	"$MQREPL" "$S" "$rep" 2>>"$T/repl.err" || rc=$?
+	((rc == 0)) || violation "mq-replicate after the kill exited $rc: $(tail -c 300 "$T/repl.err")"
+	rc=0
+	"$MQTOPIC" -s "$rep" verify "$t" >"$T/verify2.out" 2>&1 || rc=$?
+	((rc == 0)) || violation "verify of the replica after resuming exited $rc: $(head -c 300 "$T/verify2.out")"
+	for f in "$S"/topics/$t/*/*.log; do
+		cmp -s "$f" "$rep/${f#"$S"/}" || violation "${f#"$S"/}: the replica's copy differs"
+	done
+	dump_topic "$t" "$T/before"
+	((DUMP_RC == 0)) || violation "mq-recv $t exited $DUMP_RC"
+	check_offsets "$T/before" "the source"
 }
 
 scenario send-stream scn_send_stream "one streaming producer into mq-send, killed"
@@ -1005,6 +1059,7 @@ scenario group-recv scn_group_recv "mq-recv -g (stdout, -f, -x, -x -f) killed, t
 scenario topic-create scn_topic_create "create, auto-create, grow, delete killed"
 scenario verify-repair scn_verify_repair "verify --repair of a damaged tail, killed"
 scenario send-id scn_send_id "mq-send --id killed (strace at a system call, or a delay), retried"
+scenario replicate scn_replicate "mq-replicate killed (client or server), then resumed"
 
 # ---- the driver -----------------------------------------------------------
 
@@ -1056,9 +1111,13 @@ BIN=$RUN/bin
 MQSEND=$BIN/mq-send
 MQRECV=$BIN/mq-recv
 MQTOPIC=$BIN/mq-topic
+MQREPL=$BIN/mq-replicate
 mkdir -p "$BIN" "$RUN/failed"
 cp "$MQ_BINDIR/mq-send" "$MQ_BINDIR/mq-recv" "$MQ_BINDIR/mq-topic" "$BIN/" || exit 1
-export BIN RUN MQSEND MQRECV MQTOPIC
+if [[ -x $MQ_BINDIR/mq-replicate ]]; then
+	cp "$MQ_BINDIR/mq-replicate" "$BIN/" || exit 1
+fi
+export BIN RUN MQSEND MQRECV MQTOPIC MQREPL
 
 declare -A N_TRIALS=() N_VIOL=() N_KILLED=() MAX_DUPS=() N_TORN=()
 for s in "${SCENARIOS[@]}"; do

@@ -23,12 +23,14 @@ FUZZ_ALLFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                  $(FUZZ_CFLAGS) $(FUZZ_SAN) -Ilibspool -Icmd
 FUZZ_LDLIBS    = -luring -lz -ljansson -lisal
 
-FUZZ_TARGETS   = fuzz_batch fuzz_segment fuzz_config fuzz_json fuzz_cli fuzz_offsets
+FUZZ_TARGETS   = fuzz_batch fuzz_segment fuzz_config fuzz_json fuzz_cli fuzz_offsets \
+                 fuzz_proto
 FUZZ_BINS      = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/%)
 FUZZ_LIBSRC    = $(wildcard libspool/*.c)
 FUZZ_LIBOBJ    = $(FUZZ_LIBSRC:libspool/%.c=$(FUZZ_DIR)/obj/lib/%.o)
 FUZZ_CLIOBJ    = $(FUZZ_DIR)/obj/cmd/cli.o
 FUZZ_HDR       = libspool/spool.h libspool/spool_impl.h libspool/format.h \
+                 libspool/proto.h libspool/replicate.h \
                  cmd/cli.h $(FUZZ_DIR)/fuzz_common.h
 
 $(FUZZ_DIR)/obj/lib/%.o: libspool/%.c $(FUZZ_HDR)

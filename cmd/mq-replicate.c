@@ -1,0 +1,437 @@
+/*
+ * mq-replicate - copy a spool to a replica, locally or over ssh
+ *
+ * Options, then libspool: the two ends always talk the replication
+ * protocol over a pipe, so the local and remote paths are one code
+ * path.  Locally the source end is a forked child on a socketpair;
+ * remotely it is `CMD [user@]host mq-replicate --server ...` (CMD from -e,
+ * default ssh), as rsync does it.  With --follow a broken pipe is
+ * reconnected with backoff.  --promote and --server are the other two
+ * modes.  All the work is spool_replicate's.
+ */
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_TOPICS	256
+#define MAX_ARGS	64
+
+enum { OPT_DELETE = 256, OPT_DEMOTE, OPT_PROGRESS, OPT_PROMOTE,
+	OPT_READ_ONLY, OPT_REMOTE_PATH, OPT_SENDER, OPT_SERVER, OPT_TIMEOUT,
+	OPT_VERSION };
+
+static const struct option longopts[] = {
+	{ "rsh",		required_argument,	NULL, 'e' },
+	{ "follow",		no_argument,		NULL, 'f' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "dry-run",		no_argument,		NULL, 'n' },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "topic",		required_argument,	NULL, 't' },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "delete",		no_argument,		NULL, OPT_DELETE },
+	{ "demote",		no_argument,		NULL, OPT_DEMOTE },
+	{ "progress",		no_argument,		NULL, OPT_PROGRESS },
+	{ "promote",		no_argument,		NULL, OPT_PROMOTE },
+	{ "read-only",		no_argument,		NULL, OPT_READ_ONLY },
+	{ "remote-path",	required_argument,	NULL, OPT_REMOTE_PATH },
+	{ "sender",		no_argument,		NULL, OPT_SENDER },
+	{ "server",		no_argument,		NULL, OPT_SERVER },
+	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
+	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const char usage_text[] =
+"usage: mq-replicate [-fnqv] [-e command] [-t topic] [--delete] [--demote]\n"
+"                    [--progress] [--remote-path path] [--timeout duration]\n"
+"                    source destination\n"
+"       mq-replicate --promote directory\n"
+"       mq-replicate --server [--read-only] [--sender] directory\n";
+
+static void usage(int) __attribute__((noreturn));
+
+static void
+usage(int status)
+{
+	fputs(usage_text, status ? stderr : stdout);
+	exit(status);
+}
+
+/* progress state: one line on stderr, when it is a terminal */
+static int show_progress;
+static uint64_t moved, planned;
+static struct timespec started, shown;
+
+/* ms_since - milliseconds from a to now */
+static int64_t
+ms_since(const struct timespec *a)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - a->tv_sec) * 1000 +
+	    (now.tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/*
+ * progress - the library moved bytes of topic, or plans to move more;
+ * the ETA is of what is planned so far (a partition at a time)
+ */
+static void
+progress(void *arg, const char *topic, uint64_t bytes, uint64_t plan)
+{
+	char eta[32] = "";
+	double rate;
+	int64_t ms;
+
+	(void)arg;
+	moved += bytes;
+	planned += plan;
+	if (!show_progress || ms_since(&shown) < 200)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &shown);
+	ms = ms_since(&started);
+	rate = ms > 0 ? moved / 1e3 / ms : 0.0;		/* MB/s */
+	if (rate > 0 && planned > moved)
+		snprintf(eta, sizeof(eta), " ETA %.0f s",
+		    (planned - moved) / 1e6 / rate);
+	fprintf(stderr, "\r%-30.30s %12" PRIu64 " bytes %8.1f MB/s%s\033[K",
+	    topic ? topic : "", moved, rate, eta);
+}
+
+/* report - what the library wants said */
+static void
+report(void *arg, int verbose, const char *msg)
+{
+	(void)arg;
+	if (verbose && !cli_verbose)
+		return;
+	if (show_progress)
+		fputs("\r\033[K", stderr);
+	cli_warn("%s", msg);
+}
+
+/* is_remote - [user@]host:path (a colon before any slash), as rsync */
+static int
+is_remote(const char *s, char **host, const char **path)
+{
+	const char *c = strchr(s, ':'), *sl = strchr(s, '/');
+
+	if (c == NULL || c == s || (sl != NULL && sl < c))
+		return 0;
+	if ((*host = strndup(s, c - s)) == NULL)
+		cli_die(-ENOMEM, NULL, "%s", s);
+	*path = c + 1;
+	return 1;
+}
+
+/* quote - a path as one word for the remote shell */
+static char *
+quote(const char *s)
+{
+	char *q, *p;
+
+	if (*s != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+	    "opqrstuvwxyz0123456789/._-+=:@,%") == strlen(s))
+		return strdup(s);
+	if ((q = malloc(strlen(s) * 4 + 3)) == NULL)
+		return NULL;
+	p = q;
+	*p++ = '\'';
+	for (; *s; s++) {
+		if (*s == '\'') {
+			memcpy(p, "'\\''", 4);
+			p += 4;
+		} else
+			*p++ = *s;
+	}
+	*p++ = '\'';
+	*p = '\0';
+	return q;
+}
+
+/*
+ * spawn - start the other end: a forked server on a socketpair (local
+ * source) or CMD host mq-replicate --server ... (remote); returns its pid
+ * and our end of the pipe in *fd
+ */
+static pid_t
+spawn(const char *rsh, const char *host, const char *rpath, int sender,
+    const char *path, int *fd)
+{
+	struct spool_repl_opts so;
+	char *cmd, *argv[MAX_ARGS], *w, *save = NULL;
+	int sv[2], n = 0, r;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		cli_die(-errno, NULL, "socketpair");
+	if ((pid = fork()) == -1)
+		cli_die(-errno, NULL, "fork");
+	if (pid > 0) {
+		close(sv[1]);
+		*fd = sv[0];
+		return pid;
+	}
+	close(sv[0]);
+	if (host == NULL) {
+		/* the local source: the server's code, in-process */
+		memset(&so, 0, sizeof(so));
+		so.role = SPOOL_REPL_SENDER;
+		so.server = 1;
+		so.rfd = so.wfd = sv[1];
+		so.timeout_ms = 60000;
+		r = spool_replicate(path, &so);
+		_exit(r == 0 ? EX_OK : r == -SPOOL_EROLE ? EX_UNAVAILABLE :
+		    cli_exitcode(r));
+	}
+	if (dup2(sv[1], STDIN_FILENO) == -1 || dup2(sv[1], STDOUT_FILENO) == -1)
+		_exit(EX_IOERR);
+	if ((cmd = strdup(rsh)) == NULL)
+		_exit(EX_IOERR);
+	for (w = strtok_r(cmd, " \t", &save); w != NULL && n < MAX_ARGS - 8;
+	    w = strtok_r(NULL, " \t", &save))
+		argv[n++] = w;
+	if (n == 0) {
+		fprintf(stderr, "mq-replicate: -e: empty command\n");
+		_exit(EX_USAGE);
+	}
+	argv[n++] = (char *)host;
+	argv[n++] = (char *)rpath;
+	argv[n++] = "--server";
+	if (sender)
+		argv[n++] = "--sender";
+	argv[n++] = quote(path);
+	argv[n] = NULL;
+	execvp(argv[0], argv);
+	fprintf(stderr, "mq-replicate: %s: %s\n", argv[0], strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* reap - wait for the other end; a stuck one is stopped */
+static void
+reap(pid_t pid, int fd)
+{
+	int i, st;
+
+	close(fd);
+	for (i = 0; i < 100; i++) {
+		if (waitpid(pid, &st, WNOHANG) != 0)
+			return;
+		usleep(10000);
+	}
+	kill(pid, SIGTERM);
+	(void)waitpid(pid, &st, 0);
+}
+
+/* exit_code - the exit status of a session's failure */
+static int
+exit_code(int r)
+{
+	if (r == -SPOOL_EROLE)
+		return EX_UNAVAILABLE;
+	if (r == -EPROTO)
+		return EX_DATAERR;
+	return cli_exitcode(r);
+}
+
+/* transient - whether --follow should reconnect after r */
+static int
+transient(int r)
+{
+	switch (-r) {
+	case ECONNRESET:
+	case EPIPE:
+	case ETIMEDOUT:
+	case EIO:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* promote - --promote DIR */
+static int
+promote(const char *dir)
+{
+	struct spool *sp;
+	uint32_t epoch;
+	int r;
+
+	sp = cli_open_spool(dir, 0);
+	if ((r = spool_promote(sp, &epoch)) == -EALREADY)
+		cli_fail(-EINVAL, "%s: already a primary", dir);
+	if (r < 0)
+		cli_die(r, sp, "%s", dir);
+	if (!cli_quiet)
+		printf("%s: primary, epoch %" PRIu32 "\n", dir, epoch);
+	(void)cli_close(sp);
+	return EX_OK;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct spool_repl_opts o;
+	const char *rsh = "ssh", *rpath = "mq-replicate", *topics[MAX_TOPICS];
+	const char *src, *dst, *spath = NULL, *dpath = NULL, *local, *rp;
+	char *shost = NULL, *dhost = NULL, *host;
+	int ch, r, fd, server = 0, sender = 0, prom = 0, ntopics = 0;
+	int64_t timeout = 60000, backoff = 100;
+	unsigned flags = 0;
+	pid_t pid;
+
+	cli_fds();
+	while ((ch = getopt_long(argc, argv, "e:fhnqt:v", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'e':
+			rsh = optarg;
+			break;
+		case 'f':
+			flags |= SPOOL_REPL_FOLLOW;
+			break;
+		case 'h':
+			usage(EX_OK);
+		case 'n':
+			flags |= SPOOL_REPL_DRYRUN;
+			break;
+		case 'q':
+			cli_quiet = 1;
+			break;
+		case 't':
+			cli_check_topic(optarg);
+			if (ntopics == MAX_TOPICS)
+				cli_usage_die("-t: at most %d topics",
+				    MAX_TOPICS);
+			topics[ntopics++] = optarg;
+			break;
+		case 'v':
+			cli_verbose = 1;
+			break;
+		case OPT_DELETE:
+			flags |= SPOOL_REPL_DELETE;
+			break;
+		case OPT_DEMOTE:
+			flags |= SPOOL_REPL_DEMOTE;
+			break;
+		case OPT_PROGRESS:
+			show_progress = isatty(STDERR_FILENO);
+			break;
+		case OPT_PROMOTE:
+			prom = 1;
+			break;
+		case OPT_READ_ONLY:
+			flags |= SPOOL_REPL_READONLY;
+			break;
+		case OPT_REMOTE_PATH:
+			rpath = optarg;
+			break;
+		case OPT_SENDER:
+			sender = 1;
+			break;
+		case OPT_SERVER:
+			server = 1;
+			break;
+		case OPT_TIMEOUT:
+			if (cli_duration(optarg, &timeout) < 0 || timeout <= 0 ||
+			    timeout > 86400000)
+				cli_usage_die("--timeout %s: invalid duration",
+				    optarg);
+			break;
+		case OPT_VERSION:
+			cli_version();
+		default:
+			usage(EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	/* a peer gone is an error to report, not a death */
+	signal(SIGPIPE, SIG_IGN);
+	if (prom) {
+		if (argc != 1 || server)
+			usage(EX_USAGE);
+		return promote(argv[0]);
+	}
+	memset(&o, 0, sizeof(o));
+	o.timeout_ms = (int)timeout;
+	o.report = report;
+	o.progress = progress;
+	if (server) {
+		if (argc != 1)
+			usage(EX_USAGE);
+		/* the client's options arrive in its HELLO */
+		/* a read-only server serves pulls: it sends */
+		o.role = sender || (flags & SPOOL_REPL_READONLY) ?
+		    SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
+		o.server = 1;
+		o.rfd = STDIN_FILENO;
+		o.wfd = STDOUT_FILENO;
+		o.flags = flags & SPOOL_REPL_READONLY;
+		r = spool_replicate(argv[0], &o);
+		/* the client heard why (an ERROR frame) and says it */
+		return r == 0 ? EX_OK : exit_code(r);
+	}
+	if (argc != 2 || sender || (flags & SPOOL_REPL_READONLY))
+		usage(EX_USAGE);
+	src = argv[0];
+	dst = argv[1];
+	if (!is_remote(src, &shost, &spath))
+		spath = src;
+	if (!is_remote(dst, &dhost, &dpath))
+		dpath = dst;
+	if (shost != NULL && dhost != NULL)
+		cli_usage_die("%s, %s: one side must be local", src, dst);
+	o.flags = flags;
+	o.topics = topics;
+	o.ntopics = (size_t)ntopics;
+	/* push: a remote destination; else we receive */
+	o.role = dhost != NULL ? SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
+	local = dhost != NULL ? spath : dpath;
+	host = dhost != NULL ? dhost : shost;
+	rp = dhost != NULL ? dpath : spath;
+	o.peer_path = rp;
+	clock_gettime(CLOCK_MONOTONIC, &started);
+	for (;;) {
+		pid = spawn(rsh, host, rpath, dhost == NULL, rp, &fd);
+		o.rfd = o.wfd = fd;
+		o.passes = 0;
+		r = spool_replicate(local, &o);
+		reap(pid, fd);
+		if (show_progress)
+			fputs("\r\033[K", stderr);
+		if (r == 0)
+			break;
+		if (!(flags & SPOOL_REPL_FOLLOW) || !transient(r)) {
+			fprintf(stderr, "mq-replicate: %s\n", o.errmsg);
+			exit(exit_code(r));
+		}
+		if (o.passes > 0)
+			backoff = 100;
+		cli_warn("%s; reconnecting in %.1f s", o.errmsg,
+		    backoff / 1000.0);
+		usleep((useconds_t)backoff * 1000);
+		if (backoff < 5000)
+			backoff *= 2;
+	}
+	if (cli_verbose)
+		cli_warn("%" PRIu64 " bytes received, %" PRIu64 " sent",
+		    o.bytes_in, o.bytes_out);
+	free(shost);
+	free(dhost);
+	return EX_OK;
+}

@@ -1,0 +1,641 @@
+/*
+ * mirror.c - appending received batches to a replica's partition
+ *
+ * A replica holds the same segment files as its source, byte for byte:
+ * the same names, the same batches (offsets, timestamps, epochs, codecs
+ * and bodies unchanged), the same END batches.  This module is the
+ * replica's writer.  It holds the partition lock (the one writer.c
+ * takes) from spool_mirror_open to spool_mirror_close; on open it cuts a
+ * torn tail as a writer does (spool_seg_recover) and finds the newest
+ * batch held, which the source compares with its own.  Every batch is
+ * checked (header checksum, body checksum, contiguous offsets, nothing
+ * after an END) before any byte of it is written, and a chunk of batches
+ * goes to the file in one write, cut off again if that write fails, so
+ * readers of the replica only ever see whole batches.  Index entries are
+ * made as writer.c makes them.
+ *
+ * It also removes: whole segments below an offset (retention carried
+ * over, or a restart at the source's first segment) and, for a diverged
+ * replica, everything from a batch on, after writing the messages cut
+ * off to a file the caller gives.  It does not talk to the source
+ * (replicate.c does).
+ */
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "replicate.h"
+
+/* walk_last - the newest batch of a segment up to size (0: none) */
+static int
+walk_last(struct spool_mirror *m, int logfd, int idxfd, uint64_t base,
+    uint64_t next, off_t size)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+	uint64_t expect;
+	off_t p = 0;
+	int r, pass;
+
+	if ((r = spool_seg_seek(m->io, logfd, idxfd, base,
+	    next > base ? next - 1 : base, size, &p, &expect)) < 0)
+		return r;
+	for (pass = 0; pass < 2; pass++) {
+		while (p + SPOOL_HDR_SIZE <= size) {
+			if (spool_io_pread(m->io, logfd, hdr, sizeof(hdr), p) !=
+			    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
+				break;
+			m->haslast = 1;
+			m->lastseg = base;
+			m->lastpos = p;
+			m->lastcrc = get32(hdr + 4);
+			m->lastoff = h.base_offset;
+			m->lastlen = SPOOL_HDR_SIZE + h.body_len;
+			p += SPOOL_HDR_SIZE + h.body_len;
+		}
+		if (m->haslast)
+			break;
+		p = 0;		/* the seek found nothing: walk it all */
+	}
+	return 0;
+}
+
+/* load - open the head segment, recover its tail, find the newest batch */
+static int
+load(struct spool_mirror *m)
+{
+	struct spool_seglist l;
+	struct spool_scanpos pos;
+	struct stat st;
+	char name[SPOOL_SEGNAME_LEN + 16];
+	int r, fd, ifd;
+
+	m->logfd = m->idxfd = -1;
+	m->haslast = m->closed = m->dirty = 0;
+	m->end = 0;
+	m->next = m->first = 0;
+	if ((r = spool_seg_list(m->partfd, &l)) < 0)
+		return r;
+	m->nseg = l.n;
+	if (l.n == 0) {
+		spool_seg_free(&l);
+		return 0;
+	}
+	m->first = l.base[0];
+	m->segbase = l.base[l.n - 1];
+	spool_seg_name(name, m->segbase, SPOOL_LOG_SUFFIX);
+	if ((m->logfd = openat(m->partfd, name, O_RDWR | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		r = -errno;
+		goto out;
+	}
+	spool_seg_name(name, m->segbase, SPOOL_IDX_SUFFIX);
+	if ((m->idxfd = openat(m->partfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0664)) == -1) {
+		r = -errno;
+		goto out;
+	}
+	memset(&pos, 0, sizeof(pos));
+	if ((r = spool_seg_recover(m->t->sp, m->segbase, m->logfd, m->idxfd,
+	    &pos)) < 0)
+		goto out;
+	m->next = pos.next;
+	m->end = pos.pos;
+	m->closed = pos.end;
+	m->lastidx = m->end > 0 ? m->end : -SPOOL_IDX_INTERVAL;
+	if (m->end > 0) {
+		r = walk_last(m, m->logfd, m->idxfd, m->segbase, m->next,
+		    m->end);
+		goto out;
+	}
+	if (l.n < 2)
+		goto out;
+	/* an empty head: the newest batch is the END of the one before */
+	fd = openat(m->partfd, (spool_seg_name(name, l.base[l.n - 2],
+	    SPOOL_LOG_SUFFIX), name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		goto out;
+	spool_seg_name(name, l.base[l.n - 2], SPOOL_IDX_SUFFIX);
+	ifd = openat(m->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fstat(fd, &st) == 0)
+		r = walk_last(m, fd, ifd, l.base[l.n - 2], m->next,
+		    st.st_size);
+	close(fd);
+	if (ifd >= 0)
+		close(ifd);
+out:
+	spool_seg_free(&l);
+	return r;
+}
+
+/* close_head - let go of the head segment */
+static void
+close_head(struct spool_mirror *m)
+{
+	if (m->logfd >= 0)
+		close(m->logfd);
+	if (m->idxfd >= 0)
+		close(m->idxfd);
+	m->logfd = m->idxfd = -1;
+}
+
+/*
+ * spool_mirror_open - take partition part of t for replication: under
+ * its lock (unless lock is 0: a dry run that only looks), its head
+ * recovered and the newest batch found
+ */
+int
+spool_mirror_open(struct spool_topic *t, uint32_t part, int lock,
+    struct spool_mirror *m)
+{
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	m->t = t;
+	m->part = part;
+	m->partfd = m->lockfd = m->logfd = m->idxfd = -1;
+	if ((m->io = spool_get_io(t->sp)) == NULL)
+		return -ENOMEM;
+	if ((m->partfd = spool_part_open(t, part)) < 0) {
+		r = m->partfd;
+		m->partfd = -1;
+		return r;
+	}
+	if (lock) {
+		m->lockfd = openat(m->partfd, SPOOL_LOCK_NAME, O_RDWR |
+		    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0664);
+		if (m->lockfd == -1) {
+			r = -errno;
+			spool_mirror_close(m);
+			return r;
+		}
+		while (flock(m->lockfd, LOCK_EX) == -1)
+			if (errno != EINTR) {
+				r = -errno;
+				spool_mirror_close(m);
+				return r;
+			}
+	}
+	if ((r = load(m)) < 0)
+		spool_mirror_close(m);
+	return r;
+}
+
+/* spool_mirror_close - release the partition (and its lock) */
+void
+spool_mirror_close(struct spool_mirror *m)
+{
+	close_head(m);
+	if (m->lockfd >= 0)
+		close(m->lockfd);
+	if (m->partfd >= 0)
+		close(m->partfd);
+	m->lockfd = m->partfd = -1;
+}
+
+/* spool_mirror_holds - whether the partition holds any batch at all */
+int
+spool_mirror_holds(const struct spool_mirror *m)
+{
+	return m->nseg > 1 || m->end > 0;
+}
+
+/* spool_mirror_segs - the partition's segments, oldest first */
+int
+spool_mirror_segs(struct spool_mirror *m, struct spool_seglist *l)
+{
+	return spool_seg_list(m->partfd, l);
+}
+
+/* unlink_seg - remove a segment and its index */
+static int
+unlink_seg(int partfd, uint64_t base)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+
+	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
+	(void)unlinkat(partfd, name, 0);
+	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+	if (unlinkat(partfd, name, 0) == -1 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/*
+ * spool_mirror_segment - start segment base, as the source did: the head
+ * must be closed by an END batch at base, or the partition hold nothing
+ */
+int
+spool_mirror_segment(struct spool_mirror *m, uint64_t base, int sync)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	int r;
+
+	if (m->logfd >= 0 && m->end == 0 && m->segbase == base)
+		return 0;
+	if (spool_mirror_holds(m)) {
+		if (!m->closed || base != m->next) {
+			spool_seterr(m->t->sp, "%s/%" PRIu32 ": segment %"
+			    PRIu64 " from the source does not follow the "
+			    "replica's end at %" PRIu64, m->t->name, m->part,
+			    base, m->next);
+			return -EBADMSG;
+		}
+		if ((r = spool_mirror_sync(m)) < 0)
+			return r;
+	} else if (m->logfd >= 0 && (r = unlink_seg(m->partfd,
+	    m->segbase)) < 0)
+		return r;	/* an empty head of another name: it goes */
+	close_head(m);
+	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+	m->logfd = openat(m->partfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0664);
+	if (m->logfd == -1)
+		return -errno;
+	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
+	m->idxfd = openat(m->partfd, name, O_RDWR | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0664);
+	if (m->idxfd == -1)
+		return -errno;
+	if (ftruncate(m->logfd, 0) == -1)
+		return -errno;
+	/* the new segment must not vanish in a crash with what goes in */
+	if (sync && spool_fsync_dir(m->partfd) < 0)
+		return -errno;
+	if (!spool_mirror_holds(m))
+		m->first = base;
+	m->segbase = base;
+	m->next = base;
+	m->end = 0;
+	m->closed = 0;
+	m->lastidx = -SPOOL_IDX_INTERVAL;
+	m->nseg++;
+	return 0;
+}
+
+/*
+ * spool_mirror_append - check and append whole batches received from the
+ * source; -EBADMSG (detail in spool_errmsg) if any is not a batch that
+ * belongs here, and then nothing of buf is written
+ */
+int
+spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
+    size_t len, size_t *nbatches)
+{
+	struct spool_bhdr h;
+	const char *why = NULL;
+	uint64_t off = m->next;
+	size_t p = 0, nb = 0;
+	int closed = m->closed, r;
+	off_t at, lpos = 0;
+	uint32_t lcrc = 0, llen = 0;
+	uint64_t loff = 0;
+
+	if (m->logfd < 0) {
+		why = "data before any segment";
+		goto bad;
+	}
+	while (p < len) {
+		if (len - p < SPOOL_HDR_SIZE) {
+			why = "a torn batch";
+			goto bad;
+		}
+		if (spool_bhdr_unpack(buf + p, &h) < 0) {
+			why = "a bad batch header";
+			goto bad;
+		}
+		if (closed) {
+			why = "a batch after the end of its segment";
+			goto bad;
+		}
+		if (h.body_len > len - p - SPOOL_HDR_SIZE) {
+			why = "a torn batch";
+			goto bad;
+		}
+		if (spool_crc(0, buf + p + SPOOL_HDR_SIZE, h.body_len) !=
+		    h.body_crc) {
+			why = "a body checksum mismatch";
+			goto bad;
+		}
+		if (h.base_offset != off) {
+			why = "a batch out of order";
+			goto bad;
+		}
+		if (h.type == SPOOL_TYPE_END)
+			closed = 1;
+		lpos = m->end + (off_t)p;
+		lcrc = get32(buf + p + 4);
+		loff = h.base_offset;
+		llen = SPOOL_HDR_SIZE + h.body_len;
+		off = h.base_offset + h.count;
+		p += SPOOL_HDR_SIZE + h.body_len;
+		nb++;
+	}
+	if (len == 0)
+		return 0;
+	if ((r = spool_io_pwrite(m->io, m->logfd, buf, len, m->end, 0)) < 0) {
+		/* leave no partial batch behind */
+		if (ftruncate(m->logfd, m->end) == -1) {
+			/* then the next open cuts it as torn */
+		}
+		return r;
+	}
+	/* index entries as a writer makes them: a hint, never synced */
+	for (p = 0; p < len; p += SPOOL_HDR_SIZE + get32(buf + p + 20)) {
+		at = m->end + (off_t)p;
+		if (at - m->lastidx >= SPOOL_IDX_INTERVAL &&
+		    spool_idx_append(m->idxfd, m->segbase, get64(buf + p + 8),
+		    at) == 0)
+			m->lastidx = at;
+	}
+	m->haslast = 1;
+	m->lastseg = m->segbase;
+	m->lastpos = lpos;
+	m->lastcrc = lcrc;
+	m->lastoff = loff;
+	m->lastlen = llen;
+	m->end += (off_t)len;
+	m->next = off;
+	m->closed = closed;
+	m->dirty = 1;
+	if (nbatches != NULL)
+		*nbatches += nb;
+	return 0;
+bad:
+	spool_seterr(m->t->sp, "%s/%" PRIu32 ": byte %zu of a chunk from the "
+	    "source at offset %" PRIu64 ": %s", m->t->name, m->part, p, off,
+	    why);
+	return -EBADMSG;
+}
+
+/* spool_mirror_sync - make what was appended durable (before an ack) */
+int
+spool_mirror_sync(struct spool_mirror *m)
+{
+	int r;
+
+	if (!m->dirty || m->logfd < 0)
+		return 0;
+	/* the only sync of this data: a failure is final */
+	if ((r = spool_io_fdatasync(m->io, m->logfd)) < 0)
+		return r;
+	m->dirty = 0;
+	return 0;
+}
+
+/*
+ * spool_mirror_drop - remove the oldest segments while the next one
+ * starts at or below offset below (retention as the source did it);
+ * below UINT64_MAX removes every segment (a restart at the source's
+ * first segment), oldest first so that a crash leaves a valid tail
+ */
+int
+spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
+{
+	struct spool_seglist l;
+	size_t i, gone = 0;
+	int r = 0;
+
+	if ((r = spool_seg_list(m->partfd, &l)) < 0)
+		return r;
+	for (i = 0; i < l.n; i++) {
+		if (below != UINT64_MAX && (i + 1 == l.n ||
+		    l.base[i + 1] > below))
+			break;
+		if ((r = unlink_seg(m->partfd, l.base[i])) < 0)
+			break;
+		gone++;
+	}
+	spool_seg_free(&l);
+	if (gone == 0)
+		return r;
+	/* the removals must stick before anything new is written */
+	if (r == 0 && sync && spool_fsync_dir(m->partfd) < 0)
+		r = -errno;
+	close_head(m);
+	if (r == 0)
+		r = load(m);
+	return r;
+}
+
+/* open_ro - a segment of the partition opened for reading */
+static int
+open_ro(struct spool_mirror *m, uint64_t base, off_t *size)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	struct stat st;
+	int fd;
+
+	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+	fd = openat(m->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return -errno;
+	}
+	*size = st.st_size;
+	return fd;
+}
+
+/* spool_mirror_batches - the whole batches of segment segbase, in order */
+int
+spool_mirror_batches(struct spool_mirror *m, uint64_t segbase,
+    struct spool_mbatch **out, size_t *n)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	struct spool_mbatch *v = NULL, *nv;
+	struct spool_bhdr h;
+	size_t cap = 0;
+	off_t p = 0, size;
+	int fd;
+
+	*out = NULL;
+	*n = 0;
+	if ((fd = open_ro(m, segbase, &size)) < 0)
+		return fd;
+	while (p + SPOOL_HDR_SIZE <= size) {
+		if (spool_io_pread(m->io, fd, hdr, sizeof(hdr), p) !=
+		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
+		    (off_t)h.body_len > size - p - SPOOL_HDR_SIZE)
+			break;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				free(v);
+				close(fd);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[*n].pos = p;
+		v[*n].off = h.base_offset;
+		v[*n].crc = get32(hdr + 4);
+		v[*n].len = SPOOL_HDR_SIZE + h.body_len;
+		v[*n].count = h.count;
+		(*n)++;
+		p += SPOOL_HDR_SIZE + h.body_len;
+	}
+	close(fd);
+	*out = v;
+	return 0;
+}
+
+/* write_all - write a buffer whole to fd */
+static int
+write_all(int fd, const char *b, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		if ((w = write(fd, b, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += w;
+		len -= w;
+	}
+	return 0;
+}
+
+/* aside - the messages of one segment from pos on, as JSON lines to afd */
+static int
+aside(struct spool_mirror *m, uint64_t base, off_t from, int afd,
+    uint64_t *nmsgs)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
+	struct spool_bhdr h;
+	struct spool_body b;
+	struct spool_msg msg;
+	char why[128], *jbuf = NULL;
+	size_t bcap = 0, jcap = 0, jlen;
+	off_t p = from, size;
+	int fd, r = 0;
+
+	if ((fd = open_ro(m, base, &size)) < 0)
+		return fd;
+	while (r == 0 && p + SPOOL_HDR_SIZE <= size) {
+		if (spool_io_pread(m->io, fd, hdr, sizeof(hdr), p) !=
+		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
+		    (off_t)h.body_len > size - p - SPOOL_HDR_SIZE)
+			break;
+		p += SPOOL_HDR_SIZE + h.body_len;
+		if (h.type != SPOOL_TYPE_DATA)
+			continue;
+		if (h.body_len > bcap) {
+			unsigned char *nb = realloc(body, h.body_len);
+
+			if (nb == NULL) {
+				r = -ENOMEM;
+				break;
+			}
+			body = nb;
+			bcap = h.body_len;
+		}
+		if (spool_io_pread(m->io, fd, body, h.body_len,
+		    p - h.body_len) != (ssize_t)h.body_len) {
+			r = -EIO;
+			break;
+		}
+		memset(&b, 0, sizeof(b));
+		if ((r = spool_body_open(&b, &h, body, why, sizeof(why))) == 0) {
+			while ((r = spool_body_next(&b, &msg)) == 1) {
+				msg.partition = m->part;
+				jlen = 0;
+				if ((r = spool_json_encode(m->t->name, &msg,
+				    &jbuf, &jcap, &jlen)) < 0 ||
+				    (r = write_all(afd, jbuf, jlen)) < 0)
+					break;
+				(*nmsgs)++;
+			}
+		}
+		spool_body_free(&b);
+		if (r > 0)
+			r = 0;
+	}
+	close(fd);
+	free(body);
+	free(jbuf);
+	return r;
+}
+
+/* trim_index - drop the index entries of a segment at or past pos */
+static int
+trim_index(int partfd, uint64_t base, off_t pos)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	unsigned char e[SPOOL_IDX_ENTRY];
+	off_t k = 0;
+	int fd, r = 0;
+
+	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
+	fd = openat(partfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -errno;
+	while (pread(fd, e, sizeof(e), k * SPOOL_IDX_ENTRY) == sizeof(e) &&
+	    (off_t)get32(e + 4) < pos)
+		k++;
+	if (ftruncate(fd, k * SPOOL_IDX_ENTRY) == -1)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * spool_mirror_cut - cut the partition back to position pos of segment
+ * segbase: every message from there on is first written to afd as JSON
+ * lines (mq-recv -J) and synced, then the later segments are removed
+ * and that one truncated
+ */
+int
+spool_mirror_cut(struct spool_mirror *m, uint64_t segbase, off_t pos,
+    int afd, uint64_t *nmsgs, int sync)
+{
+	struct spool_seglist l;
+	size_t i;
+	int fd, r = 0;
+	char name[SPOOL_SEGNAME_LEN + 16];
+
+	*nmsgs = 0;
+	if ((r = spool_seg_list(m->partfd, &l)) < 0)
+		return r;
+	for (i = 0; i < l.n && r == 0; i++)
+		if (l.base[i] >= segbase)
+			r = aside(m, l.base[i], l.base[i] == segbase ? pos : 0,
+			    afd, nmsgs);
+	/* nothing is cut before what it held is safe elsewhere */
+	if (r == 0 && fsync(afd) == -1)
+		r = -errno;
+	for (i = l.n; i > 0 && r == 0; i--)
+		if (l.base[i - 1] > segbase)
+			r = unlink_seg(m->partfd, l.base[i - 1]);
+	spool_seg_free(&l);
+	if (r < 0)
+		return r;
+	close_head(m);
+	spool_seg_name(name, segbase, SPOOL_LOG_SUFFIX);
+	fd = openat(m->partfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if (ftruncate(fd, pos) == -1 || (sync && fsync(fd) == -1))
+		r = -errno;
+	close(fd);
+	if (r == 0)
+		r = trim_index(m->partfd, segbase, pos);
+	/* the removals too must hold before the source's batches come */
+	if (r == 0 && sync && spool_fsync_dir(m->partfd) < 0)
+		r = -errno;
+	if (r == 0)
+		r = load(m);
+	return r;
+}

@@ -1,0 +1,64 @@
+/*
+ * replicate.h - declarations shared by mirror.c and replicate.c, not part
+ * of the public interface (spool.h)
+ */
+
+#ifndef SPOOL_REPLICATE_H
+#define SPOOL_REPLICATE_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#include "spool_impl.h"
+
+/* one partition of a replica, held under its partition lock */
+struct spool_mirror {
+	struct spool_topic *t;
+	struct spool_io	*io;
+	uint32_t	 part;
+	int		 partfd;
+	int		 lockfd;
+	int		 logfd;		/* the head segment, -1: none */
+	int		 idxfd;
+	uint64_t	 segbase;
+	off_t		 end;		/* bytes of the head */
+	off_t		 lastidx;
+	uint64_t	 next;		/* offset of the next message */
+	uint64_t	 first;		/* base of the oldest segment */
+	size_t		 nseg;
+	int		 closed;	/* the head ends with an END batch */
+	int		 dirty;
+	int		 haslast;	/* the newest batch held: */
+	uint64_t	 lastseg;	/*  its segment */
+	off_t		 lastpos;	/*  its position there */
+	uint32_t	 lastcrc;	/*  its header checksum */
+	uint64_t	 lastoff;	/*  its base offset */
+	uint32_t	 lastlen;	/*  its length with the header */
+};
+
+/* a batch of a segment, for the divergence probe */
+struct spool_mbatch {
+	off_t		 pos;
+	uint64_t	 off;
+	uint32_t	 crc;
+	uint32_t	 len;		/* header and body */
+	uint32_t	 count;
+};
+
+int	 spool_mirror_open(struct spool_topic *, uint32_t part, int lock,
+	    struct spool_mirror *);
+void	 spool_mirror_close(struct spool_mirror *);
+int	 spool_mirror_holds(const struct spool_mirror *);
+int	 spool_mirror_segment(struct spool_mirror *, uint64_t base, int sync);
+int	 spool_mirror_append(struct spool_mirror *, const unsigned char *,
+	    size_t, size_t *nbatches);
+int	 spool_mirror_sync(struct spool_mirror *);
+int	 spool_mirror_drop(struct spool_mirror *, uint64_t below, int sync);
+int	 spool_mirror_batches(struct spool_mirror *, uint64_t segbase,
+	    struct spool_mbatch **, size_t *n);
+int	 spool_mirror_cut(struct spool_mirror *, uint64_t segbase, off_t pos,
+	    int asidefd, uint64_t *nmsgs, int sync);
+int	 spool_mirror_segs(struct spool_mirror *, struct spool_seglist *);
+
+#endif

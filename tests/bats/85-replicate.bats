@@ -1,0 +1,394 @@
+#!/usr/bin/env bats
+# 85-replicate: mq-replicate copies spools, locally and through a pipe
+# command (the remote path without ssh; 86-replicate-ssh runs real sshd)
+
+load helpers
+
+setup() {
+	mq_setup
+	T=$BATS_TEST_TMPDIR
+	A=$T/a
+	B=$T/b
+	R=$MQ_BINDIR/mq-replicate
+	[[ -x $R ]] || { echo "# $R: not built" >&2; return 1; }
+	# a pipe command: runs the server here, ignoring the host, as ssh
+	# would run it there (the words joined and given to a shell)
+	cat >"$T/pipe" <<-'EOF'
+	#!/bin/sh
+	shift
+	if [ -n "$MQ_COUNT" ]; then
+		sh -c "$*" | tee -a "$MQ_COUNT"
+	else
+		exec sh -c "$*"
+	fi
+	EOF
+	chmod +x "$T/pipe"
+	E=(-e "$T/pipe" --remote-path "$R")
+}
+
+# same_logs A B: every segment file of spool A is byte-identical in B
+same_logs() {
+	local f n=0
+	for f in "$1"/topics/*/[0-9]*/*.log; do
+		expect_same_file "$2/${f#"$1"/}" "$f" || return 1
+		n=$((n + 1))
+	done
+	((n > 0))
+}
+
+@test "a full copy, then an incremental one: same offsets, keys, headers, times, bytes" {
+	seq 1000 | mq-send -s "$A" -k k1 -H h=v jobs
+	mq-topic -s "$A" create -P 3 --config segment.bytes=4096 multi
+	seq 2000 | mq-send -s "$A" multi
+	run "$R" "$A" "$B"
+	expect_status 0
+	same_logs "$A" "$B"
+	seq 1001 1010 | mq-send -s "$A" -k k2 jobs
+	seq 500 | mq-send -s "$A" multi
+	run "$R" "$A" "$B"
+	expect_status 0
+	same_logs "$A" "$B"
+	mq-recv -s "$A" -J jobs >"$T/a.json"
+	mq-recv -s "$B" -J jobs >"$T/b.json"
+	expect_same_file "$T/b.json" "$T/a.json"
+	run mq-topic -s "$B" verify
+	expect_status 0
+	run mq-topic -s "$B" config multi
+	expect_contains "segment.bytes=4096"
+}
+
+@test "an incremental run moves what was appended plus a small constant" {
+	seq 200000 | mq-send -s "$A" big
+	run "$R" "${E[@]}" "host:$A" "$B"
+	expect_status 0
+	printf 'x%.0s' {1..100} | mq-send -s "$A" --whole big
+	: >"$T/count"
+	MQ_COUNT=$T/count run "$R" "${E[@]}" "host:$A" "$B"
+	expect_status 0
+	local n
+	n=$(wc -c <"$T/count")
+	echo "bytes from the source: $n" >&2
+	((n < 100 + 64 + 1024))
+	same_logs "$A" "$B"
+}
+
+@test "consumer group offsets travel, never past the replica's data" {
+	seq 100 | mq-send -s "$A" t
+	mq-recv -s "$A" -g g1 -c 40 t >/dev/null
+	run "$R" "$A" "$B"
+	expect_status 0
+	run mq-recv -s "$B" -g g1 -c 1 t
+	expect_output "41"
+	# a commit the replica could not have the data for is clamped
+	seq 101 200 | mq-send -s "$A" t
+	run "$R" -t other "$A" "$B"
+	mq-recv -s "$A" -g g2 -c 150 t >/dev/null
+	run "$R" "$A" "$B"
+	run mq-topic -s "$B" groups t
+	expect_contains "g2"
+	expect_contains "150"
+}
+
+@test "a replica refuses mq-send with 69 until promoted; promotion starts an epoch" {
+	mq-send -s "$A" t one
+	run "$R" "$A" "$B"
+	expect_status 0
+	run mq-send -s "$B" t two
+	expect_status 69
+	expect_contains "is a replica of"
+	expect_contains "mq-replicate --promote"
+	run mq-recv -s "$B" t
+	expect_status 0
+	expect_output "one"
+	run "$R" --promote "$B"
+	expect_status 0
+	expect_contains "epoch 1"
+	run mq-send -s "$B" t two
+	expect_status 0
+	# the new batch carries epoch 1 (header bytes 52..55)
+	run python3 -c 'import sys,struct
+d=open(sys.argv[1],"rb").read()
+p=0; e=[]
+while p+64<=len(d):
+    bl=struct.unpack_from("<I",d,p+20)[0]; e.append(struct.unpack_from("<I",d,p+52)[0]); p+=64+bl
+print(e)' "$B/topics/t/0/00000000000000000000.log"
+	expect_output "[0, 1]"
+}
+
+@test "swapped arguments: a primary holding data is refused with 69, naming --demote" {
+	mq-send -s "$A" t a1
+	run "$R" "$A" "$B"
+	mq-send -s "$A" t a2
+	cp -r "$B" "$T/b.before"
+	run "$R" "$B" "$A"
+	expect_status 69
+	expect_contains "--demote"
+	run mq-recv -s "$A" t
+	expect_output $'a1\na2'
+	# a directory that is not a spool is refused too
+	mkdir "$T/junk"
+	echo precious >"$T/junk/file"
+	run "$R" "$A" "$T/junk"
+	expect_status 69
+	expect_contains "not a spool"
+	expect_missing "$T/junk/topics"
+}
+
+@test "divergence: the old primary is cut back, its messages kept aside and re-sendable" {
+	seq 10 | mq-send -s "$A" t
+	run "$R" "$A" "$B"
+	run "$R" --promote "$B"
+	mq-send -s "$B" t b1 b2
+	mq-send -s "$A" t lost1 lost2 lost3
+	run "$R" --demote "$B" "$A"
+	expect_status 0
+	expect_contains "3 messages kept in"
+	local f
+	f=$(ls "$A"/diverged/*.json)
+	run mq-recv -s "$A" t
+	expect_output "$(seq 10; echo b1; echo b2)"
+	run mq-topic -s "$A" verify
+	expect_status 0
+	same_logs "$B" "$A"
+	run mq-send -s "$B" -J t <"$f"
+	expect_status 0
+	run mq-recv -s "$B" -o 12 t
+	expect_output $'lost1\nlost2\nlost3'
+}
+
+@test "--follow streams new messages and new topics, and mq-send --replicas 1 returns" {
+	mq-send -s "$A" t first
+	bg "$T/f.out" "$T/f.err" "$R" --follow "$A" "$B"
+	local fp=$BG_PID
+	run mq-send -s "$A" --replicas 1 --timeout 10s t second
+	expect_status 0
+	run mq-recv -s "$B" t
+	expect_output $'first\nsecond'
+	run mq-send -s "$A" --replicas 1 --timeout 10s newtopic hello
+	expect_status 0
+	run mq-recv -s "$B" newtopic
+	expect_output "hello"
+	# inotify, not a poll: a message appears without a pass being due
+	mq-send -s "$A" t third
+	wait_until 5 bash -c "mq-recv -s '$B' t | grep -q third"
+	stop_bg "$fp"
+}
+
+@test "mq-send --replicas times out with 75 without a follower, messages kept" {
+	mq-send -s "$A" t one
+	run "$R" "$A" "$B"
+	run mq-send -s "$A" --replicas 1 --timeout 300ms t two
+	expect_status 75
+	expect_contains "0 of 1 replicas"
+	run mq-recv -s "$A" t
+	expect_output $'one\ntwo'
+	# two replicas: one acknowledged, the second not yet
+	run "$R" "$A" "$T/c"
+	run mq-send -s "$A" --replicas 2 --timeout 300ms t three
+	expect_status 75
+	run "$R" "$A" "$B"
+	run "$R" "$A" "$T/c"
+	run mq-send -s "$A" --replicas 2 --timeout 300ms t four
+	expect_status 75
+	expect_contains "0 of 2"
+}
+
+@test "--replicas 2 with two followers succeeds" {
+	mq-send -s "$A" t zero
+	bg "$T/f1.out" "$T/f1.err" "$R" --follow "$A" "$B"
+	bg "$T/f2.out" "$T/f2.err" "$R" --follow "$A" "$T/c"
+	run mq-send -s "$A" --replicas 2 --timeout 10s t one
+	expect_status 0
+	run mq-recv -s "$T/c" t
+	expect_output $'zero\none'
+}
+
+@test "--delete propagates topic deletion and retention; without it nothing goes" {
+	local i
+	mq-topic -s "$A" create --config segment.bytes=4096 t
+	for ((i = 0; i < 20; i++)); do seq 200 | mq-send -s "$A" t; done
+	mq-send -s "$A" gone x
+	run "$R" "$A" "$B"
+	mq-topic -s "$A" delete gone
+	mq-topic -s "$A" config t retention.bytes=8000
+	mq-topic -s "$A" gc
+	local na nb
+	na=$(ls "$A"/topics/t/0/*.log | wc -l)
+	nb=$(ls "$B"/topics/t/0/*.log | wc -l)
+	((na < nb))
+	run "$R" "$A" "$B"
+	expect_status 0
+	[[ -d $B/topics/gone ]]
+	(($(ls "$B"/topics/t/0/*.log | wc -l) == nb))
+	run "$R" --delete "$A" "$B"
+	expect_status 0
+	expect_missing "$B/topics/gone"
+	(($(ls "$B"/topics/t/0/*.log | wc -l) == na))
+	run mq-topic -s "$B" verify
+	expect_status 0
+}
+
+@test "a server serves its own spool only; --read-only refuses a push" {
+	mq-send -s "$A" t one
+	# a forced command (authorized_keys command=) ignores what was asked
+	cat >"$T/forced" <<-EOF
+	#!/bin/sh
+	exec "$R" --server --read-only "$A"
+	EOF
+	chmod +x "$T/forced"
+	run "$R" -e "$T/forced" "host:/etc" "$B"
+	expect_status 77
+	expect_contains "serves $A only"
+	expect_missing "$B/topics/t"
+	run "$R" -e "$T/forced" "host:$A" "$B"
+	expect_status 0
+	run mq-recv -s "$B" t
+	expect_output "one"
+	mq-send -s "$T/c" t intruder
+	run "$R" -e "$T/forced" "$T/c" "host:$A"
+	expect_status 77
+	expect_contains "read-only"
+	run mq-recv -s "$A" t
+	expect_output "one"
+}
+
+@test "push and pull through a pipe command" {
+	seq 100 | mq-send -s "$A" t
+	run "$R" "${E[@]}" "$A" "host:$B"
+	expect_status 0
+	run "$R" "${E[@]}" "host:$A" "$T/c"
+	expect_status 0
+	same_logs "$A" "$B"
+	same_logs "$A" "$T/c"
+	run "$R" "${E[@]}" --remote-path /nonexistent "$A" "host:$B"
+	expect_status 74
+}
+
+@test "a malformed stream is an error, not a crash or a hang" {
+	mq-send -s "$A" t one
+	printf 'garbage that is not a frame at all' >"$T/junk"
+	printf '#!/bin/sh\ncat %s; sleep 1\n' "$T/junk" >"$T/liar"
+	chmod +x "$T/liar"
+	run "$R" -e "$T/liar" "host:$A" "$B"
+	[[ $status == 65 || $status == 74 ]]
+	# a peer that says nothing: the timeout ends it
+	printf '#!/bin/sh\nsleep 30\n' >"$T/mute"
+	chmod +x "$T/mute"
+	run timeout 20 "$R" --timeout 1s -e "$T/mute" "host:$A" "$B"
+	expect_status 75
+	# a server fed garbage exits 65
+	run bash -c "head -c 1000 /dev/urandom | '$R' --server '$A' >/dev/null"
+	[[ $status == 65 || $status == 74 ]]
+}
+
+@test "a compressed topic is copied byte for byte" {
+	mq-topic -s "$A" create --config compression=zlib z
+	seq 5000 | mq-send -s "$A" z
+	run "$R" "$A" "$B"
+	expect_status 0
+	same_logs "$A" "$B"
+	run mq-recv -s "$B" z
+	expect_output "$(seq 5000)"
+}
+
+@test "-n: a dry run says what it would do and changes nothing" {
+	seq 10 | mq-send -s "$A" t
+	run "$R" -n "$A" "$B"
+	expect_status 0
+	expect_contains "would"
+	expect_missing "$B"
+}
+
+@test "kill -9 at random moments, then resume: verify clean and identical" {
+	local i
+	mq-topic -s "$A" create -P 2 --config segment.bytes=20000 t
+	seq 100000 | mq-send -s "$A" t
+	for i in 1 2 3 4 5 6; do
+		"$R" "$A" "$B" 2>/dev/null &
+		local p=$!
+		sleep "0.0$((RANDOM % 9 + 1))"
+		kill -9 "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+		if [[ -d $B/topics ]]; then
+			run mq-topic -s "$B" verify
+			expect_status 0
+		fi
+		seq 100 | mq-send -s "$A" t
+	done
+	run "$R" "$A" "$B"
+	expect_status 0
+	same_logs "$A" "$B"
+	run mq-topic -s "$B" verify
+	expect_status 0
+}
+
+@test "usage: --help, --version, bad options, both sides remote" {
+	run --separate-stderr "$R" --help
+	expect_status 0
+	local o
+	expect_contains "[-fnqv]"
+	for o in -e -f -n -q -t -v --delete --demote --progress --promote \
+	    --read-only --remote-path --sender --server --timeout; do
+		[[ $o == -? ]] || expect_contains "$o"
+		grep -q -- "Fl ${o#-}" "$MQ_REPO/man/mq-replicate.1"
+		grep -q -- "$o" "$MQ_REPO/completions/mq.bash"
+		grep -q -- "${o#-}" "$MQ_REPO/completions/_mq"
+		grep -q -- "${o##*-}" "$MQ_REPO/completions/mq.fish"
+	done
+	run --separate-stderr "$R" --version
+	expect_status 0
+	[[ $output =~ ^mq-replicate\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+	run --separate-stderr "$R" --bogus a b
+	expect_status 64
+	run "$R" a
+	expect_status 64
+	run "$R" h1:/a h2:/b
+	expect_status 64
+	run "$R" --promote "$A"
+	expect_status 66
+}
+
+@test "mq-topic describe and stats show each replica's acknowledged offset and lag" {
+	seq 10 | mq-send -s "$A" t
+	run "$R" "$A" "$B"
+	mq-send -s "$A" t eleven
+	local id
+	id=$(cat "$B/id")
+	run mq-topic -s "$A" describe t
+	expect_contains "REPLICA"
+	[[ $output =~ $id\ +0\ +10\ +1 ]] || { _mq_dump; false; }
+	run mq-topic -s "$A" stats --prometheus
+	expect_contains "mq_replica_lag{topic=\"t\",replica=\"$id\",partition=\"0\"} 1"
+	run mq-topic -s "$A" stats --json
+	expect_contains "\"replicas\":[{\"replica\":\"$id\",\"partition\":0,\"acked\":10,\"lag\":1}]"
+}
+
+@test "partitions added later and config changes travel" {
+	mq-send -s "$A" t one
+	run "$R" "$A" "$B"
+	mq-topic -s "$A" config t partitions=3 retention.ms=1000000
+	mq-send -s "$A" -p 2 t two
+	run "$R" "$A" "$B"
+	expect_status 0
+	run mq-topic -s "$B" config t
+	expect_contains "partitions=3"
+	expect_contains "retention.ms=1000000"
+	run mq-recv -s "$B" -p 2 t
+	expect_output "two"
+}
+
+@test "a hostile sender naming ../ gets 65 and writes nothing outside the spool" {
+	mkdir -p "$T/srv"
+	python3 - "$T/srv" >"$T/frames" <<-'PY'
+	import struct, sys
+	def s(x): x = x.encode(); return struct.pack('<H', len(x)) + x
+	def fr(t, p=b''): return struct.pack('<I', len(p) + 1) + bytes([t]) + p
+	hello = b'mqRP' + struct.pack('<IBI', 1, 0, 0) + s('0' * 32) + \
+	    struct.pack('<I', 0) + s(sys.argv[1]) + struct.pack('<I', 0)
+	sys.stdout.buffer.write(fr(1, hello) + fr(4, s('../evil') + s('partitions=1\n')) + fr(5))
+	PY
+	run bash -c "'$R' --server '$T/srv' <'$T/frames' >/dev/null"
+	expect_status 65
+	expect_missing "$T/evil"
+	expect_missing "$T/srv/evil"
+}
