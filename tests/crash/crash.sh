@@ -996,7 +996,9 @@ scn_send_id() {
 	dump_topic "$t" "$T/again"
 	cmp -s "$T/before" "$T/again" || violation "a send of a known ID stored something"
 	check_recovery "$t" "$T/before"
-# ---- scenario 7: mq-replicate killed, client or server, then resumed --------
+}
+
+# ---- scenario 8: mq-replicate killed, client or server, then resumed --------
 
 scn_replicate() {
 	local t=t rep=$T/replica d pid st victim i rc f kids
