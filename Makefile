@@ -135,7 +135,7 @@ install: all
 	$(INSTALL) -m 0644 completions/_mq $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	# fish loads completions by command name: one file each
 	$(INSTALL) -m 0644 completions/mq.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mq-send.fish
-	for b in mq-recv mq-topic; do \
+	for b in mq-recv mq-topic mq-replicate; do \
 	    ln -sf mq-send.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$b.fish; done
 
 uninstall:
@@ -143,7 +143,7 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/libspool.so.0 $(DESTDIR)$(LIBDIR)/libspool.so \
 	    $(DESTDIR)$(INCDIR)/spool.h $(DESTDIR)$(LIBDIR)/pkgconfig/libspool.pc \
 	    $(DESTDIR)$(MANDIR)/man1/mq-send.1 $(DESTDIR)$(MANDIR)/man1/mq-recv.1 \
-	    $(DESTDIR)$(MANDIR)/man1/mq-topic.1 $(DESTDIR)$(MANDIR)/man5/mq-spool.5 \
+	    $(DESTDIR)$(MANDIR)/man1/mq-topic.1 $(DESTDIR)$(MANDIR)/man1/mq-replicate.1 $(DESTDIR)$(MANDIR)/man5/mq-spool.5 \
 	    $(DESTDIR)$(MANDIR)/man7/mq.7 \
 	    $(BIN:%=$(DESTDIR)$(PREFIX)/share/bash-completion/completions/%) \
 	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mq \

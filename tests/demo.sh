@@ -6,7 +6,8 @@ PATH=$(pwd)/bin:$PATH
 MQ_SPOOL=$(mktemp -d "${TMPDIR:-/tmp}/mq-demo.XXXXXX")
 export PATH MQ_SPOOL
 follower=
-trap 'kill $follower 2>/dev/null || true; rm -rf "$MQ_SPOOL"' EXIT
+REPLICA=$MQ_SPOOL.replica
+trap 'kill $follower 2>/dev/null || true; rm -rf "$MQ_SPOOL" "$REPLICA"' EXIT
 # run CMD: print it as a shell prompt line, then run it
 run() { printf '\n$ %s\n' "$*"; eval "$*"; }
 
@@ -31,3 +32,10 @@ run "mq-recv -g workers -c 3 -x 'echo \"worker got \$(cat) from partition \$MQ_P
 run "mq-topic groups jobs"
 run "mq-topic describe jobs"
 run "mq-topic -v verify"
+
+# high availability: a replica, kept current, refusing writes until promoted
+run "mq-replicate \"\$MQ_SPOOL\" \"\$REPLICA\""
+run "mq-send -p 0 jobs more; mq-replicate \"\$MQ_SPOOL\" \"\$REPLICA\""
+run "mq-recv -s \"\$REPLICA\" -p 0 -o -1 jobs"
+run "mq-send -s \"\$REPLICA\" jobs x || echo \"exit \$?: a replica takes no writes\""
+run "mq-replicate --promote \"\$REPLICA\" && mq-send -s \"\$REPLICA\" jobs after-failover"

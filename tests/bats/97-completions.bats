@@ -11,7 +11,7 @@ longopts() {
 
 @test "every long option of --help is in the man page and in all three completions" {
 	local p o missing=()
-	for p in mq-send mq-recv mq-topic; do
+	for p in mq-send mq-recv mq-topic mq-replicate; do
 		for o in $(longopts "$p"); do
 			grep -q -- "Fl ${o#-}" "$MQ_REPO/man/$p.1" ||
 				missing+=("$p $o: man page")
