@@ -33,7 +33,8 @@ tour() {
 		chmod +x "$h.sh"
 	done
 	{
-		echo 'set -e -o pipefail'
+		# the default spool, ~/.local/state/mq, as the tour names it
+		echo 'unset MQ_SPOOL XDG_STATE_HOME; set -e -o pipefail'
 		tour
 		# the followers the tour left running
 		echo 'sleep 1; kill $(jobs -p) 2>/dev/null; wait || true'
@@ -47,6 +48,7 @@ tour() {
 	# and it did what it says
 	[[ -s handle.out ]] || { echo "no worker handled a job" >&2; false; }
 	[[ -s send.out ]] || { echo "the mail handler saw nothing" >&2; false; }
+	unset MQ_SPOOL
 	run mq-recv jobs.copy
 	expect_eq "${#lines[@]}" 1000 "jobs.copy"
 	run mq-topic config orders
@@ -54,4 +56,9 @@ tour() {
 	run jq -r .payload batch.jsonl
 	expect_output "deploy 1.4"
 	[[ -s mq.prom ]] || { echo "no mq.prom" >&2; false; }
+	# the promoted standby holds what the primary had, and takes writes
+	run mq-recv -s "$HOME/mq-standby" orders
+	expect_contains '{"id":2}'
+	run mq-send -s "$HOME/mq-standby" orders after
+	expect_status 0
 }
