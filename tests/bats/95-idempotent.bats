@@ -101,7 +101,8 @@ setup() {
 # at that call, retry it, and check that each message is readable
 # exactly once
 id_sweep() {
-	local log=$BATS_TEST_TMPDIR/calls name j bad=0 i=0 got n=0
+	local log=$BATS_TEST_TMPDIR/calls name j bad=0 i=0 got n=0 stride=2
+	[[ ${MQ_TEST_QUICK:-0} == 1 ]] && stride=8
 	mq-topic create -P 3 ref
 	mq-topic create -P 3 empty
 	strace -f -qq -o "$log" mq-send --id sweep ref a b c
@@ -113,7 +114,8 @@ id_sweep() {
 	for c in "${calls[@]}"; do
 		name=${c%:*} j=${c#*:}
 		i=$((i + 1))
-		((i % 2 == $1)) || continue
+		# every point; a quarter of them where MQ_TEST_QUICK thins
+		((i % stride == $1)) || continue
 		n=$((n + 1))
 		cp -a "$MQ_SPOOL/topics/empty" "$MQ_SPOOL/topics/t$i"
 		(strace -f -qq -o /dev/null -e inject="$name":signal=KILL:when="$j" \
