@@ -407,7 +407,7 @@ spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
 			snprintf(why, whylen, "zlib body too small for its size");
 			return -EILSEQ;
 		}
-		if ((r = grow(&b->zbuf, &b->zcap, h->raw_len + 1)) < 0)
+		if ((r = grow(&b->zbuf, &b->zcap, (size_t)h->raw_len + 1)) < 0)
 			return r;
 		zlen = h->raw_len;
 		if (uncompress(b->zbuf, &zlen, body, h->body_len) != Z_OK ||

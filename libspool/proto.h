@@ -22,7 +22,8 @@
 
 #define PROTO_MAGIC	"mqRP"
 #define PROTO_VERSION	1
-#define PROTO_FRAME_MAX	(256u << 20)	/* the largest batch that travels */
+/* a batch holding the largest message max.message.bytes allows (256 MiB), with its framing */
+#define PROTO_FRAME_MAX	((256u << 20) + (1u << 20))
 #define PROTO_STR_MAX	4096
 
 enum {

@@ -810,15 +810,25 @@ s_list(struct sess *s)
 	for (i = 0; i < n && r == 0; i++) {
 		if (!want_topic(s, names[i]))
 			continue;
-		if (spool_topic_open(s->sp, names[i], &t) < 0)
-			continue;	/* deleted meanwhile */
+		/*
+		 * Deleted meanwhile: skip it.  Any other failure (a damaged
+		 * config, EACCES) fails the listing, or a receiver with
+		 * --delete would take the topic for deleted and drop its copy
+		 */
+		if ((r = spool_topic_open(s->sp, names[i], &t)) == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
 		if ((len = spool_config_format(&t->cfg, text,
 		    sizeof(text))) >= 0) {
 			proto_begin(&s->pr, PROTO_TOPIC);
 			proto_str(&s->pr, names[i]);
 			proto_str(&s->pr, text);
 			r = proto_send(&s->pr);
-		}
+		} else
+			r = len;	/* not a topic left out: an error */
 		spool_topic_close(t);
 	}
 	for (i = 0; i < n; i++)
@@ -861,7 +871,7 @@ has_batch(struct sess *s, int pfd, uint64_t base, off_t pos, uint32_t crc,
 
 	if ((fd = seg_open(pfd, base, &size)) < 0)
 		return 0;
-	ok = pos >= 0 && pos + SPOOL_HDR_SIZE <= size &&
+	ok = pos >= 0 && pos <= size - SPOOL_HDR_SIZE &&
 	    pread(fd, hdr, sizeof(hdr), pos) == SPOOL_HDR_SIZE &&
 	    spool_bhdr_unpack(hdr, &h) == 0 && get32(hdr + 4) == crc &&
 	    h.base_offset == off &&
@@ -1139,6 +1149,8 @@ static int
 s_ack(struct sess *s)
 {
 	char topic[SPOOL_NAME_MAX + 1];
+	struct spool_topic *t;
+	struct spool_part_info pi;
 	uint32_t part;
 	uint64_t next;
 	int r;
@@ -1149,6 +1161,20 @@ s_ack(struct sess *s)
 	if (proto_done(&s->pr) < 0 || !spool_topic_name_ok(topic) ||
 	    part >= SPOOL_PART_MAX)
 		return fail(s, -EBADMSG, "protocol: malformed ACK");
+	/*
+	 * A replica cannot hold more than this spool has: an ACK past the
+	 * partition's end (a confused or forging peer) counts only up to it,
+	 * so mq-send --replicas never takes it for data that was not sent
+	 */
+	if (spool_topic_open(s->sp, topic, &t) < 0)
+		return 0;	/* deleted meanwhile: nothing to acknowledge */
+	r = part < t->cfg.partitions ? spool_part_bounds(t, part, &pi) :
+	    -ENOENT;
+	spool_topic_close(t);
+	if (r < 0)
+		return 0;
+	if (next > pi.next)
+		next = pi.next;
 	if ((r = acks_set(s, topic, part, next)) < 0)
 		report(s, 0, "replicas/%s: %s", s->peer_id, strerror(-r));
 	return 0;
@@ -1448,6 +1474,10 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 	for (;;) {
 		if ((type = expect(s, 0)) < 0)
 			return type;
+		/* a dry run asked for no data: a sender that sends some errs */
+		if ((type == PROTO_SEG || type == PROTO_DATA) &&
+		    (s->flags & SPOOL_REPL_DRYRUN))
+			return fail(s, -EBADMSG, "protocol: data in a dry run");
 		switch (type) {
 		case PROTO_SEG:
 			r = spool_mirror_segment(m, proto_get64(&s->pr),
@@ -1692,31 +1722,40 @@ r_pass(struct sess *s)
 	if ((r = proto_send(&s->pr)) < 0)
 		return r;
 	for (;;) {
-		if ((type = expect(s, 0)) < 0)
-			return type;
+		/* every way out of the listing frees cfgs (at out) */
+		if ((type = expect(s, 0)) < 0) {
+			r = type;
+			goto out;
+		}
 		if (type == PROTO_LIST_END)
 			break;
-		if (type != PROTO_TOPIC)
-			return fail(s, -EBADMSG, "protocol: frame type %d in "
+		if (type != PROTO_TOPIC) {
+			r = fail(s, -EBADMSG, "protocol: frame type %d in "
 			    "the topic list", type);
+			goto out;
+		}
 		proto_getstr(&s->pr, name, sizeof(name));
 		proto_getstr(&s->pr, text, sizeof(text));
-		if (proto_done(&s->pr) < 0 || !spool_topic_name_ok(name))
-			return fail(s, -EBADMSG, "protocol: malformed TOPIC");
-		if (s->nsrc >= 1000000)
-			return fail(s, -EBADMSG, "protocol: too many topics");
+		if (proto_done(&s->pr) < 0 || !spool_topic_name_ok(name)) {
+			r = fail(s, -EBADMSG, "protocol: malformed TOPIC");
+			goto out;
+		}
+		if (s->nsrc >= 1000000) {
+			r = fail(s, -EBADMSG, "protocol: too many topics");
+			goto out;
+		}
 		if ((nv = realloc(s->src_topics, (s->nsrc + 1) *
 		    sizeof(*nv))) == NULL ||
 		    (s->src_topics = nv, (nc = realloc(cfgs, (s->nsrc + 1) *
 		    sizeof(*nc))) == NULL)) {
-			free(cfgs);
-			return -ENOMEM;
+			r = -ENOMEM;
+			goto out;
 		}
 		cfgs = nc;
 		snprintf(cfgs[s->nsrc], CONFIG_TEXT, "%s", text);
 		if ((s->src_topics[s->nsrc] = strdup(name)) == NULL) {
-			free(cfgs);
-			return -ENOMEM;
+			r = -ENOMEM;
+			goto out;
 		}
 		s->nsrc++;
 	}
@@ -1747,6 +1786,7 @@ r_pass(struct sess *s)
 		r = r_topic(s, s->src_topics[i], cfgs[i]);
 		s->nsrc = keep;
 	}
+out:
 	free(cfgs);
 	return r;
 }

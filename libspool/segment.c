@@ -476,6 +476,7 @@ spool_seg_bound(struct spool_io *io, int fd, off_t pos, off_t size,
 	h.type = SPOOL_TYPE_DATA;
 	h.codec = hdr[50];
 	if (h.count == 0 || h.body_len == 0 || h.body_len > SPOOL_BODY_MAX ||
+	    h.raw_len > SPOOL_BODY_MAX ||
 	    (off_t)h.body_len > size - pos - SPOOL_HDR_SIZE ||
 	    expect > UINT64_MAX - h.count)
 		return 0;
