@@ -168,3 +168,16 @@ exits_in() {
 	exits 0 mq-recv -g gd --retries 0 --dead-letter dead -x false t
 	exits 0 mq-recv -g gj -j 2 -x 'cat >/dev/null' t
 }
+
+@test "mq-replicate: every error exit, repeated" {
+	mkdir -p "$BATS_TEST_TMPDIR/junk"
+	echo x >"$BATS_TEST_TMPDIR/junk/file"
+	exits 64 mq-replicate
+	exits 64 mq-replicate "$MQ_SPOOL"
+	exits 64 mq-replicate --bogus "$MQ_SPOOL" "$BATS_TEST_TMPDIR/r"
+	exits 69 mq-replicate "$MQ_SPOOL" "$MQ_SPOOL"
+	exits 69 mq-replicate "$MQ_SPOOL" "$BATS_TEST_TMPDIR/junk"
+	exits 66 mq-replicate "$BATS_TEST_TMPDIR/nospool" "$BATS_TEST_TMPDIR/r"
+	exits 66 mq-replicate --promote "$BATS_TEST_TMPDIR/nospool"
+	exits 74 mq-replicate -e false "host:$MQ_SPOOL" "$BATS_TEST_TMPDIR/r"
+}
