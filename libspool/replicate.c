@@ -440,17 +440,70 @@ acks_load(struct sess *s)
 	return 0;
 }
 
-/* acks_save - replace SPOOL/replicas/ID with the table */
+/*
+ * acks_merge - take in what SPOOL/replicas/ID says now (another session
+ * of the same replica may have written it): the larger offset wins
+ */
+static void
+acks_merge(struct sess *s, int dfd)
+{
+	char *text, *line, *save = NULL, name[SPOOL_NAME_MAX + 1];
+	unsigned long long next;
+	unsigned p;
+	struct ack *na;
+	size_t i;
+
+	if ((text = malloc(1u << 20)) == NULL)
+		return;
+	if (spool_read_file(dfd, s->peer_id, text, 1u << 20) < 0)
+		*text = '\0';
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (sscanf(line, "%249s %u %llu", name, &p, &next) != 3 ||
+		    !spool_topic_name_ok(name))
+			continue;
+		for (i = 0; i < s->nacks; i++)
+			if (s->acks[i].part == p &&
+			    strcmp(s->acks[i].topic, name) == 0)
+				break;
+		if (i < s->nacks) {
+			if (next > s->acks[i].next)
+				s->acks[i].next = next;
+			continue;
+		}
+		if ((na = realloc(s->acks, (s->nacks + 1) *
+		    sizeof(*na))) == NULL)
+			break;
+		s->acks = na;
+		if ((na[s->nacks].topic = strdup(name)) == NULL)
+			break;
+		na[s->nacks].part = p;
+		na[s->nacks].next = next;
+		s->nacks++;
+	}
+	free(text);
+}
+
+/*
+ * acks_save - replace SPOOL/replicas/ID with the table, merged with what
+ * the file holds, under the directory's lock: two sessions for one
+ * replica (say -t a and -t b) never drop each other's acknowledgements
+ */
 static int
 acks_save(struct sess *s)
 {
 	char tmp[96], line[SPOOL_NAME_MAX + 64];
 	FILE *f;
 	size_t i;
-	int dfd, fd, r = 0;
+	int dfd, fd, lfd, r = 0;
 
 	if ((dfd = acks_dir(s->sp, 1)) < 0)
 		return dfd;
+	lfd = openat(dfd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0664);
+	while (lfd >= 0 && flock(lfd, LOCK_EX) == -1 && errno == EINTR)
+		;
+	acks_merge(s, dfd);
 	/* a name of our own: two sessions for one replica may overlap */
 	snprintf(tmp, sizeof(tmp), ".%s.%ld", s->peer_id, (long)getpid());
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
@@ -459,6 +512,8 @@ acks_save(struct sess *s)
 		r = -errno;
 		if (fd >= 0)
 			close(fd);
+		if (lfd >= 0)
+			close(lfd);
 		close(dfd);
 		return r;
 	}
@@ -477,6 +532,8 @@ acks_save(struct sess *s)
 		r = -errno;
 	if (r < 0)
 		(void)unlinkat(dfd, tmp, 0);
+	if (lfd >= 0)
+		close(lfd);	/* and with it the lock */
 	close(dfd);
 	return r;
 }
