@@ -481,11 +481,11 @@ main(int argc, char *argv[])
 	char *delim = "\n", *fmt = NULL, *dbuf = NULL;
 	size_t dlen = 1, flen = 0, jcap = 0, jlen;
 	long long count = -1, got = 0;
-	int64_t timeout = -1, last;
+	int64_t timeout = -1, last, due;
 	struct jobs_opts jo = { .retries = 3, .timeout_ms = -1 };
 	const char *spath;
 	char rpath[PATH_MAX];
-	int ch, r, json = 0, follow = 0, njobs = 1, retries_given = 0, left;
+	int ch, r, json = 0, follow = 0, njobs = 1, retries_given = 0, left, wait;
 	int closed, delim_given = 0;
 
 	closed = cli_fds();
@@ -656,6 +656,9 @@ main(int argc, char *argv[])
 		cli_die(r, sp, "%s", topic);
 	}
 	cli_own(CLI_TOPIC, t);
+	/* whoever touches the topic moves what is due */
+	if ((r = spool_sched_move(t, spool_now_ms(), &due)) < 0)
+		cli_die(r, sp, "%s: scheduled", topic);
 	if (group != NULL) {
 		memset(&co, 0, sizeof(co));
 		co.group = group;
@@ -705,10 +708,26 @@ main(int argc, char *argv[])
 			}
 			if (!follow || src_done())
 				break;
+			/* due messages now; a timer for the next due one */
+			if ((r = spool_sched_move(t, spool_now_ms(),
+			    &due)) < 0)
+				cli_die(r, sp, "%s: scheduled", topic);
+			if (r > 0)
+				continue;
 			left = timeout < 0 ? -1 : (int)(timeout -
 			    (spool_now_ms() - last));
+			wait = left;
+			if (due >= 0) {
+				due -= spool_now_ms();
+				due = due < 0 ? 0 : due;
+				if (wait < 0 || due < wait)
+					wait = (int)(due > INT32_MAX ?
+					    INT32_MAX : due);
+			}
 			r = timeout >= 0 && left <= 0 ? -ETIMEDOUT :
-			    src_wait(left);
+			    src_wait(wait);
+			if (r == -ETIMEDOUT && wait != left)
+				continue;	/* something is due */
 			if (r == -ETIMEDOUT) {
 				if (cli_verbose)
 					cli_warn("%s: no message within the "
