@@ -448,6 +448,36 @@ finish(struct job *j)
 	jobs_end(j);
 }
 
+/*
+ * sched_touch - move the topic's due scheduled messages; *due is when
+ * the next one is, -1 for none or when they cannot be moved by us.  A
+ * reader that may not write the spool reads on without moving them; a
+ * damaged scheduled file is reported once, and reading goes on.
+ */
+static int
+sched_touch(struct spool_topic *t, int64_t *due)
+{
+	static int warned;
+	int r;
+
+	if ((r = spool_sched_move(t, spool_now_ms(), due)) >= 0)
+		return r;
+	*due = -1;
+	if (r == -EACCES || r == -EPERM || r == -EROFS) {
+		if (cli_verbose && !warned++)
+			cli_warn("%s: scheduled messages not moved: %s",
+			    topic, strerror(-r));
+		return 0;
+	}
+	if (r == -EBADMSG || r == -EPROTO) {
+		if (!warned++)
+			cli_warn("%s", spool_errmsg(sp));
+		rval = EX_DATAERR;
+		return 0;
+	}
+	cli_die(r, sp, "%s: scheduled", topic);
+}
+
 /* drain - wait for every command still running, and settle each */
 static void
 drain(void)
@@ -657,8 +687,7 @@ main(int argc, char *argv[])
 	}
 	cli_own(CLI_TOPIC, t);
 	/* whoever touches the topic moves what is due */
-	if ((r = spool_sched_move(t, spool_now_ms(), &due)) < 0)
-		cli_die(r, sp, "%s: scheduled", topic);
+	(void)sched_touch(t, &due);
 	if (group != NULL) {
 		memset(&co, 0, sizeof(co));
 		co.group = group;
@@ -709,10 +738,7 @@ main(int argc, char *argv[])
 			if (!follow || src_done())
 				break;
 			/* due messages now; a timer for the next due one */
-			if ((r = spool_sched_move(t, spool_now_ms(),
-			    &due)) < 0)
-				cli_die(r, sp, "%s: scheduled", topic);
-			if (r > 0)
+			if (sched_touch(t, &due) > 0)
 				continue;
 			left = timeout < 0 ? -1 : (int)(timeout -
 			    (spool_now_ms() - last));

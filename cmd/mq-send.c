@@ -124,7 +124,7 @@ main(int argc, char *argv[])
 	const char *spool = NULL, *topic, *key = NULL, *eq, *id = NULL;
 	char *delim = "\n", *kdelim = NULL, *dbuf = NULL;
 	size_t dlen = 1, kdlen = 0, len;
-	int64_t interval = 1000, last, now, due = 0, delay = -1, next;
+	int64_t interval = 1000, last, now, due = 0, delay = -1;
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
 	int unsynced = 0, timeout, closed, idlock = -1, seen;
 	unsigned count = 0;
@@ -270,7 +270,7 @@ main(int argc, char *argv[])
 		cli_die(r, sp, "%s", topic);
 	cli_own(CLI_TOPIC, t);
 	/* whoever touches the topic moves what is due, before its own */
-	if ((r = spool_sched_move(t, spool_now_ms(), &next)) < 0)
+	if ((r = spool_sched_move(t, spool_now_ms(), NULL)) < 0)
 		cli_die(r, sp, "%s: scheduled", topic);
 	if ((r = spool_writer_open(t, &wo, &w)) < 0) {
 		if (r == -ENOENT)

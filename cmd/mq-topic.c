@@ -335,7 +335,6 @@ cmd_cancel(int argc, char *argv[])
 {
 	struct spool *sp;
 	struct spool_topic *t;
-	int64_t next;
 	int r;
 
 	if (argc != 3)
@@ -345,7 +344,7 @@ cmd_cancel(int argc, char *argv[])
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[1]);
 	/* what is due now is no longer scheduled: it goes to its partition */
-	if ((r = spool_sched_move(t, spool_now_ms(), &next)) < 0 ||
+	if ((r = spool_sched_move(t, spool_now_ms(), NULL)) < 0 ||
 	    (r = spool_sched_cancel(t, argv[2], strlen(argv[2]))) < 0)
 		cli_die(r, sp, "%s: scheduled", argv[1]);
 	if (r == 0)
@@ -689,7 +688,6 @@ cmd_gc(int argc, char *argv[])
 	struct spool_topic *t;
 	char **names;
 	size_t n, i;
-	int64_t next;
 	int r;
 
 	if (argc > 2)
@@ -707,7 +705,7 @@ cmd_gc(int argc, char *argv[])
 		} else
 			t = open_topic(sp, names[i]);
 		/* gc touches the topic: it moves what is due, too */
-		r = spool_sched_move(t, spool_now_ms(), &next);
+		r = spool_sched_move(t, spool_now_ms(), NULL);
 		if (r >= 0)
 			r = spool_topic_gc(t, spool_now_ms(), cli_verbose ?
 			    report : NULL, NULL);

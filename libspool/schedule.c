@@ -260,14 +260,17 @@ spool_sched_store(struct spool_topic *t, uint32_t part, int64_t due,
 }
 
 /*
- * spool_sched_kick - wake followers of the topic (their inotify watches
- * the topic directory), so that they learn the new next due time
+ * spool_sched_kick - wake followers of the topic, so that they learn the
+ * new next due time: a name made and removed in the topic directory
+ * (watched by followers of every partition) and each partition's lock
+ * closed after writing (watched by followers of one partition)
  */
 void
 spool_sched_kick(struct spool_topic *t)
 {
 	char name[64];
-	int fd;
+	uint32_t i;
+	int fd, pfd;
 
 	snprintf(name, sizeof(name), ".scheduled.%u", (unsigned)getpid());
 	fd = openat(t->dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW |
@@ -275,6 +278,15 @@ spool_sched_kick(struct spool_topic *t)
 	if (fd >= 0) {
 		close(fd);
 		(void)unlinkat(t->dirfd, name, 0);
+	}
+	for (i = 0; i < t->cfg.partitions; i++) {
+		if ((pfd = spool_part_open(t, i)) < 0)
+			continue;
+		fd = openat(pfd, SPOOL_LOCK_NAME, O_WRONLY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		close(pfd);
 	}
 }
 
@@ -534,7 +546,8 @@ take_lock(int sfd)
 
 /*
  * spool_sched_move - append every scheduled batch due at now, in due
- * order; *next is the next due time after that (-1: none).  Returns
+ * order; *next is the next due time after that (-1: none; next NULL:
+ * not wanted, and buckets of later minutes are not listed).  Returns
  * the number of batches moved or -errno.
  */
 int
@@ -546,7 +559,8 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 	size_t nb, nf, i, j;
 	int sfd, lfd, bfd, r, moved = 0, stop = 0;
 
-	*next = -1;
+	if (next != NULL)
+		*next = -1;
 	if ((sfd = open_dir(t->sp, t->dirfd, SCHED_DIR, 0)) < 0)
 		return sfd == -ENOENT ? 0 : sfd;
 	if ((lfd = take_lock(sfd)) < 0) {
@@ -558,6 +572,8 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 		goto out;
 	bucket_name(nowb, sizeof(nowb), now);
 	for (i = 0; i < nb && !stop && r >= 0; i++) {
+		if (next == NULL && strcmp(buckets[i], nowb) > 0)
+			break;		/* nothing later is due */
 		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
@@ -567,7 +583,8 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 		}
 		for (j = 0; j < nf; j++) {
 			if (files[j].due > now) {
-				*next = files[j].due;
+				if (next != NULL)
+					*next = files[j].due;
 				stop = 1;
 				break;
 			}

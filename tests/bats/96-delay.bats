@@ -103,11 +103,13 @@ past() {
 }
 
 @test "mq-recv -f wakes for the due time with no other send" {
-	run mq-topic create t
+	run mq-topic create -P 2 t
+	bg "$T/pout" "$T/perr" mq-recv -f -p 1 t
+	local ppid=$BG_PID
 	bg "$T/out" "$T/err" mq-recv -f t
 	local pid=$BG_PID d t1
 	sleep 0.3
-	run mq-send --delay 2s t wake
+	run mq-send --delay 2s -p 1 t wake
 	expect_status 0
 	d=$(due t)
 	if ! past "$d"; then
@@ -120,6 +122,9 @@ past() {
 	((t1 >= d && t1 - d < 1500)) || { echo "woke at $((t1 - d)) ms" >&2; false; }
 	stop_bg "$pid" TERM
 	expect_eq "$BG_STATUS" 0 "follower exit"
+	# a follower of one partition wakes too
+	wait_until 5 has "$T/pout" wake
+	stop_bg "$ppid" TERM
 }
 
 @test "a follower started after the send, and a group member, wake on time" {
@@ -211,6 +216,20 @@ print(\"ok\")"'
 	expect_eq "$(find "$MQ_SPOOL/topics/t/scheduled" -type f ! -name lock | wc -l)" 0 "files left"
 	run mq-recv t
 	expect_output x
+}
+
+@test "a reader that may not write the spool reads on without moving" {
+	[[ $(id -u) -ne 0 ]] || skip "root writes anyway"
+	run mq-send t plain
+	run mq-send --delay 300ms t later
+	wait_until 10 past "$(due t)"
+	chmod a-w "$MQ_SPOOL/topics/t/scheduled"
+	run mq-recv t
+	chmod u+w "$MQ_SPOOL/topics/t/scheduled"
+	expect_status 0
+	expect_output plain
+	run mq-recv t
+	expect_output $'plain\nlater'
 }
 
 @test "bad durations and times exit 64, nothing stored" {
