@@ -120,10 +120,15 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* list_files - the scheduled files of one bucket, sorted */
+/*
+ * list_files - the scheduled files of one bucket, sorted; with sweep,
+ * a bucket of a past minute, the NAME.tmp a killed sender left go too
+ * (a sender still writing one sees its rename fail and writes again)
+ */
 static int
-list_files(int bfd, struct sfile **out, size_t *np)
+list_files(int bfd, int sweep, struct sfile **out, size_t *np)
 {
+	size_t len;
 	struct sfile *v = NULL, *nv, f;
 	struct dirent *de;
 	size_t n = 0, cap = 0;
@@ -140,8 +145,13 @@ list_files(int bfd, struct sfile **out, size_t *np)
 	}
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
-		if (parse_name(de->d_name, &f) < 0)
+		if (parse_name(de->d_name, &f) < 0) {
+			len = strlen(de->d_name);
+			if (sweep && len > 4 &&
+			    strcmp(de->d_name + len - 4, ".tmp") == 0)
+				(void)unlinkat(bfd, de->d_name, 0);
 			continue;
+		}
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
 			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
@@ -577,7 +587,8 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
-		if ((r = list_files(bfd, &files, &nf)) < 0) {
+		if ((r = list_files(bfd, strcmp(buckets[i], nowb) < 0, &files,
+		    &nf)) < 0) {
 			close(bfd);
 			break;
 		}
@@ -636,7 +647,7 @@ spool_sched_info(struct spool_topic *t, uint64_t *count, int64_t *next)
 		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
-		r = list_files(bfd, &files, &nf);
+		r = list_files(bfd, 0, &files, &nf);
 		close(bfd);
 		if (r < 0)
 			break;
@@ -710,7 +721,7 @@ spool_sched_cancel(struct spool_topic *t, const void *id, size_t idlen)
 		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
-		if ((r = list_files(bfd, &files, &nf)) < 0) {
+		if ((r = list_files(bfd, 0, &files, &nf)) < 0) {
 			close(bfd);
 			break;
 		}
