@@ -906,9 +906,14 @@ scn_verify_repair() {
 # ---- scenario 7: due scheduled messages, their mover killed ---------------
 
 scn_delay_move() {
-	local t=t n i k st d pid variant opts out
-	local variants=(recv gc send follow)
-	variant=${variants[$(((TRIAL / ${#SCENARIOS[@]}) % 4))]}
+	local t=t n i k st d pid variant opts out sc=
+	local variants=(recv gc send follow strace)
+	variant=${variants[$(((TRIAL / ${#SCENARIOS[@]}) % 5))]}
+	# strace: killed at the Nth unlinkat or fdatasync, the narrow spots
+	# between a synced append and the removal of its scheduled file
+	if [[ $variant == strace ]] && ! strace -f -qq -o /dev/null true 2>/dev/null; then
+		variant=recv
+	fi
 	"$MQTOPIC" create -P 3 "$t" 2>>"$T/err" || violation "create $t exited $?"
 	# 1-6 scheduled sends of 1-40 messages, keyed or round-robin
 	rnd 6; n=$((R + 1))
@@ -928,12 +933,21 @@ scn_delay_move() {
 	gc)	"$MQTOPIC" gc "$t" 2>>"$T/err" & ;;
 	send)	"$MQSEND" "$t" probe0 2>>"$T/err" & ;;
 	follow)	"$MQRECV" -f "$t" >/dev/null 2>>"$T/err" & ;;
+	strace)	local scs=(unlinkat fdatasync renameat renameat2 fsync)
+		rnd 5; sc=${scs[R]}
+		rnd 8
+		MQ_IO=sync strace -f -qq -o /dev/null \
+		    -e inject="$sc:signal=KILL:when=$((R + 1))" \
+		    "$MQRECV" "$t" >/dev/null 2>>"$T/err" &
+		d=0 ;;
 	esac
 	pid=$!
-	usleep_us "$d"
-	kill -KILL "$pid" 2>/dev/null
+	if [[ $variant != strace ]]; then
+		usleep_us "$d"
+		kill -KILL "$pid" 2>/dev/null
+	fi
 	st=0; wait "$pid" || st=$?
-	log "delay-move: variant=$variant sends=$n messages=$(wc -l <"$T/sched") delay=${d}us status=$st"
+	log "delay-move: variant=$variant${sc:+ $sc when=$((R + 1))} sends=$n messages=$(wc -l <"$T/sched") delay=${d}us status=$st"
 	killed "$st" && record killed 1
 	if ! killed "$st" && ((st != 0)); then
 		violation "$variant exited $st: $(tail -c 200 "$T/err")"
