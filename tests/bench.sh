@@ -4,6 +4,7 @@
 # Environment:
 #   BENCH_N=5000000     messages (lines of exactly 100 bytes: 99 chars + "\n")
 #   BENCH_REPS=3        runs per measurement, the best (shortest) is kept
+#   BENCH_SCHED=100000  scheduled batches beside a topic for the --delay bars
 #   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
 #                       callgrind (200000 messages; stable on noisy machines)
 #   MQ_BIN=DIR          where mq-send, mq-recv, mq-topic are (default: bin/)
@@ -168,12 +169,12 @@ drop_topic tl
 lat=0
 for i in 1 2 3 4 5; do
 	now
-	due=$(awk -v t="$REPLY" 'BEGIN { printf "%d", t * 1000 + 300 }')
+	due=$(awk -v t="$REPLY" 'BEGIN { printf "%.0f", t * 1000 + 300 }')
 	"$SEND" --no-sync --at "$due" tl "m$i" || fail "mq-send --at"
 	"$RECV" -f -c "$i" tl > /dev/null || fail "mq-recv -f -c $i"
 	now
 	lat=$(awk -v t="$REPLY" -v d="$due" -v l="$lat" 'BEGIN {
-		x = t * 1000 - d; printf "%d", x > l ? x : l }')
+		x = t * 1000 - d; printf "%.0f", (x > l ? x : l) }')
 done
 drop_topic tl
 printf '  %-30s %s ms\n' 'follower: due to visible, max of 5' "$lat" >&2
