@@ -218,6 +218,7 @@ nomem:
 	return -ENOMEM;
 }
 
+/* free_buckets - release what list_buckets returned */
 static void
 free_buckets(char **v, size_t n)
 {
