@@ -453,6 +453,36 @@ finish(struct job *j)
 	jobs_end(j);
 }
 
+/*
+ * sched_touch - move the topic's due scheduled messages; *due is when
+ * the next one is, -1 for none or when they cannot be moved by us.  A
+ * reader that may not write the spool reads on without moving them; a
+ * damaged scheduled file is reported once, and reading goes on.
+ */
+static int
+sched_touch(struct spool_topic *t, int64_t *due)
+{
+	static int warned;
+	int r;
+
+	if ((r = spool_sched_move(t, spool_now_ms(), due)) >= 0)
+		return r;
+	*due = -1;
+	if (r == -EACCES || r == -EPERM || r == -EROFS) {
+		if (cli_verbose && !warned++)
+			cli_warn("%s: scheduled messages not moved: %s",
+			    topic, strerror(-r));
+		return 0;
+	}
+	if (r == -EBADMSG || r == -EPROTO) {
+		if (!warned++)
+			cli_warn("%s", spool_errmsg(sp));
+		rval = EX_DATAERR;
+		return 0;
+	}
+	cli_die(r, sp, "%s: scheduled", topic);
+}
+
 /* drain - wait for every command still running, and settle each */
 static void
 drain(void)
@@ -486,11 +516,11 @@ main(int argc, char *argv[])
 	char *delim = "\n", *fmt = NULL, *dbuf = NULL;
 	size_t dlen = 1, flen = 0, jcap = 0, jlen;
 	long long count = -1, got = 0;
-	int64_t timeout = -1, last;
+	int64_t timeout = -1, last, due;
 	struct jobs_opts jo = { .retries = 3, .timeout_ms = -1 };
 	const char *spath;
 	char rpath[PATH_MAX];
-	int ch, r, json = 0, follow = 0, njobs = 1, retries_given = 0, left;
+	int ch, r, json = 0, follow = 0, njobs = 1, retries_given = 0, left, wait;
 	int closed, delim_given = 0, wait_topic = 0, again = 0;
 	char **argv0 = argv;	/* --wait-topic starts again with these */
 	int skip = 0;
@@ -676,6 +706,8 @@ main(int argc, char *argv[])
 		cli_die(r, sp, "%s", topic);
 	}
 	cli_own(CLI_TOPIC, t);
+	/* whoever touches the topic moves what is due */
+	(void)sched_touch(t, &due);
 	if (group != NULL) {
 		memset(&co, 0, sizeof(co));
 		co.group = group;
@@ -736,10 +768,23 @@ main(int argc, char *argv[])
 			}
 			if (!follow || src_done())
 				break;
+			/* due messages now; a timer for the next due one */
+			if (sched_touch(t, &due) > 0)
+				continue;
 			left = timeout < 0 ? -1 : (int)(timeout -
 			    (spool_now_ms() - last));
+			wait = left;
+			if (due >= 0) {
+				due -= spool_now_ms();
+				due = due < 0 ? 0 : due;
+				if (wait < 0 || due < wait)
+					wait = (int)(due > INT32_MAX ?
+					    INT32_MAX : due);
+			}
 			r = timeout >= 0 && left <= 0 ? -ETIMEDOUT :
-			    src_wait(left);
+			    src_wait(wait);
+			if (r == -ETIMEDOUT && wait != left)
+				continue;	/* something is due */
 			if (r == -ETIMEDOUT) {
 				if (cli_verbose)
 					cli_warn("%s: no message within the "

@@ -21,8 +21,9 @@
 
 #define MAX_HEADERS	64
 
-enum { OPT_ID = 256, OPT_NO_CREATE, OPT_NO_SYNC, OPT_PRINT_OFFSETS,
-	OPT_SYNC_INTERVAL, OPT_WHOLE, OPT_VERSION, OPT_REPLICAS, OPT_TIMEOUT };
+enum { OPT_AT = 256, OPT_DELAY, OPT_ID, OPT_NO_CREATE, OPT_NO_SYNC,
+	OPT_PRINT_OFFSETS, OPT_REPLICAS, OPT_SYNC_INTERVAL, OPT_TIMEOUT, OPT_WHOLE,
+	OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "null",		no_argument,		NULL, '0' },
@@ -37,6 +38,8 @@ static const struct option longopts[] = {
 	{ "spool",		required_argument,	NULL, 's' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "compress",		required_argument,	NULL, 'z' },
+	{ "at",			required_argument,	NULL, OPT_AT },
+	{ "delay",		required_argument,	NULL, OPT_DELAY },
 	{ "id",			required_argument,	NULL, OPT_ID },
 	{ "no-create",		no_argument,		NULL, OPT_NO_CREATE },
 	{ "no-sync",		no_argument,		NULL, OPT_NO_SYNC },
@@ -51,9 +54,10 @@ static const struct option longopts[] = {
 
 static const char usage_text[] =
 "usage: mq-send [-0qv] [-D delim] [-H name=value] [-K delim] [-k key] [-p partition]\n"
-"               [-s spool] [-z codec[:level]] [--id id] [--no-create] [--no-sync]\n"
-"               [--print-offsets] [--replicas n [--timeout duration]]\n"
-"               [--sync-interval duration] [--whole] [-J]\n"
+"               [-s spool] [-z codec[:level]] [--at time | --delay duration]\n"
+"               [--id id] [--no-create] [--no-sync] [--print-offsets]\n"
+"               [--replicas n [--timeout duration]] [--sync-interval duration]\n"
+"               [--whole] [-J]\n"
 "               topic [message ...]\n";
 
 static void usage(int) __attribute__((noreturn));
@@ -143,7 +147,8 @@ main(int argc, char *argv[])
 	const char *spool = NULL, *topic, *key = NULL, *eq, *id = NULL;
 	char *delim = "\n", *kdelim = NULL, *dbuf = NULL;
 	size_t dlen = 1, kdlen = 0, len;
-	int64_t interval = 1000, last, now, started = spool_now_ms();
+	int64_t interval = 1000, last, now, started = spool_now_ms(), due = 0;
+	int64_t delay = -1;
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
 	int unsynced = 0, timeout, closed, idstate, seen, replicas = 0;
 	int64_t rtimeout = 30000;
@@ -220,6 +225,17 @@ main(int argc, char *argv[])
 			wo.codec = cfg.codec;
 			wo.level = cfg.level;
 			break;
+		case OPT_AT:
+			if (cli_time(optarg, &due) < 0)
+				cli_usage_die("--at %s: invalid time", optarg);
+			delay = -1;
+			break;
+		case OPT_DELAY:
+			if (cli_duration(optarg, &delay) < 0)
+				cli_usage_die("--delay %s: invalid duration",
+				    optarg);
+			due = 0;
+			break;
 		case OPT_ID:
 			id = optarg;
 			if (*id == '\0' || strlen(id) > SPOOL_ID_MAX)
@@ -269,6 +285,14 @@ main(int argc, char *argv[])
 	cli_check_topic(topic);
 	if (json && (whole || kdelim != NULL))
 		cli_usage_die("-J reads JSON lines; it takes no --whole or -K");
+	if ((due != 0 || delay >= 0) && wo.stored != NULL)
+		cli_usage_die("--print-offsets: a scheduled message has no "
+		    "offset yet");
+	/* a time in the past means now */
+	if (delay >= 0)
+		due = spool_now_ms() + delay;
+	if (due > spool_now_ms())
+		wo.due = due;
 
 	/* a write past ulimit -f is an error to report, not a death */
 	signal(SIGXFSZ, SIG_IGN);
@@ -290,6 +314,9 @@ main(int argc, char *argv[])
 	    sizeof(*need))) == NULL)
 		cli_die(-ENOMEM, NULL, "%s", topic);
 	cli_own(CLI_MEM, need);
+	/* whoever touches the topic moves what is due, before its own */
+	if ((r = spool_sched_move(t, spool_now_ms(), NULL)) < 0)
+		cli_die(r, sp, "%s: scheduled", topic);
 	if ((r = spool_writer_open(t, &wo, &w)) < 0) {
 		if (r == -ENOENT)
 			cli_fail(r, "%s: No such partition %d (it has %" PRIu32
@@ -444,6 +471,9 @@ done:
 		cli_disown(dedup);
 	if (id != NULL && (r = spool_dedup_end(dedup, 1)) < 0)
 		cli_die(r, sp, "%s: --id", topic);
+	/* followers wait for the next due time: it may be ours */
+	if (wo.due > 0)
+		spool_sched_kick(t);
 	if (fflush(stdout) == EOF)
 		cli_die(-errno, NULL, "stdout");
 	if (cli_verbose)

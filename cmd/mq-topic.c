@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -33,6 +34,7 @@ static const char usage_text[] =
 "       mq-topic [-qv] [-s spool] reset group topic --to position\n"
 "       mq-topic [-qv] [-s spool] delete-group group topic\n"
 "       mq-topic [-qv] [-s spool] gc [topic]\n"
+"       mq-topic [-qv] [-s spool] cancel topic id\n"
 "       mq-topic [-qv] [-s spool] stats [--json | --prometheus] [-o file]\n";
 
 static void usage(int) __attribute__((noreturn));
@@ -374,6 +376,51 @@ cmd_list(int argc, char *argv[])
 	return EX_OK;
 }
 
+/* iso_time - ms since the epoch as ISO 8601 UTC, in a static buffer */
+static const char *
+iso_time(int64_t ms)
+{
+	static char buf[64];
+	struct tm tm;
+	time_t s = (time_t)(ms / 1000);
+
+	if (gmtime_r(&s, &tm) == NULL)
+		return "-";
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return buf;
+}
+
+/* cmd_cancel - cancel topic id: drop the scheduled messages sent with id */
+static int
+cmd_cancel(int argc, char *argv[])
+{
+	struct spool *sp;
+	struct spool_topic *t;
+	int r;
+
+	if (argc != 3)
+		usage(EX_USAGE);
+	if (*argv[2] == '\0' || strlen(argv[2]) > SPOOL_ID_MAX)
+		cli_usage_die("cancel: an ID is 1 to %d bytes", SPOOL_ID_MAX);
+	sp = cli_open_spool(spool_opt, 0);
+	t = open_topic(sp, argv[1]);
+	/* what is due now is no longer scheduled: it goes to its partition */
+	if ((r = spool_sched_move(t, spool_now_ms(), NULL)) < 0 ||
+	    (r = spool_sched_cancel(t, argv[2], strlen(argv[2]))) < 0)
+		cli_die(r, sp, "%s: scheduled", argv[1]);
+	if (r == 0)
+		cli_fail(-ENOENT, "%s: %s: No such scheduled message",
+		    argv[1], argv[2]);
+	if (cli_verbose)
+		cli_warn("%s: %s: %d scheduled messages cancelled", argv[1],
+		    argv[2], r);
+	(void)cli_close(t);
+	(void)cli_close(sp);
+	return EX_OK;
+}
+
 /* cmd_describe - describe topic */
 static int
 cmd_describe(int argc, char *argv[])
@@ -382,6 +429,8 @@ cmd_describe(int argc, char *argv[])
 	struct spool *sp;
 	struct spool_topic *t;
 	char text[4096], *line;
+	uint64_t nsched;
+	int64_t due;
 	uint32_t i, np;
 	int r, json;
 
@@ -406,6 +455,11 @@ cmd_describe(int argc, char *argv[])
 	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
 		if (strncmp(line, "partitions=", 11) != 0)
 			printf("%s\n", line);
+	if ((r = spool_sched_info(t, &nsched, &due)) < 0)
+		cli_die(r, sp, "%s: scheduled", argv[1]);
+	printf("scheduled %" PRIu64 "\n", nsched);
+	if (due >= 0)
+		printf("next.due %s %" PRId64 "\n", iso_time(due), due);
 	printf("%9s %14s %14s %14s %14s %8s\n", "PARTITION", "FIRST", "NEXT",
 	    "MESSAGES", "BYTES", "SEGMENTS");
 	for (i = 0; i < np; i++) {
@@ -868,8 +922,11 @@ cmd_gc(int argc, char *argv[])
 			cli_own(CLI_TOPIC, t);
 		} else
 			t = open_topic(sp, names[i]);
-		r = spool_topic_gc(t, spool_now_ms(), cli_verbose ? report :
-		    NULL, NULL);
+		/* gc touches the topic: it moves what is due, too */
+		r = spool_sched_move(t, spool_now_ms(), NULL);
+		if (r >= 0)
+			r = spool_topic_gc(t, spool_now_ms(), cli_verbose ?
+			    report : NULL, NULL);
 		(void)cli_close(t);
 		if (r == -ENOENT && argc == 1 && !topic_exists(sp, names[i]))
 			continue;	/* deleted while we were at it */
@@ -945,6 +1002,27 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 					    fam[k], names[i], p, v);
 			}
 			(void)cli_close(groups);
+			(void)cli_close(t);
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		printf(k == 0 ? "# HELP mq_scheduled Messages of a topic waiting "
+		    "for their due time.\n# TYPE mq_scheduled gauge\n" :
+		    "# HELP mq_scheduled_next_due_ms When the next scheduled "
+		    "message is due.\n# TYPE mq_scheduled_next_due_ms gauge\n");
+		for (i = 0; i < n; i++) {
+			uint64_t ns;
+			int64_t due;
+
+			t = open_topic(sp, names[i]);
+			if ((r = spool_sched_info(t, &ns, &due)) < 0)
+				cli_die(r, sp, "%s: scheduled", names[i]);
+			if (k == 0)
+				printf("mq_scheduled{topic=" JSTR "} %" PRIu64
+				    "\n", names[i], ns);
+			else if (due >= 0)
+				printf("mq_scheduled_next_due_ms{topic=" JSTR
+				    "} %" PRId64 "\n", names[i], due);
 			(void)cli_close(t);
 		}
 	}
@@ -1030,8 +1108,9 @@ cmd_stats(int argc, char *argv[])
 	struct spool_topic *t;
 	char **names, **groups, *out = NULL;
 	const char *file = NULL;
-	uint64_t c, lag;
-	size_t n, ng, i, k;
+	uint64_t c, lag, *nsched;
+	int64_t *due;
+	size_t n, ng, i, k, anysched = 0;
 	uint32_t p, np;
 	int ch, r, h, mode = 0;
 
@@ -1062,12 +1141,31 @@ cmd_stats(int argc, char *argv[])
 		printf("%-24s %9s %14s %14s %14s %14s %8s\n", "TOPIC",
 		    "PARTITION", "FIRST", "NEXT", "MESSAGES", "BYTES",
 		    "SEGMENTS");
+	if ((nsched = calloc(n + 1, sizeof(*nsched))) == NULL ||
+	    (due = calloc(n + 1, sizeof(*due))) == NULL)
+		cli_die(-ENOMEM, NULL, "stats");
+	cli_own(CLI_MEM, nsched);
+	cli_own(CLI_MEM, due);
 	for (i = 0; i < n; i++) {
 		t = open_topic(sp, names[i]);
 		np = spool_topic_config(t)->partitions;
-		if (mode == OPT_JSON)
-			printf("%s{\"topic\":" JSTR ",\"partitions\":[",
-			    i ? "," : "", names[i]);
+		if ((r = spool_sched_info(t, &nsched[i], &due[i])) < 0)
+			cli_die(r, sp, "%s: scheduled", names[i]);
+		anysched += nsched[i] > 0;
+		if (mode == OPT_PROMETHEUS) {
+			printf("mq_scheduled{topic=" JSTR "} %" PRIu64 "\n",
+			    names[i], nsched[i]);
+			if (due[i] >= 0)
+				printf("mq_scheduled_next_due_ms{topic=" JSTR
+				    "} %" PRId64 "\n", names[i], due[i]);
+		}
+		if (mode == OPT_JSON) {
+			printf("%s{\"topic\":" JSTR ",\"scheduled\":%" PRIu64,
+			    i ? "," : "", names[i], nsched[i]);
+			if (due[i] >= 0)
+				printf(",\"next_due\":%" PRId64, due[i]);
+			printf(",\"partitions\":[");
+		}
 		for (p = 0; p < np; p++) {
 			if ((r = spool_topic_info(t, p, &pi)) < 0)
 				cli_die(r, sp, "%s: partition %" PRIu32,
@@ -1124,6 +1222,16 @@ cmd_stats(int argc, char *argv[])
 	}
 	if (mode == OPT_JSON)
 		printf("]}\n");
+	/* scheduled messages: a table of their own, when there are any */
+	if (mode == 0 && anysched > 0) {
+		printf("\n%-24s %14s %s\n", "TOPIC", "SCHEDULED", "NEXT-DUE");
+		for (i = 0; i < n; i++)
+			if (nsched[i] > 0)
+				printf("%-24s %14" PRIu64 " %s\n", names[i],
+				    nsched[i], iso_time(due[i]));
+	}
+	(void)cli_close(due);
+	(void)cli_close(nsched);
 done:
 	(void)cli_close(names);
 	(void)cli_close(sp);
@@ -1147,6 +1255,7 @@ main(int argc, char *argv[])
 		const char *name;
 		int (*fn)(int, char *[]);
 	} cmds[] = {
+		{ "cancel", cmd_cancel },
 		{ "config", cmd_config },
 		{ "create", cmd_create },
 		{ "delete", cmd_delete },

@@ -10,7 +10,7 @@
 # The options that take an argument, by program.
 set -g __mq_send_argopts -D -H -K -k -p -s -z --delimiter --header \
     --key-delimiter --key --partition --spool --compress --sync-interval \
-    --id
+    --id --at --delay
 set -g __mq_recv_argopts -c -D -F -g -j -o -p -s -u -x --count \
     --delimiter --format --group --jobs --offset --partition --spool \
     --until --exec --dead-letter --exec-timeout --filter --rate --retries \
@@ -189,6 +189,8 @@ complete -c mq-send -s J -l json -d 'Input lines are JSON as printed by mq-recv 
 complete -c mq-send -s h -l help -d 'Print usage and exit'
 complete -c mq-send -l version -d 'Print version and exit'
 complete -c mq-send -l id -x -d 'Store this send once per dedup window'
+complete -c mq-send -l at -x -d 'Deliver at this time (epoch ms or ISO 8601)'
+complete -c mq-send -l delay -x -d 'Deliver after this long (duration)'
 complete -c mq-send -l no-create -d 'Do not create a missing topic'
 complete -c mq-send -l no-sync -d 'Do not fsync'
 complete -c mq-send -l print-offsets -d 'Print partition and offset of each message'
@@ -264,6 +266,8 @@ complete -c mq-topic -n '__mq_npos topic 0' -a reset -d 'Move the committed offs
 complete -c mq-topic -n '__mq_npos topic 0' -a delete-group -d 'Delete a consumer group'
 complete -c mq-topic -n '__mq_npos topic 0' -a gc -d 'Apply retention, delete old segments'
 complete -c mq-topic -n '__mq_npos topic 0' -a stats -d 'Numbers for monitoring'
+complete -c mq-topic -n '__mq_npos topic 0' -a cancel -d 'Remove a scheduled message sent with --id'
+complete -c mq-topic -n '__mq_topic_cmd cancel 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd gc 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd stats' -l json -d 'One JSON object'
 complete -c mq-topic -n '__mq_topic_cmd stats' -l prometheus -d 'node_exporter textfile format'

@@ -130,6 +130,7 @@ struct spool_writer_opts {
 	int		 partition;	/* -1: by key, else this one */
 	void		(*stored)(void *, uint32_t part, uint64_t off);
 	void		*arg;
+	int64_t		 due;		/* ms: keep until then (schedule.c); 0: now */
 };
 int	 spool_writer_open(struct spool_topic *, const struct spool_writer_opts *,
 	    struct spool_writer **);
@@ -209,6 +210,12 @@ int	 spool_dedup_begin(struct spool_topic *, const void *id, size_t len,
 int	 spool_dedup_stored(struct spool_dedup *, const struct spool_msg *);
 int	 spool_dedup_end(struct spool_dedup *, int stored);
 int	 spool_dedup_gc(struct spool_topic *, int64_t now_ms);
+
+/* schedule.c: delayed messages (mq-send --delay, --at) */
+int	 spool_sched_move(struct spool_topic *, int64_t now_ms, int64_t *next);
+int	 spool_sched_info(struct spool_topic *, uint64_t *count, int64_t *next);
+int	 spool_sched_cancel(struct spool_topic *, const void *id, size_t len);
+void	 spool_sched_kick(struct spool_topic *);
 
 /* input.c: records from a stream; dlen 0 means the stream is one record */
 int	 spool_input_open(struct spool *, int fd, const void *delim, size_t dlen,

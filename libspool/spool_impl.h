@@ -172,6 +172,12 @@ int	 spool_dedup_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
 void	 spool_group_close(struct spool_group *);
 
+/* schedule.c and writer.c: scheduled batches */
+int	 spool_sched_store(struct spool_topic *, uint32_t part, int64_t due,
+	    unsigned char *buf, size_t len, uint32_t count, int sync);
+int	 spool_writer_put_batch(struct spool_writer *, uint32_t part,
+	    unsigned char *buf, size_t len, uint32_t count);
+
 
 
 #endif

@@ -384,10 +384,34 @@ flush_part(struct spool_writer *w, uint32_t n)
 	if ((r = spool_batch_seal(&p->b, w->o.codec, w->o.level, &out,
 	    &len)) < 0)
 		return r;
-	r = append(w, n, p, (unsigned char *)out, len, count);
+	if (w->o.due > 0)
+		/* a delayed batch waits outside the log (schedule.c) */
+		r = spool_sched_store(w->t, n, w->o.due, (unsigned char *)out,
+		    len, count, w->o.sync);
+	else
+		r = append(w, n, p, (unsigned char *)out, len, count);
 	w->pending -= p->b.len - SPOOL_HDR_SIZE;
 	spool_batch_reset(&p->b);
 	return r;
+}
+
+/*
+ * spool_writer_put_batch - append a sealed batch as it is (a scheduled
+ * one that is due); its base offset is stamped under the lock
+ */
+int
+spool_writer_put_batch(struct spool_writer *w, uint32_t n, unsigned char *buf,
+    size_t len, uint32_t count)
+{
+	int r;
+
+	if (w->err)
+		return w->err;
+	if (n >= w->nparts)
+		return -ENOENT;
+	if ((r = append(w, n, &w->parts[n], buf, len, count)) < 0)
+		return w->err = r;
+	return 0;
 }
 
 /* spool_writer_flush - append every pending batch */

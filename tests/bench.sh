@@ -4,6 +4,7 @@
 # Environment:
 #   BENCH_N=5000000     messages (lines of exactly 100 bytes: 99 chars + "\n")
 #   BENCH_REPS=3        runs per measurement, the best (shortest) is kept
+#   BENCH_SCHED=100000  scheduled batches beside a topic for the --delay bars
 #   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
 #                       callgrind (200000 messages; stable on noisy machines)
 #   MQ_BIN=DIR          where mq-send, mq-recv, mq-topic are (default: bin/)
@@ -136,6 +137,48 @@ measure 'mq-recv > out2'            recv 'rm -f out2' '"$RECV" t1 > out2' \
 	'if [ $rep = 1 ]; then cmp in out2 >/dev/null || fail "mq-recv t1 output differs from the input (cmp in out2: $(cmp in out2 2>&1 | head -1))"; fi; rm -f out2'
 rm -f out
 
+# --- scheduled messages (mq-send --delay / --at) ---------------------------
+# BENCH_SCHED scheduled batches (default 100000: hard links of one real
+# scheduled file, spread over the minutes of the next day) beside a topic
+# must not slow a plain send or receive of it; and a follower makes a due
+# message visible within 50 ms of its time with nothing else sent.
+SN=${BENCH_SCHED:-100000}
+drop_topic ts
+"$SEND" --no-sync --delay 2d ts seed || fail "mq-send --delay"
+seed=$(ls spool/topics/ts/scheduled/*/* 2>/dev/null | head -n 1)
+if [ -z "$seed" ] || ! python3 - "$seed" "$SN" <<'PY'
+import os, sys, time
+seed, n = sys.argv[1], int(sys.argv[2])
+root = os.path.dirname(os.path.dirname(seed))
+base = int(time.time() * 1000) + 3600000
+for i in range(n):
+    due = base + i * 86400000 // n
+    b = os.path.join(root, "%020d" % (due // 60000))
+    os.makedirs(b, exist_ok=True)
+    os.link(seed, os.path.join(b, "%020d-%016x-%08x-0-1" % (due, i, 1)))
+PY
+then
+	fail "cannot make $SN scheduled files"
+fi
+measure "mq-send --no-sync, $SN sched" send '' '"$SEND" --no-sync ts < in' ''
+measure "mq-recv, $SN sched"  recv '' '"$RECV" -c "$N" ts > /dev/null' ''
+sched=$("$TOPIC" describe ts | awk '$1 == "scheduled" { print $2 }')
+[ "$sched" = $((SN + 1)) ] || fail "describe ts: $sched scheduled, expected $((SN + 1))"
+drop_topic ts
+drop_topic tl
+lat=0
+for i in 1 2 3 4 5; do
+	now
+	due=$(awk -v t="$REPLY" 'BEGIN { printf "%.0f", t * 1000 + 300 }')
+	"$SEND" --no-sync --at "$due" tl "m$i" || fail "mq-send --at"
+	"$RECV" -f -c "$i" tl > /dev/null || fail "mq-recv -f -c $i"
+	now
+	lat=$(awk -v t="$REPLY" -v d="$due" -v l="$lat" 'BEGIN {
+		x = t * 1000 - d; printf "%.0f", (x > l ? x : l) }')
+done
+drop_topic tl
+printf '  %-30s %s ms\n' 'follower: due to visible, max of 5' "$lat" >&2
+
 # --- table ----------------------------------------------------------------
 echo
 printf '%-32s %9s %14s %11s %12s\n' benchmark seconds 'messages/s' 'MB/s' 'vs cat'
@@ -246,6 +289,11 @@ bar 'mq-recv >= 0.5x cat' "$br_n / $mr_n >= 0.5" \
 mg_n=$(num "${best['mq-recv -g (group) > /dev/null']}")
 bar 'mq-recv -g >= 0.8x mq-recv' "$mr_n / $mg_n >= 0.8" \
 	"group consumption $(fmt "$mr_n" "$mg_n")x of plain mq-recv"
+bar 'scheduled: send >= 0.8x plain' "$ms_n / $(num "${best["mq-send --no-sync, $SN sched"]}") >= 0.8" \
+	"mq-send beside $SN scheduled batches $(fmt "$ms_n" "$(num "${best["mq-send --no-sync, $SN sched"]}")")x of plain"
+bar 'scheduled: recv >= 0.8x plain' "$mr_n / $(num "${best["mq-recv, $SN sched"]}") >= 0.8" \
+	"mq-recv beside $SN scheduled batches $(fmt "$mr_n" "$(num "${best["mq-recv, $SN sched"]}")")x of plain"
+bar 'due message visible <= 50 ms' "$lat <= 50" "a follower saw it $lat ms after its time (incl. process exit)"
 bar '>= 5M msg/s' "$N / $ms_n >= 5e6 && $N / $mr_n >= 5e6" \
 	"mq-send --no-sync $(fmt "$N" "$ms_n" | awk '{printf "%.2f", $1/1e6}')M, mq-recv $(fmt "$N" "$mr_n" | awk '{printf "%.2f", $1/1e6}')M msg/s"
 

@@ -1054,6 +1054,79 @@ scn_replicate() {
 	check_offsets "$T/before" "the source"
 }
 
+# ---- scenario 9: due scheduled messages, their mover killed ---------------
+
+scn_delay_move() {
+	local t=t n i k st d pid variant opts out sc=
+	local variants=(recv gc send follow strace)
+	variant=${variants[$(((TRIAL / ${#SCENARIOS[@]}) % 5))]}
+	# strace: killed at the Nth unlinkat or fdatasync, the narrow spots
+	# between a synced append and the removal of its scheduled file
+	if [[ $variant == strace ]] && ! strace -f -qq -o /dev/null true 2>/dev/null; then
+		variant=recv
+	fi
+	"$MQTOPIC" create -P 3 "$t" 2>>"$T/err" || violation "create $t exited $?"
+	# 1-6 scheduled sends of 1-40 messages, keyed or round-robin
+	rnd 6; n=$((R + 1))
+	: >"$T/sched"
+	for ((i = 1; i <= n; i++)); do
+		rnd 40; k=$((R + 1))
+		opts=()
+		rnd 2; ((R == 0)) && opts+=(-k "key$i")
+		seq -f "s$i-%g" 1 "$k" >>"$T/sched"
+		seq -f "s$i-%g" 1 "$k" | "$MQSEND" "${opts[@]}" --delay 1s "$t" \
+		    2>>"$T/err" || violation "scheduled send $i exited $?"
+	done
+	usleep_us 1100000	# all of them due now
+	pick_delay_us 30; d=$R
+	case $variant in
+	recv)	"$MQRECV" "$t" >/dev/null 2>>"$T/err" & ;;
+	gc)	"$MQTOPIC" gc "$t" 2>>"$T/err" & ;;
+	send)	"$MQSEND" "$t" probe0 2>>"$T/err" & ;;
+	follow)	"$MQRECV" -f "$t" >/dev/null 2>>"$T/err" & ;;
+	strace)	local scs=(unlinkat fdatasync renameat renameat2 fsync)
+		rnd 5; sc=${scs[R]}
+		rnd 8
+		MQ_IO=sync strace -f -qq -o /dev/null \
+		    -e inject="$sc:signal=KILL:when=$((R + 1))" \
+		    "$MQRECV" "$t" >/dev/null 2>>"$T/err" &
+		d=0 ;;
+	esac
+	pid=$!
+	if [[ $variant != strace ]]; then
+		usleep_us "$d"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	st=0; wait "$pid" || st=$?
+	log "delay-move: variant=$variant${sc:+ $sc when=$((R + 1))} sends=$n messages=$(wc -l <"$T/sched") delay=${d}us status=$st"
+	killed "$st" && record killed 1
+	if ! killed "$st" && ((st != 0)); then
+		violation "$variant exited $st: $(tail -c 200 "$T/err")"
+	fi
+	# the reader moves what is left, then everything is there once
+	dump_topic "$t" "$T/before"
+	((DUMP_RC == 0)) || violation "mq-recv $t exited $DUMP_RC after the crash: $(head -c 200 "$T/before.err")"
+	check_offsets "$T/before" "after the crash"
+	out=$(awk -v st="$st" -v var="$variant" '
+		FILENAME == ARGV[1] { want[$1] = 1; next }
+		$3 == "probe0" { probes++; next }
+		!($3 in want) { print "unknown message at " $1 "/" $2 ": " $3; next }
+		{ cnt[$3]++ }
+		END {
+			for (m in want)
+				if (cnt[m] != 1) print m ": readable " cnt[m] + 0 " times"
+			if (probes > 1 || (st == 0 && var == "send" && probes + 0 == 0))
+				print "probe0 readable " probes + 0 " times"
+		}' "$T/sched" "$T/before" | head -n 20)
+	if [[ -n $out ]]; then
+		while IFS= read -r l; do violation "$l"; done <<<"$out"
+	fi
+	n=$("$MQTOPIC" describe "$t" | awk '$1 == "scheduled" { print $2 }')
+	[[ $n == 0 ]] || violation "describe: $n messages still scheduled after a read"
+	record messages "$(wc -l <"$T/before")"
+	check_recovery "$t" "$T/before"
+}
+
 scenario send-stream scn_send_stream "one streaming producer into mq-send, killed"
 scenario send-oneshot scn_send_oneshot "a loop of one-shot mq-send, one killed"
 scenario send-concurrent scn_send_concurrent "four producers on 1 or 3 partitions, some killed"
@@ -1062,6 +1135,7 @@ scenario topic-create scn_topic_create "create, auto-create, grow, delete killed
 scenario verify-repair scn_verify_repair "verify --repair of a damaged tail, killed"
 scenario send-id scn_send_id "mq-send --id killed (strace at a system call, or a delay), retried"
 scenario replicate scn_replicate "mq-replicate killed (client or server), then resumed"
+scenario delay-move scn_delay_move "due scheduled messages, their mover (recv, gc, send, -f) killed"
 
 # ---- the driver -----------------------------------------------------------
 
