@@ -403,43 +403,6 @@ spool_replica_wait(struct spool *sp, const char *topic, const uint64_t *need,
 	return r;
 }
 
-/* acks_load - the sender's table of one replica's acks, from its file */
-static int
-acks_load(struct sess *s)
-{
-	char *text, *line, *save = NULL, name[SPOOL_NAME_MAX + 1];
-	unsigned long long next;
-	unsigned p;
-	struct ack *na;
-	int fd, r;
-
-	if (s->peer_id[0] == '\0' || (fd = acks_dir(s->sp, 0)) < 0)
-		return 0;
-	if ((text = malloc(1u << 20)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	r = spool_read_file(fd, s->peer_id, text, 1u << 20);
-	close(fd);
-	for (line = r < 0 ? NULL : strtok_r(text, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		if (sscanf(line, "%249s %u %llu", name, &p, &next) != 3 ||
-		    !spool_topic_name_ok(name))
-			continue;
-		if ((na = realloc(s->acks, (s->nacks + 1) *
-		    sizeof(*na))) == NULL)
-			break;
-		s->acks = na;
-		if ((na[s->nacks].topic = strdup(name)) == NULL)
-			break;
-		na[s->nacks].part = p;
-		na[s->nacks].next = next;
-		s->nacks++;
-	}
-	free(text);
-	return 0;
-}
-
 /*
  * acks_merge - take in what SPOOL/replicas/ID says now (another session
  * of the same replica may have written it): the larger offset wins
@@ -482,6 +445,19 @@ acks_merge(struct sess *s, int dfd)
 		s->nacks++;
 	}
 	free(text);
+}
+
+/* acks_load - what SPOOL/replicas/ID says this replica acknowledged */
+static int
+acks_load(struct sess *s)
+{
+	int fd;
+
+	if (s->peer_id[0] == '\0' || (fd = acks_dir(s->sp, 0)) < 0)
+		return 0;
+	acks_merge(s, fd);
+	close(fd);
+	return 0;
 }
 
 /*
