@@ -82,11 +82,14 @@ segs() { ls "$MQ_SPOOL/topics/t/0/" | grep -c '\.log$'; }
 
 @test "gc is safe beside a reader that holds a deleted segment open" {
 	mq-topic config t retention.bytes=0
-	bg "$T/out" "$T/err" mq-recv -f -p 0 --rate 200/s t
-	sleep 0.2
+	# slow enough (60 messages in 2 s) that gc, 0.5 s in, finds the
+	# reader in the middle of the segments (its output is flushed only
+	# when it is idle, so there is nothing to wait on)
+	bg "$T/out" "$T/err" mq-recv -f -p 0 --rate 30/s t
+	sleep 0.5
 	run mq-topic gc t
 	expect_status 0
-	wait_until 10 has "$T/out" "message number 59,"
+	wait_until 20 has "$T/out" "message number 59,"
 	stop_bg "$BG_PID"
 	expect_eq "$BG_STATUS" 0 "exit status"
 	# what it read is in order, ends with the last message, and says
