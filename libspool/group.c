@@ -470,13 +470,17 @@ spool_group_close(struct spool_group *g)
 	free(g);
 }
 
+/* group_entry - a directory entry that may be a group */
+static int
+group_entry(const struct dirent *de)
+{
+	return spool_topic_name_ok(de->d_name);
+}
+
 /* spool_group_list - the groups of a topic, sorted */
 int
 spool_group_list(struct spool_topic *t, char ***names, size_t *n)
 {
-	struct dirent *de;
-	char **v = NULL, **nv;
-	size_t cap = 0, i;
 	DIR *d;
 	int r;
 
@@ -484,36 +488,7 @@ spool_group_list(struct spool_topic *t, char ***names, size_t *n)
 	*n = 0;
 	if ((r = spool_opendir(t->dirfd, "groups", &d)) < 0)
 		return r == -ENOENT ? 0 : r;
-	while ((de = readdir(d)) != NULL) {
-		if (!spool_topic_name_ok(de->d_name))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
-				goto nomem;
-			v = nv;
-		}
-		if ((v[*n] = strdup(de->d_name)) == NULL)
-			goto nomem;
-		(*n)++;
-	}
-	closedir(d);
-	/* insertion sort: groups are few */
-	for (i = 1; i < *n; i++)
-		for (size_t j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
-			char *x = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = x;
-		}
-	*names = v;
-	return 0;
-nomem:
-	closedir(d);
-	while (*n > 0)
-		free(v[--*n]);
-	free(v);
-	return -ENOMEM;
+	return spool_dir_names(d, group_entry, names, n);
 }
 
 /*

@@ -113,13 +113,6 @@ cmp_name(const void *a, const void *b)
 	    ((const struct sfile *)b)->name);
 }
 
-/* cmp_str - qsort of bucket names */
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /*
  * list_files - the scheduled files of one bucket, sorted; with sweep,
  * a bucket of a past minute, the NAME.tmp a killed sender left go too
@@ -171,13 +164,18 @@ list_files(int bfd, int sweep, struct sfile **out, size_t *np)
 	return 0;
 }
 
+/* bucket_entry - a name of a bucket: 20 digits, the due minute */
+static int
+bucket_entry(const struct dirent *de)
+{
+	return strlen(de->d_name) == 20 &&
+	    strspn(de->d_name, "0123456789") == 20;
+}
+
 /* list_buckets - the bucket directories of scheduled/, sorted */
 static int
 list_buckets(int sfd, char ***out, size_t *np)
 {
-	struct dirent *de;
-	char **v = NULL, **nv;
-	size_t n = 0, cap = 0, i;
 	DIR *d;
 	int fd;
 
@@ -190,32 +188,7 @@ list_buckets(int sfd, char ***out, size_t *np)
 		return -errno;
 	}
 	rewinddir(d);
-	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != 20 ||
-		    strspn(de->d_name, "0123456789") != 20)
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
-				goto nomem;
-			v = nv;
-		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
-			goto nomem;
-		n++;
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(v, n, sizeof(*v), cmp_str);
-	*out = v;
-	*np = n;
-	return 0;
-nomem:
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-	closedir(d);
-	return -ENOMEM;
+	return spool_dir_names(d, bucket_entry, out, np);
 }
 
 /* free_buckets - release what list_buckets returned */

@@ -404,3 +404,52 @@ spool_watch(int ifd, int dirfd, uint32_t mask)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
 	return inotify_add_watch(ifd, path, mask);
 }
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * spool_dir_names - the names of d's entries that keep accepts, sorted,
+ * in a malloc'd array of malloc'd strings (*np of them); d is closed
+ * whatever happens.  The one directory listing of the library: topics,
+ * groups, scheduled buckets.
+ */
+int
+spool_dir_names(DIR *d, int (*keep)(const struct dirent *), char ***out,
+    size_t *np)
+{
+	struct dirent *de;
+	char **v = NULL, **nv;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*np = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!keep(de))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto nomem;
+			v = nv;
+		}
+		if ((v[n] = strdup(de->d_name)) == NULL)
+			goto nomem;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_name);
+	*out = v;
+	*np = n;
+	return 0;
+nomem:
+	closedir(d);
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+	return -ENOMEM;
+}

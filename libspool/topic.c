@@ -348,19 +348,18 @@ spool_tmp_gc(struct spool *sp, int64_t now,
 	return r < 0 ? r : removed;
 }
 
+/* topic_entry - a directory entry that may be a topic */
 static int
-cmpstr(const void *a, const void *b)
+topic_entry(const struct dirent *de)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return spool_topic_name_ok(de->d_name) &&
+	    (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN);
 }
 
 /* spool_topic_list - the topic names, sorted; free each and the array */
 int
 spool_topic_list(struct spool *sp, char ***names, size_t *np)
 {
-	struct dirent *de;
-	char **v = NULL, **nv;
-	size_t n = 0, cap = 0;
 	DIR *d;
 	int r;
 
@@ -370,33 +369,7 @@ spool_topic_list(struct spool *sp, char ***names, size_t *np)
 		return 0;
 	if ((r = spool_opendir(sp->topicsfd, ".", &d)) < 0)
 		return r;
-	while ((de = readdir(d)) != NULL) {
-		if (!spool_topic_name_ok(de->d_name))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
-				goto nomem;
-			v = nv;
-		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
-			goto nomem;
-		n++;
-	}
-	closedir(d);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmpstr);
-	*names = v;
-	*np = n;
-	return 0;
-nomem:
-	closedir(d);
-	while (n > 0)
-		free(v[--n]);
-	free(v);
-	return -ENOMEM;
+	return spool_dir_names(d, topic_entry, names, np);
 }
 
 /* load_config - read the topic's config file into t->cfg */
