@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ struct spool_input {
 	size_t		 len;		/* bytes in buf[cur] */
 	size_t		 pos;		/* parsed up to here */
 	int		 cur;
-	int		 reading;	/* a read into buf[!cur] is out */
+	struct spool_io_req rd;		/* the read into buf[!cur], when out */
 	int		 eof;
 	int		 done;
 	unsigned char	*carry;
@@ -81,8 +82,8 @@ spool_input_close(struct spool_input *in)
 {
 	if (in == NULL)
 		return;
-	if (in->reading)
-		(void)spool_io_read_wait(in->io, -1);
+	if (in->rd.pending)
+		(void)spool_io_read_wait(in->io, &in->rd, -1);
 	free(in->buf[0]);
 	free(in->buf[1]);
 	free(in->delim);
@@ -143,21 +144,28 @@ straddle(const struct spool_input *in, const unsigned char *p, size_t n)
 static int
 refill(struct spool_input *in, int timeout_ms)
 {
+	struct pollfd pfd;
 	ssize_t n;
 	int r;
 
-	if (!in->reading) {
-		if ((r = spool_io_read_start(in->io, in->fd, in->buf[!in->cur],
-		    CHUNK, -1)) < 0)
+	for (;;) {
+		if (!in->rd.pending && (r = spool_io_read_start(in->io,
+		    &in->rd, in->fd, in->buf[!in->cur], CHUNK, -1)) < 0)
 			return r;
-		in->reading = 1;
+		n = spool_io_read_wait(in->io, &in->rd, timeout_ms);
+		if (n == -ETIMEDOUT)
+			return (int)n;
+		if (n == -EAGAIN) {
+			/* stdin left non-blocking: wait until it has data */
+			pfd.fd = in->fd;
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, timeout_ms) == 0)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (n != -EINTR)
+			break;
 	}
-	do
-		n = spool_io_read_wait(in->io, timeout_ms);
-	while (n == -EINTR || n == -EAGAIN);
-	if (n == -ETIMEDOUT)
-		return (int)n;
-	in->reading = 0;
 	if (n < 0)
 		return (int)n;
 	in->cur = !in->cur;
@@ -168,11 +176,8 @@ refill(struct spool_input *in, int timeout_ms)
 		return 0;
 	}
 	/* the next read goes on while the caller works on this one */
-	if ((r = spool_io_read_start(in->io, in->fd, in->buf[!in->cur], CHUNK,
-	    -1)) < 0)
-		return r;
-	in->reading = 1;
-	return 0;
+	return spool_io_read_start(in->io, &in->rd, in->fd, in->buf[!in->cur],
+	    CHUNK, -1);
 }
 
 /*

@@ -3,9 +3,12 @@
  *
  * Two kinds of request go through here.  Synchronous ones (pwrite with
  * an optional linked fdatasync, pread, fdatasync) return when the kernel
- * is done.  One asynchronous read may be outstanding at a time: the
- * caller starts it, does other work (encoding a batch, decoding the
- * previous chunk), and collects it later.  That single read-ahead is how
+ * is done.  Asynchronous reads are requests the caller owns (struct
+ * spool_io_req, usually a member of its own state): it starts one, does
+ * other work (encoding a batch, decoding the previous chunk), and
+ * collects it later.  Any number may be outstanding on one handle, one
+ * per request object; a completion that arrives while the engine waits
+ * for something else is parked in its request.  That read-ahead is how
  * mq-send overlaps reading stdin with encoding and writing, and how
  * mq-recv overlaps reading a segment with formatting its output.
  *
@@ -31,23 +34,21 @@
 #include "spool_impl.h"
 
 #define RING_DEPTH	8
-#define TAG_AHEAD	1
+/*
+ * A completion's user data says whose it is: the two tags below belong
+ * to the synchronous requests, anything else is the address of the
+ * struct spool_io_req of a read-ahead (never 1 or 2: it is aligned).
+ */
 #define TAG_SYNC	2
+#define TAG_SYNC_FSYNC	(TAG_SYNC + 1)
 
 struct spool_io {
 	int		 uring;
 	struct io_uring	 ring;
-	int		 ahead;		/* a read-ahead is outstanding */
-	int		 ahead_done;
-	ssize_t		 ahead_res;
 #ifdef SPOOL_FAULTS
 	long		 fail_write;	/* the test build's MQ_FAULT countdowns */
 	long		 fail_sync;
 #endif
-	int		 rfd;		/* the sync engine's deferred read */
-	void		*rbuf;
-	size_t		 rlen;
-	off_t		 roff;
 };
 
 #ifdef SPOOL_FAULTS
@@ -103,14 +104,15 @@ spool_io_open(struct spool_io **iop, enum spool_io_mode mode)
 	return 0;
 }
 
-/* spool_io_close - wait out a pending read and release the engine */
+/*
+ * spool_io_close - release the engine; every read-ahead must have been
+ * collected by its owner, whose buffers the kernel would else write
+ */
 void
 spool_io_close(struct spool_io *io)
 {
 	if (io == NULL)
 		return;
-	if (io->ahead && !io->ahead_done)
-		(void)spool_io_read_wait(io, -1);
 	if (io->uring)
 		io_uring_queue_exit(&io->ring);
 	free(io);
@@ -137,14 +139,33 @@ get_sqe(struct spool_io *io)
 }
 
 /*
- * reap - wait for one completion of a synchronous request, parking a
- * read-ahead completion that arrives first
+ * park - take a completion off the ring: a read-ahead's goes into its
+ * request (returns 1), a synchronous one's tag and result to the caller
  */
 static int
-reap(struct spool_io *io, int *res)
+park(struct spool_io *io, struct io_uring_cqe *cqe, uint64_t *tag, int *res)
+{
+	struct spool_io_req *req;
+
+	*tag = io_uring_cqe_get_data64(cqe);
+	*res = cqe->res;
+	io_uring_cqe_seen(&io->ring, cqe);
+	if (*tag == TAG_SYNC || *tag == TAG_SYNC_FSYNC)
+		return 0;
+	req = (struct spool_io_req *)(uintptr_t)*tag;
+	req->done = 1;
+	req->res = *res;
+	return 1;
+}
+
+/*
+ * reap - wait for one completion of a synchronous request, parking
+ * read-ahead completions that arrive first
+ */
+static int
+reap(struct spool_io *io, uint64_t *tag, int *res)
 {
 	struct io_uring_cqe *cqe;
-	uint64_t tag;
 	int r;
 
 	for (;;) {
@@ -153,15 +174,8 @@ reap(struct spool_io *io, int *res)
 			continue;
 		if (r < 0)
 			return r;
-		tag = io_uring_cqe_get_data64(cqe);
-		*res = cqe->res;
-		io_uring_cqe_seen(&io->ring, cqe);
-		if (tag == TAG_AHEAD) {
-			io->ahead_done = 1;
-			io->ahead_res = *res;
-			continue;
-		}
-		return 0;
+		if (!park(io, cqe, tag, res))
+			return 0;
 	}
 }
 
@@ -171,6 +185,7 @@ spool_io_pread(struct spool_io *io, int fd, void *buf, size_t len, off_t off)
 {
 	struct io_uring_sqe *sqe;
 	size_t done = 0;
+	uint64_t tag;
 	ssize_t n;
 	int r, res;
 
@@ -190,7 +205,7 @@ spool_io_pread(struct spool_io *io, int fd, void *buf, size_t len, off_t off)
 			io_uring_sqe_set_data64(sqe, TAG_SYNC);
 			if ((r = io_uring_submit(&io->ring)) < 0)
 				return r;
-			if ((r = reap(io, &res)) < 0)
+			if ((r = reap(io, &tag, &res)) < 0)
 				return r;
 			if (res == -EINTR || res == -EAGAIN)
 				continue;
@@ -267,7 +282,7 @@ spool_io_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
 			if ((sqe = get_sqe(io)) == NULL)
 				return -EBUSY;
 			io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-			io_uring_sqe_set_data64(sqe, TAG_SYNC + 1);
+			io_uring_sqe_set_data64(sqe, TAG_SYNC_FSYNC);
 			nsub++;
 		}
 		if ((r = io_uring_submit(&io->ring)) < 0)
@@ -275,24 +290,11 @@ spool_io_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
 		wres = len - done;
 		sres = 0;
 		for (i = 0; i < nsub; i++) {
-			struct io_uring_cqe *cqe;
 			uint64_t tag;
 
-			for (;;) {
-				r = io_uring_wait_cqe(&io->ring, &cqe);
-				if (r != -EINTR)
-					break;
-			}
-			if (r < 0)
+			if ((r = reap(io, &tag, &res)) < 0)
 				return r;
-			tag = io_uring_cqe_get_data64(cqe);
-			res = cqe->res;
-			io_uring_cqe_seen(&io->ring, cqe);
-			if (tag == TAG_AHEAD) {
-				io->ahead_done = 1;
-				io->ahead_res = res;
-				i--;
-			} else if (tag == TAG_SYNC)
+			if (tag == TAG_SYNC)
 				wres = res;
 			else
 				sres = res;
@@ -325,37 +327,37 @@ spool_io_fdatasync(struct spool_io *io, int fd)
 }
 
 /*
- * spool_io_read_start - begin the read-ahead: read up to len bytes at
- * off (off < 0: at the file position, for pipes) into buf
+ * spool_io_read_start - begin the read-ahead req: read up to len bytes
+ * at off (off < 0: at the file position, for pipes) into buf
  */
 int
-spool_io_read_start(struct spool_io *io, int fd, void *buf, size_t len,
-    off_t off)
+spool_io_read_start(struct spool_io *io, struct spool_io_req *req, int fd,
+    void *buf, size_t len, off_t off)
 {
 	struct io_uring_sqe *sqe;
 	int r;
 
-	if (io->ahead)
+	if (req->pending)
 		return -EBUSY;
-	io->ahead = 1;
-	io->ahead_done = 0;
+	req->pending = 1;
+	req->done = 0;
 	if (!io->uring) {
 		/* done in spool_io_read_wait, which can honour a timeout */
-		io->rfd = fd;
-		io->rbuf = buf;
-		io->rlen = len;
-		io->roff = off;
+		req->fd = fd;
+		req->buf = buf;
+		req->len = len;
+		req->off = off;
 		return 0;
 	}
 	if ((sqe = get_sqe(io)) == NULL) {
-		io->ahead = 0;
+		req->pending = 0;
 		return -EBUSY;
 	}
 	io_uring_prep_read(sqe, fd, buf, len,
 	    off < 0 ? (uint64_t)-1 : (uint64_t)off);
-	io_uring_sqe_set_data64(sqe, TAG_AHEAD);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)req);
 	if ((r = io_uring_submit(&io->ring)) < 0) {
-		io->ahead = 0;
+		req->pending = 0;
 		return r;
 	}
 	return 0;
@@ -363,14 +365,14 @@ spool_io_read_start(struct spool_io *io, int fd, void *buf, size_t len,
 
 /* sync_read - the sync engine's read-ahead, done now */
 static ssize_t
-sync_read(struct spool_io *io, int timeout_ms)
+sync_read(struct spool_io_req *req, int timeout_ms)
 {
 	struct pollfd pfd;
 	ssize_t n;
 	int r;
 
-	if (timeout_ms >= 0 && io->roff < 0) {
-		pfd.fd = io->rfd;
+	if (timeout_ms >= 0 && req->off < 0) {
+		pfd.fd = req->fd;
 		pfd.events = POLLIN;
 		if ((r = poll(&pfd, 1, timeout_ms)) == 0)
 			return -ETIMEDOUT;
@@ -378,33 +380,35 @@ sync_read(struct spool_io *io, int timeout_ms)
 			return -errno;
 	}
 	do
-		n = io->roff < 0 ? read(io->rfd, io->rbuf, io->rlen) :
-		    pread(io->rfd, io->rbuf, io->rlen, io->roff);
+		n = req->off < 0 ? read(req->fd, req->buf, req->len) :
+		    pread(req->fd, req->buf, req->len, req->off);
 	while (n < 0 && errno == EINTR);
 	return n < 0 ? -errno : n;
 }
 
 /*
- * spool_io_read_wait - the result of the read-ahead: bytes, 0 at end of
- * file, -errno; -ETIMEDOUT after timeout_ms (<0: no limit), in which
- * case the read stays outstanding
+ * spool_io_read_wait - the result of the read-ahead req: bytes, 0 at
+ * end of file, -errno; -ETIMEDOUT after timeout_ms (<0: no limit), in
+ * which case the read stays outstanding
  */
 ssize_t
-spool_io_read_wait(struct spool_io *io, int timeout_ms)
+spool_io_read_wait(struct spool_io *io, struct spool_io_req *req,
+    int timeout_ms)
 {
 	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
-	int r;
+	uint64_t tag;
+	int r, res;
 
-	if (!io->ahead)
+	if (!req->pending)
 		return -EINVAL;
 	if (!io->uring) {
-		io->ahead_res = sync_read(io, timeout_ms);
-		if (io->ahead_res == -ETIMEDOUT)
+		req->res = sync_read(req, timeout_ms);
+		if (req->res == -ETIMEDOUT)
 			return -ETIMEDOUT;
-		io->ahead_done = 1;
+		req->done = 1;
 	}
-	while (!io->ahead_done) {
+	while (!req->done) {
 		if (timeout_ms >= 0) {
 			ts.tv_sec = timeout_ms / 1000;
 			ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
@@ -417,19 +421,9 @@ spool_io_read_wait(struct spool_io *io, int timeout_ms)
 			continue;
 		if (r < 0)
 			return r;
-		if (io_uring_cqe_get_data64(cqe) == TAG_AHEAD) {
-			io->ahead_done = 1;
-			io->ahead_res = cqe->res;
-		}
-		io_uring_cqe_seen(&io->ring, cqe);
+		/* only read-aheads are in flight between synchronous calls */
+		(void)park(io, cqe, &tag, &res);
 	}
-	io->ahead = 0;
-	return io->ahead_res;
-}
-
-/* spool_io_read_pending - whether a read-ahead is outstanding */
-int
-spool_io_read_pending(const struct spool_io *io)
-{
-	return io->ahead;
+	req->pending = 0;
+	return req->res;
 }

@@ -81,6 +81,7 @@ struct spool_reader {
 	uint32_t	 cur;
 	uint32_t	 idle;
 	struct rpart	*ahead;		/* owner of the read-ahead */
+	struct spool_io_req rd;		/* the read-ahead itself */
 	int		 ifd;
 	int		 twd;
 };
@@ -154,7 +155,7 @@ collect(struct spool_reader *r)
 
 	if (p == NULL)
 		return;
-	n = spool_io_read_wait(r->io, -1);
+	n = spool_io_read_wait(r->io, &r->rd, -1);
 	if (n > 0)
 		p->have += n;
 	r->ahead = NULL;
@@ -235,10 +236,9 @@ fill(struct spool_reader *r, struct rpart *p, size_t need)
 static void
 read_ahead(struct spool_reader *r, struct rpart *p)
 {
-	if (r->ahead != NULL || spool_io_read_pending(r->io) ||
-	    p->cap - p->have < CHUNK / 4)
+	if (r->ahead != NULL || p->cap - p->have < CHUNK / 4)
 		return;
-	if (spool_io_read_start(r->io, p->logfd, p->buf + p->have,
+	if (spool_io_read_start(r->io, &r->rd, p->logfd, p->buf + p->have,
 	    p->cap - p->have, p->filepos + p->have) == 0)
 		r->ahead = p;
 }

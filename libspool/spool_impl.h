@@ -66,9 +66,20 @@ ssize_t	 spool_io_pread(struct spool_io *, int fd, void *, size_t, off_t);
 int	 spool_io_pwrite(struct spool_io *, int fd, const void *, size_t, off_t,
 	    int datasync);
 int	 spool_io_fdatasync(struct spool_io *, int fd);
-int	 spool_io_read_start(struct spool_io *, int fd, void *, size_t, off_t);
-ssize_t	 spool_io_read_wait(struct spool_io *, int timeout_ms);
-int	 spool_io_read_pending(const struct spool_io *);
+/* a read-ahead in flight: owned by the caller, zeroed before first use */
+struct spool_io_req {
+	int		 pending;	/* started, not yet collected */
+	int		 done;		/* its completion has arrived */
+	ssize_t		 res;
+	int		 fd;		/* the sync engine's deferred read */
+	void		*buf;
+	size_t		 len;
+	off_t		 off;
+};
+int	 spool_io_read_start(struct spool_io *, struct spool_io_req *, int fd,
+	    void *, size_t, off_t);
+ssize_t	 spool_io_read_wait(struct spool_io *, struct spool_io_req *,
+	    int timeout_ms);
 
 /* crc.c */
 uint32_t spool_crc(uint32_t, const void *, size_t);
