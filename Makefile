@@ -93,7 +93,7 @@ deps:
 demo: deps all
 	@bash tests/demo.sh
 
-check: deps all asan $(UNIT) tests/tools/nouring
+check: deps all asan $(UNIT) tests/tools/nouring fuzz-bins
 	@sh tests/run.sh
 
 # the quick loop: unit tests and the bats suites once, default engine;
