@@ -12,23 +12,22 @@
  *
  * Every lock is a flock(2) lock, so a member that exits or is killed
  * gives everything up at once and nothing stale is ever left behind.
- * Members look at who is live every REFRESH_MS: with M live members, the
+ * Members look at who is live every SPOOL_GROUP_REFRESH_MS: with M live members, the
  * member of rank r (its slot among the live slots, in order) wants the
  * partitions p with p % M == r, so none has more than ceil(P / M).  A
  * partition changes hands only through its lock: the old owner commits
  * and lets go, then the new one takes it, so one member at a time ever
  * reads a partition.
  *
- * An offset file holds two 32-byte slots, each with a sequence number
- * and a checksum; a commit overwrites the older slot.  A commit torn by a
- * crash leaves the other slot, the previous commit, intact.  Commits are
+ * An offset file (offset.c) keeps the last commit of a partition even
+ * when a commit is torn by a crash.  Commits are
  * not synced one by one (a process crash loses nothing, the page cache
  * keeps them); spool_group_sync syncs them at a clean exit (a failure
  * there is an error of the program), and after a power loss the
  * last commits may be lost, which means redelivery, never loss: delivery
  * is at least once.
  *
- * The consumer at the end of this file ties a group member to a reader.
+ * The consumer (consumer.c) ties a group member to a reader.
  */
 
 #include <sys/file.h>
@@ -42,15 +41,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "spool_impl.h"
 
-#define REFRESH_MS	200	/* how often members look at each other */
 #define SLOT_MAX	1024	/* members a group may have */
-#define OFF_SLOT	32
-#define OFF_MAGIC	"mqC1"
 
 struct spool_group {
 	struct spool_topic *t;
@@ -254,6 +249,13 @@ spool_group_wants(const struct spool_group *g, uint32_t part)
 	    part % (uint32_t)g->members == (uint32_t)g->rank;
 }
 
+/* spool_group_nparts - how many partitions the member knows of */
+uint32_t
+spool_group_nparts(const struct spool_group *g)
+{
+	return g->nparts;
+}
+
 /* spool_group_holds - whether this member owns partition part */
 int
 spool_group_holds(const struct spool_group *g, uint32_t part)
@@ -289,66 +291,6 @@ spool_group_give(struct spool_group *g, uint32_t part)
 	}
 }
 
-/* offslot_read - decode one slot: 1 if it checks out */
-static int
-offslot_read(const unsigned char *s, uint64_t *seq, uint64_t *off)
-{
-	if (memcmp(s, OFF_MAGIC, 4) != 0 ||
-	    get32(s + 4) != spool_crc(0, s + 8, OFF_SLOT - 8))
-		return 0;
-	*seq = get64(s + 8);
-	*off = get64(s + 16);
-	return 1;
-}
-
-/*
- * read_offset - the newer good slot of an offset file; -ENOENT if there
- * is no file, or nothing but zeros (a first commit cut by a power loss);
- * -EBADMSG if it holds bytes that are no commit (damage, not a crash)
- */
-static int
-read_offset(int gfd, uint32_t part, uint64_t *off, uint64_t *seq)
-{
-	static const unsigned char zero[2 * OFF_SLOT];
-	unsigned char buf[2 * OFF_SLOT];
-	uint64_t s0 = 0, s1 = 0, o0 = 0, o1 = 0;
-	char name[32];
-	ssize_t n;
-	int fd, g0, g1;
-
-	snprintf(name, sizeof(name), "%" PRIu32 ".offset", part);
-	fd = openat(gfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	memset(buf, 0, sizeof(buf));
-	n = pread(fd, buf, sizeof(buf), 0);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	g0 = offslot_read(buf, &s0, &o0);
-	g1 = offslot_read(buf + OFF_SLOT, &s1, &o1);
-	if (!g0 && !g1)
-		return memcmp(buf, zero, sizeof(buf)) == 0 ? -ENOENT : -EBADMSG;
-	if (g0 && (!g1 || s0 > s1)) {
-		*off = o0;
-		*seq = s0;
-	} else {
-		*off = o1;
-		*seq = s1;
-	}
-	return 0;
-}
-
-/* offset_damaged - -EBADMSG, saying which offset file holds no commit */
-static int
-offset_damaged(struct spool_topic *t, const char *group, uint32_t part)
-{
-	spool_seterr(t->sp, "%s/topics/%s/groups/%s/%" PRIu32 ".offset: "
-	    "damaged: no commit can be read", t->sp->path, t->name, group,
-	    part);
-	return -EBADMSG;
-}
-
 /*
  * spool_group_committed - the committed offset of part; -ENOENT: none,
  * -EBADMSG: a damaged offset file (spool_errmsg names it)
@@ -361,56 +303,10 @@ spool_group_committed(struct spool_group *g, uint32_t part, uint64_t *off)
 
 	if (part >= g->nparts)
 		return -ENOENT;
-	if ((r = read_offset(g->gfd, part, off, &seq)) == 0 &&
+	if ((r = spool_offset_read(g->gfd, part, off, &seq)) == 0 &&
 	    seq > g->seq[part])
 		g->seq[part] = seq;
-	return r == -EBADMSG ? offset_damaged(g->t, g->name, part) : r;
-}
-
-/* write_offset - commit off for part in the slot the last one did not use */
-static int
-write_offset(const struct spool *sp, int gfd, int *fdp, uint32_t part,
-    uint64_t *seq, uint64_t off)
-{
-	unsigned char s[OFF_SLOT];
-	char name[32];
-	uint64_t cur = 0, old;
-	ssize_t n;
-	int r;
-
-	if (*fdp < 0) {
-		/* another owner may have committed since: go on from there */
-		if (read_offset(gfd, part, &old, &cur) == 0 && cur > *seq)
-			*seq = cur;
-		snprintf(name, sizeof(name), "%" PRIu32 ".offset", part);
-		*fdp = openat(gfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
-		    O_CLOEXEC, 0664);
-		if (*fdp == -1)
-			return -errno;
-		/* a new offset file must not vanish with the directory */
-		if (cur == 0 && (r = spool_sync_dir(sp, gfd)) < 0)
-			return r;
-	}
-	if (*seq >= INT64_MAX) {
-		/* a sequence this high was not counted up to: start over */
-		if (ftruncate(*fdp, 0) == -1)
-			return -errno;
-		*seq = 0;
-	}
-	(*seq)++;
-	memset(s, 0, sizeof(s));
-	memcpy(s, OFF_MAGIC, 4);
-	put64(s + 8, *seq);
-	put64(s + 16, off);
-	put64(s + 24, (uint64_t)spool_now_ms());
-	put32(s + 4, spool_crc(0, s + 8, OFF_SLOT - 8));
-	/* the other slot keeps the previous commit while this one is written */
-	while ((n = pwrite(*fdp, s, sizeof(s), (*seq & 1) * OFF_SLOT)) == -1 &&
-	    errno == EINTR)
-		;
-	if (n == -1)
-		return -errno;
-	return n == sizeof(s) ? 0 : -EIO;
+	return r == -EBADMSG ? spool_offset_damaged(g->t, g->name, part) : r;
 }
 
 /* spool_group_commit - record that part is consumed up to off (next to read) */
@@ -419,7 +315,7 @@ spool_group_commit(struct spool_group *g, uint32_t part, uint64_t off)
 {
 	if (part >= g->nparts)
 		return -ENOENT;
-	return write_offset(g->t->sp, g->gfd, &g->ofd[part], part,
+	return spool_offset_write(g->t->sp, g->gfd, &g->ofd[part], part,
 	    &g->seq[part], off);
 }
 
@@ -507,9 +403,9 @@ spool_group_info(struct spool_topic *t, const char *name, uint32_t part,
 		return gfd;
 	snprintf(lk, sizeof(lk), "%" PRIu32 ".lock", part);
 	*isheld = held(gfd, lk);
-	r = read_offset(gfd, part, off, &seq);
+	r = spool_offset_read(gfd, part, off, &seq);
 	close(gfd);
-	return r == -EBADMSG ? offset_damaged(t, name, part) : r;
+	return r == -EBADMSG ? spool_offset_damaged(t, name, part) : r;
 }
 
 /*
@@ -543,9 +439,9 @@ spool_group_verify(struct spool_topic *t, void (*report)(void *,
 		while ((de = readdir(d)) != NULL) {
 			if (sscanf(de->d_name, "%" SCNu32 ".offse%c", &part,
 			    &end) != 2 || end != 't' ||
-			    read_offset(gfd, part, &off, &seq) != -EBADMSG)
+			    spool_offset_read(gfd, part, &off, &seq) != -EBADMSG)
 				continue;
-			offset_damaged(t, names[i], part);
+			spool_offset_damaged(t, names[i], part);
 			snprintf(msg, sizeof(msg), "%s (the group starts "
 			    "there again from its start position)",
 			    spool_errmsg(t->sp));
@@ -610,7 +506,7 @@ spool_group_reset(struct spool_topic *t, const char *name,
 			off = pi.next;
 		fd = -1;
 		seq = 0;
-		s = write_offset(t->sp, gfd, &fd, p, &seq, off);
+		s = spool_offset_write(t->sp, gfd, &fd, p, &seq, off);
 		/* a reset is an operator's act: make it stick */
 		if (fd >= 0) {
 			if (s == 0 && !t->sp->nosync && fdatasync(fd) == -1)
@@ -661,12 +557,12 @@ spool_group_store(struct spool_topic *t, const char *name, uint32_t part,
 	if ((gfd = open_group(t, name, 1)) < 0)
 		return gfd;
 	snprintf(lk, sizeof(lk), "%" PRIu32 ".lock", part);
-	if (held(gfd, lk) || (read_offset(gfd, part, &cur, &seq) == 0 &&
+	if (held(gfd, lk) || (spool_offset_read(gfd, part, &cur, &seq) == 0 &&
 	    cur == off)) {
 		close(gfd);
 		return 0;
 	}
-	r = write_offset(t->sp, gfd, &fd, part, &seq, off);
+	r = spool_offset_write(t->sp, gfd, &fd, part, &seq, off);
 	/* a replica acknowledges what it stored: make it stick */
 	if (fd >= 0) {
 		if (r == 0 && !t->sp->nosync && fdatasync(fd) == -1)
@@ -675,273 +571,6 @@ spool_group_store(struct spool_topic *t, const char *name, uint32_t part,
 	}
 	close(gfd);
 	return r;
-}
-
-/*
- * The consumer: a group member and a reader of the partitions it owns.
- * It rebalances between messages, at most every REFRESH_MS: partitions
- * it should give up are committed (after the caller's release callback
- * has flushed what it delivered) and dropped; partitions it should take
- * are read from their committed offset, or from the start position for
- * a group that never committed there.
- */
-struct spool_consumer {
-	struct spool_topic *t;
-	struct spool_group *g;
-	struct spool_reader *r;
-	struct spool_consumer_opts o;
-	uint64_t	*acked;		/* per partition: next offset, to commit */
-	uint32_t	 nacked;
-	int64_t		 refreshed;	/* coarse_ms() of the last rebalance */
-};
-
-/* coarse_ms - a monotonic clock good to a few ms, and cheap */
-static int64_t
-coarse_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* spool_consumer_open - join a group and get ready to read */
-int
-spool_consumer_open(struct spool_topic *t, const struct spool_consumer_opts *o,
-    struct spool_consumer **cp)
-{
-	struct spool_reader_opts ro;
-	struct spool_consumer *c;
-	int r;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return -ENOMEM;
-	c->t = t;
-	c->o = *o;
-	if ((r = spool_group_open(t, o->group, &c->g)) < 0) {
-		free(c);
-		return r;
-	}
-	memset(&ro, 0, sizeof(ro));
-	ro.partition = SPOOL_PART_NONE;
-	ro.start.kind = SPOOL_POS_BEGIN;
-	ro.until = o->until;
-	ro.follow = o->follow;
-	ro.skip_damage = o->skip_damage;
-	ro.warn = o->warn;
-	ro.arg = o->arg;
-	if ((r = spool_reader_open(t, &ro, &c->r)) < 0) {
-		spool_consumer_close(c);
-		return r;
-	}
-	c->refreshed = coarse_ms() - REFRESH_MS;
-	*cp = c;
-	return 0;
-}
-
-/* acked_grow - room for partition part in the acked array */
-static int
-acked_grow(struct spool_consumer *c, uint32_t n)
-{
-	uint64_t *na;
-	uint32_t i;
-
-	if (n <= c->nacked)
-		return 0;
-	if ((na = realloc(c->acked, n * sizeof(*na))) == NULL)
-		return -ENOMEM;
-	for (i = c->nacked; i < n; i++)
-		na[i] = UINT64_MAX;
-	c->acked = na;
-	c->nacked = n;
-	return 0;
-}
-
-/* spool_consumer_ack - part is delivered up to off (inclusive) */
-int
-spool_consumer_ack(struct spool_consumer *c, uint32_t part, uint64_t off)
-{
-	int r;
-
-	if (part >= c->nacked && (r = acked_grow(c, part + 1)) < 0)
-		return r;
-	c->acked[part] = off + 1;
-	return 0;
-}
-
-/* spool_consumer_commit - commit what was acked */
-int
-spool_consumer_commit(struct spool_consumer *c)
-{
-	uint32_t i;
-	int r;
-
-	for (i = 0; i < c->nacked; i++) {
-		if (c->acked[i] == UINT64_MAX)
-			continue;
-		if ((r = spool_group_commit(c->g, i, c->acked[i])) < 0)
-			return r;
-		c->acked[i] = UINT64_MAX;
-	}
-	return 0;
-}
-
-/* say_restart - warn that a damaged offset file restarts partition p */
-static void
-say_restart(struct spool_consumer *c, uint32_t p, uint64_t off)
-{
-	char msg[SPOOL_ERRMSG_MAX + 96];
-
-	if (c->o.warn == NULL)
-		return;
-	snprintf(msg, sizeof(msg), "%s; partition %" PRIu32 " starts again "
-	    "at offset %" PRIu64 " (the group's start position)",
-	    spool_errmsg(c->t->sp), p, off);
-	c->o.warn(c->o.arg, msg);
-}
-
-/* rebalance - give up and take partitions as membership says */
-static int
-rebalance(struct spool_consumer *c)
-{
-	struct spool_pos start;
-	uint64_t off;
-	uint32_t p;
-	int r, flushed = 0, damaged;
-
-	if ((r = spool_group_refresh(c->g)) < 0)
-		return r;
-	for (p = 0; p < c->g->nparts; p++) {
-		int want = spool_group_wants(c->g, p);
-		int has = spool_group_holds(c->g, p);
-
-		if (has && !want) {
-			/* what was delivered is committed before letting go */
-			if (!flushed && c->o.release != NULL)
-				c->o.release(c->o.arg);
-			flushed = 1;
-			if ((r = spool_consumer_commit(c)) < 0)
-				return r;
-			(void)spool_reader_drop(c->r, p);
-			spool_group_give(c->g, p);
-		} else if (!has && want) {
-			if ((r = spool_group_take(c->g, p)) == -EAGAIN)
-				continue;	/* its owner is finishing */
-			if (r < 0)
-				return r;
-			r = spool_group_committed(c->g, p, &off);
-			damaged = r == -EBADMSG;
-			if (r == 0) {
-				start.kind = SPOOL_POS_OFFSET;
-				start.value = (int64_t)off;
-			} else if (r == -ENOENT || damaged)
-				start = c->o.start;
-			else
-				return r;
-			if ((r = spool_reader_add(c->r, p, &start)) < 0)
-				return r;
-			/* at least once allows redelivery, never silence */
-			if (damaged && (r = spool_reader_position(c->r, p,
-			    &off)) == 0)
-				say_restart(c, p, off);
-			/*
-			 * A group new to the partition keeps the place it
-			 * started at (-o end stays the end it was), even if
-			 * nothing comes before it exits.
-			 */
-			if (start.kind != SPOOL_POS_OFFSET &&
-			    (r = spool_reader_position(c->r, p, &off)) == 0)
-				r = spool_group_commit(c->g, p, off);
-			if (r < 0)
-				return r;
-		}
-	}
-	return 0;
-}
-
-/*
- * spool_consumer_next - the next message of the partitions this member
- * owns: 1, 0 when there is nothing now, -EBADMSG after skipping damage
- */
-int
-spool_consumer_next(struct spool_consumer *c, struct spool_msg *m)
-{
-	int64_t now;
-	int r;
-
-	/* the coarse clock: a few nanoseconds, for every message */
-	if ((now = coarse_ms()) - c->refreshed >= REFRESH_MS) {
-		c->refreshed = now;
-		if ((r = rebalance(c)) < 0)
-			return r;
-	}
-	return spool_reader_next(c->r, m);
-}
-
-/*
- * spool_consumer_wait - wait for new messages or a rebalance, up to
- * timeout_ms (<0: no limit): 0, -ETIMEDOUT, -EINTR
- */
-int
-spool_consumer_wait(struct spool_consumer *c, int timeout_ms)
-{
-	int64_t until = timeout_ms < 0 ? INT64_MAX :
-	    spool_now_ms() + timeout_ms;
-	int64_t left;
-	int r;
-
-	for (;;) {
-		left = until - spool_now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = spool_reader_wait(c->r, left < REFRESH_MS ? (int)left :
-		    REFRESH_MS);
-		if (r != -ETIMEDOUT)
-			return r;
-		/* no event: membership may still have changed */
-		if (coarse_ms() - c->refreshed >= REFRESH_MS)
-			return 0;
-	}
-}
-
-/* spool_consumer_done - the --until position is reached everywhere */
-int
-spool_consumer_done(const struct spool_consumer *c)
-{
-	return spool_reader_done(c->r);
-}
-
-/* spool_consumer_pause - hold a partition back while its message runs */
-int
-spool_consumer_pause(struct spool_consumer *c, uint32_t part, int on)
-{
-	return spool_reader_pause(c->r, part, on);
-}
-
-/*
- * spool_consumer_sync - commit what was acked and make the commits
- * durable (unless SPOOL_NOSYNC): a clean exit calls it before closing
- */
-int
-spool_consumer_sync(struct spool_consumer *c)
-{
-	int r;
-
-	if ((r = spool_consumer_commit(c)) < 0)
-		return r;
-	return spool_group_sync(c->g);
-}
-
-/* spool_consumer_close - leave the group; see spool_consumer_sync */
-void
-spool_consumer_close(struct spool_consumer *c)
-{
-	if (c == NULL)
-		return;
-	spool_reader_close(c->r);
-	spool_group_close(c->g);
-	free(c->acked);
-	free(c);
 }
 
 /*

@@ -166,12 +166,14 @@ int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 int	 spool_part_open(struct spool_topic *, uint32_t part);
 int	 spool_topic_reload(struct spool_topic *);
 
-/* group.c: one member of a consumer group */
+/* group.c: one member of a consumer group (consumer.c reads for it) */
+#define SPOOL_GROUP_REFRESH_MS 200	/* how often members look at each other */
 struct spool_group;
 int	 spool_group_open(struct spool_topic *, const char *, struct spool_group **);
 int	 spool_group_refresh(struct spool_group *);
 int	 spool_group_wants(const struct spool_group *, uint32_t part);
 int	 spool_group_holds(const struct spool_group *, uint32_t part);
+uint32_t spool_group_nparts(const struct spool_group *);
 int	 spool_group_take(struct spool_group *, uint32_t part);
 void	 spool_group_give(struct spool_group *, uint32_t part);
 int	 spool_group_committed(struct spool_group *, uint32_t part, uint64_t *);
@@ -179,6 +181,13 @@ int	 spool_group_commit(struct spool_group *, uint32_t part, uint64_t off);
 int	 spool_group_sync(struct spool_group *);
 int	 spool_group_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
+
+/* offset.c: a group's offset file */
+int	 spool_offset_read(int gfd, uint32_t part, uint64_t *off, uint64_t *seq);
+int	 spool_offset_write(const struct spool *, int gfd, int *fdp,
+	    uint32_t part, uint64_t *seq, uint64_t off);
+int	 spool_offset_damaged(struct spool_topic *, const char *group,
+	    uint32_t part);
 
 /* dedup.c */
 int	 spool_dedup_verify(struct spool_topic *,
