@@ -1,0 +1,193 @@
+#!/usr/bin/env bats
+# 87-txn: mq-send --prepare / --commit / --abort: stored invisibly, made
+# visible all at once across partitions, even when the committer dies
+
+load helpers
+
+setup() {
+	mq_setup
+	T=$BATS_TEST_TMPDIR
+}
+
+# txn_count TOPIC PREFIX: how many visible messages start with PREFIX
+txn_count() {
+	mq-recv "$1" | grep -c "^$2" || true
+}
+
+# open_txns TOPIC: the open transactions describe --json lists
+open_txns() {
+	mq-topic describe --json "$1" | jq '.transactions | length'
+}
+
+@test "--prepare prints TOPIC.ID; nothing is visible until --commit, then all at once" {
+	mq-topic create -P 3 t >/dev/null
+	mq-send t before
+	run mq-send --prepare t
+	expect_status 0
+	# stdin was /dev/null: an empty transaction is still one
+	[[ $output =~ ^t\.[0-9a-f]{16}$ ]] || { echo "txid: $output" >&2; false; }
+	tx=$(seq 1 30 | mq-send --prepare t)
+	[[ $tx =~ ^t\.[0-9a-f]{16}$ ]]
+	mq-send t between
+	run mq-recv t
+	expect_output $'before\nbetween'
+	run mq-recv -f --timeout 0.3 t
+	expect_status 75
+	expect_eq "$(echo "$output" | wc -l)" 2 "a follower sees only plain messages"
+	run mq-send --commit "$tx"
+	expect_status 0
+	expect_eq "$(mq-recv t | grep -c '^[0-9]')" 30 "committed messages"
+	# every partition got some, offsets are dense: verify is happy
+	for p in 0 1 2; do
+		n=$(mq-recv -p $p t | grep -c '^[0-9]' || true)
+		((n > 0)) || { echo "partition $p got none" >&2; false; }
+	done
+	run mq-topic verify t
+	expect_status 0
+	# committing twice is fine; aborting a committed one is not
+	run mq-send --commit "$tx"
+	expect_status 0
+	run mq-send --abort "$tx"
+	expect_status 65
+	expect_contains "committed"
+}
+
+@test "arguments, keys and headers, -K and -J as for a plain send; offsets at commit" {
+	mq-topic create -P 2 t >/dev/null
+	tx1=$(mq-send --prepare -k user7 -H src=db t a1 a2)
+	tx2=$(printf 'k1:b1\nk2:b2\n' | mq-send --prepare -K : t)
+	tx3=$(printf '%s\n' '{"key":"j","headers":[["h","1"]],"payload":"c1"}' |
+	    mq-send --prepare -J t)
+	mq-send -k user7 t plain
+	mq-send --commit "$tx2"
+	mq-send --commit "$tx1"
+	mq-send --commit "$tx3"
+	run mq-recv -F '%k %s %h\n' t
+	expect_contains "user7 a1 src=db"
+	expect_contains "user7 a2 src=db"
+	expect_contains "k1 b1"
+	expect_contains "k2 b2"
+	expect_contains "j c1 h=1"
+	# the plain message came first in user7's partition: offsets are
+	# given in the order messages become visible
+	p=$(mq-recv -F '%p %s\n' t | awk '$2 == "plain" { print $1 }')
+	run mq-recv -p "$p" -F '%o %s\n' t
+	[[ ${lines[0]} == "0 plain" ]] || { echo "$output" >&2; false; }
+	# a JSON copy of a topic with transactions is a plain copy
+	mq-recv -J t | mq-send -J copy
+	expect_eq "$(mq-recv copy | sort)" "$(mq-recv t | sort)" "copy"
+}
+
+@test "--abort drops them; a later commit exits 65; an unknown ID exits 66" {
+	mq-topic create -P 2 t >/dev/null
+	tx=$(mq-send --prepare t x1 x2 x3)
+	run mq-send --abort "$tx"
+	expect_status 0
+	run mq-send --abort "$tx"
+	expect_status 0
+	run mq-send --commit "$tx"
+	expect_status 65
+	expect_contains "aborted"
+	run mq-recv t
+	expect_output ""
+	run mq-send --commit "t.0123456789abcdef"
+	expect_status 66
+	run mq-send --abort "t.0123456789abcdef"
+	expect_status 66
+	run mq-send --commit "nosuch.0123456789abcdef"
+	expect_status 66
+	run mq-send --commit "garbage"
+	expect_status 64
+	run mq-send --commit "$tx" t
+	expect_status 64
+	run mq-send --txn-timeout 1m t m
+	expect_status 64
+	run mq-send --prepare --txn-timeout 1x t m
+	expect_status 64
+	run mq-send --prepare --id a t m
+	expect_status 64
+	run mq-send --prepare --delay 1s t m
+	expect_status 64
+	# no batch file is left behind by the abort
+	[[ -z $(find "$MQ_SPOOL/topics/t/txn" -name '*-*-*' -type f) ]]
+}
+
+@test "consumer groups, -x and --id work beside transactions" {
+	mq-topic create -P 3 t >/dev/null
+	tx=$(seq 100 | mq-send --prepare t)
+	mq-send --id once t idm
+	mq-send --id once t idm
+	run mq-recv -g g t
+	expect_output "idm"
+	mq-send --commit "$tx"
+	run mq-recv -g g -x "cat >>$T/x.out; echo >>$T/x.out" t
+	expect_status 0
+	expect_eq "$(sort -n "$T/x.out" | grep -c .)" 0 "a group saw them already"
+	run mq-recv -g g2 -x "cat >>$T/y.out; echo >>$T/y.out" t
+	expect_status 0
+	expect_eq "$(grep -c '^[0-9]' "$T/y.out")" 100 "-x ran for each"
+	run mq-topic groups t
+	expect_status 0
+}
+
+@test "a follower waiting on a commit sees it at once, across partitions" {
+	mq-topic create -P 4 t >/dev/null
+	tx=$(seq 40 | mq-send --prepare t)
+	bg "$T/f.out" "$T/f.err" mq-recv -f t
+	sleep 0.3
+	[[ ! -s $T/f.out ]]
+	mq-send --commit "$tx"
+	wait_until 5 lines_in "$T/f.out" 40
+	stop_bg "$BG_PID"
+	expect_eq "$(sort -n "$T/f.out" | tr '\n' ' ')" "$(seq 40 | tr '\n' ' ')" "followed"
+}
+
+@test "a committer killed at any point: readers see all or none, then all" {
+	need_strace
+	local sc n i=0 st got
+	for sc in openat pwrite64 fdatasync fsync renameat rename flock; do
+		for n in 1 2 3 4 5 6 7 8; do
+			i=$((i + 1))
+			mq-topic create -P 3 "k$i" >/dev/null
+			mq-send "k$i" before
+			tx=$(seq 1 60 | sed 's/^/tx/' | mq-send --prepare "k$i")
+			MQ_IO=sync run strace -f -qq -o /dev/null \
+			    -e inject="$sc:signal=KILL:when=$n" mq-send --commit "$tx"
+			st=$status
+			[[ $st -eq 137 || $st -eq 0 ]] || { echo "$sc $n: exit $st: $output" >&2; false; }
+			# a reader meets the commit half done: it sees all or none
+			got=$(txn_count "k$i" tx)
+			[[ $got -eq 0 || $got -eq 60 ]] || {
+				echo "$sc when=$n (exit $st): saw $got of 60" >&2; false; }
+			((st != 0 || got == 60)) || { echo "$sc $n: committed, saw $got" >&2; false; }
+			# another writer appends before anyone completes it
+			mq-send "k$i" after
+			run mq-send --commit "$tx"
+			expect_status 0
+			expect_eq "$(txn_count "k$i" tx)" 60 "$sc $n: after recovery"
+			expect_eq "$(mq-recv "k$i" | grep -c -e before -e after)" 2 "$sc $n: others"
+			run mq-topic verify "k$i"
+			expect_status 0
+		done
+	done
+}
+
+@test "the next writer aborts a transaction past its --txn-timeout" {
+	mq-topic create t >/dev/null
+	tx=$(mq-send --prepare --txn-timeout 1s t late)
+	tx2=$(mq-send --prepare t kept)
+	sleep 1.2
+	# committing it now is too late: it is aborted, 65
+	run mq-send --commit "$tx"
+	expect_status 65
+	tx=$(mq-send --prepare --txn-timeout 1s t late2)
+	sleep 1.2
+	mq-send t plain
+	run mq-send --commit "$tx"
+	expect_status 65
+	expect_contains "aborted"
+	run mq-send --commit "$tx2"
+	expect_status 0
+	run mq-recv t
+	expect_output $'plain\nkept'
+}
