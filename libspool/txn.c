@@ -892,6 +892,16 @@ out:
 	return r < 0 ? r : count;
 }
 
+/* cmp_created - qsort open transactions oldest first */
+static int
+cmp_created(const void *a, const void *b)
+{
+	int64_t x = ((const struct spool_txn_info *)a)->created;
+	int64_t y = ((const struct spool_txn_info *)b)->created;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
  * spool_txn_list - the open (prepared or committing) transactions of a
  * topic, oldest first; free with spool_txn_list_free
@@ -954,6 +964,8 @@ spool_txn_list(struct spool_topic *t, struct spool_txn_info **out, size_t *np)
 		spool_txn_list_free(v, k);
 		return r;
 	}
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_created);
 	*out = v;
 	*np = k;
 	return 0;

@@ -193,3 +193,80 @@ open_txns() {
 	run mq-recv t
 	expect_output $'plain\nkept'
 }
+
+@test "a TXN batch whose transaction this spool does not know is visible (a replica's)" {
+	mq-send -p 0 t a
+	python3 "$SEGTOOL" plant "$(seg t)" 0 0x01 0 2 >/dev/null
+	mq-send -p 0 t b
+	run mq-recv -F '%o %s\n' t
+	expect_status 0
+	expect_output $'0 a\n1 c0\n2 c1\n3 b'
+	run mq-topic verify t
+	expect_status 0
+}
+
+@test "describe lists open transactions with their age; mq-topic abort" {
+	mq-topic create -P 2 t >/dev/null
+	tx1=$(mq-send --prepare t a b c)
+	sleep 0.2
+	tx2=$(mq-send --prepare --check 'exit 3' t d)
+	run mq-topic describe t
+	expect_status 0
+	expect_contains "transactions 2"
+	expect_contains "$tx1"
+	expect_contains "$tx2"
+	run mq-topic describe --json t
+	expect_status 0
+	expect_eq "$(jq -r '.transactions[0].txid' <<<"$output")" "$tx1" "oldest first"
+	expect_eq "$(jq -r '.transactions[0].messages' <<<"$output")" 3 "messages"
+	expect_eq "$(jq -r '.transactions[1].check' <<<"$output")" "exit 3" "check"
+	age=$(jq -r '.transactions[0].age_ms' <<<"$output")
+	((age >= 200)) || { echo "age $age" >&2; false; }
+	run mq-topic abort t "$tx1"
+	expect_status 0
+	run mq-topic abort t "${tx2#t.}"
+	expect_status 0
+	run mq-topic abort t "$tx1"
+	expect_status 0
+	run mq-topic abort t 0123456789abcdef
+	expect_status 66
+	run mq-topic abort t nonsense
+	expect_status 64
+	run mq-topic abort nosuch 0123456789abcdef
+	expect_status 66
+	expect_eq "$(open_txns t)" 0 "open after abort"
+	tx3=$(mq-send --prepare t e)
+	mq-send --commit "$tx3"
+	run mq-topic abort t "$tx3"
+	expect_status 65
+	run mq-recv t
+	expect_output "e"
+}
+
+@test "--check: gc runs it past the timeout; 0 commits, 1 aborts, else asks again" {
+	mq-topic create -P 2 t >/dev/null
+	echo 3 >"$T/answer"
+	tx=$(mq-send --prepare --txn-timeout 0s --check "echo \"\$MQ_TXID \$MQ_TOPIC\" >>$T/asked; exit \$(cat $T/answer)" t c1 c2)
+	txa=$(mq-send --prepare --txn-timeout 0s --check 'exit 1' t a1)
+	txl=$(mq-send --prepare --txn-timeout 1h --check 'exit 0' t later)
+	# a writer does not run checks: it leaves them for gc
+	mq-send t plain
+	expect_eq "$(open_txns t)" 3 "open before gc"
+	run mq-topic gc t
+	expect_status 0
+	expect_eq "$(cat "$T/asked")" "$tx t" "the check ran with MQ_TXID and MQ_TOPIC"
+	run mq-send --commit "$txa"
+	expect_status 65
+	expect_eq "$(open_txns t)" 2 "asked again later, and not yet due"
+	run mq-recv t
+	expect_output "plain"
+	echo 0 >"$T/answer"
+	run mq-topic gc t
+	expect_status 0
+	expect_eq "$(wc -l <"$T/asked")" 2 "asked twice"
+	expect_eq "$(mq-recv t | sort | tr '\n' ' ')" "c1 c2 plain " "committed by the check"
+	expect_eq "$(open_txns t)" 1 "the one not yet due"
+	# a committer may still answer before any check
+	run mq-send --commit "$txl"
+	expect_status 0
+}
