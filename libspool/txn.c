@@ -576,6 +576,8 @@ roll(struct spool_topic *t, int xfd, int dfd, const char *name,
 	if ((r = write_state(t->sp, dfd, ST_COMMITTED, s, NULL)) < 0)
 		goto out;
 	finish(t, xfd, dfd, name);
+	/* followers held at it (mq-replicate --follow) look again */
+	spool_sched_kick(t);
 out:
 	if (w != NULL && (c = spool_writer_close(w)) < 0 && r >= 0)
 		r = c;

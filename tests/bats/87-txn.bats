@@ -270,3 +270,41 @@ open_txns() {
 	run mq-send --commit "$txl"
 	expect_status 0
 }
+
+@test "mq-replicate: a replica gets a commit whole, never half, at the same offsets" {
+	need_strace
+	local A=$T/a B=$T/b st
+	mq-topic -s "$A" create -P 2 t >/dev/null
+	mq-send -s "$A" t before
+	tx=$(printf 'k1:x1\nk2:x2\nk3:x3\nk4:x4\n' | mq-send -s "$A" --prepare -K : t)
+	tx2=$(mq-send -s "$A" --prepare -k k1 t y1)
+	mq-replicate "$A" "$B"
+	run mq-recv -s "$B" t
+	expect_output "before"
+	# the committer dies with every batch appended, before it syncs them:
+	# the source's state says committing
+	MQ_IO=sync run strace -f -qq -o /dev/null \
+	    -e inject=fdatasync:signal=KILL:when=1 mq-send -s "$A" --commit "$tx"
+	expect_status 137
+	expect_eq "$(mq-topic -s "$A" describe --json t | jq -r '.transactions[] | select(.txid == "'"$tx"'") | .state')" \
+	    committing "state on the source"
+	mq-replicate "$A" "$B"
+	run mq-recv -s "$B" t
+	expect_output "before"
+	expect_eq "$(mq-topic -s "$B" describe --json t | jq '[.partition[].next] | add')" 1 "offsets on the replica"
+	# completed on the source: the replica gets it all, as the source has it
+	mq-send -s "$A" --commit "$tx"
+	mq-send -s "$A" --commit "$tx2"
+	mq-send -s "$A" t after
+	mq-replicate "$A" "$B"
+	expect_eq "$(mq-recv -s "$B" -F '%p %o %s\n' t | sort)" \
+	    "$(mq-recv -s "$A" -F '%p %o %s\n' t | sort)" "replica and source"
+	expect_eq "$(mq-recv -s "$B" t | grep -c '^[xy]')" 5 "transactions on the replica"
+	for f in "$A"/topics/t/[0-9]*/*.log; do
+		expect_same_file "$B/${f#"$A"/}" "$f"
+	done
+	run mq-topic -s "$B" verify t
+	expect_status 0
+	# the replica has no transaction state of its own
+	expect_eq "$(mq-topic -s "$B" describe --json t | jq '.transactions | length')" 0 "open on the replica"
+}
