@@ -441,6 +441,20 @@ json_puts(const char *s)
 	putchar('"');
 }
 
+/* open_txns - how many transactions of a topic are open (stats) */
+static size_t
+open_txns(struct spool *sp, struct spool_topic *t, const char *name)
+{
+	struct spool_txn_info *v;
+	size_t n;
+	int r;
+
+	if ((r = spool_txn_list(t, &v, &n)) < 0)
+		cli_die(r, sp, "%s: transactions", name);
+	spool_txn_list_free(v, n);
+	return n;
+}
+
 /*
  * describe_txns - the open transactions of a topic, oldest first: a
  * table (json 0) or a JSON array
@@ -1229,6 +1243,15 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 			(void)cli_close(t);
 		}
 	}
+	printf("# HELP mq_transactions_open Transactions of a topic prepared "
+	    "and not yet committed or aborted.\n# TYPE mq_transactions_open "
+	    "gauge\n");
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		printf("mq_transactions_open{topic=" JSTR "} %zu\n", names[i],
+		    open_txns(sp, t, names[i]));
+		(void)cli_close(t);
+	}
 	printf("# HELP mq_replica_lag Messages of a partition a replica has "
 	    "not acknowledged.\n# TYPE mq_replica_lag gauge\n");
 	for (i = 0; i < n; i++) {
@@ -1363,8 +1386,9 @@ cmd_stats(int argc, char *argv[])
 				    "} %" PRId64 "\n", names[i], due[i]);
 		}
 		if (mode == OPT_JSON) {
-			printf("%s{\"topic\":" JSTR ",\"scheduled\":%" PRIu64,
-			    i ? "," : "", names[i], nsched[i]);
+			printf("%s{\"topic\":" JSTR ",\"scheduled\":%" PRIu64
+			    ",\"transactions\":%zu", i ? "," : "", names[i],
+			    nsched[i], open_txns(sp, t, names[i]));
 			if (due[i] >= 0)
 				printf(",\"next_due\":%" PRId64, due[i]);
 			printf(",\"partitions\":[");
