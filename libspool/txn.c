@@ -826,7 +826,7 @@ spool_txn_tick(struct spool_topic *t, int64_t now, int gc)
 	char **v;
 	size_t n, i;
 	uint64_t txid;
-	int xfd, dfd, done, r = 0, count = 0, act;
+	int xfd, dfd, lfd, done, r = 0, count = 0, act;
 
 	if ((xfd = open_dir(t->sp, t->dirfd, TXN_DIR, 0)) < 0)
 		return xfd == -ENOENT ? 0 : xfd;
@@ -835,36 +835,34 @@ spool_txn_tick(struct spool_topic *t, int64_t now, int gc)
 	for (i = 0; i < n && r >= 0; i++) {
 		if ((dfd = open_dir(t->sp, xfd, v[i], 0)) < 0)
 			continue;
-		r = read_state(t->sp, dfd, v[i], &s);
-		act = 0;
-		if (r == 0 && s.st == ST_NONE && gc && fstat(dfd, &st) == 0 &&
-		    now - (int64_t)st.st_mtime * 1000 > TXN_KEEP_MS)
-			(void)spool_rmtree(xfd, v[i]);
-		else if (r == 0 && (s.st == ST_COMMITTING ||
-		    s.st == ST_COMMITTED || s.st == ST_ABORTED ||
-		    (s.st == ST_PREPARED && s.check == NULL &&
-		    now >= s.deadline)))
-			act = s.st == ST_COMMITTING || s.st == ST_PREPARED ?
-			    s.st : 0;
-		if (r == 0 && s.st != ST_NONE && s.st != ST_PREPARED &&
-		    act == 0) {
+		act = ST_NONE;
+		if ((r = read_state(t->sp, dfd, v[i], &s)) == -EBADMSG)
+			r = 0;	/* verify says so; the others go on */
+		else if (r < 0)
+			;
+		else if (s.st == ST_NONE) {
+			/* a prepare killed before its state, long ago */
+			if (gc && fstat(dfd, &st) == 0 &&
+			    now - (int64_t)st.st_mtime * 1000 > TXN_KEEP_MS)
+				(void)spool_rmtree(xfd, v[i]);
+		} else if (s.st == ST_COMMITTING)
+			act = ST_COMMITTED;	/* its committer may be dead */
+		else if (s.st == ST_PREPARED && s.check == NULL &&
+		    now >= s.deadline)
+			act = ST_ABORTED;	/* timed out */
+		else if (s.st == ST_COMMITTED || s.st == ST_ABORTED) {
 			/* resolved, but not yet moved aside */
-			int lfd = take_lock(xfd, LOCK_EX);
-
-			if (lfd >= 0) {
+			if ((lfd = take_lock(xfd, LOCK_EX)) >= 0) {
 				finish(t, xfd, dfd, v[i]);
 				close(lfd);
 			}
 		}
-		if (r == -EBADMSG)
-			r = 0;	/* verify says so; the others go on */
 		state_free(&s);
 		close(dfd);
-		if (act == 0)
+		if (act == ST_NONE)
 			continue;
 		txid = strtoull(v[i], NULL, 16);
-		r = resolve(t, txid, act == ST_COMMITTING ? ST_COMMITTED :
-		    ST_ABORTED);
+		r = resolve(t, txid, act);
 		if (r == -ECANCELED || r == -ENOENT)
 			r = 0;	/* someone else resolved it meanwhile */
 		else if (r == 0)
