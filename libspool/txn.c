@@ -755,12 +755,13 @@ spool_txn_settle(struct spool_topic *t, uint64_t txid)
 	state_free(&s);
 	if (st != ST_COMMITTING)
 		goto out;
-	/* the committer holds the lock until it is done */
-	if ((lfd = take_lock(xfd, LOCK_SH)) < 0) {
+	/* the committer holds the lock until it is done (none: no one) */
+	if ((lfd = take_lock(xfd, LOCK_SH)) < 0 && lfd != -ENOENT) {
 		r = lfd;
 		goto out;
 	}
-	close(lfd);
+	if (lfd >= 0)
+		close(lfd);
 	r = read_state(t->sp, dfd, name, &s);
 	if (r == -ENOENT)
 		r = 0;
