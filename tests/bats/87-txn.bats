@@ -326,3 +326,43 @@ open_txns() {
 	expect_contains 'mq_transactions_open{topic="a"} 1'
 	expect_contains 'mq_transactions_open{topic="b"} 0'
 }
+
+# exits STATUS CMD...: CMD exits STATUS, says why (or not at all for 0),
+# and under the ASan build reports no leak; a few times over
+exits() {
+	local want=$1 rep
+	shift
+	for ((rep = 0; rep < ${MQ_EXIT_REPS:-3}; rep++)); do
+		run --separate-stderr "$@"
+		if [[ $status != "$want" || $stderr == *Sanitizer* ||
+		    $stderr == *"runtime error"* ]]; then
+			echo "run $rep of: $*: status $status, expected $want" >&2
+			_mq_dump
+			return 1
+		fi
+	done
+}
+
+@test "transaction exits, repeated (no leak under ASan)" {
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+	mq-topic create -P 2 t >/dev/null
+	tx=$(mq-send --prepare --check 'exit 3' --txn-timeout 0s t a b)
+	txa=$(mq-send --prepare t c)
+	mq-send --abort "$txa"
+	exits 0 mq-topic describe t
+	exits 0 mq-topic describe --json t
+	exits 0 mq-topic gc t
+	exits 0 mq-topic stats --json
+	exits 64 mq-send --commit bogus
+	exits 64 mq-send --prepare --id x t m
+	exits 64 mq-send --check 'true' t m
+	exits 64 mq-topic abort t bogus
+	exits 66 mq-send --commit t.0123456789abcdef
+	exits 66 mq-send --commit nosuch.0123456789abcdef
+	exits 66 mq-topic abort t 0123456789abcdef
+	exits 65 mq-send --commit "$txa"
+	exits 0 mq-send --abort "$txa"
+	exits 0 mq-send --commit "$tx"
+	exits 65 mq-topic abort t "$tx"
+	exits 65 mq-send --abort "$tx"
+}
