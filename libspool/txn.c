@@ -606,8 +606,26 @@ begin_commit(struct spool_topic *t, int dfd, struct tstate *s)
 		goto out;
 	}
 	from[0] = '\0';
+	/* every batch whole before the point of no return */
 	for (i = 0; i < n; i++) {
-		if (files[i].part >= t->cfg.partitions || seen[files[i].part])
+		struct spool_bhdr h;
+		unsigned char *buf;
+		size_t blen;
+
+		if (files[i].part >= t->cfg.partitions) {
+			spool_seterr(t->sp, "%s: transaction batch %s: no "
+			    "partition %u", t->name, files[i].name,
+			    files[i].part);
+			r = -EBADMSG;
+			goto out;
+		}
+		if ((r = read_batch(t->sp, dfd, files[i].name, &buf, &blen,
+		    &h)) < 0)
+			goto out;
+		free(buf);
+	}
+	for (i = 0; i < n; i++) {
+		if (seen[files[i].part])
 			continue;
 		seen[files[i].part] = 1;
 		if (len + 32 > cap) {
@@ -891,6 +909,69 @@ spool_txn_tick(struct spool_topic *t, int64_t now, int gc)
 out:
 	close(xfd);
 	return r < 0 ? r : count;
+}
+
+/*
+ * spool_txn_verify - check the state file of every transaction and the
+ * batch files of the open ones, reporting each damaged one; returns how
+ * many, or -errno.  Reads only.
+ */
+int
+spool_txn_verify(struct spool_topic *t, void (*report)(void *, const char *),
+    void *arg)
+{
+	struct spool_bhdr h;
+	struct tstate s;
+	struct tfile *files;
+	unsigned char *buf;
+	char **v, msg[SPOOL_ERRMSG_MAX + 64];
+	size_t n, i, j, nf, blen;
+	int xfd, dfd, r = 0, bad = 0;
+
+	if ((xfd = open_dir(t->sp, t->dirfd, TXN_DIR, 0)) < 0)
+		return xfd == -ENOENT ? 0 : xfd;
+	if ((r = list_dir(xfd, ".", &v, &n)) < 0) {
+		close(xfd);
+		return r;
+	}
+	for (i = 0; i < n && r >= 0; i++) {
+		if ((dfd = open_dir(t->sp, xfd, v[i], 0)) < 0)
+			continue;
+		if ((r = read_state(t->sp, dfd, v[i], &s)) == -EBADMSG) {
+			snprintf(msg, sizeof(msg), "%s", spool_errmsg(t->sp));
+			if (report != NULL)
+				report(arg, msg);
+			bad++;
+			r = 0;
+		}
+		if (r == 0 && (s.st == ST_PREPARED || s.st == ST_COMMITTING) &&
+		    (r = list_files(dfd, &files, &nf)) == 0) {
+			for (j = 0; j < nf && r >= 0; j++) {
+				r = read_batch(t->sp, dfd, files[j].name, &buf,
+				    &blen, &h);
+				if (r == 0)
+					free(buf);
+				else if (r == -EBADMSG || r == -EPROTO) {
+					snprintf(msg, sizeof(msg), "%s/txn/%s/"
+					    "%s: %s", t->name, v[i],
+					    files[j].name, r == -EPROTO ?
+					    "written by a newer version of mq" :
+					    "checksum mismatch");
+					if (report != NULL)
+						report(arg, msg);
+					bad++;
+					r = 0;
+				} else if (r == -ENOENT)
+					r = 0;	/* resolved meanwhile */
+			}
+			free(files);
+		}
+		state_free(&s);
+		close(dfd);
+	}
+	free_names(v, n);
+	close(xfd);
+	return r < 0 ? r : bad;
 }
 
 /* cmp_created - qsort open transactions oldest first */

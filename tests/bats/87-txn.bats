@@ -366,3 +366,24 @@ exits() {
 	exits 65 mq-topic abort t "$tx"
 	exits 65 mq-send --abort "$tx"
 }
+
+@test "a damaged prepared batch: verify says so, commit refuses (65) and changes nothing, abort works" {
+	mq-topic create -P 2 t >/dev/null
+	tx=$(mq-send --prepare t aaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbb)
+	f=$(find "$MQ_SPOOL/topics/t/txn" -name '00000000-*' -type f)
+	[[ -n $f ]]
+	flip_byte "$f" $(($(fsize "$f") - 1))
+	run mq-topic verify t
+	expect_status 65
+	expect_contains "${tx#t.}"
+	run mq-send --commit "$tx"
+	expect_status 65
+	expect_contains "checksum"
+	expect_eq "$(mq-topic describe --json t | jq -r '.transactions[0].state')" prepared "state"
+	run mq-recv t
+	expect_output ""
+	run mq-send --abort "$tx"
+	expect_status 0
+	run mq-topic verify t
+	expect_status 0
+}
