@@ -205,6 +205,7 @@ cli_exitcode(int negerr)
 	case EBADMSG:
 	case EMSGSIZE:
 	case EPROTO:		/* written by a newer mq */
+	case ECANCELED:		/* a transaction resolved the other way */
 		return EX_DATAERR;
 	case ENOENT:
 	case ENOTDIR:

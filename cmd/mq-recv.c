@@ -708,6 +708,10 @@ main(int argc, char *argv[])
 	cli_own(CLI_TOPIC, t);
 	/* whoever touches the topic moves what is due */
 	(void)sched_touch(t, &due);
+	/* ...and aborts timed-out transactions (if it may write) */
+	if ((r = spool_txn_tick(t, spool_now_ms(), 0)) < 0 && r != -EACCES &&
+	    r != -EPERM && r != -EROFS)
+		cli_die(r, sp, "%s: transactions", topic);
 	if (group != NULL) {
 		memset(&co, 0, sizeof(co));
 		co.group = group;

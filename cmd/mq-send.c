@@ -23,7 +23,8 @@
 
 enum { OPT_AT = 256, OPT_DELAY, OPT_ID, OPT_NO_CREATE, OPT_NO_SYNC,
 	OPT_PRINT_OFFSETS, OPT_REPLICAS, OPT_SYNC_INTERVAL, OPT_TIMEOUT, OPT_WHOLE,
-	OPT_VERSION };
+	OPT_VERSION, OPT_PREPARE, OPT_COMMIT, OPT_ABORT, OPT_TXN_TIMEOUT,
+	OPT_CHECK };
 
 static const struct option longopts[] = {
 	{ "null",		no_argument,		NULL, '0' },
@@ -38,15 +39,20 @@ static const struct option longopts[] = {
 	{ "spool",		required_argument,	NULL, 's' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "compress",		required_argument,	NULL, 'z' },
+	{ "abort",		required_argument,	NULL, OPT_ABORT },
 	{ "at",			required_argument,	NULL, OPT_AT },
+	{ "check",		required_argument,	NULL, OPT_CHECK },
+	{ "commit",		required_argument,	NULL, OPT_COMMIT },
 	{ "delay",		required_argument,	NULL, OPT_DELAY },
 	{ "id",			required_argument,	NULL, OPT_ID },
 	{ "no-create",		no_argument,		NULL, OPT_NO_CREATE },
 	{ "no-sync",		no_argument,		NULL, OPT_NO_SYNC },
+	{ "prepare",		no_argument,		NULL, OPT_PREPARE },
 	{ "print-offsets",	no_argument,		NULL, OPT_PRINT_OFFSETS },
 	{ "replicas",		required_argument,	NULL, OPT_REPLICAS },
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNC_INTERVAL },
 	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
+	{ "txn-timeout",	required_argument,	NULL, OPT_TXN_TIMEOUT },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
 	{ "whole",		no_argument,		NULL, OPT_WHOLE },
 	{ NULL, 0, NULL, 0 }
@@ -58,7 +64,9 @@ static const char usage_text[] =
 "               [--id id] [--no-create] [--no-sync] [--print-offsets]\n"
 "               [--replicas n [--timeout duration]] [--sync-interval duration]\n"
 "               [--whole] [-J]\n"
-"               topic [message ...]\n";
+"               [--prepare [--txn-timeout duration] [--check cmd]]\n"
+"               topic [message ...]\n"
+"       mq-send [-qv] [-s spool] --commit txid | --abort txid\n";
 
 static void usage(int) __attribute__((noreturn));
 
@@ -116,6 +124,68 @@ add(struct spool *sp, struct spool_writer *w, const char *topic,
 	cli_die(r, sp, "%s", topic);
 }
 
+/*
+ * parse_txid - TOPIC.HEX16 (what --prepare printed) into its topic and
+ * txid; exit 64 if it is not one
+ */
+static char *
+parse_txid(const char *s, uint64_t *txid)
+{
+	const char *dot = strrchr(s, '.');
+	char *topic, *end;
+
+	if (dot == NULL || dot == s || strlen(dot + 1) != 16 ||
+	    strspn(dot + 1, "0123456789abcdef") != 16)
+		cli_usage_die("%s: not a transaction ID (TOPIC.ID, as "
+		    "--prepare prints it)", s);
+	*txid = strtoull(dot + 1, &end, 16);
+	if ((topic = strndup(s, dot - s)) == NULL)
+		cli_die(-ENOMEM, NULL, "%s", s);
+	cli_check_topic(topic);
+	return topic;
+}
+
+/*
+ * resolve_txn - --commit or --abort TXID: exit 0 when it is (or was
+ * already) so, 66 when unknown, 65 when it went the other way
+ */
+static int
+resolve_txn(const char *spool, const char *txstr, int commit)
+{
+	struct spool *sp;
+	struct spool_topic *t;
+	uint64_t txid;
+	char *topic;
+	int r;
+
+	topic = parse_txid(txstr, &txid);
+	cli_own(CLI_MEM, topic);
+	sp = cli_open_spool(spool, 0);
+	cli_check_primary(sp, cli_spool_path(spool));
+	if ((r = spool_topic_open(sp, topic, &t)) == -ENOENT)
+		cli_fail(r, "%s: No such transaction (no topic %s)", txstr,
+		    topic);
+	if (r < 0)
+		cli_die(r, sp, "%s", topic);
+	cli_own(CLI_TOPIC, t);
+	if ((r = spool_txn_tick(t, spool_now_ms(), 0)) < 0)
+		cli_die(r, sp, "%s: transactions", topic);
+	r = commit ? spool_txn_commit(t, txid) : spool_txn_abort(t, txid);
+	if (r == -ENOENT)
+		cli_fail(r, "%s: No such transaction", txstr);
+	if (r == -ECANCELED)
+		cli_fail(r, "%s: the transaction was %s", txstr, commit ?
+		    "aborted" : "committed");
+	if (r < 0)
+		cli_die(r, sp, "%s", txstr);
+	if (cli_verbose)
+		cli_warn("%s: %s", txstr, commit ? "committed" : "aborted");
+	(void)cli_close(t);
+	(void)cli_close(sp);
+	(void)cli_close(topic);
+	return EX_OK;
+}
+
 /* split_key - -K: KEY delim PAYLOAD; no delimiter, no key */
 static void
 split_key(struct spool_msg *m, const void *rec, size_t len, const char *kd,
@@ -151,7 +221,10 @@ main(int argc, char *argv[])
 	int64_t delay = -1;
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
 	int unsynced = 0, timeout, closed, idstate, seen, replicas = 0;
-	int64_t rtimeout = 30000;
+	int64_t rtimeout = 30000, txtimeout = 15 * 60 * 1000;
+	const char *commit = NULL, *abort_ = NULL, *check = NULL;
+	int prepare = 0, txset = 0;
+	uint64_t txid = 0;
 	const char *rtstr = "30s";
 	unsigned count = 0;
 	const void *rec;
@@ -236,6 +309,26 @@ main(int argc, char *argv[])
 				    optarg);
 			due = 0;
 			break;
+		case OPT_PREPARE:
+			prepare = 1;
+			break;
+		case OPT_COMMIT:
+			commit = optarg;
+			break;
+		case OPT_ABORT:
+			abort_ = optarg;
+			break;
+		case OPT_TXN_TIMEOUT:
+			if (cli_duration(optarg, &txtimeout) < 0)
+				cli_usage_die("--txn-timeout %s: invalid "
+				    "duration", optarg);
+			txset = 1;
+			break;
+		case OPT_CHECK:
+			check = optarg;
+			if (*check == '\0' || strchr(check, '\n') != NULL)
+				cli_usage_die("--check: a command on one line");
+			break;
 		case OPT_ID:
 			id = optarg;
 			if (*id == '\0' || strlen(id) > SPOOL_ID_MAX)
@@ -279,6 +372,19 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	if (commit != NULL || abort_ != NULL) {
+		if (argc > 0 || (commit != NULL && abort_ != NULL) || prepare)
+			cli_usage_die("--commit and --abort take a transaction "
+			    "ID and nothing else");
+		return resolve_txn(spool, commit != NULL ? commit : abort_,
+		    commit != NULL);
+	}
+	if (!prepare && (txset || check != NULL))
+		cli_usage_die("--txn-timeout and --check go with --prepare");
+	if (prepare && (id != NULL || due != 0 || delay >= 0 ||
+	    wo.stored != NULL))
+		cli_usage_die("--prepare takes no --id, --delay, --at, "
+		    "--print-offsets or --replicas");
 	if (argc < 1)
 		usage(EX_USAGE);
 	topic = argv[0];
@@ -317,6 +423,13 @@ main(int argc, char *argv[])
 	/* whoever touches the topic moves what is due, before its own */
 	if ((r = spool_sched_move(t, spool_now_ms(), NULL)) < 0)
 		cli_die(r, sp, "%s: scheduled", topic);
+	/* ...and aborts transactions past their timeout */
+	if ((r = spool_txn_tick(t, spool_now_ms(), 0)) < 0)
+		cli_die(r, sp, "%s: transactions", topic);
+	/* --prepare: the batches go aside, under a new transaction */
+	if (prepare && (r = spool_txn_begin(t, &wo.txid)) < 0)
+		cli_die(r, sp, "%s: --prepare", topic);
+	txid = wo.txid;
 	if ((r = spool_writer_open(t, &wo, &w)) < 0) {
 		if (r == -ENOENT)
 			cli_fail(r, "%s: No such partition %d (it has %" PRIu32
@@ -469,6 +582,12 @@ done:
 	/* the ID is known only once its messages are stored */
 	if (dedup != NULL)
 		cli_disown(dedup);
+	/* everything is stored: now the transaction may be committed */
+	if (prepare) {
+		if ((r = spool_txn_prepare(t, txid, txtimeout, check)) < 0)
+			cli_die(r, sp, "%s: --prepare", topic);
+		printf("%s.%016" PRIx64 "\n", topic, txid);
+	}
 	if (id != NULL && (r = spool_dedup_end(dedup, 1)) < 0)
 		cli_die(r, sp, "%s: --id", topic);
 	/* followers wait for the next due time: it may be ours */

@@ -7,10 +7,13 @@
  */
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,7 @@ static const char usage_text[] =
 "       mq-topic [-qv] [-s spool] delete-group group topic\n"
 "       mq-topic [-qv] [-s spool] gc [topic]\n"
 "       mq-topic [-qv] [-s spool] cancel topic id\n"
+"       mq-topic [-qv] [-s spool] abort topic txid\n"
 "       mq-topic [-qv] [-s spool] stats [--json | --prometheus] [-o file]\n";
 
 static void usage(int) __attribute__((noreturn));
@@ -421,6 +425,129 @@ cmd_cancel(int argc, char *argv[])
 	return EX_OK;
 }
 
+/* json_puts - s as a JSON string (a --check command may need escapes) */
+static void
+json_puts(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/* open_txns - how many transactions of a topic are open (stats) */
+static size_t
+open_txns(struct spool *sp, struct spool_topic *t, const char *name)
+{
+	struct spool_txn_info *v;
+	size_t n;
+	int r;
+
+	if ((r = spool_txn_list(t, &v, &n)) < 0)
+		cli_die(r, sp, "%s: transactions", name);
+	spool_txn_list_free(v, n);
+	return n;
+}
+
+/*
+ * describe_txns - the open transactions of a topic, oldest first: a
+ * table (json 0) or a JSON array
+ */
+static void
+describe_txns(struct spool *sp, struct spool_topic *t, const char *name,
+    int json)
+{
+	struct spool_txn_info *v;
+	int64_t now = spool_now_ms();
+	size_t n, i;
+	int r;
+
+	if ((r = spool_txn_list(t, &v, &n)) < 0)
+		cli_die(r, sp, "%s: transactions", name);
+	if (json)
+		putchar('[');
+	else {
+		printf("transactions %zu\n", n);
+		if (n > 0)
+			printf("%-40s %-10s %10s %10s %10s  %s\n", "TXID",
+			    "STATE", "MESSAGES", "AGE", "EXPIRES", "CHECK");
+	}
+	for (i = 0; i < n; i++) {
+		if (json) {
+			printf("%s{\"txid\":\"%s.%016" PRIx64 "\",\"state\":"
+			    "\"%s\",\"messages\":%" PRIu64 ",\"created\":%"
+			    PRId64 ",\"age_ms\":%" PRId64 ",\"deadline\":%"
+			    PRId64 ",\"check\":", i ? "," : "", name, v[i].txid,
+			    v[i].committing ? "committing" : "prepared",
+			    v[i].messages, v[i].created, now - v[i].created,
+			    v[i].deadline);
+			if (v[i].check != NULL)
+				json_puts(v[i].check);
+			else
+				printf("null");
+			putchar('}');
+		} else
+			printf("%s.%016" PRIx64 "%*s %-10s %10" PRIu64
+			    " %9.1fs %9.1fs  %s\n", name, v[i].txid,
+			    (int)(strlen(name) + 17 < 40 ? 40 - strlen(name) -
+			    17 : 0), "", v[i].committing ? "committing" :
+			    "prepared", v[i].messages, (now - v[i].created) /
+			    1000.0, (v[i].deadline - now) / 1000.0,
+			    v[i].check ? v[i].check : "-");
+	}
+	if (json)
+		putchar(']');
+	spool_txn_list_free(v, n);
+}
+
+/*
+ * cmd_abort - abort topic txid: discard an open transaction (txid as
+ * mq-send --prepare printed it, or its 16 hex digits alone)
+ */
+static int
+cmd_abort(int argc, char *argv[])
+{
+	struct spool *sp;
+	struct spool_topic *t;
+	const char *hex, *dot;
+	uint64_t txid;
+	int r;
+
+	if (argc != 3)
+		usage(EX_USAGE);
+	hex = argv[2];
+	if ((dot = strrchr(hex, '.')) != NULL) {
+		if ((size_t)(dot - hex) != strlen(argv[1]) ||
+		    strncmp(hex, argv[1], dot - hex) != 0)
+			cli_usage_die("abort: %s is not a transaction of %s",
+			    argv[2], argv[1]);
+		hex = dot + 1;
+	}
+	if (strlen(hex) != 16 || strspn(hex, "0123456789abcdef") != 16)
+		cli_usage_die("abort: %s: not a transaction ID", argv[2]);
+	txid = strtoull(hex, NULL, 16);
+	sp = cli_open_spool(spool_opt, 0);
+	cli_check_primary(sp, cli_spool_path(spool_opt));
+	t = open_topic(sp, argv[1]);
+	r = spool_txn_abort(t, txid);
+	if (r == -ENOENT)
+		cli_fail(r, "%s: %s: No such transaction", argv[1], argv[2]);
+	if (r == -ECANCELED)
+		cli_fail(r, "%s: %s: the transaction was committed", argv[1],
+		    argv[2]);
+	if (r < 0)
+		cli_die(r, sp, "%s: %s", argv[1], argv[2]);
+	(void)cli_close(t);
+	(void)cli_close(sp);
+	return EX_OK;
+}
+
 /* cmd_describe - describe topic */
 static int
 cmd_describe(int argc, char *argv[])
@@ -460,6 +587,7 @@ cmd_describe(int argc, char *argv[])
 	printf("scheduled %" PRIu64 "\n", nsched);
 	if (due >= 0)
 		printf("next.due %s %" PRId64 "\n", iso_time(due), due);
+	describe_txns(sp, t, argv[1], 0);
 	printf("%9s %14s %14s %14s %14s %8s\n", "PARTITION", "FIRST", "NEXT",
 	    "MESSAGES", "BYTES", "SEGMENTS");
 	for (i = 0; i < np; i++) {
@@ -654,6 +782,8 @@ describe_json(struct spool *sp, struct spool_topic *t, const char *name)
 	}
 	printf("],\"groups\":");
 	groups_json(sp, t, 0);
+	printf(",\"transactions\":");
+	describe_txns(sp, t, name, 1);
 	printf("}\n");
 }
 
@@ -898,6 +1028,90 @@ topic_exists(struct spool *sp, const char *name)
 	return r != -ENOENT;
 }
 
+#define CHECK_LIMIT_MS	60000	/* a --check command that runs longer fails */
+
+/*
+ * check_one - run a transaction's --check command (sh -c, MQ_TXID,
+ * MQ_TOPIC and MQ_SPOOL in its environment, stdin /dev/null): its exit
+ * status, or -1 when it could not run or ran too long (ask again)
+ */
+static int
+check_one(const char *name, const struct spool_txn_info *x)
+{
+	char txid[SPOOL_NAME_MAX + 24];
+	int64_t start = spool_now_ms();
+	pid_t pid;
+	int st, fd;
+
+	snprintf(txid, sizeof(txid), "%s.%016" PRIx64, name, x->txid);
+	fflush(stdout);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_RDONLY)) >= 0)
+			dup2(fd, STDIN_FILENO);
+		setenv("MQ_TXID", txid, 1);
+		setenv("MQ_TOPIC", name, 1);
+		setenv("MQ_SPOOL", cli_spool_path(spool_opt), 1);
+		execl("/bin/sh", "sh", "-c", x->check, (char *)NULL);
+		_exit(127);
+	}
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w == -1 && errno != EINTR)
+			return -1;
+		if (spool_now_ms() - start > CHECK_LIMIT_MS) {
+			kill(pid, SIGKILL);
+			(void)waitpid(pid, &st, 0);
+			cli_warn("%s: --check of %s ran over %d s; asking again "
+			    "later", name, txid, CHECK_LIMIT_MS / 1000);
+			return -1;
+		}
+		usleep(10000);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * check_txns - gc's part in transactions: each one past its timeout
+ * that has a --check command is resolved as the command says (0
+ * commit, 1 abort, anything else: ask again at the next gc)
+ */
+static void
+check_txns(struct spool *sp, struct spool_topic *t, const char *name)
+{
+	struct spool_txn_info *v;
+	int64_t now = spool_now_ms();
+	size_t n, i;
+	int r, st;
+
+	if ((r = spool_txn_list(t, &v, &n)) < 0)
+		cli_die(r, sp, "%s: transactions", name);
+	for (i = 0; i < n; i++) {
+		if (v[i].committing || v[i].check == NULL || now < v[i].deadline)
+			continue;
+		st = check_one(name, &v[i]);
+		if (st == 0)
+			r = spool_txn_commit(t, v[i].txid);
+		else if (st == 1)
+			r = spool_txn_abort(t, v[i].txid);
+		else
+			r = 0;
+		if (cli_verbose)
+			cli_warn("%s: %s.%016" PRIx64 ": --check exited %d: %s",
+			    name, name, v[i].txid, st, st == 0 ? "committed" :
+			    st == 1 ? "aborted" : "asking again later");
+		if (r < 0 && r != -ECANCELED && r != -ENOENT) {
+			spool_txn_list_free(v, n);
+			cli_die(r, sp, "%s: transactions", name);
+		}
+	}
+	spool_txn_list_free(v, n);
+}
+
 /* cmd_gc - gc [topic]: apply retention; clean tmp/ */
 static int
 cmd_gc(int argc, char *argv[])
@@ -924,6 +1138,9 @@ cmd_gc(int argc, char *argv[])
 			t = open_topic(sp, names[i]);
 		/* gc touches the topic: it moves what is due, too */
 		r = spool_sched_move(t, spool_now_ms(), NULL);
+		/* and settles transactions: timed out, checked, forgotten */
+		if (r >= 0 && (r = spool_txn_tick(t, spool_now_ms(), 1)) >= 0)
+			check_txns(sp, t, names[i]);
 		if (r >= 0)
 			r = spool_topic_gc(t, spool_now_ms(), cli_verbose ?
 			    report : NULL, NULL);
@@ -1025,6 +1242,15 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 				    "} %" PRId64 "\n", names[i], due);
 			(void)cli_close(t);
 		}
+	}
+	printf("# HELP mq_transactions_open Transactions of a topic prepared "
+	    "and not yet committed or aborted.\n# TYPE mq_transactions_open "
+	    "gauge\n");
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		printf("mq_transactions_open{topic=" JSTR "} %zu\n", names[i],
+		    open_txns(sp, t, names[i]));
+		(void)cli_close(t);
 	}
 	printf("# HELP mq_replica_lag Messages of a partition a replica has "
 	    "not acknowledged.\n# TYPE mq_replica_lag gauge\n");
@@ -1160,8 +1386,9 @@ cmd_stats(int argc, char *argv[])
 				    "} %" PRId64 "\n", names[i], due[i]);
 		}
 		if (mode == OPT_JSON) {
-			printf("%s{\"topic\":" JSTR ",\"scheduled\":%" PRIu64,
-			    i ? "," : "", names[i], nsched[i]);
+			printf("%s{\"topic\":" JSTR ",\"scheduled\":%" PRIu64
+			    ",\"transactions\":%zu", i ? "," : "", names[i],
+			    nsched[i], open_txns(sp, t, names[i]));
 			if (due[i] >= 0)
 				printf(",\"next_due\":%" PRId64, due[i]);
 			printf(",\"partitions\":[");
@@ -1255,6 +1482,7 @@ main(int argc, char *argv[])
 		const char *name;
 		int (*fn)(int, char *[]);
 	} cmds[] = {
+		{ "abort", cmd_abort },
 		{ "cancel", cmd_cancel },
 		{ "config", cmd_config },
 		{ "create", cmd_create },

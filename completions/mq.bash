@@ -140,7 +140,8 @@ _mq_send()
 	local _mq_w _mq_pos _mq_prev cur
 	local argopts="-D -H -K -k -p -s -z --delimiter --header
 	    --key-delimiter --key --partition --spool --compress
-	    --sync-interval --id --replicas --timeout --at --delay"
+	    --sync-interval --id --replicas --timeout --at --delay
+	    --commit --abort --txn-timeout --check"
 
 	_mq_words
 	_mq_args "${argopts//[[:space:]]/ }"
@@ -155,7 +156,8 @@ _mq_send()
 	--compress=*)	_mq_reply --compress={none,zlib,zlib:{0..9}}; return ;;
 	-*)
 		_mq_reply -0 -D -H -J -K -h -k -p -q -s -v -z \
-		    --at= --compress= --delay= --delimiter= --header= --help --json \
+		    --abort= --at= --check= --commit= --compress= --delay= \
+		    --delimiter= --header= --help --json --prepare --txn-timeout= \
 		    --id= --key-delimiter= --key= --no-create --no-sync --null \
 		    --partition= --print-offsets --quiet --replicas= --spool= \
 		    --sync-interval= --timeout= --verbose --version --whole
@@ -329,8 +331,8 @@ _mq_topic()
 	case $cmd,${#_mq_pos[@]} in
 	,0)
 		_mq_reply create delete list describe config verify groups \
-		    reset delete-group gc stats cancel ;;
-	delete,1|describe,1|config,1|verify,1|groups,1|gc,1|cancel,1)
+		    reset delete-group gc stats cancel abort ;;
+	delete,1|describe,1|config,1|verify,1|groups,1|gc,1|cancel,1|abort,1)
 		_mq_topics ;;
 	reset,1|delete-group,1)
 		# the group comes before its topic: the groups of all topics

@@ -10,7 +10,7 @@
 # The options that take an argument, by program.
 set -g __mq_send_argopts -D -H -K -k -p -s -z --delimiter --header \
     --key-delimiter --key --partition --spool --compress --sync-interval \
-    --id --at --delay
+    --id --at --delay --commit --abort --txn-timeout --check
 set -g __mq_recv_argopts -c -D -F -g -j -o -p -s -u -x --count \
     --delimiter --format --group --jobs --offset --partition --spool \
     --until --exec --dead-letter --exec-timeout --filter --rate --retries \
@@ -191,6 +191,11 @@ complete -c mq-send -l version -d 'Print version and exit'
 complete -c mq-send -l id -x -d 'Store this send once per dedup window'
 complete -c mq-send -l at -x -d 'Deliver at this time (epoch ms or ISO 8601)'
 complete -c mq-send -l delay -x -d 'Deliver after this long (duration)'
+complete -c mq-send -l prepare -d 'Store invisibly as a transaction, print its ID'
+complete -c mq-send -l commit -x -d 'Make a prepared transaction visible'
+complete -c mq-send -l abort -x -d 'Discard a prepared transaction'
+complete -c mq-send -l txn-timeout -x -d 'Abort the prepared transaction after this long'
+complete -c mq-send -l check -x -d 'Command that decides a timed-out transaction'
 complete -c mq-send -l no-create -d 'Do not create a missing topic'
 complete -c mq-send -l no-sync -d 'Do not fsync'
 complete -c mq-send -l print-offsets -d 'Print partition and offset of each message'
@@ -268,6 +273,8 @@ complete -c mq-topic -n '__mq_npos topic 0' -a gc -d 'Apply retention, delete ol
 complete -c mq-topic -n '__mq_npos topic 0' -a stats -d 'Numbers for monitoring'
 complete -c mq-topic -n '__mq_npos topic 0' -a cancel -d 'Remove a scheduled message sent with --id'
 complete -c mq-topic -n '__mq_topic_cmd cancel 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_npos topic 0' -a abort -d 'Abort an open transaction'
+complete -c mq-topic -n '__mq_topic_cmd abort 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd gc 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd stats' -l json -d 'One JSON object'
 complete -c mq-topic -n '__mq_topic_cmd stats' -l prometheus -d 'node_exporter textfile format'

@@ -27,10 +27,10 @@
  *	 48   2  type         0 data, 1 end of segment, 2 txn control (later);
  *	                      128..65535 skippable
  *	 50   1  codec        0 none, 1 zlib (RFC 1950 stream)
- *	 51   1  flags        bit 0 txn records (later), bit 1 compacted;
+ *	 51   1  flags        bit 0 txn records, bit 1 compacted;
  *	                      bits 4-7 ignorable hints
  *	 52   4  epoch        replication epoch, 0 until replication
- *	 56   8  txid         transaction id, 0 = none (reserved)
+ *	 56   8  txid         transaction id (flags bit 0), else 0
  *
  * Body, after decompression, is count records back to back:
  *
@@ -83,10 +83,10 @@
 #define SPOOL_TYPE_TXN		2	/* assigned; not known to this version */
 #define SPOOL_TYPE_SKIP		128	/* from here on: skippable */
 
-#define SPOOL_BF_TXN		0x01	/* assigned; not known to this version */
+#define SPOOL_BF_TXN		0x01	/* records of committed transaction txid */
 #define SPOOL_BF_COMPACTED	0x02	/* a legal gap before this batch */
 #define SPOOL_BF_MUST		0x0f	/* bits a reader must know */
-#define SPOOL_BF_KNOWN		SPOOL_BF_COMPACTED	/* ...and this one does */
+#define SPOOL_BF_KNOWN		(SPOOL_BF_TXN | SPOOL_BF_COMPACTED)	/* ...and this one does */
 #define SPOOL_BF_HINTS		0xf0	/* bits a reader may ignore */
 
 #define SPOOL_CODEC_NONE	0

@@ -639,3 +639,17 @@ spool_mirror_cut(struct spool_mirror *m, uint64_t segbase, off_t pos,
 		r = load(m);
 	return r;
 }
+
+/*
+ * spool_mirror_held - must the source hold this batch back: a batch of
+ * a transaction being committed (txn.c), which a replica must not get
+ * before the commit is whole; 1 yes, 0 no
+ */
+int
+spool_mirror_held(struct spool_topic *t, const struct spool_bhdr *h)
+{
+	if (!(h->flags & SPOOL_BF_TXN))
+		return 0;
+	/* an error reading its state: hold it, the next pass retries */
+	return spool_txn_committing(t, h->txid) != 0;
+}

@@ -24,6 +24,11 @@
  * says so (-EBADMSG) and goes on past it.  A batch written by a newer
  * mq stops its partition with -EPROTO.
  *
+ * A batch of a transaction (flag SPOOL_BF_TXN) is visible unless its
+ * transaction is being committed: then the reader waits for the commit
+ * to end, and completes it when its committer died (txn.c); this is the
+ * one place a reader may write.
+ *
  * Following uses inotify on the partition directories (appends, new
  * segments) and the topic directory (a config rename may add
  * partitions), never polling.  Watches are set up before the first read,
@@ -68,6 +73,7 @@ struct rpart {
 	int		 done;
 	int		 paused;
 	int		 inbody;
+	uint64_t	 txok;		/* a txid last found visible */
 	struct spool_body body;
 	struct spool_seglist segs;	/* as last listed */
 };
@@ -528,6 +534,13 @@ next_batch(struct spool_reader *r, struct rpart *p)
 			if ((s = at_eof(r, p, avail, &moved)) != 0 || !moved)
 				return s;
 			continue;
+		}
+		if ((h.flags & SPOOL_BF_TXN) && h.txid != p->txok &&
+		    h.base_offset + h.count > p->next) {
+			/* visible unless its commit is under way: wait it out */
+			if ((s = spool_txn_settle(r->t, h.txid)) < 0)
+				return s;
+			p->txok = h.txid;
 		}
 		p->at += SPOOL_HDR_SIZE + h.body_len;
 		p->expect = h.base_offset + h.count;

@@ -915,18 +915,19 @@ has_batch(struct sess *s, int pfd, uint64_t base, off_t pos, uint32_t crc,
 
 /*
  * stream_seg - send the whole batches of a segment from pos; stops at a
- * torn or unwritten tail.  Returns the offset after the last batch sent
- * in *next.
+ * torn or unwritten tail, and (1) at a batch of a commit under way.
+ * Returns the offset after the last batch sent in *next.
  */
 static int
-stream_seg(struct sess *s, int pfd, uint64_t base, off_t pos,
-    unsigned char **buf, size_t *cap, uint64_t *next, uint64_t *sent)
+stream_seg(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
+    off_t pos, unsigned char **buf, size_t *cap, uint64_t *next,
+    uint64_t *sent)
 {
 	struct spool_bhdr h;
 	off_t size;
 	size_t n, q, blen;
 	ssize_t got;
-	int fd, r = 0;
+	int fd, r = 0, held = 0;
 
 	if ((fd = seg_open(pfd, base, &size)) < 0)
 		return fd;
@@ -943,7 +944,13 @@ stream_seg(struct sess *s, int pfd, uint64_t base, off_t pos,
 			blen = SPOOL_HDR_SIZE + (size_t)h.body_len;
 			if (q + blen > n)
 				break;
+			if ((held = spool_mirror_held(t, &h)) != 0)
+				break;	/* the partition stops here this pass */
 			*next = h.base_offset + h.count;
+		}
+		if (q == 0 && held) {
+			r = 1;
+			break;
 		}
 		if (q == 0) {
 			/* one batch larger than the buffer, or the tail */
@@ -970,6 +977,10 @@ stream_seg(struct sess *s, int pfd, uint64_t base, off_t pos,
 		if (s->o->progress != NULL)
 			s->o->progress(s->o->arg, NULL, q, 0);
 		pos += (off_t)q;
+		if (held) {
+			r = 1;
+			break;
+		}
 	}
 	close(fd);
 	return r;
@@ -1076,8 +1087,12 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 				if ((r = proto_send(&s->pr)) < 0)
 					break;
 			}
-			r = stream_seg(s, pfd, l.base[i], l.base[i] ==
+			r = stream_seg(s, t, pfd, l.base[i], l.base[i] ==
 			    startseg ? startpos : 0, buf, cap, &next, &sent);
+			if (r == 1) {
+				r = 0;	/* a commit under way: next pass */
+				break;
+			}
 		}
 		if (r < 0)
 			goto out;

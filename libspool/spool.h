@@ -131,6 +131,7 @@ struct spool_writer_opts {
 	void		(*stored)(void *, uint32_t part, uint64_t off);
 	void		*arg;
 	int64_t		 due;		/* ms: keep until then (schedule.c); 0: now */
+	uint64_t	 txid;		/* keep in this prepared transaction (txn.c) */
 };
 int	 spool_writer_open(struct spool_topic *, const struct spool_writer_opts *,
 	    struct spool_writer **);
@@ -216,6 +217,25 @@ int	 spool_sched_move(struct spool_topic *, int64_t now_ms, int64_t *next);
 int	 spool_sched_info(struct spool_topic *, uint64_t *count, int64_t *next);
 int	 spool_sched_cancel(struct spool_topic *, const void *id, size_t len);
 void	 spool_sched_kick(struct spool_topic *);
+
+/* txn.c: transactional messages (mq-send --prepare, --commit, --abort) */
+struct spool_txn_info {
+	uint64_t	 txid;
+	int		 committing;	/* 0: prepared */
+	int64_t		 created;	/* ms */
+	int64_t		 deadline;	/* ms: aborted (or checked) from then */
+	char		*check;		/* --check command, or NULL */
+	uint64_t	 messages;
+};
+int	 spool_txn_begin(struct spool_topic *, uint64_t *txid);
+int	 spool_txn_prepare(struct spool_topic *, uint64_t txid,
+	    int64_t timeout_ms, const char *check);
+int	 spool_txn_commit(struct spool_topic *, uint64_t txid);
+int	 spool_txn_abort(struct spool_topic *, uint64_t txid);
+int	 spool_txn_tick(struct spool_topic *, int64_t now_ms, int gc);
+int	 spool_txn_list(struct spool_topic *, struct spool_txn_info **, size_t *);
+void	 spool_txn_list_free(struct spool_txn_info *, size_t);
+int	 spool_txn_committing(struct spool_topic *, uint64_t txid);
 
 /* input.c: records from a stream; dlen 0 means the stream is one record */
 int	 spool_input_open(struct spool *, int fd, const void *delim, size_t dlen,

@@ -197,6 +197,12 @@ void	 spool_group_close(struct spool_group *);
 /* schedule.c and writer.c: scheduled batches */
 int	 spool_sched_store(struct spool_topic *, uint32_t part, int64_t due,
 	    unsigned char *buf, size_t len, uint32_t count, int sync);
+int	 spool_txn_store(struct spool_topic *, uint64_t txid, uint32_t seq,
+	    uint32_t part, unsigned char *buf, size_t len, uint32_t count,
+	    int sync);
+int	 spool_txn_settle(struct spool_topic *, uint64_t txid);
+int	 spool_txn_verify(struct spool_topic *,
+	    void (*report)(void *, const char *), void *arg);
 int	 spool_writer_put_batch(struct spool_writer *, uint32_t part,
 	    unsigned char *buf, size_t len, uint32_t count);
 

@@ -977,20 +977,23 @@ spool_topic_verify(struct spool_topic *t, int repair,
 
 /*
  * spool_topic_verify_state - check a topic's state files (group offset
- * files and send ID markers; its config was read when it was opened),
- * reporting each damaged one; returns how many, or -errno.  Reads only.
+ * files, send ID markers and transactions; its config was read when it
+ * was opened), reporting each damaged one; returns how many, or -errno.
+ * Reads only.
  */
 int
 spool_topic_verify_state(struct spool_topic *t,
     void (*report)(void *, const char *), void *arg)
 {
-	int g, d;
+	int g, d, x;
 
 	if ((g = spool_group_verify(t, report, arg)) < 0)
 		return g;
 	if ((d = spool_dedup_verify(t, report, arg)) < 0)
 		return d;
-	return g + d;
+	if ((x = spool_txn_verify(t, report, arg)) < 0)
+		return x;
+	return g + d + x;
 }
 
 /* seg_max_ts - the largest message time in a segment (headers only) */

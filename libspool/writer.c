@@ -72,6 +72,7 @@ struct spool_writer {
 	int64_t		 now;		/* the clock, read every CLOCK_EVERY */
 	unsigned	 tick;
 	uint32_t	 epoch;		/* the spool's, stamped into batches */
+	uint32_t	 txseq;		/* batches kept for a transaction */
 };
 
 #define CLOCK_EVERY	256	/* messages between readings of the clock */
@@ -384,7 +385,11 @@ flush_part(struct spool_writer *w, uint32_t n)
 	if ((r = spool_batch_seal(&p->b, w->o.codec, w->o.level, &out,
 	    &len)) < 0)
 		return r;
-	if (w->o.due > 0)
+	if (w->o.txid != 0)
+		/* a prepared batch waits outside the log (txn.c) */
+		r = spool_txn_store(w->t, w->o.txid, w->txseq++, n,
+		    (unsigned char *)out, len, count, w->o.sync);
+	else if (w->o.due > 0)
 		/* a delayed batch waits outside the log (schedule.c) */
 		r = spool_sched_store(w->t, n, w->o.due, (unsigned char *)out,
 		    len, count, w->o.sync);

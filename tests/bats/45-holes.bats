@@ -220,7 +220,7 @@ reading() {
 
 @test "newer magic, unknown flag bits and types 2-127: 65 'newer version'" {
 	local args
-	for args in "0 0x04 0 1 mqB2" "0 0x01 0 1" "0 0x08 0 1" "2 0 0 0" "127 0 0 1"; do
+	for args in "0 0x04 0 1 mqB2" "0 0x05 0 1" "0 0x08 0 1" "2 0 0 0" "127 0 0 1"; do
 		run mq-topic delete t
 		run mq-send t a
 		# shellcheck disable=SC2086

@@ -1057,7 +1057,7 @@ scn_replicate() {
 # ---- scenario 9: due scheduled messages, their mover killed ---------------
 
 scn_delay_move() {
-	local t=t n i k st d pid variant opts out sc=
+	local t=t n i k st d pid variant opts out sc= f l
 	local variants=(recv gc send follow strace)
 	variant=${variants[$(((TRIAL / ${#SCENARIOS[@]}) % 5))]}
 	# strace: killed at the Nth unlinkat or fdatasync, the narrow spots
@@ -1127,6 +1127,111 @@ scn_delay_move() {
 	check_recovery "$t" "$T/before"
 }
 
+# ---- scenario 10: a commit of transactions, its committer killed ----------
+
+scn_txn_commit() {
+	local t=t n i k st d pid variant out sc= tx txs=() passes=0 rc
+	local variants=(delay strace)
+	variant=${variants[$(((TRIAL / ${#SCENARIOS[@]}) % 2))]}
+	if [[ $variant == strace ]] && ! strace -f -qq -o /dev/null true 2>/dev/null; then
+		variant=delay
+	fi
+	"$MQTOPIC" create -P 3 "$t" 2>>"$T/err" || violation "create $t exited $?"
+	"$MQSEND" "$t" before 2>>"$T/err" || violation "plain send exited $?"
+	# 1-3 prepared transactions of 1-60 messages, keyed or round-robin
+	rnd 3; n=$((R + 1))
+	: >"$T/txn"
+	for ((i = 1; i <= n; i++)); do
+		rnd 60; k=$((R + 1))
+		opts=()
+		rnd 2; ((R == 0)) && opts+=(-k "key$i")
+		seq -f "x$i-%g" 1 "$k" | sed "s/^/$k /" >>"$T/txn"
+		tx=$(seq -f "x$i-%g" 1 "$k" | "$MQSEND" --prepare "${opts[@]}" "$t" \
+		    2>>"$T/err") || violation "prepare $i exited $?"
+		txs+=("$tx")
+	done
+	# a reader beside the committer: every pass sees each transaction
+	# whole or not at all
+	(
+		i=0
+		while [[ ! -e $T/stop ]]; do
+			"$MQRECV" "$t" >"$T/pass.$i" 2>>"$T/pass.err" ||
+				echo "pass $i: exit $?" >>"$T/pass.err"
+			i=$((i + 1))
+		done
+	) &
+	local rpid=$!
+	# the committer: each transaction in turn; one of them is killed
+	rnd "$n"; k=$R
+	for ((i = 0; i < n; i++)); do
+		if ((i != k)); then
+			"$MQSEND" --commit "${txs[i]}" 2>>"$T/err" ||
+				violation "commit ${txs[i]} exited $?"
+			continue
+		fi
+		case $variant in
+		delay)	pick_delay_us 20; d=$R
+			"$MQSEND" --commit "${txs[i]}" 2>>"$T/err" &
+			pid=$!
+			usleep_us "$d"
+			kill -KILL "$pid" 2>/dev/null ;;
+		strace)	local scs=(pwrite64 fdatasync fsync renameat rename openat flock)
+			rnd 7; sc=${scs[R]}
+			rnd 10
+			MQ_IO=sync strace -f -qq -o /dev/null \
+			    -e inject="$sc:signal=KILL:when=$((R + 1))" \
+			    "$MQSEND" --commit "${txs[i]}" 2>>"$T/err" &
+			pid=$!; d=0 ;;
+		esac
+		st=0; wait "$pid" || st=$?
+	done
+	usleep_us 50000
+	touch "$T/stop"
+	wait "$rpid"
+	log "txn-commit: variant=$variant${sc:+ $sc when=$((R + 1))} txns=$n killed=$((k + 1)) messages=$(wc -l <"$T/txn") delay=${d}us status=$st"
+	killed "$st" && record killed 1
+	if ! killed "$st" && ((st != 0)); then
+		violation "the killed commit exited $st: $(tail -c 200 "$T/err")"
+	fi
+	[[ ! -s $T/pass.err ]] || violation "a reader beside the commit: $(head -c 200 "$T/pass.err")"
+	# all or none, in every pass of the reader and in one right now
+	"$MQRECV" "$t" >"$T/pass.now" 2>>"$T/err" || violation "mq-recv after the kill exited $?"
+	for f in "$T"/pass.[0-9]* "$T/pass.now"; do
+		passes=$((passes + 1))
+		out=$(awk '
+			FILENAME == ARGV[1] { split($2, a, "-"); size[a[1]] = $1; next }
+			{ split($1, a, "-"); if (a[1] in size) cnt[a[1]]++ }
+			END { for (x in cnt) if (cnt[x] != size[x])
+				print x ": " cnt[x] " of " size[x] " visible" }' \
+			"$T/txn" "$f" | head -n 5)
+		[[ -z $out ]] || violation "${f##*/}: $out"
+	done
+	record passes "$passes"
+	# recovery: the commit again, then everything once
+	rc=0
+	"$MQSEND" --commit "${txs[k]}" 2>>"$T/err" || rc=$?
+	((rc == 0)) || violation "the commit again exited $rc: $(tail -c 200 "$T/err")"
+	dump_topic "$t" "$T/before"
+	((DUMP_RC == 0)) || violation "mq-recv $t exited $DUMP_RC after recovery"
+	check_offsets "$T/before" "after recovery"
+	out=$(awk '
+		FILENAME == ARGV[1] { want[$2] = 1; next }
+		$3 == "before" { b++; next }
+		!($3 in want) { print "unknown message at " $1 "/" $2 ": " $3; next }
+		{ cnt[$3]++ }
+		END {
+			for (m in want) if (cnt[m] != 1) print m ": readable " cnt[m] + 0 " times"
+			if (b != 1) print "before readable " b + 0 " times"
+		}' "$T/txn" "$T/before" | head -n 20)
+	if [[ -n $out ]]; then
+		while IFS= read -r l; do violation "$l"; done <<<"$out"
+	fi
+	n=$("$MQTOPIC" describe --json "$t" | jq '.transactions | length')
+	[[ $n == 0 ]] || violation "describe: $n transactions still open"
+	record messages "$(wc -l <"$T/before")"
+	check_recovery "$t" "$T/before"
+}
+
 scenario send-stream scn_send_stream "one streaming producer into mq-send, killed"
 scenario send-oneshot scn_send_oneshot "a loop of one-shot mq-send, one killed"
 scenario send-concurrent scn_send_concurrent "four producers on 1 or 3 partitions, some killed"
@@ -1136,6 +1241,7 @@ scenario verify-repair scn_verify_repair "verify --repair of a damaged tail, kil
 scenario send-id scn_send_id "mq-send --id killed (strace at a system call, or a delay), retried"
 scenario replicate scn_replicate "mq-replicate killed (client or server), then resumed"
 scenario delay-move scn_delay_move "due scheduled messages, their mover (recv, gc, send, -f) killed"
+scenario txn-commit scn_txn_commit "mq-send --commit killed (a delay, or strace at a call) beside a reader"
 
 # ---- the driver -----------------------------------------------------------
 

@@ -12,6 +12,9 @@
 #   - every topic whose creation exited 0 is there, whole;
 #   - a scheduled message (--delay) whose send exited 0 is there once,
 #     however its move into the partition was cut;
+#   - a transaction (--prepare, then --commit) whose commit exited 0 is
+#     there whole, once; any other is there whole or not at all, however
+#     its commit was cut (the check's reader completes a cut one);
 #   - after the next writer's recovery, mq-topic verify is clean.
 # Prints one TAP line per scenario and exits non-zero on a violation.
 set -u
@@ -73,6 +76,27 @@ scenario_delayed() {
 	done
 }
 
+# txn: transactions of two messages with different keys (so, mostly, two
+# partitions) to the keyed topic: prepared, then committed
+scenario_txn() {
+	local i=0 a b tx
+	while :; do
+		a=m$((2 * i)) b=m$((2 * i + 1))
+		echo "try keyed $a" >> "$log"
+		echo "try keyed $b" >> "$log"
+		echo "pair keyed $a $b" >> "$log"
+		if tx=$(printf 'k0:%s\nk1:%s\n' "$a" "$b" |
+		    under_shim mq-send -s "$spool" --prepare -K : keyed 2>/dev/null) &&
+		    under_shim mq-send -s "$spool" --commit "$tx" 2>/dev/null; then
+			echo "ok keyed $a"
+			echo "ok keyed $b"
+		else
+			echo "fail keyed $a $b"
+		fi >> "$log"
+		i=$((i + 1))
+	done
+}
+
 # creates: topic creation, one after another
 scenario_creates() {
 	local i=0
@@ -85,9 +109,9 @@ scenario_creates() {
 }
 
 check() {
-	local out=$1 topic m
+	local out=$1 topic m a b n
 	# every acked message is there once, in order, and nothing else
-	for topic in $(awk '$1 != "created" {print $2}' "$log" | sort -u); do
+	for topic in $(awk '$1 != "created" && $1 != "pair" {print $2}' "$log" | sort -u); do
 		grep -q "^$topic$" <(mq-topic -s "$out" list) || {
 			if grep -q "^ok $topic " "$log"; then fail "$topic: gone, though sends to it exited 0"; fi
 			continue
@@ -101,6 +125,11 @@ check() {
 		done < <(grep "^ok $topic " "$log")
 		awk '{print $2}' "$work/got" | sort | uniq -d | head -1 | grep -q . &&
 		    fail "$topic: duplicates"
+		# a transaction: whole or not at all
+		while read -r _ _ a b; do
+			n=$(grep -c -e " $a\$" -e " $b\$" "$work/got")
+			[ "$n" = 0 ] || [ "$n" = 2 ] || fail "$topic: $a $b: $n of 2 visible"
+		done < <(grep "^pair $topic " "$log")
 		# per partition the sequence numbers grow
 		awk '{ n = substr($2, 2) + 0; if (($1 in last) && n <= last[$1]) bad = 1; last[$1] = n }
 		    END { exit bad }' "$work/got" || fail "$topic: out of order"
@@ -155,5 +184,6 @@ set -m	# each scenario in a process group of its own, killed whole
 run sends
 run creates
 run delayed
+run txn
 echo "# powerloss: $checked rebuilt spools checked, $acked acked messages looked for, $violations violations"
 [ $violations -eq 0 ]

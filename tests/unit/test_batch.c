@@ -220,8 +220,10 @@ compat(void)
 	spool_batch_stamp(p, 10);
 	ok(spool_bhdr_unpack(p, &h) == 0 && h.type == 200 && h.count == 1 &&
 	    h.base_offset == 10, "a skippable type keeps its own codec");
-	ok(unpack(SPOOL_TYPE_DATA, SPOOL_BF_TXN, '1') == -EPROTO,
-	    "flags bit 0 (txn, not known yet): -EPROTO");
+	ok(unpack(SPOOL_TYPE_DATA, SPOOL_BF_TXN, '1') == 0,
+	    "flags bit 0 (txn records): read");
+	ok(unpack(SPOOL_TYPE_DATA, SPOOL_BF_TXN | 0x04, '1') == -EPROTO,
+	    "flags bit 0 with bit 2: -EPROTO");
 	ok(unpack(SPOOL_TYPE_DATA, SPOOL_BF_COMPACTED, '1') == 0 &&
 	    unpack(SPOOL_TYPE_END, SPOOL_BF_COMPACTED, '1') == 0,
 	    "flags bit 1 (compacted): read");
