@@ -108,7 +108,7 @@ json_config(struct spool *sp, const struct spool_config *cfg)
 		if ((eq = strchr(line, '=')) == NULL)
 			continue;
 		*eq++ = '\0';
-		(void)strtoll(eq, &end, 10);
+		(void)strtod(eq, &end);
 		/* values hold no quote or backslash: none is valid */
 		printf(*end == '\0' && end != eq ? "%s\"%s\":%s" :
 		    "%s\"%s\":\"%s\"", first ? "" : ",", line, eq);
