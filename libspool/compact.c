@@ -74,7 +74,7 @@ struct cstate {
 	uint64_t	 bytes;		/* the partition's bytes after the run */
 	int64_t		 last;		/* when it ran, ms */
 	uint64_t	 removed;	/* messages it removed */
-	int64_t		 tomb_due;	/* the first kept tombstone to expire */
+	int64_t		 tomb_ts;	/* the oldest kept tombstone's time */
 };
 
 struct cctx {
@@ -87,7 +87,7 @@ struct cctx {
 	uint64_t	 protect;	/* from here on everything stays */
 	uint64_t	 lag_at;	/* the first message within the lag */
 	uint64_t	 active;	/* the newest segment's base */
-	int64_t		 tomb_due;
+	int64_t		 tomb_ts;
 	uint64_t	 removed;
 	/* input */
 	unsigned char	*in;
@@ -294,8 +294,8 @@ state_load(int pfd, struct cstate *st)
 			st->last = sv;
 		else if (sscanf(line, "removed=%llu", &v) == 1)
 			st->removed = v;
-		else if (sscanf(line, "tombstone.due=%lld", &sv) == 1)
-			st->tomb_due = sv;
+		else if (sscanf(line, "tombstone=%lld", &sv) == 1)
+			st->tomb_ts = sv;
 	}
 }
 
@@ -307,8 +307,8 @@ state_save(struct spool_topic *t, int pfd, const struct cstate *st)
 	int n;
 
 	n = snprintf(text, sizeof(text), "clean=%" PRIu64 "\nbytes=%" PRIu64
-	    "\nlast=%" PRId64 "\nremoved=%" PRIu64 "\ntombstone.due=%" PRId64
-	    "\n", st->clean, st->bytes, st->last, st->removed, st->tomb_due);
+	    "\nlast=%" PRId64 "\nremoved=%" PRIu64 "\ntombstone=%" PRId64
+	    "\n", st->clean, st->bytes, st->last, st->removed, st->tomb_ts);
 	return spool_write_file(pfd, STATE_NAME, text, n, !t->sp->nosync);
 }
 
@@ -319,17 +319,19 @@ tombstone(const struct spool_msg *m)
 	return m->key != NULL && m->len == 0;
 }
 
-/* tomb_note - a tombstone that stays: remember when it expires */
+/* tomb_note - a tombstone that stays: remember the oldest one's time */
 static void
 tomb_note(struct cctx *c, const struct spool_msg *m)
 {
-	int64_t due;
+	if (m->ts > 0 && (c->tomb_ts == 0 || m->ts < c->tomb_ts))
+		c->tomb_ts = m->ts;
+}
 
-	if (c->t->cfg.delete_retention_ms > INT64_MAX - m->ts)
-		return;
-	due = m->ts + c->t->cfg.delete_retention_ms;
-	if (due > c->now && (c->tomb_due == 0 || due < c->tomb_due))
-		c->tomb_due = due;
+/* expired - whether a tombstone of time ts is past delete.retention.ms */
+static int
+expired(const struct spool_topic *t, int64_t now, int64_t ts)
+{
+	return ts < now - t->cfg.delete_retention_ms;
 }
 
 /* drop - whether message m goes (mq-spool(5), Compaction) */
@@ -344,7 +346,7 @@ drop(struct cctx *c, const struct spool_msg *m)
 	if (kmap_get(&c->map, h, &newest) && newest > m->offset)
 		return 1;
 	/* the newest of its key, or the only one left below the map */
-	if (tombstone(m) && m->ts < c->now - c->t->cfg.delete_retention_ms)
+	if (tombstone(m) && expired(c->t, c->now, m->ts))
 		return 1;
 	if (tombstone(m))
 		tomb_note(c, m);
@@ -388,7 +390,7 @@ map_pass(struct cctx *c, uint64_t from, uint64_t *stop)
 			break;
 		}
 		if (tombstone(&m) && m.offset < c->active &&
-		    m.offset < c->lag_at)
+		    m.offset < c->lag_at && !expired(c->t, c->now, m.ts))
 			tomb_note(c, &m);
 	}
 	spool_reader_close(r);
@@ -797,7 +799,7 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	if (pi.segments < 2 || ((dirty == 0 || (double)dirty < (double)pi.bytes *
 	    t->cfg.min_cleanable_dirty_ratio) &&
 	    t->cfg.min_cleanable_dirty_ratio > 0 &&
-	    (st.tomb_due == 0 || now < st.tomb_due)))
+	    (st.tomb_ts == 0 || !expired(t, now, st.tomb_ts))))
 		return 0;
 	if ((r = spool_seg_list(pfd, &l)) < 0)
 		return r;
@@ -837,7 +839,7 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	st.bytes = pi.bytes;
 	st.last = now;
 	st.removed = c.removed;
-	st.tomb_due = c.tomb_due;
+	st.tomb_ts = c.tomb_ts;
 	if ((r = state_save(t, pfd, &st)) < 0)
 		goto out;
 	if (report != NULL) {
