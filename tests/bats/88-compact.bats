@@ -301,3 +301,23 @@ EOF
 	run mq-topic verify t
 	expect_status 0
 }
+
+@test "mq-replicate: a replica of a compacted topic holds the same messages at the same offsets" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 60 5
+	run mq-topic gc t
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	diff <(mq-recv -J t) <(mq-recv -s "$T/r" -J t)
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+	# more, compacted again, copied again
+	fill 40 5 60
+	run mq-topic gc t
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	diff <(mq-recv -J t) <(mq-recv -s "$T/r" -J t)
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+}
