@@ -645,7 +645,8 @@ put_tmp(struct cctx *c, const char *name)
 
 /*
  * rewrite - compact sealed segment seg: the new file and index beside
- * the old ones, synced, then renamed over them
+ * the old ones, synced, then renamed over them; returns the number of
+ * messages removed (0: none, and nothing was replaced)
  */
 static int
 rewrite(struct cctx *c, int fd, uint64_t seg, off_t size)
@@ -664,8 +665,8 @@ rewrite(struct cctx *c, int fd, uint64_t seg, off_t size)
 	c->lastidx = -SPOOL_IDX_INTERVAL;
 	c->seg = seg;
 	spool_batch_reset(&c->b);
-	if ((n = seg_pass(c, fd, seg, size, 1)) < 0) {
-		r = (int)n;
+	if ((n = seg_pass(c, fd, seg, size, 1)) <= 0) {
+		r = (int)n;	/* an error, or nothing goes: the copy goes */
 		goto out;
 	}
 	/* the new segment is on disk before its name points at it */
@@ -694,14 +695,15 @@ rewrite(struct cctx *c, int fd, uint64_t seg, off_t size)
 	if ((r = put_tmp(c, log)) < 0 || (r = put_tmp(c, idx)) < 0)
 		goto out;
 	/* the renames must survive a crash before the next one is made */
-	if (sync)
-		r = spool_fsync_dir(c->pfd);
+	if (sync && (r = spool_fsync_dir(c->pfd)) < 0)
+		goto out;
+	r = n > INT32_MAX ? INT32_MAX : (int)n;
 out:
 	if (ifd >= 0)
 		close(ifd);
 	close(c->ofd);
 	c->ofd = -1;
-	if (r < 0) {
+	if (r <= 0) {
 		char tmp[SPOOL_SEGNAME_LEN + 32];
 
 		snprintf(tmp, sizeof(tmp), "%s%s", log, TMP_SUFFIX);
@@ -736,9 +738,14 @@ clean_tmp(int pfd)
 	closedir(d);
 }
 
-/* sealed - compact the sealed segments below c->protect: how many */
+/*
+ * sealed - compact the sealed segments below c->protect: how many.  A
+ * segment below the clean point is looked at first and left alone when
+ * it loses nothing; one above it has new messages, and nearly always
+ * loses some, so it is written at once (and the copy dropped if not).
+ */
 static int
-sealed(struct cctx *c, const struct spool_seglist *l)
+sealed(struct cctx *c, const struct spool_seglist *l, uint64_t clean)
 {
 	char name[SPOOL_SEGNAME_LEN + 16];
 	struct stat st;
@@ -756,15 +763,14 @@ sealed(struct cctx *c, const struct spool_seglist *l)
 		}
 		if (fstat(fd, &st) == -1)
 			r = -errno;
-		/* a look first: a segment that loses nothing is not written */
-		else if ((n = seg_pass(c, fd, l->base[i], st.st_size, 0)) < 0)
+		else if (i + 1 < l->n && l->base[i + 1] <= clean &&
+		    (n = seg_pass(c, fd, l->base[i], st.st_size, 0)) <= 0)
+			r = (int)n;	/* clean, and stays so: not written */
+		else if ((n = rewrite(c, fd, l->base[i], st.st_size)) > 0) {
+			c->removed += n;
+			done++;
+		} else
 			r = (int)n;
-		else if (n > 0) {
-			if ((r = rewrite(c, fd, l->base[i], st.st_size)) == 0) {
-				c->removed += n;
-				done++;
-			}
-		}
 		close(fd);
 		if (r < 0)
 			return r;
@@ -825,7 +831,7 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 		if ((r = map_pass(&c, from, &stop)) < 0)
 			goto out;
 		c.protect = stop < c.lag_at ? stop : c.lag_at;
-		if ((r = n = sealed(&c, &l)) < 0)
+		if ((r = n = sealed(&c, &l, st.clean)) < 0)
 			goto out;
 		done += n;
 		if (stop == UINT64_MAX)
