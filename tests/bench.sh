@@ -292,12 +292,12 @@ now; t0=$REPLY
 cat "$d"/cspool/topics/ct/0/*.log > /dev/null
 now; t1=$REPLY
 sync
-rss=
+rss= cpu_u= cpu_s=
 if [ -x /usr/bin/time ]; then
 	now; t2=$REPLY
-	/usr/bin/time -f '%M' -o "$d/ctime" "$TOPIC" -s "$d/cspool" gc ct || fail "mq-topic gc ct"
+	/usr/bin/time -f '%M %U %S' -o "$d/ctime" "$TOPIC" -s "$d/cspool" gc ct || fail "mq-topic gc ct"
 	now; t3=$REPLY
-	rss=$(tail -n 1 "$d/ctime")
+	read -r rss cpu_u cpu_s < <(tail -n 1 "$d/ctime")
 else
 	now; t2=$REPLY
 	"$TOPIC" -s "$d/cspool" gc ct || fail "mq-topic gc ct"
@@ -307,10 +307,10 @@ after=$(cat "$d"/cspool/topics/ct/0/*.log | wc -c)
 kept=$("$RECV" -s "$d/cspool" ct | wc -l)
 "$TOPIC" -s "$d/cspool" verify ct > /dev/null || fail "verify after compaction"
 awk -v mb="$CMB" -v k="$CK" -v a="$t0" -v b="$t1" -v c="$t2" -v e="$t3" \
-    -v rss="${rss:-?}" -v by="$cbytes" -v af="$after" -v kept="$kept" 'BEGIN {
+ -v rss="${rss:-?}" -v cu="${cpu_u:-?}" -v cs="${cpu_s:-?}" -v by="$cbytes" -v af="$after" -v kept="$kept" 'BEGIN {
 	printf "%-32s %7.2f s\n", "cat partition (" int(by / 1e6) " MB)", b - a
-	printf "%-32s %7.2f s   %.2fx cat, peak RSS %s KB, %d -> %d MB, %d messages left\n", \
-	    "mq-topic gc (" k " keys)", e - c, (b - a) / (e - c), rss, by / 1e6, af / 1e6, kept
+	printf "%-32s %7.2f s   %.2fx cat, peak RSS %s KB, cpu %s s user %s s sys, %d -> %d MB, %d messages left\n", \
+	    "mq-topic gc (" k " keys)", e - c, (b - a) / (e - c), rss, cu, cs, by / 1e6, af / 1e6, kept
 }'
 rm -rf "$d/cspool"
 
