@@ -121,6 +121,11 @@ add(struct spool *sp, struct spool_writer *w, const char *topic,
 		(void)cli_close(w);
 		cli_die(r, sp, "%s: %zu-byte message", topic, m->len);
 	}
+	if (r == -EBADMSG && m->key == NULL) {
+		/* the same for a keyless message in a compacted topic */
+		(void)cli_close(w);
+		cli_fail(r, "%s: message refused: %s", topic, spool_errmsg(sp));
+	}
 	cli_die(r, sp, "%s", topic);
 }
 

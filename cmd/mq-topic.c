@@ -52,6 +52,8 @@ usage(int status)
 
 static const char *spool_opt;
 
+static void	describe_compaction(struct spool *, struct spool_topic *,
+		    const char *);
 static void	describe_groups(struct spool *, struct spool_topic *);
 static void	describe_json(struct spool *, struct spool_topic *, const char *);
 static void	replicas(struct spool *, struct spool_topic *, const char *,
@@ -112,7 +114,7 @@ json_config(struct spool *sp, const struct spool_config *cfg)
 		if ((eq = strchr(line, '=')) == NULL)
 			continue;
 		*eq++ = '\0';
-		(void)strtoll(eq, &end, 10);
+		(void)strtod(eq, &end);
 		/* values hold no quote or backslash: none is valid */
 		printf(*end == '\0' && end != eq ? "%s\"%s\":%s" :
 		    "%s\"%s\":\"%s\"", first ? "" : ",", line, eq);
@@ -597,6 +599,8 @@ cmd_describe(int argc, char *argv[])
 		    " %14" PRIu64 " %8" PRIu32 "\n", i, pi.first, pi.next,
 		    pi.next - pi.first - pi.missing, pi.bytes, pi.segments);
 	}
+	if (spool_topic_config(t)->compact != SPOOL_CLEANUP_DELETE)
+		describe_compaction(sp, t, argv[1]);
 	describe_groups(sp, t);
 	replicas(sp, t, argv[1], 0);
 	(void)cli_close(t);
@@ -759,6 +763,28 @@ groups_json(struct spool *sp, struct spool_topic *t, int full)
 	(void)cli_close(names);
 }
 
+/*
+ * describe_compaction - describe's table of a compacted topic: bytes
+ * written since compaction last ran, their share, what it removed, when
+ */
+static void
+describe_compaction(struct spool *sp, struct spool_topic *t, const char *name)
+{
+	struct spool_compact_info ci;
+	uint32_t i, np = spool_topic_config(t)->partitions;
+	int r;
+
+	printf("%9s %14s %11s %14s %s\n", "PARTITION", "DIRTY", "DIRTY-RATIO",
+	    "REMOVED", "COMPACTED");
+	for (i = 0; i < np; i++) {
+		if ((r = spool_compact_info(t, i, &ci)) < 0)
+			cli_die(r, sp, "%s: partition %" PRIu32, name, i);
+		printf("%9" PRIu32 " %14" PRIu64 " %11.2f %14" PRIu64 " %s\n", i,
+		    ci.dirty_bytes, ci.dirty_ratio, ci.removed,
+		    ci.last_ms ? iso_time(ci.last_ms) : "never");
+	}
+}
+
 /* describe_json - describe --json: one object, schema in mq-topic(1) */
 static void
 describe_json(struct spool *sp, struct spool_topic *t, const char *name)
@@ -776,9 +802,23 @@ describe_json(struct spool *sp, struct spool_topic *t, const char *name)
 			cli_die(r, sp, "%s: partition %" PRIu32, name, i);
 		printf("%s{\"partition\":%" PRIu32 ",\"first\":%" PRIu64
 		    ",\"next\":%" PRIu64 ",\"messages\":%" PRIu64
-		    ",\"bytes\":%" PRIu64 ",\"segments\":%" PRIu32 "}",
+		    ",\"bytes\":%" PRIu64 ",\"segments\":%" PRIu32,
 		    i ? "," : "", i, pi.first, pi.next,
 		    pi.next - pi.first - pi.missing, pi.bytes, pi.segments);
+		if (spool_topic_config(t)->compact != SPOOL_CLEANUP_DELETE) {
+			struct spool_compact_info ci;
+
+			if ((r = spool_compact_info(t, i, &ci)) < 0)
+				cli_die(r, sp, "%s: partition %" PRIu32, name, i);
+			printf(",\"dirty_bytes\":%" PRIu64 ",\"dirty_ratio\":%.4g"
+			    ",\"removed\":%" PRIu64, ci.dirty_bytes,
+			    ci.dirty_ratio, ci.removed);
+			if (ci.last_ms)
+				printf(",\"compacted\":%" PRId64, ci.last_ms);
+			else
+				printf(",\"compacted\":null");
+		}
+		putchar('}');
 	}
 	printf("],\"groups\":");
 	groups_json(sp, t, 0);

@@ -253,11 +253,11 @@ _mq_config_kv()
 	compression=*)
 		_mq_reply "$p"compression={none,zlib,zlib:{0..9}} ;;
 	cleanup.policy=*)
-		_mq_reply "$p"cleanup.policy={delete,compact} ;;
+		_mq_reply "$p"cleanup.policy={delete,compact,"compact,delete"} ;;
 	*=*)
 		COMPREPLY=() ;;
 	*)
-		_mq_reply "$p"{partitions,retention.ms,retention.bytes,segment.bytes,max.message.bytes,compression,dedup.window.ms,cleanup.policy}=
+		_mq_reply "$p"{partitions,retention.ms,retention.bytes,segment.bytes,max.message.bytes,compression,dedup.window.ms,cleanup.policy,delete.retention.ms,min.compaction.lag.ms,min.cleanable.dirty.ratio,compaction.map.bytes}=
 		compopt -o nospace 2>/dev/null ;;
 	esac
 }

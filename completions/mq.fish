@@ -162,7 +162,9 @@ function __mq_config_kv --description 'Complete key=value configuration settings
     set -l pre ''
     string match -q -- '--config=*' $tok; and set pre --config=
     for k in partitions retention.ms retention.bytes segment.bytes \
-            max.message.bytes dedup.window.ms
+            max.message.bytes dedup.window.ms delete.retention.ms \
+            min.compaction.lag.ms min.cleanable.dirty.ratio \
+            compaction.map.bytes
         echo $pre$k=
     end
     for v in none zlib zlib:(seq 0 9)
@@ -170,6 +172,7 @@ function __mq_config_kv --description 'Complete key=value configuration settings
     end
     echo $pre"cleanup.policy=delete"
     echo $pre"cleanup.policy=compact"
+    echo $pre"cleanup.policy=compact,delete"
 end
 
 # mq-send

@@ -32,6 +32,27 @@ spool_config_default(struct spool_config *c)
 	c->level = -1;
 	c->dedup_window_ms = 3600000;		/* 1 hour */
 	c->compact = 0;
+	c->delete_retention_ms = 86400000;	/* 1 day */
+	c->min_compaction_lag_ms = 0;
+	c->min_cleanable_dirty_ratio = 0.5;
+	c->compaction_map_bytes = 134217728;	/* 128 MiB */
+}
+
+/* ratio - a decimal fraction in [0, 1], nothing else */
+static int
+ratio(const char *s, double *v)
+{
+	char *end;
+	double d;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !(d >= 0 && d <= 1))
+		return -EINVAL;
+	*v = d;
+	return 0;
 }
 
 /* num - a decimal integer in [lo, hi], nothing else */
@@ -105,6 +126,21 @@ spool_config_set(struct spool_config *c, const char *key, const char *val)
 			c->compact = SPOOL_CLEANUP_BOTH;
 		else
 			return -EINVAL;
+	} else if (strcmp(key, "delete.retention.ms") == 0) {
+		if (num(val, 0, INT64_MAX, &v) < 0)
+			return -EINVAL;
+		c->delete_retention_ms = v;
+	} else if (strcmp(key, "min.compaction.lag.ms") == 0) {
+		if (num(val, 0, INT64_MAX, &v) < 0)
+			return -EINVAL;
+		c->min_compaction_lag_ms = v;
+	} else if (strcmp(key, "min.cleanable.dirty.ratio") == 0) {
+		if (ratio(val, &c->min_cleanable_dirty_ratio) < 0)
+			return -EINVAL;
+	} else if (strcmp(key, "compaction.map.bytes") == 0) {
+		if (num(val, 1024, INT64_MAX, &v) < 0)
+			return -EINVAL;
+		c->compaction_map_bytes = v;
 	} else
 		return -ENOENT;
 	return 0;
@@ -148,17 +184,23 @@ spool_config_format(const struct spool_config *c, char *buf, size_t len)
 		    c->codec == SPOOL_CODEC_ZLIB ? "zlib" : "none");
 	n = snprintf(buf, len,
 	    "cleanup.policy=%s\n"
+	    "compaction.map.bytes=%" PRId64 "\n"
 	    "compression=%s\n"
 	    "dedup.window.ms=%" PRId64 "\n"
+	    "delete.retention.ms=%" PRId64 "\n"
 	    "max.message.bytes=%" PRId64 "\n"
+	    "min.cleanable.dirty.ratio=%g\n"
+	    "min.compaction.lag.ms=%" PRId64 "\n"
 	    "partitions=%" PRIu32 "\n"
 	    "retention.bytes=%" PRId64 "\n"
 	    "retention.ms=%" PRId64 "\n"
 	    "segment.bytes=%" PRId64 "\n",
 	    c->compact == SPOOL_CLEANUP_BOTH ? "compact,delete" :
-	    c->compact == SPOOL_CLEANUP_COMPACT ? "compact" : "delete", comp,
-	    c->dedup_window_ms,
-	    c->max_message_bytes, c->partitions, c->retention_bytes,
+	    c->compact == SPOOL_CLEANUP_COMPACT ? "compact" : "delete",
+	    c->compaction_map_bytes, comp, c->dedup_window_ms,
+	    c->delete_retention_ms, c->max_message_bytes,
+	    c->min_cleanable_dirty_ratio, c->min_compaction_lag_ms,
+	    c->partitions, c->retention_bytes,
 	    c->retention_ms, c->segment_bytes);
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;

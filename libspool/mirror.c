@@ -326,7 +326,9 @@ spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
 			why = "a body checksum mismatch";
 			goto bad;
 		}
-		if (h.base_offset != off) {
+		/* compaction's gaps (mq-spool(5), Gaps) are copied as such */
+		if (h.base_offset != off && !(h.base_offset > off &&
+		    (h.flags & SPOOL_BF_COMPACTED))) {
 			why = "a batch out of order";
 			goto bad;
 		}

@@ -290,6 +290,8 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
 			break;
 		}
 		if (h.type == SPOOL_TYPE_END) {
+			/* past the offsets compaction removed before it */
+			sp->next = h.base_offset;
 			sp->end = 1;
 			pos += SPOOL_HDR_SIZE;
 			break;

@@ -72,9 +72,13 @@ struct spool_config {
 	int		 level;
 	int64_t		 dedup_window_ms;
 	int		 compact;	/* cleanup.policy: SPOOL_CLEANUP_* */
+	int64_t		 delete_retention_ms;	/* tombstones kept this long */
+	int64_t		 min_compaction_lag_ms;	/* messages kept uncompacted */
+	double		 min_cleanable_dirty_ratio;	/* when gc compacts */
+	int64_t		 compaction_map_bytes;	/* key map bound; passes past it */
 };
 #define SPOOL_CLEANUP_DELETE	0	/* retention only */
-#define SPOOL_CLEANUP_COMPACT	1	/* compaction only (not applied yet) */
+#define SPOOL_CLEANUP_COMPACT	1	/* compaction only (compact.c) */
 #define SPOOL_CLEANUP_BOTH	2	/* compact,delete */
 
 struct spool_part_info {
@@ -113,6 +117,16 @@ int	 spool_tmp_gc(struct spool *, int64_t now_ms,
 	    void (*report)(void *, const char *), void *arg);
 int	 spool_topic_verify_state(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
+
+/* compact.c: cleanup.policy=compact */
+struct spool_compact_info {
+	uint64_t	 dirty_bytes;	/* written since the last compaction */
+	double		 dirty_ratio;	/* dirty_bytes / bytes */
+	int64_t		 last_ms;	/* when it last ran; 0: never */
+	uint64_t	 removed;	/* messages it removed then */
+};
+int	 spool_compact_info(struct spool_topic *, uint32_t part,
+	    struct spool_compact_info *);
 
 /* config.c */
 void	 spool_config_default(struct spool_config *);

@@ -194,6 +194,10 @@ int	 spool_dedup_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
 void	 spool_group_close(struct spool_group *);
 
+/* compact.c: called by gc with the partition's gc lock held */
+int	 spool_compact_part(struct spool_topic *, uint32_t part, int pfd,
+	    int64_t now, void (*report)(void *, const char *), void *arg);
+
 /* schedule.c and writer.c: scheduled batches */
 int	 spool_sched_store(struct spool_topic *, uint32_t part, int64_t due,
 	    unsigned char *buf, size_t len, uint32_t count, int sync);

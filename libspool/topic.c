@@ -1051,13 +1051,24 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 	off_t size, *sizes;
 	uint32_t p;
 	size_t i;
-	int pfd, r = 0, deleted = 0;
+	int pfd, n, r = 0, deleted = 0;
 
 	if (io == NULL)
 		return -ENOMEM;
 	for (p = 0; p < t->cfg.partitions && r >= 0; p++) {
 		if ((pfd = spool_part_open(t, p)) < 0)
 			return pfd;
+		/*
+		 * One gc at a time rewrites or deletes a compacted
+		 * partition's segments (compact.c); another one passes
+		 */
+		if (t->cfg.compact != SPOOL_CLEANUP_DELETE &&
+		    flock(pfd, LOCK_EX | LOCK_NB) == -1) {
+			if (errno != EWOULDBLOCK)
+				r = -errno;
+			close(pfd);
+			continue;
+		}
 		if ((r = spool_seg_list(pfd, &l)) < 0) {
 			close(pfd);
 			break;
@@ -1117,7 +1128,10 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 			r = spool_sync_dir(t->sp, pfd);
 		free(sizes);
 		spool_seg_free(&l);
-		close(pfd);
+		if (r >= 0 && t->cfg.compact != SPOOL_CLEANUP_DELETE &&
+		    (n = spool_compact_part(t, p, pfd, now, report, arg)) < 0)
+			r = n;
+		close(pfd);	/* and with it the gc lock */
 	}
 	/* and the send IDs past their window */
 	if (r >= 0 && (r = spool_dedup_gc(t, now)) > 0 && report != NULL) {

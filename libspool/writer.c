@@ -436,7 +436,8 @@ spool_writer_flush(struct spool_writer *w)
 
 /*
  * spool_writer_add - queue one message; it is appended when its batch
- * fills or at the next flush.  -EMSGSIZE: larger than max.message.bytes.
+ * fills or at the next flush.  -EMSGSIZE: larger than max.message.bytes;
+ * -EBADMSG: no key, in a compacted topic.
  */
 int
 spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
@@ -451,6 +452,12 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 		return w->err;
 	if ((int64_t)m->len > w->t->cfg.max_message_bytes)
 		return -EMSGSIZE;
+	/* compaction keeps the newest message of each key: no key, no place */
+	if (m->key == NULL && w->t->cfg.compact != SPOOL_CLEANUP_DELETE) {
+		spool_seterr(w->t->sp, "cleanup.policy=compact: a message needs "
+		    "a key (mq-send -k or -K)");
+		return -EBADMSG;
+	}
 	if (w->o.partition >= 0)
 		n = (uint32_t)w->o.partition;
 	else if (m->key != NULL)

@@ -271,6 +271,49 @@ if [ -x "$REPL" ]; then
 	rm -rf "$d/rspool" "$d/rcp" "$d/replica"
 fi
 
+# --- compaction (cleanup.policy=compact) ----------------------------------
+# BENCH_COMPACT_MB (default 100) MB of 100-byte keyed messages over
+# BENCH_COMPACT_KEYS (default 100000) keys, eight segments, so seven are
+# sealed; the first mq-topic gc is timed, its peak memory taken from
+# /usr/bin/time (or getrusage), and compared with cat of the partition.
+# The 1 GB, 1 M keys run: BENCH_COMPACT_MB=1000 BENCH_COMPACT_KEYS=1000000.
+CMB=${BENCH_COMPACT_MB:-100} CK=${BENCH_COMPACT_KEYS:-100000}
+cn=$((CMB * 10000))
+echo
+"$TOPIC" -s "$d/cspool" create --config cleanup.policy=compact \
+    --config segment.bytes=$((CMB * 1000000 / 8 + 1)) ct || fail "create ct"
+awk -v n="$cn" -v k="$CK" 'BEGIN {
+	pad = "compaction bench payload 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ ...."
+	for (i = 0; i < n; i++) printf "k%09d %s\n", (i * 7919) % k, substr(pad, 1, 88)
+}' | "$SEND" -s "$d/cspool" --no-sync -K ' ' ct || fail "mq-send ct"
+cbytes=$(cat "$d"/cspool/topics/ct/0/*.log | wc -c)
+sync
+now; t0=$REPLY
+cat "$d"/cspool/topics/ct/0/*.log > /dev/null
+now; t1=$REPLY
+sync
+rss= cpu_u= cpu_s=
+if [ -x /usr/bin/time ]; then
+	now; t2=$REPLY
+	/usr/bin/time -f '%M %U %S' -o "$d/ctime" "$TOPIC" -s "$d/cspool" gc ct || fail "mq-topic gc ct"
+	now; t3=$REPLY
+	read -r rss cpu_u cpu_s < <(tail -n 1 "$d/ctime")
+else
+	now; t2=$REPLY
+	"$TOPIC" -s "$d/cspool" gc ct || fail "mq-topic gc ct"
+	now; t3=$REPLY
+fi
+after=$(cat "$d"/cspool/topics/ct/0/*.log | wc -c)
+kept=$("$RECV" -s "$d/cspool" ct | wc -l)
+"$TOPIC" -s "$d/cspool" verify ct > /dev/null || fail "verify after compaction"
+awk -v mb="$CMB" -v k="$CK" -v a="$t0" -v b="$t1" -v c="$t2" -v e="$t3" \
+ -v rss="${rss:-?}" -v cu="${cpu_u:-?}" -v cs="${cpu_s:-?}" -v by="$cbytes" -v af="$after" -v kept="$kept" 'BEGIN {
+	printf "%-32s %7.2f s\n", "cat partition (" int(by / 1e6) " MB)", b - a
+	printf "%-32s %7.2f s   %.2fx cat, peak RSS %s KB, cpu %s s user %s s sys, %d -> %d MB, %d messages left\n", \
+	    "mq-topic gc (" k " keys)", e - c, (b - a) / (e - c), rss, cu, cs, by / 1e6, af / 1e6, kept
+}'
+rm -rf "$d/cspool"
+
 # --- bars (reported, not enforced) -----------------------------------------
 echo
 bar() { # LABEL EXPR-over-values DETAIL

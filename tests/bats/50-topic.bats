@@ -6,9 +6,13 @@ load helpers
 T="$BATS_TEST_TMPDIR"
 
 DEFAULTS='cleanup.policy=delete
+compaction.map.bytes=134217728
 compression=none
 dedup.window.ms=3600000
+delete.retention.ms=86400000
 max.message.bytes=16777216
+min.cleanable.dirty.ratio=0.5
+min.compaction.lag.ms=0
 partitions=1
 retention.bytes=-1
 retention.ms=604800000

@@ -1232,6 +1232,93 @@ scn_txn_commit() {
 	check_recovery "$t" "$T/before"
 }
 
+# compact-gc: mq-topic gc compacting a partition (cleanup.policy=compact)
+# is killed at a random moment, or by strace at the Nth rename, unlink or
+# fsync; the topic must read back whole (every message compaction must
+# keep, once, at its offset, nothing that was never sent), verify, and
+# the next gc must finish to exactly the compacted log
+scn_compact_gc() {
+	local t=t n i k st d pid variant sc= out active opts=()
+	local variants=(kill kill strace)
+	variant=${variants[$(((TRIAL / ${#SCENARIOS[@]}) % 3))]}
+	if [[ $variant == strace ]] && ! strace -f -qq -o /dev/null true 2>/dev/null; then
+		variant=kill
+	fi
+	rnd 2; ((R == 0)) && opts+=(--config compaction.map.bytes=1024)
+	"$MQTOPIC" create --config cleanup.policy=compact --config segment.bytes=1024 \
+	    --config min.cleanable.dirty.ratio=0 "${opts[@]}" "$t" 2>>"$T/err" ||
+	    violation "create $t exited $?"
+	# 30-80 single sends over 3-40 keys, some tombstones (not synced:
+	# the sends are not what is tested, and a trial has 60 s)
+	rnd 51; n=$((R + 30))
+	rnd 38; k=$((R + 3))
+	for ((i = 0; i < n; i++)); do
+		rnd 10
+		if ((R == 0)); then
+			"$MQSEND" --no-sync -k "k$((i % k))" "$t" "" 2>>"$T/err"
+		else
+			"$MQSEND" --no-sync -k "k$((i % k))" "$t" "v$i" 2>>"$T/err"
+		fi || violation "send $i exited $?"
+	done
+	"$MQRECV" -F '%o %k %s\n' "$t" >"$T/orig" 2>>"$T/err" || violation "mq-recv before gc exited $?"
+	active=$(ls "$S/topics/$t/0" | grep '\.log$' | tail -n 1 | sed 's/\.log$//; s/^0*//')
+	active=${active:-0}
+	# what every gc must keep: the newest of each key; and what the
+	# finished compaction leaves: that and the active segment
+	awk '{ newest[$2] = $1 } END { for (k in newest) print newest[k] }' "$T/orig" | sort -n >"$T/keep"
+	awk -v a="$active" 'FILENAME == ARGV[1] { keep[$1] = 1; next }
+		($1 in keep) || $1 >= a' "$T/keep" "$T/orig" >"$T/want"
+	pick_delay_us 20; d=$R
+	case $variant in
+	kill)	"$MQTOPIC" gc "$t" 2>>"$T/err" & ;;
+	strace)	local scs=(renameat renameat2 fsync unlinkat openat)
+		rnd 5; sc=${scs[R]}
+		rnd 12
+		MQ_IO=sync strace -f -qq -o /dev/null \
+		    -e inject="$sc:signal=KILL:when=$((R + 1))" \
+		    "$MQTOPIC" gc "$t" 2>>"$T/err" &
+		d=0 ;;
+	esac
+	pid=$!
+	if [[ $variant != strace ]]; then
+		usleep_us "$d"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	st=0; wait "$pid" || st=$?
+	log "compact-gc: variant=$variant${sc:+ $sc when=$((R + 1))} messages=$n keys=$k active=$active delay=${d}us status=$st"
+	killed "$st" && record killed 1
+	if ! killed "$st" && ((st != 0)); then
+		violation "gc exited $st: $(tail -c 200 "$T/err")"
+	fi
+	local rc=0
+	"$MQTOPIC" verify "$t" >"$T/verify0.out" 2>&1 || rc=$?
+	((rc == 0)) || violation "verify after the kill exited $rc: $(head -c 300 "$T/verify0.out")"
+	rc=0
+	"$MQRECV" -F '%o %k %s\n' "$t" >"$T/mid" 2>"$T/mid.err" || rc=$?
+	((rc == 0)) || violation "mq-recv after the kill exited $rc: $(head -c 200 "$T/mid.err")"
+	out=$(awk 'BEGIN { last = -1 }
+		FILENAME == ARGV[1] { keep[$1] = 1; next }
+		FILENAME == ARGV[2] { orig[$1] = $0; next }
+		{ if (!($1 in orig) || orig[$1] != $0) print "not sent so: " $0
+		  if ($1 + 0 <= last) print "offset " $1 " after " last
+		  last = $1 + 0; seen[$1] = 1 }
+		END { for (o in keep) if (!(o in seen)) print "kept message " o " missing" }' \
+	    "$T/keep" "$T/orig" "$T/mid" | head -n 20)
+	if [[ -n $out ]]; then
+		while IFS= read -r l; do violation "after the kill: $l"; done <<<"$out"
+	fi
+	rc=0
+	"$MQTOPIC" gc "$t" 2>>"$T/err" || rc=$?
+	((rc == 0)) || violation "the next gc exited $rc: $(tail -c 200 "$T/err")"
+	ls "$S/topics/$t/0" | grep -q compacting && violation "*.compacting left after the next gc"
+	rc=0
+	"$MQTOPIC" verify "$t" >"$T/verify1.out" 2>&1 || rc=$?
+	((rc == 0)) || violation "verify after the next gc exited $rc: $(head -c 300 "$T/verify1.out")"
+	"$MQRECV" -F '%o %k %s\n' "$t" >"$T/after" 2>>"$T/err" || violation "mq-recv after the next gc exited $?"
+	cmp -s "$T/want" "$T/after" || violation "after the next gc: $(diff "$T/want" "$T/after" | head -n 5 | tr '\n' ' ')"
+	record messages "$(wc -l <"$T/after")"
+}
+
 scenario send-stream scn_send_stream "one streaming producer into mq-send, killed"
 scenario send-oneshot scn_send_oneshot "a loop of one-shot mq-send, one killed"
 scenario send-concurrent scn_send_concurrent "four producers on 1 or 3 partitions, some killed"
@@ -1242,6 +1329,7 @@ scenario send-id scn_send_id "mq-send --id killed (strace at a system call, or a
 scenario replicate scn_replicate "mq-replicate killed (client or server), then resumed"
 scenario delay-move scn_delay_move "due scheduled messages, their mover (recv, gc, send, -f) killed"
 scenario txn-commit scn_txn_commit "mq-send --commit killed (a delay, or strace at a call) beside a reader"
+scenario compact-gc scn_compact_gc "mq-topic gc compacting a partition killed (at random, or at a rename, unlink or fsync)"
 
 # ---- the driver -----------------------------------------------------------
 

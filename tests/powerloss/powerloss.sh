@@ -3,6 +3,8 @@
 #
 #   powerloss.sh [TRIALS]   (default $POWERLOSS_TRIALS, else 40)
 #
+# POWERLOSS_ONLY=NAME runs one scenario (sends, creates, delayed, compact).
+#
 # Each trial runs sends and topic creations under shim.so (MQ_IO=sync),
 # kills them at a random moment, rebuilds the spool from what was fsync'd
 # (rebuild.py) and checks, on that spool:
@@ -15,7 +17,9 @@
 #   - a transaction (--prepare, then --commit) whose commit exited 0 is
 #     there whole, once; any other is there whole or not at all, however
 #     its commit was cut (the check's reader completes a cut one);
-#   - after the next writer's recovery, mq-topic verify is clean.
+#   - after the next writer's recovery, mq-topic verify is clean;
+#   - a compacted topic, gc'd between sends, keeps per key a message no
+#     older than the last acked one, and verifies and compacts again.
 # Prints one TAP line per scenario and exits non-zero on a violation.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -108,10 +112,56 @@ scenario_creates() {
 	done
 }
 
+# compact: keyed sends to a compacted topic and mq-topic gc compacting it,
+# turn about; compaction may remove acked messages, but never the newest
+# acked one of a key unless a newer message of the key is there
+scenario_compact() {
+	local i=0
+	while :; do
+		echo "ctry comp k$((i % 6)) m$i" >> "$log"
+		if under_shim mq-send -s "$spool" -k "k$((i % 6))" comp "m$i" 2>/dev/null; then
+			echo "cok comp k$((i % 6)) m$i" >> "$log"
+		fi
+		under_shim mq-topic -s "$spool" gc comp 2>/dev/null
+		i=$((i + 1))
+	done
+}
+
+# check_compact OUT: the compacted topic after the power failure
+check_compact() {
+	local out=$1 bad
+	mq-recv -s "$out" -F '%k %s\n' comp > "$work/got" 2>"$work/err" ||
+	    fail "comp: mq-recv exited $? ($(head -1 "$work/err"))"
+	# the prefill (p*) and what was tried (m*); per key the newest there
+	# is no older than the last acked one
+	bad=$(awk 'BEGIN { last = -1 }
+		FILENAME == ARGV[1] {
+			if ($1 == "ctry") tried[$4] = 1
+			if ($1 == "cok") acked[$3] = substr($4, 2) + 0
+			next
+		}
+		{ n = ($2 ~ /^m/) ? substr($2, 2) + 0 : -1
+		  if ($2 ~ /^m/ && !($2 in tried)) print "never sent: " $2
+		  if ($2 in seen) print "twice: " $2
+		  seen[$2] = 1
+		  if (n <= last && n >= 0) print "out of order: " $2
+		  if (n >= 0) last = n
+		  newest[$1] = n }
+		END { for (k in acked) if (!(k in newest) || newest[k] < acked[k])
+			print k ": acked m" acked[k] " but newest there is " newest[k] }' \
+	    "$log" "$work/got" | head -5)
+	[ -z "$bad" ] || fail "comp: $bad"
+	mq-send -s "$out" -q -k k0 comp probe || fail "comp: the next send failed"
+	mq-topic -s "$out" verify comp > "$work/v" || fail "comp: verify: $(head -2 "$work/v")"
+	mq-topic -s "$out" gc comp || fail "comp: the next gc failed"
+	mq-topic -s "$out" verify comp > "$work/v" || fail "comp: verify after gc: $(head -2 "$work/v")"
+}
+
 check() {
 	local out=$1 topic m a b n
+	[ -d "$out/topics/comp" ] && check_compact "$out"
 	# every acked message is there once, in order, and nothing else
-	for topic in $(awk '$1 != "created" && $1 != "pair" {print $2}' "$log" | sort -u); do
+	for topic in $(awk '$1 != "created" && $1 != "pair" && $1 != "ctry" && $1 != "cok" {print $2}' "$log" | sort -u); do
 		grep -q "^$topic$" <(mq-topic -s "$out" list) || {
 			if grep -q "^ok $topic " "$log"; then fail "$topic: gone, though sends to it exited 0"; fi
 			continue
@@ -153,6 +203,14 @@ run() {
 		: > "$log"
 		mq-topic -s "$spool" create --config segment.bytes=1024 rolls
 		mq-topic -s "$spool" create -P 3 keyed
+		if [ "$name" = compact ]; then
+			mq-topic -s "$spool" create --config cleanup.policy=compact \
+			    --config segment.bytes=1024 \
+			    --config min.cleanable.dirty.ratio=0 comp
+			for ((n = 0; n < 40; n++)); do
+				mq-send -s "$spool" -k "k$((n % 6))" comp "p$n"
+			done
+		fi
 		python3 "$here/rebuild.py" snapshot "$spool" "$shadow"
 		"scenario_$name" &
 		local pid=$!
@@ -181,9 +239,8 @@ run() {
 }
 
 set -m	# each scenario in a process group of its own, killed whole
-run sends
-run creates
-run delayed
-run txn
+for s in sends creates delayed txn compact; do
+	[ -z "${POWERLOSS_ONLY:-}" ] || [ "$POWERLOSS_ONLY" = "$s" ] && run "$s"
+done
 echo "# powerloss: $checked rebuilt spools checked, $acked acked messages looked for, $violations violations"
 [ $violations -eq 0 ]

@@ -1,0 +1,323 @@
+#!/usr/bin/env bats
+# 88-compact: cleanup.policy=compact (mq-topic gc keeps the newest message of each key)
+
+load helpers
+
+setup() {
+	mq_setup
+	T=$BATS_TEST_TMPDIR
+	P=$MQ_SPOOL/topics/t/0
+}
+
+segs() { ls "$P" | grep -c '\.log$'; }
+active() { ls "$P" | grep '\.log$' | tail -1 | sed 's/^0*//; s/\.log$//; s/^$/0/'; }
+
+# fill N KEYS: N messages, key k(i % KEYS), payload v(i), one send each
+# (a batch each, so that segment.bytes=1024 rolls every dozen or so)
+fill() {
+	local i
+	for ((i = ${3:-0}; i < $1 + ${3:-0}; i++)); do
+		mq-send -k "k$((i % $2))" -H "n=$i" t "v$i" || return
+	done
+}
+
+# expected DUMP ACTIVE: what compaction must leave of a -J dump: the
+# newest message of each key, and everything from the active segment on
+expected() {
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+active = int(sys.argv[2])
+newest = {}
+for r in recs:
+	if r["key"] is not None:
+		newest[r["key"]] = r["offset"]
+for r in recs:
+	if r["key"] is None or newest[r["key"]] == r["offset"] or r["offset"] >= active:
+		print(json.dumps(r, separators=(",", ":")))
+EOF
+}
+
+# normalize: a -J dump as compact JSON lines, for comparing
+normalize() {
+	python3 -c '
+import json, sys
+for l in sys.stdin:
+	print(json.dumps(json.loads(l), separators=(",", ":")))'
+}
+
+@test "gc keeps the newest message of each key: offsets, times, keys, headers unchanged; verify passes" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 t
+	expect_status 0
+	fill 80 7
+	(($(segs) > 4))
+	mq-recv -J t | normalize >"$T/before"
+	expected "$T/before" "$(active)" >"$T/want"
+	(($(wc -l <"$T/want") < 40))
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "compacted:"
+	mq-recv -J t | normalize >"$T/after"
+	expect_same_file "$T/want" "$T/after"
+	run mq-topic verify t
+	expect_status 0
+	# the rewritten batches are flagged compacted; the active segment is untouched
+	run python3 "$SEGTOOL" batches "$P/00000000000000000000.log"
+	expect_status 0
+	# a second gc has nothing left to remove and changes nothing
+	ls -i "$P" >"$T/inodes"
+	run mq-topic -v gc t
+	expect_status 0
+	expect_not_contains "compacted:"
+	ls -i "$P" | diff - "$T/inodes"
+	mq-recv -J t | normalize | diff - "$T/want"
+}
+
+@test "the newest message may be in the active segment: it shadows every older one" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 t
+	fill 60 3
+	mq-recv -J t | normalize >"$T/before"
+	run mq-topic gc t
+	expect_status 0
+	expected "$T/before" "$(active)" >"$T/want"
+	mq-recv -J t | normalize | diff - "$T/want"
+	# nothing of the sealed segments is left but their END batches
+	run mq-recv -c 1 -F '%o' t
+	expect_output "$(active)"
+}
+
+@test "keyless sends are refused with 65 and a reason, alone or with delete; keyed ones go through" {
+	run mq-topic create --config cleanup.policy=compact t
+	run --separate-stderr mq-send t "no key"
+	expect_status 65
+	expect_contains "needs a key" stderr
+	run mq-send -k a t "keyed"
+	expect_status 0
+	run --separate-stderr bash -c 'printf "x:1\nnokey\n" | mq-send -K: t'
+	expect_status 65
+	expect_contains "needs a key" stderr
+	run mq-recv t
+	expect_output "keyed
+1"
+	run mq-topic create --config cleanup.policy=compact,delete u
+	run mq-send u "no key"
+	expect_status 65
+	run mq-topic create v
+	run mq-send v "no key"
+	expect_status 0
+}
+
+@test "a tombstone removes its key's older messages and goes itself after delete.retention.ms" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 t
+	fill 30 3
+	mq-send -k k1 t ""		# the tombstone of k1
+	fill 30 1 100			# k0 only: k1 is in no later message
+	run mq-topic gc t
+	expect_status 0
+	run mq-recv -F '%k=%s\n' t
+	expect_not_contains "k1=v"
+	expect_contains "k1="
+	expect_contains "k2=v29"
+	# older than delete.retention.ms: the next gc removes it, though
+	# little was written since (the dirty ratio alone would not compact)
+	run mq-topic config t delete.retention.ms=1000
+	sleep 1.1
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "compacted:"
+	run mq-recv -F '%k=%s\n' t
+	expect_not_contains "k1="
+	expect_contains "k2=v29"
+	run mq-topic verify t
+	expect_status 0
+	# and then it has nothing to do
+	run mq-topic -v gc t
+	expect_not_contains "compacted:"
+}
+
+@test "old tombstones: delete.retention.ms=0 removes them at once; default one day keeps them" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 t
+	run mq-topic config t
+	expect_contains "delete.retention.ms=86400000"
+	expect_contains "min.compaction.lag.ms=0"
+	expect_contains "min.cleanable.dirty.ratio=0.5"
+	# a tombstone written two hours ago (mq-send -J keeps the time)
+	local ts=$(( $(date +%s) * 1000 - 7200000 ))
+	printf '{"key":"a","payload":"1","ts":%d}\n{"key":"a","payload":"","ts":%d}\n' "$ts" "$ts" |
+		mq-send -J t
+	fill 30 2
+	run mq-topic gc t
+	run mq-recv -F '%k=%s\n' t
+	expect_contains "a="
+	expect_not_contains "a=1"
+	run mq-topic config t delete.retention.ms=0 min.cleanable.dirty.ratio=0
+	expect_status 0
+	run mq-topic gc t
+	run mq-recv -F '%k=%s\n' t
+	expect_not_contains "a="
+	for kv in delete.retention.ms=-1 delete.retention.ms=x min.compaction.lag.ms=-5 \
+		min.cleanable.dirty.ratio=1.5 min.cleanable.dirty.ratio=x \
+		min.cleanable.dirty.ratio=-0.1 compaction.map.bytes=100; do
+		run mq-topic config t "$kv"
+		expect_status 64
+	done
+}
+
+@test "min.compaction.lag.ms keeps recent messages; compaction runs once they are older" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.compaction.lag.ms=3600000 --config min.cleanable.dirty.ratio=0 t
+	fill 40 2
+	mq-recv t >"$T/before"
+	run mq-topic gc t
+	expect_status 0
+	mq-recv t | diff - "$T/before"
+	run mq-topic config t min.compaction.lag.ms=500
+	sleep 0.6
+	run mq-topic gc t
+	run mq-recv t
+	((${#lines[@]} < 20))
+}
+
+@test "a full key map compacts in passes to the same result (compaction.map.bytes)" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config compaction.map.bytes=1024 t
+	fill 150 60
+	mq-recv -J t | normalize >"$T/before"
+	expected "$T/before" "$(active)" >"$T/want"
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "passes"
+	mq-recv -J t | normalize | diff - "$T/want"
+	run mq-topic verify t
+	expect_status 0
+}
+
+@test "-o into a removed range starts at the next kept message; so does a group offset in one" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 t
+	fill 40 40			# every key once: nothing goes
+	fill 20 4 40			# k0..k3 again at 40..59
+	run mq-topic gc t
+	# offsets 0..3 went (k0..k3 are newer at 40..43); 4 stays
+	run mq-recv -c 2 -F '%o %s\n' -o 1 t
+	expect_output "4 v4
+5 v5"
+	run mq-recv -c 1 -F '%o %s\n' -o 0 t
+	expect_output "4 v4"
+	run mq-recv -g g -c 1 t		# the group exists once it read
+	run mq-topic reset g t --to 2
+	expect_status 0
+	run mq-recv -g g -c 1 -F '%o %s\n' t
+	expect_output "4 v4"
+	# and no warning about a gap that compaction made
+	run --separate-stderr mq-recv -F '%o' t
+	expect_status 0
+	expect_eq "$stderr" "" "stderr"
+}
+
+@test "gc bothers only when enough was written (min.cleanable.dirty.ratio); describe shows it" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 t
+	fill 60 3
+	run mq-topic describe t
+	expect_contains "DIRTY"
+	run mq-topic describe --json t
+	expect_contains '"dirty_bytes":'
+	expect_contains '"compacted":null'
+	run mq-topic -v gc t
+	expect_contains "compacted:"
+	run mq-topic describe t
+	expect_status 0
+	awk '$1 == "0"' <<<"$output" | grep -q ' 0.00 '
+	run mq-topic describe --json t
+	expect_contains '"dirty_ratio":0'
+	expect_not_contains '"compacted":null'
+	# a little more: below the ratio, gc reads the state and leaves
+	fill 3 3 100
+	ls -i "$P" >"$T/inodes"
+	run mq-topic -v gc t
+	expect_not_contains "compacted:"
+	ls -i "$P" | grep -v compaction | diff - <(grep -v compaction "$T/inodes")
+}
+
+@test "compact,delete: retention and compaction both apply" {
+	run mq-topic create --config cleanup.policy=compact,delete --config segment.bytes=1024 t
+	fill 60 30
+	run mq-topic config t retention.bytes=3000
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "deleted (retention.bytes)"
+	expect_contains "compacted:"
+	run mq-topic verify t
+	expect_status 0
+	run mq-recv -F '%k\n' t
+	[[ $(printf '%s\n' "${lines[@]}" | sort | uniq -d) == "" ]]
+}
+
+@test "gc while a producer, a follower and a group member run: kept messages all seen, nothing garbled" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 30 5
+	bg "$T/follow" "$T/follow.err" mq-recv -f -J t
+	local follower=$BG_PID
+	bg "$T/group" "$T/group.err" mq-recv -f -J -g g t
+	local group=$BG_PID
+	bg /dev/null "$T/producer.err" bash -c 'for ((i = 100; i < 220; i++)); do mq-send -k "k$((i % 5))" -H "n=$i" t "v$i" || exit 1; done'
+	local producer=$BG_PID
+	local n=0
+	while kill -0 "$producer" 2>/dev/null; do
+		mq-topic gc t || { echo "gc failed" >&2; false; }
+		n=$((n + 1))
+	done
+	wait_bg "$producer" 60
+	expect_eq "$BG_STATUS" 0 "producer status"
+	mq-topic gc t
+	mq-recv -J t | normalize >"$T/final"
+	# compaction did happen under them (150 sent, 5 keys)
+	(($(wc -l <"$T/final") < 100))
+	local last
+	last=$(tail -1 "$T/final" | python3 -c 'import json,sys; print(json.load(sys.stdin)["offset"])')
+	wait_until 10 bash -c "grep -q '\"offset\":$last,' '$T/follow' && grep -q '\"offset\":$last,' '$T/group'"
+	stop_bg "$follower"
+	stop_bg "$group"
+	echo "# $n gc runs beside the producer" >&3
+	# every line is one of the messages sent, at its offset; offsets rise;
+	# every message still in the log was seen by both readers
+	python3 - "$T/final" "$T/follow" "$T/group" <<'EOF'
+import json, sys
+final = [json.loads(l) for l in open(sys.argv[1])]
+for name in sys.argv[2:]:
+	seen = [json.loads(l) for l in open(name)]
+	prev = -1
+	for r in seen:
+		i = int(r["payload"][1:])
+		assert r["key"] == "k%d" % (i % 5), (name, r)
+		assert r["headers"] == [["n", str(i)]] or r["headers"] == {"n": str(i)} or str(i) in json.dumps(r["headers"]), (name, r)
+		assert r["offset"] > prev, (name, r, prev)
+		prev = r["offset"]
+	offs = {r["offset"]: r for r in seen}
+	for r in final:
+		assert offs.get(r["offset"]) == r, (name, "missing or different", r)
+print("ok")
+EOF
+	run mq-topic verify t
+	expect_status 0
+}
+
+@test "mq-replicate: a replica of a compacted topic holds the same messages at the same offsets" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 60 5
+	run mq-topic gc t
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	diff <(mq-recv -J t) <(mq-recv -s "$T/r" -J t)
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+	# more, compacted again, copied again
+	fill 40 5 60
+	run mq-topic gc t
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	diff <(mq-recv -J t) <(mq-recv -s "$T/r" -J t)
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+}
