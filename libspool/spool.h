@@ -50,7 +50,8 @@ struct spool_header {
 struct spool_msg {
 	uint32_t	 partition;
 	uint64_t	 offset;
-	int64_t		 ts;		/* ms since the epoch; 0: now */
+	int64_t		 ts;		/* ms since the epoch; 0: now, */
+	int		 ts_given;	/* unless this is set (0 is 0 then) */
 	const void	*key;		/* NULL: no key */
 	size_t		 keylen;
 	const struct spool_header *headers;

@@ -525,6 +525,29 @@ EOF
 	cmp <(mq-recv -F '%s\n' a) <(mq-recv -F '%s\n' b)
 }
 
+@test "-J input: \"ts\":0 is the epoch, kept through a round trip; only an absent or null ts means now" {
+	printf '%s\n' '{"payload":"zero","ts":0}' '{"payload":"one","ts":1}' \
+	    '{"payload":"absent"}' '{"payload":"null","ts":null}' >"$T/in"
+	run mq-send -J a <"$T/in"
+	expect_status 0
+	run mq-recv -F '%s %T\n' -c 2 a
+	expect_output "zero 0
+one 1"
+	mq-recv -F '%T\n' -o 2 a >"$T/now"
+	run python3 - "$T/now" <<'EOF'
+import sys, time
+ts = [int(l) for l in open(sys.argv[1])]
+assert len(ts) == 2 and all(abs(t - time.time() * 1000) < 600000 for t in ts), ts
+EOF
+	expect_status 0
+	# and a copy keeps the epoch: mq-recv -J a | mq-send -J b
+	mq-recv -J a | mq-send -J b
+	run mq-recv -F '%s %T\n' -c 2 b
+	expect_output "zero 0
+one 1"
+	cmp <(mq-recv -F '%T\n' a) <(mq-recv -F '%T\n' b)
+}
+
 @test "-J input: invalid JSON is refused" {
 	run bash -c "echo 'not json' | mq-send -J t"
 	[[ $status -ne 0 ]] || { _mq_dump; false; }
