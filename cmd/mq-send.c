@@ -22,7 +22,7 @@
 #define MAX_HEADERS	64
 
 enum { OPT_AT = 256, OPT_DELAY, OPT_ID, OPT_NO_CREATE, OPT_NO_SYNC,
-	OPT_PRINT_OFFSETS, OPT_REPLICAS, OPT_SYNC_INTERVAL, OPT_TIMEOUT, OPT_WHOLE,
+	OPT_PRINT_OFFSETS, OPT_PROGRESS, OPT_REPLICAS, OPT_SYNC_INTERVAL, OPT_TIMEOUT, OPT_WHOLE,
 	OPT_VERSION };
 
 static const struct option longopts[] = {
@@ -44,6 +44,7 @@ static const struct option longopts[] = {
 	{ "no-create",		no_argument,		NULL, OPT_NO_CREATE },
 	{ "no-sync",		no_argument,		NULL, OPT_NO_SYNC },
 	{ "print-offsets",	no_argument,		NULL, OPT_PRINT_OFFSETS },
+	{ "progress",		no_argument,		NULL, OPT_PROGRESS },
 	{ "replicas",		required_argument,	NULL, OPT_REPLICAS },
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNC_INTERVAL },
 	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
@@ -57,7 +58,7 @@ static const char usage_text[] =
 "               [-s spool] [-z codec[:level]] [--at time | --delay duration]\n"
 "               [--id id] [--no-create] [--no-sync] [--print-offsets]\n"
 "               [--replicas n [--timeout duration]] [--sync-interval duration]\n"
-"               [--whole] [-J]\n"
+"               [--progress] [--whole] [-J]\n"
 "               topic [message ...]\n";
 
 static void usage(int) __attribute__((noreturn));
@@ -151,6 +152,7 @@ main(int argc, char *argv[])
 	int64_t delay = -1;
 	int ch, r, nocreate = 0, whole = 0, json = 0, unflushed = 0;
 	int unsynced = 0, timeout, closed, idstate, seen, replicas = 0;
+	int progress = PROGRESS_AUTO;
 	int64_t rtimeout = 30000;
 	const char *rtstr = "30s";
 	unsigned count = 0;
@@ -250,6 +252,9 @@ main(int argc, char *argv[])
 		case OPT_PRINT_OFFSETS:
 			wo.stored = stored;
 			print_offsets = 1;
+			break;
+		case OPT_PROGRESS:
+			progress = PROGRESS_ON;
 			break;
 		case OPT_REPLICAS:
 			replicas = (int)cli_number(optarg, "--replicas", 0, 64);
@@ -380,6 +385,7 @@ main(int argc, char *argv[])
 		cli_die(r, sp, "stdin");
 	cli_own(CLI_INPUT, in);
 	last = spool_now_ms();
+	progress_start(progress, topic);
 	for (;;) {
 		/* idle stdin: append now; durable: sync within the interval */
 		if (unflushed)
@@ -392,6 +398,7 @@ main(int argc, char *argv[])
 			timeout = -1;
 		r = spool_input_next(in, &rec, &len, timeout);
 		if (r == -ETIMEDOUT) {
+			progress_tick(nstored, bstored);
 			if (unflushed) {
 				if ((r = spool_writer_flush(w)) < 0)
 					cli_die(r, sp, "%s", topic);
@@ -454,7 +461,9 @@ main(int argc, char *argv[])
 		}
 		unflushed = 1;
 		/* the clock is read every 1024 messages, not every one */
-		if (wo.sync && (++count & 1023) == 0 &&
+		if ((++count & 1023) == 0)
+			progress_tick(nstored, bstored);
+		if (wo.sync && (count & 1023) == 0 &&
 		    spool_now_ms() - last >= interval) {
 			if ((r = spool_writer_sync(w)) < 0)
 				cli_die(r, sp, "%s", topic);
@@ -463,6 +472,7 @@ main(int argc, char *argv[])
 		}
 	}
 	(void)cli_close(in);
+	progress_end();
 done:
 	if ((r = cli_close(w)) < 0)
 		cli_die(r, sp, "%s", topic);

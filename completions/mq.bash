@@ -157,8 +157,8 @@ _mq_send()
 		_mq_reply -0 -D -H -J -K -h -k -p -q -s -v -z \
 		    --at= --compress= --delay= --delimiter= --header= --help --json \
 		    --id= --key-delimiter= --key= --no-create --no-sync --null \
-		    --partition= --print-offsets --quiet --replicas= --spool= \
-		    --sync-interval= --timeout= --verbose --version --whole
+		    --partition= --print-offsets --progress --quiet --replicas= \
+		    --spool= --sync-interval= --timeout= --verbose --version --whole
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return ;;
 	esac

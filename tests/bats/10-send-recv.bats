@@ -572,6 +572,60 @@ one 1"
 	done
 }
 
+# slow_lines N - N lines, 0.1 s apart: a send that takes a while
+slow_lines() {
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		echo "$i"
+		sleep 0.1
+	done
+}
+
+@test "--progress: count, bytes and rates on stderr, at most 4 lines a second, after the first second" {
+	export -f slow_lines
+	run --separate-stderr bash -c 'slow_lines 25 | mq-send --progress t'
+	expect_status 0
+	expect_eq "$output" "" "stdout"
+	local n=${#stderr_lines[@]} l
+	# 2.5 s, the first second silent: 1.5 s of at most 4 a second
+	((n >= 2 && n <= 8)) || { printf '%s\n' "$stderr" >&2; echo "$n lines" >&2; false; }
+	for l in "${stderr_lines[@]}"; do
+		[[ $l =~ ^mq-send:\ t:\ [0-9]+\ messages,\ [0-9.]+\ MB,\ [0-9]+\ messages/s,\ [0-9.]+\ MB/s$ ]] ||
+		    { echo "bad line: $(printf %q "$l")" >&2; false; }
+	done
+	[[ ${stderr_lines[0]} != *' 0 messages'* ]] || { echo "${stderr_lines[0]}" >&2; false; }
+	run mq-recv t
+	expect_eq "${#lines[@]}" 25 "stored"
+	# a short send says nothing, even when asked
+	run --separate-stderr bash -c 'seq 10 | mq-send --progress t'
+	expect_status 0
+	expect_eq "$stderr" "" "stderr of a short send"
+}
+
+@test "progress: never on a stderr that is not a terminal unless asked" {
+	export -f slow_lines
+	run --separate-stderr bash -c 'slow_lines 15 | mq-send t'
+	expect_status 0
+	expect_eq "$stderr" "" "stderr"
+}
+
+@test "progress: on a terminal, one line redrawn in place and erased at the end; -q keeps it off" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	export -f slow_lines
+	script -qec 'slow_lines 15 | mq-send -v t' "$T/tty" </dev/null >/dev/null
+	# the typescript: the line drawn with \r ... erase, then erased
+	# before the -v report comes
+	run grep -c $'\rmq-send: t: [0-9]* messages, .*/s\e\[K' "$T/tty"
+	expect_status 0
+	run grep -c $'\r\e\[Kmq-send: t: stored 15 messages' "$T/tty"
+	expect_status 0
+	run mq-recv t
+	expect_eq "${#lines[@]}" 15 "stored"
+	script -qec 'slow_lines 15 | mq-send -q t2' "$T/tty2" </dev/null >/dev/null
+	run grep -c 'messages/s' "$T/tty2"
+	expect_output 0
+}
+
 @test "-v: what mq-send stored, on stderr only; mq-topic -v verify on stderr" {
 	run --separate-stderr bash -c "seq 1000 | mq-send -v t"
 	expect_status 0
