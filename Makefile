@@ -24,7 +24,8 @@ LDLIBS   = -luring -lz -ljansson -lisal
 
 BIN  = mq-send mq-recv mq-topic mq-replicate
 LIB  = spool.o io.o crc.o batch.o segment.o config.o topic.o writer.o reader.o \
-       input.o json.o group.o dedup.o proto.o mirror.o replicate.o schedule.o
+       input.o json.o group.o dedup.o proto.o mirror.o replicate.o schedule.o \
+       dump.o
 CLI  = cli.o jobs.o progress.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
        libspool/proto.h libspool/replicate.h

@@ -35,6 +35,7 @@ static const char usage_text[] =
 "       mq-topic [-qv] [-s spool] delete-group group topic\n"
 "       mq-topic [-qv] [-s spool] gc [topic]\n"
 "       mq-topic [-qv] [-s spool] cancel topic id\n"
+"       mq-topic [-qv] [-s spool] dump [-p partition] [--json] topic\n"
 "       mq-topic [-qv] [-s spool] stats [--json | --prometheus] [-o file]\n";
 
 static void usage(int) __attribute__((noreturn));
@@ -416,6 +417,129 @@ cmd_cancel(int argc, char *argv[])
 	if (cli_verbose)
 		cli_warn("%s: %s: %d scheduled messages cancelled", argv[1],
 		    argv[2], r);
+	(void)cli_close(t);
+	(void)cli_close(sp);
+	return EX_OK;
+}
+
+static const char *const dump_states[] = {
+	"ok", "torn", "badhdr", "badbody", "newer"
+};
+
+/* dump_type - a batch type's name, or its number */
+static const char *
+dump_type(uint16_t type)
+{
+	static char num[8];
+
+	switch (type) {		/* mq-spool(5) */
+	case 0:
+		return "data";
+	case 1:
+		return "end";
+	case 2:
+		return "txn";
+	}
+	snprintf(num, sizeof(num), "%u", (unsigned)type);
+	return num;
+}
+
+/* dump_codec - a codec's name, or its number */
+static const char *
+dump_codec(uint8_t codec)
+{
+	static char num[8];
+
+	if (codec == 0)		/* mq-spool(5) */
+		return "none";
+	if (codec == 1)
+		return "zlib";
+	snprintf(num, sizeof(num), "%u", (unsigned)codec);
+	return num;
+}
+
+/* dump_one - one batch: a table row, or a JSON object (arg non-NULL) */
+static int
+dump_one(void *arg, const struct spool_dump_batch *b)
+{
+	if (arg == NULL) {
+		printf("%4" PRIu32 " %20" PRIu64 " %10" PRIu64 " %14" PRIu64
+		    " %7" PRIu32 " %-4s %-4s 0x%02x %5" PRIu32 " %6" PRIu64
+		    " %9" PRIu32 " %9" PRIu32 " 0x%08" PRIx32 " 0x%08" PRIx32
+		    " %13" PRId64 " %13" PRId64 " %s\n", b->partition,
+		    b->segment, b->pos, b->base_offset, b->count,
+		    dump_type(b->type), dump_codec(b->codec), b->flags,
+		    b->epoch, b->txid, b->body_len, b->raw_len, b->hdr_crc,
+		    b->body_crc, b->base_ts, b->max_ts, dump_states[b->state]);
+		return ferror(stdout) ? -EIO : 0;
+	}
+	printf("{\"topic\":\"%s\",\"partition\":%" PRIu32 ",\"segment\":%"
+	    PRIu64 ",\"pos\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"count\":%"
+	    PRIu32 ",\"type\":\"%s\",\"codec\":\"%s\",\"flags\":%u,"
+	    "\"epoch\":%" PRIu32 ",\"txid\":%" PRIu64 ",\"body_len\":%" PRIu32
+	    ",\"raw_len\":%" PRIu32 ",\"hdr_crc\":%" PRIu32 ",\"body_crc\":%"
+	    PRIu32 ",\"base_ts\":%" PRId64 ",\"max_ts\":%" PRId64
+	    ",\"state\":\"%s\"}\n", (const char *)arg, b->partition,
+	    b->segment, b->pos, b->base_offset, b->count, dump_type(b->type),
+	    dump_codec(b->codec), (unsigned)b->flags, b->epoch, b->txid,
+	    b->body_len, b->raw_len, b->hdr_crc, b->body_crc, b->base_ts,
+	    b->max_ts, dump_states[b->state]);
+	return ferror(stdout) ? -EIO : 0;
+}
+
+/*
+ * cmd_dump - dump [-p partition] [--json] topic: every batch header as
+ * on disk, for debugging
+ */
+static int
+cmd_dump(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "partition", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool *sp;
+	struct spool_topic *t;
+	uint32_t i, np;
+	long long part = -1;
+	int ch, r, json = 0;
+
+	while ((ch = getopt_long(argc, argv, "p:", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			part = cli_number(optarg, "partition", 0, 65535);
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		default:
+			usage(EX_USAGE);
+		}
+	}
+	if (argc - optind != 1)
+		usage(EX_USAGE);
+	argv += optind - 1;
+	sp = cli_open_spool(spool_opt, 0);
+	t = open_topic(sp, argv[1]);
+	np = spool_topic_config(t)->partitions;
+	if (part >= (long long)np)
+		cli_fail(-ENOENT, "%s: No such partition %lld (it has %" PRIu32
+		    ", 0 to %" PRIu32 ")", argv[1], part, np, np - 1);
+	if (!json)
+		printf("%4s %20s %10s %14s %7s %-4s %-4s %4s %5s %6s %9s %9s "
+		    "%10s %10s %13s %13s %s\n", "PART", "SEGMENT", "POS",
+		    "OFFSET", "COUNT", "TYPE", "CODEC", "FLAGS", "EPOCH", "TXID",
+		    "BODY", "RAW", "HDR_CRC", "BODY_CRC", "BASE_TS", "MAX_TS",
+		    "STATE");
+	for (i = part < 0 ? 0 : (uint32_t)part; i < np; i++) {
+		if ((r = spool_dump(t, i, dump_one, json ? argv[1] : NULL)) < 0)
+			cli_die(r, sp, "%s: partition %" PRIu32, argv[1], i);
+		if (part >= 0)
+			break;
+	}
+	if (fflush(stdout) == EOF)
+		cli_die(-errno, NULL, "stdout");
 	(void)cli_close(t);
 	(void)cli_close(sp);
 	return EX_OK;
@@ -1261,6 +1385,7 @@ main(int argc, char *argv[])
 		{ "delete", cmd_delete },
 		{ "delete-group", cmd_delete_group },
 		{ "describe", cmd_describe },
+		{ "dump", cmd_dump },
 		{ "gc", cmd_gc },
 		{ "groups", cmd_groups },
 		{ "list", cmd_list },

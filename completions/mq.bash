@@ -293,7 +293,7 @@ _mq_group_topics()
 _mq_topic()
 {
 	local _mq_w _mq_pos _mq_prev cur cmd
-	local argopts="-s --spool -P --config --to -o --output"
+	local argopts="-s --spool -P --config --to -o --output -p --partition"
 
 	_mq_words
 	_mq_args "$argopts"
@@ -321,6 +321,7 @@ _mq_topic()
 		verify)	_mq_reply --repair ;;
 		reset)	_mq_reply --to= ;;
 		stats)	_mq_reply --json --prometheus -o --output= ;;
+		dump)	_mq_reply -p --partition= --json ;;
 		*)	COMPREPLY=() ;;
 		esac
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -329,8 +330,8 @@ _mq_topic()
 	case $cmd,${#_mq_pos[@]} in
 	,0)
 		_mq_reply create delete list describe config verify groups \
-		    reset delete-group gc stats cancel ;;
-	delete,1|describe,1|config,1|verify,1|groups,1|gc,1|cancel,1)
+		    reset delete-group gc stats cancel dump ;;
+	delete,1|describe,1|config,1|verify,1|groups,1|gc,1|cancel,1|dump,1)
 		_mq_topics ;;
 	reset,1|delete-group,1)
 		# the group comes before its topic: the groups of all topics

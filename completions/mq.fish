@@ -269,6 +269,10 @@ complete -c mq-topic -n '__mq_npos topic 0' -a gc -d 'Apply retention, delete ol
 complete -c mq-topic -n '__mq_npos topic 0' -a stats -d 'Numbers for monitoring'
 complete -c mq-topic -n '__mq_npos topic 0' -a cancel -d 'Remove a scheduled message sent with --id'
 complete -c mq-topic -n '__mq_topic_cmd cancel 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_npos topic 0' -a dump -d 'Show every batch header, for debugging'
+complete -c mq-topic -n '__mq_topic_cmd dump 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd dump' -s p -l partition -x -d 'Only this partition'
+complete -c mq-topic -n '__mq_topic_cmd dump' -l json -d 'One JSON object a batch'
 complete -c mq-topic -n '__mq_topic_cmd gc 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd stats' -l json -d 'One JSON object'
 complete -c mq-topic -n '__mq_topic_cmd stats' -l prometheus -d 'node_exporter textfile format'
