@@ -670,89 +670,99 @@ group_lag(struct spool *sp, struct spool_topic *t, const char *g, uint32_t p,
 	return *committed >= pi->next ? 0 : pi->next - *committed;
 }
 
+enum { GS_DESCRIBE, GS_TABLE, GS_JSON, GS_JSON_HELD };
+
 /*
- * describe_groups - describe's table of groups: each group's committed
- * offset and lag a partition, and its total lag
+ * show_groups - the one walk over a topic's groups and their partitions,
+ * printed in one of the styles: describe's table (committed offset and
+ * lag a partition, and each group's total), groups' table (with the next
+ * offset and whether a member holds it), or a JSON array of groups, each
+ * with its total lag and, a partition, the committed offset (null: none
+ * yet), the next offset, the lag and (GS_JSON_HELD) held.  name, when
+ * not NULL, is said in error messages.
  */
 static void
-describe_groups(struct spool *sp, struct spool_topic *t)
+show_groups(struct spool *sp, struct spool_topic *t, const char *name,
+    int style)
 {
-	struct spool_part_info pi;
+	struct spool_part_info *pi;
 	uint64_t lag, total, c;
 	char **names, cbuf[24];
 	size_t n, i;
-	uint32_t p;
-	int r, h;
+	uint32_t p, np = spool_topic_config(t)->partitions;
+	int r, h, json = style >= GS_JSON;
+	const char *pfx = name ? name : "", *sep = name ? ": " : "";
 
 	if ((r = spool_group_list(t, &names, &n)) < 0)
-		cli_die(r, sp, "groups");
+		cli_die(r, sp, "%s%sgroups", pfx, sep);
 	cli_own_names(names, n);
-	if (n > 0)
+	if ((pi = calloc(np, sizeof(*pi))) == NULL)
+		cli_die(-ENOMEM, NULL, "%s%sgroups", pfx, sep);
+	cli_own(CLI_MEM, pi);
+	for (p = 0; p < np; p++)
+		if ((r = spool_topic_info(t, p, &pi[p])) < 0)
+			cli_die(r, sp, "%s%spartition %" PRIu32, pfx, sep, p);
+	if (json)
+		putchar('[');
+	else if (n > 0 && style == GS_DESCRIBE)
 		printf("%-24s %9s %14s %14s\n", "GROUP", "PARTITION",
 		    "COMMITTED", "LAG");
+	else if (n > 0)
+		printf("%-24s %9s %14s %14s %14s %6s\n", "GROUP", "PARTITION",
+		    "COMMITTED", "NEXT", "LAG", "HELD");
 	for (i = 0; i < n; i++) {
 		total = 0;
-		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
-			if ((r = spool_topic_info(t, p, &pi)) < 0)
-				cli_die(r, sp, "partition %" PRIu32, p);
-			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
+		if (json)
+			printf("%s{\"group\":\"%s\",\"partitions\":[",
+			    i ? "," : "", names[i]);
+		for (p = 0; p < np; p++) {
+			lag = group_lag(sp, t, names[i], p, &pi[p], &c, &h);
 			total += lag;
 			if (c == UINT64_MAX)
-				snprintf(cbuf, sizeof(cbuf), "-");
+				snprintf(cbuf, sizeof(cbuf), json ? "null" : "-");
 			else
 				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
-			printf("%-24s %9" PRIu32 " %14s %14" PRIu64 "\n",
-			    names[i], p, cbuf, lag);
+			if (style == GS_DESCRIBE)
+				printf("%-24s %9" PRIu32 " %14s %14" PRIu64 "\n",
+				    names[i], p, cbuf, lag);
+			else if (style == GS_TABLE)
+				printf("%-24s %9" PRIu32 " %14s %14" PRIu64
+				    " %14" PRIu64 " %6s\n", names[i], p, cbuf,
+				    pi[p].next, lag, h ? "yes" : "no");
+			else {
+				printf("%s{\"partition\":%" PRIu32 ",\"committed\":"
+				    "%s,\"next\":%" PRIu64 ",\"lag\":%" PRIu64,
+				    p ? "," : "", p, cbuf, pi[p].next, lag);
+				if (style == GS_JSON_HELD)
+					printf(",\"held\":%s", h ? "true" :
+					    "false");
+				putchar('}');
+			}
 		}
-		printf("%-24s %9s %14s %14" PRIu64 "\n", names[i], "all", "",
-		    total);
+		if (json)
+			printf("],\"lag\":%" PRIu64 "}", total);
+		else if (style == GS_DESCRIBE)
+			printf("%-24s %9s %14s %14" PRIu64 "\n", names[i], "all",
+			    "", total);
 	}
+	if (json)
+		putchar(']');
+	(void)cli_close(pi);
 	(void)cli_close(names);
 }
 
-/*
- * groups_json - a topic's groups as a JSON array: each with its total
- * lag and, a partition, the committed offset (null: none yet), the
- * partition's next offset, the lag and (full) whether a member holds it
- */
+/* describe_groups - describe's table of groups (show_groups) */
+static void
+describe_groups(struct spool *sp, struct spool_topic *t)
+{
+	show_groups(sp, t, NULL, GS_DESCRIBE);
+}
+
+/* groups_json - a topic's groups as a JSON array; full: with held */
 static void
 groups_json(struct spool *sp, struct spool_topic *t, int full)
 {
-	struct spool_part_info pi;
-	uint64_t lag, total, c;
-	char **names, cbuf[24];
-	size_t n, i;
-	uint32_t p;
-	int r, h;
-
-	if ((r = spool_group_list(t, &names, &n)) < 0)
-		cli_die(r, sp, "groups");
-	cli_own_names(names, n);
-	putchar('[');
-	for (i = 0; i < n; i++) {
-		total = 0;
-		printf("%s{\"group\":\"%s\",\"partitions\":[", i ? "," : "",
-		    names[i]);
-		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
-			if ((r = spool_topic_info(t, p, &pi)) < 0)
-				cli_die(r, sp, "partition %" PRIu32, p);
-			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
-			total += lag;
-			if (c == UINT64_MAX)
-				snprintf(cbuf, sizeof(cbuf), "null");
-			else
-				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
-			printf("%s{\"partition\":%" PRIu32 ",\"committed\":%s,"
-			    "\"next\":%" PRIu64 ",\"lag\":%" PRIu64, p ? "," : "",
-			    p, cbuf, pi.next, lag);
-			if (full)
-				printf(",\"held\":%s", h ? "true" : "false");
-			putchar('}');
-		}
-		printf("],\"lag\":%" PRIu64 "}", total);
-	}
-	putchar(']');
-	(void)cli_close(names);
+	show_groups(sp, t, NULL, full ? GS_JSON_HELD : GS_JSON);
 }
 
 /* describe_json - describe --json: one object, schema in mq-topic(1) */
@@ -785,14 +795,9 @@ describe_json(struct spool *sp, struct spool_topic *t, const char *name)
 static int
 cmd_groups(int argc, char *argv[])
 {
-	struct spool_part_info pi;
 	struct spool *sp;
 	struct spool_topic *t;
-	uint64_t lag, c;
-	char **names, cbuf[24];
-	size_t n, i;
-	uint32_t p;
-	int r, h, json;
+	int json;
 
 	json = json_opt(argc, argv);
 	if (argc - optind != 1)
@@ -800,34 +805,9 @@ cmd_groups(int argc, char *argv[])
 	argv += optind - 1;
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[1]);
-	if (json) {
-		groups_json(sp, t, 1);
+	show_groups(sp, t, argv[1], json ? GS_JSON_HELD : GS_TABLE);
+	if (json)
 		putchar('\n');
-		(void)cli_close(t);
-		(void)cli_close(sp);
-		return EX_OK;
-	}
-	if ((r = spool_group_list(t, &names, &n)) < 0)
-		cli_die(r, sp, "%s: groups", argv[1]);
-	cli_own_names(names, n);
-	if (n > 0)
-		printf("%-24s %9s %14s %14s %14s %6s\n", "GROUP", "PARTITION",
-		    "COMMITTED", "NEXT", "LAG", "HELD");
-	for (i = 0; i < n; i++) {
-		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
-			if ((r = spool_topic_info(t, p, &pi)) < 0)
-				cli_die(r, sp, "partition %" PRIu32, p);
-			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
-			if (c == UINT64_MAX)
-				snprintf(cbuf, sizeof(cbuf), "-");
-			else
-				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
-			printf("%-24s %9" PRIu32 " %14s %14" PRIu64 " %14"
-			    PRIu64 " %6s\n", names[i], p, cbuf, pi.next, lag,
-			    h ? "yes" : "no");
-		}
-	}
-	(void)cli_close(names);
 	(void)cli_close(t);
 	(void)cli_close(sp);
 	return EX_OK;
