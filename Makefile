@@ -25,7 +25,7 @@ LDLIBS   = -luring -lz -ljansson -lisal
 BIN  = mq-send mq-recv mq-topic mq-replicate
 # every libspool/*.c is in the library (the fuzz build takes the same list)
 LIB  = $(notdir $(patsubst %.c,%.o,$(wildcard libspool/*.c)))
-CLI  = cli.o jobs.o
+CLI  = cli.o jobs.o progress.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
        libspool/proto.h libspool/replicate.h
 

@@ -223,10 +223,24 @@ cli_exitcode(int negerr)
 	}
 }
 
+/* a status line on the terminal (progress.c), erased before a message */
+int cli_status_shown;
+
+/* status_erase - make room for a message where a status line is shown */
+static void
+status_erase(void)
+{
+	if (cli_status_shown) {
+		fputs("\r\033[K", stderr);
+		cli_status_shown = 0;
+	}
+}
+
 /* vmsg - "prog: message" on stderr */
 static void
 vmsg(const char *fmt, va_list ap)
 {
+	status_erase();
 	fprintf(stderr, "%s: ", program_invocation_short_name);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
@@ -243,6 +257,7 @@ cli_die(int negerr, struct spool *sp, const char *fmt, ...)
 	const char *why;
 
 	fflush(stdout);
+	status_erase();
 	fprintf(stderr, "%s: ", program_invocation_short_name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

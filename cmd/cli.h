@@ -23,6 +23,7 @@
 
 extern int cli_quiet;
 extern int cli_verbose;
+extern int cli_status_shown;	/* a status line is on the terminal */
 
 int	 cli_fds(void);
 int	 cli_exitcode(int negerr);
@@ -53,5 +54,11 @@ int	 cli_time(const char *, int64_t *ms);
 int	 cli_pos(const char *, struct spool_pos *);
 char	*cli_unescape(const char *, size_t *len);
 int	 cli_format_ok(const char *, size_t);
+
+/* progress.c: a progress line on stderr for long work */
+enum { PROGRESS_AUTO, PROGRESS_ON, PROGRESS_OFF };
+void	 progress_start(int mode, const char *name);
+void	 progress_tick(unsigned long long msgs, unsigned long long bytes);
+void	 progress_end(void);
 
 #endif

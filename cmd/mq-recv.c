@@ -416,7 +416,8 @@ dead_letter(const struct job *j)
 #undef HDR
 	m.headers = h;
 	m.nheaders = n;
-	m.ts = 0;
+	m.ts = 0;	/* the dead letter's own time: now */
+	m.ts_given = 0;
 	/* stored for good before the source message is let go */
 	if ((r = spool_writer_add(dlt_writer, &m)) < 0 ||
 	    (r = spool_writer_sync(dlt_writer)) < 0)

@@ -22,9 +22,9 @@
 #define MAX_HEADERS	64
 
 enum { OPT_AT = 256, OPT_DELAY, OPT_ID, OPT_NO_CREATE, OPT_NO_SYNC,
-	OPT_PRINT_OFFSETS, OPT_REPLICAS, OPT_SYNC_INTERVAL, OPT_TIMEOUT, OPT_WHOLE,
-	OPT_VERSION, OPT_PREPARE, OPT_COMMIT, OPT_ABORT, OPT_TXN_TIMEOUT,
-	OPT_CHECK };
+	OPT_PRINT_OFFSETS, OPT_PROGRESS, OPT_REPLICAS, OPT_SYNC_INTERVAL,
+	OPT_TIMEOUT, OPT_WHOLE, OPT_VERSION, OPT_PREPARE, OPT_COMMIT, OPT_ABORT,
+	OPT_TXN_TIMEOUT, OPT_CHECK };
 
 static const struct option longopts[] = {
 	{ "null",		no_argument,		NULL, '0' },
@@ -49,6 +49,7 @@ static const struct option longopts[] = {
 	{ "no-sync",		no_argument,		NULL, OPT_NO_SYNC },
 	{ "prepare",		no_argument,		NULL, OPT_PREPARE },
 	{ "print-offsets",	no_argument,		NULL, OPT_PRINT_OFFSETS },
+	{ "progress",		no_argument,		NULL, OPT_PROGRESS },
 	{ "replicas",		required_argument,	NULL, OPT_REPLICAS },
 	{ "sync-interval",	required_argument,	NULL, OPT_SYNC_INTERVAL },
 	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
@@ -63,7 +64,7 @@ static const char usage_text[] =
 "               [-s spool] [-z codec[:level]] [--at time | --delay duration]\n"
 "               [--id id] [--no-create] [--no-sync] [--print-offsets]\n"
 "               [--replicas n [--timeout duration]] [--sync-interval duration]\n"
-"               [--whole] [-J]\n"
+"               [--progress] [--whole] [-J]\n"
 "               [--prepare [--txn-timeout duration] [--check cmd]]\n"
 "               topic [message ...]\n"
 "       mq-send [-qv] [-s spool] --commit txid | --abort txid\n";
@@ -230,6 +231,7 @@ main(int argc, char *argv[])
 	const char *commit = NULL, *abort_ = NULL, *check = NULL;
 	int prepare = 0, txset = 0;
 	uint64_t txid = 0;
+	int progress = PROGRESS_AUTO;
 	const char *rtstr = "30s";
 	unsigned count = 0;
 	const void *rec;
@@ -348,6 +350,9 @@ main(int argc, char *argv[])
 		case OPT_PRINT_OFFSETS:
 			wo.stored = stored;
 			print_offsets = 1;
+			break;
+		case OPT_PROGRESS:
+			progress = PROGRESS_ON;
 			break;
 		case OPT_REPLICAS:
 			replicas = (int)cli_number(optarg, "--replicas", 0, 64);
@@ -498,6 +503,7 @@ main(int argc, char *argv[])
 		cli_die(r, sp, "stdin");
 	cli_own(CLI_INPUT, in);
 	last = spool_now_ms();
+	progress_start(progress, topic);
 	for (;;) {
 		/* idle stdin: append now; durable: sync within the interval */
 		if (unflushed)
@@ -510,6 +516,7 @@ main(int argc, char *argv[])
 			timeout = -1;
 		r = spool_input_next(in, &rec, &len, timeout);
 		if (r == -ETIMEDOUT) {
+			progress_tick(nstored, bstored);
 			if (unflushed) {
 				if ((r = spool_writer_flush(w)) < 0)
 					cli_die(r, sp, "%s", topic);
@@ -572,7 +579,9 @@ main(int argc, char *argv[])
 		}
 		unflushed = 1;
 		/* the clock is read every 1024 messages, not every one */
-		if (wo.sync && (++count & 1023) == 0 &&
+		if ((++count & 1023) == 0)
+			progress_tick(nstored, bstored);
+		if (wo.sync && (count & 1023) == 0 &&
 		    spool_now_ms() - last >= interval) {
 			if ((r = spool_writer_sync(w)) < 0)
 				cli_die(r, sp, "%s", topic);
@@ -581,6 +590,7 @@ main(int argc, char *argv[])
 		}
 	}
 	(void)cli_close(in);
+	progress_end();
 done:
 	if ((r = cli_close(w)) < 0)
 		cli_die(r, sp, "%s", topic);

@@ -39,6 +39,7 @@ static const char usage_text[] =
 "       mq-topic [-qv] [-s spool] gc [topic]\n"
 "       mq-topic [-qv] [-s spool] cancel topic id\n"
 "       mq-topic [-qv] [-s spool] abort topic txid\n"
+"       mq-topic [-qv] [-s spool] dump [-p partition] [--json] topic\n"
 "       mq-topic [-qv] [-s spool] stats [--json | --prometheus] [-o file]\n";
 
 static void usage(int) __attribute__((noreturn));
@@ -550,6 +551,129 @@ cmd_abort(int argc, char *argv[])
 	return EX_OK;
 }
 
+static const char *const dump_states[] = {
+	"ok", "torn", "badhdr", "badbody", "newer"
+};
+
+/* dump_type - a batch type's name, or its number */
+static const char *
+dump_type(uint16_t type)
+{
+	static char num[8];
+
+	switch (type) {		/* mq-spool(5) */
+	case 0:
+		return "data";
+	case 1:
+		return "end";
+	case 2:
+		return "txn";
+	}
+	snprintf(num, sizeof(num), "%u", (unsigned)type);
+	return num;
+}
+
+/* dump_codec - a codec's name, or its number */
+static const char *
+dump_codec(uint8_t codec)
+{
+	static char num[8];
+
+	if (codec == 0)		/* mq-spool(5) */
+		return "none";
+	if (codec == 1)
+		return "zlib";
+	snprintf(num, sizeof(num), "%u", (unsigned)codec);
+	return num;
+}
+
+/* dump_one - one batch: a table row, or a JSON object (arg non-NULL) */
+static int
+dump_one(void *arg, const struct spool_dump_batch *b)
+{
+	if (arg == NULL) {
+		printf("%4" PRIu32 " %20" PRIu64 " %10" PRIu64 " %14" PRIu64
+		    " %7" PRIu32 " %-4s %-4s 0x%02x %5" PRIu32 " %6" PRIu64
+		    " %9" PRIu32 " %9" PRIu32 " 0x%08" PRIx32 " 0x%08" PRIx32
+		    " %13" PRId64 " %13" PRId64 " %s\n", b->partition,
+		    b->segment, b->pos, b->base_offset, b->count,
+		    dump_type(b->type), dump_codec(b->codec), b->flags,
+		    b->epoch, b->txid, b->body_len, b->raw_len, b->hdr_crc,
+		    b->body_crc, b->base_ts, b->max_ts, dump_states[b->state]);
+		return ferror(stdout) ? -EIO : 0;
+	}
+	printf("{\"topic\":\"%s\",\"partition\":%" PRIu32 ",\"segment\":%"
+	    PRIu64 ",\"pos\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"count\":%"
+	    PRIu32 ",\"type\":\"%s\",\"codec\":\"%s\",\"flags\":%u,"
+	    "\"epoch\":%" PRIu32 ",\"txid\":%" PRIu64 ",\"body_len\":%" PRIu32
+	    ",\"raw_len\":%" PRIu32 ",\"hdr_crc\":%" PRIu32 ",\"body_crc\":%"
+	    PRIu32 ",\"base_ts\":%" PRId64 ",\"max_ts\":%" PRId64
+	    ",\"state\":\"%s\"}\n", (const char *)arg, b->partition,
+	    b->segment, b->pos, b->base_offset, b->count, dump_type(b->type),
+	    dump_codec(b->codec), (unsigned)b->flags, b->epoch, b->txid,
+	    b->body_len, b->raw_len, b->hdr_crc, b->body_crc, b->base_ts,
+	    b->max_ts, dump_states[b->state]);
+	return ferror(stdout) ? -EIO : 0;
+}
+
+/*
+ * cmd_dump - dump [-p partition] [--json] topic: every batch header as
+ * on disk, for debugging
+ */
+static int
+cmd_dump(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "partition", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool *sp;
+	struct spool_topic *t;
+	uint32_t i, np;
+	long long part = -1;
+	int ch, r, json = 0;
+
+	while ((ch = getopt_long(argc, argv, "p:", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			part = cli_number(optarg, "partition", 0, 65535);
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		default:
+			usage(EX_USAGE);
+		}
+	}
+	if (argc - optind != 1)
+		usage(EX_USAGE);
+	argv += optind - 1;
+	sp = cli_open_spool(spool_opt, 0);
+	t = open_topic(sp, argv[1]);
+	np = spool_topic_config(t)->partitions;
+	if (part >= (long long)np)
+		cli_fail(-ENOENT, "%s: No such partition %lld (it has %" PRIu32
+		    ", 0 to %" PRIu32 ")", argv[1], part, np, np - 1);
+	if (!json)
+		printf("%4s %20s %10s %14s %7s %-4s %-4s %4s %5s %6s %9s %9s "
+		    "%10s %10s %13s %13s %s\n", "PART", "SEGMENT", "POS",
+		    "OFFSET", "COUNT", "TYPE", "CODEC", "FLAGS", "EPOCH", "TXID",
+		    "BODY", "RAW", "HDR_CRC", "BODY_CRC", "BASE_TS", "MAX_TS",
+		    "STATE");
+	for (i = part < 0 ? 0 : (uint32_t)part; i < np; i++) {
+		if ((r = spool_dump(t, i, dump_one, json ? argv[1] : NULL)) < 0)
+			cli_die(r, sp, "%s: partition %" PRIu32, argv[1], i);
+		if (part >= 0)
+			break;
+	}
+	if (fflush(stdout) == EOF)
+		cli_die(-errno, NULL, "stdout");
+	(void)cli_close(t);
+	(void)cli_close(sp);
+	return EX_OK;
+}
+
 /* cmd_describe - describe topic */
 static int
 cmd_describe(int argc, char *argv[])
@@ -678,89 +802,99 @@ group_lag(struct spool *sp, struct spool_topic *t, const char *g, uint32_t p,
 	return *committed >= pi->next ? 0 : pi->next - *committed;
 }
 
+enum { GS_DESCRIBE, GS_TABLE, GS_JSON, GS_JSON_HELD };
+
 /*
- * describe_groups - describe's table of groups: each group's committed
- * offset and lag a partition, and its total lag
+ * show_groups - the one walk over a topic's groups and their partitions,
+ * printed in one of the styles: describe's table (committed offset and
+ * lag a partition, and each group's total), groups' table (with the next
+ * offset and whether a member holds it), or a JSON array of groups, each
+ * with its total lag and, a partition, the committed offset (null: none
+ * yet), the next offset, the lag and (GS_JSON_HELD) held.  name, when
+ * not NULL, is said in error messages.
  */
 static void
-describe_groups(struct spool *sp, struct spool_topic *t)
+show_groups(struct spool *sp, struct spool_topic *t, const char *name,
+    int style)
 {
-	struct spool_part_info pi;
+	struct spool_part_info *pi;
 	uint64_t lag, total, c;
 	char **names, cbuf[24];
 	size_t n, i;
-	uint32_t p;
-	int r, h;
+	uint32_t p, np = spool_topic_config(t)->partitions;
+	int r, h, json = style >= GS_JSON;
+	const char *pfx = name ? name : "", *sep = name ? ": " : "";
 
 	if ((r = spool_group_list(t, &names, &n)) < 0)
-		cli_die(r, sp, "groups");
+		cli_die(r, sp, "%s%sgroups", pfx, sep);
 	cli_own_names(names, n);
-	if (n > 0)
+	if ((pi = calloc(np, sizeof(*pi))) == NULL)
+		cli_die(-ENOMEM, NULL, "%s%sgroups", pfx, sep);
+	cli_own(CLI_MEM, pi);
+	for (p = 0; p < np; p++)
+		if ((r = spool_topic_info(t, p, &pi[p])) < 0)
+			cli_die(r, sp, "%s%spartition %" PRIu32, pfx, sep, p);
+	if (json)
+		putchar('[');
+	else if (n > 0 && style == GS_DESCRIBE)
 		printf("%-24s %9s %14s %14s\n", "GROUP", "PARTITION",
 		    "COMMITTED", "LAG");
+	else if (n > 0)
+		printf("%-24s %9s %14s %14s %14s %6s\n", "GROUP", "PARTITION",
+		    "COMMITTED", "NEXT", "LAG", "HELD");
 	for (i = 0; i < n; i++) {
 		total = 0;
-		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
-			if ((r = spool_topic_info(t, p, &pi)) < 0)
-				cli_die(r, sp, "partition %" PRIu32, p);
-			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
+		if (json)
+			printf("%s{\"group\":\"%s\",\"partitions\":[",
+			    i ? "," : "", names[i]);
+		for (p = 0; p < np; p++) {
+			lag = group_lag(sp, t, names[i], p, &pi[p], &c, &h);
 			total += lag;
 			if (c == UINT64_MAX)
-				snprintf(cbuf, sizeof(cbuf), "-");
+				snprintf(cbuf, sizeof(cbuf), json ? "null" : "-");
 			else
 				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
-			printf("%-24s %9" PRIu32 " %14s %14" PRIu64 "\n",
-			    names[i], p, cbuf, lag);
+			if (style == GS_DESCRIBE)
+				printf("%-24s %9" PRIu32 " %14s %14" PRIu64 "\n",
+				    names[i], p, cbuf, lag);
+			else if (style == GS_TABLE)
+				printf("%-24s %9" PRIu32 " %14s %14" PRIu64
+				    " %14" PRIu64 " %6s\n", names[i], p, cbuf,
+				    pi[p].next, lag, h ? "yes" : "no");
+			else {
+				printf("%s{\"partition\":%" PRIu32 ",\"committed\":"
+				    "%s,\"next\":%" PRIu64 ",\"lag\":%" PRIu64,
+				    p ? "," : "", p, cbuf, pi[p].next, lag);
+				if (style == GS_JSON_HELD)
+					printf(",\"held\":%s", h ? "true" :
+					    "false");
+				putchar('}');
+			}
 		}
-		printf("%-24s %9s %14s %14" PRIu64 "\n", names[i], "all", "",
-		    total);
+		if (json)
+			printf("],\"lag\":%" PRIu64 "}", total);
+		else if (style == GS_DESCRIBE)
+			printf("%-24s %9s %14s %14" PRIu64 "\n", names[i], "all",
+			    "", total);
 	}
+	if (json)
+		putchar(']');
+	(void)cli_close(pi);
 	(void)cli_close(names);
 }
 
-/*
- * groups_json - a topic's groups as a JSON array: each with its total
- * lag and, a partition, the committed offset (null: none yet), the
- * partition's next offset, the lag and (full) whether a member holds it
- */
+/* describe_groups - describe's table of groups (show_groups) */
+static void
+describe_groups(struct spool *sp, struct spool_topic *t)
+{
+	show_groups(sp, t, NULL, GS_DESCRIBE);
+}
+
+/* groups_json - a topic's groups as a JSON array; full: with held */
 static void
 groups_json(struct spool *sp, struct spool_topic *t, int full)
 {
-	struct spool_part_info pi;
-	uint64_t lag, total, c;
-	char **names, cbuf[24];
-	size_t n, i;
-	uint32_t p;
-	int r, h;
-
-	if ((r = spool_group_list(t, &names, &n)) < 0)
-		cli_die(r, sp, "groups");
-	cli_own_names(names, n);
-	putchar('[');
-	for (i = 0; i < n; i++) {
-		total = 0;
-		printf("%s{\"group\":\"%s\",\"partitions\":[", i ? "," : "",
-		    names[i]);
-		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
-			if ((r = spool_topic_info(t, p, &pi)) < 0)
-				cli_die(r, sp, "partition %" PRIu32, p);
-			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
-			total += lag;
-			if (c == UINT64_MAX)
-				snprintf(cbuf, sizeof(cbuf), "null");
-			else
-				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
-			printf("%s{\"partition\":%" PRIu32 ",\"committed\":%s,"
-			    "\"next\":%" PRIu64 ",\"lag\":%" PRIu64, p ? "," : "",
-			    p, cbuf, pi.next, lag);
-			if (full)
-				printf(",\"held\":%s", h ? "true" : "false");
-			putchar('}');
-		}
-		printf("],\"lag\":%" PRIu64 "}", total);
-	}
-	putchar(']');
-	(void)cli_close(names);
+	show_groups(sp, t, NULL, full ? GS_JSON_HELD : GS_JSON);
 }
 
 /*
@@ -831,14 +965,9 @@ describe_json(struct spool *sp, struct spool_topic *t, const char *name)
 static int
 cmd_groups(int argc, char *argv[])
 {
-	struct spool_part_info pi;
 	struct spool *sp;
 	struct spool_topic *t;
-	uint64_t lag, c;
-	char **names, cbuf[24];
-	size_t n, i;
-	uint32_t p;
-	int r, h, json;
+	int json;
 
 	json = json_opt(argc, argv);
 	if (argc - optind != 1)
@@ -846,34 +975,9 @@ cmd_groups(int argc, char *argv[])
 	argv += optind - 1;
 	sp = cli_open_spool(spool_opt, 0);
 	t = open_topic(sp, argv[1]);
-	if (json) {
-		groups_json(sp, t, 1);
+	show_groups(sp, t, argv[1], json ? GS_JSON_HELD : GS_TABLE);
+	if (json)
 		putchar('\n');
-		(void)cli_close(t);
-		(void)cli_close(sp);
-		return EX_OK;
-	}
-	if ((r = spool_group_list(t, &names, &n)) < 0)
-		cli_die(r, sp, "%s: groups", argv[1]);
-	cli_own_names(names, n);
-	if (n > 0)
-		printf("%-24s %9s %14s %14s %14s %6s\n", "GROUP", "PARTITION",
-		    "COMMITTED", "NEXT", "LAG", "HELD");
-	for (i = 0; i < n; i++) {
-		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
-			if ((r = spool_topic_info(t, p, &pi)) < 0)
-				cli_die(r, sp, "partition %" PRIu32, p);
-			lag = group_lag(sp, t, names[i], p, &pi, &c, &h);
-			if (c == UINT64_MAX)
-				snprintf(cbuf, sizeof(cbuf), "-");
-			else
-				snprintf(cbuf, sizeof(cbuf), "%" PRIu64, c);
-			printf("%-24s %9" PRIu32 " %14s %14" PRIu64 " %14"
-			    PRIu64 " %6s\n", names[i], p, cbuf, pi.next, lag,
-			    h ? "yes" : "no");
-		}
-	}
-	(void)cli_close(names);
 	(void)cli_close(t);
 	(void)cli_close(sp);
 	return EX_OK;
@@ -1529,6 +1633,7 @@ main(int argc, char *argv[])
 		{ "delete", cmd_delete },
 		{ "delete-group", cmd_delete_group },
 		{ "describe", cmd_describe },
+		{ "dump", cmd_dump },
 		{ "gc", cmd_gc },
 		{ "groups", cmd_groups },
 		{ "list", cmd_list },

@@ -159,8 +159,8 @@ _mq_send()
 		    --abort= --at= --check= --commit= --compress= --delay= \
 		    --delimiter= --header= --help --json --prepare --txn-timeout= \
 		    --id= --key-delimiter= --key= --no-create --no-sync --null \
-		    --partition= --print-offsets --quiet --replicas= --spool= \
-		    --sync-interval= --timeout= --verbose --version --whole
+		    --partition= --print-offsets --progress --quiet --replicas= \
+		    --spool= --sync-interval= --timeout= --verbose --version --whole
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return ;;
 	esac
@@ -295,7 +295,7 @@ _mq_group_topics()
 _mq_topic()
 {
 	local _mq_w _mq_pos _mq_prev cur cmd
-	local argopts="-s --spool -P --config --to -o --output"
+	local argopts="-s --spool -P --config --to -o --output -p --partition"
 
 	_mq_words
 	_mq_args "$argopts"
@@ -323,6 +323,7 @@ _mq_topic()
 		verify)	_mq_reply --repair ;;
 		reset)	_mq_reply --to= ;;
 		stats)	_mq_reply --json --prometheus -o --output= ;;
+		dump)	_mq_reply -p --partition= --json ;;
 		*)	COMPREPLY=() ;;
 		esac
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -331,8 +332,8 @@ _mq_topic()
 	case $cmd,${#_mq_pos[@]} in
 	,0)
 		_mq_reply create delete list describe config verify groups \
-		    reset delete-group gc stats cancel abort ;;
-	delete,1|describe,1|config,1|verify,1|groups,1|gc,1|cancel,1|abort,1)
+		    reset delete-group gc stats cancel abort dump ;;
+	delete,1|describe,1|config,1|verify,1|groups,1|gc,1|cancel,1|abort,1|dump,1)
 		_mq_topics ;;
 	reset,1|delete-group,1)
 		# the group comes before its topic: the groups of all topics

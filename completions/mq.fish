@@ -202,6 +202,7 @@ complete -c mq-send -l check -x -d 'Command that decides a timed-out transaction
 complete -c mq-send -l no-create -d 'Do not create a missing topic'
 complete -c mq-send -l no-sync -d 'Do not fsync'
 complete -c mq-send -l print-offsets -d 'Print partition and offset of each message'
+complete -c mq-send -l progress -d 'Show a progress line on standard error'
 complete -c mq-send -l sync-interval -x -d 'Sync at least this often (duration)'
 complete -c mq-send -l whole -d 'All of standard input is one message'
 complete -c mq-send -l replicas -x -d 'Wait until this many replicas have the messages'
@@ -278,6 +279,10 @@ complete -c mq-topic -n '__mq_npos topic 0' -a cancel -d 'Remove a scheduled mes
 complete -c mq-topic -n '__mq_topic_cmd cancel 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_npos topic 0' -a abort -d 'Abort an open transaction'
 complete -c mq-topic -n '__mq_topic_cmd abort 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_npos topic 0' -a dump -d 'Show every batch header, for debugging'
+complete -c mq-topic -n '__mq_topic_cmd dump 0' -a '(__mq_topics)' -d topic
+complete -c mq-topic -n '__mq_topic_cmd dump' -s p -l partition -x -d 'Only this partition'
+complete -c mq-topic -n '__mq_topic_cmd dump' -l json -d 'One JSON object a batch'
 complete -c mq-topic -n '__mq_topic_cmd gc 0' -a '(__mq_topics)' -d topic
 complete -c mq-topic -n '__mq_topic_cmd stats' -l json -d 'One JSON object'
 complete -c mq-topic -n '__mq_topic_cmd stats' -l prometheus -d 'node_exporter textfile format'

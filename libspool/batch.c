@@ -451,6 +451,7 @@ spool_body_next(struct spool_body *b, struct spool_msg *m)
 		return -EBADMSG;
 	/* hostile times wrap rather than overflow */
 	m->ts = (int64_t)((uint64_t)b->base_ts + (uint64_t)unzigzag(v));
+	m->ts_given = 0;
 	m->key = NULL;
 	m->keylen = 0;
 	if (attrs & SPOOL_REC_KEY) {

@@ -7,6 +7,8 @@
  *	 "key":"k","headers":[["name","value"]],"payload":"text"}
  *
  * plus "id" for a message sent with mq-send --id (text IDs only).
+ * Read back, a "ts" is kept as given, 0 (the epoch) too; only an absent
+ * or null "ts" means the time of the send.
  *
  * JSON strings hold Unicode text, messages hold bytes.  A key or payload
  * that is valid UTF-8 is written as a string (control characters and NUL
@@ -433,7 +435,9 @@ spool_json_decode(const char *line, size_t len, struct spool_msg *m,
 		if (!json_is_integer(v) || json_integer_value(v) < 0)
 			return bad(st, -EINVAL, "\"ts\": expected an integer "
 			    "(ms since the epoch)");
+		/* given is kept, 0 too: only an absent ts means now */
 		m->ts = json_integer_value(v);
+		m->ts_given = 1;
 	}
 	v = json_object_get(st->root, "headers");
 	if (v != NULL && !json_is_null(v)) {

@@ -50,7 +50,8 @@ struct spool_header {
 struct spool_msg {
 	uint32_t	 partition;
 	uint64_t	 offset;
-	int64_t		 ts;		/* ms since the epoch; 0: now */
+	int64_t		 ts;		/* ms since the epoch; 0: now, */
+	int		 ts_given;	/* unless this is set (0 is 0 then) */
 	const void	*key;		/* NULL: no key */
 	size_t		 keylen;
 	const struct spool_header *headers;
@@ -250,6 +251,37 @@ int	 spool_txn_tick(struct spool_topic *, int64_t now_ms, int gc);
 int	 spool_txn_list(struct spool_topic *, struct spool_txn_info **, size_t *);
 void	 spool_txn_list_free(struct spool_txn_info *, size_t);
 int	 spool_txn_committing(struct spool_topic *, uint64_t txid);
+
+/*
+ * dump.c: every batch header of a partition as it is on disk, and whether
+ * its checksums hold (mq-topic dump); the fields are those of
+ * mq-spool(5), read as the bytes say even when the header is damaged
+ */
+enum { SPOOL_DUMP_OK, SPOOL_DUMP_TORN, SPOOL_DUMP_BADHDR,
+	SPOOL_DUMP_BADBODY, SPOOL_DUMP_NEWER };
+struct spool_dump_batch {
+	uint32_t	 partition;
+	uint64_t	 segment;	/* the segment's name: its first offset */
+	uint64_t	 pos;		/* byte position of the header in it */
+	uint64_t	 base_offset;
+	uint32_t	 count;
+	uint16_t	 type;		/* 0 data, 1 end, 2 txn, ... */
+	uint8_t		 codec;		/* 0 none, 1 zlib */
+	uint8_t		 flags;
+	uint32_t	 epoch;
+	uint64_t	 txid;
+	uint32_t	 body_len;	/* as stored */
+	uint32_t	 raw_len;	/* before compression */
+	uint32_t	 hdr_crc;
+	uint32_t	 body_crc;
+	int64_t		 base_ts;
+	int64_t		 max_ts;
+	int		 state;		/* SPOOL_DUMP_*; after a torn, damaged
+					   or newer header the segment's
+					   walk stops */
+};
+int	 spool_dump(struct spool_topic *, uint32_t part,
+	    int (*fn)(void *, const struct spool_dump_batch *), void *arg);
 
 /* input.c: records from a stream; dlen 0 means the stream is one record */
 int	 spool_input_open(struct spool *, int fd, const void *delim, size_t dlen,

@@ -476,7 +476,7 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 		return r;
 	w->last = (int)n;
 	p = &w->parts[n];
-	if ((ts = m->ts) == 0) {
+	if ((ts = m->ts) == 0 && !m->ts_given) {
 		/* a stream of 5M messages a second need not ask 5M times */
 		if (w->tick++ % CLOCK_EVERY == 0 || p->b.count == 0)
 			w->now = spool_now_ms();

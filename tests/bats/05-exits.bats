@@ -83,6 +83,9 @@ exits_in() {
 	exits 64 mq-topic config t nosuchkey=1
 	exits 64 mq-topic config t partitions=1x
 	exits 64 mq-topic reset g t --to nowhere
+	exits 64 mq-topic dump
+	exits 64 mq-topic dump -p x t
+	exits 64 mq-topic dump --bogus t
 }
 
 @test "mq-topic: no such topic or spool, damage, repeated" {
@@ -92,6 +95,8 @@ exits_in() {
 	exits 66 mq-topic delete nosuch
 	exits 66 mq-topic gc nosuch
 	exits 66 mq-topic config nosuch
+	exits 66 mq-topic dump nosuch
+	exits 66 mq-topic dump -p 9 t
 	exits 66 mq-topic -s "$BATS_TEST_TMPDIR/nospool" list
 	exits 66 mq-topic -s "$BATS_TEST_TMPDIR/nospool" describe t
 	exits 65 mq-topic verify c
@@ -103,6 +108,10 @@ exits_in() {
 	exits 0 mq-topic list -l
 	exits 0 mq-topic describe t
 	exits 0 mq-topic groups t
+	exits 0 mq-topic groups --json t
+	exits 0 mq-topic describe --json t
+	exits 0 mq-topic dump t
+	exits 0 mq-topic dump --json c
 	exits 0 mq-topic stats
 	exits 0 mq-topic stats --json
 	exits 0 mq-topic stats --prometheus

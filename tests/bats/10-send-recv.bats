@@ -401,10 +401,10 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	expect_status 0
 	mq-recv t >"$T/out"
 	expect_same_file "$T/out" "$T/in"
-	run batches "$(seg t)"
+	run mq-topic dump t
 	expect_status 0
-	# CODEC column is 1 (zlib) for every data batch, checksums good
-	run bash -c "python3 '$SEGTOOL' batches '$(seg t)' | awk '\$6 == 0 && (\$5 != 1 || \$7 != \"ok\")'"
+	# every data batch is zlib, checksums good
+	run bash -c "mq-topic dump --json t | jq -c 'select(.type == \"data\" and (.codec != \"zlib\" or .state != \"ok\"))'"
 	expect_output ""
 	(($(du -cb "$(partdir t)"/*.log | tail -1 | cut -f1) < $(wc -c <"$T/in") / 2)) ||
 		{ echo "log not smaller than half the input" >&2; false; }
@@ -424,8 +424,8 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	run mq-recv t
 	expect_output "9$a"$'\n'"n$a"$'\n'"1$a"$'\n'"0$a"
 	# compressible payloads: zlib, none, zlib (level 0 is not checked)
-	run bash -c "python3 '$SEGTOOL' batches '$(seg t)' | awk '\$6 == 0 { print \$5 }' | head -n 3 | tr '\n' ' '"
-	expect_output "1 0 1 "
+	run bash -c "mq-topic dump --json t | jq -r 'select(.type == \"data\") | .codec' | head -n 3 | tr '\n' ' '"
+	expect_output "zlib none zlib "
 }
 
 @test "topic compression=zlib is the default for mq-send" {
@@ -435,8 +435,8 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	a=$(printf 'hello%.0s' {1..500})
 	run mq-send t "$a"
 	expect_status 0
-	run bash -c "python3 '$SEGTOOL' batches '$(seg t)' | awk '\$6 == 0 { print \$5 }'"
-	expect_output "1"
+	run bash -c "mq-topic dump --json t | jq -r 'select(.type == \"data\") | .codec'"
+	expect_output "zlib"
 	run mq-recv t
 	expect_output "$a"
 }
@@ -525,6 +525,29 @@ EOF
 	cmp <(mq-recv -F '%s\n' a) <(mq-recv -F '%s\n' b)
 }
 
+@test "-J input: \"ts\":0 is the epoch, kept through a round trip; only an absent or null ts means now" {
+	printf '%s\n' '{"payload":"zero","ts":0}' '{"payload":"one","ts":1}' \
+	    '{"payload":"absent"}' '{"payload":"null","ts":null}' >"$T/in"
+	run mq-send -J a <"$T/in"
+	expect_status 0
+	run mq-recv -F '%s %T\n' -c 2 a
+	expect_output "zero 0
+one 1"
+	mq-recv -F '%T\n' -o 2 a >"$T/now"
+	run python3 - "$T/now" <<'EOF'
+import sys, time
+ts = [int(l) for l in open(sys.argv[1])]
+assert len(ts) == 2 and all(abs(t - time.time() * 1000) < 600000 for t in ts), ts
+EOF
+	expect_status 0
+	# and a copy keeps the epoch: mq-recv -J a | mq-send -J b
+	mq-recv -J a | mq-send -J b
+	run mq-recv -F '%s %T\n' -c 2 b
+	expect_output "zero 0
+one 1"
+	cmp <(mq-recv -F '%T\n' a) <(mq-recv -F '%T\n' b)
+}
+
 @test "-J input: invalid JSON is refused" {
 	run bash -c "echo 'not json' | mq-send -J t"
 	[[ $status -ne 0 ]] || { _mq_dump; false; }
@@ -547,6 +570,64 @@ EOF
 		expect_status 65
 		[[ $stderr == "mq-send: t: stdin line 1: "?* ]] || { echo "$bad: $stderr" >&2; false; }
 	done
+}
+
+# slow_lines N - N lines, 0.1 s apart: a send that takes a while
+slow_lines() {
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		echo "$i"
+		sleep 0.1
+	done
+}
+
+@test "--progress: count, bytes and rates on stderr, at most 4 lines a second, after the first second" {
+	export -f slow_lines
+	local t0 t1
+	t0=$(now_ms)
+	run --separate-stderr bash -c 'slow_lines 25 | mq-send --progress t'
+	t1=$(now_ms)
+	expect_status 0
+	expect_eq "$output" "" "stdout"
+	local n=${#stderr_lines[@]} l
+	# 2.5 s or more, the first second silent, then at most 4 a second
+	((n >= 2 && n <= (t1 - t0 - 1000) / 250 + 1)) ||
+	    { printf '%s\n' "$stderr" >&2; echo "$n lines in $((t1 - t0)) ms" >&2; false; }
+	for l in "${stderr_lines[@]}"; do
+		[[ $l =~ ^mq-send:\ t:\ [0-9]+\ messages,\ [0-9.]+\ MB,\ [0-9]+\ messages/s,\ [0-9.]+\ MB/s$ ]] ||
+		    { echo "bad line: $(printf %q "$l")" >&2; false; }
+	done
+	[[ ${stderr_lines[0]} != *' 0 messages'* ]] || { echo "${stderr_lines[0]}" >&2; false; }
+	run mq-recv t
+	expect_eq "${#lines[@]}" 25 "stored"
+	# a short send says nothing, even when asked
+	run --separate-stderr bash -c 'seq 10 | mq-send --progress t'
+	expect_status 0
+	expect_eq "$stderr" "" "stderr of a short send"
+}
+
+@test "progress: never on a stderr that is not a terminal unless asked" {
+	export -f slow_lines
+	run --separate-stderr bash -c 'slow_lines 15 | mq-send t'
+	expect_status 0
+	expect_eq "$stderr" "" "stderr"
+}
+
+@test "progress: on a terminal, one line redrawn in place and erased at the end; -q keeps it off" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	export -f slow_lines
+	script -qec 'slow_lines 15 | mq-send -v t' "$T/tty" </dev/null >/dev/null
+	# the typescript: the line drawn with \r ... erase, then erased
+	# before the -v report comes
+	run grep -c $'\rmq-send: t: [0-9]* messages, .*/s\e\[K' "$T/tty"
+	expect_status 0
+	run grep -c $'\r\e\[Kmq-send: t: stored 15 messages' "$T/tty"
+	expect_status 0
+	run mq-recv t
+	expect_eq "${#lines[@]}" 15 "stored"
+	script -qec 'slow_lines 15 | mq-send -q t2' "$T/tty2" </dev/null >/dev/null
+	run grep -c 'messages/s' "$T/tty2"
+	expect_output 0
 }
 
 @test "-v: what mq-send stored, on stderr only; mq-topic -v verify on stderr" {
