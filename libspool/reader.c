@@ -538,8 +538,15 @@ next_batch(struct spool_reader *r, struct rpart *p)
 		if ((h.flags & SPOOL_BF_TXN) && h.txid != p->txok &&
 		    h.base_offset + h.count > p->next) {
 			/* visible unless its commit is under way: wait it out */
-			if ((s = spool_txn_settle(r->t, h.txid)) < 0)
+			if ((s = spool_txn_settle(r->t, h.txid)) < 0) {
+				/*
+				 * a damaged or unreadable state: stop the
+				 * partition here (spool_errmsg names the
+				 * file), never meet the batch again and again
+				 */
+				p->done = 1;
 				return s;
+			}
 			p->txok = h.txid;
 		}
 		p->at += SPOOL_HDR_SIZE + h.body_len;

@@ -387,3 +387,21 @@ exits() {
 	run mq-topic verify t
 	expect_status 0
 }
+
+@test "a damaged state of a commit under way: mq-recv stops that partition with 65, once, and ends" {
+	need_strace
+	mq-topic create -P 1 t >/dev/null
+	mq-send t before
+	tx=$(seq 1 5 | sed 's/^/tx/' | mq-send --prepare t)
+	# killed at the append's data sync: the batch is in, the state says committing
+	MQ_IO=sync run strace -f -qq -o /dev/null \
+	    -e inject=fdatasync:signal=KILL:when=1 mq-send --commit "$tx"
+	expect_status 137
+	grep -q '^committing' "$MQ_SPOOL/topics/t/txn/${tx##*.}/state"
+	printf 'garbage\n' >"$MQ_SPOOL/topics/t/txn/${tx##*.}/state"
+	run timeout 20 mq-recv t
+	expect_status 65
+	expect_eq "$(grep -c '^before$' <<<"$output")" 1 "the message before it"
+	(( ${#lines[@]} <= 3 )) || { _mq_dump; false; }
+	[[ $output == *state* ]] || { _mq_dump; false; }
+}
