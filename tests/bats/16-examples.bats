@@ -42,12 +42,13 @@ declare -gA EXCLUDED=(
 # made just before it runs
 declare -gA GIVEN=(
 	["mq-topic groups orders"]="seq 3 | mq-send orders; mq-recv -g billing -c 1 orders"
+	['load-orders && echo "$tx" >> /var/lib/orders/done && mq-send --commit "$tx"']="load-orders() { :; }"
 )
 
 setup() {
 	mq_setup
 	W="$BATS_TEST_TMPDIR/w"
-	mkdir -p "$W/standin"
+	mkdir -p "$W/standin" "$W/orders"
 	cd "$W"
 }
 
@@ -56,6 +57,7 @@ pathmap() {
 	sed -e "s|/var/spool/mq|$MQ_SPOOL|g" -e "s|/srv/mq|$MQ_SPOOL|g" \
 	    -e "s|/backup/mq|$W/backup/mq|g" \
 	    -e "s|/var/lib/node_exporter|$W/node_exporter|g" \
+	    -e "s|/var/lib/orders|$W/orders|g" \
 	    -e "s|/usr/sbin/sendmail|$W/standin/sendmail|g"
 }
 
@@ -72,7 +74,7 @@ standins() {
 		chmod +x "$f"
 		[[ -e $W/${n##*/} ]] || cp "$f" "$W/${n##*/}"
 	done
-	for n in $(grep -oE '< *[^ <>|&;]+' <<<"$cmd" | sed 's/^< *//'); do
+	for n in $(grep -oE '< *[^ <>|&;()]+' <<<"$cmd" | sed 's/^< *//'); do
 		[[ -e $n ]] || printf 'a stand-in for %s\n' "$n" >"$n"
 	done
 }
