@@ -72,6 +72,29 @@ struct ack {
 	uint64_t	 next;
 };
 
+/* what a --follow sender's inotify watch is on (W_*) */
+enum { W_TOPICS, W_TOPIC, W_PART, W_GROUPS, W_GROUP, W_SCHED, W_BUCKET };
+
+struct wmap {
+	int		 wd;
+	int		 kind;
+	char		*topic;
+	uint32_t	 part;
+};
+
+/* a change a sender reports: a partition, or one of these */
+#define CH_GROUPS	0xffffffffu	/* the topic's group offsets */
+#define CH_SCHED	0xfffffffeu	/* the topic's scheduled files */
+#define CH_MAX		1024		/* more: a whole pass instead */
+
+/* PROTO_CHANGED kinds */
+enum { CHG_NONE, CHG_ALL, CHG_LIST };
+
+struct change {
+	char		 topic[SPOOL_NAME_MAX + 1];
+	uint32_t	 part;
+};
+
 struct sess {
 	struct spool	*sp;
 	struct spool_repl_opts *o;
@@ -87,6 +110,8 @@ struct sess {
 	int		 peer_failed;	/* the peer sent ERROR */
 	/* sender */
 	int		 ifd;		/* inotify, --follow */
+	struct wmap	*wm;		/* what each watch is on */
+	size_t		 nwm;
 	struct ack	*acks;
 	size_t		 nacks;
 	/* receiver */
@@ -194,6 +219,34 @@ mark_replica(struct spool *sp, const char *src)
 }
 
 /*
+ * promote_sched - before the marker goes, drop the scheduled files
+ * whose batches the source moved after the last listing copied
+ * (schedule.c): the new primary moves each of the others once
+ */
+static int
+promote_sched(struct spool *sp)
+{
+	struct spool_topic *t;
+	char **names;
+	size_t n, i;
+	int r;
+
+	if (sp->topicsfd < 0)
+		return 0;
+	if ((r = spool_topic_list(sp, &names, &n)) < 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if (r >= 0 && spool_topic_open(sp, names[i], &t) == 0) {
+			r = spool_sched_reconcile(t);
+			spool_topic_close(t);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return r < 0 ? r : 0;
+}
+
+/*
  * spool_promote - make a replica a primary: a new epoch first (so that
  * no batch of the new primary carries an old one), then the marker goes;
  * -EALREADY if it is a primary
@@ -213,6 +266,8 @@ spool_promote(struct spool *sp, uint32_t *epoch)
 	if (*epoch == UINT32_MAX)
 		return -EOVERFLOW;
 	if ((r = set_epoch(sp, ++*epoch)) < 0)
+		return r;
+	if ((r = promote_sched(sp)) < 0)
 		return r;
 	if (unlinkat(sp->dirfd, REPLICA_NAME, 0) == -1)
 		return -errno;
@@ -764,50 +819,108 @@ recv_hello(struct sess *s)
 
 /* ---- the sender ------------------------------------------------------ */
 
-/* watch - add an inotify watch on SPOOL/rel (--follow) */
+/* watch - add an inotify watch on SPOOL/rel (--follow), noting what it is */
 static void
-watch(struct sess *s, const char *rel, uint32_t mask)
+watch(struct sess *s, const char *rel, uint32_t mask, int kind,
+    const char *topic, uint32_t part)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], *t;
+	struct wmap *nw;
+	size_t i;
+	int wd;
 
-	if (snprintf(path, sizeof(path), "%s/%s", s->sp->path, rel) <
-	    (int)sizeof(path))
-		(void)inotify_add_watch(s->ifd, path, mask | IN_ONLYDIR);
+	if (snprintf(path, sizeof(path), "%s/%s", s->sp->path, rel) >=
+	    (int)sizeof(path) ||
+	    (wd = inotify_add_watch(s->ifd, path, mask | IN_ONLYDIR)) < 0)
+		return;
+	for (i = 0; i < s->nwm && s->wm[i].wd != wd; i++)
+		;
+	if (i == s->nwm) {
+		if ((nw = realloc(s->wm, (s->nwm + 1) * sizeof(*nw))) == NULL)
+			return;	/* its events will ask for a whole pass */
+		s->wm = nw;
+		s->wm[s->nwm++].topic = NULL;
+	}
+	t = topic != NULL ? strdup(topic) : NULL;
+	free(s->wm[i].topic);
+	s->wm[i].wd = wd;
+	s->wm[i].kind = kind;
+	s->wm[i].topic = t;
+	s->wm[i].part = part;
+}
+
+#define W_DIRS	(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM)
+
+/* watch_sched - a topic's scheduled/ and its buckets */
+static void
+watch_sched(struct sess *s, const char *topic)
+{
+	char rel[SPOOL_NAME_MAX + 64];
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	snprintf(rel, sizeof(rel), "topics/%s/scheduled", topic);
+	watch(s, rel, W_DIRS, W_SCHED, topic, 0);
+	if ((fd = openat(s->sp->topicsfd, rel + 7, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && strspn(de->d_name,
+		    "0123456789") == strlen(de->d_name)) {
+			snprintf(rel, sizeof(rel), "topics/%s/scheduled/%s",
+			    topic, de->d_name);
+			watch(s, rel, W_DIRS, W_BUCKET, topic, 0);
+		}
+	closedir(d);
+}
+
+/* watch_groups - a topic's groups/ and each group's directory */
+static void
+watch_groups(struct sess *s, struct spool_topic *t)
+{
+	char rel[2 * SPOOL_NAME_MAX + 64], **groups;
+	size_t k, ng;
+
+	snprintf(rel, sizeof(rel), "topics/%s/groups", t->name);
+	watch(s, rel, W_DIRS, W_GROUPS, t->name, 0);
+	if (spool_group_list(t, &groups, &ng) < 0)
+		return;
+	for (k = 0; k < ng; k++) {
+		snprintf(rel, sizeof(rel), "topics/%s/groups/%s", t->name,
+		    groups[k]);
+		watch(s, rel, W_DIRS | IN_MODIFY, W_GROUP, t->name, 0);
+		free(groups[k]);
+	}
+	free(groups);
 }
 
 /* watch_all - watch every directory whose change is worth a pass */
 static void
 watch_all(struct sess *s, char **names, size_t n)
 {
-	const uint32_t dirs = IN_CREATE | IN_DELETE | IN_MOVED_TO |
-	    IN_MOVED_FROM;
-	char rel[SPOOL_NAME_MAX + 64], **groups;
+	char rel[SPOOL_NAME_MAX + 64];
 	struct spool_topic *t;
-	size_t i, k, ng;
+	size_t i;
 	uint32_t p;
 
-	watch(s, "topics", dirs);
+	watch(s, "topics", W_DIRS, W_TOPICS, NULL, 0);
 	for (i = 0; i < n; i++) {
 		snprintf(rel, sizeof(rel), "topics/%s", names[i]);
-		watch(s, rel, dirs);
+		watch(s, rel, W_DIRS, W_TOPIC, names[i], 0);
 		if (spool_topic_open(s->sp, names[i], &t) < 0)
 			continue;
 		for (p = 0; p < t->cfg.partitions; p++) {
 			snprintf(rel, sizeof(rel), "topics/%s/%" PRIu32,
 			    names[i], p);
-			watch(s, rel, dirs | IN_MODIFY);
+			watch(s, rel, W_DIRS | IN_MODIFY, W_PART, names[i], p);
 		}
-		snprintf(rel, sizeof(rel), "topics/%s/groups", names[i]);
-		watch(s, rel, dirs);
-		if (spool_group_list(t, &groups, &ng) == 0) {
-			for (k = 0; k < ng; k++) {
-				snprintf(rel, sizeof(rel),
-				    "topics/%s/groups/%s", names[i], groups[k]);
-				watch(s, rel, dirs | IN_MODIFY);
-				free(groups[k]);
-			}
-			free(groups);
-		}
+		watch_groups(s, t);
+		watch_sched(s, names[i]);
 		spool_topic_close(t);
 	}
 }
@@ -1213,12 +1326,114 @@ s_ack(struct sess *s)
 	return 0;
 }
 
-/* s_wait - WAIT: answer when the spool changes, or with a heartbeat */
+/* add_change - note a change of topic/part once; 0 when the list is full */
+static int
+add_change(struct change *ch, size_t *n, const char *topic, uint32_t part)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (ch[i].part == part && strcmp(ch[i].topic, topic) == 0)
+			return 1;
+	if (*n == CH_MAX)
+		return 0;
+	snprintf(ch[*n].topic, sizeof(ch[*n].topic), "%s", topic);
+	ch[(*n)++].part = part;
+	return 1;
+}
+
+/*
+ * event - what one inotify event changed: a partition, a topic's groups
+ * or scheduled files (noted in ch), or something only a whole pass
+ * takes in (returns 1: a topic made or deleted, a config, a partition
+ * added, a lost event)
+ */
+static int
+event(struct sess *s, const struct inotify_event *ev, struct change *ch,
+    size_t *n)
+{
+	char rel[2 * SPOOL_NAME_MAX + 64];
+	const char *name = ev->len > 0 ? ev->name : "";
+	struct wmap *w = NULL;
+	size_t i;
+
+	if (ev->mask & IN_Q_OVERFLOW)
+		return 1;
+	for (i = 0; i < s->nwm; i++)
+		if (s->wm[i].wd == ev->wd) {
+			w = &s->wm[i];
+			break;
+		}
+	if (ev->mask & IN_IGNORED) {
+		if (w != NULL)
+			w->wd = -1;	/* gone with its directory */
+		return 0;
+	}
+	if (w == NULL || w->kind == W_TOPICS)
+		return 1;
+	if (!want_topic(s, w->topic))
+		return 0;
+	switch (w->kind) {
+	case W_PART:
+		return !add_change(ch, n, w->topic, w->part);
+	case W_TOPIC:
+		if (strncmp(name, ".scheduled.", 11) == 0)
+			return !add_change(ch, n, w->topic, CH_SCHED);
+		if (strcmp(name, "scheduled") == 0) {
+			watch_sched(s, w->topic);
+			return !add_change(ch, n, w->topic, CH_SCHED);
+		}
+		if (strcmp(name, "groups") == 0) {
+			snprintf(rel, sizeof(rel), "topics/%s/groups",
+			    w->topic);
+			watch(s, rel, W_DIRS, W_GROUPS, w->topic, 0);
+			return !add_change(ch, n, w->topic, CH_GROUPS);
+		}
+		/* a config, a partition: a whole pass; other files: none */
+		return strncmp(name, "config", 6) == 0 ||
+		    (name[0] != '\0' && strspn(name, "0123456789") ==
+		    strlen(name));
+	case W_GROUPS:
+		if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && name[0] != '.') {
+			snprintf(rel, sizeof(rel), "topics/%s/groups/%.255s",
+			    w->topic, name);
+			watch(s, rel, W_DIRS | IN_MODIFY, W_GROUP, w->topic, 0);
+		}
+		return !add_change(ch, n, w->topic, CH_GROUPS);
+	case W_GROUP:
+		return !add_change(ch, n, w->topic, CH_GROUPS);
+	case W_SCHED:
+		if (name[0] == '\0' || strspn(name, "0123456789") !=
+		    strlen(name))
+			return 0;	/* the lock, a mover's marker */
+		if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+			snprintf(rel, sizeof(rel), "topics/%s/scheduled/%.255s",
+			    w->topic, name);
+			watch(s, rel, W_DIRS, W_BUCKET, w->topic, 0);
+		}
+		return !add_change(ch, n, w->topic, CH_SCHED);
+	case W_BUCKET:
+		if (ev->len > 4 && strcmp(name + strlen(name) - 4, ".tmp") == 0)
+			return 0;	/* its rename follows */
+		return !add_change(ch, n, w->topic, CH_SCHED);
+	}
+	return 1;
+}
+
+/*
+ * s_wait - WAIT: answer when the spool changes, saying what changed
+ * when the events tell it, or with a heartbeat
+ */
 static int
 s_wait(struct sess *s)
 {
+	char ev[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *e;
+	struct change *ch = NULL;
 	struct pollfd pf[2];
-	int n, changed;
+	size_t nch = 0, i;
+	ssize_t len, k;
+	int n, kind, r;
 
 	pf[0].fd = s->ifd;
 	pf[0].events = POLLIN;
@@ -1232,10 +1447,112 @@ s_wait(struct sess *s)
 	if (n > 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
 	    !(pf[0].revents & POLLIN))
 		return 0;	/* the next frame says what */
-	changed = s->ifd >= 0 ? n > 0 : 1;
+	kind = s->ifd < 0 ? CHG_ALL : n > 0 ? CHG_LIST : CHG_NONE;
+	if (kind == CHG_LIST && (ch = calloc(CH_MAX, sizeof(*ch))) == NULL)
+		kind = CHG_ALL;
+	/* every event queued now: those of one write come together */
+	while (kind == CHG_LIST && (len = read(s->ifd, ev, sizeof(ev))) > 0)
+		for (k = 0; k < len && kind == CHG_LIST;
+		    k += sizeof(*e) + e->len) {
+			e = (const struct inotify_event *)(ev + k);
+			if (event(s, e, ch, &nch))
+				kind = CHG_ALL;
+		}
+	if (kind == CHG_LIST && nch == 0)
+		kind = CHG_NONE;	/* nothing we copy */
 	proto_begin(&s->pr, PROTO_CHANGED);
-	proto_u8(&s->pr, (uint8_t)changed);
-	return proto_send(&s->pr);
+	proto_u8(&s->pr, (uint8_t)kind);
+	if (kind == CHG_LIST) {
+		proto_u32(&s->pr, (uint32_t)nch);
+		for (i = 0; i < nch; i++) {
+			proto_str(&s->pr, ch[i].topic);
+			proto_u32(&s->pr, ch[i].part);
+		}
+	}
+	free(ch);
+	r = proto_send(&s->pr);
+	return r;
+}
+
+/*
+ * s_sched - SCHED_REQ: the topic's scheduled files, between two readings
+ * of each partition's next offset (schedule.c says what the replica
+ * does with them)
+ */
+static int
+s_sched(struct sess *s)
+{
+	char topic[SPOOL_NAME_MAX + 1], **names = NULL;
+	struct spool_topic *t = NULL;
+	struct spool_part_info pi;
+	uint64_t *before = NULL;
+	size_t n = 0, i;
+	uint32_t p, np = 0;
+	int r = 0;
+
+	proto_getstr(&s->pr, topic, sizeof(topic));
+	if (proto_done(&s->pr) < 0 || !spool_topic_name_ok(topic))
+		return fail(s, -EBADMSG, "protocol: malformed SCHED_REQ");
+	if (spool_topic_open(s->sp, topic, &t) == 0) {
+		np = t->cfg.partitions;
+		if ((before = calloc(np, sizeof(*before))) == NULL)
+			r = -ENOMEM;
+		for (p = 0; p < np && r == 0; p++)
+			if (spool_part_bounds(t, p, &pi) == 0)
+				before[p] = pi.next;
+		if (r == 0 && (r = spool_sched_names(t, &names, &n)) < 0)
+			r = fail(s, r, "%s/scheduled: %s", topic, strerror(-r));
+	}
+	if (r == 0) {
+		proto_begin(&s->pr, PROTO_SCHED);
+		proto_u32(&s->pr, np);
+		for (p = 0; p < np; p++) {
+			proto_u64(&s->pr, before[p]);
+			/* after the listing: a file not listed was moved below */
+			if (spool_part_bounds(t, p, &pi) < 0)
+				pi.next = 0;
+			proto_u64(&s->pr, pi.next);
+		}
+		proto_u32(&s->pr, (uint32_t)n);
+		for (i = 0; i < n; i++)
+			proto_str(&s->pr, names[i]);
+		r = proto_send(&s->pr);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(before);
+	spool_topic_close(t);
+	return r;
+}
+
+/* s_sched_get - SCHED_GET: one scheduled file, or nothing if gone */
+static int
+s_sched_get(struct sess *s)
+{
+	char topic[SPOOL_NAME_MAX + 1], name[SPOOL_NAME_MAX + 1];
+	struct spool_topic *t;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	proto_getstr(&s->pr, topic, sizeof(topic));
+	proto_getstr(&s->pr, name, sizeof(name));
+	if (proto_done(&s->pr) < 0 || !spool_topic_name_ok(topic))
+		return fail(s, -EBADMSG, "protocol: malformed SCHED_GET");
+	if (spool_topic_open(s->sp, topic, &t) == 0) {
+		if ((r = spool_sched_get(t, name, &buf, &len)) < 0 &&
+		    r != -ENOENT) {
+			spool_topic_close(t);
+			return fail(s, r, "%s/scheduled/%s: %s", topic, name,
+			    r == -EBADMSG ? spool_errmsg(s->sp) :
+			    strerror(-r));
+		}
+		spool_topic_close(t);
+	}
+	r = proto_send_data(&s->pr, PROTO_SCHED_FILE, buf, len);
+	free(buf);
+	return r;
 }
 
 /* sender - serve the receiver's requests until BYE */
@@ -1269,6 +1586,12 @@ sender(struct sess *s)
 			break;
 		case PROTO_ACK:
 			r = s_ack(s);
+			break;
+		case PROTO_SCHED_REQ:
+			r = s_sched(s);
+			break;
+		case PROTO_SCHED_GET:
+			r = s_sched_get(s);
 			break;
 		case PROTO_WAIT:
 			r = s_wait(s);
@@ -1686,6 +2009,129 @@ r_groups(struct sess *s, struct spool_topic *t)
 	return 0;
 }
 
+/* name_cmp - strcmp for bsearch over sorted names */
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* sched_fetch - copy one scheduled file of the source, durably */
+static int
+sched_fetch(struct sess *s, struct spool_topic *t, const char *name)
+{
+	const unsigned char *d;
+	size_t len;
+	int r;
+
+	proto_begin(&s->pr, PROTO_SCHED_GET);
+	proto_str(&s->pr, t->name);
+	proto_str(&s->pr, name);
+	if ((r = proto_send(&s->pr)) < 0 ||
+	    (r = expect(s, PROTO_SCHED_FILE)) < 0)
+		return r;
+	d = proto_rest(&s->pr, &len);
+	if (len == 0)
+		return 0;	/* moved or cancelled meanwhile */
+	if ((r = spool_sched_put(t, name, d, len, s->sync)) < 0)
+		return fail(s, r, "%s/scheduled/%s: %s", t->name, name,
+		    r == -EBADMSG ? spool_errmsg(s->sp) : strerror(-r));
+	return 0;
+}
+
+/*
+ * r_sched - make the replica's scheduled files the source's: the new
+ * ones copied, the partitions brought up to where the source was when it
+ * listed them, then the ones it no longer has removed (their batches are
+ * here by then).  The replica never moves them; a promotion does.
+ */
+static int
+r_sched(struct sess *s, struct spool_topic *t)
+{
+	char name[SPOOL_NAME_MAX + 1], **src = NULL, **mine = NULL;
+	struct spool_part_info pi;
+	uint64_t *before = NULL, *after = NULL;
+	uint32_t np, n = 0, i, p;
+	size_t nmine = 0, k;
+	int r = 0, behind = 0;
+
+	proto_begin(&s->pr, PROTO_SCHED_REQ);
+	proto_str(&s->pr, t->name);
+	if ((r = proto_send(&s->pr)) < 0 || (r = expect(s, PROTO_SCHED)) < 0)
+		return r;
+	np = proto_get32(&s->pr);
+	if (np > SPOOL_PART_MAX)
+		return fail(s, -EBADMSG, "protocol: malformed SCHED");
+	if ((before = calloc(np + 1, sizeof(*before))) == NULL ||
+	    (after = calloc(np + 1, sizeof(*after))) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (p = 0; p < np; p++) {
+		before[p] = proto_get64(&s->pr);
+		after[p] = proto_get64(&s->pr);
+	}
+	n = proto_get32(&s->pr);
+	if (proto_done(&s->pr) < 0 || n > s->pr.len ||
+	    (src = calloc(n + 1, sizeof(*src))) == NULL) {
+		r = proto_done(&s->pr) < 0 || n > s->pr.len ? fail(s, -EBADMSG,
+		    "protocol: malformed SCHED") : -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		proto_getstr(&s->pr, name, sizeof(name));
+		if (proto_done(&s->pr) < 0) {
+			r = fail(s, -EBADMSG, "protocol: malformed SCHED");
+			n = i;
+			goto out;
+		}
+		if ((src[i] = strdup(name)) == NULL) {
+			r = -ENOMEM;
+			n = i;
+			goto out;
+		}
+	}
+	if (n > 0)
+		qsort(src, n, sizeof(*src), name_cmp);
+	if ((r = spool_sched_names(t, &mine, &nmine)) < 0) {
+		r = fail(s, r, "%s/scheduled: %s", t->name, strerror(-r));
+		goto out;
+	}
+	if (nmine > 0)
+		qsort(mine, nmine, sizeof(*mine), name_cmp);
+	/* the frames below reuse the buffer: src holds copies */
+	for (i = 0; i < n && r == 0; i++)
+		if (nmine == 0 || bsearch(&src[i], mine, nmine, sizeof(*mine),
+		    name_cmp) == NULL)
+			r = sched_fetch(s, t, src[i]);
+	/* every file it moved before listing is in its log below after */
+	for (p = 0; p < np && p < t->cfg.partitions && r == 0; p++) {
+		if (spool_part_bounds(t, p, &pi) == 0 && pi.next < after[p])
+			r = r_part(s, t, p);
+		if (r == 0 && (spool_part_bounds(t, p, &pi) < 0 ||
+		    pi.next < after[p]))
+			behind = 1;	/* a gap: keep what we have */
+	}
+	for (k = 0; k < nmine && r == 0 && !behind; k++)
+		if ((n == 0 || bsearch(&mine[k], src, n, sizeof(*src),
+		    name_cmp) == NULL) && (r = spool_sched_drop(t, mine[k], s->sync)) < 0)
+			r = fail(s, r, "%s/scheduled/%s: %s", t->name,
+			    mine[k], strerror(-r));
+	if (r == 0 && (n > 0 || nmine > 0) &&
+	    (r = spool_sched_setfrom(t, before, np, s->sync)) < 0)
+		r = fail(s, r, "%s/scheduled: %s", t->name, strerror(-r));
+out:
+	for (i = 0; src != NULL && i < n; i++)
+		free(src[i]);
+	free(src);
+	for (k = 0; k < nmine; k++)
+		free(mine[k]);
+	free(mine);
+	free(before);
+	free(after);
+	return r;
+}
+
 /* free_src - forget the source's topic list */
 static void
 free_src(struct sess *s)
@@ -1734,7 +2180,7 @@ r_topic(struct sess *s, const char *name, const char *text)
 		if ((r = r_part(s, t, p)) < 0)
 			goto out;
 	}
-	if (t != NULL && !dry)
+	if (t != NULL && !dry && (r = r_sched(s, t)) == 0)
 		r = r_groups(s, t);
 out:
 	spool_topic_close(t);
@@ -1824,6 +2270,64 @@ out:
 	return r;
 }
 
+/*
+ * r_changes - CHANGED's list: bring up to date only what it names;
+ * CHG_ALL when it names what only a whole pass takes in (a topic or a
+ * partition the replica does not have yet), else CHG_LIST
+ */
+static int
+r_changes(struct sess *s)
+{
+	struct spool_topic *t = NULL;
+	struct change *ch;
+	uint32_t n, i;
+	int r = CHG_LIST;
+
+	n = proto_get32(&s->pr);
+	if (proto_done(&s->pr) < 0 || n > CH_MAX)
+		return fail(s, -EBADMSG, "protocol: malformed CHANGED");
+	if (s->flags & SPOOL_REPL_DRYRUN)
+		return CHG_ALL;
+	if ((ch = calloc(n + 1, sizeof(*ch))) == NULL)
+		return -ENOMEM;
+	/* the frames below reuse the buffer: the list is copied first */
+	for (i = 0; i < n; i++) {
+		proto_getstr(&s->pr, ch[i].topic, sizeof(ch[i].topic));
+		ch[i].part = proto_get32(&s->pr);
+		if (proto_done(&s->pr) == 0 &&
+		    !spool_topic_name_ok(ch[i].topic))
+			s->pr.bad = -EBADMSG;
+	}
+	if (proto_done(&s->pr) < 0) {
+		free(ch);
+		return fail(s, -EBADMSG, "protocol: malformed CHANGED");
+	}
+	for (i = 0; i < n && r == CHG_LIST; i++) {
+		if (t == NULL || strcmp(t->name, ch[i].topic) != 0) {
+			spool_topic_close(t);
+			t = NULL;
+			if (!want_topic(s, ch[i].topic) ||
+			    spool_topic_open(s->sp, ch[i].topic, &t) < 0) {
+				r = CHG_ALL;
+				break;
+			}
+		}
+		if (ch[i].part == CH_GROUPS)
+			r = r_groups(s, t);
+		else if (ch[i].part == CH_SCHED)
+			r = r_sched(s, t);
+		else if (ch[i].part >= t->cfg.partitions)
+			r = CHG_ALL;
+		else
+			r = r_part(s, t, ch[i].part);
+		if (r == 0)
+			r = CHG_LIST;
+	}
+	spool_topic_close(t);
+	free(ch);
+	return r;
+}
+
 /* receiver - passes until done, or, following, until the pipe breaks */
 static int
 receiver(struct sess *s)
@@ -1845,13 +2349,18 @@ receiver(struct sess *s)
 		s->o->passes++;
 		if (!(s->flags & SPOOL_REPL_FOLLOW))
 			break;
+		/* what changed, until something only a whole pass takes in */
 		do {
 			proto_begin(&s->pr, PROTO_WAIT);
 			if ((r = proto_send(&s->pr)) < 0 ||
 			    (r = expect(s, PROTO_CHANGED)) < 0)
 				return r;
 			r = proto_get8(&s->pr);
-		} while (r == 0);
+			if (r == CHG_LIST && (r = r_changes(s)) < 0)
+				return r;
+			if (r == CHG_LIST)
+				s->o->passes++;
+		} while (r == CHG_NONE || r == CHG_LIST);
 	}
 	proto_begin(&s->pr, PROTO_BYE);
 	return proto_send(&s->pr);
@@ -1988,6 +2497,9 @@ out:
 	free(s.acks);
 	if (s.ifd >= 0)
 		close(s.ifd);
+	for (i = 0; i < s.nwm; i++)
+		free(s.wm[i].topic);
+	free(s.wm);
 	spool_close(s.sp);
 	if (s.drytmp[0] != '\0')
 		(void)rmdir(s.drytmp);
