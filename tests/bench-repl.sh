@@ -126,7 +126,8 @@ if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null; the
 	ssh-keygen -q -t ed25519 -N '' -f "$k/client" </dev/null
 	cp "$k/client.pub" "$k/authorized_keys"
 	mkdir -p /run/sshd
-	for ((i = 0; i < 10 && -z "$SSH"; i++)); do
+	for ((i = 0; i < 10; i++)); do
+		[ -n "$SSH" ] && break
 		port=$((20000 + RANDOM % 40000))
 		printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" \
 		    "HostKey $k/host" "AuthorizedKeysFile $k/authorized_keys" \
@@ -204,7 +205,7 @@ python3 - "$SEND" "$RECV" "$d/src" "$d/dst" "$LAGN" "$RATE" <<'EOF' || fail "fol
 import subprocess, sys, threading, time
 send, recv, src, dst, n, rate = sys.argv[1:5] + [int(sys.argv[5]), int(sys.argv[6])]
 seen = {}
-f = subprocess.Popen([recv, "-s", dst, "-f", "-o", "end", "lag"],
+f = subprocess.Popen([recv, "-s", dst, "-f", "--wait-topic", "lag"],
     stdout=subprocess.PIPE, text=True)
 def reader():
     for line in f.stdout:
