@@ -49,6 +49,7 @@ enum {
 	PROTO_SCHED,		/* S->R: u32 n, {u64 next before, u64 after}, u32 n, {str name} */
 	PROTO_SCHED_GET,	/* R->S: str topic, str name */
 	PROTO_SCHED_FILE,	/* S->R: the file's bytes (none: gone) */
+	PROTO_LOCAL,		/* S->R: u64 segment, u64 from, u64 to: read it there */
 	PROTO_TYPE_MAX
 };
 

@@ -54,6 +54,8 @@
 #define ACKS_DIR	"replicas"
 #define ASIDE_DIR	"diverged"
 #define CHUNK		(1u << 20)	/* bytes read and sent at a time */
+#define LCHUNK		(1u << 20)	/* bytes read at a time from a local source */
+#define WRITEBACK	(8u << 20)	/* bytes appended before write-out starts */
 #define PROBE_MAX	4096		/* batches in one probe frame */
 #define HEARTBEAT_MS	10000		/* a following sender's silence */
 #define CONFIG_TEXT	8192
@@ -115,6 +117,10 @@ struct sess {
 	struct ack	*acks;
 	size_t		 nacks;
 	/* receiver */
+	off_t		 wbfrom;	/* the head's bytes not yet being written out */
+	int		 srcfd;		/* a local source's directory, or -1 */
+	unsigned char	*lbuf;		/*  and what is read from it */
+	size_t		 lcap;
 	char		 drytmp[PATH_MAX];	/* a dry run's stand-in */
 	char		**src_topics;
 	size_t		 nsrc;
@@ -1088,6 +1094,29 @@ stream_seg(struct sess *s, int pfd, uint64_t base, off_t pos,
 	return r;
 }
 
+/*
+ * local_seg - LOCAL: a receiver on this machine reads the segment from
+ * pos to its present size itself (whole batches, as stream_seg sends)
+ */
+static int
+local_seg(struct sess *s, int pfd, uint64_t base, off_t pos, uint64_t *sent)
+{
+	off_t size;
+	int fd;
+
+	if ((fd = seg_open(pfd, base, &size)) < 0)
+		return fd;
+	close(fd);
+	if (size <= pos)
+		return 0;
+	proto_begin(&s->pr, PROTO_LOCAL);
+	proto_u64(&s->pr, base);
+	proto_u64(&s->pr, (uint64_t)pos);
+	proto_u64(&s->pr, (uint64_t)size);
+	*sent += (uint64_t)(size - pos);
+	return proto_send(&s->pr);
+}
+
 /* send_plan - PLAN: what the receiver is about to get */
 static int
 send_plan(struct sess *s, int kind, uint64_t bytes)
@@ -1189,8 +1218,13 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 				if ((r = proto_send(&s->pr)) < 0)
 					break;
 			}
-			r = stream_seg(s, pfd, l.base[i], l.base[i] ==
-			    startseg ? startpos : 0, buf, cap, &next, &sent);
+			if (s->flags & SPOOL_REPL_LOCAL)
+				r = local_seg(s, pfd, l.base[i], l.base[i] ==
+				    startseg ? startpos : 0, &sent);
+			else
+				r = stream_seg(s, pfd, l.base[i], l.base[i] ==
+				    startseg ? startpos : 0, buf, cap, &next,
+				    &sent);
 		}
 		if (r < 0)
 			goto out;
@@ -1819,6 +1853,96 @@ r_diverged(struct sess *s, struct spool_mirror *m)
 	return 0;
 }
 
+/*
+ * writeback - start writing out what was appended, every WRITEBACK bytes,
+ * so that the sync before the acknowledgement finds little left to do
+ * and the disk works while we read on (sync_file_range without WAIT
+ * syncs nothing: the fdatasync stays the only guarantee)
+ */
+static void
+writeback(struct sess *s, struct spool_mirror *m)
+{
+	if (!s->sync || m->logfd < 0)
+		return;
+	if (s->wbfrom > m->end)
+		s->wbfrom = 0;	/* another partition's head, or a new one */
+	if (m->end - s->wbfrom < (off_t)WRITEBACK)
+		return;
+	(void)sync_file_range(m->logfd, s->wbfrom, m->end - s->wbfrom,
+	    SYNC_FILE_RANGE_WRITE);
+	s->wbfrom = m->end;
+}
+
+/*
+ * r_local - LOCAL: append the whole batches of the source's segment base
+ * from pos to size, read here (a local source), checked as DATA is
+ */
+static int
+r_local(struct sess *s, struct spool_mirror *m, uint64_t base, off_t pos,
+    off_t size)
+{
+	char rel[SPOOL_NAME_MAX + SPOOL_SEGNAME_LEN + 48];
+	struct spool_bhdr h;
+	size_t n, q, blen, nb = 0;
+	ssize_t got;
+	int fd, r = 0;
+
+	if (s->srcfd < 0 || !(s->flags & SPOOL_REPL_LOCAL) || pos < 0 ||
+	    size < pos)
+		return fail(s, -EBADMSG, "protocol: LOCAL unasked for");
+	n = snprintf(rel, sizeof(rel), "topics/%s/%" PRIu32 "/", m->t->name,
+	    m->part);
+	spool_seg_name(rel + n, base, SPOOL_LOG_SUFFIX);
+	if ((fd = openat(s->srcfd, rel, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return fail(s, -errno, "%s: %s", rel, strerror(errno));
+	if (s->lbuf == NULL && (s->lbuf = malloc(s->lcap = LCHUNK)) == NULL)
+		r = -ENOMEM;
+	while (r == 0 && pos < size) {
+		n = (size_t)(size - pos) < s->lcap ? (size_t)(size - pos) :
+		    s->lcap;
+		if ((got = pread(fd, s->lbuf, n, pos)) <= 0) {
+			r = got < 0 ? -errno : 0;
+			break;
+		}
+		n = (size_t)got;
+		for (q = 0; q + SPOOL_HDR_SIZE <= n; q += blen) {
+			if (spool_bhdr_unpack(s->lbuf + q, &h) < 0)
+				break;
+			blen = SPOOL_HDR_SIZE + (size_t)h.body_len;
+			if (q + blen > n)
+				break;
+		}
+		if (q == 0) {
+			/* one batch larger than the buffer, or the tail */
+			unsigned char *nb2;
+
+			if (n < SPOOL_HDR_SIZE || spool_bhdr_unpack(s->lbuf,
+			    &h) < 0 || SPOOL_HDR_SIZE + (off_t)h.body_len >
+			    size - pos || SPOOL_HDR_SIZE + (size_t)h.body_len <=
+			    s->lcap || SPOOL_HDR_SIZE + (size_t)h.body_len >=
+			    PROTO_FRAME_MAX)
+				break;	/* torn, being written, or damaged */
+			if ((nb2 = realloc(s->lbuf, SPOOL_HDR_SIZE +
+			    h.body_len)) == NULL) {
+				r = -ENOMEM;
+				break;
+			}
+			s->lbuf = nb2;
+			s->lcap = SPOOL_HDR_SIZE + h.body_len;
+			continue;
+		}
+		if ((r = spool_mirror_append(m, s->lbuf, q, &nb)) < 0)
+			break;
+		writeback(s, m);
+		if (s->o->progress != NULL)
+			s->o->progress(s->o->arg, m->t->name, q, 0);
+		pos += (off_t)q;
+	}
+	close(fd);
+	return r;
+}
+
 /* r_stream - receive SEG/DATA frames until PEND */
 static int
 r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
@@ -1831,7 +1955,8 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 		if ((type = expect(s, 0)) < 0)
 			return type;
 		/* a dry run asked for no data: a sender that sends some errs */
-		if ((type == PROTO_SEG || type == PROTO_DATA) &&
+		if ((type == PROTO_SEG || type == PROTO_DATA ||
+		    type == PROTO_LOCAL) &&
 		    (s->flags & SPOOL_REPL_DRYRUN))
 			return fail(s, -EBADMSG, "protocol: data in a dry run");
 		switch (type) {
@@ -1844,9 +1969,24 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 		case PROTO_DATA:
 			d = proto_rest(&s->pr, &len);
 			r = spool_mirror_append(m, d, len, &nb);
+			if (r == 0)
+				writeback(s, m);
 			if (r == 0 && s->o->progress != NULL)
 				s->o->progress(s->o->arg, m->t->name, len, 0);
 			break;
+		case PROTO_LOCAL: {
+			uint64_t base = proto_get64(&s->pr);
+			uint64_t from = proto_get64(&s->pr);
+			uint64_t to = proto_get64(&s->pr);
+
+			if (proto_done(&s->pr) < 0 || from > INT64_MAX ||
+			    to > INT64_MAX)
+				return fail(s, -EBADMSG, "protocol: bad LOCAL");
+			if ((r = r_local(s, m, base, (off_t)from,
+			    (off_t)to)) < 0 && s->o->errmsg[0] != '\0')
+				return r;
+			break;
+		}
 		case PROTO_PEND:
 			*srcfirst = proto_get64(&s->pr);
 			(void)proto_get64(&s->pr);
@@ -2451,11 +2591,17 @@ spool_replicate(const char *path, struct spool_repl_opts *o)
 	s.o = o;
 	s.path = path;
 	s.ifd = -1;
+	s.srcfd = -1;
 	s.sync = !(o->flags & SPOOL_REPL_NOSYNC);
 	o->errmsg[0] = '\0';
 	proto_init(&s.pr, o->rfd, o->wfd, o->timeout_ms);
 	if (!o->server) {
-		s.flags = o->flags & ~SPOOL_REPL_READONLY;
+		s.flags = o->flags & ~(SPOOL_REPL_READONLY | SPOOL_REPL_LOCAL);
+		/* a source on this machine: its files are read here */
+		if (o->role == SPOOL_REPL_RECEIVER && o->local_src != NULL &&
+		    (s.srcfd = open(o->local_src, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) >= 0)
+			s.flags |= SPOOL_REPL_LOCAL;
 		if (o->ntopics > 0 && (s.topics = calloc(o->ntopics,
 		    sizeof(*s.topics))) == NULL)
 			return -ENOMEM;
@@ -2497,6 +2643,9 @@ out:
 	free(s.acks);
 	if (s.ifd >= 0)
 		close(s.ifd);
+	if (s.srcfd >= 0)
+		close(s.srcfd);
+	free(s.lbuf);
 	for (i = 0; i < s.nwm; i++)
 		free(s.wm[i].topic);
 	free(s.wm);

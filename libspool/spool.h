@@ -253,6 +253,7 @@ int	 spool_replica_wait(struct spool *, const char *topic,
 #define SPOOL_REPL_DEMOTE	0x08	/* a primary destination becomes a replica */
 #define SPOOL_REPL_READONLY	0x10	/* a server that only sends */
 #define SPOOL_REPL_NOSYNC	0x20	/* the replica never fsyncs (tests) */
+#define SPOOL_REPL_LOCAL	0x40	/* the receiver reads the source's files */
 struct spool_repl_opts {
 	int		 role;		/* SPOOL_REPL_SENDER or _RECEIVER */
 	int		 server;	/* the peer speaks first */
@@ -267,6 +268,8 @@ struct spool_repl_opts {
 	void		(*progress)(void *, const char *topic, uint64_t bytes,
 			    uint64_t planned);
 	void		*arg;
+	/* a receiver's source on this machine (a forked server): read there */
+	const char	*local_src;
 	/* out */
 	int		 passes;	/* complete passes made */
 	uint64_t	 bytes_in, bytes_out;

@@ -9,6 +9,7 @@
 #   BENCH_REPS=1        runs of each copy; the best (shortest) is kept
 #   BENCH_LAG_N=1000    sends timed for the --follow lag
 #   BENCH_LAG_RATE=200  of them a second, steady
+#   BENCH_SSH=0         leave out the rows over ssh
 #   MQ_BIN=DIR          the programs (default: bin/)
 #   TMPDIR              scratch space (about 5 x BENCH_REPL_MB)
 #
@@ -119,7 +120,9 @@ fi
 
 # --- first copy over ssh to 127.0.0.1 -------------------------------------
 SSH=
-if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null; then
+if [ "${BENCH_SSH:-1}" = 0 ]; then
+	:
+elif [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null; then
 	k=$d/ssh
 	mkdir "$k"
 	ssh-keygen -q -t ed25519 -N '' -f "$k/host" </dev/null
@@ -165,7 +168,8 @@ if [ -n "$SSH" ]; then
 		printf '%-34s  skipped: rsync not installed\n' "rsync -a over ssh"
 	fi
 else
-	printf '%-34s  skipped: needs root, /usr/sbin/sshd and ssh\n' "over ssh to 127.0.0.1"
+	printf '%-34s  skipped: %s\n' "over ssh to 127.0.0.1" \
+	    "$([ "${BENCH_SSH:-1}" = 0 ] && echo BENCH_SSH=0 || echo 'needs root, /usr/sbin/sshd and ssh')"
 fi
 
 # --- an incremental run after 1 MB: bytes through the pipe ----------------

@@ -587,3 +587,20 @@ sched_files() {
 	mq-recv -s "$B" -J t >"$T/b.json"
 	expect_same_file "$T/b.json" "$T/a.json"
 }
+
+@test "a local copy reads the source's segments itself: batches larger than its buffer, several segments, then an increment" {
+	mq-topic -s "$A" create --config segment.bytes=4000000 big
+	head -c 3000000 /dev/urandom | base64 -w0 | mq-send -s "$A" --whole big
+	seq 20000 | mq-send -s "$A" big
+	head -c 5000000 /dev/urandom | base64 -w0 | mq-send -s "$A" --whole big
+	run "$R" -v "$A" "$B"
+	expect_status 0
+	same_logs "$A" "$B"
+	(($(ls "$B"/topics/big/0/*.log | wc -l) > 1))
+	seq 5 | mq-send -s "$A" big
+	run "$R" "$A" "$B"
+	expect_status 0
+	same_logs "$A" "$B"
+	run mq-topic -s "$B" verify
+	expect_status 0
+}
