@@ -24,10 +24,12 @@ LDLIBS   = -luring -lz -ljansson -lisal
 
 BIN  = mq-send mq-recv mq-topic mq-replicate
 LIB  = spool.o io.o crc.o batch.o segment.o config.o topic.o writer.o reader.o \
-       input.o json.o group.o dedup.o proto.o mirror.o replicate.o schedule.o
+       input.o json.o group.o dedup.o proto.o mirror.o schedule.o \
+       repl_role.o repl_session.o repl_watch.o repl_send.o repl_recv.o \
+       repl_pass.o
 CLI  = cli.o jobs.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
-       libspool/proto.h libspool/replicate.h
+       libspool/proto.h libspool/replicate.h libspool/repl.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
 B = build

@@ -732,7 +732,7 @@ out:
 }
 
 /*
- * ---- replication (replicate.c) ----------------------------------------
+ * ---- replication (repl_pass.c) ----------------------------------------
  *
  * A replica holds a copy of its source's scheduled files and never moves
  * them itself (spool_sched_move does nothing on a replica): the source's

@@ -232,7 +232,7 @@ int	 spool_json_decode(const char *line, size_t len, struct spool_msg *,
 void	 spool_json_free(void *state);
 const char *spool_json_why(const void *state);
 
-/* replicate.c: roles, epochs, acknowledgements, replication (mq-replicate) */
+/* repl_*.c: roles, epochs, acknowledgements, replication (mq-replicate) */
 #define SPOOL_EROLE	EREMCHG		/* a replica, or a primary holding data */
 #define SPOOL_ID_LEN	32		/* hex digits of a spool's identity */
 int	 spool_id(struct spool *, int create, char id[SPOOL_ID_LEN + 1]);

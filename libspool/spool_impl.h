@@ -180,7 +180,7 @@ int	 spool_sched_store(struct spool_topic *, uint32_t part, int64_t due,
 int	 spool_writer_put_batch(struct spool_writer *, uint32_t part,
 	    unsigned char *buf, size_t len, uint32_t count);
 
-/* schedule.c for replicate.c: the scheduled store of a replica */
+/* schedule.c for repl_*.c: the scheduled store of a replica */
 int	 spool_sched_names(struct spool_topic *, char ***, size_t *);
 int	 spool_sched_get(struct spool_topic *, const char *name,
 	    unsigned char **, size_t *);
