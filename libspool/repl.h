@@ -21,8 +21,8 @@
 #define ACKS_DIR	"replicas"
 #define ASIDE_DIR	"diverged"
 #define CHUNK		(1u << 20)	/* bytes read and sent at a time */
-#define LCHUNK		(1u << 20)	/* bytes read at a time from a local source */
-#define WRITEBACK	(8u << 20)	/* bytes appended before write-out starts */
+#define LCHUNK		(1u << 20)	/* read at a time from a local source */
+#define WRITEBACK	(8u << 20)	/* appended before write-out starts */
 #define PROBE_MAX	4096		/* batches in one probe frame */
 #define HEARTBEAT_MS	10000		/* a following sender's silence */
 #define CONFIG_TEXT	8192
@@ -84,7 +84,7 @@ struct sess {
 	struct ack	*acks;
 	size_t		 nacks;
 	/* receiver */
-	off_t		 wbfrom;	/* the head's bytes not yet being written out */
+	off_t		 wbfrom;	/* where write-out has not started */
 	int		 srcfd;		/* a local source's directory, or -1 */
 	unsigned char	*lbuf;		/*  and what is read from it */
 	size_t		 lcap;

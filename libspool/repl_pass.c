@@ -62,7 +62,8 @@ r_groups(struct sess *s, struct spool_topic *t)
 
 	proto_begin(&s->pr, PROTO_GROUPS_REQ);
 	proto_str(&s->pr, t->name);
-	if ((r = proto_send(&s->pr)) < 0 || (r = repl_expect(s, PROTO_GROUPS)) < 0)
+	if ((r = proto_send(&s->pr)) < 0 ||
+	    (r = repl_expect(s, PROTO_GROUPS)) < 0)
 		return r;
 	n = proto_get32(&s->pr);
 	for (i = 0; i < n && proto_done(&s->pr) == 0; i++) {
@@ -79,8 +80,8 @@ r_groups(struct sess *s, struct spool_topic *t)
 		if (off > pi.next)
 			off = pi.next;
 		if ((r = spool_group_store(t, group, part, off)) < 0)
-			return repl_fail(s, r, "%s: group %s: %s", t->name, group,
-			    strerror(-r));
+			return repl_fail(s, r, "%s: group %s: %s", t->name,
+			    group, strerror(-r));
 	}
 	if (proto_done(&s->pr) < 0)
 		return repl_fail(s, -EBADMSG, "protocol: malformed GROUPS");
@@ -135,7 +136,8 @@ r_sched(struct sess *s, struct spool_topic *t)
 
 	proto_begin(&s->pr, PROTO_SCHED_REQ);
 	proto_str(&s->pr, t->name);
-	if ((r = proto_send(&s->pr)) < 0 || (r = repl_expect(s, PROTO_SCHED)) < 0)
+	if ((r = proto_send(&s->pr)) < 0 ||
+	    (r = repl_expect(s, PROTO_SCHED)) < 0)
 		return r;
 	np = proto_get32(&s->pr);
 	if (np > SPOOL_PART_MAX)
@@ -152,8 +154,9 @@ r_sched(struct sess *s, struct spool_topic *t)
 	n = proto_get32(&s->pr);
 	if (proto_done(&s->pr) < 0 || n > s->pr.len ||
 	    (src = calloc(n + 1, sizeof(*src))) == NULL) {
-		r = proto_done(&s->pr) < 0 || n > s->pr.len ? repl_fail(s, -EBADMSG,
-		    "protocol: malformed SCHED") : -ENOMEM;
+		r = proto_done(&s->pr) < 0 || n > s->pr.len ?
+		    repl_fail(s, -EBADMSG, "protocol: malformed SCHED") :
+		    -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -192,7 +195,8 @@ r_sched(struct sess *s, struct spool_topic *t)
 	}
 	for (k = 0; k < nmine && r == 0 && !behind; k++)
 		if ((n == 0 || bsearch(&mine[k], src, n, sizeof(*src),
-		    name_cmp) == NULL) && (r = spool_sched_drop(t, mine[k], s->sync)) < 0)
+		    name_cmp) == NULL) &&
+		    (r = spool_sched_drop(t, mine[k], s->sync)) < 0)
 			r = repl_fail(s, r, "%s/scheduled/%s: %s", t->name,
 			    mine[k], strerror(-r));
 	if (r == 0 && (n > 0 || nmine > 0) &&
@@ -234,8 +238,8 @@ r_topic(struct sess *s, const char *name, const char *text)
 	spool_config_default(&cfg);
 	if (spool_config_parse(&cfg, copy) < 0 || cfg.partitions == 0 ||
 	    cfg.partitions > SPOOL_PART_MAX)
-		return repl_fail(s, -EBADMSG, "%s: a config from the source that "
-		    "does not parse", name);
+		return repl_fail(s, -EBADMSG, "%s: a config from the source "
+		    "that does not parse", name);
 	r = spool_topic_open(s->sp, name, &t);
 	if (r == -ENOENT && !dry) {
 		repl_report(s, 1, "%s: new topic", name);
@@ -324,12 +328,12 @@ r_pass(struct sess *s)
 				have = strcmp(mine[i], s->src_topics[k]) == 0;
 			if (!have && repl_want_topic(s, mine[i])) {
 				if (s->flags & SPOOL_REPL_DRYRUN)
-					repl_report(s, 0, "%s: would delete the "
-					    "topic", mine[i]);
+					repl_report(s, 0, "%s: would delete "
+					    "the topic", mine[i]);
 				else if (spool_topic_delete(s->sp,
 				    mine[i]) == 0)
-					repl_report(s, 0, "%s: deleted (gone from "
-					    "the source)", mine[i]);
+					repl_report(s, 0, "%s: deleted (gone "
+					    "from the source)", mine[i]);
 			}
 			free(mine[i]);
 		}

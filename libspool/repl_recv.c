@@ -90,23 +90,24 @@ repl_check_role(struct sess *s)
 	int r, demote = (s->flags & SPOOL_REPL_DEMOTE) != 0;
 
 	if (s->peer_id[0] != '\0' && strcmp(s->peer_id, s->id) == 0)
-		return repl_fail(s, -SPOOL_EROLE, "%s: source and destination are "
-		    "the same spool", s->path);
+		return repl_fail(s, -SPOOL_EROLE, "%s: source and destination "
+		    "are the same spool", s->path);
 	if ((r = spool_replica_of(s->sp, src, sizeof(src))) < 0)
 		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
 	if (r == 1 && strcmp(src, s->peer_id) == 0)
 		return 0;
 	if (r == 1 && !demote)
-		return repl_fail(s, -SPOOL_EROLE, "%s is a replica of another spool "
-		    "(%s); --demote makes it a replica of this source",
+		return repl_fail(s, -SPOOL_EROLE, "%s is a replica of another "
+		    "spool (%s); --demote makes it a replica of this source",
 		    s->path, src);
 	if (r == 0 && !demote) {
 		if ((r = holds_data(s->sp)) < 0)
 			return repl_fail(s, r, "%s: %s", s->path, strerror(-r));
 		if (r)
-			return repl_fail(s, -SPOOL_EROLE, "%s is a primary holding "
-			    "data: refusing to replicate over it (are SRC and "
-			    "DST swapped?); --demote makes it a replica",
+			return repl_fail(s, -SPOOL_EROLE, "%s is a primary "
+			    "holding data: refusing to replicate over it (are "
+			    "SRC and DST swapped?); --demote makes it a "
+			    "replica",
 			    s->path);
 	}
 	if (s->flags & SPOOL_REPL_DRYRUN)
@@ -135,8 +136,8 @@ repl_config_apply(struct sess *s, struct spool_topic *t, const char *text)
 			kv[n++] = line;
 	if ((r = spool_topic_config_update(t, (const char *const *)kv,
 	    n)) < 0)
-		return repl_fail(s, r, "%s: config from the source: %s", t->name,
-		    spool_errmsg(s->sp));
+		return repl_fail(s, r, "%s: config from the source: %s",
+		    t->name, spool_errmsg(s->sp));
 	repl_report(s, 1, "%s: config updated", t->name);
 	return 0;
 }
@@ -213,8 +214,8 @@ r_diverged(struct sess *s, struct spool_mirror *m)
 				break;
 			idx = (int)proto_get32(&s->pr);
 			if (proto_done(&s->pr) < 0 || idx >= (int)chunk)
-				r = repl_fail(s, -EBADMSG, "protocol: malformed "
-				    "PROBE_R");
+				r = repl_fail(s, -EBADMSG, "protocol: "
+				    "malformed PROBE_R");
 			if (r < 0)
 				break;
 			if (idx >= 0) {
@@ -234,8 +235,9 @@ r_diverged(struct sess *s, struct spool_mirror *m)
 	if (r < 0)
 		return r;
 	if (s->flags & SPOOL_REPL_DRYRUN) {
-		repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: would "
-		    "cut back to offset %" PRIu64, m->t->name, m->part, cutoff);
+		repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: "
+		    "would cut back to offset %" PRIu64, m->t->name, m->part,
+		    cutoff);
 		return 1;
 	}
 	if ((afd = aside_open(s, m->t->name, m->part, cutoff, name,
@@ -246,12 +248,13 @@ r_diverged(struct sess *s, struct spool_mirror *m)
 	close(afd);
 	snprintf(path, sizeof(path), "%s/%s/%s", s->path, ASIDE_DIR, name);
 	if (r < 0)
-		return repl_fail(s, r, "%s/%" PRIu32 ": cutting back to offset %"
+		return repl_fail(s, r,
+		    "%s/%" PRIu32 ": cutting back to offset %"
 		    PRIu64 ": %s", m->t->name, m->part, cutoff, strerror(-r));
 	if (nmsgs == 0)
 		(void)unlinkat(s->sp->dirfd, path + strlen(s->path) + 1, 0);
-	repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: cut back to "
-	    "offset %" PRIu64 "; %" PRIu64 " message%s kept in %s",
+	repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: cut back "
+	    "to offset %" PRIu64 "; %" PRIu64 " message%s kept in %s",
 	    m->t->name, m->part, cutoff, nmsgs, nmsgs == 1 ? "" : "s",
 	    nmsgs ? path : "(none)");
 	return 0;
@@ -362,13 +365,15 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 		if ((type == PROTO_SEG || type == PROTO_DATA ||
 		    type == PROTO_LOCAL) &&
 		    (s->flags & SPOOL_REPL_DRYRUN))
-			return repl_fail(s, -EBADMSG, "protocol: data in a dry run");
+			return repl_fail(s, -EBADMSG,
+			    "protocol: data in a dry run");
 		switch (type) {
 		case PROTO_SEG:
 			r = spool_mirror_segment(m, proto_get64(&s->pr),
 			    s->sync);
 			if (proto_done(&s->pr) < 0)
-				return repl_fail(s, -EBADMSG, "protocol: bad SEG");
+				return repl_fail(s, -EBADMSG,
+				    "protocol: bad SEG");
 			break;
 		case PROTO_DATA:
 			d = proto_rest(&s->pr, &len);
@@ -385,7 +390,8 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 
 			if (proto_done(&s->pr) < 0 || from > INT64_MAX ||
 			    to > INT64_MAX)
-				return repl_fail(s, -EBADMSG, "protocol: bad LOCAL");
+				return repl_fail(s, -EBADMSG,
+				    "protocol: bad LOCAL");
 			if ((r = r_local(s, m, base, (off_t)from,
 			    (off_t)to)) < 0 && s->o->errmsg[0] != '\0')
 				return r;
@@ -397,8 +403,8 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 			return proto_done(&s->pr) < 0 ? repl_fail(s, -EBADMSG,
 			    "protocol: bad PEND") : 0;
 		default:
-			return repl_fail(s, -EBADMSG, "protocol: frame type %d in "
-			    "a partition's stream", type);
+			return repl_fail(s, -EBADMSG, "protocol: frame type %d "
+			    "in a partition's stream", type);
 		}
 		if (r < 0)
 			return repl_fail(s, r, "%s/%" PRIu32 ": %s", m->t->name,
@@ -449,8 +455,8 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		if (kind == PLAN_SKIP)
 			break;
 		if (kind == PLAN_GAP) {
-			repl_report(s, 0, "%s/%" PRIu32 ": the source no longer "
-			    "holds offsets %" PRIu64 " to %" PRIu64 " "
+			repl_report(s, 0, "%s/%" PRIu32 ": the source no "
+			    "longer holds offsets %" PRIu64 " to %" PRIu64 " "
 			    "(retention); --delete drops the replica's older "
 			    "segments and goes on", t->name, part, m.next,
 			    bytes - 1);
@@ -471,16 +477,18 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 			break;
 		}
 		if (kind == PLAN_RESTART) {
-			repl_report(s, 0, "%s/%" PRIu32 ": the source starts at a "
-			    "later segment: the replica's segments go",
+			repl_report(s, 0, "%s/%" PRIu32 ": the source starts "
+			    "at a later segment: the replica's segments go",
 			    t->name, part);
-			if ((r = spool_mirror_drop(&m, UINT64_MAX, s->sync)) < 0) {
-				r = repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name,
-				    part, strerror(-r));
+			if ((r = spool_mirror_drop(&m, UINT64_MAX,
+			    s->sync)) < 0) {
+				r = repl_fail(s, r, "%s/%" PRIu32 ": %s",
+				    t->name, part, strerror(-r));
 				break;
 			}
 		} else if (kind != PLAN_APPEND) {
-			r = repl_fail(s, -EBADMSG, "protocol: PLAN kind %d", kind);
+			r = repl_fail(s, -EBADMSG, "protocol: PLAN kind %d",
+			    kind);
 			break;
 		}
 		if (s->o->progress != NULL && bytes > 0)
@@ -505,8 +513,8 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		proto_u64(&s->pr, m.next);
 		r = proto_send(&s->pr);
 		if (m.next != before)
-			repl_report(s, 1, "%s/%" PRIu32 ": %" PRIu64 " to %" PRIu64,
-			    t->name, part, before, m.next);
+			repl_report(s, 1, "%s/%" PRIu32 ": %" PRIu64 " to %"
+			    PRIu64, t->name, part, before, m.next);
 		break;
 	}
 	if (round == 3)

@@ -180,7 +180,8 @@ stream_seg(struct sess *s, int pfd, uint64_t base, off_t pos,
 			if (n >= SPOOL_HDR_SIZE && spool_bhdr_unpack(*buf,
 			    &h) == 0 && SPOOL_HDR_SIZE + (off_t)h.body_len <=
 			    size - pos && SPOOL_HDR_SIZE + (size_t)h.body_len <
-			    PROTO_FRAME_MAX && SPOOL_HDR_SIZE + h.body_len > *cap) {
+			    PROTO_FRAME_MAX &&
+			    SPOOL_HDR_SIZE + h.body_len > *cap) {
 				unsigned char *nb;
 				size_t ncap = SPOOL_HDR_SIZE + h.body_len;
 
@@ -345,8 +346,8 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 	proto_u64(&s->pr, next);
 	r = proto_send(&s->pr);
 	if (sent > 0)
-		repl_report(s, 1, "%s/%" PRIu32 ": sent %" PRIu64 " bytes", topic,
-		    part, sent);
+		repl_report(s, 1, "%s/%" PRIu32 ": sent %" PRIu64 " bytes",
+		    topic, part, sent);
 out:
 	spool_seg_free(&l);
 	if (pfd >= 0)
@@ -498,14 +499,15 @@ s_sched(struct sess *s)
 			if (spool_part_bounds(t, p, &pi) == 0)
 				before[p] = pi.next;
 		if (r == 0 && (r = spool_sched_names(t, &names, &n)) < 0)
-			r = repl_fail(s, r, "%s/scheduled: %s", topic, strerror(-r));
+			r = repl_fail(s, r, "%s/scheduled: %s", topic,
+			    strerror(-r));
 	}
 	if (r == 0) {
 		proto_begin(&s->pr, PROTO_SCHED);
 		proto_u32(&s->pr, np);
 		for (p = 0; p < np; p++) {
 			proto_u64(&s->pr, before[p]);
-			/* after the listing: a file not listed was moved below */
+			/* after listing: a file not listed was moved below */
 			if (spool_part_bounds(t, p, &pi) < 0)
 				pi.next = 0;
 			proto_u64(&s->pr, pi.next);
@@ -541,8 +543,8 @@ s_sched_get(struct sess *s)
 		if ((r = spool_sched_get(t, name, &buf, &len)) < 0 &&
 		    r != -ENOENT) {
 			spool_topic_close(t);
-			return repl_fail(s, r, "%s/scheduled/%s: %s", topic, name,
-			    r == -EBADMSG ? spool_errmsg(s->sp) :
+			return repl_fail(s, r, "%s/scheduled/%s: %s", topic,
+			    name, r == -EBADMSG ? spool_errmsg(s->sp) :
 			    strerror(-r));
 		}
 		spool_topic_close(t);
@@ -599,8 +601,8 @@ repl_sender(struct sess *s)
 			free(buf);
 			return 0;
 		default:
-			r = repl_fail(s, -EBADMSG, "protocol: frame type %d from "
-			    "the receiver", type);
+			r = repl_fail(s, -EBADMSG, "protocol: frame type %d "
+			    "from the receiver", type);
 		}
 		if (r < 0)
 			break;

@@ -145,12 +145,14 @@ repl_expect(struct sess *s, int want)
 
 	if ((r = proto_recv(&s->pr, &type)) < 0) {
 		if (r == -ECONNRESET)
-			return repl_fail(s, r, "the other end closed the connection");
+			return repl_fail(s, r,
+			    "the other end closed the connection");
 		if (r == -ETIMEDOUT)
-			return repl_fail(s, r, "the other end said nothing for %d s",
-			    s->o->timeout_ms / 1000);
+			return repl_fail(s, r, "the other end said nothing for "
+			    "%d s", s->o->timeout_ms / 1000);
 		if (r == -EBADMSG)
-			return repl_fail(s, r, "malformed frame from the other end");
+			return repl_fail(s, r,
+			    "malformed frame from the other end");
 		return repl_fail(s, r, "%s", strerror(-r));
 	}
 	if (type == PROTO_ERROR) {
@@ -161,8 +163,8 @@ repl_expect(struct sess *s, int want)
 		return repl_fail(s, kind_err(kind), "remote: %s", msg);
 	}
 	if (want != 0 && type != want)
-		return repl_fail(s, -EBADMSG, "protocol: frame type %d where %d was "
-		    "expected", type, want);
+		return repl_fail(s, -EBADMSG, "protocol: frame type %d where "
+		    "%d was expected", type, want);
 	return type;
 }
 
@@ -218,8 +220,8 @@ recv_hello(struct sess *s)
 	m = s->pr.buf + s->pr.pos;
 	if (r != PROTO_HELLO || s->pr.len - s->pr.pos < 8 ||
 	    memcmp(m, PROTO_MAGIC, 4) != 0)
-		return repl_fail(s, -EBADMSG, "the other end does not speak the "
-		    "mq-replicate protocol");
+		return repl_fail(s, -EBADMSG, "the other end does not speak "
+		    "the mq-replicate protocol");
 	s->pr.pos += 4;
 	if ((version = proto_get32(&s->pr)) != PROTO_VERSION)
 		return repl_fail(s, -EPROTO, "the other end speaks protocol "
@@ -241,8 +243,8 @@ recv_hello(struct sess *s)
 			if (proto_getstr(&s->pr, name, sizeof(name)) < 0)
 				break;
 			if (!spool_topic_name_ok(name))
-				return repl_fail(s, -EINVAL, "%s: not a topic name",
-				    name);
+				return repl_fail(s, -EINVAL, "%s: not a topic "
+				    "name", name);
 			if ((s->topics[i] = strdup(name)) == NULL)
 				return -ENOMEM;
 			s->ntopics++;
@@ -255,16 +257,16 @@ recv_hello(struct sess *s)
 		return repl_fail(s, -EBADMSG, "malformed identity in HELLO");
 	if (s->o->server && (s->o->flags & SPOOL_REPL_READONLY) &&
 	    role == SPOOL_REPL_SENDER)
-		return repl_fail(s, -EACCES, "%s: read-only: this server serves "
-		    "pulls only", s->path);
+		return repl_fail(s, -EACCES, "%s: read-only: this server "
+		    "serves pulls only", s->path);
 	if (role == s->o->role)
 		return repl_fail(s, -EINVAL, "both ends would %s",
 		    role == SPOOL_REPL_SENDER ? "send" : "receive");
 	if (s->o->server) {
 		s->flags = flags & ~SPOOL_REPL_READONLY;
 		if (strcmp(path, s->path) != 0)
-			return repl_fail(s, -EACCES, "%s: this server serves %s "
-			    "only", path, s->path);
+			return repl_fail(s, -EACCES, "%s: this server serves "
+			    "%s only", path, s->path);
 	}
 	return 0;
 }
@@ -302,9 +304,9 @@ open_spool(struct sess *s)
 
 	if (s->o->role == SPOOL_REPL_RECEIVER) {
 		if (not_a_spool(s->path))
-			return repl_fail(s, -SPOOL_EROLE, "%s: a directory that is "
-			    "not empty and not a spool: refusing to use it",
-			    s->path);
+			return repl_fail(s, -SPOOL_EROLE, "%s: a directory "
+			    "that is not empty and not a spool: refusing to "
+			    "use it", s->path);
 		if (!(s->flags & SPOOL_REPL_DRYRUN))
 			flags = SPOOL_CREATE;
 	}
@@ -315,7 +317,8 @@ open_spool(struct sess *s)
 		    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 		if (mkdtemp(s->drytmp) == NULL) {
 			s->drytmp[0] = '\0';
-			return repl_fail(s, -errno, "mkdtemp: %s", strerror(errno));
+			return repl_fail(s, -errno, "mkdtemp: %s",
+			    strerror(errno));
 		}
 		r = spool_open(&s->sp, s->drytmp, 0);
 	}
@@ -333,7 +336,8 @@ open_spool(struct sess *s)
 	if (r < 0)
 		return repl_fail(s, r, "%s/id: %s", s->path, strerror(-r));
 	if ((r = spool_epoch(s->sp, &s->epoch)) < 0)
-		return repl_fail(s, r, "%s/epoch: %s", s->path, spool_errmsg(s->sp));
+		return repl_fail(s, r, "%s/epoch: %s", s->path,
+		    spool_errmsg(s->sp));
 	return 0;
 }
 

@@ -267,7 +267,8 @@ event(struct sess *s, const struct inotify_event *ev, struct change *ch,
 int
 repl_s_wait(struct sess *s)
 {
-	char ev[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char ev[16384]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *e;
 	struct change *ch = NULL;
 	struct pollfd pf[2];
