@@ -80,6 +80,61 @@ holds_data(struct spool *sp)
 }
 
 /*
+ * sched_aside - a spool about to become a replica of this source keeps
+ * its own scheduled messages aside, never drops them: each topic's
+ * scheduled/ becomes SPOOL/diverged/TOPIC.scheduled.MS (batch files as
+ * mq-spool(5) describes them), and the source's are copied afresh
+ */
+static int
+sched_aside(struct sess *s)
+{
+	char **names, name[SPOOL_NAME_MAX + 48], rel[SPOOL_NAME_MAX + 16];
+	size_t n, i;
+	int r, dfd = -1, moved = 0;
+
+	if (s->sp->topicsfd < 0)
+		return 0;
+	if ((r = spool_topic_list(s->sp, &names, &n)) < 0)
+		return r;
+	for (i = 0; i < n && r == 0; i++) {
+		snprintf(rel, sizeof(rel), "%s/scheduled", names[i]);
+		if (faccessat(s->sp->topicsfd, rel, F_OK,
+		    AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (dfd < 0) {
+			if (mkdirat(s->sp->dirfd, ASIDE_DIR, 0775) == 0 &&
+			    spool_fsync_dir(s->sp->dirfd) < 0)
+				r = -errno;
+			if (r == 0 && (dfd = openat(s->sp->dirfd, ASIDE_DIR,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC)) == -1)
+				r = -errno;
+			if (r < 0)
+				break;
+		}
+		snprintf(name, sizeof(name), "%s.scheduled.%" PRId64, names[i],
+		    spool_now_ms());
+		if (renameat(s->sp->topicsfd, rel, dfd, name) == -1) {
+			r = -errno;
+			break;
+		}
+		moved++;
+		repl_report(s, 0, "%s: its own scheduled messages kept in "
+		    "%s/%s/%s", names[i], s->path, ASIDE_DIR, name);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	/* both names must stick before the source's files come in */
+	if (r == 0 && moved > 0 && (spool_fsync_dir(dfd) < 0 ||
+	    spool_fsync_dir(s->sp->topicsfd) < 0))
+		r = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	return r;
+}
+
+/*
  * check_role - may this spool receive from the sender?  A replica of it,
  * or an empty spool, yes; a primary holding data only with --demote.
  */
@@ -112,6 +167,9 @@ repl_check_role(struct sess *s)
 	}
 	if (s->flags & SPOOL_REPL_DRYRUN)
 		return 0;
+	if ((r = sched_aside(s)) < 0)
+		return repl_fail(s, r, "%s/%s: %s", s->path, ASIDE_DIR,
+		    strerror(-r));
 	if ((r = repl_mark_replica(s->sp, s->peer_id)) < 0)
 		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
 	repl_report(s, 1, "%s: now a replica of %s", s->path, s->peer_id);

@@ -604,3 +604,21 @@ sched_files() {
 	run mq-topic -s "$B" verify
 	expect_status 0
 }
+
+@test "a demoted primary keeps its own scheduled messages aside, never drops them" {
+	mq-send -s "$A" t one
+	run "$R" "$A" "$B"
+	run "$R" --promote "$B"
+	mq-send -s "$B" t two
+	# the old primary, written to after the failover, is demoted
+	mq-send -s "$A" --delay 1h --id mine t kept
+	run "$R" --demote "$B" "$A"
+	expect_status 0
+	expect_contains "its own scheduled messages kept in"
+	local d
+	d=$(ls -d "$A"/diverged/t.scheduled.*)
+	[[ $(find "$d" -type f | wc -l) == 1 ]]
+	[[ -z $(sched_files "$A" t) ]]
+	run mq-topic -s "$A" verify
+	expect_status 0
+}
