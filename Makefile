@@ -27,7 +27,7 @@ BIN  = mq-send mq-recv mq-topic mq-replicate
 LIB  = $(notdir $(patsubst %.c,%.o,$(wildcard libspool/*.c)))
 CLI  = cli.o jobs.o progress.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
-       libspool/proto.h libspool/replicate.h
+       libspool/proto.h libspool/replicate.h libspool/repl.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
 B = build

@@ -405,6 +405,9 @@ main(int argc, char *argv[])
 	host = dhost != NULL ? dhost : shost;
 	rp = dhost != NULL ? dpath : spath;
 	o.peer_path = rp;
+	/* both local: the receiver reads the source's segments itself */
+	if (shost == NULL && dhost == NULL)
+		o.local_src = spath;
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	for (;;) {
 		pid = spawn(rsh, host, rpath, dhost == NULL, rp, &fd);

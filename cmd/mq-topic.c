@@ -228,6 +228,7 @@ cmd_create(int argc, char *argv[])
 		usage(EX_USAGE);
 	cli_check_topic(argv[optind]);
 	sp = cli_open_spool(spool_opt, SPOOL_CREATE);
+	cli_check_primary(sp, cli_spool_path(spool_opt));
 	r = spool_topic_create(sp, argv[optind], &cfg);
 	if (r == -EEXIST && ifne) {
 		if (!same_config(sp, argv[optind], parts, kv, nkv, diff,
@@ -292,6 +293,7 @@ cmd_delete(int argc, char *argv[])
 		usage(EX_USAGE);
 	cli_check_topic(argv[optind]);
 	sp = cli_open_spool(spool_opt, 0);
+	cli_check_primary(sp, cli_spool_path(spool_opt));
 	if (!force) {
 		/* consumers at work are not cut off by surprise */
 		t = open_topic(sp, argv[optind]);
@@ -412,6 +414,7 @@ cmd_cancel(int argc, char *argv[])
 	if (*argv[2] == '\0' || strlen(argv[2]) > SPOOL_ID_MAX)
 		cli_usage_die("cancel: an ID is 1 to %d bytes", SPOOL_ID_MAX);
 	sp = cli_open_spool(spool_opt, 0);
+	cli_check_primary(sp, cli_spool_path(spool_opt));
 	t = open_topic(sp, argv[1]);
 	/* what is due now is no longer scheduled: it goes to its partition */
 	if ((r = spool_sched_move(t, spool_now_ms(), NULL)) < 0 ||
@@ -1059,6 +1062,8 @@ cmd_config(int argc, char *argv[])
 	argc -= optind - 1;
 	argv += optind - 1;
 	sp = cli_open_spool(spool_opt, 0);
+	if (argc > 2)
+		cli_check_primary(sp, cli_spool_path(spool_opt));
 	t = open_topic(sp, argv[1]);
 	if (argc > 2 && (r = spool_topic_config_update(t,
 	    (const char *const *)argv + 2, argc - 2)) < 0) {
@@ -1269,6 +1274,8 @@ cmd_gc(int argc, char *argv[])
 	if (argc > 2)
 		usage(EX_USAGE);
 	sp = cli_open_spool(spool_opt, 0);
+	/* a replica's retention is its source's (mq-replicate --delete) */
+	cli_check_primary(sp, cli_spool_path(spool_opt));
 	names = topics(sp, argc - 1, argv + 1, &n);
 	for (i = 0; i < n; i++) {
 		if (argc == 1) {

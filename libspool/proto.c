@@ -3,7 +3,7 @@
  *
  * Owns reading and writing whole frames on a pair of descriptors, with a
  * timeout on every wait, and the bounds-checked decoding of the fields
- * of the frame just read.  It knows nothing of spools: replicate.c gives
+ * of the frame just read.  It knows nothing of spools: repl_*.c give
  * the frames their meaning.  A decode past the end of a frame sets a
  * sticky flag and yields zeros; proto_done() then says -EBADMSG, so
  * callers check once per frame, not once per field.

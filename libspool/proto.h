@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC	"mqRP"
-#define PROTO_VERSION	1
+#define PROTO_VERSION	2
 /* a batch holding the largest message max.message.bytes allows (256 MiB), with its framing */
 #define PROTO_FRAME_MAX	((256u << 20) + (1u << 20))
 #define PROTO_STR_MAX	4096
@@ -45,6 +45,11 @@ enum {
 	PROTO_WAIT,		/* R->S: tell me when something changes */
 	PROTO_CHANGED,		/* S->R: u8 1 changed, 0 heartbeat */
 	PROTO_BYE,		/* R->S: done */
+	PROTO_SCHED_REQ,	/* R->S: str topic */
+	PROTO_SCHED,		/* S->R: u32 n, {u64 next before, u64 after}, u32 n, {str name} */
+	PROTO_SCHED_GET,	/* R->S: str topic, str name */
+	PROTO_SCHED_FILE,	/* S->R: the file's bytes (none: gone) */
+	PROTO_LOCAL,		/* S->R: u64 segment, u64 from, u64 to: read it there */
 	PROTO_TYPE_MAX
 };
 

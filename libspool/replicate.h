@@ -1,5 +1,5 @@
 /*
- * replicate.h - declarations shared by mirror.c and replicate.c, not part
+ * replicate.h - declarations shared by mirror.c and repl_*.c, not part
  * of the public interface (spool.h)
  */
 

@@ -298,7 +298,7 @@ int	 spool_json_decode(const char *line, size_t len, struct spool_msg *,
 void	 spool_json_free(void *state);
 const char *spool_json_why(const void *state);
 
-/* replicate.c: roles, epochs, acknowledgements, replication (mq-replicate) */
+/* repl_*.c: roles, epochs, acknowledgements, replication (mq-replicate) */
 #define SPOOL_EROLE	EREMCHG		/* a replica, or a primary holding data */
 #define SPOOL_ID_LEN	32		/* hex digits of a spool's identity */
 int	 spool_id(struct spool *, int create, char id[SPOOL_ID_LEN + 1]);
@@ -319,6 +319,7 @@ int	 spool_replica_wait(struct spool *, const char *topic,
 #define SPOOL_REPL_DEMOTE	0x08	/* a primary destination becomes a replica */
 #define SPOOL_REPL_READONLY	0x10	/* a server that only sends */
 #define SPOOL_REPL_NOSYNC	0x20	/* the replica never fsyncs (tests) */
+#define SPOOL_REPL_LOCAL	0x40	/* the receiver reads the source's files */
 struct spool_repl_opts {
 	int		 role;		/* SPOOL_REPL_SENDER or _RECEIVER */
 	int		 server;	/* the peer speaks first */
@@ -333,6 +334,8 @@ struct spool_repl_opts {
 	void		(*progress)(void *, const char *topic, uint64_t bytes,
 			    uint64_t planned);
 	void		*arg;
+	/* a receiver's source on this machine (a forked server): read there */
+	const char	*local_src;
 	/* out */
 	int		 passes;	/* complete passes made */
 	uint64_t	 bytes_in, bytes_out;

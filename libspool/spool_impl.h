@@ -205,10 +205,22 @@ int	 spool_txn_store(struct spool_topic *, uint64_t txid, uint32_t seq,
 	    uint32_t part, unsigned char *buf, size_t len, uint32_t count,
 	    int sync);
 int	 spool_txn_settle(struct spool_topic *, uint64_t txid);
+int	 spool_txn_any_committing(struct spool_topic *);
 int	 spool_txn_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
 int	 spool_writer_put_batch(struct spool_writer *, uint32_t part,
 	    unsigned char *buf, size_t len, uint32_t count);
+
+/* schedule.c for repl_*.c: the scheduled store of a replica */
+int	 spool_sched_names(struct spool_topic *, char ***, size_t *);
+int	 spool_sched_get(struct spool_topic *, const char *name,
+	    unsigned char **, size_t *);
+int	 spool_sched_put(struct spool_topic *, const char *name,
+	    const unsigned char *, size_t, int sync);
+int	 spool_sched_drop(struct spool_topic *, const char *name, int sync);
+int	 spool_sched_setfrom(struct spool_topic *, const uint64_t *from,
+	    uint32_t n, int sync);
+int	 spool_sched_reconcile(struct spool_topic *);
 
 
 

@@ -1086,3 +1086,23 @@ spool_txn_committing(struct spool_topic *t, uint64_t txid)
 	close(xfd);
 	return r;
 }
+
+/*
+ * spool_txn_any_committing - whether a transaction of t is being
+ * committed (or its state cannot be read): 1 yes, 0 no
+ */
+int
+spool_txn_any_committing(struct spool_topic *t)
+{
+	struct spool_txn_info *v;
+	size_t n, i;
+	int r = 0;
+
+	if (spool_txn_list(t, &v, &n) < 0)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (v[i].committing)
+			r = 1;
+	spool_txn_list_free(v, n);
+	return r;
+}

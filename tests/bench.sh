@@ -5,6 +5,8 @@
 #   BENCH_N=5000000     messages (lines of exactly 100 bytes: 99 chars + "\n")
 #   BENCH_REPS=3        runs per measurement, the best (shortest) is kept
 #   BENCH_SCHED=100000  scheduled batches beside a topic for the --delay bars
+#   BENCH_REPL_MB=200   the spool mq-replicate copies (1000: the 1 GB variant);
+#                       tests/bench-repl.sh lists its other settings
 #   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
 #                       callgrind (200000 messages; stable on noisy machines)
 #   MQ_BIN=DIR          where mq-send, mq-recv, mq-topic are (default: bin/)
@@ -215,60 +217,17 @@ awk -v n="$XN" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
 }'
 drop_topic tx
 
-# --- replication (mq-replicate) -------------------------------------------
-# A spool of up to 2M messages (200 MB): a first copy next to cp -r plus
-# sync (the replica is synced too), an incremental run after 1 MB with the
-# bytes that came through the pipe counted, and mq-send --replicas 1 one
-# message at a time next to a plain durable send, with a follower running.
-REPL=$bin/mq-replicate
-if [ -x "$REPL" ]; then
+# --- replication: tests/bench-repl.sh (it runs alone too) -------------------
+# A spool of min(N messages, 200 MB) (BENCH_REPL_MB=1000: the 1 GB variant):
+# a first copy against cp -r + sync and rsync -a, locally and over ssh;
+# the bytes of an incremental run; --replicas 1; --follow lag p50/p99.
+if [ -x "$bin/mq-replicate" ]; then
 	echo
-	rn=$N
-	[ "$rn" -gt 2000000 ] && rn=2000000
-	head -n "$rn" in | "$SEND" -s "$d/rspool" --no-sync big || fail "mq-send rspool"
-	sync
-	now; t0=$REPLY
-	cp -r "$d/rspool" "$d/rcp" && sync
-	now; t1=$REPLY
-	"$REPL" "$d/rspool" "$d/replica" || fail "mq-replicate (first copy)"
-	now; t2=$REPLY
-	cat > "$d/pipe" <<-'EOF'
-	#!/bin/sh
-	shift
-	sh -c "$*" | tee -a "$MQ_COUNT"
-	EOF
-	chmod +x "$d/pipe"
-	head -n 10000 in | "$SEND" -s "$d/rspool" --no-sync big || fail "mq-send 1 MB"
-	: > "$d/count"
-	now; t3=$REPLY
-	MQ_COUNT=$d/count "$REPL" -e "$d/pipe" --remote-path "$REPL" \
-	    "host:$d/rspool" "$d/replica" || fail "mq-replicate (incremental)"
-	now; t4=$REPLY
-	moved=$(wc -c < "$d/count")
-	cmp "$d/rspool/topics/big/0/00000000000000000000.log" \
-	    "$d/replica/topics/big/0/00000000000000000000.log" || fail "replica differs"
-	"$REPL" --follow "$d/rspool" "$d/replica" 2>/dev/null &
-	fpid=$!
-	"$SEND" -s "$d/rspool" --replicas 1 --timeout 10s lat warm || fail "--replicas 1"
-	now; t5=$REPLY
-	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-		"$SEND" -s "$d/rspool" lat "m$i" || fail "mq-send lat"
-	done
-	now; t6=$REPLY
-	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-		"$SEND" -s "$d/rspool" --replicas 1 --timeout 10s lat "r$i" || fail "mq-send --replicas 1"
-	done
-	now; t7=$REPLY
-	kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
-	awk -v n="$rn" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v e="$t4" \
-	    -v f="$t5" -v g="$t6" -v h="$t7" -v m="$moved" 'BEGIN {
-		printf "%-32s %7.2f s\n", "cp -r + sync (" n " msgs)", b - a
-		printf "%-32s %7.2f s   %.2fx cp -r + sync\n", "mq-replicate first copy", c - b, (b - a) / (c - b)
-		printf "%-32s %7.2f s   %d bytes through the pipe for 1000000 appended (%.3fx + %d)\n", "mq-replicate after +1 MB", e - d, m, m / 1000000, m - 1000000
-		printf "%-32s %7.2f ms a send\n", "mq-send (durable), one message", (g - f) * 1000 / 20
-		printf "%-32s %7.2f ms a send\n", "mq-send --replicas 1 (follower)", (h - g) * 1000 / 20
-	}'
-	rm -rf "$d/rspool" "$d/rcp" "$d/replica"
+	rmb=$((N / 10000))
+	[ "$rmb" -gt 200 ] && rmb=200
+	[ "$rmb" -lt 1 ] && rmb=1
+	MQ_BIN=$bin TMPDIR=$d BENCH_REPS=$REPS BENCH_REPL_MB=${BENCH_REPL_MB:-$rmb} \
+	    bash "$here/bench-repl.sh" || fail "bench-repl.sh"
 fi
 
 # --- compaction (cleanup.policy=compact) ----------------------------------
