@@ -644,14 +644,15 @@ spool_mirror_cut(struct spool_mirror *m, uint64_t segbase, off_t pos,
 
 /*
  * spool_mirror_held - must the source hold this batch back: a batch of
- * a transaction being committed (txn.c), which a replica must not get
- * before the commit is whole; 1 yes, 0 no
+ * a transaction being committed (txn.c), or committed since the pass
+ * began at since (epoch ms), which a replica must not get before every
+ * partition of the commit goes in the same pass; 1 yes, 0 no
  */
 int
-spool_mirror_held(struct spool_topic *t, const struct spool_bhdr *h)
+spool_mirror_held(struct spool_topic *t, const struct spool_bhdr *h,
+    int64_t since)
 {
 	if (!(h->flags & SPOOL_BF_TXN))
 		return 0;
-	/* an error reading its state: hold it, the next pass retries */
-	return spool_txn_committing(t, h->txid) != 0;
+	return spool_txn_unsettled(t, h->txid, since);
 }

@@ -83,6 +83,7 @@ struct sess {
 	size_t		 nwm;
 	struct ack	*acks;
 	size_t		 nacks;
+	int64_t		 pass_ms;	/* when this pass began (LIST, CHANGED) */
 	/* receiver */
 	off_t		 wbfrom;	/* where write-out has not started */
 	int		 srcfd;		/* a local source's directory, or -1 */

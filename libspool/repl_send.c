@@ -61,6 +61,7 @@ s_list(struct sess *s)
 	size_t n, i;
 	int r, len;
 
+	s->pass_ms = spool_now_ms();	/* a pass begins (spool_mirror_held) */
 	if ((r = spool_topic_list(s->sp, &names, &n)) < 0)
 		return repl_fail(s, r, "%s: topics: %s", s->path, strerror(-r));
 	if ((s->flags & SPOOL_REPL_FOLLOW) && s->ifd < 0)
@@ -174,7 +175,7 @@ stream_seg(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
 			blen = SPOOL_HDR_SIZE + (size_t)h.body_len;
 			if (q + blen > n)
 				break;
-			if ((held = spool_mirror_held(t, &h)) != 0)
+			if ((held = spool_mirror_held(t, &h, s->pass_ms)) != 0)
 				break;	/* the partition stops here this pass */
 			*next = h.base_offset + h.count;
 		}
@@ -332,7 +333,9 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 	if (s->o->progress != NULL && !(flags & PS_DRY) && bytes > 0)
 		s->o->progress(s->o->arg, topic, 0, bytes);
 	if (!(flags & PS_DRY)) {
-		committing = spool_txn_any_committing(t);
+		if (s->pass_ms == 0)
+			s->pass_ms = spool_now_ms();
+		committing = spool_txn_any_unsettled(t, s->pass_ms);
 		next = rnext;
 		for (i = 0; i < l.n && r == 0; i++) {
 			if (l.base[i] < startseg)

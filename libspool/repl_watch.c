@@ -301,6 +301,8 @@ repl_s_wait(struct sess *s)
 		}
 	if (kind == CHG_LIST && nch == 0)
 		kind = CHG_NONE;	/* nothing we copy */
+	/* a pass begins: what is committed from now on waits for the next */
+	s->pass_ms = spool_now_ms();
 	proto_begin(&s->pr, PROTO_CHANGED);
 	proto_u8(&s->pr, (uint8_t)kind);
 	if (kind == CHG_LIST) {

@@ -60,6 +60,7 @@ int	 spool_mirror_batches(struct spool_mirror *, uint64_t segbase,
 int	 spool_mirror_cut(struct spool_mirror *, uint64_t segbase, off_t pos,
 	    int asidefd, uint64_t *nmsgs, int sync);
 int	 spool_mirror_segs(struct spool_mirror *, struct spool_seglist *);
-int	 spool_mirror_held(struct spool_topic *, const struct spool_bhdr *);
+int	 spool_mirror_held(struct spool_topic *, const struct spool_bhdr *,
+	    int64_t since);
 
 #endif

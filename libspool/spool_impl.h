@@ -205,7 +205,8 @@ int	 spool_txn_store(struct spool_topic *, uint64_t txid, uint32_t seq,
 	    uint32_t part, unsigned char *buf, size_t len, uint32_t count,
 	    int sync);
 int	 spool_txn_settle(struct spool_topic *, uint64_t txid);
-int	 spool_txn_any_committing(struct spool_topic *);
+int	 spool_txn_any_unsettled(struct spool_topic *, int64_t since);
+int	 spool_txn_unsettled(struct spool_topic *, uint64_t txid, int64_t since);
 int	 spool_txn_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
 int	 spool_writer_put_batch(struct spool_writer *, uint32_t part,

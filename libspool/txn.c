@@ -1088,21 +1088,69 @@ spool_txn_committing(struct spool_topic *t, uint64_t txid)
 }
 
 /*
- * spool_txn_any_committing - whether a transaction of t is being
- * committed (or its state cannot be read): 1 yes, 0 no
+ * spool_txn_any_unsettled - whether a batch of t may be one a replica
+ * must not get yet (spool_txn_unsettled of any transaction): 1 maybe,
+ * 0 no.  A transaction resolved since moved to done/, so a done/
+ * changed at or after since counts too.
  */
 int
-spool_txn_any_committing(struct spool_topic *t)
+spool_txn_any_unsettled(struct spool_topic *t, int64_t since)
 {
-	struct spool_txn_info *v;
+	struct stat st;
+	char **names;
 	size_t n, i;
-	int r = 0;
+	int xfd, r = 0;
 
-	if (spool_txn_list(t, &v, &n) < 0)
-		return 1;
-	for (i = 0; i < n; i++)
-		if (v[i].committing)
-			r = 1;
-	spool_txn_list_free(v, n);
+	if ((xfd = open_dir(t->sp, t->dirfd, TXN_DIR, 0)) < 0)
+		return xfd == -ENOENT ? 0 : 1;
+	if (fstatat(xfd, TXN_DONE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 >=
+	    since)
+		r = 1;
+	if (r == 0 && list_dir(xfd, ".", &names, &n) == 0) {
+		for (i = 0; i < n && r == 0; i++)
+			r = spool_txn_unsettled(t, strtoull(names[i], NULL, 16),
+			    since);
+		free_names(names, n);
+	} else if (r == 0)
+		r = 1;
+	close(xfd);
+	return r;
+}
+
+/*
+ * spool_txn_unsettled - must a replica not get txid's batches yet: 1
+ * when its commit is under way, or ended at or after since (a copy
+ * that began before the commit may have passed a partition before the
+ * commit reached it, and would else send the others' part alone); 0
+ * no; an unreadable state counts as 1 (the next pass retries)
+ */
+int
+spool_txn_unsettled(struct spool_topic *t, uint64_t txid, int64_t since)
+{
+	struct tstate st;
+	char name[32];
+	int xfd, ddfd, dfd, r;
+
+	memset(&st, 0, sizeof(st));
+	hexname(name, sizeof(name), txid);
+	if ((xfd = open_dir(t->sp, t->dirfd, TXN_DIR, 0)) < 0)
+		return xfd == -ENOENT ? 0 : 1;
+	/* resolved, its state is under done/ for a day */
+	if ((dfd = open_dir(t->sp, xfd, name, 0)) == -ENOENT &&
+	    (ddfd = open_dir(t->sp, xfd, TXN_DONE, 0)) >= 0) {
+		dfd = open_dir(t->sp, ddfd, name, 0);
+		close(ddfd);
+	}
+	close(xfd);
+	if (dfd < 0)
+		return dfd == -ENOENT ? 0 : 1;
+	r = read_state(t->sp, dfd, name, &st);
+	close(dfd);
+	if (r < 0)
+		return r == -ENOENT ? 0 : 1;
+	r = st.st == ST_COMMITTING ||
+	    (st.st == ST_COMMITTED && st.resolved >= since);
+	state_free(&st);
 	return r;
 }

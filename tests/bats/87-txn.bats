@@ -406,3 +406,40 @@ exits() {
 	(( ${#lines[@]} <= 3 )) || { _mq_dump; false; }
 	[[ $output == *state* ]] || { _mq_dump; false; }
 }
+
+@test "mq-replicate: a commit made while a copy runs is never half on the replica" {
+	need_strace
+	local A=$T/a B=$T/b bad p
+	mq-topic -s "$A" create -P 3 t >/dev/null
+	# partitions 0 and 2 big, so that the copy takes seconds and the
+	# commit comes while partition 0 is copied: partition 1 then gets
+	# its part at once, the others' parts come after
+	for p in 0 2; do
+		head -c 10000000 /dev/zero | tr '\0' a | fold -w 1000 |
+		    mq-send -s "$A" --no-sync -p $p t
+	done
+	tx=$(printf 'x1\nx2\nx3\nx4\nx5\nx6\n' | mq-send -s "$A" --prepare t)
+	# every write of the replica slowed down
+	strace -f -qq -o /dev/null -e inject=pwrite64,write:delay_enter=15000 \
+	    mq-replicate "$A" "$B" 2>"$T/rerr" &
+	local pid=$!
+	sleep 1
+	mq-send -s "$A" --commit "$tx"
+	kill -0 "$pid" || skip "the copy ended before the commit (machine too fast to test this)"
+	# a reader of the replica while the copy goes on: all of it or none
+	# (partition 1, then 2 and 0 past the filler: each look is quick)
+	: >"$T/counts"
+	while kill -0 "$pid" 2>/dev/null; do
+		{ mq-recv -s "$B" -p 1 t; mq-recv -s "$B" -p 2 -o 10000 t
+		  mq-recv -s "$B" -p 0 -o 10000 t; } 2>/dev/null |
+		    grep -c '^x' >>"$T/counts" || true
+	done
+	wait "$pid"
+	mq-recv -s "$B" t | grep -c '^x' >>"$T/counts" || true
+	bad=$(grep -cvx -e 0 -e 6 "$T/counts" || true)
+	[[ $bad == 0 ]] || { echo "the replica showed part of it: $(sort "$T/counts" | uniq -c | tr '\n' ' ')" >&2; false; }
+	mq-replicate "$A" "$B"
+	expect_eq "$(mq-recv -s "$B" t | grep -c '^x')" 6 "after the next run"
+	expect_eq "$(mq-recv -s "$B" -F '%p %o %s\n' t | sort | md5sum)" \
+	    "$(mq-recv -s "$A" -F '%p %o %s\n' t | sort | md5sum)" "replica and source"
+}
