@@ -245,8 +245,9 @@ kmap_put(struct kmap *m, const uint64_t h[2], uint64_t off)
 		if ((m->n + 1) * 4 > m->cap * 3) {
 			if (m->cap >= m->maxcap)
 				return 0;
-			if ((r = kmap_grow(m)) < 0)
-				return r;
+			/* no memory for more: full, another pass follows */
+			if (kmap_grow(m) < 0)
+				return 0;
 			s = kmap_slot(m, h);
 		}
 		s->h[0] = h[0];
@@ -487,7 +488,9 @@ run_emit(struct cctx *c, const struct spool_bhdr *h, uint64_t base)
 	if ((r = spool_batch_seal(&c->b, h->codec, level, &sealed, &len)) < 0)
 		return r;
 	hdr = (unsigned char *)sealed;
-	hdr[51] = h->flags & (SPOOL_BF_HINTS | SPOOL_BF_COMPACTED);
+	/* a transaction's records stay its (txn.c counts its batches) */
+	hdr[51] = h->flags & (SPOOL_BF_HINTS | SPOOL_BF_COMPACTED |
+	    SPOOL_BF_TXN);
 	if (base > h->base_offset)
 		hdr[51] |= SPOOL_BF_COMPACTED;
 	put32(hdr + 52, h->epoch);
@@ -793,7 +796,7 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	struct cstate st;
 	struct cctx c;
 	char msg[256];
-	uint64_t from, stop, dirty;
+	uint64_t from, stop, dirty, pending;
 	int r, n, passes = 0, done = 0;
 
 	clean_tmp(pfd);
@@ -823,6 +826,9 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 		r = -ENOMEM;
 		goto out;
 	}
+	/* a pending send's retry looks for its records from its start on */
+	if ((r = spool_dedup_pending_from(t, part, &pending)) < 0)
+		goto out;
 	/* below the clean point each key has one message at most */
 	from = st.clean >= pi.first && st.clean <= pi.next ? st.clean :
 	    pi.first;
@@ -831,6 +837,8 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 		if ((r = map_pass(&c, from, &stop)) < 0)
 			goto out;
 		c.protect = stop < c.lag_at ? stop : c.lag_at;
+		if (pending < c.protect)
+			c.protect = pending;
 		if ((r = n = sealed(&c, &l, st.clean)) < 0)
 			goto out;
 		done += n;
@@ -842,6 +850,8 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	if ((r = spool_part_bounds(t, part, &pi)) < 0)
 		goto out;
 	st.clean = c.active < c.lag_at ? c.active : c.lag_at;
+	if (pending < st.clean)
+		st.clean = pending;	/* what it kept is looked at again */
 	st.bytes = pi.bytes;
 	st.last = now;
 	st.removed = c.removed;

@@ -447,6 +447,44 @@ is_marker(const char *name)
 }
 
 /*
+ * spool_dedup_pending_from - the lowest offset of partition part at or
+ * after which a pending send (one its retry may finish) may have stored
+ * records, in *off (UINT64_MAX: none).  A retry finds what was stored
+ * by reading from there, so compaction must keep everything from there.
+ * A damaged marker is passed over (verify reports it).
+ */
+int
+spool_dedup_pending_from(struct spool_topic *t, uint32_t part, uint64_t *off)
+{
+	struct dirent *de;
+	uint64_t *starts;
+	char *text;
+	size_t n;
+	DIR *d;
+	int64_t ts;
+	int r;
+
+	*off = UINT64_MAX;
+	if ((r = spool_opendir(t->dirfd, "ids", &d)) < 0)
+		return r == -ENOENT ? 0 : r;
+	text = malloc(MARKER_MAX);
+	starts = calloc(SPOOL_PART_MAX, sizeof(*starts));
+	r = text == NULL || starts == NULL ? -ENOMEM : 0;
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (!is_marker(de->d_name) ||
+		    spool_read_file(dirfd(d), de->d_name, text, MARKER_MAX) < 0 ||
+		    parse_marker(text, &ts, starts, &n) != 2)
+			continue;
+		if (part < n && starts[part] < *off)
+			*off = starts[part];
+	}
+	free(text);
+	free(starts);
+	closedir(d);
+	return r;
+}
+
+/*
  * spool_dedup_gc - remove the markers older than the dedup window (a
  * damaged one stays, for verify to report); returns how many
  */

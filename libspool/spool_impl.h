@@ -190,6 +190,8 @@ int	 spool_offset_damaged(struct spool_topic *, const char *group,
 	    uint32_t part);
 
 /* dedup.c */
+int	 spool_dedup_pending_from(struct spool_topic *, uint32_t part,
+	    uint64_t *off);
 int	 spool_dedup_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
 void	 spool_group_close(struct spool_group *);

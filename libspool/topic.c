@@ -1051,7 +1051,7 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 	off_t size, *sizes;
 	uint32_t p;
 	size_t i;
-	int pfd, n, r = 0, deleted = 0;
+	int pfd, n, r = 0, bad = 0, deleted = 0;
 
 	if (io == NULL)
 		return -ENOMEM;
@@ -1128,9 +1128,17 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 			r = spool_sync_dir(t->sp, pfd);
 		free(sizes);
 		spool_seg_free(&l);
+		/*
+		 * a damaged partition is not compacted (verify says where);
+		 * the others are, and the damage is the result
+		 */
 		if (r >= 0 && t->cfg.compact != SPOOL_CLEANUP_DELETE &&
-		    (n = spool_compact_part(t, p, pfd, now, report, arg)) < 0)
-			r = n;
+		    (n = spool_compact_part(t, p, pfd, now, report, arg)) < 0) {
+			if (n == -EBADMSG)
+				bad = n;
+			else
+				r = n;
+		}
 		close(pfd);	/* and with it the gc lock */
 	}
 	/* and the send IDs past their window */
@@ -1139,6 +1147,8 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 		    "dedup.window.ms forgotten", t->name, r);
 		report(arg, msg);
 	}
+	if (r >= 0 && bad < 0)
+		r = bad;
 	return r < 0 ? r : deleted;
 }
 

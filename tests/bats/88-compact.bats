@@ -321,3 +321,48 @@ EOF
 	run mq-topic -s "$T/r" verify t
 	expect_status 0
 }
+
+@test "a pending --id send is never compacted under its retry: the retry does not bring back an old value" {
+	need_strace
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+	    --config min.cleanable.dirty.ratio=0 t
+	expect_status 0
+	# the first attempt dies after storing, before its ID is recorded
+	run bash -c "echo 'user1 OLD' | MQ_IO=sync strace -f -qq -o /dev/null \
+	    -e inject=fdatasync:signal=KILL:when=1 mq-send --id X -K ' ' t"
+	expect_status 137
+	mq-send -k user1 t NEW
+	fill 40 5
+	run mq-topic gc t
+	expect_status 0
+	# the retry finds its first attempt's record and stores nothing
+	echo "user1 OLD" | mq-send --id X -K ' ' t
+	expect_eq "$(mq-recv -F '%k %s\n' t | grep -c '^user1 OLD$')" 1 "OLD stored once"
+	expect_eq "$(mq-recv -F '%k %s\n' t | grep '^user1 ' | tail -1)" "user1 NEW" "the newest of user1"
+	# once the send is recorded, its old value may go
+	fill 40 5 40
+	run mq-topic gc t
+	expect_status 0
+	expect_eq "$(mq-recv -F '%k %s\n' t | grep '^user1 ')" "user1 NEW" "user1 compacted"
+}
+
+@test "a damaged partition: gc exits 65 and still compacts the others" {
+	run mq-topic create -P 2 --config cleanup.policy=compact --config segment.bytes=1024 \
+	    --config min.cleanable.dirty.ratio=0 t
+	expect_status 0
+	local i p
+	for p in 0 1; do
+		for ((i = 0; i < 40; i++)); do
+			mq-send -p $p -k "k$((i % 3))" t "v$i"
+		done
+	done
+	# a byte of partition 0's first batch body flipped
+	f=$(ls "$MQ_SPOOL"/topics/t/0/*.log | head -1)
+	printf 'XXXX' | dd of="$f" bs=1 seek=70 conv=notrunc status=none
+	run mq-topic gc t
+	expect_status 65
+	# partition 1 compacted (the active segment keeps what it holds)
+	n=$(mq-recv -p 1 t | wc -l)
+	((n < 20)) || { echo "partition 1 still has $n of 40" >&2; false; }
+	expect_eq "$(mq-recv -p 1 t | tail -3 | sort | tr '\n' ' ')" "v37 v38 v39 " "the newest of each key"
+}
