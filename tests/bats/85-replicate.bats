@@ -474,7 +474,7 @@ sched_files() {
 
 @test "scheduled messages after a promotion: the rest delivered once by the new primary" {
 	mq-send -s "$A" t now
-	local at=$(( $(date +%s%3N) + 5000 ))
+	local at=$(( $(date +%s%3N) + 8000 ))
 	mq-send -s "$A" --at "$at" t later
 	mq-send -s "$A" --delay 1s t moved
 	run "$R" "$A" "$B"
