@@ -326,7 +326,11 @@ total_of() {
 	# messages sent from now on to a's partitions reach the survivor
 	wait_until 10 took_over "$T/b" "$pa" "${nexts[@]}"
 	end=$(now_ms)
-	((end - start < 1500)) || { echo "survivor took $((end - start)) ms to take over partitions $pa" >&2; false; }
+	# members look at each other every 200 ms; the bound leaves room for
+	# the describe and the polling above (ASan runs them 3 times slower)
+	local limit=1500
+	[[ $MQ_BINDIR == *asan* ]] && limit=4000
+	((end - start < limit)) || { echo "survivor took $((end - start)) ms to take over partitions $pa" >&2; false; }
 	local at_kill
 	at_kill=$(total_of "${nexts[@]}")
 	sleep 0.5 # keep sending a while
