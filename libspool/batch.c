@@ -16,11 +16,15 @@
  * never -EBADMSG: it is not damage.
  */
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "spool_impl.h"
@@ -509,4 +513,56 @@ spool_body_free(struct spool_body *b)
 	free(b->hdrs);
 	free(b->zbuf);
 	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * spool_batch_read_file - a file holding one whole batch (a scheduled
+ * or prepared one), read and checked: 0 with *bufp (malloc'd), *lenp
+ * and *h; -EBADMSG when it is no batch or its checksums fail (the
+ * message names it as what, name), -EPROTO for a newer mq's, -errno
+ */
+int
+spool_batch_read_file(struct spool *sp, const char *what, int dfd,
+    const char *name, unsigned char **bufp, size_t *lenp,
+    struct spool_bhdr *h)
+{
+	struct stat st;
+	unsigned char *buf;
+	ssize_t n;
+	int fd, r = 0;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if (st.st_size < SPOOL_HDR_SIZE ||
+	    st.st_size > SPOOL_HDR_SIZE + (off_t)SPOOL_BODY_MAX) {
+		close(fd);
+		spool_seterr(sp, "%s%s: not a batch", what, name);
+		return -EBADMSG;
+	}
+	if ((buf = malloc(st.st_size)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = pread(fd, buf, st.st_size, 0);
+	close(fd);
+	if (n != st.st_size)
+		r = n < 0 ? -errno : -EIO;
+	else if ((r = spool_bhdr_unpack(buf, h)) < 0 ||
+	    (size_t)h->body_len != (size_t)st.st_size - SPOOL_HDR_SIZE ||
+	    spool_crc(0, buf + SPOOL_HDR_SIZE, h->body_len) != h->body_crc) {
+		spool_seterr(sp, "%s%s: checksum mismatch", what, name);
+		r = r == -EPROTO ? r : -EBADMSG;
+	}
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*bufp = buf;
+	*lenp = st.st_size;
+	return 0;
 }

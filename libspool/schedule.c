@@ -276,52 +276,6 @@ spool_sched_kick(struct spool_topic *t)
 	}
 }
 
-/* read_batch - a scheduled file whole, checked */
-static int
-read_batch(struct spool *sp, int bfd, const char *name, unsigned char **bufp,
-    size_t *lenp, struct spool_bhdr *h)
-{
-	struct stat st;
-	unsigned char *buf;
-	ssize_t n;
-	int fd, r = 0;
-
-	if ((fd = openat(bfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	if (st.st_size < SPOOL_HDR_SIZE ||
-	    st.st_size > SPOOL_HDR_SIZE + (off_t)SPOOL_BODY_MAX) {
-		close(fd);
-		spool_seterr(sp, "scheduled/%s: not a batch", name);
-		return -EBADMSG;
-	}
-	if ((buf = malloc(st.st_size)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = pread(fd, buf, st.st_size, 0);
-	close(fd);
-	if (n != st.st_size)
-		r = n < 0 ? -errno : -EIO;
-	else if ((r = spool_bhdr_unpack(buf, h)) < 0 ||
-	    (size_t)h->body_len != (size_t)st.st_size - SPOOL_HDR_SIZE ||
-	    spool_crc(0, buf + SPOOL_HDR_SIZE, h->body_len) != h->body_crc) {
-		spool_seterr(sp, "scheduled/%s: checksum mismatch", name);
-		r = r == -EPROTO ? r : -EBADMSG;
-	}
-	if (r < 0) {
-		free(buf);
-		return r;
-	}
-	*bufp = buf;
-	*lenp = st.st_size;
-	return 0;
-}
-
 /* same_batch - do two headers describe the same batch, offsets apart */
 static int
 same_batch(const struct spool_bhdr *a, const struct spool_bhdr *b)
@@ -425,7 +379,8 @@ recover(struct spool_topic *t, int sfd)
 	if ((bfd = openat(sfd, bucket, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		goto done;
-	r = read_batch(t->sp, bfd, f.name, &buf, &len, &h);
+	r = spool_batch_read_file(t->sp, "scheduled/", bfd, f.name, &buf, &len,
+	    &h);
 	if (r == -ENOENT) {
 		close(bfd);
 		goto done;		/* moved and unlinked */
@@ -479,7 +434,8 @@ move_one(struct spool_topic *t, int sfd, int bfd, const char *bucket,
 		    f->name, f->part);
 		return -EBADMSG;
 	}
-	if ((r = read_batch(t->sp, bfd, f->name, &buf, &len, &h)) < 0)
+	if ((r = spool_batch_read_file(t->sp, "scheduled/", bfd, f->name, &buf,
+	    &len, &h)) < 0)
 		return r == -ENOENT ? 0 : r;
 	if ((r = spool_part_bounds(t, f->part, &pi)) < 0)
 		goto out;
@@ -656,7 +612,8 @@ has_id(struct spool *sp, int bfd, const char *name, const void *id,
 	size_t len;
 	int r, found = 0;
 
-	if ((r = read_batch(sp, bfd, name, &buf, &len, &h)) < 0)
+	if ((r = spool_batch_read_file(sp, "scheduled/", bfd, name, &buf, &len,
+	    &h)) < 0)
 		return r == -ENOENT ? 0 : r;
 	memset(&body, 0, sizeof(body));
 	if ((r = spool_body_open(&body, &h, buf + SPOOL_HDR_SIZE, why,
@@ -827,7 +784,8 @@ spool_sched_get(struct spool_topic *t, const char *name, unsigned char **buf,
 
 	if ((bfd = bucket_of(t, name, 0, &sfd)) < 0)
 		return bfd;
-	r = read_batch(t->sp, bfd, name, buf, len, &h);
+	r = spool_batch_read_file(t->sp, "scheduled/", bfd, name, buf, len,
+	    &h);
 	close(bfd);
 	close(sfd);
 	return r;

@@ -107,6 +107,8 @@ void	 spool_bhdr_pack(unsigned char *, const struct spool_bhdr *);
 int	 spool_bhdr_unpack(const unsigned char *, struct spool_bhdr *);
 void	 spool_bhdr_newer(const unsigned char *, char *buf, size_t len);
 void	 spool_batch_end(unsigned char *hdr, uint64_t next, int64_t ts);
+int	 spool_batch_read_file(struct spool *, const char *what, int dfd,
+	    const char *name, unsigned char **, size_t *, struct spool_bhdr *);
 
 /* decoding a batch body */
 struct spool_body {

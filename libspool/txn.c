@@ -348,52 +348,6 @@ spool_txn_prepare(struct spool_topic *t, uint64_t txid, int64_t timeout_ms,
 	return r;
 }
 
-/* read_batch - a batch file whole, checked */
-static int
-read_batch(struct spool *sp, int dfd, const char *name, unsigned char **bufp,
-    size_t *lenp, struct spool_bhdr *h)
-{
-	struct stat st;
-	unsigned char *buf;
-	ssize_t n;
-	int fd, r = 0;
-
-	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	if (st.st_size < SPOOL_HDR_SIZE ||
-	    st.st_size > SPOOL_HDR_SIZE + (off_t)SPOOL_BODY_MAX) {
-		close(fd);
-		spool_seterr(sp, "txn batch %s: not a batch", name);
-		return -EBADMSG;
-	}
-	if ((buf = malloc(st.st_size)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = pread(fd, buf, st.st_size, 0);
-	close(fd);
-	if (n != st.st_size)
-		r = n < 0 ? -errno : -EIO;
-	else if ((r = spool_bhdr_unpack(buf, h)) < 0 ||
-	    (size_t)h->body_len != (size_t)st.st_size - SPOOL_HDR_SIZE ||
-	    spool_crc(0, buf + SPOOL_HDR_SIZE, h->body_len) != h->body_crc) {
-		spool_seterr(sp, "txn batch %s: checksum mismatch", name);
-		r = r == -EPROTO ? r : -EBADMSG;
-	}
-	if (r < 0) {
-		free(buf);
-		return r;
-	}
-	*bufp = buf;
-	*lenp = st.st_size;
-	return 0;
-}
-
 /*
  * count_txn - how many batches of txid partition part holds at offset
  * from or later
@@ -552,8 +506,8 @@ roll(struct spool_topic *t, int xfd, int dfd, const char *name,
 			skip[files[i].part]--;
 			continue;
 		}
-		if ((r = read_batch(t->sp, dfd, files[i].name, &buf, &len,
-		    &h)) < 0)
+		if ((r = spool_batch_read_file(t->sp, "txn batch ", dfd,
+		    files[i].name, &buf, &len, &h)) < 0)
 			goto out;
 		buf[51] |= SPOOL_BF_TXN;	/* format.h: flags */
 		put64(buf + 56, txid);		/* format.h: txid */
@@ -619,8 +573,8 @@ begin_commit(struct spool_topic *t, int dfd, struct tstate *s)
 			r = -EBADMSG;
 			goto out;
 		}
-		if ((r = read_batch(t->sp, dfd, files[i].name, &buf, &blen,
-		    &h)) < 0)
+		if ((r = spool_batch_read_file(t->sp, "txn batch ", dfd,
+		    files[i].name, &buf, &blen, &h)) < 0)
 			goto out;
 		free(buf);
 	}
@@ -947,8 +901,8 @@ spool_txn_verify(struct spool_topic *t, void (*report)(void *, const char *),
 		if (r == 0 && (s.st == ST_PREPARED || s.st == ST_COMMITTING) &&
 		    (r = list_files(dfd, &files, &nf)) == 0) {
 			for (j = 0; j < nf && r >= 0; j++) {
-				r = read_batch(t->sp, dfd, files[j].name, &buf,
-				    &blen, &h);
+				r = spool_batch_read_file(t->sp, "txn batch ",
+				    dfd, files[j].name, &buf, &blen, &h);
 				if (r == 0)
 					free(buf);
 				else if (r == -EBADMSG || r == -EPROTO) {
