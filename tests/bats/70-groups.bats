@@ -290,6 +290,13 @@ took_over() {
 	done
 }
 
+# sent_at_least N TOPIC: the partitions of TOPIC hold N messages or more
+sent_at_least() {
+	local nx
+	mapfile -t nx < <(next_offsets "$2")
+	(($(total_of "${nx[@]}") >= $1))
+}
+
 # total_of "p next"...: the sum of the nexts
 total_of() {
 	local line p n total=0
@@ -333,7 +340,8 @@ total_of() {
 	((end - start < limit)) || { echo "survivor took $((end - start)) ms to take over partitions $pa" >&2; false; }
 	local at_kill
 	at_kill=$(total_of "${nexts[@]}")
-	sleep 0.5 # keep sending a while
+	# keep sending a while: 8 messages more (ASan under load sends slowly)
+	wait_until 20 sent_at_least $((at_kill + 8)) t
 	touch "$T/stop"
 	wait_bg "$prod" 10
 	expect_eq "$BG_STATUS" 0 "producer exit status"
