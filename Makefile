@@ -90,10 +90,13 @@ UNIT = tests/unit/test_batch tests/unit/test_spool tests/unit/test_cli tests/uni
 deps:
 	@sh tests/deps.sh
 
+deps-check:
+	@sh tests/deps.sh check
+
 demo: deps all
 	@bash tests/demo.sh
 
-check: deps all asan $(UNIT) tests/tools/nouring fuzz-bins
+check: deps-check all asan $(UNIT) tests/tools/nouring fuzz-bins
 	@sh tests/run.sh
 
 # the quick loop: unit tests and the bats suites once, default engine;
@@ -156,6 +159,6 @@ clean:
 -include tests/fuzz/fuzz.mk
 -include tests/crash/crash.mk
 
-.PHONY: all asan asan-bins deps demo check test bench powerloss lint install \
+.PHONY: all asan asan-bins deps deps-check demo check test bench powerloss lint install \
 	uninstall clean
 .SECONDARY:
