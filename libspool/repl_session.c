@@ -393,11 +393,15 @@ spool_replicate(const char *path, struct spool_repl_opts *o)
 	}
 	r = o->role == SPOOL_REPL_SENDER ? repl_sender(&s) : repl_receiver(&s);
 out:
-	if (r < 0 && !s.peer_failed && r != -ECONNRESET && r != -EPIPE) {
-		if (o->errmsg[0] == '\0')
+	/* always a reason: a peer gone before we wrote is EPIPE, not "" */
+	if (r < 0 && o->errmsg[0] == '\0') {
+		if (r == -EPIPE || r == -ECONNRESET)
+			repl_fail(&s, r, "the other end closed the connection");
+		else
 			repl_fail(&s, r, "%s", strerror(-r));
-		send_error(&s, r);
 	}
+	if (r < 0 && !s.peer_failed && r != -ECONNRESET && r != -EPIPE)
+		send_error(&s, r);
 	o->bytes_in = s.pr.bytes_in;
 	o->bytes_out = s.pr.bytes_out;
 	proto_free(&s.pr);
