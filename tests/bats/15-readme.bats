@@ -35,11 +35,15 @@ tour() {
 	{
 		# the default spool, ~/.local/state/mq, as the tour names it
 		echo 'unset MQ_SPOOL XDG_STATE_HOME; set -e -o pipefail'
+		echo 'echo $$ >tour.pid'
 		tour
-		# the followers the tour left running
-		echo 'sleep 1; kill $(jobs -p) 2>/dev/null; wait || true'
+		# the followers the tour left running: its process group
+		echo 'sleep 1; trap "" TERM; kill -- -$$ 2>/dev/null; wait || true'
 	} >tour.sh
-	run timeout 120 bash tour.sh
+	# a session of its own, killed whole however the tour ends, so that
+	# no follower it left holds bats' output open (bats would wait)
+	run timeout 100 setsid bash tour.sh
+	[[ -s tour.pid ]] && kill -- -"$(cat tour.pid)" 2>/dev/null || true
 	if [[ $status != 0 ]]; then
 		echo "the tour failed; the script was:" >&2
 		cat -n tour.sh >&2
