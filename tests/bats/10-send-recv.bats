@@ -616,6 +616,9 @@ slow_lines() {
 @test "progress: on a terminal, one line redrawn in place and erased at the end; -q keeps it off" {
 	command -v script >/dev/null || skip "script(1) is not installed"
 	export -f slow_lines
+	# script(1) runs its command with $SHELL, which need not be bash
+	# (CI's is sh): the exported function needs bash
+	export SHELL=/bin/bash
 	script -qec 'slow_lines 15 | mq-send -v t' "$T/tty" </dev/null >/dev/null
 	# the typescript: the line drawn with \r ... erase, then erased
 	# before the -v report comes
