@@ -140,8 +140,8 @@ measure 'mq-recv > out2'            recv 'rm -f out2' '"$RECV" t1 > out2' \
 rm -f out
 
 # --- scheduled messages (mq-send --delay / --at) ---------------------------
-# BENCH_SCHED scheduled batches (default 100000: hard links of one real
-# scheduled file, spread over the minutes of the next day) beside a topic
+# BENCH_SCHED scheduled batches (default 100000: hard links of real
+# scheduled files, spread over the minutes of the next day) beside a topic
 # must not slow a plain send or receive of it; and a follower makes a due
 # message visible within 50 ms of its time with nothing else sent.
 SN=${BENCH_SCHED:-100000}
@@ -149,15 +149,23 @@ drop_topic ts
 "$SEND" --no-sync --delay 2d ts seed || fail "mq-send --delay"
 seed=$(ls spool/topics/ts/scheduled/*/* 2>/dev/null | head -n 1)
 if [ -z "$seed" ] || ! python3 - "$seed" "$SN" <<'PY'
-import os, sys, time
+import os, shutil, sys, time
 seed, n = sys.argv[1], int(sys.argv[2])
 root = os.path.dirname(os.path.dirname(seed))
 base = int(time.time() * 1000) + 3600000
+src = seed
 for i in range(n):
+    if i % 60000 == 59999:
+        # a file takes at most 65000 links on ext4: a fresh copy
+        src = os.path.join(root, "seed.%d" % i)
+        shutil.copyfile(seed, src)
     due = base + i * 86400000 // n
     b = os.path.join(root, "%020d" % (due // 60000))
     os.makedirs(b, exist_ok=True)
-    os.link(seed, os.path.join(b, "%020d-%016x-%08x-0-1" % (due, i, 1)))
+    os.link(src, os.path.join(b, "%020d-%016x-%08x-0-1" % (due, i, 1)))
+for f in os.listdir(root):
+    if f.startswith("seed."):
+        os.unlink(os.path.join(root, f))
 PY
 then
 	fail "cannot make $SN scheduled files"
