@@ -193,6 +193,111 @@ list_buckets(int sfd, char ***out, size_t *np)
 	return spool_dir_names(d, bucket_entry, out, np);
 }
 
+static void free_buckets(char **, size_t);
+
+/* cmp_str - qsort of strings */
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * due_buckets - the buckets of scheduled/ at or before the minute upto,
+ * sorted, and in later (when not NULL) the smallest bucket name above
+ * the larger of upto and floor ("" when there is none).  One pass over
+ * the names, no sort of the later ones: a sender or reader of a topic
+ * with a million messages scheduled over the next day pays for reading
+ * about 1440 names, not for sorting them.
+ */
+static int
+due_buckets(int sfd, const char *upto, const char *floor, char ***out,
+    size_t *np, char *later)
+{
+	struct dirent *de;
+	char **v = NULL, **nv;
+	size_t n = 0, cap = 0;
+	DIR *d;
+	int fd;
+
+	*out = NULL;
+	*np = 0;
+	if (later != NULL)
+		later[0] = '\0';
+	if ((fd = dup(sfd)) == -1)
+		return -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (!bucket_entry(de))
+			continue;
+		if (strcmp(de->d_name, upto) > 0) {
+			if (later != NULL && strcmp(de->d_name, floor) > 0 &&
+			    (later[0] == '\0' || strcmp(de->d_name, later) < 0))
+				memcpy(later, de->d_name, 21);
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto nomem;
+			v = nv;
+		}
+		if ((v[n] = strdup(de->d_name)) == NULL)
+			goto nomem;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_str);
+	*out = v;
+	*np = n;
+	return 0;
+nomem:
+	closedir(d);
+	free_buckets(v, n);
+	return -ENOMEM;
+}
+
+/*
+ * first_due - the earliest due time in bucket name (-ENOENT: it holds
+ * no scheduled file); names sort by due time, so only a name smaller
+ * than the smallest so far is parsed
+ */
+static int
+first_due(int sfd, const char *name, int64_t *due)
+{
+	struct sfile f, best;
+	struct dirent *de;
+	DIR *d;
+	int fd, found = 0;
+
+	fd = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT ? -ENOENT : -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (found && strcmp(de->d_name, best.name) >= 0)
+			continue;
+		if (parse_name(de->d_name, &f) == 0) {
+			best = f;
+			found = 1;
+		}
+	}
+	closedir(d);
+	if (!found)
+		return -ENOENT;
+	*due = best.due;
+	return 0;
+}
+
 /* free_buckets - release what list_buckets returned */
 static void
 free_buckets(char **v, size_t n)
@@ -498,7 +603,7 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 {
 	struct spool_writer *w = NULL;
 	struct sfile *files;
-	char **buckets, nowb[32];
+	char **buckets, nowb[32], later[32], floor[32];
 	size_t nb, nf, i, j;
 	int sfd, lfd, bfd, r, moved = 0, stop = 0;
 
@@ -513,13 +618,12 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 		close(sfd);
 		return lfd;
 	}
-	if ((r = recover(t, sfd)) < 0 ||
-	    (r = list_buckets(sfd, &buckets, &nb)) < 0)
-		goto out;
 	bucket_name(nowb, sizeof(nowb), now);
+	if ((r = recover(t, sfd)) < 0 ||
+	    (r = due_buckets(sfd, nowb, "", &buckets, &nb,
+	    next != NULL ? later : NULL)) < 0)
+		goto out;
 	for (i = 0; i < nb && !stop && r >= 0; i++) {
-		if (next == NULL && strcmp(buckets[i], nowb) > 0)
-			break;		/* nothing later is due */
 		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
@@ -547,6 +651,20 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 			(void)unlinkat(sfd, buckets[i], AT_REMOVEDIR);
 	}
 	free_buckets(buckets, nb);
+	/*
+	 * Nothing later is due: the next due time is the first of the
+	 * smallest later bucket that holds a file (one a cancel or a move
+	 * emptied is passed).
+	 */
+	while (r >= 0 && !stop && next != NULL && later[0] != '\0') {
+		if ((r = first_due(sfd, later, next)) != -ENOENT)
+			break;
+		strcpy(floor, later);
+		if ((r = due_buckets(sfd, nowb, floor, &buckets, &nb,
+		    later)) < 0)
+			break;
+		free_buckets(buckets, nb);
+	}
 out:
 	if (w != NULL) {
 		int c = spool_writer_close(w);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spool.h"
@@ -233,9 +234,67 @@ run(enum spool_io_mode mode, const char *name)
 		ok(0, "cleanup");
 }
 
+/*
+ * sched_next - the next due time spool_sched_move reports is the first
+ * file of the first later bucket that holds one: an empty bucket before
+ * it (a cancel or a killed sender leaves one) is passed, and nothing is
+ * moved before its time
+ */
+static void
+sched_next(void)
+{
+	struct spool_writer_opts o = { .codec = -1, .partition = -1 };
+	struct spool_writer *w;
+	struct spool_topic *t;
+	struct spool_msg m;
+	struct spool *sp;
+	char path[600];
+	int64_t now, next = 0, due[2];
+	int i, r;
+
+	/* a minute's start a day from now: the messages are in the future */
+	now = ((int64_t)time(NULL) + 86400) / 60 * 60000;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_spool.%d.sched", getpid());
+	ok(spool_open(&sp, dir, SPOOL_CREATE) == 0, "sched: spool");
+	t = topic(sp, "later", 1 << 20, 1);
+	/* the 3rd and 5th minute after now; an empty bucket for the 2nd */
+	due[0] = now + 5 * 60000 + 7;
+	due[1] = now + 3 * 60000 + 11;
+	for (i = 0, r = 0; i < 2 && r == 0; i++) {
+		o.due = due[i];
+		memset(&m, 0, sizeof(m));
+		m.payload = "x";
+		m.len = 1;
+		if ((r = spool_writer_open(t, &o, &w)) == 0) {
+			r = spool_writer_add(w, &m);
+			if (spool_writer_close(w) < 0)
+				r = -1;
+		}
+	}
+	ok(r == 0, "sched: two messages scheduled");
+	snprintf(path, sizeof(path), "%s/topics/later/scheduled/%020lld", dir,
+	    (long long)((now + 2 * 60000) / 60000));
+	ok(mkdir(path, 0775) == 0, "sched: an empty bucket before them");
+	r = spool_sched_move(t, now, &next);
+	ok(r == 0 && next == due[1], "sched: nothing moved, next %lld "
+	    "(want %lld)", (long long)next, (long long)due[1]);
+	r = spool_sched_move(t, due[1], &next);
+	ok(r == 1 && next == due[0], "sched: one moved at its time, next %lld",
+	    (long long)next);
+	r = spool_sched_move(t, due[0] + 1, &next);
+	ok(r == 1 && next == -1, "sched: the other moved, none left");
+	spool_topic_close(t);
+	spool_close(sp);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		ok(0, "cleanup");
+}
+
 int
 main(void)
 {
+	sched_next();
 	run(SPOOL_IO_SYNC, "sync");
 	run(SPOOL_IO_URING, "uring");
 	return tap_done();
