@@ -4,7 +4,7 @@
 # Environment:
 #   BENCH_N=5000000     messages (lines of exactly 100 bytes: 99 chars + "\n")
 #   BENCH_REPS=3        runs per measurement, the best (shortest) is kept
-#   BENCH_SCHED=100000  scheduled batches beside a topic for the --delay bars
+#   BENCH_SCHED=1000000 scheduled batches beside a topic for the --delay bars
 #   BENCH_REPL_MB=200   the spool mq-replicate copies (1000: the 1 GB variant);
 #                       tests/bench-repl.sh lists its other settings
 #   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
@@ -140,11 +140,11 @@ measure 'mq-recv > out2'            recv 'rm -f out2' '"$RECV" t1 > out2' \
 rm -f out
 
 # --- scheduled messages (mq-send --delay / --at) ---------------------------
-# BENCH_SCHED scheduled batches (default 100000: hard links of real
+# BENCH_SCHED scheduled batches (default a million: hard links of real
 # scheduled files, spread over the minutes of the next day) beside a topic
 # must not slow a plain send or receive of it; and a follower makes a due
 # message visible within 50 ms of its time with nothing else sent.
-SN=${BENCH_SCHED:-100000}
+SN=${BENCH_SCHED:-1000000}
 drop_topic ts
 "$SEND" --no-sync --delay 2d ts seed || fail "mq-send --delay"
 seed=$(ls spool/topics/ts/scheduled/*/* 2>/dev/null | head -n 1)
