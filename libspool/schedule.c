@@ -298,6 +298,36 @@ first_due(int sfd, const char *name, int64_t *due)
 	return 0;
 }
 
+/*
+ * next_due - the earliest due time after bucket upto: the first file of
+ * the smallest later bucket that holds one (one a cancel or a move
+ * emptied is passed); later is that bucket's name when the caller has
+ * it already, else ""
+ */
+static int
+next_due(int sfd, const char *upto, char *later, int64_t *next)
+{
+	char **v, floor[32];
+	size_t n;
+	int r;
+
+	*next = -1;
+	if (later[0] == '\0') {
+		if ((r = due_buckets(sfd, upto, "", &v, &n, later)) < 0)
+			return r;
+		free_buckets(v, n);
+	}
+	while (later[0] != '\0') {
+		if ((r = first_due(sfd, later, next)) != -ENOENT)
+			return r;
+		memcpy(floor, later, sizeof(floor));
+		if ((r = due_buckets(sfd, upto, floor, &v, &n, later)) < 0)
+			return r;
+		free_buckets(v, n);
+	}
+	return 0;
+}
+
 /* free_buckets - release what list_buckets returned */
 static void
 free_buckets(char **v, size_t n)
@@ -603,17 +633,30 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 {
 	struct spool_writer *w = NULL;
 	struct sfile *files;
-	char **buckets, nowb[32], later[32], floor[32];
+	char **buckets, nowb[32], later[32];
 	size_t nb, nf, i, j;
 	int sfd, lfd, bfd, r, moved = 0, stop = 0;
 
 	if (next != NULL)
 		*next = -1;
-	/* a replica moves nothing: the source's moves arrive as appends */
-	if ((r = spool_replica_of(t->sp, NULL, 0)) != 0)
-		return r < 0 ? r : 0;
 	if ((sfd = open_dir(t->sp, t->dirfd, SCHED_DIR, 0)) < 0)
 		return sfd == -ENOENT ? 0 : sfd;
+	/*
+	 * A replica moves nothing: the source's moves arrive as appends.
+	 * A follower still wakes when one falls due, and once a second
+	 * while any is overdue, so that after a promotion (which makes
+	 * them ours to move) they come without another send.
+	 */
+	if ((r = spool_replica_of(t->sp, NULL, 0)) != 0) {
+		if (r > 0 && next != NULL) {
+			later[0] = '\0';
+			r = next_due(sfd, "", later, next);
+			if (r >= 0 && *next >= 0 && *next <= now)
+				*next = now + 1000;
+		}
+		close(sfd);
+		return r < 0 ? r : 0;
+	}
 	if ((lfd = take_lock(sfd)) < 0) {
 		close(sfd);
 		return lfd;
@@ -651,20 +694,8 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 			(void)unlinkat(sfd, buckets[i], AT_REMOVEDIR);
 	}
 	free_buckets(buckets, nb);
-	/*
-	 * Nothing later is due: the next due time is the first of the
-	 * smallest later bucket that holds a file (one a cancel or a move
-	 * emptied is passed).
-	 */
-	while (r >= 0 && !stop && next != NULL && later[0] != '\0') {
-		if ((r = first_due(sfd, later, next)) != -ENOENT)
-			break;
-		strcpy(floor, later);
-		if ((r = due_buckets(sfd, nowb, floor, &buckets, &nb,
-		    later)) < 0)
-			break;
-		free_buckets(buckets, nb);
-	}
+	if (r >= 0 && !stop && next != NULL && later[0] != '\0')
+		r = next_due(sfd, nowb, later, next);
 out:
 	if (w != NULL) {
 		int c = spool_writer_close(w);

@@ -508,6 +508,24 @@ sched_files() {
 	expect_status 0
 }
 
+@test "a follower on a replica that is promoted delivers a scheduled message when due, with nothing else sent" {
+	mq-send -s "$A" t first
+	local at=$(( $(date +%s%3N) + 4000 ))
+	mq-send -s "$A" --at "$at" t later
+	run "$R" "$A" "$B"
+	expect_status 0
+	bg "$T/out" "$T/err" mq-recv -s "$B" -f t
+	wait_until 10 lines_in "$T/out" 1
+	run "$R" --promote "$B"
+	expect_status 0
+	# due, then a second of the replica's look-again, and some slack
+	while (( $(date +%s%3N) < at + 2500 )); do sleep 0.1; done
+	wait_until 2 lines_in "$T/out" 2
+	stop_bg "$BG_PID"
+	run cat "$T/out"
+	expect_output $'first\nlater'
+}
+
 @test "an acknowledgement past the partition's end counts only up to it" {
 	mq-send -s "$A" t one
 	run "$R" "$A" "$B"
