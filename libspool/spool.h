@@ -250,7 +250,6 @@ int	 spool_txn_abort(struct spool_topic *, uint64_t txid);
 int	 spool_txn_tick(struct spool_topic *, int64_t now_ms, int gc);
 int	 spool_txn_list(struct spool_topic *, struct spool_txn_info **, size_t *);
 void	 spool_txn_list_free(struct spool_txn_info *, size_t);
-int	 spool_txn_committing(struct spool_topic *, uint64_t txid);
 
 /*
  * dump.c: every batch header of a partition as it is on disk, and whether

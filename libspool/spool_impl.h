@@ -209,6 +209,7 @@ int	 spool_txn_store(struct spool_topic *, uint64_t txid, uint32_t seq,
 	    uint32_t part, unsigned char *buf, size_t len, uint32_t count,
 	    int sync);
 int	 spool_txn_settle(struct spool_topic *, uint64_t txid);
+int	 spool_txn_committing(struct spool_topic *, uint64_t txid);
 int	 spool_txn_any_unsettled(struct spool_topic *, int64_t since);
 int	 spool_txn_unsettled(struct spool_topic *, uint64_t txid, int64_t since);
 int	 spool_txn_verify(struct spool_topic *,
