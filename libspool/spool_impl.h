@@ -160,6 +160,43 @@ int	 spool_seg_recover(struct spool *, uint64_t base,
 	    int logfd, int idxfd, struct spool_scanpos *);
 int	 spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos);
 
+/* cursor.c: the verified batch headers of one partition, in order */
+enum spool_cur {
+	SPOOL_CUR_DONE,		/* no segment has more (for now) */
+	SPOOL_CUR_BATCH,	/* c->h at c->pos, whole in the file */
+	SPOOL_CUR_TORN,		/* the segment ends in part of a batch */
+	SPOOL_CUR_BAD,		/* a header that does not check out */
+	SPOOL_CUR_HOLE		/* offsets jump (c->why) */
+};
+struct spool_cursor {
+	struct spool_io	*io;
+	int		 partfd;	/* -1: one segment only */
+	struct spool_seglist segs;	/* as listed when opened */
+	size_t		 seg;		/* segs.base[seg] is open */
+	int		 logfd;
+	int		 ownfd;		/* logfd is the cursor's to close */
+	uint64_t	 base;		/* the open segment's first offset */
+	off_t		 size;		/* its size when opened */
+	off_t		 at;		/* where the next header is read */
+	uint64_t	 expect;	/* where the next batch should start */
+	int		 held;		/* the batch at pos comes next */
+	/* what spool_cursor_next stopped at */
+	off_t		 pos;		/* byte of its header */
+	struct spool_bhdr h;
+	unsigned char	 hdr[SPOOL_HDR_SIZE];	/* as read */
+	int		 gap;		/* a legal gap before it (compacted) */
+	unsigned char	*body;		/* spool_cursor_body's */
+	size_t		 bcap;
+	char		 why[192];
+};
+int	 spool_cursor_open(struct spool_cursor *, struct spool_io *, int partfd);
+void	 spool_cursor_fd(struct spool_cursor *, struct spool_io *, int fd,
+	    uint64_t base, off_t size, off_t at, uint64_t expect);
+int	 spool_cursor_seek(struct spool_cursor *, uint64_t offset);
+int	 spool_cursor_next(struct spool_cursor *);
+int	 spool_cursor_body(struct spool_cursor *);
+void	 spool_cursor_close(struct spool_cursor *);
+
 int	 spool_config_parse(struct spool_config *, char *text);
 
 /* partition bounds, used by reader and topic info */
