@@ -226,7 +226,8 @@ stop(struct spool_cursor *c, int what)
  * of a batch, SPOOL_CUR_BAD at a header that does not check out (the
  * next call goes on with the next segment); SPOOL_CUR_HOLE where offsets
  * jump (c->why; the next call hands out the batch there, or reads the
- * new segment); -EPROTO at a batch a newer mq wrote (c->why); other -errno
+ * new segment); -EPROTO at a batch a newer mq wrote (c->why; the next
+ * call goes on with the next segment); other -errno
  */
 int
 spool_cursor_next(struct spool_cursor *c)
@@ -264,7 +265,7 @@ spool_cursor_next(struct spool_cursor *c)
 			return stop(c, SPOOL_CUR_TORN);
 		if ((u = spool_bhdr_unpack(c->hdr, &c->h)) == -EPROTO) {
 			spool_bhdr_newer(c->hdr, c->why, sizeof(c->why));
-			return u;
+			return stop(c, u);
 		}
 		if (u < 0) {
 			snprintf(c->why, sizeof(c->why), "bad batch header");
