@@ -677,53 +677,36 @@ static int
 time_offset(struct spool_reader *r, struct rpart *p, int64_t ts,
     uint64_t next, uint64_t *off)
 {
-	struct spool_seglist l;
-	struct spool_bhdr h;
+	struct spool_cursor c;
 	struct spool_body b;
 	struct spool_msg m;
-	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
-	char name[SPOOL_SEGNAME_LEN + 16], why[64];
-	size_t i;
-	off_t pos;
-	int fd, s = 0;
+	char why[64];
+	int s;
 
 	*off = next;
 	memset(&b, 0, sizeof(b));
-	if ((s = spool_seg_list(p->partfd, &l)) < 0)
+	if ((s = spool_cursor_open(&c, r->io, p->partfd)) < 0)
 		return s;
-	for (i = 0; i < l.n; i++) {
-		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
-		fd = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd == -1)
+	/* damage, holes and newer batches are the read's to report */
+	while ((s = spool_cursor_next(&c)) > 0 || s == -EPROTO) {
+		if (s != SPOOL_CUR_BATCH || c.h.type != SPOOL_TYPE_DATA ||
+		    c.h.max_ts < ts)
+			continue;	/* skippable, or too early */
+		if ((s = spool_cursor_body(&c)) < 0 && s != -EBADMSG)
+			break;
+		if (s != 1 || spool_body_open(&b, &c.h, c.body, why,
+		    sizeof(why)) < 0)
 			continue;
-		for (pos = 0; spool_io_pread(r->io, fd, hdr, sizeof(hdr), pos)
-		    == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0 &&
-		    h.type != SPOOL_TYPE_END; pos += SPOOL_HDR_SIZE +
-		    h.body_len) {
-			if (h.type != SPOOL_TYPE_DATA || h.max_ts < ts)
-				continue;	/* skippable, or too early */
-			free(body);
-			if ((body = malloc(h.body_len + 1)) == NULL) {
-				s = -ENOMEM;
-				break;
+		while (spool_body_next(&b, &m) == 1)
+			if (m.ts >= ts) {
+				*off = m.offset;
+				s = 0;
+				goto out;
 			}
-			if (spool_io_pread(r->io, fd, body, h.body_len,
-			    pos + SPOOL_HDR_SIZE) != (ssize_t)h.body_len ||
-			    spool_body_open(&b, &h, body, why, sizeof(why)) < 0)
-				continue;
-			while (spool_body_next(&b, &m) == 1)
-				if (m.ts >= ts) {
-					*off = m.offset;
-					close(fd);
-					goto out;
-				}
-		}
-		close(fd);
 	}
 out:
-	free(body);
 	spool_body_free(&b);
-	spool_seg_free(&l);
+	spool_cursor_close(&c);
 	return s;
 }
 
