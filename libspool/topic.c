@@ -728,21 +728,24 @@ cut_aside(struct vctx *v, int fd, uint64_t base, off_t at, off_t size,
 static int
 rebuild_index(struct vctx *v, int fd, uint64_t base, off_t size)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE], *ix = NULL, *nix;
-	struct spool_bhdr h;
+	struct spool_cursor c;
+	unsigned char *ix = NULL, *nix;
 	char name[SPOOL_SEGNAME_LEN + 16];
 	size_t n = 0, cap = 0;
-	off_t p = 0, last = -SPOOL_IDX_INTERVAL;
-	int r;
+	off_t last = -SPOOL_IDX_INTERVAL;
+	int r, s;
 
-	while (p + SPOOL_HDR_SIZE <= size) {
-		if (spool_io_pread(v->io, fd, hdr, sizeof(hdr), p) !=
-		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
-		    h.type != SPOOL_TYPE_DATA)
+	spool_cursor_fd(&c, v->io, fd, base, size, 0, base);
+	/* data batches up to the first of any other kind; jumps are verify's */
+	while ((s = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+	    s == SPOOL_CUR_HOLE) {
+		if (s != SPOOL_CUR_BATCH)
+			continue;
+		if (c.h.type != SPOOL_TYPE_DATA)
 			break;
-		if (p - last >= SPOOL_IDX_INTERVAL &&
-		    h.base_offset - base <= UINT32_MAX && p <= UINT32_MAX) {
-			if (n + 8 > cap) {
+		if (c.pos - last >= SPOOL_IDX_INTERVAL &&
+		    c.h.base_offset - base <= UINT32_MAX && c.pos <= UINT32_MAX) {
+			if (n + SPOOL_IDX_ENTRY > cap) {
 				cap = cap ? cap * 2 : 4096;
 				if ((nix = realloc(ix, cap)) == NULL) {
 					free(ix);
@@ -750,12 +753,16 @@ rebuild_index(struct vctx *v, int fd, uint64_t base, off_t size)
 				}
 				ix = nix;
 			}
-			put32(ix + n, (uint32_t)(h.base_offset - base));
-			put32(ix + n + 4, (uint32_t)p);
-			n += 8;
-			last = p;
+			put32(ix + n, (uint32_t)(c.h.base_offset - base));
+			put32(ix + n + 4, (uint32_t)c.pos);
+			n += SPOOL_IDX_ENTRY;
+			last = c.pos;
 		}
-		p += SPOOL_HDR_SIZE + h.body_len;
+	}
+	spool_cursor_close(&c);
+	if (s < 0 && s != -EPROTO) {
+		free(ix);
+		return s;
 	}
 	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
 	r = spool_write_file(v->pfd, name, ix, n, 1);
