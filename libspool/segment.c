@@ -400,27 +400,21 @@ int
 spool_seg_seek(struct spool_io *io, int logfd, int idxfd, uint64_t base,
     uint64_t offset, off_t size, off_t *pos, uint64_t *expect)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_bhdr h;
+	struct spool_cursor c;
 	uint64_t at;
 	off_t p;
 	ssize_t n;
 
 	if ((n = idx_best(io, logfd, idxfd, base, offset, size, &p, &at)) < 0)
 		return (int)n;
-	while (p + SPOOL_HDR_SIZE <= size) {
-		if (spool_io_pread(io, logfd, hdr, sizeof(hdr), p) !=
-		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
-			break;
-		/* a gap, legal or not, is the reader's to judge */
-		if (h.base_offset != at || h.type == SPOOL_TYPE_END ||
-		    h.base_offset + h.count > offset)
-			break;
-		at = h.base_offset + h.count;
-		p += SPOOL_HDR_SIZE + h.body_len;
-	}
-	*pos = p;
+	spool_cursor_fd(&c, io, logfd, base, size, p, at);
+	/* a gap, legal or not, is the reader's to judge */
+	while (spool_cursor_next(&c) == SPOOL_CUR_BATCH && !c.gap &&
+	    c.h.type != SPOOL_TYPE_END && c.h.base_offset + c.h.count <= offset)
+		at = c.expect;
+	*pos = c.pos;
 	*expect = at;
+	spool_cursor_close(&c);
 	return 0;
 }
 
