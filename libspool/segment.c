@@ -199,111 +199,68 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
     off_t size, int bodies, struct spool_scanpos *sp, char *why,
     size_t whylen)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
-	struct spool_bhdr h;
-	size_t bcap = 0;
-	off_t pos = from;
-	ssize_t n;
-	int r = SCAN_OK, u;
+	struct spool_cursor c;
+	int r, u;
 
+	spool_cursor_fd(&c, io, fd, 0, size, from, sp->next);
 	sp->end = 0;
-	while (pos < size) {
-		if (size - pos < SPOOL_HDR_SIZE) {
-			r = SCAN_TORN;
+	for (;;) {
+		r = spool_cursor_next(&c);
+		sp->pos = c.pos;
+		if (r != SPOOL_CUR_BATCH)
 			break;
-		}
-		n = spool_io_pread(io, fd, hdr, sizeof(hdr), pos);
-		if (n < 0) {
-			r = (int)n;
-			break;
-		}
-		if (n < SPOOL_HDR_SIZE) {
-			r = SCAN_TORN;
-			break;
-		}
-		if ((u = spool_bhdr_unpack(hdr, &h)) == -EPROTO) {
-			/* not ours to judge, nor to cut */
-			spool_bhdr_newer(hdr, why, whylen);
-			r = -EPROTO;
-			break;
-		}
-		if (u < 0) {
-			if (zero_tail(io, fd, pos, size))
-				r = SCAN_TORN;
-			else {
-				snprintf(why, whylen, "bad batch header");
-				r = SCAN_BADHDR;
-			}
-			break;
-		}
-		if (h.base_offset > sp->next &&
-		    !(h.flags & SPOOL_BF_COMPACTED)) {
-			snprintf(why, whylen, "offsets %" PRIu64 " to %" PRIu64
-			    " are missing (batch offset %" PRIu64 " where %"
-			    PRIu64 " was expected)", sp->next,
-			    h.base_offset - 1, h.base_offset, sp->next);
-			r = SCAN_BADHDR;
-			break;
-		}
-		if (h.base_offset < sp->next) {
-			snprintf(why, whylen, "batch offset %" PRIu64
-			    " where %" PRIu64 " was expected",
-			    h.base_offset, sp->next);
-			r = SCAN_BADHDR;
-			break;
-		}
-		if ((off_t)h.body_len > size - pos - SPOOL_HDR_SIZE) {
-			r = SCAN_TORN;	/* the write never finished */
-			break;
-		}
-		if (bodies && h.body_len > 0) {
-			if (h.body_len > bcap) {
-				unsigned char *nb = realloc(body, h.body_len);
-
-				if (nb == NULL) {
-					r = -ENOMEM;
-					break;
-				}
-				body = nb;
-				bcap = h.body_len;
-			}
-			n = spool_io_pread(io, fd, body, h.body_len,
-			    pos + SPOOL_HDR_SIZE);
-			if (n < 0) {
-				r = (int)n;
-				break;
-			}
-			if ((size_t)n < h.body_len) {
-				r = SCAN_TORN;
-				break;
-			}
-			if (spool_crc(0, body, h.body_len) != h.body_crc) {
-				snprintf(why, whylen, "body checksum mismatch");
-				r = SCAN_BADBODY;
-				break;
-			}
+		if (bodies && c.h.body_len > 0 &&
+		    (r = spool_cursor_body(&c)) != 1) {
+			if (r == -EBADMSG)
+				snprintf(why, whylen, "%s", c.why);
+			r = r == 0 ? SCAN_TORN : r == -EBADMSG ? SCAN_BADBODY : r;
+			goto out;
 		}
 		/* a checked body must also decode into its records */
-		if (bodies && h.type == SPOOL_TYPE_DATA &&
-		    (u = records_ok(&h, body, why, whylen)) != 1) {
+		if (bodies && c.h.type == SPOOL_TYPE_DATA &&
+		    (u = records_ok(&c.h, c.body, why, whylen)) != 1) {
 			r = u < 0 ? u : SCAN_BADBODY;
-			break;
+			goto out;
 		}
-		if (h.type == SPOOL_TYPE_END) {
+		if (c.h.type == SPOOL_TYPE_END) {
 			/* past the offsets compaction removed before it */
-			sp->next = h.base_offset;
+			sp->next = c.h.base_offset;
 			sp->end = 1;
-			pos += SPOOL_HDR_SIZE;
+			sp->pos += SPOOL_HDR_SIZE;
+			r = SPOOL_CUR_DONE;
 			break;
 		}
 		/* a skippable batch's times are its own */
-		if (h.type == SPOOL_TYPE_DATA && h.max_ts > sp->max_ts)
-			sp->max_ts = h.max_ts;
-		sp->next = h.base_offset + h.count;
-		pos += SPOOL_HDR_SIZE + h.body_len;
+		if (c.h.type == SPOOL_TYPE_DATA && c.h.max_ts > sp->max_ts)
+			sp->max_ts = c.h.max_ts;
+		sp->next = c.h.base_offset + c.h.count;
 	}
-	free(body);
-	sp->pos = pos;
+	switch (r) {
+	case SPOOL_CUR_DONE:
+		r = SCAN_OK;
+		break;
+	case SPOOL_CUR_TORN:
+		r = SCAN_TORN;
+		break;
+	case SPOOL_CUR_BAD:
+		if (zero_tail(io, fd, c.pos, size))
+			r = SCAN_TORN;
+		else {
+			snprintf(why, whylen, "%s", c.why);
+			r = SCAN_BADHDR;
+		}
+		break;
+	case SPOOL_CUR_HOLE:
+		snprintf(why, whylen, "%s", c.why);
+		r = SCAN_BADHDR;
+		break;
+	case -EPROTO:
+		/* not ours to judge, nor to cut */
+		snprintf(why, whylen, "%s", c.why);
+		break;
+	}
+out:
+	spool_cursor_close(&c);
 	return r;
 }
 
