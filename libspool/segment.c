@@ -1,5 +1,5 @@
 /*
- * segment.c - segment files and their sparse indexes
+ * segment.c - segment files: listing, walking, seeking, recovering
  *
  * A partition directory holds segment files named by their first offset
  * (20 digits, so that ls sorts them), each with an index file.  This
@@ -15,9 +15,10 @@
  * message, and a writer cuts it off.  A complete batch whose checksum
  * fails is damage, reported and never cut silently.
  *
- * The index is a hint.  Entries are believed only after the header they
- * point at checks out with the expected offset; otherwise the walk
- * starts from an earlier entry or from the start of the segment.
+ * The index is a hint (idx.c): entries are believed only after the
+ * header they point at checks out with the expected offset; otherwise
+ * the walk starts from an earlier entry or from the start of the
+ * segment.
  */
 
 #include <sys/stat.h>
@@ -213,7 +214,8 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
 		    (r = spool_cursor_body(&c)) != 1) {
 			if (r == -EBADMSG)
 				snprintf(why, whylen, "%s", c.why);
-			r = r == 0 ? SCAN_TORN : r == -EBADMSG ? SCAN_BADBODY : r;
+			r = r == 0 ? SCAN_TORN :
+			    r == -EBADMSG ? SCAN_BADBODY : r;
 			goto out;
 		}
 		/* a checked body must also decode into its records */
@@ -264,89 +266,6 @@ out:
 	return r;
 }
 
-/* idx_load - read a whole index file; returns entries */
-static ssize_t
-idx_load(struct spool_io *io, int idxfd, unsigned char **out)
-{
-	struct stat st;
-	unsigned char *buf;
-	ssize_t n;
-
-	*out = NULL;
-	if (idxfd < 0 || fstat(idxfd, &st) == -1 || st.st_size < SPOOL_IDX_ENTRY)
-		return 0;
-	if (st.st_size > (off_t)(64u << 20))	/* not an index we wrote */
-		return 0;
-	if ((buf = malloc(st.st_size)) == NULL)
-		return -ENOMEM;
-	n = spool_io_pread(io, idxfd, buf, st.st_size, 0);
-	if (n < 0) {
-		free(buf);
-		return n;
-	}
-	*out = buf;
-	return n / SPOOL_IDX_ENTRY;
-}
-
-/* idx_check - whether an index entry points at the batch it claims */
-static int
-idx_check(struct spool_io *io, int logfd, uint64_t base, uint32_t rel,
-    off_t pos, off_t size)
-{
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_bhdr h;
-
-	if (pos < 0 || pos + SPOOL_HDR_SIZE > size)
-		return 0;
-	if (spool_io_pread(io, logfd, hdr, sizeof(hdr), pos) != SPOOL_HDR_SIZE)
-		return 0;
-	if (spool_bhdr_unpack(hdr, &h) < 0)
-		return 0;
-	return h.base_offset == base + rel;
-}
-
-/*
- * idx_best - the last trustworthy index entry at or before offset
- * (UINT64_MAX: the last one overall); sets *pos and *at, else 0 and base
- */
-static ssize_t
-idx_best(struct spool_io *io, int logfd, int idxfd, uint64_t base,
-    uint64_t offset, off_t size, off_t *pos, uint64_t *at)
-{
-	unsigned char *ix;
-	ssize_t n, lo, hi, i;
-
-	*pos = 0;
-	*at = base;
-	if ((n = idx_load(io, idxfd, &ix)) <= 0)
-		return n;
-	/* the entries are sorted when they are ours; find the last <= */
-	lo = 0;
-	hi = n;
-	while (lo < hi) {
-		ssize_t mid = (lo + hi) / 2;
-
-		if (base + get32(ix + mid * 8) <= offset &&
-		    (off_t)get32(ix + mid * 8 + 4) < size)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (i = lo - 1; i >= 0 && i >= lo - 8; i--) {
-		uint32_t rel = get32(ix + i * 8);
-		off_t p = get32(ix + i * 8 + 4);
-
-		if (idx_check(io, logfd, base, rel, p, size)) {
-			*pos = p;
-			*at = base + rel;
-			free(ix);
-			return i + 1;
-		}
-	}
-	free(ix);
-	return 0;
-}
-
 /*
  * spool_seg_seek - the position of the batch holding offset in a
  * segment, or of the first batch after it, or of the end of the good
@@ -362,7 +281,8 @@ spool_seg_seek(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 	off_t p;
 	ssize_t n;
 
-	if ((n = idx_best(io, logfd, idxfd, base, offset, size, &p, &at)) < 0)
+	n = spool_idx_best(io, logfd, idxfd, base, offset, size, &p, &at);
+	if (n < 0)
 		return (int)n;
 	spool_cursor_fd(&c, io, logfd, base, size, p, at);
 	/* a gap, legal or not, is the reader's to judge */
@@ -372,29 +292,6 @@ spool_seg_seek(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 	*pos = c.pos;
 	*expect = at;
 	spool_cursor_close(&c);
-	return 0;
-}
-
-/*
- * spool_idx_append - add an index entry for the batch at pos (under the
- * partition lock, which is what makes the end of the index ours)
- */
-int
-spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos)
-{
-	unsigned char e[SPOOL_IDX_ENTRY];
-	struct stat st;
-
-	if (idxfd < 0 || offset - base > UINT32_MAX || pos > UINT32_MAX)
-		return 0;
-	if (fstat(idxfd, &st) == -1)
-		return -errno;
-	put32(e, (uint32_t)(offset - base));
-	put32(e + 4, (uint32_t)pos);
-	/* an index entry is a hint: no sync, and a failure costs a scan */
-	if (pwrite(idxfd, e, sizeof(e), st.st_size - st.st_size % 8) !=
-	    (ssize_t)sizeof(e))
-		return errno ? -errno : -EIO;
 	return 0;
 }
 
@@ -470,7 +367,7 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 	ssize_t k;
 	int r;
 
-	k = idx_best(io, logfd, idxfd, base, UINT64_MAX, size, &from,
+	k = spool_idx_best(io, logfd, idxfd, base, UINT64_MAX, size, &from,
 	    &pos->next);
 	if (k < 0)
 		return (int)k;
@@ -578,10 +475,5 @@ spool_seg_recover(struct spool *sp, uint64_t base, int logfd,
 	}
 	if (r == SCAN_TORN && ftruncate(logfd, pos->pos) == -1)
 		return -errno;
-	/* entries past the end would point into whatever comes next */
-	if (idxfd >= 0 && fstat(idxfd, &st) == 0 &&
-	    st.st_size > keep * SPOOL_IDX_ENTRY &&
-	    ftruncate(idxfd, keep * SPOOL_IDX_ENTRY) == -1)
-		return -errno;
-	return 0;
+	return spool_idx_trim(idxfd, keep);
 }

@@ -158,7 +158,16 @@ int	 spool_seg_seek(struct spool_io *, int logfd, int idxfd, uint64_t base,
 	    uint64_t offset, off_t size, off_t *pos, uint64_t *expect);
 int	 spool_seg_recover(struct spool *, uint64_t base,
 	    int logfd, int idxfd, struct spool_scanpos *);
+
+/* idx.c: a segment's sparse index */
+ssize_t	 spool_idx_best(struct spool_io *, int logfd, int idxfd, uint64_t base,
+	    uint64_t offset, off_t size, off_t *pos, uint64_t *at);
 int	 spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos);
+int	 spool_idx_trim(int idxfd, ssize_t keep);
+int	 spool_idx_build(struct spool_io *, int pfd, int logfd, uint64_t base,
+	    off_t size);
+int	 spool_idx_check(struct spool_io *, int pfd, int logfd, uint64_t base,
+	    off_t size);
 
 /* cursor.c: the verified batch headers of one partition, in order */
 enum spool_cur {

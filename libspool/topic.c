@@ -724,89 +724,6 @@ cut_aside(struct vctx *v, int fd, uint64_t base, off_t at, off_t size,
 	return r;
 }
 
-/* rebuild_index - write a segment's index afresh from its batches */
-static int
-rebuild_index(struct vctx *v, int fd, uint64_t base, off_t size)
-{
-	struct spool_cursor c;
-	unsigned char *ix = NULL, *nix;
-	char name[SPOOL_SEGNAME_LEN + 16];
-	size_t n = 0, cap = 0;
-	off_t last = -SPOOL_IDX_INTERVAL;
-	int r, s;
-
-	spool_cursor_fd(&c, v->io, fd, base, size, 0, base);
-	/* data batches up to the first of any other kind; jumps are verify's */
-	while ((s = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
-	    s == SPOOL_CUR_HOLE) {
-		if (s != SPOOL_CUR_BATCH)
-			continue;
-		if (c.h.type != SPOOL_TYPE_DATA)
-			break;
-		if (c.pos - last >= SPOOL_IDX_INTERVAL &&
-		    c.h.base_offset - base <= UINT32_MAX && c.pos <= UINT32_MAX) {
-			if (n + SPOOL_IDX_ENTRY > cap) {
-				cap = cap ? cap * 2 : 4096;
-				if ((nix = realloc(ix, cap)) == NULL) {
-					free(ix);
-					return -ENOMEM;
-				}
-				ix = nix;
-			}
-			put32(ix + n, (uint32_t)(c.h.base_offset - base));
-			put32(ix + n + 4, (uint32_t)c.pos);
-			n += SPOOL_IDX_ENTRY;
-			last = c.pos;
-		}
-	}
-	spool_cursor_close(&c);
-	if (s < 0 && s != -EPROTO) {
-		free(ix);
-		return s;
-	}
-	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
-	r = spool_write_file(v->pfd, name, ix, n, 1);
-	free(ix);
-	return r;
-}
-
-/* check_index - whether every entry of a segment's index is right */
-static int
-check_index(struct vctx *v, int fd, uint64_t base, off_t size)
-{
-	unsigned char hdr[SPOOL_HDR_SIZE], e[SPOOL_IDX_ENTRY];
-	struct spool_bhdr h;
-	char name[SPOOL_SEGNAME_LEN + 16];
-	off_t at = 0, prev = -1;
-	int ifd, bad = 0;
-
-	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
-	if ((ifd = openat(v->pfd, name, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return 1;	/* none at all: readers scan; a writer makes one */
-	while (pread(ifd, e, sizeof(e), at) == sizeof(e)) {
-		off_t p = get32(e + 4);
-
-		if (p <= prev || p + SPOOL_HDR_SIZE > size ||
-		    spool_io_pread(v->io, fd, hdr, sizeof(hdr), p) !=
-		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
-		    h.base_offset != base + get32(e)) {
-			bad = 1;
-			break;
-		}
-		prev = p;
-		at += sizeof(e);
-	}
-	if (!bad) {
-		struct stat st;
-
-		if (fstat(ifd, &st) == 0 && st.st_size % SPOOL_IDX_ENTRY)
-			bad = 1;
-	}
-	close(ifd);
-	return !bad;
-}
-
 /* verify_seg - check one segment; repair what may be repaired */
 static int
 verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
@@ -926,9 +843,9 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 		break;
 	}
 	*next = newer ? UINT64_MAX : pos.next;
-	if (!check_index(v, fd, base, st.st_size)) {
+	if (!spool_idx_check(v->io, v->pfd, fd, base, st.st_size)) {
 		if (v->repair) {
-			if ((r = rebuild_index(v, fd, base, st.st_size)) < 0)
+			if ((r = spool_idx_build(v->io, v->pfd, fd, base, st.st_size)) < 0)
 				goto out;
 			vreport(v, base, -1, "rebuilt");
 		} else {
