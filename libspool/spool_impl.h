@@ -212,6 +212,7 @@ int	 spool_config_parse(struct spool_config *, char *text);
 int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 	    struct spool_part_info *);
 int	 spool_part_open(struct spool_topic *, uint32_t part);
+int	 spool_lock_file(int dirfd, int how);
 int	 spool_topic_reload(struct spool_topic *);
 
 /* group.c: one member of a consumer group (consumer.c reads for it) */
