@@ -274,6 +274,54 @@ int	 spool_sched_setfrom(struct spool_topic *, const uint64_t *from,
 	    uint32_t n, int sync);
 int	 spool_sched_reconcile(struct spool_topic *);
 
+/* reader.c and position.c: a reader and the partitions it reads */
+#define SPOOL_EXPECT_ANY	UINT64_MAX	/* after skipped damage: any offset */
 
+struct spool_rpart {
+	uint32_t	 id;
+	int		 partfd;
+	int		 logfd;
+	int		 wd;
+	uint64_t	 segbase;
+	off_t		 filepos;	/* file position of buf[0] */
+	unsigned char	*buf;
+	size_t		 cap;
+	size_t		 have;		/* bytes in buf */
+	size_t		 at;		/* next batch starts at buf[at] */
+	uint64_t	 next;		/* next offset to hand out */
+	uint64_t	 expect;	/* where the next batch should start */
+	off_t		 bpos;		/* file position of the open body */
+	uint64_t	 until;
+	int64_t		 until_ts;
+	int		 done;
+	int		 paused;
+	int		 inbody;
+	uint64_t	 txok;		/* a txid last found visible */
+	struct spool_body body;
+	struct spool_seglist segs;	/* as last listed */
+};
+
+struct spool_reader {
+	struct spool_topic *t;
+	struct spool_io	*io;
+	struct spool_reader_opts o;
+	struct spool_rpart	*parts;
+	uint32_t	 n;
+	uint32_t	 cur;
+	uint32_t	 idle;
+	struct spool_rpart	*ahead;		/* owner of the read-ahead */
+	struct spool_io_req rd;		/* the read-ahead itself */
+	int		 ifd;
+	int		 twd;
+};
+
+void	 spool_reader_warn(struct spool_reader *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 spool_reader_reset(struct spool_reader *, struct spool_rpart *,
+	    off_t pos);
+int	 spool_reader_seg(struct spool_reader *, struct spool_rpart *,
+	    uint64_t base, off_t pos);
+int	 spool_position_start(struct spool_reader *, struct spool_rpart *,
+	    const struct spool_pos *);
 
 #endif
