@@ -1,5 +1,5 @@
 /*
- * reader.c - reading a topic: batches, damage, following
+ * reader.c - reading a topic: batches, damage, the partitions read
  *
  * A reader walks each partition from a start position (position.c),
  * a batch at a time, taking the partitions in turn, and hands out one
@@ -31,8 +31,9 @@
  *
  * Following uses inotify on the partition directories (appends, new
  * segments) and the topic directory (a config rename may add
- * partitions), never polling.  Watches are set up before the first read,
- * so nothing written after a read can be missed.
+ * partitions), never polling; follow.c waits on them.  Watches are set
+ * up before the first read, so nothing written after a read can be
+ * missed.
  */
 
 #include <sys/file.h>
@@ -673,9 +674,13 @@ add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
 	return s;
 }
 
-/* add_parts - open partitions [r->n, count) from their start position */
-static int
-add_parts(struct spool_reader *r, uint32_t count, const struct spool_pos *start)
+/*
+ * spool_reader_add_parts - open partitions [r->n, count) from their
+ * start position
+ */
+int
+spool_reader_add_parts(struct spool_reader *r, uint32_t count,
+    const struct spool_pos *start)
 {
 	uint32_t i;
 	int s;
@@ -795,67 +800,13 @@ spool_reader_open(struct spool_topic *t, const struct spool_reader_opts *o,
 			return s;
 		}
 	}
-	s = o->partition == SPOOL_PART_NONE ? 0 : add_parts(r,
+	s = o->partition == SPOOL_PART_NONE ? 0 : spool_reader_add_parts(r,
 	    o->partition >= 0 ? 1 : t->cfg.partitions, &o->start);
 	if (s < 0) {
 		spool_reader_close(r);
 		return s;
 	}
 	*rp = r;
-	return 0;
-}
-
-/*
- * spool_reader_wait - block until something may have been written
- * (0), timeout_ms passed (-ETIMEDOUT; <0 waits for ever), a signal
- * came (-EINTR), or the topic was deleted (-ENOENT: nothing more will
- * ever be written to what this reader has open)
- */
-int
-spool_reader_wait(struct spool_reader *r, int timeout_ms)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd pfd;
-	const struct inotify_event *ev;
-	ssize_t n, i;
-	int topic = 0, gone = 0, s;
-
-	if (r->ifd < 0)
-		return -EINVAL;
-	pfd.fd = r->ifd;
-	pfd.events = POLLIN;
-	s = poll(&pfd, 1, timeout_ms);
-	if (s == -1)
-		return -errno;
-	if (s == 0)
-		return -ETIMEDOUT;
-	while ((n = read(r->ifd, buf, sizeof(buf))) > 0)
-		for (i = 0; i < n; i += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)(buf + i);
-			if (ev->wd != r->twd)
-				continue;
-			topic = 1;
-			if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF |
-			    IN_IGNORED))
-				gone = 1;
-		}
-	if (gone) {
-		spool_seterr(r->t->sp, "%s: the topic was deleted",
-		    r->t->name);
-		return -ENOENT;
-	}
-	if (topic && r->o.partition == -1) {
-		/* partitions may have grown: read them from their start */
-		if ((s = spool_topic_reload(r->t)) < 0)
-			return s;
-		if (r->t->cfg.partitions > r->n) {
-			struct spool_pos begin = { SPOOL_POS_BEGIN, 0 };
-
-			if ((s = add_parts(r, r->t->cfg.partitions,
-			    &begin)) < 0)
-				return s;
-		}
-	}
 	return 0;
 }
 

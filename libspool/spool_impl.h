@@ -321,6 +321,8 @@ void	 spool_reader_reset(struct spool_reader *, struct spool_rpart *,
 	    off_t pos);
 int	 spool_reader_seg(struct spool_reader *, struct spool_rpart *,
 	    uint64_t base, off_t pos);
+int	 spool_reader_add_parts(struct spool_reader *, uint32_t count,
+	    const struct spool_pos *start);
 int	 spool_position_start(struct spool_reader *, struct spool_rpart *,
 	    const struct spool_pos *);
 
