@@ -85,7 +85,8 @@ tests/unit/%: tests/unit/%.c $(B)/libspool.a $(HDR)
 tests/tools/nouring: tests/tools/nouring.c
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -o $@ $<
 
-UNIT = tests/unit/test_batch tests/unit/test_spool tests/unit/test_cli tests/unit/test_io
+UNIT = tests/unit/test_batch tests/unit/test_spool tests/unit/test_cli tests/unit/test_io \
+	tests/unit/test_cursor
 
 deps:
 	@sh tests/deps.sh

@@ -1,10 +1,10 @@
 /*
- * reader.c - reading a topic: positions, batches, damage, following
+ * reader.c - reading a topic: batches, damage, the partitions read
  *
- * A reader walks each partition from a start position, a batch at a
- * time, taking the partitions in turn, and hands out one message per
- * spool_reader_next call (pointers valid until the next call).  It takes
- * no lock and changes nothing on disk.
+ * A reader walks each partition from a start position (position.c),
+ * a batch at a time, taking the partitions in turn, and hands out one
+ * message per spool_reader_next call (pointers valid until the next
+ * call).  It takes no lock and changes nothing on disk.
  *
  * What a reader may see beside running writers: the tail of the newest
  * segment may hold part of a batch being written, which is "not yet
@@ -31,8 +31,9 @@
  *
  * Following uses inotify on the partition directories (appends, new
  * segments) and the topic directory (a config rename may add
- * partitions), never polling.  Watches are set up before the first read,
- * so nothing written after a read can be missed.
+ * partitions), never polling; follow.c waits on them.  Watches are set
+ * up before the first read, so nothing written after a read can be
+ * missed.
  */
 
 #include <sys/file.h>
@@ -52,53 +53,10 @@
 #include "spool_impl.h"
 
 #define CHUNK		(1u << 20)
-#define EXPECT_ANY	UINT64_MAX	/* after skipped damage: any offset */
 
-struct rpart {
-	uint32_t	 id;
-	int		 partfd;
-	int		 logfd;
-	int		 wd;
-	uint64_t	 segbase;
-	off_t		 filepos;	/* file position of buf[0] */
-	unsigned char	*buf;
-	size_t		 cap;
-	size_t		 have;		/* bytes in buf */
-	size_t		 at;		/* next batch starts at buf[at] */
-	uint64_t	 next;		/* next offset to hand out */
-	uint64_t	 expect;	/* where the next batch should start */
-	off_t		 bpos;		/* file position of the open body */
-	uint64_t	 until;
-	int64_t		 until_ts;
-	int		 done;
-	int		 paused;
-	int		 inbody;
-	uint64_t	 txok;		/* a txid last found visible */
-	struct spool_body body;
-	struct spool_seglist segs;	/* as last listed */
-};
-
-struct spool_reader {
-	struct spool_topic *t;
-	struct spool_io	*io;
-	struct spool_reader_opts o;
-	struct rpart	*parts;
-	uint32_t	 n;
-	uint32_t	 cur;
-	uint32_t	 idle;
-	struct rpart	*ahead;		/* owner of the read-ahead */
-	struct spool_io_req rd;		/* the read-ahead itself */
-	int		 ifd;
-	int		 twd;
-};
-
-/* rwarn - a warning for the caller, if it wants them */
-static void
-rwarn(struct spool_reader *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-rwarn(struct spool_reader *r, const char *fmt, ...)
+/* spool_reader_warn - a warning for the caller, if it wants them */
+void
+spool_reader_warn(struct spool_reader *r, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -113,7 +71,7 @@ rwarn(struct spool_reader *r, const char *fmt, ...)
 
 /* damage - record where and why a batch was skipped; returns -EBADMSG */
 static int
-damage(struct spool_reader *r, struct rpart *p, off_t at, const char *why)
+damage(struct spool_reader *r, struct spool_rpart *p, off_t at, const char *why)
 {
 	spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte %lld: "
 	    "%s; skipped", r->t->name, p->id, p->segbase, (long long)at, why);
@@ -126,7 +84,7 @@ damage(struct spool_reader *r, struct rpart *p, off_t at, const char *why)
  * caller moves past); -EBADMSG either way, spool_errmsg says why
  */
 static int
-stop_at(struct spool_reader *r, struct rpart *p, uint64_t seg, off_t at,
+stop_at(struct spool_reader *r, struct spool_rpart *p, uint64_t seg, off_t at,
     const char *why)
 {
 	if (r->o.skip_damage) {
@@ -144,7 +102,7 @@ stop_at(struct spool_reader *r, struct rpart *p, uint64_t seg, off_t at,
 
 /* newer - a batch a newer mq wrote: the partition stops there */
 static int
-newer(struct spool_reader *r, struct rpart *p, off_t at, const char *what)
+newer(struct spool_reader *r, struct spool_rpart *p, off_t at, const char *what)
 {
 	p->done = 1;
 	spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte %lld: "
@@ -156,7 +114,7 @@ newer(struct spool_reader *r, struct rpart *p, off_t at, const char *what)
 static void
 collect(struct spool_reader *r)
 {
-	struct rpart *p = r->ahead;
+	struct spool_rpart *p = r->ahead;
 	ssize_t n;
 
 	if (p == NULL)
@@ -167,9 +125,9 @@ collect(struct spool_reader *r)
 	r->ahead = NULL;
 }
 
-/* reset_buf - forget buffered bytes; read from pos next */
-static void
-reset_buf(struct spool_reader *r, struct rpart *p, off_t pos)
+/* spool_reader_reset - forget buffered bytes; read from pos next */
+void
+spool_reader_reset(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 {
 	if (r->ahead == p)
 		collect(r);
@@ -177,9 +135,12 @@ reset_buf(struct spool_reader *r, struct rpart *p, off_t pos)
 	p->have = p->at = 0;
 }
 
-/* open_seg - switch a partition to the segment that starts at base */
-static int
-open_seg(struct spool_reader *r, struct rpart *p, uint64_t base, off_t pos)
+/*
+ * spool_reader_seg - switch a partition to the segment that starts at
+ * base
+ */
+int
+spool_reader_seg(struct spool_reader *r, struct spool_rpart *p, uint64_t base, off_t pos)
 {
 	char name[SPOOL_SEGNAME_LEN + 16];
 	int fd;
@@ -188,12 +149,12 @@ open_seg(struct spool_reader *r, struct rpart *p, uint64_t base, off_t pos)
 	fd = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return -errno;
-	reset_buf(r, p, pos);
+	spool_reader_reset(r, p, pos);
 	if (p->logfd >= 0)
 		close(p->logfd);
 	p->logfd = fd;
 	p->segbase = base;
-	p->expect = base;	/* for pos 0; part_start sets its own */
+	p->expect = base;	/* for pos 0; spool_position_start sets its own */
 	return 0;
 }
 
@@ -202,7 +163,7 @@ open_seg(struct spool_reader *r, struct rpart *p, uint64_t base, off_t pos)
  * returns the bytes available
  */
 static ssize_t
-fill(struct spool_reader *r, struct rpart *p, size_t need)
+fill(struct spool_reader *r, struct spool_rpart *p, size_t need)
 {
 	unsigned char *nb;
 	size_t ncap;
@@ -240,7 +201,7 @@ fill(struct spool_reader *r, struct rpart *p, size_t need)
 
 /* read_ahead - start reading what follows while a batch is decoded */
 static void
-read_ahead(struct spool_reader *r, struct rpart *p)
+read_ahead(struct spool_reader *r, struct spool_rpart *p)
 {
 	if (r->ahead != NULL || p->cap - p->have < CHUNK / 4)
 		return;
@@ -255,7 +216,7 @@ read_ahead(struct spool_reader *r, struct rpart *p)
  * listing has no later segment
  */
 static int
-successor(struct rpart *p, uint64_t *base, int fresh)
+successor(struct spool_rpart *p, uint64_t *base, int fresh)
 {
 	size_t i;
 	int r, pass;
@@ -280,7 +241,7 @@ successor(struct rpart *p, uint64_t *base, int fresh)
  * really bad, 0 if it was a write in progress
  */
 static int
-confirm(struct spool_reader *r, struct rpart *p, off_t pos)
+confirm(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 {
 	unsigned char hdr[SPOOL_HDR_SIZE], *body;
 	struct spool_bhdr h;
@@ -317,7 +278,7 @@ confirm(struct spool_reader *r, struct rpart *p, off_t pos)
  * is left) is said and passed; anything else is a hole
  */
 static int
-seg_gap(struct spool_reader *r, struct rpart *p, uint64_t want,
+seg_gap(struct spool_reader *r, struct spool_rpart *p, uint64_t want,
     uint64_t base)
 {
 	uint64_t from = want > p->next ? want : p->next;
@@ -331,7 +292,7 @@ seg_gap(struct spool_reader *r, struct rpart *p, uint64_t want,
 		if (p->segs.n > 0 && p->segs.base[0] >= base) {
 			/* gc removed what lay between: as for -o below first */
 			if (base > p->next)
-				rwarn(r, "partition %" PRIu32 ": offsets %" PRIu64
+				spool_reader_warn(r, "partition %" PRIu32 ": offsets %" PRIu64
 				    " to %" PRIu64 " are no longer retained; "
 				    "going on at %" PRIu64, p->id, p->next,
 				    base - 1, base);
@@ -359,7 +320,7 @@ seg_gap(struct spool_reader *r, struct rpart *p, uint64_t want,
  * to the next segment, or report that nothing more is there now (0)
  */
 static int
-at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
+at_eof(struct spool_reader *r, struct spool_rpart *p, size_t avail, int *moved)
 {
 	uint64_t base, old = p->segbase, want = p->expect;
 	off_t pos = p->filepos + p->at;
@@ -369,7 +330,7 @@ at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 	if ((s = successor(p, &base, 0)) < 0)
 		return s;
 	while (s == 1) {
-		if ((o = open_seg(r, p, base, 0)) == 0)
+		if ((o = spool_reader_seg(r, p, base, 0)) == 0)
 			break;
 		if (o != -ENOENT)
 			return o;
@@ -384,11 +345,11 @@ at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 		 * cut them off and write something else there.
 		 */
 		if (avail > 0)
-			reset_buf(r, p, pos);
+			spool_reader_reset(r, p, pos);
 		return 0;
 	}
 	*moved = 1;
-	if (avail == 0 && want != EXPECT_ANY && base != want)
+	if (avail == 0 && want != SPOOL_EXPECT_ANY && base != want)
 		return seg_gap(r, p, want, base);
 	if (base > p->next)
 		p->next = base;
@@ -404,7 +365,7 @@ at_eof(struct spool_reader *r, struct rpart *p, size_t avail, int *moved)
 
 /* skip_bad_header - resync after a header that does not check out */
 static int
-skip_bad_header(struct spool_reader *r, struct rpart *p)
+skip_bad_header(struct spool_reader *r, struct spool_rpart *p)
 {
 	struct stat st;
 	off_t pos = p->filepos + p->at, found;
@@ -415,8 +376,8 @@ skip_bad_header(struct spool_reader *r, struct rpart *p)
 	s = spool_seg_resync(r->io, p->logfd, pos, st.st_size, p->next, &found);
 	if (s < 0)
 		return s;
-	reset_buf(r, p, s == 1 ? found : st.st_size);
-	p->expect = EXPECT_ANY;	/* what the damage held is unknown */
+	spool_reader_reset(r, p, s == 1 ? found : st.st_size);
+	p->expect = SPOOL_EXPECT_ANY;	/* what the damage held is unknown */
 	return damage(r, p, pos, "bad batch header");
 }
 
@@ -426,7 +387,7 @@ skip_bad_header(struct spool_reader *r, struct rpart *p)
  * stop_at; with skip_damage the batch is taken as it is
  */
 static int
-jump(struct spool_reader *r, struct rpart *p, const struct spool_bhdr *h,
+jump(struct spool_reader *r, struct spool_rpart *p, const struct spool_bhdr *h,
     off_t pos)
 {
 	uint64_t from = p->expect > p->next ? p->expect : p->next;
@@ -455,7 +416,7 @@ jump(struct spool_reader *r, struct rpart *p, const struct spool_bhdr *h,
  * or at a hole, -EPROTO at a batch of a newer format
  */
 static int
-next_batch(struct spool_reader *r, struct rpart *p)
+next_batch(struct spool_reader *r, struct spool_rpart *p)
 {
 	struct spool_bhdr h;
 	char why[128];
@@ -498,12 +459,12 @@ next_batch(struct spool_reader *r, struct rpart *p)
 				}
 			}
 			if (!confirm(r, p, pos)) {
-				reset_buf(r, p, pos);
+				spool_reader_reset(r, p, pos);
 				continue;
 			}
 			return skip_bad_header(r, p);
 		}
-		if (p->expect != EXPECT_ANY && h.base_offset != p->expect &&
+		if (p->expect != SPOOL_EXPECT_ANY && h.base_offset != p->expect &&
 		    !(h.base_offset > p->expect &&
 		    (h.flags & SPOOL_BF_COMPACTED)) &&
 		    (s = jump(r, p, &h, pos)) != 0)
@@ -569,7 +530,7 @@ next_batch(struct spool_reader *r, struct rpart *p)
 		}
 		if (s == -EBADMSG) {
 			if (!confirm(r, p, pos)) {
-				reset_buf(r, p, pos);
+				spool_reader_reset(r, p, pos);
 				continue;
 			}
 			p->next = h.base_offset + h.count;
@@ -590,7 +551,7 @@ next_batch(struct spool_reader *r, struct rpart *p)
  */
 #define TURN	2
 static int
-part_next(struct spool_reader *r, struct rpart *p, struct spool_msg *m)
+part_next(struct spool_reader *r, struct spool_rpart *p, struct spool_msg *m)
 {
 	int s;
 
@@ -642,7 +603,7 @@ part_next(struct spool_reader *r, struct rpart *p, struct spool_msg *m)
 int
 spool_reader_next(struct spool_reader *r, struct spool_msg *m)
 {
-	struct rpart *p;
+	struct spool_rpart *p;
 	int s;
 
 	if (r->n == 0)
@@ -669,156 +630,11 @@ spool_reader_next(struct spool_reader *r, struct spool_msg *m)
 	return 0;
 }
 
-/*
- * time_offset - the offset of the first message of partition p with a
- * time at or after ts (the partition's next offset if none)
- */
-static int
-time_offset(struct spool_reader *r, struct rpart *p, int64_t ts,
-    uint64_t next, uint64_t *off)
-{
-	struct spool_seglist l;
-	struct spool_bhdr h;
-	struct spool_body b;
-	struct spool_msg m;
-	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
-	char name[SPOOL_SEGNAME_LEN + 16], why[64];
-	size_t i;
-	off_t pos;
-	int fd, s = 0;
-
-	*off = next;
-	memset(&b, 0, sizeof(b));
-	if ((s = spool_seg_list(p->partfd, &l)) < 0)
-		return s;
-	for (i = 0; i < l.n; i++) {
-		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
-		fd = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd == -1)
-			continue;
-		for (pos = 0; spool_io_pread(r->io, fd, hdr, sizeof(hdr), pos)
-		    == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0 &&
-		    h.type != SPOOL_TYPE_END; pos += SPOOL_HDR_SIZE +
-		    h.body_len) {
-			if (h.type != SPOOL_TYPE_DATA || h.max_ts < ts)
-				continue;	/* skippable, or too early */
-			free(body);
-			if ((body = malloc(h.body_len + 1)) == NULL) {
-				s = -ENOMEM;
-				break;
-			}
-			if (spool_io_pread(r->io, fd, body, h.body_len,
-			    pos + SPOOL_HDR_SIZE) != (ssize_t)h.body_len ||
-			    spool_body_open(&b, &h, body, why, sizeof(why)) < 0)
-				continue;
-			while (spool_body_next(&b, &m) == 1)
-				if (m.ts >= ts) {
-					*off = m.offset;
-					close(fd);
-					goto out;
-				}
-		}
-		close(fd);
-	}
-out:
-	free(body);
-	spool_body_free(&b);
-	spool_seg_free(&l);
-	return s;
-}
-
-/* resolve - turn a position into an offset of partition p */
-static int
-resolve(struct spool_reader *r, struct rpart *p, const struct spool_pos *pos,
-    const struct spool_part_info *pi, int start, uint64_t *off)
-{
-	uint64_t v = (uint64_t)pos->value;
-
-	switch (pos->kind) {
-	case SPOOL_POS_BEGIN:
-		*off = pi->first;
-		break;
-	case SPOOL_POS_END:
-		*off = pi->next;
-		break;
-	case SPOOL_POS_OFFSET:
-		*off = v;
-		if (start && v < pi->first) {
-			rwarn(r, "partition %" PRIu32 ": offset %" PRIu64
-			    " is no longer retained; starting at %" PRIu64,
-			    p->id, v, pi->first);
-			*off = pi->first;
-		}
-		break;
-	case SPOOL_POS_FROM_END:
-		*off = pi->next > v ? pi->next - v : 0;
-		if (*off < pi->first)
-			*off = pi->first;
-		break;
-	case SPOOL_POS_TIME:
-		return time_offset(r, p, pos->value, pi->next, off);
-	case SPOOL_POS_NONE:
-		*off = UINT64_MAX;
-		break;
-	}
-	return 0;
-}
-
-/* part_start - set up partition p at position start */
-static int
-part_start(struct spool_reader *r, struct rpart *p,
-    const struct spool_pos *start)
-{
-	struct spool_part_info pi;
-	struct spool_seglist l;
-	struct stat st;
-	char name[SPOOL_SEGNAME_LEN + 16];
-	uint64_t off, expect = EXPECT_ANY;
-	off_t pos = 0;
-	int s, i, idx;
-
-	if ((s = spool_part_bounds(r->t, p->id, &pi)) < 0)
-		return s;
-	if ((s = resolve(r, p, start, &pi, 1, &off)) < 0)
-		return s;
-	p->until = UINT64_MAX;
-	p->until_ts = INT64_MAX;
-	if (r->o.until.kind == SPOOL_POS_TIME)
-		p->until_ts = r->o.until.value;
-	else if ((s = resolve(r, p, &r->o.until, &pi, 0, &p->until)) < 0)
-		return s;
-	if (off >= p->until)
-		p->done = 1;
-	if ((s = spool_seg_list(p->partfd, &l)) < 0)
-		return s;
-	if (l.n == 0) {
-		spool_seg_free(&l);
-		return -ENOENT;
-	}
-	if ((i = spool_seg_find(&l, off)) < 0)
-		i = 0;
-	spool_seg_name(name, l.base[i], SPOOL_IDX_SUFFIX);
-	idx = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	s = open_seg(r, p, l.base[i], 0);
-	if (s == 0 && fstat(p->logfd, &st) == 0)
-		s = spool_seg_seek(r->io, p->logfd, idx, l.base[i], off,
-		    st.st_size, &pos, &expect);
-	if (idx >= 0)
-		close(idx);
-	spool_seg_free(&l);
-	if (s < 0)
-		return s;
-	reset_buf(r, p, pos);
-	p->next = off;
-	p->expect = expect;
-	return 0;
-}
-
 #define PART_EVENTS	(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
 
 /* part_free - what one partition of a reader holds */
 static void
-part_free(struct rpart *p)
+part_free(struct spool_rpart *p)
 {
 	if (p->logfd >= 0)
 		close(p->logfd);
@@ -833,7 +649,7 @@ part_free(struct rpart *p)
 static int
 add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
 {
-	struct rpart *np, *p;
+	struct spool_rpart *np, *p;
 	int i, s = 0;
 
 	/* the read-ahead points into a partition: settle it first */
@@ -853,14 +669,18 @@ add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
 		return -errno;
 	/* a segment may go (gc) between listing and opening: try again */
 	for (i = 0; i < 3; i++)
-		if ((s = part_start(r, p, start)) != -ENOENT)
+		if ((s = spool_position_start(r, p, start)) != -ENOENT)
 			break;
 	return s;
 }
 
-/* add_parts - open partitions [r->n, count) from their start position */
-static int
-add_parts(struct spool_reader *r, uint32_t count, const struct spool_pos *start)
+/*
+ * spool_reader_add_parts - open partitions [r->n, count) from their
+ * start position
+ */
+int
+spool_reader_add_parts(struct spool_reader *r, uint32_t count,
+    const struct spool_pos *start)
 {
 	uint32_t i;
 	int s;
@@ -903,7 +723,7 @@ spool_reader_add(struct spool_reader *r, uint32_t part,
 int
 spool_reader_drop(struct spool_reader *r, uint32_t part)
 {
-	struct rpart *p;
+	struct spool_rpart *p;
 	int i;
 
 	if ((i = find(r, part)) < 0)
@@ -980,67 +800,13 @@ spool_reader_open(struct spool_topic *t, const struct spool_reader_opts *o,
 			return s;
 		}
 	}
-	s = o->partition == SPOOL_PART_NONE ? 0 : add_parts(r,
+	s = o->partition == SPOOL_PART_NONE ? 0 : spool_reader_add_parts(r,
 	    o->partition >= 0 ? 1 : t->cfg.partitions, &o->start);
 	if (s < 0) {
 		spool_reader_close(r);
 		return s;
 	}
 	*rp = r;
-	return 0;
-}
-
-/*
- * spool_reader_wait - block until something may have been written
- * (0), timeout_ms passed (-ETIMEDOUT; <0 waits for ever), a signal
- * came (-EINTR), or the topic was deleted (-ENOENT: nothing more will
- * ever be written to what this reader has open)
- */
-int
-spool_reader_wait(struct spool_reader *r, int timeout_ms)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd pfd;
-	const struct inotify_event *ev;
-	ssize_t n, i;
-	int topic = 0, gone = 0, s;
-
-	if (r->ifd < 0)
-		return -EINVAL;
-	pfd.fd = r->ifd;
-	pfd.events = POLLIN;
-	s = poll(&pfd, 1, timeout_ms);
-	if (s == -1)
-		return -errno;
-	if (s == 0)
-		return -ETIMEDOUT;
-	while ((n = read(r->ifd, buf, sizeof(buf))) > 0)
-		for (i = 0; i < n; i += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)(buf + i);
-			if (ev->wd != r->twd)
-				continue;
-			topic = 1;
-			if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF |
-			    IN_IGNORED))
-				gone = 1;
-		}
-	if (gone) {
-		spool_seterr(r->t->sp, "%s: the topic was deleted",
-		    r->t->name);
-		return -ENOENT;
-	}
-	if (topic && r->o.partition == -1) {
-		/* partitions may have grown: read them from their start */
-		if ((s = spool_topic_reload(r->t)) < 0)
-			return s;
-		if (r->t->cfg.partitions > r->n) {
-			struct spool_pos begin = { SPOOL_POS_BEGIN, 0 };
-
-			if ((s = add_parts(r, r->t->cfg.partitions,
-			    &begin)) < 0)
-				return s;
-		}
-	}
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * segment.c - segment files and their sparse indexes
+ * segment.c - segment files: listing, walking, seeking, recovering
  *
  * A partition directory holds segment files named by their first offset
  * (20 digits, so that ls sorts them), each with an index file.  This
@@ -15,9 +15,10 @@
  * message, and a writer cuts it off.  A complete batch whose checksum
  * fails is damage, reported and never cut silently.
  *
- * The index is a hint.  Entries are believed only after the header they
- * point at checks out with the expected offset; otherwise the walk
- * starts from an earlier entry or from the start of the segment.
+ * The index is a hint (idx.c): entries are believed only after the
+ * header they point at checks out with the expected offset; otherwise
+ * the walk starts from an earlier entry or from the start of the
+ * segment.
  */
 
 #include <sys/stat.h>
@@ -199,195 +200,70 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
     off_t size, int bodies, struct spool_scanpos *sp, char *why,
     size_t whylen)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
-	struct spool_bhdr h;
-	size_t bcap = 0;
-	off_t pos = from;
-	ssize_t n;
-	int r = SCAN_OK, u;
+	struct spool_cursor c;
+	int r, u;
 
+	spool_cursor_fd(&c, io, fd, 0, size, from, sp->next);
 	sp->end = 0;
-	while (pos < size) {
-		if (size - pos < SPOOL_HDR_SIZE) {
-			r = SCAN_TORN;
+	for (;;) {
+		r = spool_cursor_next(&c);
+		sp->pos = c.pos;
+		if (r != SPOOL_CUR_BATCH)
 			break;
-		}
-		n = spool_io_pread(io, fd, hdr, sizeof(hdr), pos);
-		if (n < 0) {
-			r = (int)n;
-			break;
-		}
-		if (n < SPOOL_HDR_SIZE) {
-			r = SCAN_TORN;
-			break;
-		}
-		if ((u = spool_bhdr_unpack(hdr, &h)) == -EPROTO) {
-			/* not ours to judge, nor to cut */
-			spool_bhdr_newer(hdr, why, whylen);
-			r = -EPROTO;
-			break;
-		}
-		if (u < 0) {
-			if (zero_tail(io, fd, pos, size))
-				r = SCAN_TORN;
-			else {
-				snprintf(why, whylen, "bad batch header");
-				r = SCAN_BADHDR;
-			}
-			break;
-		}
-		if (h.base_offset > sp->next &&
-		    !(h.flags & SPOOL_BF_COMPACTED)) {
-			snprintf(why, whylen, "offsets %" PRIu64 " to %" PRIu64
-			    " are missing (batch offset %" PRIu64 " where %"
-			    PRIu64 " was expected)", sp->next,
-			    h.base_offset - 1, h.base_offset, sp->next);
-			r = SCAN_BADHDR;
-			break;
-		}
-		if (h.base_offset < sp->next) {
-			snprintf(why, whylen, "batch offset %" PRIu64
-			    " where %" PRIu64 " was expected",
-			    h.base_offset, sp->next);
-			r = SCAN_BADHDR;
-			break;
-		}
-		if ((off_t)h.body_len > size - pos - SPOOL_HDR_SIZE) {
-			r = SCAN_TORN;	/* the write never finished */
-			break;
-		}
-		if (bodies && h.body_len > 0) {
-			if (h.body_len > bcap) {
-				unsigned char *nb = realloc(body, h.body_len);
-
-				if (nb == NULL) {
-					r = -ENOMEM;
-					break;
-				}
-				body = nb;
-				bcap = h.body_len;
-			}
-			n = spool_io_pread(io, fd, body, h.body_len,
-			    pos + SPOOL_HDR_SIZE);
-			if (n < 0) {
-				r = (int)n;
-				break;
-			}
-			if ((size_t)n < h.body_len) {
-				r = SCAN_TORN;
-				break;
-			}
-			if (spool_crc(0, body, h.body_len) != h.body_crc) {
-				snprintf(why, whylen, "body checksum mismatch");
-				r = SCAN_BADBODY;
-				break;
-			}
+		if (bodies && c.h.body_len > 0 &&
+		    (r = spool_cursor_body(&c)) != 1) {
+			if (r == -EBADMSG)
+				snprintf(why, whylen, "%s", c.why);
+			r = r == 0 ? SCAN_TORN :
+			    r == -EBADMSG ? SCAN_BADBODY : r;
+			goto out;
 		}
 		/* a checked body must also decode into its records */
-		if (bodies && h.type == SPOOL_TYPE_DATA &&
-		    (u = records_ok(&h, body, why, whylen)) != 1) {
+		if (bodies && c.h.type == SPOOL_TYPE_DATA &&
+		    (u = records_ok(&c.h, c.body, why, whylen)) != 1) {
 			r = u < 0 ? u : SCAN_BADBODY;
-			break;
+			goto out;
 		}
-		if (h.type == SPOOL_TYPE_END) {
+		if (c.h.type == SPOOL_TYPE_END) {
 			/* past the offsets compaction removed before it */
-			sp->next = h.base_offset;
+			sp->next = c.h.base_offset;
 			sp->end = 1;
-			pos += SPOOL_HDR_SIZE;
+			sp->pos += SPOOL_HDR_SIZE;
+			r = SPOOL_CUR_DONE;
 			break;
 		}
 		/* a skippable batch's times are its own */
-		if (h.type == SPOOL_TYPE_DATA && h.max_ts > sp->max_ts)
-			sp->max_ts = h.max_ts;
-		sp->next = h.base_offset + h.count;
-		pos += SPOOL_HDR_SIZE + h.body_len;
+		if (c.h.type == SPOOL_TYPE_DATA && c.h.max_ts > sp->max_ts)
+			sp->max_ts = c.h.max_ts;
+		sp->next = c.h.base_offset + c.h.count;
 	}
-	free(body);
-	sp->pos = pos;
-	return r;
-}
-
-/* idx_load - read a whole index file; returns entries */
-static ssize_t
-idx_load(struct spool_io *io, int idxfd, unsigned char **out)
-{
-	struct stat st;
-	unsigned char *buf;
-	ssize_t n;
-
-	*out = NULL;
-	if (idxfd < 0 || fstat(idxfd, &st) == -1 || st.st_size < SPOOL_IDX_ENTRY)
-		return 0;
-	if (st.st_size > (off_t)(64u << 20))	/* not an index we wrote */
-		return 0;
-	if ((buf = malloc(st.st_size)) == NULL)
-		return -ENOMEM;
-	n = spool_io_pread(io, idxfd, buf, st.st_size, 0);
-	if (n < 0) {
-		free(buf);
-		return n;
-	}
-	*out = buf;
-	return n / SPOOL_IDX_ENTRY;
-}
-
-/* idx_check - whether an index entry points at the batch it claims */
-static int
-idx_check(struct spool_io *io, int logfd, uint64_t base, uint32_t rel,
-    off_t pos, off_t size)
-{
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_bhdr h;
-
-	if (pos < 0 || pos + SPOOL_HDR_SIZE > size)
-		return 0;
-	if (spool_io_pread(io, logfd, hdr, sizeof(hdr), pos) != SPOOL_HDR_SIZE)
-		return 0;
-	if (spool_bhdr_unpack(hdr, &h) < 0)
-		return 0;
-	return h.base_offset == base + rel;
-}
-
-/*
- * idx_best - the last trustworthy index entry at or before offset
- * (UINT64_MAX: the last one overall); sets *pos and *at, else 0 and base
- */
-static ssize_t
-idx_best(struct spool_io *io, int logfd, int idxfd, uint64_t base,
-    uint64_t offset, off_t size, off_t *pos, uint64_t *at)
-{
-	unsigned char *ix;
-	ssize_t n, lo, hi, i;
-
-	*pos = 0;
-	*at = base;
-	if ((n = idx_load(io, idxfd, &ix)) <= 0)
-		return n;
-	/* the entries are sorted when they are ours; find the last <= */
-	lo = 0;
-	hi = n;
-	while (lo < hi) {
-		ssize_t mid = (lo + hi) / 2;
-
-		if (base + get32(ix + mid * 8) <= offset &&
-		    (off_t)get32(ix + mid * 8 + 4) < size)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (i = lo - 1; i >= 0 && i >= lo - 8; i--) {
-		uint32_t rel = get32(ix + i * 8);
-		off_t p = get32(ix + i * 8 + 4);
-
-		if (idx_check(io, logfd, base, rel, p, size)) {
-			*pos = p;
-			*at = base + rel;
-			free(ix);
-			return i + 1;
+	switch (r) {
+	case SPOOL_CUR_DONE:
+		r = SCAN_OK;
+		break;
+	case SPOOL_CUR_TORN:
+		r = SCAN_TORN;
+		break;
+	case SPOOL_CUR_BAD:
+		if (zero_tail(io, fd, c.pos, size))
+			r = SCAN_TORN;
+		else {
+			snprintf(why, whylen, "%s", c.why);
+			r = SCAN_BADHDR;
 		}
+		break;
+	case SPOOL_CUR_HOLE:
+		snprintf(why, whylen, "%s", c.why);
+		r = SCAN_BADHDR;
+		break;
+	case -EPROTO:
+		/* not ours to judge, nor to cut */
+		snprintf(why, whylen, "%s", c.why);
+		break;
 	}
-	free(ix);
-	return 0;
+out:
+	spool_cursor_close(&c);
+	return r;
 }
 
 /*
@@ -400,50 +276,22 @@ int
 spool_seg_seek(struct spool_io *io, int logfd, int idxfd, uint64_t base,
     uint64_t offset, off_t size, off_t *pos, uint64_t *expect)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_bhdr h;
+	struct spool_cursor c;
 	uint64_t at;
 	off_t p;
 	ssize_t n;
 
-	if ((n = idx_best(io, logfd, idxfd, base, offset, size, &p, &at)) < 0)
+	n = spool_idx_best(io, logfd, idxfd, base, offset, size, &p, &at);
+	if (n < 0)
 		return (int)n;
-	while (p + SPOOL_HDR_SIZE <= size) {
-		if (spool_io_pread(io, logfd, hdr, sizeof(hdr), p) !=
-		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
-			break;
-		/* a gap, legal or not, is the reader's to judge */
-		if (h.base_offset != at || h.type == SPOOL_TYPE_END ||
-		    h.base_offset + h.count > offset)
-			break;
-		at = h.base_offset + h.count;
-		p += SPOOL_HDR_SIZE + h.body_len;
-	}
-	*pos = p;
+	spool_cursor_fd(&c, io, logfd, base, size, p, at);
+	/* a gap, legal or not, is the reader's to judge */
+	while (spool_cursor_next(&c) == SPOOL_CUR_BATCH && !c.gap &&
+	    c.h.type != SPOOL_TYPE_END && c.h.base_offset + c.h.count <= offset)
+		at = c.expect;
+	*pos = c.pos;
 	*expect = at;
-	return 0;
-}
-
-/*
- * spool_idx_append - add an index entry for the batch at pos (under the
- * partition lock, which is what makes the end of the index ours)
- */
-int
-spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos)
-{
-	unsigned char e[SPOOL_IDX_ENTRY];
-	struct stat st;
-
-	if (idxfd < 0 || offset - base > UINT32_MAX || pos > UINT32_MAX)
-		return 0;
-	if (fstat(idxfd, &st) == -1)
-		return -errno;
-	put32(e, (uint32_t)(offset - base));
-	put32(e + 4, (uint32_t)pos);
-	/* an index entry is a hint: no sync, and a failure costs a scan */
-	if (pwrite(idxfd, e, sizeof(e), st.st_size - st.st_size % 8) !=
-	    (ssize_t)sizeof(e))
-		return errno ? -errno : -EIO;
+	spool_cursor_close(&c);
 	return 0;
 }
 
@@ -519,7 +367,7 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 	ssize_t k;
 	int r;
 
-	k = idx_best(io, logfd, idxfd, base, UINT64_MAX, size, &from,
+	k = spool_idx_best(io, logfd, idxfd, base, UINT64_MAX, size, &from,
 	    &pos->next);
 	if (k < 0)
 		return (int)k;
@@ -627,10 +475,5 @@ spool_seg_recover(struct spool *sp, uint64_t base, int logfd,
 	}
 	if (r == SCAN_TORN && ftruncate(logfd, pos->pos) == -1)
 		return -errno;
-	/* entries past the end would point into whatever comes next */
-	if (idxfd >= 0 && fstat(idxfd, &st) == 0 &&
-	    st.st_size > keep * SPOOL_IDX_ENTRY &&
-	    ftruncate(idxfd, keep * SPOOL_IDX_ENTRY) == -1)
-		return -errno;
-	return 0;
+	return spool_idx_trim(idxfd, keep);
 }

@@ -158,7 +158,53 @@ int	 spool_seg_seek(struct spool_io *, int logfd, int idxfd, uint64_t base,
 	    uint64_t offset, off_t size, off_t *pos, uint64_t *expect);
 int	 spool_seg_recover(struct spool *, uint64_t base,
 	    int logfd, int idxfd, struct spool_scanpos *);
+
+/* idx.c: a segment's sparse index */
+ssize_t	 spool_idx_best(struct spool_io *, int logfd, int idxfd, uint64_t base,
+	    uint64_t offset, off_t size, off_t *pos, uint64_t *at);
 int	 spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos);
+int	 spool_idx_trim(int idxfd, ssize_t keep);
+int	 spool_idx_build(struct spool_io *, int pfd, int logfd, uint64_t base,
+	    off_t size);
+int	 spool_idx_check(struct spool_io *, int pfd, int logfd, uint64_t base,
+	    off_t size);
+
+/* cursor.c: the verified batch headers of one partition, in order */
+enum spool_cur {
+	SPOOL_CUR_DONE,		/* no segment has more (for now) */
+	SPOOL_CUR_BATCH,	/* c->h at c->pos, whole in the file */
+	SPOOL_CUR_TORN,		/* the segment ends in part of a batch */
+	SPOOL_CUR_BAD,		/* a header that does not check out */
+	SPOOL_CUR_HOLE		/* offsets jump (c->why) */
+};
+struct spool_cursor {
+	struct spool_io	*io;
+	int		 partfd;	/* -1: one segment only */
+	struct spool_seglist segs;	/* as listed when opened */
+	size_t		 seg;		/* segs.base[seg] is open */
+	int		 logfd;
+	int		 ownfd;		/* logfd is the cursor's to close */
+	uint64_t	 base;		/* the open segment's first offset */
+	off_t		 size;		/* its size when opened */
+	off_t		 at;		/* where the next header is read */
+	uint64_t	 expect;	/* where the next batch should start */
+	int		 held;		/* the batch at pos comes next */
+	/* what spool_cursor_next stopped at */
+	off_t		 pos;		/* byte of its header */
+	struct spool_bhdr h;
+	unsigned char	 hdr[SPOOL_HDR_SIZE];	/* as read */
+	int		 gap;		/* a legal gap before it (compacted) */
+	unsigned char	*body;		/* spool_cursor_body's */
+	size_t		 bcap;
+	char		 why[192];
+};
+int	 spool_cursor_open(struct spool_cursor *, struct spool_io *, int partfd);
+void	 spool_cursor_fd(struct spool_cursor *, struct spool_io *, int fd,
+	    uint64_t base, off_t size, off_t at, uint64_t expect);
+int	 spool_cursor_seek(struct spool_cursor *, uint64_t offset);
+int	 spool_cursor_next(struct spool_cursor *);
+int	 spool_cursor_body(struct spool_cursor *);
+void	 spool_cursor_close(struct spool_cursor *);
 
 int	 spool_config_parse(struct spool_config *, char *text);
 
@@ -166,6 +212,7 @@ int	 spool_config_parse(struct spool_config *, char *text);
 int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 	    struct spool_part_info *);
 int	 spool_part_open(struct spool_topic *, uint32_t part);
+int	 spool_lock_file(int dirfd, int how);
 int	 spool_topic_reload(struct spool_topic *);
 
 /* group.c: one member of a consumer group (consumer.c reads for it) */
@@ -228,6 +275,56 @@ int	 spool_sched_setfrom(struct spool_topic *, const uint64_t *from,
 	    uint32_t n, int sync);
 int	 spool_sched_reconcile(struct spool_topic *);
 
+/* reader.c and position.c: a reader and the partitions it reads */
+#define SPOOL_EXPECT_ANY	UINT64_MAX	/* after skipped damage: any offset */
 
+struct spool_rpart {
+	uint32_t	 id;
+	int		 partfd;
+	int		 logfd;
+	int		 wd;
+	uint64_t	 segbase;
+	off_t		 filepos;	/* file position of buf[0] */
+	unsigned char	*buf;
+	size_t		 cap;
+	size_t		 have;		/* bytes in buf */
+	size_t		 at;		/* next batch starts at buf[at] */
+	uint64_t	 next;		/* next offset to hand out */
+	uint64_t	 expect;	/* where the next batch should start */
+	off_t		 bpos;		/* file position of the open body */
+	uint64_t	 until;
+	int64_t		 until_ts;
+	int		 done;
+	int		 paused;
+	int		 inbody;
+	uint64_t	 txok;		/* a txid last found visible */
+	struct spool_body body;
+	struct spool_seglist segs;	/* as last listed */
+};
+
+struct spool_reader {
+	struct spool_topic *t;
+	struct spool_io	*io;
+	struct spool_reader_opts o;
+	struct spool_rpart	*parts;
+	uint32_t	 n;
+	uint32_t	 cur;
+	uint32_t	 idle;
+	struct spool_rpart	*ahead;		/* owner of the read-ahead */
+	struct spool_io_req rd;		/* the read-ahead itself */
+	int		 ifd;
+	int		 twd;
+};
+
+void	 spool_reader_warn(struct spool_reader *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 spool_reader_reset(struct spool_reader *, struct spool_rpart *,
+	    off_t pos);
+int	 spool_reader_seg(struct spool_reader *, struct spool_rpart *,
+	    uint64_t base, off_t pos);
+int	 spool_reader_add_parts(struct spool_reader *, uint32_t count,
+	    const struct spool_pos *start);
+int	 spool_position_start(struct spool_reader *, struct spool_rpart *,
+	    const struct spool_pos *);
 
 #endif

@@ -356,63 +356,23 @@ static int
 count_txn(struct spool_topic *t, uint32_t part, uint64_t from, uint64_t txid)
 {
 	struct spool_io *io = spool_get_io(t->sp);
-	struct spool_seglist l;
-	struct spool_bhdr h;
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	char name[SPOOL_SEGNAME_LEN + 16];
-	struct stat st;
-	uint64_t expect;
-	off_t pos;
-	size_t i;
-	int pfd, lfd, ifd, k, r, found = 0;
+	struct spool_cursor c;
+	int pfd, s, found = 0;
 
 	if (io == NULL)
 		return -ENOMEM;
 	if ((pfd = spool_part_open(t, part)) < 0)
 		return pfd;
-	if ((r = spool_seg_list(pfd, &l)) < 0) {
-		close(pfd);
-		return r;
-	}
-	k = spool_seg_find(&l, from);
-	for (i = k < 0 ? 0 : (size_t)k; i < l.n; i++) {
-		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
-		if ((lfd = openat(pfd, name, O_RDONLY | O_NOFOLLOW |
-		    O_CLOEXEC)) == -1)
-			continue;
-		if (fstat(lfd, &st) == -1) {
-			close(lfd);
-			continue;
-		}
-		pos = 0;
-		if ((int)i == k) {
-			spool_seg_name(name, l.base[i], SPOOL_IDX_SUFFIX);
-			ifd = openat(pfd, name, O_RDONLY | O_NOFOLLOW |
-			    O_CLOEXEC);
-			if (spool_seg_seek(io, lfd, ifd, l.base[i], from,
-			    st.st_size, &pos, &expect) < 0)
-				pos = 0;
-			if (ifd >= 0)
-				close(ifd);
-		}
-		while (pos + SPOOL_HDR_SIZE <= st.st_size) {
-			if (pread(lfd, hdr, sizeof(hdr), pos) != sizeof(hdr) ||
-			    spool_bhdr_unpack(hdr, &h) < 0)
-				break;
-			/* a torn last batch is no append: it is cut */
-			if (pos + SPOOL_HDR_SIZE + (off_t)h.body_len >
-			    st.st_size)
-				break;
-			if (h.base_offset >= from && (h.flags & SPOOL_BF_TXN) &&
-			    h.txid == txid)
+	if ((s = spool_cursor_open(&c, io, pfd)) == 0 &&
+	    (s = spool_cursor_seek(&c, from)) == 0)
+		/* a torn last batch is no append: it is cut */
+		while ((s = spool_cursor_next(&c)) > 0 || s == -EPROTO)
+			if (s == SPOOL_CUR_BATCH && c.h.base_offset >= from &&
+			    (c.h.flags & SPOOL_BF_TXN) && c.h.txid == txid)
 				found++;
-			pos += SPOOL_HDR_SIZE + h.body_len;
-		}
-		close(lfd);
-	}
-	spool_seg_free(&l);
+	spool_cursor_close(&c);
 	close(pfd);
-	return found;
+	return s < 0 ? s : found;
 }
 
 /* from_of - partition part's offset in a "from P:N ..." line */

@@ -1,0 +1,329 @@
+/*
+ * cursor.c - the verified batch headers of one partition, in order
+ *
+ * A cursor hands out the batches of a partition one header at a time:
+ * it opens each segment in turn, reads a header, checks it
+ * (spool_bhdr_unpack), checks that the whole batch is in the file and
+ * that its offsets follow the batch before it, and steps to the next,
+ * crossing into the next segment after an END batch or at the end of a
+ * segment's file.  It can also walk just one segment file the caller
+ * opened (spool_cursor_fd).
+ *
+ * It applies the gap rule of mq-spool(5) and says what it found; what
+ * to do about it is the caller's.  Legal gaps are a batch flagged
+ * compacted starting past the end of the one before (c->gap is set)
+ * and a skippable batch (handed out like any other: its type says so).
+ * Any other jump in offsets, inside a segment or between two, is a hole
+ * (SPOOL_CUR_HOLE, c->why says which offsets).  After a torn or bad
+ * batch the rest of that segment is passed over, and where the next
+ * segment should start is not known.
+ *
+ * A cursor takes no lock, changes nothing on disk, and reads no body
+ * unless asked (spool_cursor_body).  The segment list is taken once,
+ * when the cursor is opened.
+ */
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool_impl.h"
+
+#define CUR_ANY	UINT64_MAX	/* where the next batch starts: not known */
+
+/* spool_cursor_fd - a cursor over one segment file, from byte at */
+void
+spool_cursor_fd(struct spool_cursor *c, struct spool_io *io, int fd,
+    uint64_t base, off_t size, off_t at, uint64_t expect)
+{
+	memset(c, 0, sizeof(*c));
+	c->io = io;
+	c->partfd = -1;
+	c->logfd = fd;
+	c->base = base;
+	c->size = size;
+	c->at = at;
+	c->expect = expect;
+}
+
+/* spool_cursor_open - a cursor over partition partfd, before its first batch */
+int
+spool_cursor_open(struct spool_cursor *c, struct spool_io *io, int partfd)
+{
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->io = io;
+	c->partfd = partfd;
+	c->logfd = -1;
+	c->seg = (size_t)-1;
+	c->expect = CUR_ANY;
+	if ((r = spool_seg_list(partfd, &c->segs)) < 0)
+		return r;
+	return 0;
+}
+
+/* spool_cursor_close - release what a cursor holds */
+void
+spool_cursor_close(struct spool_cursor *c)
+{
+	if (c->ownfd && c->logfd >= 0)
+		close(c->logfd);
+	c->logfd = -1;
+	c->ownfd = 0;
+	spool_seg_free(&c->segs);
+	free(c->body);
+	c->body = NULL;
+	c->bcap = 0;
+}
+
+/*
+ * seg_open - open segment i of the list at byte 0: 1, 0 when it is gone
+ * (retention may delete under a reader), or -errno
+ */
+static int
+seg_open(struct spool_cursor *c, size_t i)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	struct stat st;
+	int fd;
+
+	spool_seg_name(name, c->segs.base[i], SPOOL_LOG_SUFFIX);
+	fd = openat(c->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return -errno;
+	}
+	if (c->ownfd && c->logfd >= 0)
+		close(c->logfd);
+	c->logfd = fd;
+	c->ownfd = 1;
+	c->seg = i;
+	c->base = c->segs.base[i];
+	c->size = st.st_size;
+	c->at = 0;
+	return 1;
+}
+
+/*
+ * spool_cursor_seek - put the cursor before the batch that holds offset
+ * (or the first one after it), or before an earlier one: the index
+ * narrows the walk, which stops at any gap (spool_seg_seek).  Offsets
+ * below the first segment start it at the first batch.
+ */
+int
+spool_cursor_seek(struct spool_cursor *c, uint64_t offset)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	uint64_t expect;
+	off_t pos;
+	size_t i;
+	int k, r = 0, ifd;
+
+	c->held = 0;
+	k = spool_seg_find(&c->segs, offset);
+	for (i = k < 0 ? 0 : (size_t)k; i < c->segs.n; i++)
+		if ((r = seg_open(c, i)) != 0)
+			break;
+	if (i >= c->segs.n) {
+		c->seg = c->segs.n;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	c->expect = c->base;
+	if ((int)i != k)
+		return 0;
+	spool_seg_name(name, c->base, SPOOL_IDX_SUFFIX);
+	ifd = openat(c->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	r = spool_seg_seek(c->io, c->logfd, ifd, c->base, offset, c->size,
+	    &pos, &expect);
+	if (ifd >= 0)
+		close(ifd);
+	if (r == 0) {
+		c->at = pos;
+		c->expect = expect;
+	}
+	return 0;
+}
+
+/*
+ * cross - step into the segment after the open one: SPOOL_CUR_DONE when
+ * there is none, SPOOL_CUR_HOLE when it does not start where the one
+ * before ended, else -1 (go on reading), or -errno
+ */
+static int
+cross(struct spool_cursor *c)
+{
+	uint64_t want = c->expect;
+	size_t i;
+	int r = 0;
+
+	if (c->partfd < 0)
+		return SPOOL_CUR_DONE;
+	for (i = c->seg + 1; i < c->segs.n; i++)
+		if ((r = seg_open(c, i)) != 0)
+			break;
+	if (i >= c->segs.n) {
+		c->seg = c->segs.n;
+		c->at = c->size;
+		return SPOOL_CUR_DONE;
+	}
+	if (r < 0)
+		return r;
+	c->expect = c->base;
+	c->pos = 0;
+	if (want == CUR_ANY || want == c->base)
+		return -1;
+	if (c->base > want)
+		snprintf(c->why, sizeof(c->why), "offsets %" PRIu64 " to %"
+		    PRIu64 " are missing (the segment before ends at %" PRIu64
+		    ")", want, c->base - 1, want);
+	else
+		snprintf(c->why, sizeof(c->why), "the segment starts at %"
+		    PRIu64 ", before the end of the one before (%" PRIu64 ")",
+		    c->base, want);
+	return SPOOL_CUR_HOLE;
+}
+
+/* take - hand out the batch in c->h at c->pos and step past it */
+static int
+take(struct spool_cursor *c)
+{
+	if (c->h.type == SPOOL_TYPE_END) {
+		/* the next segment's first offset; nothing after it here */
+		c->expect = c->h.base_offset;
+		c->at = c->size;
+	} else {
+		c->expect = c->h.base_offset + c->h.count;
+		c->at = c->pos + SPOOL_HDR_SIZE + c->h.body_len;
+	}
+	return SPOOL_CUR_BATCH;
+}
+
+/* stop - the rest of the segment is not to be read: say what stopped it */
+static int
+stop(struct spool_cursor *c, int what)
+{
+	c->at = c->size;
+	c->expect = CUR_ANY;	/* what the rest held is not known */
+	return what;
+}
+
+/*
+ * spool_cursor_next - the next batch: SPOOL_CUR_BATCH with its header in
+ * c->h (raw in c->hdr) at byte c->pos of segment c->base; SPOOL_CUR_DONE
+ * when no segment has more; SPOOL_CUR_TORN where a segment ends in part
+ * of a batch, SPOOL_CUR_BAD at a header that does not check out (the
+ * next call goes on with the next segment); SPOOL_CUR_HOLE where offsets
+ * jump (c->why; the next call hands out the batch there, or reads the
+ * new segment); -EPROTO at a batch a newer mq wrote (c->why; the next
+ * call goes on with the next segment); other -errno
+ */
+int
+spool_cursor_next(struct spool_cursor *c)
+{
+	ssize_t n;
+	int u, r;
+
+	if (c->held) {
+		c->held = 0;
+		return take(c);
+	}
+	for (;;) {
+		if (c->partfd >= 0 && c->seg >= c->segs.n) {
+			if (c->seg == (size_t)-1 && c->segs.n > 0) {
+				if ((r = spool_cursor_seek(c, 0)) < 0)
+					return r;
+				continue;
+			}
+			return SPOOL_CUR_DONE;
+		}
+		c->gap = 0;
+		c->pos = c->at;
+		if (c->at >= c->size) {
+			if ((r = cross(c)) >= 0)
+				return r;
+			continue;
+		}
+		if (c->size - c->at < SPOOL_HDR_SIZE)
+			return stop(c, SPOOL_CUR_TORN);
+		n = spool_io_pread(c->io, c->logfd, c->hdr, sizeof(c->hdr),
+		    c->at);
+		if (n < 0)
+			return (int)n;
+		if (n < SPOOL_HDR_SIZE)
+			return stop(c, SPOOL_CUR_TORN);
+		if ((u = spool_bhdr_unpack(c->hdr, &c->h)) == -EPROTO) {
+			spool_bhdr_newer(c->hdr, c->why, sizeof(c->why));
+			return stop(c, u);
+		}
+		if (u < 0) {
+			snprintf(c->why, sizeof(c->why), "bad batch header");
+			return stop(c, SPOOL_CUR_BAD);
+		}
+		if ((off_t)c->h.body_len > c->size - c->at - SPOOL_HDR_SIZE)
+			return stop(c, SPOOL_CUR_TORN);
+		if (c->expect == CUR_ANY || c->h.base_offset == c->expect)
+			return take(c);
+		if (c->h.base_offset > c->expect &&
+		    (c->h.flags & SPOOL_BF_COMPACTED)) {
+			c->gap = 1;
+			return take(c);
+		}
+		if (c->h.base_offset > c->expect)
+			snprintf(c->why, sizeof(c->why), "offsets %" PRIu64
+			    " to %" PRIu64 " are missing (batch offset %"
+			    PRIu64 " where %" PRIu64 " was expected)",
+			    c->expect, c->h.base_offset - 1, c->h.base_offset,
+			    c->expect);
+		else
+			snprintf(c->why, sizeof(c->why), "batch offset %"
+			    PRIu64 " where %" PRIu64 " was expected",
+			    c->h.base_offset, c->expect);
+		c->held = 1;
+		return SPOOL_CUR_HOLE;
+	}
+}
+
+/*
+ * spool_cursor_body - read the body of the batch spool_cursor_next
+ * handed out into c->body and check it: 1 when its checksum holds, 0
+ * when the file ends before it does, -EBADMSG when the checksum fails
+ * (c->why), other -errno
+ */
+int
+spool_cursor_body(struct spool_cursor *c)
+{
+	unsigned char *nb;
+	ssize_t n;
+
+	if (c->h.body_len + 1 > c->bcap) {
+		if ((nb = realloc(c->body, c->h.body_len + 1)) == NULL)
+			return -ENOMEM;
+		c->body = nb;
+		c->bcap = c->h.body_len + 1;
+	}
+	if (c->h.body_len == 0)
+		return 1;
+	n = spool_io_pread(c->io, c->logfd, c->body, c->h.body_len,
+	    c->pos + SPOOL_HDR_SIZE);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < c->h.body_len)
+		return 0;
+	if (spool_crc(0, c->body, c->h.body_len) != c->h.body_crc) {
+		snprintf(c->why, sizeof(c->why), "body checksum mismatch");
+		return -EBADMSG;
+	}
+	return 1;
+}
