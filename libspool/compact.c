@@ -36,6 +36,7 @@
  * million keys), and only then could a message be lost.
  */
 
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -75,6 +76,8 @@ struct cstate {
 	int64_t		 last;		/* when it ran, ms */
 	uint64_t	 removed;	/* messages it removed */
 	int64_t		 tomb_ts;	/* the oldest kept tombstone's time */
+	uint64_t	 gen;		/* changes around segments replaced */
+	int		 pending;	/* a run replacing them did not end */
 };
 
 struct cctx {
@@ -87,6 +90,8 @@ struct cctx {
 	uint64_t	 protect;	/* from here on everything stays */
 	uint64_t	 lag_at;	/* the first message within the lag */
 	uint64_t	 active;	/* the newest segment's base */
+	struct cstate	*st;		/* saved with a new gen before a rename */
+	int		 newgen;	/*  which this run has done */
 	int64_t		 tomb_ts;
 	uint64_t	 removed;
 	/* input */
@@ -297,6 +302,10 @@ state_load(int pfd, struct cstate *st)
 			st->removed = v;
 		else if (sscanf(line, "tombstone=%lld", &sv) == 1)
 			st->tomb_ts = sv;
+		else if (sscanf(line, "generation=%llu", &v) == 1)
+			st->gen = v;
+		else if (sscanf(line, "pending=%llu", &v) == 1)
+			st->pending = v != 0;
 	}
 }
 
@@ -309,7 +318,8 @@ state_save(struct spool_topic *t, int pfd, const struct cstate *st)
 
 	n = snprintf(text, sizeof(text), "clean=%" PRIu64 "\nbytes=%" PRIu64
 	    "\nlast=%" PRId64 "\nremoved=%" PRIu64 "\ntombstone=%" PRId64
-	    "\n", st->clean, st->bytes, st->last, st->removed, st->tomb_ts);
+	    "\ngeneration=%" PRIu64 "\npending=%d\n", st->clean, st->bytes,
+	    st->last, st->removed, st->tomb_ts, st->gen, st->pending);
 	return spool_write_file(pfd, STATE_NAME, text, n, !t->sp->nosync);
 }
 
@@ -622,6 +632,30 @@ seg_pass(struct cctx *c, int fd, uint64_t seg, off_t size, int write)
 	return gone;
 }
 
+/* rand_gen - a new generation: random, never 0 */
+static uint64_t
+rand_gen(void)
+{
+	uint64_t g = 0;
+
+	if (getrandom(&g, sizeof(g), GRND_NONBLOCK) != sizeof(g))
+		g = (uint64_t)spool_now_ms() * 2654435761u ^ (uint64_t)getpid();
+	return g ? g : 1;
+}
+
+/*
+ * new_gen - before the first segment of a run is replaced: a new
+ * generation, and the run marked pending until its end gives another
+ */
+static int
+new_gen(struct cctx *c)
+{
+	c->st->gen = rand_gen();
+	c->st->pending = 1;
+	c->newgen = 1;
+	return state_save(c->t, c->pfd, c->st);
+}
+
 /* open_tmp - create NAME.compacting afresh */
 static int
 open_tmp(struct cctx *c, const char *name)
@@ -689,6 +723,14 @@ rewrite(struct cctx *c, int fd, uint64_t seg, off_t size)
 	if (r == 0 && sync && fsync(ifd) == -1)
 		r = -errno;
 	if (r < 0)
+		goto out;
+	/*
+	 * the generation changes before the first segment of a run is
+	 * replaced and again at its end (or, killed, at the next run's):
+	 * a replica that saw any other compares its segments again
+	 * (mq-replicate), and one that saw the last one saw them all
+	 */
+	if (!c->newgen && (r = new_gen(c)) < 0)
 		goto out;
 	/* no moment where the new log has the old index */
 	if (unlinkat(c->pfd, idx, 0) == -1 && errno != ENOENT) {
@@ -805,7 +847,8 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	state_load(pfd, &st);
 	dirty = pi.bytes > st.bytes ? pi.bytes - st.bytes : 0;
 	/* cheap: nothing read but the state and the newest segment's tail */
-	if (pi.segments < 2 || ((dirty == 0 || (double)dirty < (double)pi.bytes *
+	if (pi.segments < 2 || (!st.pending && (dirty == 0 ||
+	    (double)dirty < (double)pi.bytes *
 	    t->cfg.min_cleanable_dirty_ratio) &&
 	    t->cfg.min_cleanable_dirty_ratio > 0 &&
 	    (st.tomb_ts == 0 || !expired(t, now, st.tomb_ts))))
@@ -819,6 +862,7 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	c.ofd = -1;
 	c.now = now;
 	c.lag_at = UINT64_MAX;
+	c.st = &st;
 	c.active = l.n > 0 ? l.base[l.n - 1] : 0;
 	spool_batch_init(&c.b);
 	kmap_init(&c.map, t->cfg.compaction_map_bytes);
@@ -856,6 +900,9 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	st.last = now;
 	st.removed = c.removed;
 	st.tomb_ts = c.tomb_ts;
+	if (c.newgen || st.pending)
+		st.gen = rand_gen();	/* every replacement of it is done */
+	st.pending = 0;
 	if ((r = state_save(t, pfd, &st)) < 0)
 		goto out;
 	if (report != NULL) {
@@ -876,6 +923,19 @@ out:
 	free(c.out);
 	free(c.ix);
 	return r;
+}
+
+/*
+ * spool_compact_gen - the partition's compaction generation: a random
+ * value that changes before any segment of it is rewritten (0: never)
+ */
+uint64_t
+spool_compact_gen(int pfd)
+{
+	struct cstate st;
+
+	state_load(pfd, &st);
+	return st.gen;
 }
 
 /*

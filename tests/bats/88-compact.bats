@@ -366,3 +366,104 @@ EOF
 	((n < 20)) || { echo "partition 1 still has $n of 40" >&2; false; }
 	expect_eq "$(mq-recv -p 1 t | tail -3 | sort | tr '\n' ' ')" "v37 v38 v39 " "the newest of each key"
 }
+
+# same_visible A B: the same messages at the same offsets in spools A and
+# B (the first lines of the difference on stderr when not)
+same_visible() {
+	diff <(mq-recv -s "$1" -F '%p %o %k %s\n' t 2>&1) \
+		<(mq-recv -s "$2" -F '%p %o %k %s\n' t 2>&1) >"$T/visible.diff" && return
+	head -5 "$T/visible.diff" >&2
+	return 1
+}
+
+# jfill N KEYS [FROM]: N keyed messages in one mq-send -J (batches of many)
+jfill() {
+	python3 -c '
+import json, sys
+n, keys, start = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+for i in range(start, start + n):
+	print(json.dumps({"key": "k%d" % (i % keys), "payload": "v%d-%s" % (i, "x" * 40)}))' \
+		"$1" "$2" "${3:-0}" | mq-send -J t
+}
+
+@test "mq-replicate: a topic compacted after the first copy converges on the replica, never taken for divergence" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 60 5
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	same_visible "$MQ_SPOOL" "$T/r"
+	# sealed segments the replica holds are rewritten on the source
+	run mq-topic gc t
+	expect_status 0
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_not_contains "diverged"
+	same_visible "$MQ_SPOOL" "$T/r"
+	# the replica's newest batch is in a segment sealed and compacted since
+	fill 40 5 60
+	run mq-topic gc t
+	expect_status 0
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_not_contains "diverged"
+	same_visible "$MQ_SPOOL" "$T/r"
+	[[ ! -e $T/r/diverged ]] || [[ -z $(ls "$T/r/diverged") ]]
+	run mq-topic verify t
+	expect_status 0
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+	# converged: a run with nothing new moves no segment
+	run mq-replicate -v "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_not_contains "compacted"
+}
+
+@test "mq-replicate --follow across gc: the replica converges to the compacted source" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 50 5
+	bg "$T/f.out" "$T/f.err" mq-replicate --follow "$MQ_SPOOL" "$T/r"
+	local fp=$BG_PID
+	wait_until 10 same_visible "$MQ_SPOOL" "$T/r"
+	run mq-topic gc t
+	expect_status 0
+	wait_until 10 same_visible "$MQ_SPOOL" "$T/r"
+	fill 30 5 50
+	run mq-topic gc t
+	expect_status 0
+	mq-send -k k1 t last
+	wait_until 10 same_visible "$MQ_SPOOL" "$T/r"
+	stop_bg "$fp"
+	[[ ! -e $T/r/diverged ]] || [[ -z $(ls "$T/r/diverged") ]]
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+}
+
+@test "mq-replicate killed while it installs compacted segments: the rerun converges, verify clean" {
+	local i p
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=200000 \
+		--config min.cleanable.dirty.ratio=0 t
+	jfill 60000 50
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	for i in 1 2 3 4 5; do
+		jfill 3000 50 $((60000 + i * 3000))
+		run mq-topic gc t
+		expect_status 0
+		mq-replicate "$MQ_SPOOL" "$T/r" 2>/dev/null &
+		p=$!
+		sleep "0.0$((RANDOM % 9 + 1))"
+		kill -9 "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+		run mq-topic -s "$T/r" verify t
+		expect_status 0
+	done
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_not_contains "diverged"
+	same_visible "$MQ_SPOOL" "$T/r"
+	[[ ! -e $T/r/diverged ]] || [[ -z $(ls "$T/r/diverged") ]]
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+}
