@@ -29,7 +29,10 @@
  * batch, so segments still meet without a gap.  Segments are done oldest
  * first, so that a crash never leaves a tombstone removed while an older
  * message of its key stays.  What a killed gc left (*.compacting) goes
- * at the next gc of the partition.
+ * at the next gc of the partition.  The state file's generation
+ * changes before the first rename of a run and again at its end (or,
+ * the run killed, at the next one's): mq-replicate compares a replica's
+ * segments whenever it is not the one the replica recorded.
  *
  * Keys are told apart by a 128-bit hash (MurmurHash3 x64-128): two keys
  * of K share one with probability about K^2 / 2^129 (1e-27 for a

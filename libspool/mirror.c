@@ -17,8 +17,12 @@
  * It also removes: whole segments below an offset (retention carried
  * over, or a restart at the source's first segment) and, for a diverged
  * replica, everything from a batch on, after writing the messages cut
- * off to a file the caller gives.  It does not talk to the source
- * (replicate.c does).
+ * off to a file the caller gives.  And it installs a segment compacted
+ * on the source whole in place of the replica's (spool_mirror_install_*)
+ * as compact.c replaces one: a temp file, synced, renamed over, the
+ * directory synced; N/compaction.copied records the source's compaction
+ * generation those segments are of.  It does not talk to the source
+ * (repl_*.c do).
  */
 
 #include <sys/file.h>

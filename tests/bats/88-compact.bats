@@ -467,3 +467,28 @@ for i in range(start, start + n):
 	run mq-topic -s "$T/r" verify t
 	expect_status 0
 }
+
+@test "mq-replicate: a demoted primary of a compacted topic is still cut back as diverged, its messages kept aside" {
+	local i f
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 30 5
+	run mq-replicate "$MQ_SPOOL" "$T/b"
+	expect_status 0
+	run mq-replicate --promote "$T/b"
+	expect_status 0
+	for ((i = 0; i < 40; i++)); do mq-send -s "$T/b" -k "k$((i % 5))" t "b$i"; done
+	mq-send -s "$MQ_SPOOL" -k lost t lost1
+	mq-send -s "$MQ_SPOOL" -k lost t lost2
+	run mq-topic -s "$T/b" gc t
+	expect_status 0
+	run mq-replicate --demote "$T/b" "$MQ_SPOOL"
+	expect_status 0
+	expect_contains "diverged from the source"
+	f=$(ls "$MQ_SPOOL"/diverged/*.json)
+	grep -q '"lost1"' "$f"
+	grep -q '"lost2"' "$f"
+	same_visible "$T/b" "$MQ_SPOOL"
+	run mq-topic verify t
+	expect_status 0
+}
