@@ -81,6 +81,8 @@ struct cstate {
 	int64_t		 tomb_ts;	/* the oldest kept tombstone's time */
 	uint64_t	 gen;		/* changes around segments replaced */
 	int		 pending;	/* a run replacing them did not end */
+	uint64_t	 tail;		/* bytes from clean on after the run */
+	int		 hastail;	/*  (older state files lack it) */
 };
 
 struct cctx {
@@ -309,6 +311,10 @@ state_load(int pfd, struct cstate *st)
 			st->gen = v;
 		else if (sscanf(line, "pending=%llu", &v) == 1)
 			st->pending = v != 0;
+		else if (sscanf(line, "tail=%llu", &v) == 1) {
+			st->tail = v;
+			st->hastail = 1;
+		}
 	}
 }
 
@@ -321,9 +327,55 @@ state_save(struct spool_topic *t, int pfd, const struct cstate *st)
 
 	n = snprintf(text, sizeof(text), "clean=%" PRIu64 "\nbytes=%" PRIu64
 	    "\nlast=%" PRId64 "\nremoved=%" PRIu64 "\ntombstone=%" PRId64
-	    "\ngeneration=%" PRIu64 "\npending=%d\n", st->clean, st->bytes,
-	    st->last, st->removed, st->tomb_ts, st->gen, st->pending);
+	    "\ngeneration=%" PRIu64 "\npending=%d\ntail=%" PRIu64 "\n",
+	    st->clean, st->bytes, st->last, st->removed, st->tomb_ts, st->gen,
+	    st->pending, st->tail);
 	return spool_write_file(pfd, STATE_NAME, text, n, !t->sp->nosync);
+}
+
+/*
+ * tail_bytes - the bytes of the segments that hold offsets from clean on
+ * (the segment clean is in, and every later one)
+ */
+static uint64_t
+tail_bytes(int pfd, uint64_t clean)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	struct spool_seglist l;
+	struct stat st;
+	uint64_t sum = 0;
+	size_t i;
+
+	if (spool_seg_list(pfd, &l) < 0)
+		return 0;
+	for (i = 0; i < l.n; i++) {
+		if (i + 1 < l.n && l.base[i + 1] <= clean)
+			continue;
+		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
+		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			sum += (uint64_t)st.st_size;
+	}
+	spool_seg_free(&l);
+	return sum;
+}
+
+/*
+ * dirty_bytes - the bytes written since the last compaction: what the
+ * segments from its clean point on grew by.  Not the partition's growth,
+ * which retention (compact,delete) cancels out at its cap.
+ */
+static uint64_t
+dirty_bytes(int pfd, const struct spool_part_info *pi,
+    const struct cstate *st)
+{
+	uint64_t tail;
+
+	if (!st->hastail)	/* a state file of an older mq */
+		return pi->bytes > st->bytes ? pi->bytes - st->bytes : 0;
+	if (st->clean < pi->first || st->clean > pi->next)
+		return pi->bytes;	/* retention went past it: all new */
+	tail = tail_bytes(pfd, st->clean);
+	return tail > st->tail ? tail - st->tail : 0;
 }
 
 /* tombstone - a keyed message with an empty payload */
@@ -848,7 +900,7 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	if ((r = spool_part_bounds(t, part, &pi)) < 0)
 		return r;
 	state_load(pfd, &st);
-	dirty = pi.bytes > st.bytes ? pi.bytes - st.bytes : 0;
+	dirty = dirty_bytes(pfd, &pi, &st);
 	/* cheap: nothing read but the state and the newest segment's tail */
 	if (pi.segments < 2 || (!st.pending && (dirty == 0 ||
 	    (double)dirty < (double)pi.bytes *
@@ -906,6 +958,8 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	if (c.newgen || st.pending)
 		st.gen = rand_gen();	/* every replacement of it is done */
 	st.pending = 0;
+	st.tail = tail_bytes(pfd, st.clean);
+	st.hastail = 1;
 	if ((r = state_save(t, pfd, &st)) < 0)
 		goto out;
 	if (report != NULL) {
@@ -958,10 +1012,11 @@ spool_compact_info(struct spool_topic *t, uint32_t part,
 		return pfd;
 	r = spool_part_bounds(t, part, &pi);
 	state_load(pfd, &st);
+	if (r == 0)
+		ci->dirty_bytes = dirty_bytes(pfd, &pi, &st);
 	close(pfd);
 	if (r < 0)
 		return r;
-	ci->dirty_bytes = pi.bytes > st.bytes ? pi.bytes - st.bytes : 0;
 	ci->dirty_ratio = pi.bytes ? (double)ci->dirty_bytes / pi.bytes : 0;
 	ci->last_ms = st.last;
 	ci->removed = st.removed;

@@ -492,3 +492,23 @@ for i in range(start, start + n):
 	run mq-topic verify t
 	expect_status 0
 }
+
+@test "compact,delete at its retention.bytes cap: what is written since still counts as dirty, and gc compacts it" {
+	local i
+	run mq-topic create --config cleanup.policy=compact,delete --config segment.bytes=1024 \
+		--config retention.bytes=6000 t
+	# distinct keys: compaction removes nothing, the partition sits at its cap
+	for ((i = 0; i < 70; i++)); do mq-send -k "d$i" t "distinct$i"; done
+	run mq-topic -v gc t
+	expect_status 0
+	# then many updates of one key: the cap deletes the old segments, so
+	# the partition's size hardly grows, but all of it is new
+	for ((i = 0; i < 70; i++)); do mq-send -k hot t "hot$i"; done
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "compacted:"
+	# the hot key keeps its newest message and those of the newest segment
+	(($(mq-recv -F '%k\n' t | grep -c '^hot$') < 20))
+	run mq-topic verify t
+	expect_status 0
+}
