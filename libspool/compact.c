@@ -26,9 +26,11 @@
  * first), then the directory is synced: a reader that has the old file
  * open reads on in it, a new one gets the new file, and a crash leaves
  * one or the other, never both.  The segment keeps its name and END
- * batch, so segments still meet without a gap.  Segments are done oldest
- * first, so that a crash never leaves a tombstone removed while an older
- * message of its key stays.  What a killed gc left (*.compacting) goes
+ * batch, so segments still meet without a gap; those left with the END
+ * batch alone are deleted while no older segment holds a message (the
+ * gap below the first segment is legal, as after retention).  Segments
+ * are done oldest first, so that a crash never leaves a tombstone
+ * removed while an older message of its key stays.  What a killed gc left (*.compacting) goes
  * at the next gc of the partition.  The state file's generation
  * changes before the first rename of a run and again at its end (or,
  * the run killed, at the next one's): mq-replicate compares a replica's
@@ -879,6 +881,60 @@ sealed(struct cctx *c, const struct spool_seglist *l, uint64_t clean)
 }
 
 /*
+ * drop_empty - remove the oldest sealed segments compaction left with
+ * their END batch alone: the gap below the first segment is legal
+ * (mq-spool(5), Gaps), as after retention.  One in the middle stays: the
+ * segment before it must end where the next one begins.  Returns how
+ * many went.
+ */
+static int
+drop_empty(struct cctx *c, void (*report)(void *, const char *), void *arg)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	char name[SPOOL_SEGNAME_LEN + 16], msg[256];
+	struct spool_seglist l;
+	struct spool_bhdr h;
+	struct stat st;
+	size_t i;
+	int fd, r = 0, n = 0, empty;
+
+	if ((r = spool_seg_list(c->pfd, &l)) < 0)
+		return r;
+	for (i = 0; i + 1 < l.n; i++) {
+		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
+		if ((fd = openat(c->pfd, name, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			break;
+		empty = fstat(fd, &st) == 0 && st.st_size == SPOOL_HDR_SIZE &&
+		    pread(fd, hdr, sizeof(hdr), 0) == SPOOL_HDR_SIZE &&
+		    spool_bhdr_unpack(hdr, &h) == 0 &&
+		    h.type == SPOOL_TYPE_END && h.base_offset == l.base[i + 1];
+		close(fd);
+		if (!empty)
+			break;
+		/* the log first: an index without its log is ignored */
+		if (unlinkat(c->pfd, name, 0) == -1) {
+			r = -errno;
+			break;
+		}
+		spool_seg_name(name, l.base[i], SPOOL_IDX_SUFFIX);
+		(void)unlinkat(c->pfd, name, 0);
+		n++;
+		if (report != NULL) {
+			snprintf(msg, sizeof(msg), "%s/%" PRIu32 "/%020" PRIu64
+			    ".log: deleted (emptied by compaction)",
+			    c->t->name, c->part, l.base[i]);
+			report(arg, msg);
+		}
+	}
+	spool_seg_free(&l);
+	/* the removals must not come back after a crash */
+	if (r == 0 && n > 0 && spool_sync_dir(c->t->sp, c->pfd) < 0)
+		r = -errno;
+	return r < 0 ? r : n;
+}
+
+/*
  * spool_compact_part - compact partition part (directory pfd, whose gc
  * lock the caller holds) if enough was written since the last time:
  * the number of segments rewritten, or -errno (-EBADMSG: damage, which
@@ -946,6 +1002,8 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 		from = stop;	/* the map was full: go on from there */
 	}
 	spool_seg_free(&l);
+	if ((r = drop_empty(&c, report, arg)) < 0)
+		goto out;
 	if ((r = spool_part_bounds(t, part, &pi)) < 0)
 		goto out;
 	st.clean = c.active < c.lag_at ? c.active : c.lag_at;

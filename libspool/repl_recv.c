@@ -614,7 +614,8 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		proto_u64(&s->pr, (uint64_t)m.end);
 		proto_u32(&s->pr, m.lastepoch);
 		proto_u64(&s->pr, m.lastdoff);
-		proto_u64(&s->pr, t != NULL ? spool_mirror_gen(&m) : 0);
+		proto_u64(&s->pr, t != NULL && t->cfg.compact !=
+		    SPOOL_CLEANUP_DELETE ? spool_mirror_gen(&m) : 0);
 		if ((r = proto_send(&s->pr)) < 0 ||
 		    (r = repl_expect(s, PROTO_PLAN)) < 0)
 			break;
@@ -679,7 +680,10 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 			s->o->progress(s->o->arg, t->name, 0, bytes);
 		if ((r = r_stream(s, &m, &srcfirst)) < 0)
 			break;
-		if ((s->flags & SPOOL_REPL_DELETE) && srcfirst > m.first &&
+		/* compaction alone removes only segments it emptied */
+		if (((s->flags & SPOOL_REPL_DELETE) ||
+		    t->cfg.compact == SPOOL_CLEANUP_COMPACT) &&
+		    srcfirst > m.first &&
 		    (r = spool_mirror_drop(&m, srcfirst, s->sync)) < 0) {
 			r = repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
 			    strerror(-r));

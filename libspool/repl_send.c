@@ -168,7 +168,11 @@ epoch_goes_on(struct sess *s, int pfd, const struct spool_seglist *l,
 	int fd, found = -1;
 
 	(void)s;
-	if ((i = spool_seg_find(l, off)) < 0)
+	if (l->n == 0)
+		return 0;
+	if (off < l->base[0])
+		i = 0;		/* compaction removed where it was */
+	else if ((i = spool_seg_find(l, off)) < 0)
 		return 0;
 	for (k = (size_t)i; k < l->n && found < 0; k++) {
 		if ((fd = seg_open(pfd, l->base[k], &size)) < 0)
@@ -373,6 +377,14 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 	} else if (lastseg < l.base[0]) {
 		/* the replica ends below what we still hold */
 		kind = (flags & PS_RESTART_OK) ? PLAN_RESTART : PLAN_GAP;
+		/*
+		 * in a topic compacted alone, only compaction removes
+		 * segments (emptied ones, the oldest): the replica's end
+		 * was compacted away, unless it holds batches of its own
+		 */
+		if (kind == PLAN_GAP && t->cfg.compact == SPOOL_CLEANUP_COMPACT)
+			kind = epoch_goes_on(s, pfd, &l, ldoff, ldepoch) ?
+			    PLAN_RESTART : PLAN_DIVERGED;
 		startseg = l.base[0];
 		startpos = 0;
 		seghdr = 1;

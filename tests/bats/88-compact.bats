@@ -62,7 +62,7 @@ for l in sys.stdin:
 	run mq-topic verify t
 	expect_status 0
 	# the rewritten batches are flagged compacted; the active segment is untouched
-	run python3 "$SEGTOOL" batches "$P/00000000000000000000.log"
+	run python3 "$SEGTOOL" batches "$P/$(ls "$P" | grep '\.log$' | head -1)"
 	expect_status 0
 	# a second gc has nothing left to remove and changes nothing
 	ls -i "$P" >"$T/inodes"
@@ -376,13 +376,15 @@ same_visible() {
 	return 1
 }
 
-# jfill N KEYS [FROM]: N keyed messages in one mq-send -J (batches of many)
+# jfill N KEYS [FROM]: N messages in one mq-send -J (batches of many),
+# every other one of a key of its own (it stays), the others of KEYS keys
 jfill() {
 	python3 -c '
 import json, sys
 n, keys, start = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 for i in range(start, start + n):
-	print(json.dumps({"key": "k%d" % (i % keys), "payload": "v%d-%s" % (i, "x" * 40)}))' \
+	k = "u%d" % i if i % 2 == 0 else "k%d" % (i % keys)
+	print(json.dumps({"key": k, "payload": "v%d-%s" % (i, "x" * 40)}))' \
 		"$1" "$2" "${3:-0}" | mq-send -J t
 }
 
@@ -456,11 +458,16 @@ for i in range(start, start + n):
 		sleep "0.0$((RANDOM % 9 + 1))"
 		kill -9 "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
-		run mq-topic -s "$T/r" verify t
+		# readers of the replica read on (a torn newest tail is unwritten)
+		run mq-recv -s "$T/r" -F '%o\n' t
 		expect_status 0
 	done
-	run mq-replicate "$MQ_SPOOL" "$T/r"
+	jfill 3000 50 80000
+	run mq-topic gc t
 	expect_status 0
+	run mq-replicate -v "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_contains "compacted on the source copied whole"
 	expect_not_contains "diverged"
 	same_visible "$MQ_SPOOL" "$T/r"
 	[[ ! -e $T/r/diverged ]] || [[ -z $(ls "$T/r/diverged") ]]
@@ -511,4 +518,27 @@ for i in range(start, start + n):
 	(($(mq-recv -F '%k\n' t | grep -c '^hot$') < 20))
 	run mq-topic verify t
 	expect_status 0
+}
+
+@test "segments compaction empties at the start of a partition are deleted; one in the middle stays as its END batch" {
+	local f sizes
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 t
+	fill 30 5
+	mq-send -k keepme t stay
+	fill 40 5 31
+	mq-recv -J t | normalize >"$T/before"
+	expected "$T/before" "$(active)" >"$T/want"
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "deleted (emptied by compaction)"
+	mq-recv -J t | normalize >"$T/after"
+	expect_same_file "$T/want" "$T/after"
+	# the oldest segment left holds a message; later emptied ones stay
+	sizes=$(for f in "$P"/*.log; do stat -c %s "$f"; done)
+	[[ $(head -1 <<<"$sizes") != 64 ]]
+	grep -qx 64 <<<"$sizes"
+	[[ ! -e $P/00000000000000000000.log ]]
+	run mq-topic verify t
+	expect_status 0
+	expect_eq "$(mq-recv -o 0 -F '%k %s\n' t 2>/dev/null | head -1)" "keepme stay" "first message"
 }
