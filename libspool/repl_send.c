@@ -554,6 +554,7 @@ s_segs(struct sess *s, unsigned char **buf, size_t *cap)
 	char topic[SPOOL_NAME_MAX + 1];
 	struct spool_topic *t = NULL;
 	struct spool_seglist l = { NULL, 0 };
+	struct spool_io *io = NULL;
 	uint64_t *rb = NULL, gen = 0, sent = 0;
 	off_t *rs = NULL, size;
 	uint32_t part, n, i, *rc = NULL, crc, count = 0;
@@ -594,8 +595,12 @@ s_segs(struct sess *s, unsigned char **buf, size_t *cap)
 		if ((k = spool_seg_find(&l, rb[i])) < 0 || l.base[k] != rb[i] ||
 		    (size_t)k + 1 >= l.n)
 			continue;
-		if (spool_mirror_ident(spool_get_io(s->sp), pfd, rb[i], &size,
-		    &crc) < 0 || (size == rs[i] && crc == rc[i]))
+		if (io == NULL && (io = spool_get_io(s->sp)) == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		if (spool_mirror_ident(io, pfd, rb[i], &size, &crc) < 0 ||
+		    (size == rs[i] && crc == rc[i]))
 			continue;
 		if ((r = send_whole(s, t, pfd, rb[i], buf, cap, &sent)) == 1) {
 			gen = 0;	/* held back: next pass */
