@@ -419,7 +419,7 @@ spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
 {
 	struct spool_seglist l;
 	size_t i, gone = 0;
-	int r = 0;
+	int r = 0, all;
 
 	if ((r = spool_seg_list(m->partfd, &l)) < 0)
 		return r;
@@ -431,6 +431,7 @@ spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
 			break;
 		gone++;
 	}
+	all = gone == l.n;
 	spool_seg_free(&l);
 	if (gone == 0)
 		return r;
@@ -438,7 +439,13 @@ spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
 	if (r == 0 && sync && spool_fsync_dir(m->partfd) < 0)
 		r = -errno;
 	close_head(m);
-	if (r == 0)
+	if (r == 0 && all) {
+		/* what load finds in an empty partition, without listing it */
+		m->haslast = m->closed = m->dirty = 0;
+		m->end = 0;
+		m->next = m->first = 0;
+		m->nseg = 0;
+	} else if (r == 0)
 		r = load(m);
 	return r;
 }
