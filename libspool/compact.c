@@ -26,16 +26,22 @@
  * first), then the directory is synced: a reader that has the old file
  * open reads on in it, a new one gets the new file, and a crash leaves
  * one or the other, never both.  The segment keeps its name and END
- * batch, so segments still meet without a gap.  Segments are done oldest
- * first, so that a crash never leaves a tombstone removed while an older
- * message of its key stays.  What a killed gc left (*.compacting) goes
- * at the next gc of the partition.
+ * batch, so segments still meet without a gap; those left with the END
+ * batch alone are deleted while no older segment holds a message (the
+ * gap below the first segment is legal, as after retention).  Segments
+ * are done oldest first, so that a crash never leaves a tombstone
+ * removed while an older message of its key stays.  What a killed gc left (*.compacting) goes
+ * at the next gc of the partition.  The state file's generation
+ * changes before the first rename of a run and again at its end (or,
+ * the run killed, at the next one's): mq-replicate compares a replica's
+ * segments whenever it is not the one the replica recorded.
  *
  * Keys are told apart by a 128-bit hash (MurmurHash3 x64-128): two keys
  * of K share one with probability about K^2 / 2^129 (1e-27 for a
  * million keys), and only then could a message be lost.
  */
 
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -75,6 +81,10 @@ struct cstate {
 	int64_t		 last;		/* when it ran, ms */
 	uint64_t	 removed;	/* messages it removed */
 	int64_t		 tomb_ts;	/* the oldest kept tombstone's time */
+	uint64_t	 gen;		/* changes around segments replaced */
+	int		 pending;	/* a run replacing them did not end */
+	uint64_t	 tail;		/* bytes from clean on after the run */
+	int		 hastail;	/*  (older state files lack it) */
 };
 
 struct cctx {
@@ -87,6 +97,8 @@ struct cctx {
 	uint64_t	 protect;	/* from here on everything stays */
 	uint64_t	 lag_at;	/* the first message within the lag */
 	uint64_t	 active;	/* the newest segment's base */
+	struct cstate	*st;		/* saved with a new gen before a rename */
+	int		 newgen;	/*  which this run has done */
 	int64_t		 tomb_ts;
 	uint64_t	 removed;
 	/* input */
@@ -297,6 +309,14 @@ state_load(int pfd, struct cstate *st)
 			st->removed = v;
 		else if (sscanf(line, "tombstone=%lld", &sv) == 1)
 			st->tomb_ts = sv;
+		else if (sscanf(line, "generation=%llu", &v) == 1)
+			st->gen = v;
+		else if (sscanf(line, "pending=%llu", &v) == 1)
+			st->pending = v != 0;
+		else if (sscanf(line, "tail=%llu", &v) == 1) {
+			st->tail = v;
+			st->hastail = 1;
+		}
 	}
 }
 
@@ -309,8 +329,55 @@ state_save(struct spool_topic *t, int pfd, const struct cstate *st)
 
 	n = snprintf(text, sizeof(text), "clean=%" PRIu64 "\nbytes=%" PRIu64
 	    "\nlast=%" PRId64 "\nremoved=%" PRIu64 "\ntombstone=%" PRId64
-	    "\n", st->clean, st->bytes, st->last, st->removed, st->tomb_ts);
+	    "\ngeneration=%" PRIu64 "\npending=%d\ntail=%" PRIu64 "\n",
+	    st->clean, st->bytes, st->last, st->removed, st->tomb_ts, st->gen,
+	    st->pending, st->tail);
 	return spool_write_file(pfd, STATE_NAME, text, n, !t->sp->nosync);
+}
+
+/*
+ * tail_bytes - the bytes of the segments that hold offsets from clean on
+ * (the segment clean is in, and every later one)
+ */
+static uint64_t
+tail_bytes(int pfd, uint64_t clean)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	struct spool_seglist l;
+	struct stat st;
+	uint64_t sum = 0;
+	size_t i;
+
+	if (spool_seg_list(pfd, &l) < 0)
+		return 0;
+	for (i = 0; i < l.n; i++) {
+		if (i + 1 < l.n && l.base[i + 1] <= clean)
+			continue;
+		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
+		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			sum += (uint64_t)st.st_size;
+	}
+	spool_seg_free(&l);
+	return sum;
+}
+
+/*
+ * dirty_bytes - the bytes written since the last compaction: what the
+ * segments from its clean point on grew by.  Not the partition's growth,
+ * which retention (compact,delete) cancels out at its cap.
+ */
+static uint64_t
+dirty_bytes(int pfd, const struct spool_part_info *pi,
+    const struct cstate *st)
+{
+	uint64_t tail;
+
+	if (!st->hastail)	/* a state file of an older mq */
+		return pi->bytes > st->bytes ? pi->bytes - st->bytes : 0;
+	if (st->clean < pi->first || st->clean > pi->next)
+		return pi->bytes;	/* retention went past it: all new */
+	tail = tail_bytes(pfd, st->clean);
+	return tail > st->tail ? tail - st->tail : 0;
 }
 
 /* tombstone - a keyed message with an empty payload */
@@ -622,6 +689,30 @@ seg_pass(struct cctx *c, int fd, uint64_t seg, off_t size, int write)
 	return gone;
 }
 
+/* rand_gen - a new generation: random, never 0 */
+static uint64_t
+rand_gen(void)
+{
+	uint64_t g = 0;
+
+	if (getrandom(&g, sizeof(g), GRND_NONBLOCK) != sizeof(g))
+		g = (uint64_t)spool_now_ms() * 2654435761u ^ (uint64_t)getpid();
+	return g ? g : 1;
+}
+
+/*
+ * new_gen - before the first segment of a run is replaced: a new
+ * generation, and the run marked pending until its end gives another
+ */
+static int
+new_gen(struct cctx *c)
+{
+	c->st->gen = rand_gen();
+	c->st->pending = 1;
+	c->newgen = 1;
+	return state_save(c->t, c->pfd, c->st);
+}
+
 /* open_tmp - create NAME.compacting afresh */
 static int
 open_tmp(struct cctx *c, const char *name)
@@ -689,6 +780,14 @@ rewrite(struct cctx *c, int fd, uint64_t seg, off_t size)
 	if (r == 0 && sync && fsync(ifd) == -1)
 		r = -errno;
 	if (r < 0)
+		goto out;
+	/*
+	 * the generation changes before the first segment of a run is
+	 * replaced and again at its end (or, killed, at the next run's):
+	 * a replica that saw any other compares its segments again
+	 * (mq-replicate), and one that saw the last one saw them all
+	 */
+	if (!c->newgen && (r = new_gen(c)) < 0)
 		goto out;
 	/* no moment where the new log has the old index */
 	if (unlinkat(c->pfd, idx, 0) == -1 && errno != ENOENT) {
@@ -782,6 +881,60 @@ sealed(struct cctx *c, const struct spool_seglist *l, uint64_t clean)
 }
 
 /*
+ * drop_empty - remove the oldest sealed segments compaction left with
+ * their END batch alone: the gap below the first segment is legal
+ * (mq-spool(5), Gaps), as after retention.  One in the middle stays: the
+ * segment before it must end where the next one begins.  Returns how
+ * many went.
+ */
+static int
+drop_empty(struct cctx *c, void (*report)(void *, const char *), void *arg)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	char name[SPOOL_SEGNAME_LEN + 16], msg[256];
+	struct spool_seglist l;
+	struct spool_bhdr h;
+	struct stat st;
+	size_t i;
+	int fd, r = 0, n = 0, empty;
+
+	if ((r = spool_seg_list(c->pfd, &l)) < 0)
+		return r;
+	for (i = 0; i + 1 < l.n; i++) {
+		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
+		if ((fd = openat(c->pfd, name, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			break;
+		empty = fstat(fd, &st) == 0 && st.st_size == SPOOL_HDR_SIZE &&
+		    pread(fd, hdr, sizeof(hdr), 0) == SPOOL_HDR_SIZE &&
+		    spool_bhdr_unpack(hdr, &h) == 0 &&
+		    h.type == SPOOL_TYPE_END && h.base_offset == l.base[i + 1];
+		close(fd);
+		if (!empty)
+			break;
+		/* the log first: an index without its log is ignored */
+		if (unlinkat(c->pfd, name, 0) == -1) {
+			r = -errno;
+			break;
+		}
+		spool_seg_name(name, l.base[i], SPOOL_IDX_SUFFIX);
+		(void)unlinkat(c->pfd, name, 0);
+		n++;
+		if (report != NULL) {
+			snprintf(msg, sizeof(msg), "%s/%" PRIu32 "/%020" PRIu64
+			    ".log: deleted (emptied by compaction)",
+			    c->t->name, c->part, l.base[i]);
+			report(arg, msg);
+		}
+	}
+	spool_seg_free(&l);
+	/* the removals must not come back after a crash */
+	if (r == 0 && n > 0 && spool_sync_dir(c->t->sp, c->pfd) < 0)
+		r = -errno;
+	return r < 0 ? r : n;
+}
+
+/*
  * spool_compact_part - compact partition part (directory pfd, whose gc
  * lock the caller holds) if enough was written since the last time:
  * the number of segments rewritten, or -errno (-EBADMSG: damage, which
@@ -803,9 +956,10 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	if ((r = spool_part_bounds(t, part, &pi)) < 0)
 		return r;
 	state_load(pfd, &st);
-	dirty = pi.bytes > st.bytes ? pi.bytes - st.bytes : 0;
+	dirty = dirty_bytes(pfd, &pi, &st);
 	/* cheap: nothing read but the state and the newest segment's tail */
-	if (pi.segments < 2 || ((dirty == 0 || (double)dirty < (double)pi.bytes *
+	if (pi.segments < 2 || (!st.pending && (dirty == 0 ||
+	    (double)dirty < (double)pi.bytes *
 	    t->cfg.min_cleanable_dirty_ratio) &&
 	    t->cfg.min_cleanable_dirty_ratio > 0 &&
 	    (st.tomb_ts == 0 || !expired(t, now, st.tomb_ts))))
@@ -819,6 +973,7 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	c.ofd = -1;
 	c.now = now;
 	c.lag_at = UINT64_MAX;
+	c.st = &st;
 	c.active = l.n > 0 ? l.base[l.n - 1] : 0;
 	spool_batch_init(&c.b);
 	kmap_init(&c.map, t->cfg.compaction_map_bytes);
@@ -847,6 +1002,8 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 		from = stop;	/* the map was full: go on from there */
 	}
 	spool_seg_free(&l);
+	if ((r = drop_empty(&c, report, arg)) < 0)
+		goto out;
 	if ((r = spool_part_bounds(t, part, &pi)) < 0)
 		goto out;
 	st.clean = c.active < c.lag_at ? c.active : c.lag_at;
@@ -856,6 +1013,11 @@ spool_compact_part(struct spool_topic *t, uint32_t part, int pfd,
 	st.last = now;
 	st.removed = c.removed;
 	st.tomb_ts = c.tomb_ts;
+	if (c.newgen || st.pending)
+		st.gen = rand_gen();	/* every replacement of it is done */
+	st.pending = 0;
+	st.tail = tail_bytes(pfd, st.clean);
+	st.hastail = 1;
 	if ((r = state_save(t, pfd, &st)) < 0)
 		goto out;
 	if (report != NULL) {
@@ -879,6 +1041,19 @@ out:
 }
 
 /*
+ * spool_compact_gen - the partition's compaction generation: a random
+ * value that changes before any segment of it is rewritten (0: never)
+ */
+uint64_t
+spool_compact_gen(int pfd)
+{
+	struct cstate st;
+
+	state_load(pfd, &st);
+	return st.gen;
+}
+
+/*
  * spool_compact_info - what describe says of a partition's compaction:
  * bytes written since it last ran and their share, when it ran
  */
@@ -895,10 +1070,11 @@ spool_compact_info(struct spool_topic *t, uint32_t part,
 		return pfd;
 	r = spool_part_bounds(t, part, &pi);
 	state_load(pfd, &st);
+	if (r == 0)
+		ci->dirty_bytes = dirty_bytes(pfd, &pi, &st);
 	close(pfd);
 	if (r < 0)
 		return r;
-	ci->dirty_bytes = pi.bytes > st.bytes ? pi.bytes - st.bytes : 0;
 	ci->dirty_ratio = pi.bytes ? (double)ci->dirty_bytes / pi.bytes : 0;
 	ci->last_ms = st.last;
 	ci->removed = st.removed;

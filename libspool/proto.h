@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC	"mqRP"
-#define PROTO_VERSION	2
+#define PROTO_VERSION	3
 /* a batch holding the largest message max.message.bytes allows (256 MiB), with its framing */
 #define PROTO_FRAME_MAX	((256u << 20) + (1u << 20))
 #define PROTO_STR_MAX	4096
@@ -50,6 +50,9 @@ enum {
 	PROTO_SCHED_GET,	/* R->S: str topic, str name */
 	PROTO_SCHED_FILE,	/* S->R: the file's bytes (none: gone) */
 	PROTO_LOCAL,		/* S->R: u64 segment, u64 from, u64 to: read it there */
+	PROTO_SEGS,		/* R->S: str topic, u32 part, u32 n, {u64 base, u64 size, u32 crc} */
+	PROTO_SEGFILE,		/* S->R: u64 base, u64 size: a compacted segment, whole, in DATA */
+	PROTO_SEGS_END,		/* S->R: u64 generation (0: not all), u32 segments sent */
 	PROTO_TYPE_MAX
 };
 

@@ -28,12 +28,15 @@
 #define CONFIG_TEXT	8192
 
 /* PLAN kinds */
-enum { PLAN_APPEND, PLAN_DIVERGED, PLAN_RESTART, PLAN_SKIP, PLAN_GAP };
+enum { PLAN_APPEND, PLAN_DIVERGED, PLAN_RESTART, PLAN_SKIP, PLAN_GAP,
+    PLAN_COMPACTED };
 
 /* PSTATE flags */
 #define PS_DRY		0x01
 #define PS_RESTART_OK	0x02
 #define PS_HASLAST	0x04
+#define PS_NOCOMPACT	0x08	/* segments compared already this time */
+#define SEGS_MAX	(1u << 20)	/* segments in one SEGS frame */
 
 struct ack {
 	char		*topic;

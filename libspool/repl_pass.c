@@ -18,7 +18,12 @@
  * diverged: the two find their newest common batch (by header checksum
  * and offset, so epochs count, as in Kafka's KIP-101) and the replica is
  * cut back to it, its cut-off messages first kept aside in
- * SPOOL/diverged/.
+ * SPOOL/diverged/.  Compaction rewrites sealed segments: when the
+ * source's compaction generation (compact.c) is not the one the replica
+ * recorded, and the replica's newest batch is the source's or one whose
+ * epoch the source's log goes on in, the replica lists its segments
+ * (SEGS) and the sender sends whole each sealed one that differs, which
+ * mirror.c installs as gc installs one; that is not divergence.
  *
  * Roles live in small files of the spool directory: id (a stable random
  * identity), epoch (the replication epoch writers stamp into batches),

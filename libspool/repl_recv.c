@@ -18,7 +18,12 @@
  * diverged: the two find their newest common batch (by header checksum
  * and offset, so epochs count, as in Kafka's KIP-101) and the replica is
  * cut back to it, its cut-off messages first kept aside in
- * SPOOL/diverged/.
+ * SPOOL/diverged/.  Compaction rewrites sealed segments: when the
+ * source's compaction generation (compact.c) is not the one the replica
+ * recorded, and the replica's newest batch is the source's or one whose
+ * epoch the source's log goes on in, the replica lists its segments
+ * (SEGS) and the sender sends whole each sealed one that differs, which
+ * mirror.c installs as gc installs one; that is not divergence.
  *
  * Roles live in small files of the spool directory: id (a stable random
  * identity), epoch (the replication epoch writers stamp into batches),
@@ -471,6 +476,110 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 	}
 }
 
+/*
+ * r_compacted - the source compacted segments since the replica last
+ * compared: list ours (SEGS), install each it sends whole (SEGFILE and
+ * DATA) in place of ours, as gc replaces a segment, then record the
+ * generation they are of.  1: one had to wait for the next pass.
+ */
+static int
+r_compacted(struct sess *s, struct spool_mirror *m)
+{
+	struct spool_seglist l;
+	struct spool_minstall in;
+	const unsigned char *d;
+	uint64_t gen, base, size;
+	uint32_t crc, count;
+	off_t sz;
+	size_t i, len;
+	int r, type, installing = 0;
+
+	if ((r = spool_mirror_segs(m, &l)) < 0)
+		return repl_fail(s, r, "%s/%" PRIu32 ": %s", m->t->name,
+		    m->part, strerror(-r));
+	proto_begin(&s->pr, PROTO_SEGS);
+	proto_str(&s->pr, m->t->name);
+	proto_u32(&s->pr, m->part);
+	proto_u32(&s->pr, (uint32_t)l.n);
+	for (i = 0; i < l.n; i++) {
+		if (spool_mirror_ident(m->io, m->partfd, l.base[i], &sz,
+		    &crc) < 0)
+			sz = crc = 0;
+		proto_u64(&s->pr, l.base[i]);
+		proto_u64(&s->pr, (uint64_t)sz);
+		proto_u32(&s->pr, crc);
+	}
+	spool_seg_free(&l);
+	if ((r = proto_send(&s->pr)) < 0)
+		return r;
+	memset(&in, 0, sizeof(in));
+	in.fd = in.ifd = -1;
+	for (;;) {
+		if ((type = repl_expect(s, 0)) < 0) {
+			r = type;
+			break;
+		}
+		if (type == PROTO_SEGFILE && !installing) {
+			base = proto_get64(&s->pr);
+			size = proto_get64(&s->pr);
+			if (proto_done(&s->pr) < 0 || size > INT64_MAX) {
+				r = repl_fail(s, -EBADMSG,
+				    "protocol: bad SEGFILE");
+				break;
+			}
+			if ((r = spool_mirror_install_begin(m, base,
+			    (off_t)size, &in)) < 0)
+				break;
+			installing = 1;
+		} else if (type == PROTO_DATA && installing) {
+			d = proto_rest(&s->pr, &len);
+			if ((r = spool_mirror_install_data(m, &in, d,
+			    len)) < 0)
+				break;
+			if (s->o->progress != NULL)
+				s->o->progress(s->o->arg, m->t->name, len, 0);
+		} else if (type == PROTO_SEGS_END && !installing) {
+			gen = proto_get64(&s->pr);
+			count = proto_get32(&s->pr);
+			if (proto_done(&s->pr) < 0) {
+				r = repl_fail(s, -EBADMSG,
+				    "protocol: bad SEGS_END");
+				break;
+			}
+			if (count > 0 && (r = spool_mirror_reload(m)) < 0)
+				break;
+			if (count > 0)
+				repl_report(s, 1, "%s/%" PRIu32 ": %" PRIu32
+				    " segment%s compacted on the source "
+				    "copied whole", m->t->name, m->part, count,
+				    count == 1 ? "" : "s");
+			if (gen == 0)
+				return 1;
+			/* recorded once what it stands for is in place */
+			if ((r = spool_mirror_set_gen(m, gen, s->sync)) < 0)
+				return repl_fail(s, r, "%s/%" PRIu32 ": %s",
+				    m->t->name, m->part, strerror(-r));
+			return 0;
+		} else {
+			r = repl_fail(s, -EBADMSG, "protocol: frame type %d "
+			    "while segments are compared", type);
+			break;
+		}
+		if (installing && in.pos == in.size) {
+			installing = 0;
+			if ((r = spool_mirror_install_end(m, &in,
+			    s->sync)) < 0)
+				break;
+		}
+	}
+	if (installing)
+		spool_mirror_install_abort(m, &in);
+	if (r < 0 && s->o->errmsg[0] == '\0')
+		r = repl_fail(s, r, "%s/%" PRIu32 ": %s", m->t->name, m->part,
+		    r == -EBADMSG ? spool_errmsg(s->sp) : strerror(-r));
+	return r;
+}
+
 /* r_part - bring one partition up to date */
 int
 repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
@@ -478,6 +587,7 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 	struct spool_mirror m;
 	uint64_t srcfirst, bytes, before;
 	int r, kind, round, dry = (s->flags & SPOOL_REPL_DRYRUN) != 0;
+	int compared = 0;
 
 	if (t == NULL) {	/* a dry run, the topic not here yet */
 		memset(&m, 0, sizeof(m));
@@ -486,12 +596,13 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		return repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
 		    r == -EBADMSG ? spool_errmsg(s->sp) : strerror(-r));
 	before = m.next;
-	for (round = 0; round < 3; round++) {
+	for (round = 0; round < 4; round++) {
 		proto_begin(&s->pr, PROTO_PSTATE);
 		proto_str(&s->pr, t ? t->name : s->src_topics[s->nsrc - 1]);
 		proto_u32(&s->pr, part);
 		proto_u8(&s->pr, (uint8_t)((dry ? PS_DRY : 0) |
 		    (m.haslast ? PS_HASLAST : 0) |
+		    (compared ? PS_NOCOMPACT : 0) |
 		    (!spool_mirror_holds(&m) ||
 		    (s->flags & SPOOL_REPL_DELETE) ? PS_RESTART_OK : 0)));
 		proto_u64(&s->pr, m.next);
@@ -501,6 +612,10 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		proto_u64(&s->pr, m.lastoff);
 		proto_u64(&s->pr, m.logfd >= 0 ? m.segbase : 0);
 		proto_u64(&s->pr, (uint64_t)m.end);
+		proto_u32(&s->pr, m.lastepoch);
+		proto_u64(&s->pr, m.lastdoff);
+		proto_u64(&s->pr, t != NULL && t->cfg.compact !=
+		    SPOOL_CLEANUP_DELETE ? spool_mirror_gen(&m) : 0);
 		if ((r = proto_send(&s->pr)) < 0 ||
 		    (r = repl_expect(s, PROTO_PLAN)) < 0)
 			break;
@@ -523,6 +638,18 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		if (kind == PLAN_DIVERGED) {
 			if ((r = r_diverged(s, &m)) != 0)
 				break;
+			continue;
+		}
+		if (kind == PLAN_COMPACTED && dry) {
+			repl_report(s, 0, "%s/%" PRIu32 ": compacted on the "
+			    "source: would copy its compacted segments",
+			    t ? t->name : s->src_topics[s->nsrc - 1], part);
+			break;
+		}
+		if (kind == PLAN_COMPACTED) {
+			compared = 1;
+			if ((r = r_compacted(s, &m)) != 0)
+				break;	/* 1: a commit under way, next pass */
 			continue;
 		}
 		if (dry) {
@@ -553,7 +680,10 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 			s->o->progress(s->o->arg, t->name, 0, bytes);
 		if ((r = r_stream(s, &m, &srcfirst)) < 0)
 			break;
-		if ((s->flags & SPOOL_REPL_DELETE) && srcfirst > m.first &&
+		/* compaction alone removes only segments it emptied */
+		if (((s->flags & SPOOL_REPL_DELETE) ||
+		    t->cfg.compact == SPOOL_CLEANUP_COMPACT) &&
+		    srcfirst > m.first &&
 		    (r = spool_mirror_drop(&m, srcfirst, s->sync)) < 0) {
 			r = repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
 			    strerror(-r));
@@ -575,7 +705,7 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 			    PRIu64, t->name, part, before, m.next);
 		break;
 	}
-	if (round == 3)
+	if (round == 4)
 		r = repl_fail(s, -EBADMSG, "%s/%" PRIu32 ": no common prefix "
 		    "after cutting back", t->name, part);
 	spool_mirror_close(&m);

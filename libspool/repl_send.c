@@ -18,7 +18,12 @@
  * diverged: the two find their newest common batch (by header checksum
  * and offset, so epochs count, as in Kafka's KIP-101) and the replica is
  * cut back to it, its cut-off messages first kept aside in
- * SPOOL/diverged/.
+ * SPOOL/diverged/.  Compaction rewrites sealed segments: when the
+ * source's compaction generation (compact.c) is not the one the replica
+ * recorded, and the replica's newest batch is the source's or one whose
+ * epoch the source's log goes on in, the replica lists its segments
+ * (SEGS) and the sender sends whole each sealed one that differs, which
+ * mirror.c installs as gc installs one; that is not divergence.
  *
  * Roles live in small files of the spool directory: id (a stable random
  * identity), epoch (the replication epoch writers stamp into batches),
@@ -145,6 +150,50 @@ has_batch(struct sess *s, int pfd, uint64_t base, off_t pos, uint32_t crc,
 }
 
 /*
+ * epoch_goes_on - whether our log goes on past offset off in epoch:
+ * the first batch (END aside) that holds an offset from off on is of
+ * that epoch.  Then a replica whose newest batch is that one, in a
+ * segment compacted since, holds what this spool held before it
+ * compacted, not batches of its own: epochs are never reused
+ */
+static int
+epoch_goes_on(struct sess *s, int pfd, const struct spool_seglist *l,
+    uint64_t off, uint32_t epoch)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE];
+	struct spool_bhdr h;
+	off_t pos, size;
+	ssize_t i;
+	size_t k;
+	int fd, found = -1;
+
+	(void)s;
+	if (l->n == 0)
+		return 0;
+	if (off < l->base[0])
+		i = 0;		/* compaction removed where it was */
+	else if ((i = spool_seg_find(l, off)) < 0)
+		return 0;
+	for (k = (size_t)i; k < l->n && found < 0; k++) {
+		if ((fd = seg_open(pfd, l->base[k], &size)) < 0)
+			return 0;
+		for (pos = 0; pos + SPOOL_HDR_SIZE <= size; pos +=
+		    SPOOL_HDR_SIZE + h.body_len) {
+			if (pread(fd, hdr, sizeof(hdr), pos) != SPOOL_HDR_SIZE ||
+			    spool_bhdr_unpack(hdr, &h) < 0)
+				break;
+			if (h.type != SPOOL_TYPE_END &&
+			    h.base_offset + h.count > off) {
+				found = h.epoch == epoch;
+				break;
+			}
+		}
+		close(fd);
+	}
+	return found == 1;
+}
+
+/*
  * stream_seg - send the whole batches of a segment from pos; stops at a
  * torn or unwritten tail, and (returning 1) at a batch of a commit under
  * way.  Returns the offset after the last batch sent in *next.
@@ -259,8 +308,8 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 	struct spool_topic *t = NULL;
 	struct spool_seglist l = { NULL, 0 };
 	uint64_t rnext, lastseg, lastoff, headbase, headsize, bytes = 0;
-	uint64_t next, sent = 0, startseg;
-	uint32_t part, lastcrc;
+	uint64_t next, sent = 0, startseg, ldoff, rgen, gen;
+	uint32_t part, lastcrc, ldepoch;
 	off_t lastpos, size, startpos;
 	size_t i;
 	int flags, pfd = -1, r, fd, kind = PLAN_APPEND, seghdr = 0;
@@ -276,6 +325,9 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 	lastoff = proto_get64(&s->pr);
 	headbase = proto_get64(&s->pr);
 	headsize = proto_get64(&s->pr);
+	ldepoch = proto_get32(&s->pr);
+	ldoff = proto_get64(&s->pr);
+	rgen = proto_get64(&s->pr);
 	if (proto_done(&s->pr) < 0 || !spool_topic_name_ok(topic))
 		return repl_fail(s, -EBADMSG, "protocol: malformed PSTATE");
 	if (spool_topic_open(s->sp, topic, &t) < 0 ||
@@ -285,6 +337,21 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 		goto out;
 	}
 	next = l.base[0];
+	/*
+	 * compacted here since the replica last compared its segments: if
+	 * its newest batch is ours, or one compaction rewrote, it compares
+	 * them (SEGS) before anything else, so that it is not taken for
+	 * diverged and ends with the segments as they are here
+	 */
+	if ((flags & PS_HASLAST) && !(flags & PS_NOCOMPACT) &&
+	    t->cfg.compact != SPOOL_CLEANUP_DELETE &&
+	    (gen = spool_compact_gen(pfd)) != 0 && gen != rgen &&
+	    (has_batch(s, pfd, lastseg, lastpos, lastcrc, lastoff) ||
+	    (lastseg >= l.base[0] && lastseg < l.base[l.n - 1] &&
+	    epoch_goes_on(s, pfd, &l, ldoff, ldepoch)))) {
+		r = send_plan(s, PLAN_COMPACTED, gen);
+		goto out;
+	}
 	if (!(flags & PS_HASLAST)) {
 		/* the replica holds nothing: from the first segment */
 		startseg = l.base[0];
@@ -310,6 +377,14 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 	} else if (lastseg < l.base[0]) {
 		/* the replica ends below what we still hold */
 		kind = (flags & PS_RESTART_OK) ? PLAN_RESTART : PLAN_GAP;
+		/*
+		 * in a topic compacted alone, only compaction removes
+		 * segments (emptied ones, the oldest): the replica's end
+		 * was compacted away, unless it holds batches of its own
+		 */
+		if (kind == PLAN_GAP && t->cfg.compact == SPOOL_CLEANUP_COMPACT)
+			kind = epoch_goes_on(s, pfd, &l, ldoff, ldepoch) ?
+			    PLAN_RESTART : PLAN_DIVERGED;
 		startseg = l.base[0];
 		startpos = 0;
 		seghdr = 1;
@@ -374,6 +449,186 @@ s_pstate(struct sess *s, unsigned char **buf, size_t *cap)
 		repl_report(s, 1, "%s/%" PRIu32 ": sent %" PRIu64 " bytes",
 		    topic, part, sent);
 out:
+	spool_seg_free(&l);
+	if (pfd >= 0)
+		close(pfd);
+	spool_topic_close(t);
+	return r;
+}
+
+/*
+ * send_whole - SEGFILE and DATA: sealed segment base whole, as stored,
+ * unless a batch of it must be held back (1: nothing sent)
+ */
+static int
+send_whole(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
+    unsigned char **buf, size_t *cap, uint64_t *sent)
+{
+	unsigned char hdr[SPOOL_HDR_SIZE], *nb;
+	struct spool_bhdr h;
+	off_t size, pos;
+	size_t n, q, blen = 0;
+	ssize_t got;
+	int fd, r = 0;
+
+	if ((fd = seg_open(pfd, base, &size)) < 0)
+		return fd;
+	/* one file, one version: what gc renames meanwhile is not this */
+	for (pos = 0; pos + SPOOL_HDR_SIZE <= size; pos += SPOOL_HDR_SIZE +
+	    h.body_len) {
+		if (pread(fd, hdr, sizeof(hdr), pos) != SPOOL_HDR_SIZE ||
+		    spool_bhdr_unpack(hdr, &h) < 0 || (off_t)h.body_len >
+		    size - pos - SPOOL_HDR_SIZE ||
+		    SPOOL_HDR_SIZE + (size_t)h.body_len >= PROTO_FRAME_MAX) {
+			close(fd);
+			spool_seterr(s->sp, "%s: segment %" PRIu64 ": a bad "
+			    "batch at byte %lld", t->name, base,
+			    (long long)pos);
+			return -EBADMSG;
+		}
+		if (spool_mirror_held(t, &h, s->pass_ms)) {
+			close(fd);
+			return 1;
+		}
+	}
+	if (pos != size) {
+		close(fd);
+		return 1;	/* not sealed after all */
+	}
+	proto_begin(&s->pr, PROTO_SEGFILE);
+	proto_u64(&s->pr, base);
+	proto_u64(&s->pr, (uint64_t)size);
+	if ((r = proto_send(&s->pr)) < 0) {
+		close(fd);
+		return r;
+	}
+	for (pos = 0; pos < size && r == 0; pos += (off_t)q) {
+		n = (size_t)(size - pos) < *cap ? (size_t)(size - pos) : *cap;
+		if ((got = pread(fd, *buf, n, pos)) <= 0) {
+			r = got < 0 ? -errno : -EIO;
+			break;
+		}
+		n = (size_t)got;
+		for (q = 0; q + SPOOL_HDR_SIZE <= n; q += blen) {
+			if (spool_bhdr_unpack(*buf + q, &h) < 0) {
+				r = -EIO;
+				break;
+			}
+			blen = SPOOL_HDR_SIZE + (size_t)h.body_len;
+			if (q + blen > n)
+				break;
+		}
+		if (r == 0 && q == 0) {
+			/* one batch larger than the buffer */
+			if (blen <= *cap) {
+				r = -EIO;	/* shorter than it was */
+				break;
+			}
+			if ((nb = realloc(*buf, blen)) == NULL) {
+				r = -ENOMEM;
+				break;
+			}
+			*buf = nb;
+			*cap = blen;
+			continue;
+		}
+		if (r == 0 && (r = proto_send_data(&s->pr, PROTO_DATA, *buf,
+		    q)) == 0) {
+			*sent += q;
+			if (s->o->progress != NULL)
+				s->o->progress(s->o->arg, NULL, q, 0);
+		}
+	}
+	close(fd);
+	return r;
+}
+
+/*
+ * s_segs - SEGS: the replica's segments; each that is sealed here and
+ * differs (size, last batch) is sent whole, then SEGS_END with the
+ * compaction generation they are of (0: one had to wait)
+ */
+static int
+s_segs(struct sess *s, unsigned char **buf, size_t *cap)
+{
+	char topic[SPOOL_NAME_MAX + 1];
+	struct spool_topic *t = NULL;
+	struct spool_seglist l = { NULL, 0 };
+	struct spool_io *io = NULL;
+	uint64_t *rb = NULL, gen = 0, sent = 0;
+	off_t *rs = NULL, size;
+	uint32_t part, n, i, *rc = NULL, crc, count = 0;
+	ssize_t k;
+	int pfd = -1, r = 0;
+
+	proto_getstr(&s->pr, topic, sizeof(topic));
+	part = proto_get32(&s->pr);
+	n = proto_get32(&s->pr);
+	if (proto_done(&s->pr) < 0 || !spool_topic_name_ok(topic) ||
+	    n > SEGS_MAX || (size_t)n * 20 > s->pr.len)
+		return repl_fail(s, -EBADMSG, "protocol: malformed SEGS");
+	if ((rb = calloc(n + 1, sizeof(*rb))) == NULL ||
+	    (rs = calloc(n + 1, sizeof(*rs))) == NULL ||
+	    (rc = calloc(n + 1, sizeof(*rc))) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* the frames below reuse the buffer: the list is copied first */
+	for (i = 0; i < n; i++) {
+		rb[i] = proto_get64(&s->pr);
+		rs[i] = (off_t)(proto_get64(&s->pr) & INT64_MAX);
+		rc[i] = proto_get32(&s->pr);
+	}
+	if (proto_done(&s->pr) < 0) {
+		r = repl_fail(s, -EBADMSG, "protocol: malformed SEGS");
+		goto out;
+	}
+	if (s->pass_ms == 0)
+		s->pass_ms = spool_now_ms();
+	/* the generation first: a rewrite after it shows in the next one */
+	if (spool_topic_open(s->sp, topic, &t) == 0 &&
+	    (pfd = spool_part_open(t, part)) >= 0 &&
+	    spool_seg_list(pfd, &l) == 0 && l.n > 0)
+		gen = spool_compact_gen(pfd);
+	for (i = 0; i < n && gen != 0 && r == 0; i++) {
+		/* ours and sealed, or none of this exchange's business */
+		if ((k = spool_seg_find(&l, rb[i])) < 0 || l.base[k] != rb[i] ||
+		    (size_t)k + 1 >= l.n)
+			continue;
+		if (io == NULL && (io = spool_get_io(s->sp)) == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		if (spool_mirror_ident(io, pfd, rb[i], &size, &crc) < 0 ||
+		    (size == rs[i] && crc == rc[i]))
+			continue;
+		if ((r = send_whole(s, t, pfd, rb[i], buf, cap, &sent)) == 1) {
+			gen = 0;	/* held back: next pass */
+			r = 0;
+			break;
+		}
+		if (r < 0) {
+			r = repl_fail(s, r, "%s/%" PRIu32 ": %s", topic, part,
+			    r == -EBADMSG ? spool_errmsg(s->sp) :
+			    strerror(-r));
+			break;
+		}
+		count++;
+	}
+	if (r == 0) {
+		proto_begin(&s->pr, PROTO_SEGS_END);
+		proto_u64(&s->pr, gen);
+		proto_u32(&s->pr, count);
+		r = proto_send(&s->pr);
+	}
+	if (count > 0)
+		repl_report(s, 1, "%s/%" PRIu32 ": sent %" PRIu32 " compacted "
+		    "segment%s, %" PRIu64 " bytes", topic, part, count,
+		    count == 1 ? "" : "s", sent);
+out:
+	free(rb);
+	free(rs);
+	free(rc);
 	spool_seg_free(&l);
 	if (pfd >= 0)
 		close(pfd);
@@ -604,6 +859,9 @@ repl_sender(struct sess *s)
 			break;
 		case PROTO_PROBE:
 			r = s_probe(s);
+			break;
+		case PROTO_SEGS:
+			r = s_segs(s, &buf, &cap);
 			break;
 		case PROTO_GROUPS_REQ:
 			r = s_groups(s);

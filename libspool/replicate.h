@@ -35,6 +35,20 @@ struct spool_mirror {
 	uint32_t	 lastcrc;	/*  its header checksum */
 	uint64_t	 lastoff;	/*  its base offset */
 	uint32_t	 lastlen;	/*  its length with the header */
+	uint64_t	 lastdoff;	/* the newest batch but END: offset */
+	uint32_t	 lastepoch;	/*  and epoch */
+};
+
+/* a segment compacted on the source, being installed whole (temp files) */
+struct spool_minstall {
+	int		 fd;		/* NAME.log.compacting */
+	int		 ifd;		/* NAME.index.compacting */
+	uint64_t	 base;
+	off_t		 size;		/* bytes announced */
+	off_t		 pos;		/* bytes written */
+	off_t		 lastidx;
+	uint64_t	 next;		/* offset after the last batch */
+	int		 closed;	/* an END batch came */
 };
 
 /* a batch of a segment, for the divergence probe */
@@ -60,6 +74,19 @@ int	 spool_mirror_batches(struct spool_mirror *, uint64_t segbase,
 int	 spool_mirror_cut(struct spool_mirror *, uint64_t segbase, off_t pos,
 	    int asidefd, uint64_t *nmsgs, int sync);
 int	 spool_mirror_segs(struct spool_mirror *, struct spool_seglist *);
+int	 spool_mirror_ident(struct spool_io *, int partfd, uint64_t base,
+	    off_t *size, uint32_t *crc);
+int	 spool_mirror_install_begin(struct spool_mirror *, uint64_t base,
+	    off_t size, struct spool_minstall *);
+int	 spool_mirror_install_data(struct spool_mirror *,
+	    struct spool_minstall *, const unsigned char *, size_t);
+int	 spool_mirror_install_end(struct spool_mirror *,
+	    struct spool_minstall *, int sync);
+void	 spool_mirror_install_abort(struct spool_mirror *,
+	    struct spool_minstall *);
+int	 spool_mirror_reload(struct spool_mirror *);
+uint64_t spool_mirror_gen(struct spool_mirror *);
+int	 spool_mirror_set_gen(struct spool_mirror *, uint64_t gen, int sync);
 int	 spool_mirror_held(struct spool_topic *, const struct spool_bhdr *,
 	    int64_t since);
 

@@ -246,6 +246,7 @@ int	 spool_dedup_verify(struct spool_topic *,
 void	 spool_group_close(struct spool_group *);
 
 /* compact.c: called by gc with the partition's gc lock held */
+uint64_t spool_compact_gen(int pfd);
 int	 spool_compact_part(struct spool_topic *, uint32_t part, int pfd,
 	    int64_t now, void (*report)(void *, const char *), void *arg);
 

@@ -537,7 +537,7 @@ sched_files() {
 	def frame(t, p): return struct.pack("<IB", len(p) + 1, t) + p
 	srv = subprocess.Popen([sys.argv[1], "--server", "--sender", sys.argv[2]],
 	    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-	hello = (b"mqRP" + struct.pack("<IBI", 2, 1, 0) + s(b"f" * 32) +
+	hello = (b"mqRP" + struct.pack("<IBI", 3, 1, 0) + s(b"f" * 32) +
 	    struct.pack("<I", 0) + s(sys.argv[2].encode()) + struct.pack("<I", 0))
 	srv.stdin.write(frame(1, hello)); srv.stdin.flush()
 	n = struct.unpack("<I", srv.stdout.read(4))[0]

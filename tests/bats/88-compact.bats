@@ -62,7 +62,7 @@ for l in sys.stdin:
 	run mq-topic verify t
 	expect_status 0
 	# the rewritten batches are flagged compacted; the active segment is untouched
-	run python3 "$SEGTOOL" batches "$P/00000000000000000000.log"
+	run python3 "$SEGTOOL" batches "$P/$(ls "$P" | grep '\.log$' | head -1)"
 	expect_status 0
 	# a second gc has nothing left to remove and changes nothing
 	ls -i "$P" >"$T/inodes"
@@ -365,4 +365,180 @@ EOF
 	n=$(mq-recv -p 1 t | wc -l)
 	((n < 20)) || { echo "partition 1 still has $n of 40" >&2; false; }
 	expect_eq "$(mq-recv -p 1 t | tail -3 | sort | tr '\n' ' ')" "v37 v38 v39 " "the newest of each key"
+}
+
+# same_visible A B: the same messages at the same offsets in spools A and
+# B (the first lines of the difference on stderr when not)
+same_visible() {
+	diff <(mq-recv -s "$1" -F '%p %o %k %s\n' t 2>&1) \
+		<(mq-recv -s "$2" -F '%p %o %k %s\n' t 2>&1) >"$T/visible.diff" && return
+	head -5 "$T/visible.diff" >&2
+	return 1
+}
+
+# jfill N KEYS [FROM]: N messages in one mq-send -J (batches of many),
+# every other one of a key of its own (it stays), the others of KEYS keys
+jfill() {
+	python3 -c '
+import json, sys
+n, keys, start = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+for i in range(start, start + n):
+	k = "u%d" % i if i % 2 == 0 else "k%d" % (i % keys)
+	print(json.dumps({"key": k, "payload": "v%d-%s" % (i, "x" * 40)}))' \
+		"$1" "$2" "${3:-0}" | mq-send -J t
+}
+
+@test "mq-replicate: a topic compacted after the first copy converges on the replica, never taken for divergence" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 60 5
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	same_visible "$MQ_SPOOL" "$T/r"
+	# sealed segments the replica holds are rewritten on the source
+	run mq-topic gc t
+	expect_status 0
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_not_contains "diverged"
+	same_visible "$MQ_SPOOL" "$T/r"
+	# the replica's newest batch is in a segment sealed and compacted since
+	fill 40 5 60
+	run mq-topic gc t
+	expect_status 0
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_not_contains "diverged"
+	same_visible "$MQ_SPOOL" "$T/r"
+	[[ ! -e $T/r/diverged ]] || [[ -z $(ls "$T/r/diverged") ]]
+	run mq-topic verify t
+	expect_status 0
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+	# converged: a run with nothing new moves no segment
+	run mq-replicate -v "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_not_contains "compacted"
+}
+
+@test "mq-replicate --follow across gc: the replica converges to the compacted source" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 50 5
+	bg "$T/f.out" "$T/f.err" mq-replicate --follow "$MQ_SPOOL" "$T/r"
+	local fp=$BG_PID
+	wait_until 10 same_visible "$MQ_SPOOL" "$T/r"
+	run mq-topic gc t
+	expect_status 0
+	wait_until 10 same_visible "$MQ_SPOOL" "$T/r"
+	fill 30 5 50
+	run mq-topic gc t
+	expect_status 0
+	mq-send -k k1 t last
+	wait_until 10 same_visible "$MQ_SPOOL" "$T/r"
+	stop_bg "$fp"
+	[[ ! -e $T/r/diverged ]] || [[ -z $(ls "$T/r/diverged") ]]
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+}
+
+@test "mq-replicate killed while it installs compacted segments: the rerun converges, verify clean" {
+	local i p
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=200000 \
+		--config min.cleanable.dirty.ratio=0 t
+	jfill 60000 50
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	for i in 1 2 3 4 5; do
+		jfill 3000 50 $((60000 + i * 3000))
+		run mq-topic gc t
+		expect_status 0
+		mq-replicate "$MQ_SPOOL" "$T/r" 2>/dev/null &
+		p=$!
+		sleep "0.0$((RANDOM % 9 + 1))"
+		kill -9 "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+		# readers of the replica read on (a torn newest tail is unwritten)
+		run mq-recv -s "$T/r" -F '%o\n' t
+		expect_status 0
+	done
+	jfill 3000 50 80000
+	run mq-topic gc t
+	expect_status 0
+	run mq-replicate -v "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_contains "compacted on the source copied whole"
+	expect_not_contains "diverged"
+	same_visible "$MQ_SPOOL" "$T/r"
+	[[ ! -e $T/r/diverged ]] || [[ -z $(ls "$T/r/diverged") ]]
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+}
+
+@test "mq-replicate: a demoted primary of a compacted topic is still cut back as diverged, its messages kept aside" {
+	local i f
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	fill 30 5
+	run mq-replicate "$MQ_SPOOL" "$T/b"
+	expect_status 0
+	run mq-replicate --promote "$T/b"
+	expect_status 0
+	for ((i = 0; i < 40; i++)); do mq-send -s "$T/b" -k "k$((i % 5))" t "b$i"; done
+	mq-send -s "$MQ_SPOOL" -k lost t lost1
+	mq-send -s "$MQ_SPOOL" -k lost t lost2
+	run mq-topic -s "$T/b" gc t
+	expect_status 0
+	run mq-replicate --demote "$T/b" "$MQ_SPOOL"
+	expect_status 0
+	expect_contains "diverged from the source"
+	f=$(ls "$MQ_SPOOL"/diverged/*.json)
+	grep -q '"lost1"' "$f"
+	grep -q '"lost2"' "$f"
+	same_visible "$T/b" "$MQ_SPOOL"
+	run mq-topic verify t
+	expect_status 0
+}
+
+@test "compact,delete at its retention.bytes cap: what is written since still counts as dirty, and gc compacts it" {
+	local i
+	run mq-topic create --config cleanup.policy=compact,delete --config segment.bytes=1024 \
+		--config retention.bytes=6000 t
+	# distinct keys: compaction removes nothing, the partition sits at its cap
+	for ((i = 0; i < 70; i++)); do mq-send -k "d$i" t "distinct$i"; done
+	run mq-topic -v gc t
+	expect_status 0
+	# then many updates of one key: the cap deletes the old segments, so
+	# the partition's size hardly grows, but all of it is new
+	for ((i = 0; i < 70; i++)); do mq-send -k hot t "hot$i"; done
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "compacted:"
+	# the hot key keeps its newest message and those of the newest segment
+	(($(mq-recv -F '%k\n' t | grep -c '^hot$') < 20))
+	run mq-topic verify t
+	expect_status 0
+}
+
+@test "segments compaction empties at the start of a partition are deleted; one in the middle stays as its END batch" {
+	local f sizes
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 t
+	fill 30 5
+	mq-send -k keepme t stay
+	fill 40 5 31
+	mq-recv -J t | normalize >"$T/before"
+	expected "$T/before" "$(active)" >"$T/want"
+	run mq-topic -v gc t
+	expect_status 0
+	expect_contains "deleted (emptied by compaction)"
+	mq-recv -J t | normalize >"$T/after"
+	expect_same_file "$T/want" "$T/after"
+	# the oldest segment left holds a message; later emptied ones stay
+	sizes=$(for f in "$P"/*.log; do stat -c %s "$f"; done)
+	[[ $(head -1 <<<"$sizes") != 64 ]]
+	grep -qx 64 <<<"$sizes"
+	[[ ! -e $P/00000000000000000000.log ]]
+	run mq-topic verify t
+	expect_status 0
+	expect_eq "$(mq-recv -o 0 -F '%k %s\n' t 2>/dev/null | head -1)" "keepme stay" "first message"
 }
