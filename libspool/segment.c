@@ -101,7 +101,8 @@ spool_seg_list(int partfd, struct spool_seglist *l)
 		l->base[l->n++] = base;
 	}
 	closedir(d);
-	qsort(l->base, l->n, sizeof(*l->base), cmpu64);
+	if (l->n > 1)	/* an empty partition has no array to sort */
+		qsort(l->base, l->n, sizeof(*l->base), cmpu64);
 	return 0;
 }
 
