@@ -212,8 +212,10 @@ aside_open(struct sess *s, const char *topic, uint32_t part, uint64_t off,
 {
 	int dfd, fd;
 
-	if (mkdirat(s->sp->dirfd, ASIDE_DIR, 0775) == 0)
-		(void)spool_fsync_dir(s->sp->dirfd);
+	/* the new directory must survive a crash with the file put in it */
+	if (mkdirat(s->sp->dirfd, ASIDE_DIR, 0775) == 0 &&
+	    (dfd = spool_sync_dir(s->sp, s->sp->dirfd)) < 0)
+		return dfd;
 	dfd = openat(s->sp->dirfd, ASIDE_DIR, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC);
 	if (dfd == -1)

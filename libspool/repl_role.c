@@ -218,8 +218,10 @@ acks_dir(struct spool *sp, int create)
 {
 	int fd;
 
-	if (create && mkdirat(sp->dirfd, ACKS_DIR, 0775) == 0)
-		(void)spool_fsync_dir(sp->dirfd);
+	/* the new directory must survive a crash with the records in it */
+	if (create && mkdirat(sp->dirfd, ACKS_DIR, 0775) == 0 &&
+	    (fd = spool_sync_dir(sp, sp->dirfd)) < 0)
+		return fd;
 	fd = openat(sp->dirfd, ACKS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	return fd == -1 ? -errno : fd;
