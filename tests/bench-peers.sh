@@ -4,7 +4,8 @@
 # runs alone): Redis Streams, NATS JetStream, beanstalkd, SQLite in WAL mode.
 #
 # Environment:
-#   BENCH_PEERS_N=min(BENCH_N,1000000)  messages of 100 bytes (99 + "\n")
+#   BENCH_PEERS_N=min(BENCH_N,200000)  messages of 100 bytes (99 + "\n");
+#                       the slowest peers take minutes for more
 #   BENCH_PEERS_FSYNC_N=1000  messages for a peer that fsyncs each message
 #                       (beanstalkd -f0): a few ms an fsync here
 #   BENCH_PEERS_ONE=100 one-shot sends: one process per message
@@ -68,7 +69,7 @@ SEND=$bin/mq-send RECV=$bin/mq-recv TOPIC=$bin/mq-topic
 PY=/usr/bin/python3
 CL=$here/bench-peers.py
 N0=${BENCH_N:-5000000}
-[ "$N0" -gt 1000000 ] 2>/dev/null && N0=1000000
+[ "$N0" -gt 200000 ] 2>/dev/null && N0=200000
 N=${BENCH_PEERS_N:-$N0}
 FN=${BENCH_PEERS_FSYNC_N:-1000}
 ONE=${BENCH_PEERS_ONE:-100}
@@ -220,9 +221,9 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 			case $r in *"errors: 0, replies: $N"*) ;; *) echo "$r" >&2; return 1;; esac
 		}
 		llen() { [ "$(rc XLEN "$1")" = "$2" ] || { fail "redis: XLEN $1 is $(rc XLEN "$1"), expected $2"; return 1; }; }
-		measure 'redis XADD (appendfsync always)' produce "$N" 'fsync per event-loop batch' 'mq-send (durable)' \
+		measure 'redis XADD (appendfsync always)' produce "$N" 'fsync before reply (appendfsync always)' 'mq-send (durable)' \
 			'rc CONFIG SET appendfsync always >/dev/null && rc DEL s >/dev/null' 'pipe' 'llen s "$N"'
-		measure 'redis XADD (appendfsync everysec)' produce "$N" 'unsynced (fsync every 1 s)' 'mq-send --no-sync' \
+		measure 'redis XADD (appendfsync everysec)' produce "$N" 'unsynced (appendfsync everysec)' 'mq-send --no-sync' \
 			'rc CONFIG SET appendfsync everysec >/dev/null && rc DEL s >/dev/null' 'pipe' 'llen s "$N"'
 		measure 'redis XREAD' consume "$N" '-' 'mq-recv' \
 			'rm -f out' '"$PY" "$CL" redis consume "$rp" s "$N" > out' 'same out in'
@@ -230,10 +231,10 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 			'rm -f out; rc XGROUP DESTROY s g >/dev/null; rc XGROUP CREATE s g 0 >/dev/null' \
 			'"$PY" "$CL" redis consume "$rp" s "$N" g > out' 'same out in'
 		rc CONFIG SET appendfsync always >/dev/null
-		measure 'redis-cli XADD (always)' oneshot "$ONE" 'fsync before reply' 'mq-send t msg (durable)' \
+		measure 'redis-cli XADD (always)' oneshot "$ONE" 'fsync before reply (appendfsync always)' 'mq-send t msg (durable)' \
 			'rc DEL o >/dev/null' 'oneshot "redis-cli -p \$rp XADD o \"*\" d \"\$m\" >/dev/null"' 'llen o "$ONE"'
 		rc CONFIG SET appendfsync everysec >/dev/null
-		measure 'redis-cli XADD (everysec)' oneshot "$ONE" 'unsynced (fsync every 1 s)' 'mq-send --no-sync t msg' \
+		measure 'redis-cli XADD (everysec)' oneshot "$ONE" 'unsynced (appendfsync everysec)' 'mq-send --no-sync t msg' \
 			'rc DEL o >/dev/null' 'oneshot "redis-cli -p \$rp XADD o \"*\" d \"\$m\" >/dev/null"' 'llen o "$ONE"'
 		rm -f in.resp
 	fi
@@ -248,7 +249,7 @@ if command -v nats-server >/dev/null; then
 	np=$(port)
 	start nats nats-server -a 127.0.0.1 -p "$np" -js -sd "$d/nats"
 	if waitport "$np" nats; then
-		ndur='unsynced (file store, fsync every 2 min: nats-server 2.9 has no sync option)'
+		ndur='unsynced (file store; nats-server 2.9 fsyncs on a timer, has no sync option)'
 		measure 'nats JetStream publish (acked)' produce "$N" "$ndur" 'mq-send --no-sync' \
 			'"$PY" "$CL" nats setup "$np" S' '"$PY" "$CL" nats produce "$np" S < in' ''
 		measure 'nats pull consumer (ack none)' consume "$N" '-' 'mq-recv' \
