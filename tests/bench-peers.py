@@ -357,10 +357,145 @@ def wait_port(port):
     die("nothing listens on port %s after 5 s" % port)
 
 
+# --- end-to-end latency ---------------------------------------------------------
+
+def latency(kind, args, k, rate):
+    """k messages at rate a second, each stamped with its send time; a
+    consumer started first prints p50 and p99 of receive - send in µs."""
+    import subprocess
+    import threading
+    import time
+    got = []
+    ready = threading.Event()
+    done = threading.Event()
+    pad = b"." * 80
+
+    def stamp(p):
+        return float(p.split(b" ", 1)[0])
+
+    def record(p):
+        got.append(time.time() - stamp(p))
+        if len(got) >= k:
+            done.set()
+
+    if kind == "mq":
+        send, recv, topic = args[0], args[1], args[2]
+        sync = args[3:]
+        rp = subprocess.Popen([recv, "-f", topic], stdout=subprocess.PIPE)
+        sp = subprocess.Popen([send] + sync + [topic], stdin=subprocess.PIPE)
+
+        def consume():
+            ready.set()
+            for line in rp.stdout:
+                record(line)
+                if done.is_set():
+                    break
+
+        def publish(p):
+            sp.stdin.write(p + b"\n")
+            sp.stdin.flush()
+    elif kind == "redis":
+        port = args[0]
+        c = connect(port)
+        cl = Lines(c)
+        pr = connect(port)
+        pl = Lines(pr)
+
+        def consume():
+            last = b"$"
+            ready.set()
+            while not done.is_set():
+                c.sendall(resp("XREAD", "BLOCK", "0", "COUNT", "100",
+                               "STREAMS", "lat", last))
+                h = cl.read(5)
+                m = int(h[4][1:])
+                body = cl.read(8 * m)
+                for p in body[7::8]:
+                    record(p)
+                last = body[2::8][-1]
+
+        def publish(p):
+            pr.sendall(resp("XADD", "lat", "*", "d", p))
+            pl.read(2)
+    elif kind == "nats":
+        port = args[0]
+        nats_setup(port, "L")
+        c, cl = nats_open(port)
+        nats_request(c, cl, "$JS.API.CONSUMER.CREATE.L",
+                     {"stream_name": "L",
+                      "config": {"deliver_subject": "_d.x",
+                                 "deliver_policy": "new",
+                                 "ack_policy": "none"}})
+        c.sendall(b"SUB _d.x 2\r\n")
+        pr, pl = nats_open(port)
+
+        def consume():
+            ready.set()
+            while not done.is_set():
+                h, p = cl.read(2)
+                if h.startswith(b"MSG") and h.split(b" ")[2] == b"2":
+                    record(p)
+
+        def publish(p):
+            pr.sendall(b"PUB L.x _i.a %d\r\n%s\r\n" % (len(p), p))
+            pl.read(2)
+    elif kind == "bs":
+        port = args[0]
+        c = connect(port)
+        cl = Lines(c)
+        pr = connect(port)
+        pl = Lines(pr)
+        c.sendall(b"watch lat\r\nignore default\r\n")
+        pr.sendall(b"use lat\r\n")
+        if cl.read(2)[1] != b"WATCHING 1" or pl.read(1)[0] != b"USING lat":
+            die("beanstalkd: cannot use tube lat")
+
+        def consume():
+            ready.set()
+            while not done.is_set():
+                c.sendall(b"reserve\r\n")
+                h, p = cl.read(2)
+                record(p)
+                c.sendall(b"delete %s\r\n" % h.split(b" ")[1])
+                cl.read(1)
+
+        def publish(p):
+            pr.sendall(b"put 0 0 600 %d\r\n%s\r\n" % (len(p), p))
+            pl.read(1)
+    else:
+        die("latency: no such kind " + kind)
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    ready.wait()
+    try:
+        time.sleep(0.5)
+        t0 = time.time()
+        for i in range(k):
+            due = t0 + i / rate
+            d = due - time.time()
+            if d > 0:
+                time.sleep(d)
+            publish(b"%.6f %s" % (time.time(), pad))
+        if not done.wait(10):
+            die("latency: %d of %d messages arrived" % (len(got), k))
+    finally:
+        if kind == "mq":
+            sp.stdin.close()
+            if sp.wait() != 0:
+                die("latency: mq-send exited %d" % sp.returncode)
+            rp.kill()
+            rp.wait()
+    got.sort()
+    print("%.0f %.0f" % (got[len(got) // 2] * 1e6,
+                         got[min(len(got) - 1, len(got) * 99 // 100)] * 1e6))
+
+
 def main():
     a = sys.argv[1:]
     cmds = {
         ("port", "free"): lambda: free_port(),
+        ("latency", "run"): lambda: latency(a[2], a[5:], int(a[3]), float(a[4])),
         ("port", "wait"): lambda: wait_port(a[2]),
         ("redis", "resp"): lambda: redis_resp(a[2]),
         ("redis", "consume"): lambda: redis_consume(a[2], a[3], int(a[4]),

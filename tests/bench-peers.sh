@@ -9,6 +9,7 @@
 #   BENCH_PEERS_FSYNC_N=1000  messages for a peer that fsyncs each message
 #                       (beanstalkd -f0): a few ms an fsync here
 #   BENCH_PEERS_ONE=100 one-shot sends: one process per message
+#   BENCH_PEERS_LAT=300 messages timed for end-to-end latency, 200 a second
 #   BENCH_REPS=3        runs per row, the best (shortest) is kept
 #   BENCH_PEERS_INSTALL=1  apt-get install what is missing (needs root)
 #   MQ_BIN=DIR          mq-send, mq-recv, mq-topic (default: bin/)
@@ -73,8 +74,9 @@ N0=${BENCH_N:-5000000}
 N=${BENCH_PEERS_N:-$N0}
 FN=${BENCH_PEERS_FSYNC_N:-1000}
 ONE=${BENCH_PEERS_ONE:-100}
+LATN=${BENCH_PEERS_LAT:-300}
 REPS=${BENCH_REPS:-3}
-for v in "$N" "$FN" "$ONE" "$REPS"; do
+for v in "$N" "$FN" "$ONE" "$LATN" "$REPS"; do
 	case $v in ''|*[!0-9]*|0) echo "bench-peers: sizes must be numbers >= 1" >&2; exit 1;; esac
 done
 [ "$FN" -gt "$N" ] && FN=$N
@@ -186,6 +188,22 @@ oneshot() { # CMD-WITH-$m: ONE processes, one message each
 	done
 }
 
+# latency NAME DURABILITY KIND ARGS...: end-to-end p50 and p99 (one run):
+# a consumer waiting (mq-recv -f, XREAD BLOCK, a push consumer, reserve)
+# and LATN messages sent one at a time, 200 a second, each stamped
+lats=()
+latency() {
+	local name=$1 dur=$2 r
+	shift 2
+	if r=$("$PY" "$CL" latency run "$1" "$LATN" 200 "${@:2}"); then
+		lats+=("$name|$r|$dur")
+	else
+		fail "latency $name"
+		lats+=("$name|FAILED|$dur")
+	fi
+	printf '  %-44s %s us\n' "latency: $name" "$r" >&2
+}
+
 echo "running peers (seconds, best so far per line) ..." >&2
 
 # --- mq -------------------------------------------------------------------
@@ -204,6 +222,11 @@ measure 'mq-send t msg (durable)' oneshot "$ONE" 'fsync before exit' '' \
 measure 'mq-send --no-sync t msg' oneshot "$ONE" 'unsynced' '' \
 	'drop_topic o1' 'oneshot "\"\$SEND\" --no-sync o1 \"\$m\""' ''
 drop_topic t1
+"$TOPIC" create l1 && "$TOPIC" create l2 || fail "mq-topic create l1 l2"
+latency 'mq-send --no-sync -> mq-recv -f' unsynced mq "$SEND" "$RECV" l1 --no-sync
+latency 'mq-send -> mq-recv -f' 'fsync before exit' mq "$SEND" "$RECV" l2
+drop_topic l1
+drop_topic l2
 
 # --- Redis Streams --------------------------------------------------------
 if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
@@ -237,6 +260,10 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 		measure 'redis-cli XADD (everysec)' oneshot "$ONE" 'unsynced (appendfsync everysec)' 'mq-send --no-sync t msg' \
 			'rc DEL o >/dev/null' 'oneshot "redis-cli -p \$rp XADD o \"*\" d \"\$m\" >/dev/null"' 'llen o "$ONE"'
 		rm -f in.resp
+		rc CONFIG SET appendfsync always >/dev/null
+		latency 'redis XADD -> XREAD BLOCK (always)' 'fsync before reply (appendfsync always)' redis "$rp"
+		rc CONFIG SET appendfsync everysec >/dev/null
+		latency 'redis XADD -> XREAD BLOCK (everysec)' 'unsynced (appendfsync everysec)' redis "$rp"
 	fi
 	stop redis
 	rm -rf redis
@@ -258,6 +285,7 @@ if command -v nats-server >/dev/null; then
 			'rm -f out' '"$PY" "$CL" nats consume "$np" S "$N" all > out' 'same out in'
 		measure 'nats publish one-shot (bash)' oneshot "$ONE" "$ndur" 'mq-send --no-sync t msg' \
 			'"$PY" "$CL" nats setup "$np" O' 'oneshot "bash \"\$self\" --put nats \$np O.x \"\$m\""' ''
+		latency 'nats publish -> push consumer' "$ndur" nats "$np"
 	fi
 	stop nats
 	rm -rf nats
@@ -285,6 +313,7 @@ if command -v beanstalkd >/dev/null; then
 			'rm -f out' '"$PY" "$CL" bs consume "$bp" "$n" > out' 'same out $src'
 		measure "beanstalkd put one-shot (bash, ${sfx%%,*})" oneshot "$ONE" "$dur" "$vs1" \
 			'' 'oneshot "bash \"\$self\" --put bs \$bp \"\$m\""' ''
+		latency "beanstalkd put -> reserve (${sfx%%,*})" "$dur" bs "$bp"
 		stop bs
 		rm -rf bs
 	done
@@ -341,5 +370,13 @@ for r in "${rows[@]}"; do
 		if (s <= 0) s = 1e-6
 		printf "%-8s %-40s %7.3f s %12.0f %9s  %s\n", wl, name, s, n / s, r, dur
 	}'
+done
+echo
+printf 'end-to-end latency: %d messages, 200 a second, one at a time (SQLite: none, a consumer would poll)\n' "$LATN"
+printf '%-44s %9s %9s  %s\n' benchmark 'p50 us' 'p99 us' durability
+for r in "${lats[@]}"; do
+	IFS='|' read -r name pp dur <<< "$r"
+	read -r p50 p99 <<< "$pp"
+	printf '%-44s %9s %9s  %s\n' "$name" "$p50" "${p99:-}" "$dur"
 done
 [ $failed = 0 ]
