@@ -204,16 +204,43 @@ def nats_setup(port, stream):
 
 
 def nats_produce(port, stream):
-    """PUB with a reply subject: the JetStream ack says it was stored."""
+    """PUB with a reply subject: the JetStream ack says it was stored.
+    At most WINDOW unacknowledged; other protocol lines (PING, INFO) are
+    answered or passed over."""
     s, ln = nats_open(port)
     subj = b"PUB %s.x _i.a " % stream.encode()
     frames = [subj + b"%d\r\n%s\r\n" % (len(p), p) for p in read_input()]
-
-    def check(rs):
-        for p in rs[1::2]:
-            if not p.startswith(b'{"stream"'):
-                die("nats: publish refused: %r" % p)
-    pipelined(s, ln, frames, 2, check)
+    n = len(frames)
+    sent = acked = 0
+    pending = []
+    while acked < n:
+        if sent < n and sent - acked < WINDOW:
+            k = min(n - sent, WINDOW - (sent - acked), 1000)
+            s.sendall(b"".join(frames[sent:sent + k]))
+            sent += k
+            pending += ln.poll()
+        else:
+            pending += ln.read(1)
+        i = 0
+        while i < len(pending):
+            h = pending[i]
+            if h.startswith(b"MSG"):
+                if i + 1 >= len(pending):
+                    break
+                p = pending[i + 1]
+                if not p.startswith(b'{"stream"'):
+                    die("nats: publish refused: %r" % p)
+                acked += 1
+                i += 2
+                continue
+            if h == b"PING":
+                s.sendall(b"PONG\r\n")
+            elif h.startswith(b"-ERR"):
+                die("nats: %r" % h)
+            elif h and not h.startswith((b"INFO", b"+OK", b"PONG")):
+                die("nats: unexpected %r" % h[:80])
+            i += 1
+        del pending[:i]
 
 
 def nats_consume(port, stream, n, ack):
