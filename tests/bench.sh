@@ -7,6 +7,10 @@
 #   BENCH_SCHED=1000000 scheduled batches beside a topic for the --delay bars
 #   BENCH_REPL_MB=200   the spool mq-replicate copies (1000: the 1 GB variant);
 #                       tests/bench-repl.sh lists its other settings
+#   PEERS=1             also run tests/bench-peers.sh: Redis Streams, NATS
+#                       JetStream, beanstalkd, SQLite (WAL) on the same
+#                       workloads, installed with apt-get if missing (root);
+#                       that script lists its settings (BENCH_PEERS_N ...)
 #   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
 #                       callgrind (200000 messages; stable on noisy machines)
 #   MQ_BIN=DIR          where mq-send, mq-recv, mq-topic are (default: bin/)
@@ -236,6 +240,15 @@ if [ -x "$bin/mq-replicate" ]; then
 	[ "$rmb" -lt 1 ] && rmb=1
 	MQ_BIN=$bin TMPDIR=$d BENCH_REPS=$REPS BENCH_REPL_MB=${BENCH_REPL_MB:-$rmb} \
 	    bash "$here/bench-repl.sh" || fail "bench-repl.sh"
+fi
+
+# --- peers (PEERS=1): tests/bench-peers.sh (it runs alone too) ------------
+# Redis Streams, NATS JetStream, beanstalkd and SQLite in WAL mode beside mq
+# on bulk produce, bulk consume and one-shot sends, durability per row.
+if [ "${PEERS:-0}" = 1 ]; then
+	echo
+	MQ_BIN=$bin TMPDIR=$d BENCH_REPS=$REPS BENCH_N=$N \
+	    bash "$here/bench-peers.sh" || fail "bench-peers.sh"
 fi
 
 # --- compaction (cleanup.policy=compact) ----------------------------------
