@@ -25,9 +25,15 @@ LDLIBS   = -luring -lz -ljansson -lisal
 BIN  = mq-send mq-recv mq-topic mq-replicate
 # every libspool/*.c is in the library (the fuzz build takes the same list)
 LIB  = $(notdir $(patsubst %.c,%.o,$(wildcard libspool/*.c)))
+# cmd/: what every program links (CLI), then each program's own objects
 CLI  = cli.o jobs.o progress.o
+mq-send_OBJ      = mq-send.o
+mq-recv_OBJ      = mq-recv.o
+mq-topic_OBJ     = mq-topic.o topic_admin.o topic_describe.o topic_groups.o \
+                   topic_stats.o topic_txn.o topic_verify.o
+mq-replicate_OBJ = mq-replicate.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
-       libspool/proto.h libspool/replicate.h libspool/repl.h
+       cmd/topic.h libspool/proto.h libspool/replicate.h libspool/repl.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
 B = build
@@ -36,7 +42,9 @@ CLIOBJ = $(CLI:%=$(B)/cmd/%)
 
 all: bin/mq-send bin/mq-recv bin/mq-topic bin/mq-replicate build/libspool.so
 
-bin/%: $(B)/cmd/%.o $(CLIOBJ) $(B)/libspool.a
+# a program: its own objects (mq-topic_OBJ...), the shared ones, the library
+.SECONDEXPANSION:
+bin/%: $$(addprefix $(B)/cmd/,$$($$*_OBJ)) $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -72,7 +80,7 @@ asan:
 
 asan-bins: bin-asan/mq-send bin-asan/mq-recv bin-asan/mq-topic bin-asan/mq-replicate
 
-bin-asan/%: $(B)/cmd/%.o $(CLIOBJ) $(B)/libspool.a
+bin-asan/%: $$(addprefix $(B)/cmd/,$$($$*_OBJ)) $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin-asan
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
