@@ -27,13 +27,14 @@ BIN  = mq-send mq-recv mq-topic mq-replicate
 LIB  = $(notdir $(patsubst %.c,%.o,$(wildcard libspool/*.c)))
 # cmd/: what every program links (CLI), then each program's own objects
 CLI  = cli.o jobs.o progress.o
-mq-send_OBJ      = mq-send.o
+mq-send_OBJ      = mq-send.o send_input.o send_opts.o send_txn.o send_write.o
 mq-recv_OBJ      = mq-recv.o recv_exec.o recv_loop.o recv_opts.o recv_out.o
 mq-topic_OBJ     = mq-topic.o topic_admin.o topic_describe.o topic_groups.o \
                    topic_stats.o topic_txn.o topic_verify.o
 mq-replicate_OBJ = mq-replicate.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
-       cmd/topic.h cmd/recv.h libspool/proto.h libspool/replicate.h libspool/repl.h
+       cmd/topic.h cmd/recv.h cmd/send.h \
+       libspool/proto.h libspool/replicate.h libspool/repl.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
 B = build
