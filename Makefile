@@ -20,20 +20,24 @@ CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wshadow -Wvla -Wno-unused-parameter
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
 ALLCFLAGS = $(CPPFLAGS) $(WARN) $(CFLAGS) -fstack-protector-strong -fPIC
-LDLIBS   = -luring -lz -ljansson -lisal
+# libspool's own libraries; jansson is mq-send's alone (cmd/json_in.c)
+LDLIBS   = -luring -lz -lisal
 
 BIN  = mq-send mq-recv mq-topic mq-replicate
 # every libspool/*.c is in the library (the fuzz build takes the same list)
 LIB  = $(notdir $(patsubst %.c,%.o,$(wildcard libspool/*.c)))
 # cmd/: what every program links (CLI), then each program's own objects
+# (PROG_OBJ) and libraries beyond libspool's (PROG_LIBS)
 CLI  = cli.o jobs.o progress.o
-mq-send_OBJ      = mq-send.o send_input.o send_opts.o send_txn.o send_write.o
+mq-send_OBJ      = mq-send.o json_in.o send_input.o send_opts.o send_txn.o \
+                   send_write.o
+mq-send_LIBS     = -ljansson
 mq-recv_OBJ      = mq-recv.o recv_exec.o recv_loop.o recv_opts.o recv_out.o
 mq-topic_OBJ     = mq-topic.o topic_admin.o topic_describe.o topic_groups.o \
                    topic_stats.o topic_txn.o topic_verify.o
 mq-replicate_OBJ = mq-replicate.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
-       cmd/topic.h cmd/recv.h cmd/send.h \
+       cmd/topic.h cmd/recv.h cmd/send.h cmd/json_in.h \
        libspool/proto.h libspool/replicate.h libspool/repl.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
@@ -47,7 +51,7 @@ all: bin/mq-send bin/mq-recv bin/mq-topic bin/mq-replicate build/libspool.so
 .SECONDEXPANSION:
 bin/%: $$(addprefix $(B)/cmd/,$$($$*_OBJ)) $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $($*_LIBS)
 
 $(B)/lib/%.o: libspool/%.c $(HDR)
 	@mkdir -p $(B)/lib
@@ -83,7 +87,7 @@ asan-bins: bin-asan/mq-send bin-asan/mq-recv bin-asan/mq-topic bin-asan/mq-repli
 
 bin-asan/%: $$(addprefix $(B)/cmd/,$$($$*_OBJ)) $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin-asan
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $($*_LIBS)
 
 tests/unit/test_cli: tests/unit/test_cli.c $(B)/cmd/cli.o $(B)/libspool.a $(HDR)
 	$(CC) $(ALLCFLAGS) -Ilibspool -Icmd -o $@ $< $(B)/cmd/cli.o $(B)/libspool.a $(LDLIBS)

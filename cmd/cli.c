@@ -37,6 +37,7 @@ static struct owned {
 	enum cli_kind	 kind;
 	void		*p;
 	size_t		 n;		/* CLI_NAMES: how many */
+	void		(*fn)(void *);	/* CLI_FN: what frees it */
 } owned[OWNED_MAX];
 static size_t nowned;
 
@@ -70,8 +71,8 @@ release(const struct owned *o)
 	case CLI_MEM:
 		free(o->p);
 		break;
-	case CLI_JSON:
-		spool_json_free(o->p);
+	case CLI_FN:
+		o->fn(o->p);
 		break;
 	case CLI_DEDUP:
 		/* not stored: the marker stays, a retry looks for what was */
@@ -119,6 +120,7 @@ cli_own(enum cli_kind kind, void *p)
 	owned[nowned].kind = kind;
 	owned[nowned].p = p;
 	owned[nowned].n = 0;
+	owned[nowned].fn = NULL;
 	nowned++;
 }
 
@@ -129,6 +131,15 @@ cli_own_names(char **v, size_t n)
 	cli_own(CLI_NAMES, v);
 	if (v != NULL)
 		owned[nowned - 1].n = n;
+}
+
+/* cli_own_fn - keep p, freed by fn (mq-send -J's decoding state) */
+void
+cli_own_fn(void (*fn)(void *), void *p)
+{
+	cli_own(CLI_FN, p);
+	if (p != NULL)
+		owned[nowned - 1].fn = fn;
 }
 
 /* cli_disown - stop owning p: the caller closes it in its own way */

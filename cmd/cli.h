@@ -40,9 +40,10 @@ struct spool *cli_open_spool(const char *opt, int flags);
 
 /* handles owned until closed, released on every way out (cli.c) */
 enum cli_kind { CLI_SPOOL, CLI_TOPIC, CLI_WRITER, CLI_READER, CLI_CONSUMER,
-	CLI_INPUT, CLI_NAMES, CLI_MEM, CLI_JSON, CLI_DEDUP };
+	CLI_INPUT, CLI_NAMES, CLI_MEM, CLI_FN, CLI_DEDUP };
 void	 cli_own(enum cli_kind, void *);
 void	 cli_own_names(char **, size_t);
+void	 cli_own_fn(void (*)(void *), void *);
 int	 cli_close(void *);
 void	 cli_disown(void *);
 void	 cli_check_primary(struct spool *, const char *path);

@@ -1,7 +1,7 @@
 /*
  * send_input.c - mq-send's messages: one an argument, or records from
  * stdin (spool_input splits it on the delimiter, read ahead while the
- * writer encodes and appends; -J decodes JSON lines).  While stdin is
+ * writer encodes and appends; -J decodes JSON lines, json_in.c).  While stdin is
  * idle the pending batches are appended at once, so followers see
  * messages without waiting for a full batch, and synced within
  * --sync-interval.
@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json_in.h"
 #include "send.h"
 
 /* split_key - -K: KEY delim PAYLOAD; no delimiter, no key */
@@ -63,15 +64,15 @@ json_record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 	void *jstate;
 	int r;
 
-	if ((r = spool_json_decode(rec, len, &m, &jstate)) < 0) {
+	if ((r = json_in_decode(rec, len, &m, &jstate)) < 0) {
 		/* what came before stays stored; nothing after */
-		cli_own(CLI_JSON, jstate);
+		cli_own_fn(json_in_free, jstate);
 		if (r == -ENOMEM)
 			cli_die(r, NULL, "%s: stdin", o->topic);
 		if ((r = cli_close(w)) < 0)
 			cli_die(r, sp, "%s", o->topic);
 		cli_fail(-EBADMSG, "%s: stdin line %llu: %s",
-		    o->topic, lineno, spool_json_why(jstate));
+		    o->topic, lineno, json_in_why(jstate));
 	}
 	if (m.key == NULL && o->key != NULL) {
 		m.key = o->key;
@@ -82,7 +83,7 @@ json_record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 		m.nheaders = base->nheaders;
 	}
 	/* m points into jstate until the writer has it */
-	cli_own(CLI_JSON, jstate);
+	cli_own_fn(json_in_free, jstate);
 	if (o->id != NULL) {
 		/* the send's ID is what a retry looks for */
 		m.id = base->id;
