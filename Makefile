@@ -28,7 +28,7 @@ BIN  = mq-send mq-recv mq-topic mq-replicate
 LIB  = $(notdir $(patsubst %.c,%.o,$(wildcard libspool/*.c)))
 # cmd/: what every program links (CLI), then each program's own objects
 # (PROG_OBJ) and libraries beyond libspool's (PROG_LIBS)
-CLI  = cli.o jobs.o progress.o
+CLI  = cli.o cli_own.o cli_parse.o jobs.o progress.o
 mq-send_OBJ      = mq-send.o json_in.o send_input.o send_opts.o send_txn.o \
                    send_write.o
 mq-send_LIBS     = -ljansson
@@ -89,8 +89,9 @@ bin-asan/%: $$(addprefix $(B)/cmd/,$$($$*_OBJ)) $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin-asan
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $($*_LIBS)
 
-tests/unit/test_cli: tests/unit/test_cli.c $(B)/cmd/cli.o $(B)/libspool.a $(HDR)
-	$(CC) $(ALLCFLAGS) -Ilibspool -Icmd -o $@ $< $(B)/cmd/cli.o $(B)/libspool.a $(LDLIBS)
+CLITEST = $(B)/cmd/cli.o $(B)/cmd/cli_own.o $(B)/cmd/cli_parse.o
+tests/unit/test_cli: tests/unit/test_cli.c $(CLITEST) $(B)/libspool.a $(HDR)
+	$(CC) $(ALLCFLAGS) -Ilibspool -Icmd -o $@ $< $(CLITEST) $(B)/libspool.a $(LDLIBS)
 
 tests/unit/%: tests/unit/%.c $(B)/libspool.a $(HDR)
 	$(CC) $(ALLCFLAGS) -Ilibspool -o $@ $< $(B)/libspool.a $(LDLIBS)
