@@ -3,7 +3,7 @@
 #   make            build bin/ and the libraries
 #   make demo       install build dependencies (Debian, as root), build, show it working
 #   make check      install test dependencies, build, run every test (plain + ASan/UBSan)
-#   make test       the unit tests and the bats suites once, on the default engine
+#   make test       the quick loop (< 1 min): unit tests and a bats subset, default engine
 #   make bench      throughput against cat on the same bytes
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -113,12 +113,19 @@ demo: deps all
 check: deps-check all asan $(UNIT) tests/tools/nouring fuzz-bins
 	@sh tests/run.sh
 
-# the quick loop: unit tests and the bats suites once, default engine;
-# no root, no apt (make deps installs what is missing)
+# the quick loop, under a minute: the unit tests and one bats pass on the
+# default engine over a representative subset, TEST_BATS -- the README's
+# tour (every program end to end, as a user pastes it), every flag in its
+# four places (97-completions), and contrib/.  No root, no apt (make
+# deps installs what is missing).  make check runs every suite, on both
+# engines and under ASan; MQ_BINDIR=$PWD/bin bats tests/bats runs them
+# all once.
+TEST_BATS = tests/bats/15-readme.bats tests/bats/97-completions.bats \
+	    tests/bats/99-contrib.bats
 test: all $(UNIT)
 	@for t in $(UNIT); do ./$$t || exit 1; done
 	@command -v bats >/dev/null || { echo "make test: bats is missing; run make deps as root" >&2; exit 1; }
-	@MQ_BINDIR=$$(pwd)/bin bats tests/bats
+	@MQ_BINDIR=$$(pwd)/bin bats $(TEST_BATS)
 
 bench: all
 	@sh tests/bench.sh
