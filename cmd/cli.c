@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -40,6 +41,19 @@ cli_fds(void)
 				exit(EX_IOERR);
 		}
 	return mask;
+}
+
+/*
+ * cli_mono_ns - the monotonic clock in ns, for the programs' own pacing
+ * (progress.c's redraws, mq-recv --rate); not the wall clock
+ */
+int64_t
+cli_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* cli_exitcode - the one map from -errno to exit status */

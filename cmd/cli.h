@@ -27,6 +27,7 @@ extern int cli_status_shown;	/* a status line is on the terminal */
 
 int	 cli_fds(void);
 int	 cli_exitcode(int negerr);
+int64_t	 cli_mono_ns(void);
 void	 cli_die(int negerr, struct spool *, const char *fmt, ...)
 	    __attribute__((noreturn, format(printf, 3, 4)));
 void	 cli_fail(int negerr, const char *fmt, ...)

@@ -134,16 +134,6 @@ match(const struct recv_opts *o, const struct spool_msg *m)
 /* --rate: when the next message may go */
 static int64_t rate_next;
 
-/* mono_ns - the monotonic clock, in ns */
-static int64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /*
  * pace - --rate: at most one message every rate_ns, no bursts; sleep
  * until the next message may go (a signal cuts it short)
@@ -156,13 +146,13 @@ pace(int64_t rate_ns)
 
 	if (rate_ns == 0)
 		return;
-	now = mono_ns();
+	now = cli_mono_ns();
 	if (rate_next > now) {
 		wait = rate_next - now;
 		ts.tv_sec = wait / 1000000000;
 		ts.tv_nsec = wait % 1000000000;
 		nanosleep(&ts, NULL);
-		now = mono_ns();
+		now = cli_mono_ns();
 	}
 	rate_next = (rate_next > now ? rate_next : now) + rate_ns;
 }
