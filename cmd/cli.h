@@ -27,6 +27,7 @@ extern int cli_status_shown;	/* a status line is on the terminal */
 
 int	 cli_fds(void);
 int	 cli_exitcode(int negerr);
+int64_t	 cli_mono_ns(void);
 void	 cli_die(int negerr, struct spool *, const char *fmt, ...)
 	    __attribute__((noreturn, format(printf, 3, 4)));
 void	 cli_fail(int negerr, const char *fmt, ...)
@@ -38,16 +39,19 @@ void	 cli_version(void) __attribute__((noreturn));
 const char *cli_spool_path(const char *opt);
 struct spool *cli_open_spool(const char *opt, int flags);
 
-/* handles owned until closed, released on every way out (cli.c) */
+/* handles owned until closed, released on every way out (cli_own.c) */
 enum cli_kind { CLI_SPOOL, CLI_TOPIC, CLI_WRITER, CLI_READER, CLI_CONSUMER,
-	CLI_INPUT, CLI_NAMES, CLI_MEM, CLI_JSON, CLI_DEDUP };
+	CLI_INPUT, CLI_NAMES, CLI_MEM, CLI_FN, CLI_DEDUP };
 void	 cli_own(enum cli_kind, void *);
 void	 cli_own_names(char **, size_t);
+void	 cli_own_fn(void (*)(void *), void *);
 int	 cli_close(void *);
 void	 cli_disown(void *);
 void	 cli_check_primary(struct spool *, const char *path);
 void	 cli_check_topic(const char *);
 void	 cli_check_group(const char *);
+
+/* what users type, parsed (cli_parse.c) */
 long long cli_number(const char *, const char *what, long long lo, long long hi);
 int	 cli_duration(const char *, int64_t *ms);
 int	 cli_time(const char *, int64_t *ms);

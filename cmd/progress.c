@@ -14,7 +14,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -26,14 +25,11 @@ static int on, tty;
 static const char *what;
 static int64_t started, shown;
 
-/* now_ms - a monotonic clock, in ms */
+/* now_ms - the monotonic clock (cli_mono_ns), in ms */
 static int64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return cli_mono_ns() / 1000000;
 }
 
 /*

@@ -289,13 +289,9 @@ int	 spool_input_next(struct spool_input *, const void **rec, size_t *len,
 	    int timeout_ms);
 void	 spool_input_close(struct spool_input *);
 
-/* json.c */
+/* json.c: a message as one JSON line (mq-recv -J) */
 int	 spool_json_encode(const char *topic, const struct spool_msg *,
 	    char **buf, size_t *cap, size_t *len);
-int	 spool_json_decode(const char *line, size_t len, struct spool_msg *,
-	    void **state);
-void	 spool_json_free(void *state);
-const char *spool_json_why(const void *state);
 
 /* repl_*.c: roles, epochs, acknowledgements, replication (mq-replicate) */
 #define SPOOL_EROLE	EREMCHG		/* a replica, or a primary holding data */

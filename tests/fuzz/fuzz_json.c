@@ -1,5 +1,5 @@
 /*
- * fuzz_json.c - spool_json_decode over arbitrary bytes (mq-send -J)
+ * fuzz_json.c - json_in_decode over arbitrary bytes (mq-send -J)
  *
  * A line that decodes is encoded again (what mq-recv -J prints) and
  * decoded once more: payload, key (and whether there is one), headers
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_in.h"
 #include "spool_impl.h"
 
 static int
@@ -40,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((copy = malloc(size ? size : 1)) == NULL)
 		return 0;
 	memcpy(copy, data, size);
-	if (spool_json_decode(copy, size, &m, &st) == 0) {
+	if (json_in_decode(copy, size, &m, &st) == 0) {
 		m.partition = 3;
 		m.offset = 42;
 		if (spool_json_encode("t", &m, &buf, &cap, &len) != 0)
@@ -48,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (len == 0 || buf[len - 1] != '\n' ||
 		    memchr(buf, '\n', len - 1) != NULL)
 			fail("line framing", buf, len);
-		if (spool_json_decode(buf, len, &m2, &st2) != 0)
+		if (json_in_decode(buf, len, &m2, &st2) != 0)
 			fail("decoding", buf, len);
 		if (!same(m.payload, m.len, m2.payload, m2.len))
 			fail("payload", buf, len);
@@ -67,8 +68,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    m2.headers[i].value, m2.headers[i].valuelen))
 				fail("header", buf, len);
 	}
-	spool_json_free(st);
-	spool_json_free(st2);
+	json_in_free(st);
+	json_in_free(st2);
 	free(buf);
 	free(copy);
 	return 0;

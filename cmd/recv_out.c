@@ -1,0 +1,173 @@
+/*
+ * recv_out.c - mq-recv's output: messages as payloads and a delimiter,
+ * a -F format or -J JSON lines, into a large buffer that is written when
+ * full, when the reader has caught up (flush) and at exit; with -g a
+ * message is committed only after the buffer holding it was written.
+ * A closed stdout ends the run quietly with status 0.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "recv.h"
+
+#define OBUF		(1u << 20)
+
+static char *obuf;
+/* -J's line, grown by spool_json_encode; file scope, so never lost */
+static char *jbuf;
+static size_t olen, jcap;
+
+/* writeall - write to stdout; a closed pipe ends the run quietly */
+static void
+writeall(const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(STDOUT_FILENO, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EPIPE)
+			exit(EX_OK);
+		if (n == -1)
+			cli_die(-errno, NULL, "stdout");
+		p += n;
+		len -= n;
+	}
+}
+
+/* flush - write out what the buffer holds, then commit what it held */
+void
+flush(void)
+{
+	writeall(obuf, olen);
+	olen = 0;
+	commit();
+}
+
+/* out - queue bytes for stdout */
+static void
+out(const void *p, size_t n)
+{
+	if (olen + n > OBUF) {
+		flush();
+		if (n > OBUF) {
+			writeall(p, n);
+			return;
+		}
+	}
+	memcpy(obuf + olen, p, n);
+	olen += n;
+}
+
+/* outnum - a decimal number */
+static void
+outnum(long long v)
+{
+	char b[24];
+	int n = snprintf(b, sizeof(b), "%lld", v);
+
+	out(b, n);
+}
+
+/* outbe32 - a length as 4 bytes, big-endian (kcat's %R), for framing */
+static void
+outbe32(size_t v)
+{
+	unsigned char b[4];
+
+	b[0] = (unsigned char)(v >> 24);
+	b[1] = (unsigned char)(v >> 16);
+	b[2] = (unsigned char)(v >> 8);
+	b[3] = (unsigned char)v;
+	out(b, 4);
+}
+
+/*
+ * format - print m by a -F format: kcat's tokens %s %S %R %k %K %t %p %o
+ * %T %h %%; the format was checked by cli_format_ok
+ */
+static void
+format(const char *f, size_t flen, const struct spool_msg *m)
+{
+	const char *end = f + flen, *run;
+	size_t i;
+
+	while (f < end) {
+		for (run = f; f < end && *f != '%'; f++)
+			;
+		out(run, f - run);
+		if (f++ == end)
+			break;
+		switch (*f++) {
+		case 's': out(m->payload, m->len); break;
+		case 'S': outnum((long long)m->len); break;
+		case 'R': outbe32(m->len); break;
+		case 'k': if (m->key) out(m->key, m->keylen); break;
+		case 'K': outnum(m->key ? (long long)m->keylen : -1); break;
+		case 't': out(topic, strlen(topic)); break;
+		case 'p': outnum(m->partition); break;
+		case 'o': outnum((long long)m->offset); break;
+		case 'T': outnum(m->ts); break;
+		case '%': out("%", 1); break;
+		case 'h':
+			for (i = 0; i < m->nheaders; i++) {
+				if (i > 0)
+					out(",", 1);
+				out(m->headers[i].name, m->headers[i].namelen);
+				out("=", 1);
+				out(m->headers[i].value,
+				    m->headers[i].valuelen);
+			}
+			break;
+		}
+	}
+}
+
+/* out_init - the output buffer, owned until out_free */
+void
+out_init(void)
+{
+	if ((obuf = malloc(OBUF)) == NULL)
+		cli_die(-ENOMEM, NULL, "output");
+	cli_own(CLI_MEM, obuf);
+}
+
+/* out_free - release the buffers (flushed before) */
+void
+out_free(void)
+{
+	(void)cli_close(obuf);
+	free(jbuf);
+}
+
+/* print_msg - queue one message as -J, -F or the payload and delimiter say */
+void
+print_msg(const struct recv_opts *o, const struct spool_msg *m)
+{
+	size_t jlen;
+
+	if (o->json) {
+		jlen = 0;
+		if (spool_json_encode(topic, m, &jbuf, &jcap, &jlen) < 0)
+			cli_die(-ENOMEM, NULL, "output");
+		out(jbuf, jlen);
+	} else if (o->fmt != NULL)
+		format(o->fmt, o->flen, m);
+	else if (olen + m->len + o->dlen <= OBUF) {
+		/* the common case, without two calls to out */
+		memcpy(obuf + olen, m->payload, m->len);
+		if (o->dlen == 1)
+			obuf[olen + m->len] = *o->delim;
+		else
+			memcpy(obuf + olen + m->len, o->delim, o->dlen);
+		olen += m->len + o->dlen;
+	} else {
+		out(m->payload, m->len);
+		out(o->delim, o->dlen);
+	}
+}

@@ -1,0 +1,201 @@
+/*
+ * send_write.c - mq-send's writer side: the topic opened (made when it
+ * is missing), the writer, --id's record of what an earlier try stored,
+ * each message handed over, and at the end what makes the send durable
+ * and known: the transaction prepared, the ID recorded, the replicas
+ * waited for.  Messages are durable when this exits 0 unless --no-sync.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "send.h"
+
+static struct spool_dedup *dedup;	/* --id: what an earlier try stored */
+
+int print_offsets;
+static uint64_t *need;		/* --replicas: next offset a partition */
+
+/*
+ * stored - --print-offsets: one line a stored message, in input order;
+ * --replicas: what the replicas must acknowledge
+ */
+void
+stored(void *arg, uint32_t part, uint64_t off)
+{
+	(void)arg;
+	if (print_offsets)
+		printf("%" PRIu32 " %" PRIu64 "\n", part, off);
+	if (need != NULL && off + 1 > need[part])
+		need[part] = off + 1;
+}
+
+/* -v: what this send stored */
+unsigned long long nstored, bstored;
+
+/* add - hand one message to the writer, or die saying why not */
+void
+add(struct spool *sp, struct spool_writer *w, const char *topic,
+    struct spool_msg *m)
+{
+	int r;
+
+	/* stored by an attempt at this send that was cut short */
+	if (dedup != NULL && spool_dedup_stored(dedup, m))
+		return;
+	if ((r = spool_writer_add(w, m)) == 0) {
+		nstored++;
+		bstored += m->len;
+		return;
+	}
+	if (r == -EMSGSIZE) {
+		/* what came before stays stored; nothing after it is */
+		(void)cli_close(w);
+		cli_die(r, sp, "%s: %zu-byte message", topic, m->len);
+	}
+	if (r == -EBADMSG && m->key == NULL) {
+		/* the same for a keyless message in a compacted topic */
+		(void)cli_close(w);
+		cli_fail(r, "%s: message refused: %s", topic, spool_errmsg(sp));
+	}
+	cli_die(r, sp, "%s", topic);
+}
+
+/*
+ * send_open - open the spool and topic (made unless --no-create), move
+ * what is due, begin --prepare's transaction, open the writer
+ */
+void
+send_open(struct send_opts *o, struct spool **spp, struct spool_topic **tp,
+    struct spool_writer **wp)
+{
+	struct spool *sp;
+	struct spool_topic *t;
+	struct spool_writer *w;
+	int r;
+
+	sp = cli_open_spool(o->spool, (o->nocreate ? 0 : SPOOL_CREATE) |
+	    (o->wo.sync ? 0 : SPOOL_NOSYNC));
+	cli_check_primary(sp, cli_spool_path(o->spool));
+	r = spool_topic_open(sp, o->topic, &t);
+	if (r == -ENOENT && !o->nocreate) {
+		r = spool_topic_create(sp, o->topic, NULL);
+		if (r == 0 || r == -EEXIST)
+			r = spool_topic_open(sp, o->topic, &t);
+	}
+	if (r == -ENOENT)
+		cli_fail(r, "%s: No such topic", o->topic);
+	if (r < 0)
+		cli_die(r, sp, "%s", o->topic);
+	cli_own(CLI_TOPIC, t);
+	if (o->replicas > 0 && (need = calloc(spool_topic_config(t)->partitions,
+	    sizeof(*need))) == NULL)
+		cli_die(-ENOMEM, NULL, "%s", o->topic);
+	cli_own(CLI_MEM, need);
+	/* whoever touches the topic moves what is due, before its own */
+	if ((r = spool_sched_move(t, spool_now_ms(), NULL)) < 0)
+		cli_die(r, sp, "%s: scheduled", o->topic);
+	/* ...and aborts transactions past their timeout */
+	if ((r = spool_txn_tick(t, spool_now_ms(), 0)) < 0)
+		cli_die(r, sp, "%s: transactions", o->topic);
+	/* --prepare: the batches go aside, under a new transaction */
+	if (o->prepare && (r = spool_txn_begin(t, &o->wo.txid)) < 0)
+		cli_die(r, sp, "%s: --prepare", o->topic);
+	o->txid = o->wo.txid;
+	if ((r = spool_writer_open(t, &o->wo, &w)) < 0) {
+		if (r == -ENOENT)
+			cli_fail(r, "%s: No such partition %d (it has %" PRIu32
+			    ", 0 to %" PRIu32 ")", o->topic, o->wo.partition,
+			    spool_topic_config(t)->partitions,
+			    spool_topic_config(t)->partitions - 1);
+		cli_die(r, sp, "%s", o->topic);
+	}
+	cli_own(CLI_WRITER, w);
+	*spp = sp;
+	*tp = t;
+	*wp = w;
+}
+
+/*
+ * send_id - --id: look for what an earlier try of this send stored; 1
+ * when all of it was (the writer is closed: nothing to do), else 0 and
+ * base carries the ID
+ */
+int
+send_id(struct send_opts *o, struct spool *sp, struct spool_topic *t,
+    struct spool_writer *w, struct spool_msg *base)
+{
+	int idstate, r;
+
+	/* a send whose ID is known stores nothing, and succeeds */
+	if ((r = spool_dedup_begin(t, o->id, strlen(o->id), &dedup,
+	    &idstate)) < 0)
+		cli_die(r, sp, "%s: --id", o->topic);
+	cli_own(CLI_DEDUP, dedup);
+	if (idstate == SPOOL_DEDUP_DAMAGED)
+		cli_warn("%s; looking for --id %s in the stored "
+		    "messages", spool_errmsg(sp), o->id);
+	else if (idstate == SPOOL_DEDUP_RETRY && cli_verbose)
+		cli_warn("%s: --id %s: an earlier attempt was cut "
+		    "short; storing what it did not", o->topic, o->id);
+	if (idstate == SPOOL_DEDUP_SEEN) {
+		if (cli_verbose)
+			cli_warn("%s: --id %s: already stored", o->topic,
+			    o->id);
+		(void)cli_close(w);
+		(void)cli_close(dedup);
+		return 1;
+	}
+	base->id = o->id;
+	base->idlen = strlen(o->id);
+	return 0;
+}
+
+/*
+ * send_done - close the writer (the last batches appended and synced);
+ * then --prepare, --id and --replicas, each only once all is stored
+ */
+void
+send_done(struct send_opts *o, struct spool *sp, struct spool_topic *t,
+    struct spool_writer *w)
+{
+	int r, seen;
+
+	if ((r = cli_close(w)) < 0)
+		cli_die(r, sp, "%s", o->topic);
+	/* the ID is known only once its messages are stored */
+	if (dedup != NULL)
+		cli_disown(dedup);
+	/* everything is stored: now the transaction may be committed */
+	if (o->prepare) {
+		if ((r = spool_txn_prepare(t, o->txid, o->txtimeout,
+		    o->check)) < 0)
+			cli_die(r, sp, "%s: --prepare", o->topic);
+		printf("%s.%016" PRIx64 "\n", o->topic, o->txid);
+	}
+	if (o->id != NULL && (r = spool_dedup_end(dedup, 1)) < 0)
+		cli_die(r, sp, "%s: --id", o->topic);
+	/* followers wait for the next due time: it may be ours */
+	if (o->wo.due > 0)
+		spool_sched_kick(t);
+	if (fflush(stdout) == EOF)
+		cli_die(-errno, NULL, "stdout");
+	if (cli_verbose)
+		cli_warn("%s: stored %llu messages (%llu bytes of payload) in "
+		    "%.3f s%s", o->topic, nstored, bstored,
+		    (spool_now_ms() - o->started) / 1000.0,
+		    o->wo.sync ? ", synced" : "");
+	if (o->replicas > 0 && (r = spool_replica_wait(sp, o->topic, need,
+	    spool_topic_config(t)->partitions, o->replicas, (int)o->rtimeout,
+	    &seen)) < 0) {
+		if (r == -ETIMEDOUT)
+			cli_fail(r, "%s: %d of %d replicas acknowledged the "
+			    "messages within %s; they stay stored here", o->topic,
+			    seen, o->replicas, o->rtstr);
+		cli_die(r, sp, "%s: --replicas", o->topic);
+	}
+	(void)cli_close(need);
+}

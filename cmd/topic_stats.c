@@ -1,0 +1,322 @@
+/*
+ * topic_stats.c - mq-topic stats: every topic of a spool for monitoring,
+ * as a table, JSON or the Prometheus text format, to stdout or (-o)
+ * atomically to a file
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "topic.h"
+
+/*
+ * stats_prometheus - the text exposition format: every metric family
+ * whole, its HELP and TYPE first, as promtool wants
+ */
+static void
+stats_prometheus(struct spool *sp, char **names, size_t n)
+{
+	static const char *fam[] = { "messages", "bytes", "next_offset",
+	    "first_offset", "segments" };
+	static const char *help[] = { "Messages retained in a partition.",
+	    "Bytes of segment files of a partition.",
+	    "Offset the next message of a partition gets.",
+	    "First offset retained in a partition.",
+	    "Segment files of a partition." };
+	struct spool_part_info pi;
+	struct spool_topic *t;
+	char **groups;
+	uint64_t v, c;
+	size_t i, k, g, ng;
+	uint32_t p;
+	int r, h;
+
+	for (k = 0; k <= 5; k++) {
+		printf("# HELP mq_%s %s\n# TYPE mq_%s gauge\n", k < 5 ?
+		    fam[k] : "group_lag", k < 5 ? help[k] : "Messages of a "
+		    "partition a group has not consumed.", k < 5 ? fam[k] :
+		    "group_lag");
+		for (i = 0; i < n; i++) {
+			t = open_topic(sp, names[i]);
+			groups = NULL;
+			ng = 1;
+			if (k == 5) {
+				if ((r = spool_group_list(t, &groups, &ng)) < 0)
+					cli_die(r, sp, "%s: groups", names[i]);
+				cli_own_names(groups, ng);
+			}
+			for (g = 0; g < ng; g++)
+			for (p = 0; p < spool_topic_config(t)->partitions; p++) {
+				if ((r = spool_topic_info(t, p, &pi)) < 0)
+					cli_die(r, sp, "%s: partition %" PRIu32,
+					    names[i], p);
+				v = k == 0 ? pi.next - pi.first - pi.missing :
+				    k == 1 ? pi.bytes : k == 2 ? pi.next :
+				    k == 3 ? pi.first : pi.segments;
+				if (k == 5) {
+					v = group_lag(sp, t, groups[g], p, &pi,
+					    &c, &h);
+					printf("mq_group_lag{topic=" JSTR ",group="
+					    JSTR ",partition=\"%" PRIu32 "\"} %"
+					    PRIu64 "\n", names[i], groups[g], p,
+					    v);
+				} else
+					printf("mq_%s{topic=" JSTR ",partition="
+					    "\"%" PRIu32 "\"} %" PRIu64 "\n",
+					    fam[k], names[i], p, v);
+			}
+			(void)cli_close(groups);
+			(void)cli_close(t);
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		printf(k == 0 ? "# HELP mq_scheduled Messages of a topic waiting "
+		    "for their due time.\n# TYPE mq_scheduled gauge\n" :
+		    "# HELP mq_scheduled_next_due_ms When the next scheduled "
+		    "message is due.\n# TYPE mq_scheduled_next_due_ms gauge\n");
+		for (i = 0; i < n; i++) {
+			uint64_t ns;
+			int64_t due;
+
+			t = open_topic(sp, names[i]);
+			if ((r = spool_sched_info(t, &ns, &due)) < 0)
+				cli_die(r, sp, "%s: scheduled", names[i]);
+			if (k == 0)
+				printf("mq_scheduled{topic=" JSTR "} %" PRIu64
+				    "\n", names[i], ns);
+			else if (due >= 0)
+				printf("mq_scheduled_next_due_ms{topic=" JSTR
+				    "} %" PRId64 "\n", names[i], due);
+			(void)cli_close(t);
+		}
+	}
+	printf("# HELP mq_transactions_open Transactions of a topic prepared "
+	    "and not yet committed or aborted.\n# TYPE mq_transactions_open "
+	    "gauge\n");
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		printf("mq_transactions_open{topic=" JSTR "} %zu\n", names[i],
+		    open_txns(sp, t, names[i]));
+		(void)cli_close(t);
+	}
+	printf("# HELP mq_replica_lag Messages of a partition a replica has "
+	    "not acknowledged.\n# TYPE mq_replica_lag gauge\n");
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		replicas(sp, t, names[i], OPT_PROMETHEUS);
+		(void)cli_close(t);
+	}
+}
+
+/* the -o temporary file until it is renamed; removed on any other exit */
+static char *out_tmp;
+
+static void
+out_cleanup(void)
+{
+	if (out_tmp != NULL)
+		(void)unlink(out_tmp);
+}
+
+/*
+ * out_open - -o FILE: stdout goes to a temporary file beside FILE, so
+ * that a reader of FILE (node_exporter) never sees half of it
+ */
+static char *
+out_open(const char *file)
+{
+	char *tmp;
+	mode_t mask;
+	int fd;
+
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", file) == -1)
+		cli_die(-ENOMEM, NULL, "%s", file);
+	cli_own(CLI_MEM, tmp);
+	if ((fd = mkstemp(tmp)) == -1)
+		cli_die(-errno, NULL, "%s", file);
+	out_tmp = tmp;
+	(void)atexit(out_cleanup);
+	/* as a file made by the shell's > would be, not mkstemp's 0600 */
+	mask = umask(0);
+	(void)umask(mask);
+	(void)fchmod(fd, 0666 & ~mask);
+	if (dup2(fd, STDOUT_FILENO) == -1)
+		cli_die(-errno, NULL, "%s", file);
+	close(fd);
+	return tmp;
+}
+
+/* commit_out - -o FILE: the whole output, synced, renamed over FILE */
+static void
+commit_out(const char *tmp)
+{
+	char *file = strdup(tmp), *x;
+
+	if (file == NULL)
+		cli_die(-ENOMEM, NULL, "%s", tmp);
+	*(x = strrchr(file, '.')) = '\0';	/* .XXXXXX */
+	*(x = strrchr(file, '.')) = '\0';	/* .tmp */
+	if (fflush(stdout) == EOF || fsync(STDOUT_FILENO) == -1 ||
+	    rename(tmp, file) == -1) {
+		int e = -errno;
+
+		cli_die(e, NULL, "%s", file);
+	}
+	out_tmp = NULL;
+	free(file);
+}
+
+/* cmd_stats - stats [--json | --prometheus] [-o file]: for monitoring */
+int
+cmd_stats(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "output", required_argument, NULL, 'o' },
+		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool_part_info pi;
+	struct spool *sp;
+	struct spool_topic *t;
+	char **names, **groups, *out = NULL;
+	const char *file = NULL;
+	uint64_t c, lag, *nsched;
+	int64_t *due;
+	size_t n, ng, i, k, anysched = 0;
+	uint32_t p, np;
+	int ch, r, h, mode = 0;
+
+	while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+		if (ch == 'o') {
+			file = optarg;
+			continue;
+		}
+		if (ch != OPT_JSON && ch != OPT_PROMETHEUS)
+			usage(EX_USAGE);
+		if (mode != 0 && mode != ch)
+			cli_usage_die("stats: --json or --prometheus, not both");
+		mode = ch;
+	}
+	if (argc != optind)
+		usage(EX_USAGE);
+	sp = cli_open_spool(spool_opt, 0);
+	if (file != NULL)
+		out = out_open(file);
+	names = topics(sp, 0, NULL, &n);
+	if (mode == OPT_PROMETHEUS) {
+		stats_prometheus(sp, names, n);
+		goto done;
+	}
+	if (mode == OPT_JSON)
+		printf("{\"topics\":[");
+	else
+		printf("%-24s %9s %14s %14s %14s %14s %8s\n", "TOPIC",
+		    "PARTITION", "FIRST", "NEXT", "MESSAGES", "BYTES",
+		    "SEGMENTS");
+	if ((nsched = calloc(n + 1, sizeof(*nsched))) == NULL ||
+	    (due = calloc(n + 1, sizeof(*due))) == NULL)
+		cli_die(-ENOMEM, NULL, "stats");
+	cli_own(CLI_MEM, nsched);
+	cli_own(CLI_MEM, due);
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		np = spool_topic_config(t)->partitions;
+		if ((r = spool_sched_info(t, &nsched[i], &due[i])) < 0)
+			cli_die(r, sp, "%s: scheduled", names[i]);
+		anysched += nsched[i] > 0;
+		if (mode == OPT_PROMETHEUS) {
+			printf("mq_scheduled{topic=" JSTR "} %" PRIu64 "\n",
+			    names[i], nsched[i]);
+			if (due[i] >= 0)
+				printf("mq_scheduled_next_due_ms{topic=" JSTR
+				    "} %" PRId64 "\n", names[i], due[i]);
+		}
+		if (mode == OPT_JSON) {
+			printf("%s{\"topic\":" JSTR ",\"scheduled\":%" PRIu64
+			    ",\"transactions\":%zu", i ? "," : "", names[i],
+			    nsched[i], open_txns(sp, t, names[i]));
+			if (due[i] >= 0)
+				printf(",\"next_due\":%" PRId64, due[i]);
+			printf(",\"partitions\":[");
+		}
+		for (p = 0; p < np; p++) {
+			if ((r = spool_topic_info(t, p, &pi)) < 0)
+				cli_die(r, sp, "%s: partition %" PRIu32,
+				    names[i], p);
+			if (mode == OPT_JSON)
+				printf("%s{\"partition\":%" PRIu32 ",\"first\":%"
+				    PRIu64 ",\"next\":%" PRIu64 ",\"messages\":%"
+				    PRIu64 ",\"bytes\":%" PRIu64 ",\"segments\":%"
+				    PRIu32 "}", p ? "," : "", p, pi.first,
+				    pi.next, pi.next - pi.first - pi.missing,
+				    pi.bytes, pi.segments);
+			else
+				printf("%-24s %9" PRIu32 " %14" PRIu64 " %14"
+				    PRIu64 " %14" PRIu64 " %14" PRIu64 " %8"
+				    PRIu32 "\n", names[i], p, pi.first, pi.next,
+				    pi.next - pi.first - pi.missing, pi.bytes,
+				    pi.segments);
+		}
+		if (mode == OPT_JSON)
+			printf("],\"groups\":[");
+		if ((r = spool_group_list(t, &groups, &ng)) < 0)
+			cli_die(r, sp, "%s: groups", names[i]);
+		cli_own_names(groups, ng);
+		for (k = 0; k < ng; k++) {
+			if (mode == OPT_JSON)
+				printf("%s{\"group\":" JSTR ",\"partitions\":[",
+				    k ? "," : "", groups[k]);
+			for (p = 0; p < np; p++) {
+				if ((r = spool_topic_info(t, p, &pi)) < 0)
+					cli_die(r, sp, "%s", names[i]);
+				lag = group_lag(sp, t, groups[k], p, &pi, &c,
+				    &h);
+				if (mode == OPT_JSON) {
+					printf("%s{\"partition\":%" PRIu32,
+					    p ? "," : "", p);
+					if (c != UINT64_MAX)
+						printf(",\"committed\":%" PRIu64,
+						    c);
+					printf(",\"lag\":%" PRIu64 ",\"held\":"
+					    "%s}", lag, h ? "true" : "false");
+				}
+			}
+			if (mode == OPT_JSON)
+				printf("]}");
+		}
+		(void)cli_close(groups);
+		if (mode == OPT_JSON)
+			printf("],\"replicas\":[");
+		if (mode != 0)
+			replicas(sp, t, names[i], mode);
+		if (mode == OPT_JSON)
+			printf("]}");
+		(void)cli_close(t);
+	}
+	if (mode == OPT_JSON)
+		printf("]}\n");
+	/* scheduled messages: a table of their own, when there are any */
+	if (mode == 0 && anysched > 0) {
+		printf("\n%-24s %14s %s\n", "TOPIC", "SCHEDULED", "NEXT-DUE");
+		for (i = 0; i < n; i++)
+			if (nsched[i] > 0)
+				printf("%-24s %14" PRIu64 " %s\n", names[i],
+				    nsched[i], iso_time(due[i]));
+	}
+	(void)cli_close(due);
+	(void)cli_close(nsched);
+done:
+	(void)cli_close(names);
+	(void)cli_close(sp);
+	if (out != NULL)
+		commit_out(out);
+	return EX_OK;
+}
