@@ -368,7 +368,7 @@ spool_group_close(struct spool_group *g)
 
 /* group_entry - a directory entry that may be a group */
 static int
-group_entry(const struct dirent *de)
+group_entry(const struct dirent *de, void *arg)
 {
 	return spool_topic_name_ok(de->d_name);
 }
@@ -384,7 +384,7 @@ spool_group_list(struct spool_topic *t, char ***names, size_t *n)
 	*n = 0;
 	if ((r = spool_opendir(t->dirfd, "groups", &d)) < 0)
 		return r == -ENOENT ? 0 : r;
-	return spool_dir_names(d, group_entry, names, n);
+	return spool_dir_names(d, group_entry, NULL, names, n);
 }
 
 /*

@@ -168,38 +168,44 @@ list_files(int bfd, int sweep, struct sfile **out, size_t *np)
 
 /* bucket_entry - a name of a bucket: 20 digits, the due minute */
 static int
-bucket_entry(const struct dirent *de)
+bucket_entry(const struct dirent *de, void *arg)
 {
 	return strlen(de->d_name) == 20 &&
 	    strspn(de->d_name, "0123456789") == 20;
 }
 
-/* list_buckets - the bucket directories of scheduled/, sorted */
-static int
-list_buckets(int sfd, char ***out, size_t *np)
+/* free_buckets - release what list_buckets returned */
+static void
+free_buckets(char **v, size_t n)
 {
-	DIR *d;
-	int fd;
+	size_t i;
 
-	*out = NULL;
-	*np = 0;
-	if ((fd = dup(sfd)) == -1)
-		return -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -errno;
-	}
-	rewinddir(d);
-	return spool_dir_names(d, bucket_entry, out, np);
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }
 
-static void free_buckets(char **, size_t);
+/* what due_buckets keeps, and the smallest later bucket it passed */
+struct due_scan {
+	const char	*upto;
+	const char	*floor;
+	char		*later;
+};
 
-/* cmp_str - qsort of strings */
+/* due_entry - a bucket at or before upto is kept; a later one noted */
 static int
-cmp_str(const void *a, const void *b)
+due_entry(const struct dirent *de, void *arg)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	struct due_scan *ds = arg;
+
+	if (!bucket_entry(de, NULL))
+		return 0;
+	if (strcmp(de->d_name, ds->upto) <= 0)
+		return 1;
+	if (ds->later != NULL && strcmp(de->d_name, ds->floor) > 0 &&
+	    (ds->later[0] == '\0' || strcmp(de->d_name, ds->later) < 0))
+		memcpy(ds->later, de->d_name, 21);
+	return 0;
 }
 
 /*
@@ -214,9 +220,7 @@ static int
 due_buckets(int sfd, const char *upto, const char *floor, char ***out,
     size_t *np, char *later)
 {
-	struct dirent *de;
-	char **v = NULL, **nv;
-	size_t n = 0, cap = 0;
+	struct due_scan ds = { upto, floor, later };
 	DIR *d;
 	int fd;
 
@@ -231,35 +235,15 @@ due_buckets(int sfd, const char *upto, const char *floor, char ***out,
 		return -errno;
 	}
 	rewinddir(d);
-	while ((de = readdir(d)) != NULL) {
-		if (!bucket_entry(de))
-			continue;
-		if (strcmp(de->d_name, upto) > 0) {
-			if (later != NULL && strcmp(de->d_name, floor) > 0 &&
-			    (later[0] == '\0' || strcmp(de->d_name, later) < 0))
-				memcpy(later, de->d_name, 21);
-			continue;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
-				goto nomem;
-			v = nv;
-		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
-			goto nomem;
-		n++;
-	}
-	closedir(d);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_str);
-	*out = v;
-	*np = n;
-	return 0;
-nomem:
-	closedir(d);
-	free_buckets(v, n);
-	return -ENOMEM;
+	return spool_dir_names(d, due_entry, &ds, out, np);
+}
+
+/* list_buckets - every bucket directory of scheduled/, sorted */
+static int
+list_buckets(int sfd, char ***out, size_t *np)
+{
+	/* "~" sorts after every name of digits */
+	return due_buckets(sfd, "~", "", out, np, NULL);
 }
 
 /*
@@ -326,17 +310,6 @@ next_due(int sfd, const char *upto, char *later, int64_t *next)
 		free_buckets(v, n);
 	}
 	return 0;
-}
-
-/* free_buckets - release what list_buckets returned */
-static void
-free_buckets(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 /*

@@ -418,7 +418,8 @@ cmp_name(const void *a, const void *b)
  * groups, scheduled buckets.
  */
 int
-spool_dir_names(DIR *d, int (*keep)(const struct dirent *), char ***out,
+spool_dir_names(DIR *d, int (*keep)(const struct dirent *, void *), void *arg,
+    char ***out,
     size_t *np)
 {
 	struct dirent *de;
@@ -428,7 +429,7 @@ spool_dir_names(DIR *d, int (*keep)(const struct dirent *), char ***out,
 	*out = NULL;
 	*np = 0;
 	while ((de = readdir(d)) != NULL) {
-		if (!keep(de))
+		if (!keep(de, arg))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;

@@ -52,7 +52,7 @@ int	 spool_write_file(int dirfd, const char *name, const void *buf,
 int	 spool_read_file(int dirfd, const char *name, char *buf, size_t cap);
 int	 spool_rmtree(int dirfd, const char *name);
 int	 spool_opendir(int dirfd, const char *name, DIR **);
-int	 spool_dir_names(DIR *, int (*keep)(const struct dirent *),
+int	 spool_dir_names(DIR *, int (*keep)(const struct dirent *, void *), void *,
 	    char ***, size_t *);
 struct spool_io *spool_get_io(struct spool *);
 int	 spool_topics_dir(struct spool *, int create);

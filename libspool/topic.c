@@ -351,7 +351,7 @@ spool_tmp_gc(struct spool *sp, int64_t now,
 
 /* topic_entry - a directory entry that may be a topic */
 static int
-topic_entry(const struct dirent *de)
+topic_entry(const struct dirent *de, void *arg)
 {
 	return spool_topic_name_ok(de->d_name) &&
 	    (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN);
@@ -370,7 +370,7 @@ spool_topic_list(struct spool *sp, char ***names, size_t *np)
 		return 0;
 	if ((r = spool_opendir(sp->topicsfd, ".", &d)) < 0)
 		return r;
-	return spool_dir_names(d, topic_entry, names, np);
+	return spool_dir_names(d, topic_entry, NULL, names, np);
 }
 
 /* load_config - read the topic's config file into t->cfg */

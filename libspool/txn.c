@@ -713,7 +713,7 @@ out:
 
 /* is_txid - a name of a transaction directory: 16 hex digits */
 static int
-is_txid(const struct dirent *de)
+is_txid(const struct dirent *de, void *arg)
 {
 	return strlen(de->d_name) == 16 &&
 	    strspn(de->d_name, "0123456789abcdef") == 16;
@@ -730,7 +730,7 @@ list_dir(int dfd, const char *name, char ***v, size_t *n)
 	*n = 0;
 	if ((r = spool_opendir(dfd, name, &d)) < 0)
 		return r == -ENOENT ? 0 : r;
-	return spool_dir_names(d, is_txid, v, n);
+	return spool_dir_names(d, is_txid, NULL, v, n);
 }
 
 /* free_names - release what list_dir returned */
