@@ -292,3 +292,27 @@ print(\"ok\")"'
 		done
 	done
 }
+
+@test "a mover killed with its batch torn in the partition: recovery appends it again, once" {
+	mq-topic create t
+	local at=$(( $(date +%s%3N) + 1500 ))
+	mq-send --at "$at" t moved
+	local f rel
+	f=$(ls "$MQ_SPOOL"/topics/t/scheduled/*/* | head -n 1)
+	rel=${f#"$MQ_SPOOL"/topics/t/scheduled/}
+	# the state a mover killed in the middle of its append leaves: the
+	# marker (the file, partition 0, its next offset 0), and the batch's
+	# header with half its body at the end of the partition's log
+	printf '%s 0 0\n' "$rel" >"$MQ_SPOOL/topics/t/scheduled/moving"
+	local size=$(stat -c %s "$f")
+	head -c $((64 + (size - 64) / 2)) "$f" >>"$MQ_SPOOL/topics/t/0/00000000000000000000.log"
+	while (( $(date +%s%3N) < at + 100 )); do sleep 0.1; done
+	# the torn batch is not the move: the file is moved again, and the
+	# message is delivered exactly once
+	run mq-recv t
+	expect_status 0
+	expect_output moved
+	run mq-topic verify t
+	expect_status 0
+	[[ -z $(ls "$MQ_SPOOL"/topics/t/scheduled/*/ 2>/dev/null) ]]
+}
