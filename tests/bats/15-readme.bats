@@ -36,18 +36,27 @@ tour() {
 		# the default spool, ~/.local/state/mq, as the tour names it
 		echo 'unset MQ_SPOOL XDG_STATE_HOME; set -e -o pipefail'
 		echo 'echo $$ >tour.pid'
+		# a command that fails says which, and when the tour ends,
+		# however, the followers it left running go: its process group
+		echo 'trap '"'"'echo "tour: line $LINENO: exit $?: $BASH_COMMAND" >&2'"'"' ERR'
+		echo 'trap '"'"'trap "" TERM; kill -- -$$ 2>/dev/null'"'"' EXIT'
 		tour
-		# the followers the tour left running: its process group
-		echo 'sleep 1; trap "" TERM; kill -- -$$ 2>/dev/null; wait || true'
+		echo 'sleep 1'
 	} >tour.sh
-	# a session of its own, killed whole however the tour ends, so that
-	# no follower it left holds bats' output open (bats would wait)
-	run timeout 100 setsid bash tour.sh
+	# A session of its own, its output to a file, not to run's pipe: a
+	# follower left running would hold that pipe open and run would wait
+	# for ever (seen in CI when the tour failed before its end).  The
+	# group is killed again afterwards, whatever happened.
+	local st=0
+	timeout -k 5 100 setsid bash tour.sh >tour.out 2>&1 || st=$?
 	[[ -s tour.pid ]] && kill -- -"$(cat tour.pid)" 2>/dev/null || true
-	if [[ $status != 0 ]]; then
-		echo "the tour failed; the script was:" >&2
+	if ((st != 0)); then
+		echo "the tour exited $st; its output:" >&2
+		tail -n 40 tour.out >&2
+		echo "the script was:" >&2
 		cat -n tour.sh >&2
 	fi
+	status=$st
 	expect_status 0
 	# and it did what it says
 	[[ -s handle.out ]] || { echo "no worker handled a job" >&2; false; }
