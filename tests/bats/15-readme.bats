@@ -40,7 +40,27 @@ tour() {
 		# however, the followers it left running go: its process group
 		echo 'trap '"'"'echo "tour: line $LINENO: exit $?: $BASH_COMMAND" >&2'"'"' ERR'
 		echo 'trap '"'"'trap "" TERM; kill -- -$$ 2>/dev/null'"'"' EXIT'
-		tour
+		# A person pasting the tour sees a program run before typing
+		# the next line; a script does not.  After each command put in
+		# the background, wait (5 s at most) until an mq-recv has
+		# its SIGTERM handler: a worker killed before it has one dies of
+		# the signal (143), and `wait %2` then fails.
+		cat <<-'EOF'
+		ready() {
+			local i c m
+			for ((i = 0; i < 100; i++)); do
+				c=$(cat "/proc/$1/comm" 2>/dev/null) || return 0
+				case $c in
+				mq-recv)	m=$(awk '/^SigCgt/ { print $2 }' "/proc/$1/status") || return 0
+					((0x$m & 0x4000)) && return 0 ;;
+				bash|sh) ;;
+				*)	return 0 ;;
+				esac
+				sleep 0.05
+			done
+		}
+		EOF
+		tour | awk '{ print } /&[ \t]*(#.*)?$/ { print "ready $!" }'
 		echo 'sleep 1'
 	} >tour.sh
 	# A session of its own, its output to a file, not to run's pipe: a
