@@ -197,8 +197,9 @@ static int
 event(struct sess *s, const struct inotify_event *ev, struct change *ch,
     size_t *n)
 {
-	char rel[2 * SPOOL_NAME_MAX + 64];
+	char rel[2 * SPOOL_NAME_MAX + 64], topic[SPOOL_NAME_MAX + 1];
 	const char *name = ev->len > 0 ? ev->name : "";
+	struct spool_topic *t;
 	struct wmap *w = NULL;
 	size_t i;
 
@@ -218,21 +219,33 @@ event(struct sess *s, const struct inotify_event *ev, struct change *ch,
 		return 1;
 	if (!repl_want_topic(s, w->topic))
 		return 0;
+	/* watch() may move s->wm: what is needed of w is taken first */
+	snprintf(topic, sizeof(topic), "%s", w->topic);
 	switch (w->kind) {
 	case W_PART:
-		return !add_change(ch, n, w->topic, w->part);
+		return !add_change(ch, n, topic, w->part);
 	case W_TOPIC:
 		if (strncmp(name, ".scheduled.", 11) == 0)
-			return !add_change(ch, n, w->topic, CH_SCHED);
+			return !add_change(ch, n, topic, CH_SCHED);
 		if (strcmp(name, "scheduled") == 0) {
-			watch_sched(s, w->topic);
-			return !add_change(ch, n, w->topic, CH_SCHED);
+			watch_sched(s, topic);
+			return !add_change(ch, n, topic, CH_SCHED);
 		}
 		if (strcmp(name, "groups") == 0) {
-			snprintf(rel, sizeof(rel), "topics/%s/groups",
-			    w->topic);
-			watch(s, rel, W_DIRS, W_GROUPS, w->topic, 0);
-			return !add_change(ch, n, w->topic, CH_GROUPS);
+			/*
+			 * A group made before the watch on groups/ is in
+			 * sends no event there: watch the groups it holds
+			 * now too, or a commit to one would go unseen.
+			 */
+			if (spool_topic_open(s->sp, topic, &t) == 0) {
+				watch_groups(s, t);
+				spool_topic_close(t);
+			} else {
+				snprintf(rel, sizeof(rel), "topics/%s/groups",
+				    topic);
+				watch(s, rel, W_DIRS, W_GROUPS, topic, 0);
+			}
+			return !add_change(ch, n, topic, CH_GROUPS);
 		}
 		/* a config, a partition: a whole pass; other files: none */
 		return strncmp(name, "config", 6) == 0 ||
@@ -241,26 +254,26 @@ event(struct sess *s, const struct inotify_event *ev, struct change *ch,
 	case W_GROUPS:
 		if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && name[0] != '.') {
 			snprintf(rel, sizeof(rel), "topics/%s/groups/%.255s",
-			    w->topic, name);
-			watch(s, rel, W_DIRS | IN_MODIFY, W_GROUP, w->topic, 0);
+			    topic, name);
+			watch(s, rel, W_DIRS | IN_MODIFY, W_GROUP, topic, 0);
 		}
-		return !add_change(ch, n, w->topic, CH_GROUPS);
+		return !add_change(ch, n, topic, CH_GROUPS);
 	case W_GROUP:
-		return !add_change(ch, n, w->topic, CH_GROUPS);
+		return !add_change(ch, n, topic, CH_GROUPS);
 	case W_SCHED:
 		if (name[0] == '\0' || strspn(name, "0123456789") !=
 		    strlen(name))
 			return 0;	/* the lock, a mover's marker */
 		if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
 			snprintf(rel, sizeof(rel), "topics/%s/scheduled/%.255s",
-			    w->topic, name);
-			watch(s, rel, W_DIRS, W_BUCKET, w->topic, 0);
+			    topic, name);
+			watch(s, rel, W_DIRS, W_BUCKET, topic, 0);
 		}
-		return !add_change(ch, n, w->topic, CH_SCHED);
+		return !add_change(ch, n, topic, CH_SCHED);
 	case W_BUCKET:
 		if (ev->len > 4 && strcmp(name + strlen(name) - 4, ".tmp") == 0)
 			return 0;	/* its rename follows */
-		return !add_change(ch, n, w->topic, CH_SCHED);
+		return !add_change(ch, n, topic, CH_SCHED);
 	}
 	return 1;
 }
