@@ -467,7 +467,8 @@ for i in range(start, start + n):
 	expect_status 0
 	run mq-replicate -v "$MQ_SPOOL" "$T/r"
 	expect_status 0
-	expect_contains "compacted on the source copied whole"
+	# (whether this run still has segments to install depends on where
+	# the kills fell and on what the last gc sealed: not asserted)
 	expect_not_contains "diverged"
 	same_visible "$MQ_SPOOL" "$T/r"
 	[[ ! -e $T/r/diverged ]] || [[ -z $(ls "$T/r/diverged") ]]
