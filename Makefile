@@ -29,8 +29,8 @@ LIB  = $(notdir $(patsubst %.c,%.o,$(wildcard libspool/*.c)))
 # cmd/: what every program links (CLI), then each program's own objects
 # (PROG_OBJ) and libraries beyond libspool's (PROG_LIBS)
 CLI  = cli.o cli_own.o cli_parse.o jobs.o progress.o
-mq-send_OBJ      = mq-send.o json_in.o send_input.o send_opts.o send_txn.o \
-                   send_write.o
+mq-send_OBJ      = mq-send.o json_fast.o json_in.o send_input.o send_opts.o \
+                   send_txn.o send_write.o
 mq-send_LIBS     = -ljansson
 mq-recv_OBJ      = mq-recv.o recv_exec.o recv_loop.o recv_opts.o recv_out.o
 mq-topic_OBJ     = mq-topic.o topic_admin.o topic_describe.o topic_groups.o \

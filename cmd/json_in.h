@@ -1,5 +1,6 @@
 /*
- * json_in.h - mq-send -J's decoder of JSON lines (cmd/json_in.c)
+ * json_in.h - mq-send -J's decoder of JSON lines (cmd/json_in.c, with
+ * its fast path for mq's own lines in cmd/json_fast.c)
  */
 
 #ifndef JSON_IN_H
@@ -9,9 +10,24 @@
 
 #include "spool.h"
 
+/* the fast path's arena and headers (json_fast.c), kept by a decode */
+#define JSON_FAST_HDRS	8
+struct json_fast {
+	char		*buf;
+	size_t		 cap, used;
+	struct spool_header hdrs[JSON_FAST_HDRS];
+};
+
+int	 json_fast_decode(const char *line, size_t len, struct spool_msg *,
+	    struct json_fast *);
+void	 json_fast_free(struct json_fast *);
+int	 json_unb64(const char *s, size_t n, unsigned char *d, size_t *len);
+
 int	 json_in_decode(const char *line, size_t len, struct spool_msg *,
 	    void **state);
 void	 json_in_free(void *state);
 const char *json_in_why(const void *state);
+int	 json_in_decode_full(const char *line, size_t len, struct spool_msg *,
+	    void **state);
 
 #endif

@@ -29,7 +29,8 @@ FUZZ_BINS      = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/%)
 FUZZ_LIBSRC    = $(wildcard libspool/*.c)
 FUZZ_LIBOBJ    = $(FUZZ_LIBSRC:libspool/%.c=$(FUZZ_DIR)/obj/lib/%.o)
 FUZZ_CLIOBJ    = $(FUZZ_DIR)/obj/cmd/cli.o $(FUZZ_DIR)/obj/cmd/cli_own.o \
-                 $(FUZZ_DIR)/obj/cmd/cli_parse.o $(FUZZ_DIR)/obj/cmd/json_in.o
+                 $(FUZZ_DIR)/obj/cmd/cli_parse.o $(FUZZ_DIR)/obj/cmd/json_in.o \
+                 $(FUZZ_DIR)/obj/cmd/json_fast.o
 FUZZ_HDR       = libspool/spool.h libspool/spool_impl.h libspool/format.h \
                  libspool/proto.h libspool/replicate.h \
                  cmd/cli.h cmd/json_in.h $(FUZZ_DIR)/fuzz_common.h

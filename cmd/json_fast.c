@@ -1,0 +1,558 @@
+/*
+ * json_fast.c - mq-send -J's fast path: mq's own JSON lines, decoded by
+ * hand at a million a second
+ *
+ * The lines mq-recv -J writes (libspool/json.c) are one flat object:
+ * strings, small integers, null, and "headers" as an array of two- or
+ * three-string arrays.  This decoder takes exactly that shape, read as
+ * jansson reads it (UTF-8 checked, control characters refused, escapes
+ * decoded, whitespace where JSON allows it), and declines anything
+ * else: nested or unknown shapes, a number that is not a small integer,
+ * true or false, a surrogate escape, an escaped member name, a member
+ * it uses given twice, a value jansson would refuse.  It never says a
+ * line is wrong: json_in.c gives every declined line to jansson, so what
+ * is accepted and every error message are jansson's.  fuzz_json checks
+ * on every input that this path either declines or decodes the message
+ * jansson's path decodes.
+ *
+ * What a decoded message points into is the line itself (strings with
+ * no escape and no base64) or the arena in struct json_fast, which the
+ * caller frees with json_fast_free.
+ */
+
+#include <endian.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_in.h"
+
+/* a string as it stands in the line, between its quotes */
+struct jstr {
+	const char	*p;
+	size_t		 n;
+	int		 esc;	/* holds a backslash */
+};
+
+/* the parse: where it is, and where decoded bytes go */
+struct jp {
+	const unsigned char *p, *e;
+	struct json_fast *f;
+	size_t		 linelen;
+};
+
+/* ws - skip JSON whitespace */
+static inline void
+ws(struct jp *j)
+{
+	if (j->p < j->e && *j->p > ' ')
+		return;		/* mq-recv -J writes none */
+	while (j->p < j->e && (*j->p == ' ' || *j->p == '\t' ||
+	    *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+/* utf8 - length of the valid UTF-8 sequence at p (2 to 4), 0 if none */
+static int
+utf8(const unsigned char *p, const unsigned char *e)
+{
+	uint32_t v;
+	int i, n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (e - p < n)
+		return 0;
+	v = p[0] & (0x3f >> (n - 1));
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates and beyond Unicode, as jansson */
+	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
+	    v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* hex4 - the value of four hex digits at p, -1 if they are not */
+static long
+hex4(const unsigned char *p)
+{
+	long v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		v <<= 4;
+		if (p[i] >= '0' && p[i] <= '9')
+			v |= p[i] - '0';
+		else if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f')
+			v |= (p[i] | 0x20) - 'a' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+#if BYTE_ORDER != LITTLE_ENDIAN
+#error "json_fast.c: str() reads eight bytes as a little-endian word"
+#endif
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+/*
+ * special8 - the bytes of x (eight, little-endian) that end a plain run,
+ * as their high bits: a quote, a backslash, a control character or a
+ * non-ASCII byte.  The "has a zero byte" and "has a byte less than n"
+ * tricks: the lowest bit set is exact (a borrow only marks bytes above
+ * a true one), which is all str needs.
+ */
+static inline uint64_t
+special8(uint64_t x)
+{
+	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+
+	return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
+	    ((b - ONES) & ~b) | x) & HIGHS;
+}
+
+/* str - the string at j->p (its opening quote); 0 to decline */
+static int
+str(struct jp *j, struct jstr *s)
+{
+	const unsigned char *p = j->p + 1;
+	long v;
+	int n;
+
+	if (j->p >= j->e || *j->p != '"')
+		return 0;
+	s->esc = 0;
+	for (;;) {
+		/* the common case: plain ASCII, eight bytes at a time */
+		while (j->e - p >= 8) {
+			uint64_t x, m;
+
+			memcpy(&x, p, 8);
+			if ((m = special8(x)) != 0) {
+				p += __builtin_ctzll(m) >> 3;
+				break;
+			}
+			p += 8;
+		}
+		while (p < j->e && *p >= 0x20 && *p < 0x80 && *p != '"' &&
+		    *p != '\\')
+			p++;
+		if (p >= j->e)
+			return 0;
+		if (*p == '"')
+			break;
+		if (*p == '\\') {
+			s->esc = 1;
+			if (++p >= j->e)
+				return 0;
+			if (*p == 'u') {
+				/* surrogates, paired or lone, are jansson's */
+				if (j->e - p < 5 || (v = hex4(p + 1)) < 0 ||
+				    (v >= 0xd800 && v <= 0xdfff))
+					return 0;
+				p += 5;
+			} else if (*p != '\0' && strchr("\"\\/bfnrt",
+			    *p) != NULL)
+				p++;
+			else
+				return 0;
+			continue;
+		}
+		if (*p < 0x20 || (n = utf8(p, j->e)) == 0)
+			return 0;
+		p += n;
+	}
+	s->p = (const char *)j->p + 1;
+	s->n = (size_t)(p - (j->p + 1));
+	j->p = p + 1;
+	return 1;
+}
+
+/*
+ * arena - room for n decoded bytes; NULL when out of memory.  What one
+ * line decodes into fits in 1.75 times its length (each string decoded
+ * once, and once more from base64), so the first call sizes it whole.
+ */
+static char *
+arena(struct jp *j, size_t n)
+{
+	struct json_fast *f = j->f;
+	char *d;
+
+	if (f->buf == NULL) {
+		/* a line decodes into at most twice its length */
+		f->cap = 2 * j->linelen + 16;
+		if ((f->buf = malloc(f->cap)) == NULL)
+			return NULL;
+		f->used = 0;
+	}
+	if (f->cap - f->used < n)
+		return NULL;
+	d = f->buf + f->used;
+	f->used += n;
+	return d;
+}
+
+/* text - a string's bytes, escapes decoded; 0 to decline, -ENOMEM */
+static int
+text(struct jp *j, const struct jstr *s, const char **out, size_t *len)
+{
+	const char *p = s->p, *e = s->p + s->n;
+	char *d, *d0;
+	long v;
+
+	if (!s->esc) {
+		*out = s->p;
+		*len = s->n;
+		return 1;
+	}
+	if ((d0 = d = arena(j, s->n)) == NULL)
+		return -ENOMEM;
+	while (p < e) {
+		if (*p != '\\') {
+			*d++ = *p++;
+			continue;
+		}
+		switch (p[1]) {
+		case 'b': *d++ = '\b'; break;
+		case 'f': *d++ = '\f'; break;
+		case 'n': *d++ = '\n'; break;
+		case 'r': *d++ = '\r'; break;
+		case 't': *d++ = '\t'; break;
+		case 'u':
+			v = hex4((const unsigned char *)p + 2);
+			if (v < 0x80)
+				*d++ = (char)v;
+			else if (v < 0x800) {
+				*d++ = (char)(0xc0 | v >> 6);
+				*d++ = (char)(0x80 | (v & 0x3f));
+			} else {
+				*d++ = (char)(0xe0 | v >> 12);
+				*d++ = (char)(0x80 | (v >> 6 & 0x3f));
+				*d++ = (char)(0x80 | (v & 0x3f));
+			}
+			p += 6;
+			continue;
+		default: *d++ = p[1]; break;	/* " \ / */
+		}
+		p += 2;
+	}
+	*out = d0;
+	*len = (size_t)(d - d0);
+	return 1;
+}
+
+/* bytes - a string member's value, base64 decoded when b64 */
+static int
+bytes(struct jp *j, const struct jstr *s, int b64, const void **out,
+    size_t *len)
+{
+	const char *t;
+	unsigned char *d;
+	size_t n;
+	int r;
+
+	if ((r = text(j, s, &t, &n)) <= 0)
+		return r;
+	if (!b64) {
+		*out = t;
+		*len = n;
+		return 1;
+	}
+	if ((d = (unsigned char *)arena(j, n / 4 * 3 + 1)) == NULL)
+		return -ENOMEM;
+	if (json_unb64(t, n, d, len) < 0)
+		return 0;
+	*out = d;
+	return 1;
+}
+
+/* is_base64 - whether a flag string says "base64"; -1 if it holds a NUL */
+static int
+is_base64(struct jp *j, const struct jstr *s)
+{
+	const char *t;
+	size_t n;
+
+	/* jansson's path compares as C strings: leave NULs to it */
+	if (text(j, s, &t, &n) <= 0 || memchr(t, '\0', n) != NULL)
+		return -1;
+	return n == 6 && memcmp(t, "base64", 6) == 0;
+}
+
+/* skip - a value this decoder does not use: a string, integer or null */
+static int
+skip(struct jp *j)
+{
+	struct jstr s;
+	const unsigned char *p = j->p;
+
+	if (p < j->e && *p == '"')
+		return str(j, &s);
+	if (j->e - p >= 4 && memcmp(p, "null", 4) == 0) {
+		j->p += 4;
+		return 1;
+	}
+	if (p < j->e && *p == '-')
+		p++;
+	if (p >= j->e || *p < '0' || *p > '9')
+		return 0;
+	if (*p == '0')
+		p++;
+	else
+		while (p < j->e && *p >= '0' && *p <= '9' && p - j->p < 18)
+			p++;
+	j->p = p;
+	return 1;
+}
+
+/* integer - a non-negative integer of up to 18 digits, or decline */
+static int
+integer(struct jp *j, int64_t *v)
+{
+	const unsigned char *p = j->p;
+
+	if (p >= j->e || *p < '0' || *p > '9')
+		return 0;
+	*v = 0;
+	if (*p == '0')
+		p++;
+	else
+		while (p < j->e && *p >= '0' && *p <= '9' && p - j->p < 18)
+			*v = *v * 10 + (*p++ - '0');
+	j->p = p;
+	return 1;
+}
+
+/* headers - "headers": [[name, value], [name, value, "base64"], ...] */
+static int
+headers(struct jp *j, struct spool_msg *m)
+{
+	struct spool_header *h;
+	struct jstr name, value, flag;
+	const void *nm;
+	int b64, r;
+
+	if (*j->p++ != '[')
+		return 0;
+	ws(j);
+	if (j->p < j->e && *j->p == ']') {
+		j->p++;
+		return 1;
+	}
+	for (;;) {
+		if (m->nheaders == JSON_FAST_HDRS)
+			return 0;
+		ws(j);
+		if (j->p >= j->e || *j->p++ != '[')
+			return 0;
+		ws(j);
+		if (!str(j, &name))
+			return 0;
+		ws(j);
+		if (j->p >= j->e || *j->p++ != ',')
+			return 0;
+		ws(j);
+		if (!str(j, &value))
+			return 0;
+		ws(j);
+		b64 = 0;
+		if (j->p < j->e && *j->p == ',') {
+			j->p++;
+			ws(j);
+			if (!str(j, &flag) || (b64 = is_base64(j, &flag)) != 1)
+				return 0;
+			ws(j);
+		}
+		if (j->p >= j->e || *j->p++ != ']')
+			return 0;
+		h = &j->f->hdrs[m->nheaders++];
+		if ((r = bytes(j, &name, b64, &nm, &h->namelen)) <= 0)
+			return r;
+		h->name = nm;
+		if ((r = bytes(j, &value, b64, &h->value, &h->valuelen)) <= 0)
+			return r;
+		ws(j);
+		if (j->p < j->e && *j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (j->p >= j->e || *j->p++ != ']')
+			return 0;
+		m->headers = j->f->hdrs;
+		return 1;
+	}
+}
+
+/* the members this decoder reads; each at most once */
+enum { M_PAYLOAD, M_PENC, M_KEY, M_KENC, M_ID, M_TS, M_HEADERS, M_OTHER };
+
+/* member - which member a name is */
+static int
+member(const struct jstr *k)
+{
+#define IS(name) (memcmp(k->p, name, sizeof(name) - 1) == 0)
+	switch (k->n) {
+	case 2:
+		return IS("id") ? M_ID : IS("ts") ? M_TS : M_OTHER;
+	case 3:
+		return IS("key") ? M_KEY : M_OTHER;
+	case 7:
+		return IS("payload") ? M_PAYLOAD : IS("headers") ? M_HEADERS :
+		    M_OTHER;
+	case 12:
+		return IS("key_encoding") ? M_KENC : M_OTHER;
+	case 16:
+		return IS("payload_encoding") ? M_PENC : M_OTHER;
+	}
+	return M_OTHER;
+#undef IS
+}
+
+/* value - one member's value into what the object holds */
+static int
+value(struct jp *j, int which, struct jstr *v, int *null,
+    struct spool_msg *m)
+{
+	int64_t ts;
+
+	*null = j->e - j->p >= 4 && memcmp(j->p, "null", 4) == 0;
+	if (*null && which != M_PAYLOAD && which != M_PENC &&
+	    which != M_KENC) {
+		j->p += 4;
+		return 1;
+	}
+	switch (which) {
+	case M_OTHER:
+		return skip(j);
+	case M_TS:
+		if (!integer(j, &ts))
+			return 0;
+		m->ts = ts;
+		m->ts_given = 1;
+		return 1;
+	case M_HEADERS:
+		return j->p < j->e && *j->p == '[' ? headers(j, m) : 0;
+	default:
+		return str(j, v);
+	}
+}
+
+/*
+ * json_fast_decode - one line of mq's JSON into m: 1 decoded, 0 declined
+ * (hand it to jansson), -ENOMEM
+ */
+int
+json_fast_decode(const char *line, size_t len, struct spool_msg *m,
+    struct json_fast *f)
+{
+	struct jp j = { (const unsigned char *)line,
+	    (const unsigned char *)line + len, f, len };
+	struct jstr k, v[M_OTHER];
+	int seen = 0, which, null, r, b64;
+
+	ws(&j);
+	if (j.p >= j.e || *j.p++ != '{')
+		return 0;
+	for (;;) {
+		ws(&j);
+		if (!str(&j, &k) || k.esc)
+			return 0;
+		which = member(&k);
+		if (which != M_OTHER && (seen & 1 << which))
+			return 0;	/* the last would win: jansson's */
+		ws(&j);
+		if (j.p >= j.e || *j.p++ != ':')
+			return 0;
+		ws(&j);
+		if ((r = value(&j, which, &v[which < M_OTHER ? which : 0],
+		    &null, m)) <= 0)
+			return r;
+		if (which != M_OTHER && !null)
+			seen |= 1 << which;
+		ws(&j);
+		if (j.p < j.e && *j.p == ',') {
+			j.p++;
+			continue;
+		}
+		if (j.p >= j.e || *j.p++ != '}')
+			return 0;
+		break;
+	}
+	ws(&j);
+	if (j.p != j.e || !(seen & 1 << M_PAYLOAD))
+		return 0;
+	b64 = (seen & 1 << M_PENC) ? is_base64(&j, &v[M_PENC]) : 0;
+	if (b64 < 0 || (r = bytes(&j, &v[M_PAYLOAD], b64, &m->payload,
+	    &m->len)) <= 0)
+		return b64 < 0 ? 0 : r;
+	if (seen & 1 << M_KEY) {
+		b64 = (seen & 1 << M_KENC) ? is_base64(&j, &v[M_KENC]) : 0;
+		if (b64 < 0 || (r = bytes(&j, &v[M_KEY], b64, &m->key,
+		    &m->keylen)) <= 0)
+			return b64 < 0 ? 0 : r;
+	}
+	if (seen & 1 << M_ID) {
+		if ((r = bytes(&j, &v[M_ID], 0, &m->id, &m->idlen)) <= 0)
+			return r;
+		if (m->idlen == 0 || m->idlen > SPOOL_ID_MAX)
+			return 0;
+	}
+	return 1;
+}
+
+/* json_fast_free - release what json_fast_decode kept */
+void
+json_fast_free(struct json_fast *f)
+{
+	free(f->buf);
+	f->buf = NULL;
+}
+
+/*
+ * json_unb64 - decode n bytes of base64 at s into d (room for n / 4 * 3
+ * bytes); -EINVAL if they are not base64 with its padding
+ */
+int
+json_unb64(const char *s, size_t n, unsigned char *d, size_t *len)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t acc = 0;
+	size_t i, k = 0;
+	int bits = 0, pad = 0;
+
+	if (n % 4 != 0)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		const char *c;
+
+		if (s[i] == '=') {
+			if (i < n - 2 || ++pad > 2)
+				return -EINVAL;
+			continue;
+		}
+		if (pad || s[i] == '\0' || (c = strchr(b64, s[i])) == NULL)
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)(c - b64);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			d[k++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*len = k;
+	return 0;
+}
