@@ -24,6 +24,7 @@
  * jansson: cmd/json_in.c, so that libspool does not link jansson.
  */
 
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,21 +64,56 @@ reserve(struct out *o, size_t n)
 	return *o->buf + *o->len;
 }
 
-static void
+/* put - append n bytes */
+static inline void
 put(struct out *o, const char *s, size_t n)
 {
 	char *p;
 
-	if ((p = reserve(o, n)) == NULL)
+	if (*o->cap - *o->len >= n)
+		p = *o->buf + *o->len;		/* the usual case: room */
+	else if ((p = reserve(o, n)) == NULL)
 		return;
 	memcpy(p, s, n);
 	*o->len += n;
 }
 
-static void
-puts_(struct out *o, const char *s)
+/* PUTS - append a string literal */
+#define PUTS(o, lit)	put((o), (lit), sizeof(lit) - 1)
+
+#if BYTE_ORDER != LITTLE_ENDIAN
+#error "json.c: put_str reads eight bytes as a little-endian word"
+#endif
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+/*
+ * plain8 - the bytes of x (eight, little-endian) that a JSON string
+ * must escape, as their high bits: a quote, a backslash, a control
+ * character ("has a zero byte" and "has a byte less than n": the lowest
+ * bit set is exact, a borrow only marks bytes above a true one)
+ */
+static inline uint64_t
+plain8(uint64_t x)
 {
-	put(o, s, strlen(s));
+	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+
+	return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
+	    ((b - ONES) & ~b)) & HIGHS;
+}
+
+/* put_num - a decimal integer, its sign given apart (printf is slow) */
+static void
+put_num(struct out *o, uint64_t v, int neg)
+{
+	char d[24], *p = d + sizeof(d);
+
+	do {
+		*--p = (char)('0' + v % 10);
+	} while ((v /= 10) != 0);
+	if (neg)
+		*--p = '-';
+	put(o, p, (size_t)(d + sizeof(d) - p));
 }
 
 /* utf8_ok - whether p holds valid UTF-8 (no overlongs or surrogates) */
@@ -85,10 +121,19 @@ static int
 utf8_ok(const unsigned char *p, size_t n)
 {
 	const unsigned char *end = p + n;
+	uint64_t x;
 	uint32_t c;
 	int k;
 
 	while (p < end) {
+		/* ASCII, eight bytes at a time */
+		if (end - p >= 8) {
+			memcpy(&x, p, 8);
+			if ((x & HIGHS) == 0) {
+				p += 8;
+				continue;
+			}
+		}
 		if (*p < 0x80) {
 			p++;
 			continue;
@@ -129,8 +174,18 @@ put_str(struct out *o, const unsigned char *s, size_t n)
 
 	put(o, "\"", 1);
 	while (s < end) {
-		for (run = s; s < end && *s >= 0x20 && *s != '"' && *s != '\\';
-		    s++)
+		run = s;
+		while (end - s >= 8) {
+			uint64_t x, m;
+
+			memcpy(&x, s, 8);
+			if ((m = plain8(x)) != 0) {
+				s += __builtin_ctzll(m) >> 3;
+				break;
+			}
+			s += 8;
+		}
+		for (; s < end && *s >= 0x20 && *s != '"' && *s != '\\'; s++)
 			;
 		put(o, (const char *)run, s - run);
 		if (s == end)
@@ -194,56 +249,58 @@ spool_json_encode(const char *topic, const struct spool_msg *m, char **buf,
     size_t *cap, size_t *len)
 {
 	struct out o = { buf, cap, len, 0 };
-	char num[96];
 	size_t i;
 	int kb = 0, pb;
 
-	puts_(&o, "{\"topic\":");
+	PUTS(&o, "{\"topic\":");
 	put_str(&o, (const unsigned char *)topic, strlen(topic));
-	snprintf(num, sizeof(num), ",\"partition\":%" PRIu32 ",\"offset\":%"
-	    PRIu64 ",\"ts\":%" PRId64 ",\"key\":", m->partition, m->offset,
-	    m->ts);
-	puts_(&o, num);
+	PUTS(&o, ",\"partition\":");
+	put_num(&o, m->partition, 0);
+	PUTS(&o, ",\"offset\":");
+	put_num(&o, m->offset, 0);
+	PUTS(&o, ",\"ts\":");
+	put_num(&o, m->ts < 0 ? -(uint64_t)m->ts : (uint64_t)m->ts, m->ts < 0);
+	PUTS(&o, ",\"key\":");
 	if (m->key == NULL)
-		puts_(&o, "null");
+		PUTS(&o, "null");
 	else if (utf8_ok(m->key, m->keylen))
 		put_str(&o, m->key, m->keylen);
 	else {
 		put_b64(&o, m->key, m->keylen);
 		kb = 1;
 	}
-	puts_(&o, ",\"headers\":[");
+	PUTS(&o, ",\"headers\":[");
 	for (i = 0; i < m->nheaders; i++) {
 		const struct spool_header *h = &m->headers[i];
 		int hb = !utf8_ok((const unsigned char *)h->name, h->namelen) ||
 		    !utf8_ok(h->value, h->valuelen);
 
-		puts_(&o, i ? ",[" : "[");
+		put(&o, i ? ",[" : "[", i ? 2 : 1);
 		if (hb) {
 			put_b64(&o, (const unsigned char *)h->name, h->namelen);
-			puts_(&o, ",");
+			PUTS(&o, ",");
 			put_b64(&o, h->value, h->valuelen);
-			puts_(&o, ",\"base64\"]");
+			PUTS(&o, ",\"base64\"]");
 		} else {
 			put_str(&o, (const unsigned char *)h->name, h->namelen);
-			puts_(&o, ",");
+			PUTS(&o, ",");
 			put_str(&o, h->value, h->valuelen);
-			puts_(&o, "]");
+			PUTS(&o, "]");
 		}
 	}
-	puts_(&o, "],\"payload\":");
+	PUTS(&o, "],\"payload\":");
 	if ((pb = !utf8_ok(m->payload, m->len)))
 		put_b64(&o, m->payload, m->len);
 	else
 		put_str(&o, m->payload, m->len);
 	if (m->id != NULL && utf8_ok(m->id, m->idlen)) {
-		puts_(&o, ",\"id\":");
+		PUTS(&o, ",\"id\":");
 		put_str(&o, m->id, m->idlen);
 	}
 	if (kb)
-		puts_(&o, ",\"key_encoding\":\"base64\"");
+		PUTS(&o, ",\"key_encoding\":\"base64\"");
 	if (pb)
-		puts_(&o, ",\"payload_encoding\":\"base64\"");
-	puts_(&o, "}\n");
+		PUTS(&o, ",\"payload_encoding\":\"base64\"");
+	PUTS(&o, "}\n");
 	return o.err;
 }

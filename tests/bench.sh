@@ -14,7 +14,7 @@
 #   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
 #                       callgrind (200000 messages; stable on noisy machines)
 #   MQ_BIN=DIR          where mq-send, mq-recv, mq-topic are (default: bin/)
-#   TMPDIR              scratch space (needs about 3 x N x 100 bytes)
+#   TMPDIR              scratch space (needs about 5 x N x 100 bytes)
 #
 # Every timed command runs in this same process group, one after another,
 # on data in the page cache; `sync` runs (untimed) before each one so that
@@ -143,6 +143,15 @@ measure 'mq-recv > out2'            recv 'rm -f out2' '"$RECV" t1 > out2' \
 	'if [ $rep = 1 ]; then cmp in out2 >/dev/null || fail "mq-recv t1 output differs from the input (cmp in out2: $(cmp in out2 2>&1 | head -1))"; fi; rm -f out2'
 rm -f out
 
+# JSON lines both ways, and the exact copy (-J keeps keys, headers and
+# times) beside a plain one, as the issue's bar puts it: at least a
+# quarter as fast
+measure 'mq-recv -J > json'         recv 'rm -f json' '"$RECV" -J t1 > json' ''
+measure 'mq-send -J --no-sync < json' send 'drop_topic tj' '"$SEND" -J --no-sync tj < json' 'drop_topic tj'
+measure 'mq-recv | mq-send --no-sync' send 'drop_topic tc' '"$RECV" t1 | "$SEND" --no-sync tc' 'drop_topic tc'
+measure 'mq-recv -J | mq-send -J'   send 'drop_topic tc' '"$RECV" -J t1 | "$SEND" -J --no-sync tc' 'drop_topic tc'
+rm -f json
+
 # --- scheduled messages (mq-send --delay / --at) ---------------------------
 # BENCH_SCHED scheduled batches (default a million: hard links of real
 # scheduled files, spread over the minutes of the next day) beside a topic
@@ -211,6 +220,10 @@ for i in "${!names[@]}"; do
 		printf "%-32s %7.2f s %8.2f M msg/s %7.0f MB/s   %s\n", name, s, n / s / 1e6, bytes / s / 1e6, r
 	}'
 done
+
+awk -v a="${best['mq-recv | mq-send --no-sync']}" -v b="${best['mq-recv -J | mq-send -J']}" 'BEGIN {
+	if (a != "FAILED" && b != "FAILED" && b > 0)
+		printf "%-32s %.2fx the plain copy (bar: 0.25x)\n", "exact copy with -J", a / b }'
 
 # --- a command per message: -x true against a shell loop of true -----------
 XN=${BENCH_XN:-10000}
