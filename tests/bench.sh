@@ -11,10 +11,12 @@
 #                       JetStream, beanstalkd, SQLite (WAL) on the same
 #                       workloads, installed with apt-get if missing (root);
 #                       that script lists its settings (BENCH_PEERS_N ...)
+#   BENCH_BIG_N=10000   64 KiB messages for the large-message rows
 #   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
 #                       callgrind (200000 messages; stable on noisy machines)
 #   MQ_BIN=DIR          where mq-send, mq-recv, mq-topic are (default: bin/)
-#   TMPDIR              scratch space (needs about 5 x N x 100 bytes)
+#   TMPDIR              scratch space (about 5 x N x 100 bytes, and
+#                       2 x BENCH_BIG_N x 64 KiB)
 #
 # Every timed command runs in this same process group, one after another,
 # on data in the page cache; `sync` runs (untimed) before each one so that
@@ -221,10 +223,6 @@ for i in "${!names[@]}"; do
 	}'
 done
 
-awk -v a="${best['mq-recv | mq-send --no-sync']}" -v b="${best['mq-recv -J | mq-send -J']}" 'BEGIN {
-	if (a != "FAILED" && b != "FAILED" && b > 0)
-		printf "%-32s %.2fx the plain copy (bar: 0.25x)\n", "exact copy with -J", a / b }'
-
 # --- a command per message: -x true against a shell loop of true -----------
 XN=${BENCH_XN:-10000}
 drop_topic tx
@@ -307,6 +305,30 @@ awk -v mb="$CMB" -v k="$CK" -v a="$t0" -v b="$t1" -v c="$t2" -v e="$t3" \
 }'
 rm -rf "$d/cspool"
 
+# --- large messages: BENCH_BIG_N x 64 KiB both ways, against cat ----------
+BN=${BENCH_BIG_N:-10000}
+case $BN in ''|*[!0-9]*|0) fail "BENCH_BIG_N must be a number >= 1"; BN=1;; esac
+yes "$(head -c 65535 /dev/zero | tr '\0' x)" | head -n "$BN" > big
+BBYTES=$(wc -c < big)
+drop_topic tbig
+measure 'big: cat big > out'          big 'rm -f out' 'cat big > out' 'rm -f out'
+measure 'big: mq-send --no-sync'      big 'drop_topic tbig' '"$SEND" --no-sync tbig < big' ''
+measure 'big: cat segments > /dev/null' big '' 'cat spool/topics/tbig/*/*.log > /dev/null' ''
+measure 'big: mq-recv > /dev/null'    big '' '"$RECV" tbig > /dev/null' ''
+"$RECV" tbig | cmp -s - big || fail "mq-recv tbig differs from what mq-send was given"
+drop_topic tbig
+rm -f big
+echo
+awk -v n="$BN" -v by="$BBYTES" -v cs="${best['big: cat big > out']}" \
+    -v ms="${best['big: mq-send --no-sync']}" -v cr="${best['big: cat segments > /dev/null']}" \
+    -v mr="${best['big: mq-recv > /dev/null']}" 'BEGIN {
+	printf "%d messages x 64 KiB = %d MB\n", n, by / 1e6
+	printf "%-32s %7.2f s %7.0f MB/s\n", "cat big > out", cs, by / cs / 1e6
+	printf "%-32s %7.2f s %7.0f MB/s   %.2fx cat (bar: 0.6x)\n", "mq-send --no-sync", ms, by / ms / 1e6, cs / ms
+	printf "%-32s %7.2f s %7.0f MB/s\n", "cat segments > /dev/null", cr, by / cr / 1e6
+	printf "%-32s %7.2f s %7.0f MB/s   %.2fx cat segs (bar: 0.6x)\n", "mq-recv > /dev/null", mr, by / mr / 1e6, cr / mr
+}'
+
 # --- bars (reported, not enforced) -----------------------------------------
 echo
 bar() { # LABEL EXPR-over-values DETAIL
@@ -330,6 +352,12 @@ bar 'scheduled: send >= 0.8x plain' "$ms_n / $(num "${best["mq-send --no-sync, $
 bar 'scheduled: recv >= 0.8x plain' "$mr_n / $(num "${best["mq-recv, $SN sched"]}") >= 0.8" \
 	"mq-recv beside $SN scheduled batches $(fmt "$mr_n" "$(num "${best["mq-recv, $SN sched"]}")")x of plain"
 bar 'due message visible <= 50 ms' "$lat <= 50" "a follower saw it $lat ms after its time (incl. process exit)"
+jr_n=$(num "${best['mq-recv -J > json']}") js_n=$(num "${best['mq-send -J --no-sync < json']}")
+bar 'JSON both ways >= 1M msg/s' "$N / $jr_n >= 1e6 && $N / $js_n >= 1e6" \
+	"mq-recv -J $(fmt "$N" "$jr_n" | awk '{printf "%.2f", $1/1e6}')M, mq-send -J $(fmt "$N" "$js_n" | awk '{printf "%.2f", $1/1e6}')M msg/s"
+cp_n=$(num "${best['mq-recv | mq-send --no-sync']}") cj_n=$(num "${best['mq-recv -J | mq-send -J']}")
+bar 'exact copy -J >= 0.25x plain' "$cp_n / $cj_n >= 0.25" \
+	"mq-recv -J | mq-send -J $(fmt "$cp_n" "$cj_n")x of mq-recv | mq-send"
 bar '>= 5M msg/s' "$N / $ms_n >= 5e6 && $N / $mr_n >= 5e6" \
 	"mq-send --no-sync $(fmt "$N" "$ms_n" | awk '{printf "%.2f", $1/1e6}')M, mq-recv $(fmt "$N" "$mr_n" | awk '{printf "%.2f", $1/1e6}')M msg/s"
 
@@ -358,6 +386,10 @@ if [ "${BENCH_CALLGRIND:-0}" = 1 ]; then
 		drop_topic cg
 		cg 'mq-send --no-sync' cg.send cgin /dev/null "$SEND" --no-sync cg
 		cg 'mq-recv > /dev/null' cg.recv /dev/null /dev/null "$RECV" cg
+		cg 'mq-recv -J' cg.recvj /dev/null cgjson "$RECV" -J cg
+		drop_topic cgj
+		cg 'mq-send -J --no-sync' cg.sendj cgjson /dev/null "$SEND" -J --no-sync cgj
+		drop_topic cgj
 		drop_topic cg
 	fi
 fi
