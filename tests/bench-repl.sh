@@ -188,6 +188,23 @@ same "$d/dst"
 awk -v s="$(secs "$t0" "$t1")" -v m="$(wc -c <"$d/count")" 'BEGIN {
 	printf "%-34s %7.2f s   %d bytes through the pipe for 1000000 appended (%.3fx + %d)\n",
 	    "mq-replicate after +1 MB", s, m, m / 1000000, m - 1000000 }'
+# the same over ssh, beside what ssh alone costs: an incremental run
+# should cost about that, whatever the spool's size
+if [ -n "$SSH" ]; then
+	seq 10000 | awk '{ printf "%099d\n", $1 }' | "$SEND" -s "$d/src" --no-sync big ||
+	    fail "mq-send 1 MB"
+	now; t0=$REPLY
+	$SSH 127.0.0.1 true </dev/null || fail "ssh true"
+	now; t1=$REPLY
+	"$REPL" -e "$SSH" --remote-path "$REPL" "$d/src" "127.0.0.1:$d/dst" ||
+	    fail "mq-replicate over ssh (incremental)"
+	now; t2=$REPLY
+	same "$d/dst"
+	awk -v a="$(secs "$t0" "$t1")" -v b="$(secs "$t1" "$t2")" -v mb="$size" 'BEGIN {
+		printf "%-34s %7.2f s\n", "ssh 127.0.0.1 true", a
+		printf "%-34s %7.2f s   a %d MB spool; %.2f s beyond ssh itself\n",
+		    "mq-replicate +1 MB over ssh", b, mb, b - a }'
+fi
 
 # --- --replicas 1, and the lag of --follow -----------------------------------
 "$REPL" --follow "$d/src" "$d/dst" 2>/dev/null &
