@@ -6,6 +6,8 @@
  * A closed stdout ends the run quietly with status 0.
  */
 
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "recv.h"
 
 #define OBUF		(1u << 20)
+#define BIGMSG		(32u << 10)	/* written from where it lies */
 
 static char *obuf;
 /* -J's line, grown by spool_json_encode; file scope, so never lost */
@@ -37,6 +40,29 @@ writeall(const char *p, size_t len)
 			cli_die(-errno, NULL, "stdout");
 		p += n;
 		len -= n;
+	}
+}
+
+/* writevall - writeall for the buffer, one payload and its delimiter */
+static void
+writevall(struct iovec *iov, int n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = writev(STDOUT_FILENO, iov, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1 && errno == EPIPE)
+			exit(EX_OK);
+		if (w == -1)
+			cli_die(-errno, NULL, "stdout");
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= w;
+		}
 	}
 }
 
@@ -158,7 +184,23 @@ print_msg(const struct recv_opts *o, const struct spool_msg *m)
 		out(jbuf, jlen);
 	} else if (o->fmt != NULL)
 		format(o->fmt, o->flen, m);
-	else if (olen + m->len + o->dlen <= OBUF) {
+	else if (m->len >= BIGMSG) {
+		/*
+		 * a large payload goes out from where the reader holds it,
+		 * after what is queued and before its delimiter: one system
+		 * call and no copy into the buffer (the message is acked
+		 * after this, so the commit covers only those before it)
+		 */
+		struct iovec iov[3] = {
+			{ obuf, olen },
+			{ (void *)m->payload, m->len },
+			{ (void *)o->delim, o->dlen },
+		};
+
+		writevall(iov, 3);
+		olen = 0;
+		commit();
+	} else if (olen + m->len + o->dlen <= OBUF) {
 		/* the common case, without two calls to out */
 		memcpy(obuf + olen, m->payload, m->len);
 		if (o->dlen == 1)

@@ -683,6 +683,24 @@ $want"
 	expect_contains '"ts"'
 }
 
+@test "large payloads between small ones come out whole and in order, with -D and with a group" {
+	python3 -c '
+import sys
+for i in range(12):
+    n = [5, 40000, 70000, 3, 131072, 32767, 32768][i % 7]
+    sys.stdout.write(chr(97 + i) * n + "\n")' >"$T/in"
+	mq-send t <"$T/in"
+	run bash -c 'mq-recv t | cmp - "$1"' _ "$T/in"
+	expect_status 0
+	mq-recv -D '|' t >"$T/out"
+	tr '\n' '|' <"$T/in" | cmp - "$T/out"
+	# a group that took 5 and stopped goes on with the sixth
+	mq-recv -g g -c 5 t >"$T/g1"
+	mq-recv -g g t >"$T/g2"
+	cat "$T/g1" "$T/g2" | cmp - "$T/in"
+	expect_eq "$(wc -l <"$T/g1")" 5 "messages in the first run"
+}
+
 @test "-J with -p chooses the partition, not the partition field" {
 	run mq-topic create -P 2 t
 	expect_status 0
