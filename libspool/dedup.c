@@ -96,25 +96,6 @@ open_ids(struct spool_topic *t, int create)
 	return fd == -1 ? -errno : fd;
 }
 
-/* lock_ids - ids/lock, held exclusive; -errno if it cannot be */
-static int
-lock_ids(int idsfd)
-{
-	int fd, e;
-
-	fd = openat(idsfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (fd == -1)
-		return -errno;
-	while (flock(fd, LOCK_EX) == -1)
-		if (errno != EINTR) {
-			e = -errno;
-			close(fd);
-			return e;
-		}
-	return fd;
-}
-
 /*
  * parse_marker - read marker text: 1 with *ts for a stored send, 2 with
  * *ts and starts[0..*nstarts) for a pending one, -EBADMSG for neither
@@ -294,7 +275,7 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 		free(d);
 		return idsfd;
 	}
-	if ((r = d->lockfd = lock_ids(idsfd)) < 0)
+	if ((r = d->lockfd = spool_lock_file(idsfd, LOCK_EX)) < 0)
 		goto out;
 	/* sends of the same topic with IDs take turns from here */
 	if ((text = malloc(MARKER_MAX)) == NULL ||
@@ -500,7 +481,7 @@ spool_dedup_gc(struct spool_topic *t, int64_t now)
 		return r == -ENOENT ? 0 : r;
 	idsfd = dirfd(d);
 	/* not while a send is between its check and its marker */
-	if ((lfd = lock_ids(idsfd)) < 0) {
+	if ((lfd = spool_lock_file(idsfd, LOCK_EX)) < 0) {
 		closedir(d);
 		return lfd;
 	}

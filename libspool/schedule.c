@@ -541,25 +541,6 @@ out:
 	return r;
 }
 
-/* take_lock - scheduled/lock, exclusive; returns the fd */
-static int
-take_lock(int sfd)
-{
-	int lfd, e;
-
-	lfd = openat(sfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (lfd == -1)
-		return -errno;
-	while (flock(lfd, LOCK_EX) == -1)
-		if (errno != EINTR) {
-			e = -errno;
-			close(lfd);
-			return e;
-		}
-	return lfd;
-}
-
 /*
  * spool_sched_move - append every scheduled batch due at now, in due
  * order; *next is the next due time after that (-1: none; next NULL:
@@ -595,7 +576,7 @@ spool_sched_move(struct spool_topic *t, int64_t now, int64_t *next)
 		close(sfd);
 		return r < 0 ? r : 0;
 	}
-	if ((lfd = take_lock(sfd)) < 0) {
+	if ((lfd = spool_lock_file(sfd, LOCK_EX)) < 0) {
 		close(sfd);
 		return lfd;
 	}
@@ -734,7 +715,7 @@ spool_sched_cancel(struct spool_topic *t, const void *id, size_t idlen)
 	if ((sfd = open_dir(t->sp, t->dirfd, SCHED_DIR, 0)) < 0)
 		return sfd == -ENOENT ? 0 : sfd;
 	/* not while a mover is moving it */
-	if ((lfd = take_lock(sfd)) < 0) {
+	if ((lfd = spool_lock_file(sfd, LOCK_EX)) < 0) {
 		close(sfd);
 		return lfd;
 	}
