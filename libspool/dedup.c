@@ -29,6 +29,11 @@
  * retained record for the ID (only records stamped within the window
  * count) and goes on as a retry; verify reports it.
  *
+ * This file owns a send's part: the marker of one ID, the lock, the
+ * search for what an earlier attempt stored.  dedup_ids.c looks over
+ * every marker at once (expiry, verify, the offsets compaction keeps);
+ * the marker's format is shared through dedup.h.
+ *
  * What this does not do: tell apart two identical messages (same key,
  * headers and payload) of one send, other than by counting them; find
  * records with the ID written by a send that did not take the lock
@@ -50,9 +55,7 @@
 #include <unistd.h>
 
 #include "spool_impl.h"
-
-/* a pending marker: "pending", the time, one start a partition */
-#define MARKER_MAX	(64 + 21 * SPOOL_PART_MAX)
+#include "dedup.h"
 
 struct spool_dedup {
 	struct spool_topic *t;
@@ -96,31 +99,12 @@ open_ids(struct spool_topic *t, int create)
 	return fd == -1 ? -errno : fd;
 }
 
-/* lock_ids - ids/lock, held exclusive; -errno if it cannot be */
-static int
-lock_ids(int idsfd)
-{
-	int fd, e;
-
-	fd = openat(idsfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (fd == -1)
-		return -errno;
-	while (flock(fd, LOCK_EX) == -1)
-		if (errno != EINTR) {
-			e = -errno;
-			close(fd);
-			return e;
-		}
-	return fd;
-}
-
 /*
- * parse_marker - read marker text: 1 with *ts for a stored send, 2 with
+ * spool_dedup_parse - read marker text: 1 with *ts for a stored send, 2 with
  * *ts and starts[0..*nstarts) for a pending one, -EBADMSG for neither
  */
-static int
-parse_marker(char *text, int64_t *ts, uint64_t *starts, size_t *nstarts)
+int
+spool_dedup_parse(char *text, int64_t *ts, uint64_t *starts, size_t *nstarts)
 {
 	char *p = text, *end;
 	int pending = 0;
@@ -294,7 +278,7 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 		free(d);
 		return idsfd;
 	}
-	if ((r = d->lockfd = lock_ids(idsfd)) < 0)
+	if ((r = d->lockfd = spool_lock_file(idsfd, LOCK_EX)) < 0)
 		goto out;
 	/* sends of the same topic with IDs take turns from here */
 	if ((text = malloc(MARKER_MAX)) == NULL ||
@@ -305,7 +289,7 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 	now = spool_now_ms();
 	r = spool_read_file(idsfd, d->name, text, MARKER_MAX);
 	kind = r >= 0 || r == -EFBIG ? (r == -EFBIG ? -EBADMSG :
-	    parse_marker(text, &ts, starts, &nstarts)) : r;
+	    spool_dedup_parse(text, &ts, starts, &nstarts)) : r;
 	if (kind == -ENOENT || (kind > 0 &&
 	    ts < now - t->cfg.dedup_window_ms))
 		kind = 0;	/* none, or its window has passed */
@@ -411,147 +395,4 @@ spool_dedup_end(struct spool_dedup *d, int stored)
 	free(d->used);
 	free(d);
 	return r;
-}
-
-/*
- * marker_ts - the time of a marker (stored or pending); -EBADMSG for
- * damage, -errno
- */
-static int
-marker_ts(int idsfd, const char *name, int64_t *ts)
-{
-	char *text;
-	uint64_t *starts;
-	size_t n;
-	int r;
-
-	text = malloc(MARKER_MAX);
-	starts = calloc(SPOOL_PART_MAX, sizeof(*starts));
-	if (text == NULL || starts == NULL)
-		r = -ENOMEM;
-	else if ((r = spool_read_file(idsfd, name, text, MARKER_MAX)) >= 0 ||
-	    r == -EFBIG)
-		r = r == -EFBIG ? -EBADMSG : parse_marker(text, ts, starts,
-		    &n);
-	free(text);
-	free(starts);
-	return r < 0 ? r : 0;
-}
-
-/* is_marker - whether an ids/ entry is a marker (not the lock, a temp) */
-static int
-is_marker(const char *name)
-{
-	return name[0] != '.' && strcmp(name, SPOOL_LOCK_NAME) != 0 &&
-	    strchr(name, '.') == NULL;
-}
-
-/*
- * spool_dedup_pending_from - the lowest offset of partition part at or
- * after which a pending send (one its retry may finish) may have stored
- * records, in *off (UINT64_MAX: none).  A retry finds what was stored
- * by reading from there, so compaction must keep everything from there.
- * A damaged marker is passed over (verify reports it).
- */
-int
-spool_dedup_pending_from(struct spool_topic *t, uint32_t part, uint64_t *off)
-{
-	struct dirent *de;
-	uint64_t *starts;
-	char *text;
-	size_t n;
-	DIR *d;
-	int64_t ts;
-	int r;
-
-	*off = UINT64_MAX;
-	if ((r = spool_opendir(t->dirfd, "ids", &d)) < 0)
-		return r == -ENOENT ? 0 : r;
-	text = malloc(MARKER_MAX);
-	starts = calloc(SPOOL_PART_MAX, sizeof(*starts));
-	r = text == NULL || starts == NULL ? -ENOMEM : 0;
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		if (!is_marker(de->d_name) ||
-		    spool_read_file(dirfd(d), de->d_name, text, MARKER_MAX) < 0 ||
-		    parse_marker(text, &ts, starts, &n) != 2)
-			continue;
-		if (part < n && starts[part] < *off)
-			*off = starts[part];
-	}
-	free(text);
-	free(starts);
-	closedir(d);
-	return r;
-}
-
-/*
- * spool_dedup_gc - remove the markers older than the dedup window (a
- * damaged one stays, for verify to report); returns how many
- */
-int
-spool_dedup_gc(struct spool_topic *t, int64_t now)
-{
-	struct dirent *de;
-	DIR *d;
-	int64_t ts;
-	int idsfd, lfd, r, n = 0;
-
-	if ((r = spool_opendir(t->dirfd, "ids", &d)) < 0)
-		return r == -ENOENT ? 0 : r;
-	idsfd = dirfd(d);
-	/* not while a send is between its check and its marker */
-	if ((lfd = lock_ids(idsfd)) < 0) {
-		closedir(d);
-		return lfd;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (!is_marker(de->d_name))
-			continue;
-		if (marker_ts(idsfd, de->d_name, &ts) == 0 &&
-		    ts < now - t->cfg.dedup_window_ms &&
-		    unlinkat(idsfd, de->d_name, 0) == 0)
-			n++;
-	}
-	close(lfd);
-	closedir(d);
-	return n;
-}
-
-/*
- * spool_dedup_verify - report each damaged marker; returns how many, or
- * -errno.  Reads only, takes no lock.
- */
-int
-spool_dedup_verify(struct spool_topic *t, void (*report)(void *,
-    const char *), void *arg)
-{
-	struct dirent *de;
-	char msg[SPOOL_ERRMSG_MAX];
-	DIR *d;
-	int64_t ts;
-	int r, bad = 0;
-
-	if ((r = spool_opendir(t->dirfd, "ids", &d)) < 0)
-		return r == -ENOENT ? 0 : r;
-	while ((de = readdir(d)) != NULL) {
-		if (!is_marker(de->d_name))
-			continue;
-		/* -ENOENT: gone since readdir */
-		if ((r = marker_ts(dirfd(d), de->d_name, &ts)) == 0 ||
-		    r == -ENOENT) {
-			r = 0;
-			continue;
-		}
-		if (r != -EBADMSG)
-			break;
-		r = 0;
-		snprintf(msg, sizeof(msg), "%s/topics/%s/ids/%s: damaged: not "
-		    "a send ID marker (a send of that ID looks for it in the "
-		    "stored messages)", t->sp->path, t->name, de->d_name);
-		if (report != NULL)
-			report(arg, msg);
-		bad++;
-	}
-	closedir(d);
-	return r < 0 ? r : bad;
 }

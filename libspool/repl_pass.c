@@ -124,6 +124,39 @@ sched_fetch(struct sess *s, struct spool_topic *t, const char *name)
 }
 
 /*
+ * sched_names - the names that end a SCHED frame, copied (the frames
+ * that follow reuse the buffer) and sorted; *out to free with *np names
+ * even on error
+ */
+static int
+sched_names(struct sess *s, char ***out, uint32_t *np)
+{
+	char name[SPOOL_NAME_MAX + 1], **src;
+	uint32_t n, i;
+
+	*out = NULL;
+	*np = 0;
+	n = proto_get32(&s->pr);
+	if (proto_done(&s->pr) < 0 || n > s->pr.len)
+		return repl_fail(s, -EBADMSG, "protocol: malformed SCHED");
+	if ((src = calloc(n + 1, sizeof(*src))) == NULL)
+		return -ENOMEM;
+	*out = src;
+	for (i = 0; i < n; i++) {
+		proto_getstr(&s->pr, name, sizeof(name));
+		if (proto_done(&s->pr) < 0)
+			return repl_fail(s, -EBADMSG, "protocol: malformed "
+			    "SCHED");
+		if ((src[i] = strdup(name)) == NULL)
+			return -ENOMEM;
+		*np = i + 1;
+	}
+	if (n > 0)
+		qsort(src, n, sizeof(*src), name_cmp);
+	return 0;
+}
+
+/*
  * r_sched - make the replica's scheduled files the source's: the new
  * ones copied, the partitions brought up to where the source was when it
  * listed them, then the ones it no longer has removed (their batches are
@@ -132,7 +165,7 @@ sched_fetch(struct sess *s, struct spool_topic *t, const char *name)
 static int
 r_sched(struct sess *s, struct spool_topic *t)
 {
-	char name[SPOOL_NAME_MAX + 1], **src = NULL, **mine = NULL;
+	char **src = NULL, **mine = NULL;
 	struct spool_part_info pi;
 	uint64_t *before = NULL, *after = NULL;
 	uint32_t np, n = 0, i, p;
@@ -156,29 +189,8 @@ r_sched(struct sess *s, struct spool_topic *t)
 		before[p] = proto_get64(&s->pr);
 		after[p] = proto_get64(&s->pr);
 	}
-	n = proto_get32(&s->pr);
-	if (proto_done(&s->pr) < 0 || n > s->pr.len ||
-	    (src = calloc(n + 1, sizeof(*src))) == NULL) {
-		r = proto_done(&s->pr) < 0 || n > s->pr.len ?
-		    repl_fail(s, -EBADMSG, "protocol: malformed SCHED") :
-		    -ENOMEM;
+	if ((r = sched_names(s, &src, &n)) < 0)
 		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		proto_getstr(&s->pr, name, sizeof(name));
-		if (proto_done(&s->pr) < 0) {
-			r = repl_fail(s, -EBADMSG, "protocol: malformed SCHED");
-			n = i;
-			goto out;
-		}
-		if ((src[i] = strdup(name)) == NULL) {
-			r = -ENOMEM;
-			n = i;
-			goto out;
-		}
-	}
-	if (n > 0)
-		qsort(src, n, sizeof(*src), name_cmp);
 	if ((r = spool_sched_names(t, &mine, &nmine)) < 0) {
 		r = repl_fail(s, r, "%s/scheduled: %s", t->name, strerror(-r));
 		goto out;

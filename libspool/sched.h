@@ -1,0 +1,41 @@
+/*
+ * sched.h - what the files of delayed messages (schedule.c,
+ * sched_move.c, sched_repl.c) share: the scheduled/ directory's names,
+ * its listing and the mover's lookups; not part of the public interface
+ */
+
+#ifndef SPOOL_SCHED_H
+#define SPOOL_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCHED_DIR	"scheduled"
+#define SCHED_MARKER	"moving"
+#define BUCKET_MS	60000
+#define SCHED_NAME_MAX	96
+
+struct sfile {
+	char		 name[SCHED_NAME_MAX];
+	int64_t		 due;
+	uint32_t	 part;
+	uint32_t	 count;
+};
+
+/* schedule.c: names, buckets and listing */
+int	 spool_sched_parse(const char *name, struct sfile *);
+void	 spool_sched_bucket(char *buf, size_t len, int64_t due);
+int	 spool_sched_opendir(const struct spool *, int dirfd, const char *name,
+	    int create);
+int	 spool_sched_files(int bfd, int sweep, struct sfile **, size_t *);
+void	 spool_sched_free(char **, size_t);
+int	 spool_sched_due(int sfd, const char *upto, const char *floor,
+	    char ***, size_t *, char *later);
+int	 spool_sched_buckets(int sfd, char ***, size_t *);
+
+/* sched_move.c: the mover's recovery and its lookup */
+int	 spool_sched_moved(struct spool_topic *, uint32_t part, uint64_t from,
+	    const struct spool_bhdr *);
+int	 spool_sched_recover(struct spool_topic *, int sfd);
+
+#endif
