@@ -1,5 +1,5 @@
 /*
- * replicate.h - declarations shared by mirror.c and repl_*.c, not part
+ * replicate.h - declarations shared by mirror*.c and repl_*.c, not part
  * of the public interface (spool.h)
  */
 
@@ -89,5 +89,12 @@ uint64_t spool_mirror_gen(struct spool_mirror *);
 int	 spool_mirror_set_gen(struct spool_mirror *, uint64_t gen, int sync);
 int	 spool_mirror_held(struct spool_topic *, const struct spool_bhdr *,
 	    int64_t since);
+
+/* mirror.c, for mirror_cut.c and mirror_install.c */
+int	 spool_mirror_load(struct spool_mirror *);
+void	 spool_mirror_close_head(struct spool_mirror *);
+int	 spool_mirror_walk_last(struct spool_mirror *, int logfd, int idxfd,
+	    uint64_t base, uint64_t next, off_t size);
+int	 spool_mirror_unlink_seg(int partfd, uint64_t base);
 
 #endif
