@@ -119,6 +119,15 @@ int	 repl_s_wait(struct sess *s);
 /* repl_send.c */
 int	 repl_sender(struct sess *s);
 
+/* repl_stream.c */
+int	 repl_seg_open(int pfd, uint64_t base, off_t *size);
+int	 repl_has_batch(struct sess *s, int pfd, uint64_t base, off_t pos,
+	    uint32_t crc, uint64_t off);
+int	 repl_s_pstate(struct sess *s, unsigned char **buf, size_t *cap);
+
+/* repl_segs.c */
+int	 repl_s_segs(struct sess *s, unsigned char **buf, size_t *cap);
+
 /* repl_recv.c */
 int	 repl_check_role(struct sess *s);
 int	 repl_config_apply(struct sess *s, struct spool_topic *t,
