@@ -127,11 +127,18 @@ int	 repl_s_pstate(struct sess *s, unsigned char **buf, size_t *cap);
 
 /* repl_segs.c */
 int	 repl_s_segs(struct sess *s, unsigned char **buf, size_t *cap);
+int	 repl_r_compacted(struct sess *s, struct spool_mirror *m);
 
-/* repl_recv.c */
+/* repl_diverge.c */
+int	 repl_s_probe(struct sess *s);
+int	 repl_r_diverged(struct sess *s, struct spool_mirror *m);
+
+/* repl_admit.c */
 int	 repl_check_role(struct sess *s);
 int	 repl_config_apply(struct sess *s, struct spool_topic *t,
 	    const char *text);
+
+/* repl_recv.c */
 int	 repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part);
 
 /* repl_pass.c */

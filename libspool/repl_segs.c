@@ -228,3 +228,118 @@ out:
 	spool_topic_close(t);
 	return r;
 }
+
+/* send_segs - SEGS: the replica's segments, each with its size and crc */
+static int
+send_segs(struct sess *s, struct spool_mirror *m)
+{
+	struct spool_seglist l;
+	uint32_t crc;
+	off_t sz;
+	size_t i;
+	int r;
+
+	if ((r = spool_mirror_segs(m, &l)) < 0)
+		return repl_fail(s, r, "%s/%" PRIu32 ": %s", m->t->name,
+		    m->part, strerror(-r));
+	proto_begin(&s->pr, PROTO_SEGS);
+	proto_str(&s->pr, m->t->name);
+	proto_u32(&s->pr, m->part);
+	proto_u32(&s->pr, (uint32_t)l.n);
+	for (i = 0; i < l.n; i++) {
+		if (spool_mirror_ident(m->io, m->partfd, l.base[i], &sz,
+		    &crc) < 0)
+			sz = crc = 0;
+		proto_u64(&s->pr, l.base[i]);
+		proto_u64(&s->pr, (uint64_t)sz);
+		proto_u32(&s->pr, crc);
+	}
+	spool_seg_free(&l);
+	return proto_send(&s->pr);
+}
+
+/*
+ * repl_r_compacted - the source compacted segments since the replica last
+ * compared: list ours (SEGS), install each it sends whole (SEGFILE and
+ * DATA) in place of ours, as gc replaces a segment, then record the
+ * generation they are of.  1: one had to wait for the next pass.
+ */
+int
+repl_r_compacted(struct sess *s, struct spool_mirror *m)
+{
+	struct spool_minstall in;
+	const unsigned char *d;
+	uint64_t gen, base, size;
+	uint32_t count;
+	size_t len;
+	int r, type, installing = 0;
+
+	if ((r = send_segs(s, m)) < 0)
+		return r;
+	memset(&in, 0, sizeof(in));
+	in.fd = in.ifd = -1;
+	for (;;) {
+		if ((type = repl_expect(s, 0)) < 0) {
+			r = type;
+			break;
+		}
+		if (type == PROTO_SEGFILE && !installing) {
+			base = proto_get64(&s->pr);
+			size = proto_get64(&s->pr);
+			if (proto_done(&s->pr) < 0 || size > INT64_MAX) {
+				r = repl_fail(s, -EBADMSG,
+				    "protocol: bad SEGFILE");
+				break;
+			}
+			if ((r = spool_mirror_install_begin(m, base,
+			    (off_t)size, &in)) < 0)
+				break;
+			installing = 1;
+		} else if (type == PROTO_DATA && installing) {
+			d = proto_rest(&s->pr, &len);
+			if ((r = spool_mirror_install_data(m, &in, d,
+			    len)) < 0)
+				break;
+			if (s->o->progress != NULL)
+				s->o->progress(s->o->arg, m->t->name, len, 0);
+		} else if (type == PROTO_SEGS_END && !installing) {
+			gen = proto_get64(&s->pr);
+			count = proto_get32(&s->pr);
+			if (proto_done(&s->pr) < 0) {
+				r = repl_fail(s, -EBADMSG,
+				    "protocol: bad SEGS_END");
+				break;
+			}
+			if (count > 0 && (r = spool_mirror_reload(m)) < 0)
+				break;
+			if (count > 0)
+				repl_report(s, 1, "%s/%" PRIu32 ": %" PRIu32
+				    " segment%s compacted on the source "
+				    "copied whole", m->t->name, m->part, count,
+				    count == 1 ? "" : "s");
+			if (gen == 0)
+				return 1;
+			/* recorded once what it stands for is in place */
+			if ((r = spool_mirror_set_gen(m, gen, s->sync)) < 0)
+				return repl_fail(s, r, "%s/%" PRIu32 ": %s",
+				    m->t->name, m->part, strerror(-r));
+			return 0;
+		} else {
+			r = repl_fail(s, -EBADMSG, "protocol: frame type %d "
+			    "while segments are compared", type);
+			break;
+		}
+		if (installing && in.pos == in.size) {
+			installing = 0;
+			if ((r = spool_mirror_install_end(m, &in,
+			    s->sync)) < 0)
+				break;
+		}
+	}
+	if (installing)
+		spool_mirror_install_abort(m, &in);
+	if (r < 0 && s->o->errmsg[0] == '\0')
+		r = repl_fail(s, r, "%s/%" PRIu32 ": %s", m->t->name, m->part,
+		    r == -EBADMSG ? spool_errmsg(s->sp) : strerror(-r));
+	return r;
+}

@@ -1,7 +1,7 @@
 /*
- * repl_send.c - the sender's loop: it answers LIST, PROBE, GROUPS_REQ,
- * ACK, SCHED_REQ and SCHED_GET here, PSTATE in repl_stream.c, SEGS in
- * repl_segs.c, WAIT in repl_watch.c
+ * repl_send.c - the sender's loop: it answers LIST, GROUPS_REQ, ACK,
+ * SCHED_REQ and SCHED_GET here, PSTATE in repl_stream.c, SEGS in
+ * repl_segs.c, PROBE in repl_diverge.c, WAIT in repl_watch.c
  *
  * The contract of replication (all repl_*.c files):
  *
@@ -107,46 +107,6 @@ s_list(struct sess *s)
 	if (r < 0)
 		return r;
 	proto_begin(&s->pr, PROTO_LIST_END);
-	return proto_send(&s->pr);
-}
-
-/* s_probe - PROBE: the newest of the replica's batches we hold too */
-static int
-s_probe(struct sess *s)
-{
-	char topic[SPOOL_NAME_MAX + 1];
-	struct spool_topic *t = NULL;
-	uint64_t segbase, off;
-	uint32_t part, n, i, crc;
-	off_t pos;
-	int pfd = -1, found = -1;
-
-	proto_getstr(&s->pr, topic, sizeof(topic));
-	part = proto_get32(&s->pr);
-	segbase = proto_get64(&s->pr);
-	n = proto_get32(&s->pr);
-	if (proto_done(&s->pr) < 0 || !spool_topic_name_ok(topic) ||
-	    n > PROBE_MAX)
-		return repl_fail(s, -EBADMSG, "protocol: malformed PROBE");
-	if (spool_topic_open(s->sp, topic, &t) == 0)
-		pfd = spool_part_open(t, part);
-	for (i = 0; i < n; i++) {
-		pos = (off_t)(proto_get64(&s->pr) & INT64_MAX);
-		off = proto_get64(&s->pr);
-		crc = proto_get32(&s->pr);
-		if (proto_done(&s->pr) < 0)
-			break;
-		if (found < 0 && pfd >= 0 &&
-		    repl_has_batch(s, pfd, segbase, pos, crc, off))
-			found = (int)i;
-	}
-	if (pfd >= 0)
-		close(pfd);
-	spool_topic_close(t);
-	if (proto_done(&s->pr) < 0)
-		return repl_fail(s, -EBADMSG, "protocol: malformed PROBE");
-	proto_begin(&s->pr, PROTO_PROBE_R);
-	proto_u32(&s->pr, (uint32_t)found);
 	return proto_send(&s->pr);
 }
 
@@ -332,7 +292,7 @@ repl_sender(struct sess *s)
 			r = repl_s_pstate(s, &buf, &cap);
 			break;
 		case PROTO_PROBE:
-			r = s_probe(s);
+			r = repl_s_probe(s);
 			break;
 		case PROTO_SEGS:
 			r = repl_s_segs(s, &buf, &cap);

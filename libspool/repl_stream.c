@@ -242,7 +242,7 @@ struct pstate {
 	uint64_t	 headsize;	/*  and its size */
 	uint32_t	 ldepoch;	/* its newest batch but END: epoch */
 	uint64_t	 ldoff;		/*  and offset */
-	uint64_t	 rgen;		/* the compaction generation it copied */
+	uint64_t	 rgen;		/* the compaction generation copied */
 };
 
 /* pstate_get - decode a PSTATE frame */
