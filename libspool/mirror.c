@@ -14,12 +14,11 @@
  * readers of the replica only ever see whole batches.  Index entries are
  * made as writer.c makes them.
  *
- * It also removes whole segments below an offset (retention carried
- * over, or a restart at the source's first segment), and says whether
- * the source must hold a batch back (spool_mirror_held).  Cutting a
- * diverged replica back is mirror_cut.c's; installing a segment
- * compacted on the source, mirror_install.c's.  It does not talk to the
- * source (repl_*.c do).
+ * It also says whether the source must hold a batch back
+ * (spool_mirror_held).  Removing (segments below an offset, a diverged
+ * replica cut back) is mirror_cut.c's; installing a segment compacted
+ * on the source, mirror_install.c's.  It does not talk to the source
+ * (repl_*.c do).
  */
 
 #include <sys/file.h>
@@ -293,21 +292,34 @@ spool_mirror_segment(struct spool_mirror *m, uint64_t base, int sync)
 	return 0;
 }
 
+/* what a chunk of batches leaves the partition at, once checked */
+struct chunk {
+	uint64_t	 off;		/* the offset after it */
+	size_t		 nb;		/* its batches */
+	int		 closed;	/* it ends with an END batch */
+	off_t		 lpos;		/* its last batch: position, */
+	uint32_t	 lcrc;		/*  header checksum, */
+	uint32_t	 llen;		/*  length with the header, */
+	uint64_t	 loff;		/*  base offset */
+	uint32_t	 lepoch;	/* its last batch but END: epoch */
+	uint64_t	 ldoff;		/*  and offset */
+};
+
 /*
- * spool_mirror_append - check and append whole batches received from the
- * source; -EBADMSG (detail in spool_errmsg) if any is not a batch that
- * belongs here, and then nothing of buf is written
+ * check_chunk - whether every batch of buf belongs after the partition's
+ * end (checksums, offsets, nothing after an END), and where it leaves
+ * it; -EBADMSG (detail in spool_errmsg) if not
  */
-int
-spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
-    size_t len, size_t *nbatches)
+static int
+check_chunk(struct spool_mirror *m, const unsigned char *buf, size_t len,
+    struct chunk *c)
 {
 	struct spool_bhdr h;
 	const char *why = NULL;
 	uint64_t off = m->next;
 	size_t p = 0, nb = 0;
-	int closed = m->closed, r;
-	off_t at, lpos = 0;
+	int closed = m->closed;
+	off_t lpos = 0;
 	uint32_t lcrc = 0, llen = 0, lepoch = m->lastepoch;
 	uint64_t loff = 0, ldoff = m->lastdoff;
 
@@ -357,6 +369,39 @@ spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
 		p += SPOOL_HDR_SIZE + h.body_len;
 		nb++;
 	}
+	c->off = off;
+	c->nb = nb;
+	c->closed = closed;
+	c->lpos = lpos;
+	c->lcrc = lcrc;
+	c->llen = llen;
+	c->loff = loff;
+	c->lepoch = lepoch;
+	c->ldoff = ldoff;
+	return 0;
+bad:
+	spool_seterr(m->t->sp, "%s/%" PRIu32 ": byte %zu of a chunk from the "
+	    "source at offset %" PRIu64 ": %s", m->t->name, m->part, p, off,
+	    why);
+	return -EBADMSG;
+}
+
+/*
+ * spool_mirror_append - check and append whole batches received from the
+ * source; -EBADMSG (detail in spool_errmsg) if any is not a batch that
+ * belongs here, and then nothing of buf is written
+ */
+int
+spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
+    size_t len, size_t *nbatches)
+{
+	struct chunk c;
+	size_t p;
+	off_t at;
+	int r;
+
+	if ((r = check_chunk(m, buf, len, &c)) < 0)
+		return r;
 	if (len == 0)
 		return 0;
 	if ((r = spool_io_pwrite(m->io, m->logfd, buf, len, m->end, 0)) < 0) {
@@ -376,24 +421,19 @@ spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
 	}
 	m->haslast = 1;
 	m->lastseg = m->segbase;
-	m->lastpos = lpos;
-	m->lastcrc = lcrc;
-	m->lastoff = loff;
-	m->lastlen = llen;
-	m->lastepoch = lepoch;
-	m->lastdoff = ldoff;
+	m->lastpos = c.lpos;
+	m->lastcrc = c.lcrc;
+	m->lastoff = c.loff;
+	m->lastlen = c.llen;
+	m->lastepoch = c.lepoch;
+	m->lastdoff = c.ldoff;
 	m->end += (off_t)len;
-	m->next = off;
-	m->closed = closed;
+	m->next = c.off;
+	m->closed = c.closed;
 	m->dirty = 1;
 	if (nbatches != NULL)
-		*nbatches += nb;
+		*nbatches += c.nb;
 	return 0;
-bad:
-	spool_seterr(m->t->sp, "%s/%" PRIu32 ": byte %zu of a chunk from the "
-	    "source at offset %" PRIu64 ": %s", m->t->name, m->part, p, off,
-	    why);
-	return -EBADMSG;
 }
 
 /* spool_mirror_sync - make what was appended durable (before an ack) */
@@ -409,48 +449,6 @@ spool_mirror_sync(struct spool_mirror *m)
 		return r;
 	m->dirty = 0;
 	return 0;
-}
-
-/*
- * spool_mirror_drop - remove the oldest segments while the next one
- * starts at or below offset below (retention as the source did it);
- * below UINT64_MAX removes every segment (a restart at the source's
- * first segment), oldest first so that a crash leaves a valid tail
- */
-int
-spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
-{
-	struct spool_seglist l;
-	size_t i, gone = 0;
-	int r = 0, all;
-
-	if ((r = spool_seg_list(m->partfd, &l)) < 0)
-		return r;
-	for (i = 0; i < l.n; i++) {
-		if (below != UINT64_MAX && (i + 1 == l.n ||
-		    l.base[i + 1] > below))
-			break;
-		if ((r = spool_mirror_unlink_seg(m->partfd, l.base[i])) < 0)
-			break;
-		gone++;
-	}
-	all = gone == l.n;
-	spool_seg_free(&l);
-	if (gone == 0)
-		return r;
-	/* the removals must stick before anything new is written */
-	if (r == 0 && sync && spool_fsync_dir(m->partfd) < 0)
-		r = -errno;
-	spool_mirror_close_head(m);
-	if (r == 0 && all) {
-		/* what load finds in an empty partition, without listing it */
-		m->haslast = m->closed = m->dirty = 0;
-		m->end = 0;
-		m->next = m->first = 0;
-		m->nseg = 0;
-	} else if (r == 0)
-		r = spool_mirror_load(m);
-	return r;
 }
 
 /* spool_mirror_reload - find the head and newest batch again */

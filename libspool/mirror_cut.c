@@ -1,5 +1,11 @@
 /*
- * mirror_cut.c - cutting a diverged replica's partition back
+ * mirror_cut.c - removing from a replica's partition: the oldest
+ * segments, or a diverged replica's newest batches
+ *
+ * Whole segments go, oldest first, while the next one starts at or below
+ * an offset (retention carried over from the source) or all of them (a
+ * restart at the source's first segment), the directory synced before
+ * anything new is written (spool_mirror_drop).
  *
  * A replica whose newest batches the source does not have (an old
  * primary come back, mq-replicate(1)) is cut back to the newest batch
@@ -27,6 +33,48 @@
 #include <unistd.h>
 
 #include "replicate.h"
+
+/*
+ * spool_mirror_drop - remove the oldest segments while the next one
+ * starts at or below offset below (retention as the source did it);
+ * below UINT64_MAX removes every segment (a restart at the source's
+ * first segment), oldest first so that a crash leaves a valid tail
+ */
+int
+spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
+{
+	struct spool_seglist l;
+	size_t i, gone = 0;
+	int r = 0, all;
+
+	if ((r = spool_seg_list(m->partfd, &l)) < 0)
+		return r;
+	for (i = 0; i < l.n; i++) {
+		if (below != UINT64_MAX && (i + 1 == l.n ||
+		    l.base[i + 1] > below))
+			break;
+		if ((r = spool_mirror_unlink_seg(m->partfd, l.base[i])) < 0)
+			break;
+		gone++;
+	}
+	all = gone == l.n;
+	spool_seg_free(&l);
+	if (gone == 0)
+		return r;
+	/* the removals must stick before anything new is written */
+	if (r == 0 && sync && spool_fsync_dir(m->partfd) < 0)
+		r = -errno;
+	spool_mirror_close_head(m);
+	if (r == 0 && all) {
+		/* what load finds in an empty partition, without listing it */
+		m->haslast = m->closed = m->dirty = 0;
+		m->end = 0;
+		m->next = m->first = 0;
+		m->nseg = 0;
+	} else if (r == 0)
+		r = spool_mirror_load(m);
+	return r;
+}
 
 /* open_ro - a segment of the partition opened for reading */
 static int
