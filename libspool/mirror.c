@@ -463,13 +463,26 @@ spool_mirror_reload(struct spool_mirror *m)
  * spool_mirror_held - must the source hold this batch back: a batch of
  * a transaction being committed (txn.c), or committed since the pass
  * began at since (epoch ms), which a replica must not get before every
- * partition of the commit goes in the same pass; 1 yes, 0 no
+ * partition of the commit goes in the same pass; 1 yes, 0 no.  ok (or
+ * NULL) remembers the transaction last found settled: a batch of a
+ * transaction is in a log only once its commit began, and from there it
+ * only ends, so settled stays settled; unsettled is never remembered
  */
 int
 spool_mirror_held(struct spool_topic *t, const struct spool_bhdr *h,
-    int64_t since)
+    int64_t since, struct spool_mheld *ok)
 {
+	int r;
+
 	if (!(h->flags & SPOOL_BF_TXN))
 		return 0;
-	return spool_txn_unsettled(t, h->txid, since);
+	if (ok != NULL && h->txid == ok->txid && since >= ok->since &&
+	    strcmp(t->name, ok->topic) == 0)
+		return 0;
+	if ((r = spool_txn_unsettled(t, h->txid, since)) == 0 && ok != NULL) {
+		snprintf(ok->topic, sizeof(ok->topic), "%s", t->name);
+		ok->txid = h->txid;
+		ok->since = since;
+	}
+	return r;
 }

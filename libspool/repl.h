@@ -87,6 +87,7 @@ struct sess {
 	struct ack	*acks;
 	size_t		 nacks;
 	int64_t		 pass_ms;	/* when this pass began (LIST, CHANGED) */
+	struct spool_mheld held;	/* the transaction last found settled */
 	/* receiver */
 	off_t		 wbfrom;	/* where write-out has not started */
 	int		 srcfd;		/* a local source's directory, or -1 */

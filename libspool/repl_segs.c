@@ -66,7 +66,7 @@ send_whole(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
 			    (long long)pos);
 			return -EBADMSG;
 		}
-		if (spool_mirror_held(t, &h, s->pass_ms)) {
+		if (spool_mirror_held(t, &h, s->pass_ms, &s->held)) {
 			close(fd);
 			return 1;
 		}

@@ -152,7 +152,8 @@ stream_seg(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
 			blen = SPOOL_HDR_SIZE + (size_t)h.body_len;
 			if (q + blen > n)
 				break;
-			if ((held = spool_mirror_held(t, &h, s->pass_ms)) != 0)
+			if ((held = spool_mirror_held(t, &h, s->pass_ms,
+			    &s->held)) != 0)
 				break;	/* the partition stops here this pass */
 			*next = h.base_offset + h.count;
 		}
