@@ -43,35 +43,37 @@ int
 spool_mirror_walk_last(struct spool_mirror *m, int logfd, int idxfd,
     uint64_t base, uint64_t next, off_t size)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_bhdr h;
+	struct spool_cursor c;
 	uint64_t expect;
 	off_t p = 0;
-	int r, pass;
+	int r, k, pass;
 
 	if ((r = spool_seg_seek(m->io, logfd, idxfd, base,
 	    next > base ? next - 1 : base, size, &p, &expect)) < 0)
 		return r;
 	for (pass = 0; pass < 2; pass++) {
-		while (p + SPOOL_HDR_SIZE <= size) {
-			if (spool_io_pread(m->io, logfd, hdr, sizeof(hdr), p) !=
-			    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
-				break;
+		spool_cursor_fd(&c, m->io, logfd, base, size, p, expect);
+		/* a jump in offsets is not this walk's business */
+		while ((k = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+		    k == SPOOL_CUR_HOLE) {
+			if (k == SPOOL_CUR_HOLE)
+				continue;
 			m->haslast = 1;
 			m->lastseg = base;
-			m->lastpos = p;
-			m->lastcrc = get32(hdr + 4);
-			m->lastoff = h.base_offset;
-			m->lastlen = SPOOL_HDR_SIZE + h.body_len;
-			if (h.type != SPOOL_TYPE_END) {
-				m->lastdoff = h.base_offset;
-				m->lastepoch = h.epoch;
+			m->lastpos = c.pos;
+			m->lastcrc = get32(c.hdr + 4);
+			m->lastoff = c.h.base_offset;
+			m->lastlen = SPOOL_HDR_SIZE + c.h.body_len;
+			if (c.h.type != SPOOL_TYPE_END) {
+				m->lastdoff = c.h.base_offset;
+				m->lastepoch = c.h.epoch;
 			}
-			p += SPOOL_HDR_SIZE + h.body_len;
 		}
+		spool_cursor_close(&c);
 		if (m->haslast)
 			break;
 		p = 0;		/* the seek found nothing: walk it all */
+		expect = base;
 	}
 	return 0;
 }

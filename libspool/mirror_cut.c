@@ -101,22 +101,22 @@ int
 spool_mirror_batches(struct spool_mirror *m, uint64_t segbase,
     struct spool_mbatch **out, size_t *n)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE];
 	struct spool_mbatch *v = NULL, *nv;
-	struct spool_bhdr h;
+	struct spool_cursor c;
 	size_t cap = 0;
-	off_t p = 0, size;
-	int fd;
+	off_t size;
+	int fd, k;
 
 	*out = NULL;
 	*n = 0;
 	if ((fd = open_ro(m, segbase, &size)) < 0)
 		return fd;
-	while (p + SPOOL_HDR_SIZE <= size) {
-		if (spool_io_pread(m->io, fd, hdr, sizeof(hdr), p) !=
-		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
-		    (off_t)h.body_len > size - p - SPOOL_HDR_SIZE)
-			break;
+	spool_cursor_fd(&c, m->io, fd, segbase, size, 0, segbase);
+	/* a jump in offsets is not this walk's business */
+	while ((k = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+	    k == SPOOL_CUR_HOLE) {
+		if (k == SPOOL_CUR_HOLE)
+			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 256;
 			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
@@ -126,14 +126,14 @@ spool_mirror_batches(struct spool_mirror *m, uint64_t segbase,
 			}
 			v = nv;
 		}
-		v[*n].pos = p;
-		v[*n].off = h.base_offset;
-		v[*n].crc = get32(hdr + 4);
-		v[*n].len = SPOOL_HDR_SIZE + h.body_len;
-		v[*n].count = h.count;
+		v[*n].pos = c.pos;
+		v[*n].off = c.h.base_offset;
+		v[*n].crc = get32(c.hdr + 4);
+		v[*n].len = SPOOL_HDR_SIZE + c.h.body_len;
+		v[*n].count = c.h.count;
 		(*n)++;
-		p += SPOOL_HDR_SIZE + h.body_len;
 	}
+	spool_cursor_close(&c);
 	close(fd);
 	*out = v;
 	return 0;
@@ -162,42 +162,43 @@ static int
 aside(struct spool_mirror *m, uint64_t base, off_t from, int afd,
     uint64_t *nmsgs)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
-	struct spool_bhdr h;
+	unsigned char *body = NULL;
+	struct spool_cursor c;
 	struct spool_body b;
 	struct spool_msg msg;
 	char why[128], *jbuf = NULL;
 	size_t bcap = 0, jcap = 0, jlen;
-	off_t p = from, size;
-	int fd, r = 0;
+	off_t size;
+	int fd, k, r = 0;
 
 	if ((fd = open_ro(m, base, &size)) < 0)
 		return fd;
-	while (r == 0 && p + SPOOL_HDR_SIZE <= size) {
-		if (spool_io_pread(m->io, fd, hdr, sizeof(hdr), p) !=
-		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
-		    (off_t)h.body_len > size - p - SPOOL_HDR_SIZE)
-			break;
-		p += SPOOL_HDR_SIZE + h.body_len;
-		if (h.type != SPOOL_TYPE_DATA)
+	spool_cursor_fd(&c, m->io, fd, base, size, from, base);
+	/* a jump in offsets is not this walk's business */
+	while (r == 0 && ((k = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+	    k == SPOOL_CUR_HOLE)) {
+		if (k == SPOOL_CUR_HOLE)
 			continue;
-		if (h.body_len > bcap) {
-			unsigned char *nb = realloc(body, h.body_len);
+		if (c.h.type != SPOOL_TYPE_DATA)
+			continue;
+		if (c.h.body_len > bcap) {
+			unsigned char *nb = realloc(body, c.h.body_len);
 
 			if (nb == NULL) {
 				r = -ENOMEM;
 				break;
 			}
 			body = nb;
-			bcap = h.body_len;
+			bcap = c.h.body_len;
 		}
-		if (spool_io_pread(m->io, fd, body, h.body_len,
-		    p - h.body_len) != (ssize_t)h.body_len) {
+		if (spool_io_pread(m->io, fd, body, c.h.body_len,
+		    c.pos + SPOOL_HDR_SIZE) != (ssize_t)c.h.body_len) {
 			r = -EIO;
 			break;
 		}
 		memset(&b, 0, sizeof(b));
-		if ((r = spool_body_open(&b, &h, body, why, sizeof(why))) == 0) {
+		if ((r = spool_body_open(&b, &c.h, body, why,
+		    sizeof(why))) == 0) {
 			while ((r = spool_body_next(&b, &msg)) == 1) {
 				msg.partition = m->part;
 				jlen = 0;
@@ -212,6 +213,7 @@ aside(struct spool_mirror *m, uint64_t base, off_t from, int afd,
 		if (r > 0)
 			r = 0;
 	}
+	spool_cursor_close(&c);
 	close(fd);
 	free(body);
 	free(jbuf);
