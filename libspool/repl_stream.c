@@ -88,15 +88,14 @@ static int
 epoch_goes_on(struct sess *s, int pfd, const struct spool_seglist *l,
     uint64_t off, uint32_t epoch)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_bhdr h;
-	off_t pos, size;
+	struct spool_cursor c;
+	struct spool_io *io;
+	off_t size;
 	ssize_t i;
 	size_t k;
-	int fd, found = -1;
+	int fd, n, found = -1;
 
-	(void)s;
-	if (l->n == 0)
+	if (l->n == 0 || (io = spool_get_io(s->sp)) == NULL)
 		return 0;
 	if (off < l->base[0])
 		i = 0;		/* compaction removed where it was */
@@ -105,17 +104,18 @@ epoch_goes_on(struct sess *s, int pfd, const struct spool_seglist *l,
 	for (k = (size_t)i; k < l->n && found < 0; k++) {
 		if ((fd = repl_seg_open(pfd, l->base[k], &size)) < 0)
 			return 0;
-		for (pos = 0; pos + SPOOL_HDR_SIZE <= size; pos +=
-		    SPOOL_HDR_SIZE + h.body_len) {
-			if (pread(fd, hdr, sizeof(hdr), pos) != SPOOL_HDR_SIZE ||
-			    spool_bhdr_unpack(hdr, &h) < 0)
-				break;
-			if (h.type != SPOOL_TYPE_END &&
-			    h.base_offset + h.count > off) {
-				found = h.epoch == epoch;
+		spool_cursor_fd(&c, io, fd, l->base[k], size, 0, l->base[k]);
+		/* a jump in offsets is not this walk's business */
+		while ((n = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+		    n == SPOOL_CUR_HOLE) {
+			if (n == SPOOL_CUR_BATCH &&
+			    c.h.type != SPOOL_TYPE_END &&
+			    c.h.base_offset + c.h.count > off) {
+				found = c.h.epoch == epoch;
 				break;
 			}
 		}
+		spool_cursor_close(&c);
 		close(fd);
 	}
 	return found == 1;
