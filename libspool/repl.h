@@ -101,6 +101,8 @@ struct sess {
 /* repl_role.c */
 int	 repl_set_epoch(struct spool *sp, uint32_t epoch);
 int	 repl_mark_replica(struct spool *sp, const char *src);
+
+/* repl_acks.c */
 int	 repl_id_name(const char *s);
 int	 repl_acks_load(struct sess *s);
 int	 repl_acks_set(struct sess *s, const char *topic, uint32_t part,
