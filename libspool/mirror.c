@@ -14,14 +14,10 @@
  * readers of the replica only ever see whole batches.  Index entries are
  * made as writer.c makes them.
  *
- * It also removes: whole segments below an offset (retention carried
- * over, or a restart at the source's first segment) and, for a diverged
- * replica, everything from a batch on, after writing the messages cut
- * off to a file the caller gives.  And it installs a segment compacted
- * on the source whole in place of the replica's (spool_mirror_install_*)
- * as compact.c replaces one: a temp file, synced, renamed over, the
- * directory synced; N/compaction.copied records the source's compaction
- * generation those segments are of.  It does not talk to the source
+ * It also says whether the source must hold a batch back
+ * (spool_mirror_held).  Removing (segments below an offset, a diverged
+ * replica cut back) is mirror_cut.c's; installing a segment compacted
+ * on the source, mirror_install.c's.  It does not talk to the source
  * (repl_*.c do).
  */
 
@@ -39,47 +35,55 @@
 
 #include "replicate.h"
 
-/* walk_last - the newest batch of a segment up to size (0: none) */
-static int
-walk_last(struct spool_mirror *m, int logfd, int idxfd, uint64_t base,
-    uint64_t next, off_t size)
+/*
+ * spool_mirror_walk_last - the newest batch of a segment up to size
+ * (0: none)
+ */
+int
+spool_mirror_walk_last(struct spool_mirror *m, int logfd, int idxfd,
+    uint64_t base, uint64_t next, off_t size)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_bhdr h;
+	struct spool_cursor c;
 	uint64_t expect;
 	off_t p = 0;
-	int r, pass;
+	int r, k, pass;
 
 	if ((r = spool_seg_seek(m->io, logfd, idxfd, base,
 	    next > base ? next - 1 : base, size, &p, &expect)) < 0)
 		return r;
 	for (pass = 0; pass < 2; pass++) {
-		while (p + SPOOL_HDR_SIZE <= size) {
-			if (spool_io_pread(m->io, logfd, hdr, sizeof(hdr), p) !=
-			    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0)
-				break;
+		spool_cursor_fd(&c, m->io, logfd, base, size, p, expect);
+		/* a jump in offsets is not this walk's business */
+		while ((k = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+		    k == SPOOL_CUR_HOLE) {
+			if (k == SPOOL_CUR_HOLE)
+				continue;
 			m->haslast = 1;
 			m->lastseg = base;
-			m->lastpos = p;
-			m->lastcrc = get32(hdr + 4);
-			m->lastoff = h.base_offset;
-			m->lastlen = SPOOL_HDR_SIZE + h.body_len;
-			if (h.type != SPOOL_TYPE_END) {
-				m->lastdoff = h.base_offset;
-				m->lastepoch = h.epoch;
+			m->lastpos = c.pos;
+			m->lastcrc = get32(c.hdr + 4);
+			m->lastoff = c.h.base_offset;
+			m->lastlen = SPOOL_HDR_SIZE + c.h.body_len;
+			if (c.h.type != SPOOL_TYPE_END) {
+				m->lastdoff = c.h.base_offset;
+				m->lastepoch = c.h.epoch;
 			}
-			p += SPOOL_HDR_SIZE + h.body_len;
 		}
+		spool_cursor_close(&c);
 		if (m->haslast)
 			break;
 		p = 0;		/* the seek found nothing: walk it all */
+		expect = base;
 	}
 	return 0;
 }
 
-/* load - open the head segment, recover its tail, find the newest batch */
-static int
-load(struct spool_mirror *m)
+/*
+ * spool_mirror_load - open the head segment, recover its tail, find the
+ * newest batch
+ */
+int
+spool_mirror_load(struct spool_mirror *m)
 {
 	struct spool_seglist l;
 	struct spool_scanpos pos;
@@ -121,8 +125,8 @@ load(struct spool_mirror *m)
 	m->closed = pos.end;
 	m->lastidx = m->end > 0 ? m->end : -SPOOL_IDX_INTERVAL;
 	if (m->end > 0) {
-		r = walk_last(m, m->logfd, m->idxfd, m->segbase, m->next,
-		    m->end);
+		r = spool_mirror_walk_last(m, m->logfd, m->idxfd, m->segbase,
+		    m->next, m->end);
 		goto out;
 	}
 	if (l.n < 2)
@@ -135,7 +139,7 @@ load(struct spool_mirror *m)
 	spool_seg_name(name, l.base[l.n - 2], SPOOL_IDX_SUFFIX);
 	ifd = openat(m->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fstat(fd, &st) == 0)
-		r = walk_last(m, fd, ifd, l.base[l.n - 2], m->next,
+		r = spool_mirror_walk_last(m, fd, ifd, l.base[l.n - 2], m->next,
 		    st.st_size);
 	close(fd);
 	if (ifd >= 0)
@@ -145,9 +149,9 @@ out:
 	return r;
 }
 
-/* close_head - let go of the head segment */
-static void
-close_head(struct spool_mirror *m)
+/* spool_mirror_close_head - let go of the head segment */
+void
+spool_mirror_close_head(struct spool_mirror *m)
 {
 	if (m->logfd >= 0)
 		close(m->logfd);
@@ -193,7 +197,7 @@ spool_mirror_open(struct spool_topic *t, uint32_t part, int lock,
 				return r;
 			}
 	}
-	if ((r = load(m)) < 0)
+	if ((r = spool_mirror_load(m)) < 0)
 		spool_mirror_close(m);
 	return r;
 }
@@ -202,7 +206,7 @@ spool_mirror_open(struct spool_topic *t, uint32_t part, int lock,
 void
 spool_mirror_close(struct spool_mirror *m)
 {
-	close_head(m);
+	spool_mirror_close_head(m);
 	if (m->lockfd >= 0)
 		close(m->lockfd);
 	if (m->partfd >= 0)
@@ -224,9 +228,9 @@ spool_mirror_segs(struct spool_mirror *m, struct spool_seglist *l)
 	return spool_seg_list(m->partfd, l);
 }
 
-/* unlink_seg - remove a segment and its index */
-static int
-unlink_seg(int partfd, uint64_t base)
+/* spool_mirror_unlink_seg - remove a segment and its index */
+int
+spool_mirror_unlink_seg(int partfd, uint64_t base)
 {
 	char name[SPOOL_SEGNAME_LEN + 16];
 
@@ -260,10 +264,10 @@ spool_mirror_segment(struct spool_mirror *m, uint64_t base, int sync)
 		}
 		if ((r = spool_mirror_sync(m)) < 0)
 			return r;
-	} else if (m->logfd >= 0 && (r = unlink_seg(m->partfd,
+	} else if (m->logfd >= 0 && (r = spool_mirror_unlink_seg(m->partfd,
 	    m->segbase)) < 0)
 		return r;	/* an empty head of another name: it goes */
-	close_head(m);
+	spool_mirror_close_head(m);
 	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
 	m->logfd = openat(m->partfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
 	    O_CLOEXEC, 0664);
@@ -290,21 +294,34 @@ spool_mirror_segment(struct spool_mirror *m, uint64_t base, int sync)
 	return 0;
 }
 
+/* what a chunk of batches leaves the partition at, once checked */
+struct chunk {
+	uint64_t	 off;		/* the offset after it */
+	size_t		 nb;		/* its batches */
+	int		 closed;	/* it ends with an END batch */
+	off_t		 lpos;		/* its last batch: position, */
+	uint32_t	 lcrc;		/*  header checksum, */
+	uint32_t	 llen;		/*  length with the header, */
+	uint64_t	 loff;		/*  base offset */
+	uint32_t	 lepoch;	/* its last batch but END: epoch */
+	uint64_t	 ldoff;		/*  and offset */
+};
+
 /*
- * spool_mirror_append - check and append whole batches received from the
- * source; -EBADMSG (detail in spool_errmsg) if any is not a batch that
- * belongs here, and then nothing of buf is written
+ * check_chunk - whether every batch of buf belongs after the partition's
+ * end (checksums, offsets, nothing after an END), and where it leaves
+ * it; -EBADMSG (detail in spool_errmsg) if not
  */
-int
-spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
-    size_t len, size_t *nbatches)
+static int
+check_chunk(struct spool_mirror *m, const unsigned char *buf, size_t len,
+    struct chunk *c)
 {
 	struct spool_bhdr h;
 	const char *why = NULL;
 	uint64_t off = m->next;
 	size_t p = 0, nb = 0;
-	int closed = m->closed, r;
-	off_t at, lpos = 0;
+	int closed = m->closed;
+	off_t lpos = 0;
 	uint32_t lcrc = 0, llen = 0, lepoch = m->lastepoch;
 	uint64_t loff = 0, ldoff = m->lastdoff;
 
@@ -354,6 +371,39 @@ spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
 		p += SPOOL_HDR_SIZE + h.body_len;
 		nb++;
 	}
+	c->off = off;
+	c->nb = nb;
+	c->closed = closed;
+	c->lpos = lpos;
+	c->lcrc = lcrc;
+	c->llen = llen;
+	c->loff = loff;
+	c->lepoch = lepoch;
+	c->ldoff = ldoff;
+	return 0;
+bad:
+	spool_seterr(m->t->sp, "%s/%" PRIu32 ": byte %zu of a chunk from the "
+	    "source at offset %" PRIu64 ": %s", m->t->name, m->part, p, off,
+	    why);
+	return -EBADMSG;
+}
+
+/*
+ * spool_mirror_append - check and append whole batches received from the
+ * source; -EBADMSG (detail in spool_errmsg) if any is not a batch that
+ * belongs here, and then nothing of buf is written
+ */
+int
+spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
+    size_t len, size_t *nbatches)
+{
+	struct chunk c;
+	size_t p;
+	off_t at;
+	int r;
+
+	if ((r = check_chunk(m, buf, len, &c)) < 0)
+		return r;
 	if (len == 0)
 		return 0;
 	if ((r = spool_io_pwrite(m->io, m->logfd, buf, len, m->end, 0)) < 0) {
@@ -373,24 +423,19 @@ spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
 	}
 	m->haslast = 1;
 	m->lastseg = m->segbase;
-	m->lastpos = lpos;
-	m->lastcrc = lcrc;
-	m->lastoff = loff;
-	m->lastlen = llen;
-	m->lastepoch = lepoch;
-	m->lastdoff = ldoff;
+	m->lastpos = c.lpos;
+	m->lastcrc = c.lcrc;
+	m->lastoff = c.loff;
+	m->lastlen = c.llen;
+	m->lastepoch = c.lepoch;
+	m->lastdoff = c.ldoff;
 	m->end += (off_t)len;
-	m->next = off;
-	m->closed = closed;
+	m->next = c.off;
+	m->closed = c.closed;
 	m->dirty = 1;
 	if (nbatches != NULL)
-		*nbatches += nb;
+		*nbatches += c.nb;
 	return 0;
-bad:
-	spool_seterr(m->t->sp, "%s/%" PRIu32 ": byte %zu of a chunk from the "
-	    "source at offset %" PRIu64 ": %s", m->t->name, m->part, p, off,
-	    why);
-	return -EBADMSG;
 }
 
 /* spool_mirror_sync - make what was appended durable (before an ack) */
@@ -408,539 +453,38 @@ spool_mirror_sync(struct spool_mirror *m)
 	return 0;
 }
 
-/*
- * spool_mirror_drop - remove the oldest segments while the next one
- * starts at or below offset below (retention as the source did it);
- * below UINT64_MAX removes every segment (a restart at the source's
- * first segment), oldest first so that a crash leaves a valid tail
- */
-int
-spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
-{
-	struct spool_seglist l;
-	size_t i, gone = 0;
-	int r = 0, all;
-
-	if ((r = spool_seg_list(m->partfd, &l)) < 0)
-		return r;
-	for (i = 0; i < l.n; i++) {
-		if (below != UINT64_MAX && (i + 1 == l.n ||
-		    l.base[i + 1] > below))
-			break;
-		if ((r = unlink_seg(m->partfd, l.base[i])) < 0)
-			break;
-		gone++;
-	}
-	all = gone == l.n;
-	spool_seg_free(&l);
-	if (gone == 0)
-		return r;
-	/* the removals must stick before anything new is written */
-	if (r == 0 && sync && spool_fsync_dir(m->partfd) < 0)
-		r = -errno;
-	close_head(m);
-	if (r == 0 && all) {
-		/* what load finds in an empty partition, without listing it */
-		m->haslast = m->closed = m->dirty = 0;
-		m->end = 0;
-		m->next = m->first = 0;
-		m->nseg = 0;
-	} else if (r == 0)
-		r = load(m);
-	return r;
-}
-
-/* open_ro - a segment of the partition opened for reading */
-static int
-open_ro(struct spool_mirror *m, uint64_t base, off_t *size)
-{
-	char name[SPOOL_SEGNAME_LEN + 16];
-	struct stat st;
-	int fd;
-
-	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
-	fd = openat(m->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1) {
-		close(fd);
-		return -errno;
-	}
-	*size = st.st_size;
-	return fd;
-}
-
-/* spool_mirror_batches - the whole batches of segment segbase, in order */
-int
-spool_mirror_batches(struct spool_mirror *m, uint64_t segbase,
-    struct spool_mbatch **out, size_t *n)
-{
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_mbatch *v = NULL, *nv;
-	struct spool_bhdr h;
-	size_t cap = 0;
-	off_t p = 0, size;
-	int fd;
-
-	*out = NULL;
-	*n = 0;
-	if ((fd = open_ro(m, segbase, &size)) < 0)
-		return fd;
-	while (p + SPOOL_HDR_SIZE <= size) {
-		if (spool_io_pread(m->io, fd, hdr, sizeof(hdr), p) !=
-		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
-		    (off_t)h.body_len > size - p - SPOOL_HDR_SIZE)
-			break;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				free(v);
-				close(fd);
-				return -ENOMEM;
-			}
-			v = nv;
-		}
-		v[*n].pos = p;
-		v[*n].off = h.base_offset;
-		v[*n].crc = get32(hdr + 4);
-		v[*n].len = SPOOL_HDR_SIZE + h.body_len;
-		v[*n].count = h.count;
-		(*n)++;
-		p += SPOOL_HDR_SIZE + h.body_len;
-	}
-	close(fd);
-	*out = v;
-	return 0;
-}
-
-/* write_all - write a buffer whole to fd */
-static int
-write_all(int fd, const char *b, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		if ((w = write(fd, b, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		b += w;
-		len -= w;
-	}
-	return 0;
-}
-
-/* aside - the messages of one segment from pos on, as JSON lines to afd */
-static int
-aside(struct spool_mirror *m, uint64_t base, off_t from, int afd,
-    uint64_t *nmsgs)
-{
-	unsigned char hdr[SPOOL_HDR_SIZE], *body = NULL;
-	struct spool_bhdr h;
-	struct spool_body b;
-	struct spool_msg msg;
-	char why[128], *jbuf = NULL;
-	size_t bcap = 0, jcap = 0, jlen;
-	off_t p = from, size;
-	int fd, r = 0;
-
-	if ((fd = open_ro(m, base, &size)) < 0)
-		return fd;
-	while (r == 0 && p + SPOOL_HDR_SIZE <= size) {
-		if (spool_io_pread(m->io, fd, hdr, sizeof(hdr), p) !=
-		    SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
-		    (off_t)h.body_len > size - p - SPOOL_HDR_SIZE)
-			break;
-		p += SPOOL_HDR_SIZE + h.body_len;
-		if (h.type != SPOOL_TYPE_DATA)
-			continue;
-		if (h.body_len > bcap) {
-			unsigned char *nb = realloc(body, h.body_len);
-
-			if (nb == NULL) {
-				r = -ENOMEM;
-				break;
-			}
-			body = nb;
-			bcap = h.body_len;
-		}
-		if (spool_io_pread(m->io, fd, body, h.body_len,
-		    p - h.body_len) != (ssize_t)h.body_len) {
-			r = -EIO;
-			break;
-		}
-		memset(&b, 0, sizeof(b));
-		if ((r = spool_body_open(&b, &h, body, why, sizeof(why))) == 0) {
-			while ((r = spool_body_next(&b, &msg)) == 1) {
-				msg.partition = m->part;
-				jlen = 0;
-				if ((r = spool_json_encode(m->t->name, &msg,
-				    &jbuf, &jcap, &jlen)) < 0 ||
-				    (r = write_all(afd, jbuf, jlen)) < 0)
-					break;
-				(*nmsgs)++;
-			}
-		}
-		spool_body_free(&b);
-		if (r > 0)
-			r = 0;
-	}
-	close(fd);
-	free(body);
-	free(jbuf);
-	return r;
-}
-
-/* trim_index - drop the index entries of a segment at or past pos */
-static int
-trim_index(int partfd, uint64_t base, off_t pos)
-{
-	char name[SPOOL_SEGNAME_LEN + 16];
-	unsigned char e[SPOOL_IDX_ENTRY];
-	off_t k = 0;
-	int fd, r = 0;
-
-	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
-	fd = openat(partfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return errno == ENOENT ? 0 : -errno;
-	while (pread(fd, e, sizeof(e), k * SPOOL_IDX_ENTRY) == sizeof(e) &&
-	    (off_t)get32(e + 4) < pos)
-		k++;
-	if (ftruncate(fd, k * SPOOL_IDX_ENTRY) == -1)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-/*
- * spool_mirror_cut - cut the partition back to position pos of segment
- * segbase: every message from there on is first written to afd as JSON
- * lines (mq-recv -J) and synced, then the later segments are removed
- * and that one truncated
- */
-int
-spool_mirror_cut(struct spool_mirror *m, uint64_t segbase, off_t pos,
-    int afd, uint64_t *nmsgs, int sync)
-{
-	struct spool_seglist l;
-	size_t i;
-	int fd, r = 0;
-	char name[SPOOL_SEGNAME_LEN + 16];
-
-	*nmsgs = 0;
-	if ((r = spool_seg_list(m->partfd, &l)) < 0)
-		return r;
-	for (i = 0; i < l.n && r == 0; i++)
-		if (l.base[i] >= segbase)
-			r = aside(m, l.base[i], l.base[i] == segbase ? pos : 0,
-			    afd, nmsgs);
-	/* nothing is cut before what it held is safe elsewhere */
-	if (r == 0 && fsync(afd) == -1)
-		r = -errno;
-	for (i = l.n; i > 0 && r == 0; i--)
-		if (l.base[i - 1] > segbase)
-			r = unlink_seg(m->partfd, l.base[i - 1]);
-	spool_seg_free(&l);
-	if (r < 0)
-		return r;
-	close_head(m);
-	spool_seg_name(name, segbase, SPOOL_LOG_SUFFIX);
-	fd = openat(m->partfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if (ftruncate(fd, pos) == -1 || (sync && fsync(fd) == -1))
-		r = -errno;
-	close(fd);
-	if (r == 0)
-		r = trim_index(m->partfd, segbase, pos);
-	/* the removals too must hold before the source's batches come */
-	if (r == 0 && sync && spool_fsync_dir(m->partfd) < 0)
-		r = -errno;
-	if (r == 0)
-		r = load(m);
-	return r;
-}
-
-/*
- * spool_mirror_ident - what tells two copies of segment base apart
- * cheaply: its size and the header checksum of its last whole batch
- * (0 when it has none); for either spool, partfd its partition
- */
-int
-spool_mirror_ident(struct spool_io *io, int partfd, uint64_t base,
-    off_t *size, uint32_t *crc)
-{
-	struct spool_mirror tmp;
-	char name[SPOOL_SEGNAME_LEN + 16];
-	struct stat st;
-	int fd, ifd, r = 0;
-
-	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
-	if ((fd = openat(partfd, name, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return -errno;
-	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
-	ifd = openat(partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.io = io;
-	*size = 0;
-	if (fstat(fd, &st) == -1)
-		r = -errno;
-	else {
-		r = walk_last(&tmp, fd, ifd, base, UINT64_MAX, st.st_size);
-		*size = st.st_size;
-	}
-	*crc = tmp.haslast ? tmp.lastcrc : 0;
-	close(fd);
-	if (ifd >= 0)
-		close(ifd);
-	return r;
-}
-
-/* tmp_name - NAME.compacting of segment base's log or index */
-static void
-tmp_name(char *buf, size_t len, uint64_t base, const char *suffix)
-{
-	char name[SPOOL_SEGNAME_LEN + 16];
-
-	spool_seg_name(name, base, suffix);
-	snprintf(buf, len, "%s.compacting", name);
-}
-
-/*
- * spool_mirror_install_begin - start replacing segment base, which the
- * replica holds, by the source's compacted copy of size bytes: written
- * beside it, as gc writes its own (compact.c), and named .compacting
- */
-int
-spool_mirror_install_begin(struct spool_mirror *m, uint64_t base, off_t size,
-    struct spool_minstall *in)
-{
-	char name[SPOOL_SEGNAME_LEN + 32];
-	int fd;
-
-	memset(in, 0, sizeof(*in));
-	in->fd = in->ifd = -1;
-	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
-	if ((fd = openat(m->partfd, name, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return -errno;	/* only a segment the replica holds */
-	close(fd);
-	if (size < SPOOL_HDR_SIZE || base < m->first) {
-		spool_seterr(m->t->sp, "%s/%" PRIu32 ": segment %" PRIu64
-		    " from the source: not a sealed segment", m->t->name,
-		    m->part, base);
-		return -EBADMSG;
-	}
-	in->base = base;
-	in->size = size;
-	in->next = base;
-	in->lastidx = -SPOOL_IDX_INTERVAL;
-	/* what a killed install left of these goes first */
-	tmp_name(name, sizeof(name), base, SPOOL_LOG_SUFFIX);
-	(void)unlinkat(m->partfd, name, 0);
-	in->fd = openat(m->partfd, name, O_RDWR | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0664);
-	if (in->fd == -1)
-		return -errno;
-	tmp_name(name, sizeof(name), base, SPOOL_IDX_SUFFIX);
-	(void)unlinkat(m->partfd, name, 0);
-	in->ifd = openat(m->partfd, name, O_RDWR | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0664);
-	if (in->ifd == -1)
-		return -errno;
-	return 0;
-}
-
-/*
- * spool_mirror_install_data - check and write whole batches of the
- * segment being installed: checksums, offsets rising (compaction's gaps
- * legal), nothing after the END, nothing past the size announced
- */
-int
-spool_mirror_install_data(struct spool_mirror *m, struct spool_minstall *in,
-    const unsigned char *buf, size_t len)
-{
-	struct spool_bhdr h;
-	const char *why = NULL;
-	size_t p = 0;
-	off_t at;
-	int r;
-
-	if ((off_t)len > in->size - in->pos) {
-		why = "more bytes than announced";
-		goto bad;
-	}
-	for (p = 0; p < len; p += SPOOL_HDR_SIZE + h.body_len) {
-		if (len - p < SPOOL_HDR_SIZE || spool_bhdr_unpack(buf + p,
-		    &h) < 0 || h.body_len > len - p - SPOOL_HDR_SIZE) {
-			why = "a torn or bad batch";
-			goto bad;
-		}
-		if (in->closed) {
-			why = "a batch after the end of its segment";
-			goto bad;
-		}
-		if (spool_crc(0, buf + p + SPOOL_HDR_SIZE, h.body_len) !=
-		    h.body_crc) {
-			why = "a body checksum mismatch";
-			goto bad;
-		}
-		if (h.base_offset < in->next || (h.base_offset > in->next &&
-		    !(h.flags & SPOOL_BF_COMPACTED))) {
-			why = "a batch out of order";
-			goto bad;
-		}
-		at = in->pos + (off_t)p;
-		if (h.type == SPOOL_TYPE_DATA &&
-		    at - in->lastidx >= SPOOL_IDX_INTERVAL &&
-		    spool_idx_append(in->ifd, in->base, h.base_offset, at) == 0)
-			in->lastidx = at;
-		if (h.type == SPOOL_TYPE_END)
-			in->closed = 1;
-		in->next = h.base_offset + h.count;
-	}
-	if ((r = spool_io_pwrite(m->io, in->fd, buf, len, in->pos, 0)) < 0)
-		return r;
-	in->pos += (off_t)len;
-	return 0;
-bad:
-	spool_seterr(m->t->sp, "%s/%" PRIu32 ": byte %lld of segment %" PRIu64
-	    " compacted on the source: %s", m->t->name, m->part,
-	    (long long)(in->pos + (off_t)p), in->base, why);
-	return -EBADMSG;
-}
-
-/*
- * spool_mirror_install_end - put the segment in place as gc does: the
- * new log and index synced, the old index removed, both renamed over the
- * old names, the directory synced.  It must end with an END batch where
- * the replica's next segment begins, or, for the newest, not before the
- * replica's end; a reader with the old file open reads on in it.
- */
-int
-spool_mirror_install_end(struct spool_mirror *m, struct spool_minstall *in,
-    int sync)
-{
-	char log[SPOOL_SEGNAME_LEN + 16], idx[SPOOL_SEGNAME_LEN + 16];
-	char tlog[SPOOL_SEGNAME_LEN + 32], tidx[SPOOL_SEGNAME_LEN + 32];
-	struct spool_seglist l;
-	uint64_t want = 0;
-	size_t i;
-	int r, after = 0;
-
-	if ((r = spool_seg_list(m->partfd, &l)) < 0)
-		goto out;
-	for (i = 0; i < l.n; i++)
-		if (l.base[i] > in->base) {
-			want = l.base[i];
-			after = 1;
-			break;
-		}
-	spool_seg_free(&l);
-	if (in->pos != in->size || !in->closed || (after &&
-	    in->next != want) || (!after && in->next < m->next)) {
-		spool_seterr(m->t->sp, "%s/%" PRIu32 ": segment %" PRIu64
-		    " compacted on the source does not end where the "
-		    "replica's does", m->t->name, m->part, in->base);
-		r = -EBADMSG;
-		goto out;
-	}
-	/* the new segment is on disk before its name points at it */
-	if (sync && (fsync(in->fd) == -1 || fsync(in->ifd) == -1)) {
-		r = -errno;
-		goto out;
-	}
-	spool_seg_name(log, in->base, SPOOL_LOG_SUFFIX);
-	spool_seg_name(idx, in->base, SPOOL_IDX_SUFFIX);
-	tmp_name(tlog, sizeof(tlog), in->base, SPOOL_LOG_SUFFIX);
-	tmp_name(tidx, sizeof(tidx), in->base, SPOOL_IDX_SUFFIX);
-	/* no moment where the new log has the old index */
-	if ((unlinkat(m->partfd, idx, 0) == -1 && errno != ENOENT) ||
-	    renameat(m->partfd, tlog, m->partfd, log) == -1 ||
-	    renameat(m->partfd, tidx, m->partfd, idx) == -1) {
-		r = -errno;
-		goto out;
-	}
-	/* the renames must survive a crash before the next one is made */
-	if (sync && spool_fsync_dir(m->partfd) < 0)
-		r = -errno;
-out:
-	close(in->fd);
-	close(in->ifd);
-	in->fd = in->ifd = -1;
-	if (r < 0)
-		spool_mirror_install_abort(m, in);
-	return r;
-}
-
-/* spool_mirror_install_abort - drop a segment being installed */
-void
-spool_mirror_install_abort(struct spool_mirror *m, struct spool_minstall *in)
-{
-	char name[SPOOL_SEGNAME_LEN + 32];
-
-	if (in->fd >= 0)
-		close(in->fd);
-	if (in->ifd >= 0)
-		close(in->ifd);
-	in->fd = in->ifd = -1;
-	tmp_name(name, sizeof(name), in->base, SPOOL_LOG_SUFFIX);
-	(void)unlinkat(m->partfd, name, 0);
-	tmp_name(name, sizeof(name), in->base, SPOOL_IDX_SUFFIX);
-	(void)unlinkat(m->partfd, name, 0);
-}
-
 /* spool_mirror_reload - find the head and newest batch again */
 int
 spool_mirror_reload(struct spool_mirror *m)
 {
-	close_head(m);
-	return load(m);
-}
-
-#define GEN_NAME	"compaction.copied"
-
-/*
- * spool_mirror_gen - the source's compaction generation (compact.c)
- * whose segments the replica holds (0: none recorded)
- */
-uint64_t
-spool_mirror_gen(struct spool_mirror *m)
-{
-	char text[64];
-	unsigned long long v;
-
-	if (m->partfd < 0 || spool_read_file(m->partfd, GEN_NAME, text,
-	    sizeof(text)) < 0 || sscanf(text, "generation=%llu", &v) != 1)
-		return 0;
-	return v;
-}
-
-/* spool_mirror_set_gen - record it, once its segments are in place */
-int
-spool_mirror_set_gen(struct spool_mirror *m, uint64_t gen, int sync)
-{
-	char text[64];
-	int n;
-
-	n = snprintf(text, sizeof(text), "generation=%" PRIu64 "\n", gen);
-	return spool_write_file(m->partfd, GEN_NAME, text, n, sync);
+	spool_mirror_close_head(m);
+	return spool_mirror_load(m);
 }
 
 /*
  * spool_mirror_held - must the source hold this batch back: a batch of
  * a transaction being committed (txn.c), or committed since the pass
  * began at since (epoch ms), which a replica must not get before every
- * partition of the commit goes in the same pass; 1 yes, 0 no
+ * partition of the commit goes in the same pass; 1 yes, 0 no.  ok (or
+ * NULL) remembers the transaction last found settled: a batch of a
+ * transaction is in a log only once its commit began, and from there it
+ * only ends, so settled stays settled; unsettled is never remembered
  */
 int
 spool_mirror_held(struct spool_topic *t, const struct spool_bhdr *h,
-    int64_t since)
+    int64_t since, struct spool_mheld *ok)
 {
+	int r;
+
 	if (!(h->flags & SPOOL_BF_TXN))
 		return 0;
-	return spool_txn_unsettled(t, h->txid, since);
+	if (ok != NULL && h->txid == ok->txid && since >= ok->since &&
+	    strcmp(t->name, ok->topic) == 0)
+		return 0;
+	if ((r = spool_txn_unsettled(t, h->txid, since)) == 0 && ok != NULL) {
+		snprintf(ok->topic, sizeof(ok->topic), "%s", t->name);
+		ok->txid = h->txid;
+		ok->since = since;
+	}
+	return r;
 }

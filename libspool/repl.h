@@ -87,6 +87,7 @@ struct sess {
 	struct ack	*acks;
 	size_t		 nacks;
 	int64_t		 pass_ms;	/* when this pass began (LIST, CHANGED) */
+	struct spool_mheld held;	/* the transaction last found settled */
 	/* receiver */
 	off_t		 wbfrom;	/* where write-out has not started */
 	int		 srcfd;		/* a local source's directory, or -1 */
@@ -100,6 +101,8 @@ struct sess {
 /* repl_role.c */
 int	 repl_set_epoch(struct spool *sp, uint32_t epoch);
 int	 repl_mark_replica(struct spool *sp, const char *src);
+
+/* repl_acks.c */
 int	 repl_id_name(const char *s);
 int	 repl_acks_load(struct sess *s);
 int	 repl_acks_set(struct sess *s, const char *topic, uint32_t part,
@@ -119,10 +122,26 @@ int	 repl_s_wait(struct sess *s);
 /* repl_send.c */
 int	 repl_sender(struct sess *s);
 
-/* repl_recv.c */
+/* repl_stream.c */
+int	 repl_seg_open(int pfd, uint64_t base, off_t *size);
+int	 repl_has_batch(struct sess *s, int pfd, uint64_t base, off_t pos,
+	    uint32_t crc, uint64_t off);
+int	 repl_s_pstate(struct sess *s, unsigned char **buf, size_t *cap);
+
+/* repl_segs.c */
+int	 repl_s_segs(struct sess *s, unsigned char **buf, size_t *cap);
+int	 repl_r_compacted(struct sess *s, struct spool_mirror *m);
+
+/* repl_diverge.c */
+int	 repl_s_probe(struct sess *s);
+int	 repl_r_diverged(struct sess *s, struct spool_mirror *m);
+
+/* repl_admit.c */
 int	 repl_check_role(struct sess *s);
 int	 repl_config_apply(struct sess *s, struct spool_topic *t,
 	    const char *text);
+
+/* repl_recv.c */
 int	 repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part);
 
 /* repl_pass.c */

@@ -1,6 +1,7 @@
 /*
- * repl_recv.c - the receiver, one partition at a time: the role check,
- * divergence, appending what comes
+ * repl_recv.c - the receiver, one partition at a time: PSTATE, the
+ * plan, appending what comes (divergence in repl_diverge.c, compacted
+ * segments in repl_segs.c, the role check in repl_admit.c)
  *
  * The contract of replication (all repl_*.c files):
  *
@@ -56,274 +57,6 @@
 #include "repl.h"
 
 /* ---- the receiver ---------------------------------------------------- */
-
-/* holds_data - whether any partition of the spool holds a batch */
-static int
-holds_data(struct spool *sp)
-{
-	struct spool_topic *t;
-	struct spool_part_info pi;
-	char **names;
-	size_t n, i;
-	uint32_t p;
-	int r, found = 0;
-
-	if ((r = spool_topic_list(sp, &names, &n)) < 0)
-		return r;
-	for (i = 0; i < n; i++) {
-		if (!found && spool_topic_open(sp, names[i], &t) == 0) {
-			for (p = 0; p < t->cfg.partitions && !found; p++)
-				if (spool_part_bounds(t, p, &pi) == 0 &&
-				    (pi.bytes > 0 || pi.segments > 1))
-					found = 1;
-			spool_topic_close(t);
-		}
-		free(names[i]);
-	}
-	free(names);
-	return found;
-}
-
-/*
- * sched_aside - a spool about to become a replica of this source keeps
- * its own scheduled messages aside, never drops them: each topic's
- * scheduled/ becomes SPOOL/diverged/TOPIC.scheduled.MS (batch files as
- * mq-spool(5) describes them), and the source's are copied afresh
- */
-static int
-sched_aside(struct sess *s)
-{
-	char **names, name[SPOOL_NAME_MAX + 48], rel[SPOOL_NAME_MAX + 16];
-	size_t n, i;
-	int r, dfd = -1, moved = 0;
-
-	if (s->sp->topicsfd < 0)
-		return 0;
-	if ((r = spool_topic_list(s->sp, &names, &n)) < 0)
-		return r;
-	for (i = 0; i < n && r == 0; i++) {
-		snprintf(rel, sizeof(rel), "%s/scheduled", names[i]);
-		if (faccessat(s->sp->topicsfd, rel, F_OK,
-		    AT_SYMLINK_NOFOLLOW) != 0)
-			continue;
-		if (dfd < 0) {
-			if (mkdirat(s->sp->dirfd, ASIDE_DIR, 0775) == 0 &&
-			    spool_fsync_dir(s->sp->dirfd) < 0)
-				r = -errno;
-			if (r == 0 && (dfd = openat(s->sp->dirfd, ASIDE_DIR,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			    O_CLOEXEC)) == -1)
-				r = -errno;
-			if (r < 0)
-				break;
-		}
-		snprintf(name, sizeof(name), "%s.scheduled.%" PRId64, names[i],
-		    spool_now_ms());
-		if (renameat(s->sp->topicsfd, rel, dfd, name) == -1) {
-			r = -errno;
-			break;
-		}
-		moved++;
-		repl_report(s, 0, "%s: its own scheduled messages kept in "
-		    "%s/%s/%s", names[i], s->path, ASIDE_DIR, name);
-	}
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	/* both names must stick before the source's files come in */
-	if (r == 0 && moved > 0 && (spool_fsync_dir(dfd) < 0 ||
-	    spool_fsync_dir(s->sp->topicsfd) < 0))
-		r = -errno;
-	if (dfd >= 0)
-		close(dfd);
-	return r;
-}
-
-/*
- * check_role - may this spool receive from the sender?  A replica of it,
- * or an empty spool, yes; a primary holding data only with --demote.
- */
-int
-repl_check_role(struct sess *s)
-{
-	char src[64];
-	int r, demote = (s->flags & SPOOL_REPL_DEMOTE) != 0;
-
-	if (s->peer_id[0] != '\0' && strcmp(s->peer_id, s->id) == 0)
-		return repl_fail(s, -SPOOL_EROLE, "%s: source and destination "
-		    "are the same spool", s->path);
-	if ((r = spool_replica_of(s->sp, src, sizeof(src))) < 0)
-		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
-	if (r == 1 && strcmp(src, s->peer_id) == 0)
-		return 0;
-	if (r == 1 && !demote)
-		return repl_fail(s, -SPOOL_EROLE, "%s is a replica of another "
-		    "spool (%s); --demote makes it a replica of this source",
-		    s->path, src);
-	if (r == 0 && !demote) {
-		if ((r = holds_data(s->sp)) < 0)
-			return repl_fail(s, r, "%s: %s", s->path, strerror(-r));
-		if (r)
-			return repl_fail(s, -SPOOL_EROLE, "%s is a primary "
-			    "holding data: refusing to replicate over it (are "
-			    "SRC and DST swapped?); --demote makes it a "
-			    "replica",
-			    s->path);
-	}
-	if (s->flags & SPOOL_REPL_DRYRUN)
-		return 0;
-	if ((r = sched_aside(s)) < 0)
-		return repl_fail(s, r, "%s/%s: %s", s->path, ASIDE_DIR,
-		    strerror(-r));
-	if ((r = repl_mark_replica(s->sp, s->peer_id)) < 0)
-		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
-	repl_report(s, 1, "%s: now a replica of %s", s->path, s->peer_id);
-	return 0;
-}
-
-/* config_apply - make topic t's config the source's text (growing only) */
-int
-repl_config_apply(struct sess *s, struct spool_topic *t, const char *text)
-{
-	char mine[CONFIG_TEXT], copy[CONFIG_TEXT], *kv[32], *line, *save = NULL;
-	size_t n = 0;
-	int r;
-
-	if (spool_config_format(&t->cfg, mine, sizeof(mine)) < 0 ||
-	    strcmp(mine, text) == 0)
-		return 0;
-	snprintf(copy, sizeof(copy), "%s", text);
-	for (line = strtok_r(copy, "\n", &save); line != NULL && n < 32;
-	    line = strtok_r(NULL, "\n", &save))
-		if (strchr(line, '=') != NULL)
-			kv[n++] = line;
-	if ((r = spool_topic_config_update(t, (const char *const *)kv,
-	    n)) < 0)
-		return repl_fail(s, r, "%s: config from the source: %s",
-		    t->name, spool_errmsg(s->sp));
-	repl_report(s, 1, "%s: config updated", t->name);
-	return 0;
-}
-
-/* aside_open - a new file under SPOOL/diverged/ for cut-off messages */
-static int
-aside_open(struct sess *s, const char *topic, uint32_t part, uint64_t off,
-    char *name, size_t len)
-{
-	int dfd, fd;
-
-	/* the new directory must survive a crash with the file put in it */
-	if (mkdirat(s->sp->dirfd, ASIDE_DIR, 0775) == 0 &&
-	    (dfd = spool_sync_dir(s->sp, s->sp->dirfd)) < 0)
-		return dfd;
-	dfd = openat(s->sp->dirfd, ASIDE_DIR, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC);
-	if (dfd == -1)
-		return -errno;
-	snprintf(name, len, "%s.%" PRIu32 ".%" PRIu64 ".%" PRId64 ".json",
-	    topic, part, off, spool_now_ms());
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (fd == -1) {
-		fd = -errno;
-		close(dfd);
-		return fd;
-	}
-	/* the file's name must survive before anything is cut */
-	if (spool_fsync_dir(dfd) < 0) {
-		close(fd);
-		fd = -errno;
-	}
-	close(dfd);
-	return fd;
-}
-
-/*
- * r_diverged - find the newest batch both hold, segment by segment from
- * the newest, and cut the replica back to it (the rest kept aside)
- */
-static int
-r_diverged(struct sess *s, struct spool_mirror *m)
-{
-	struct spool_seglist l;
-	struct spool_mbatch *b;
-	char name[SPOOL_NAME_MAX + 96], path[PATH_MAX];
-	uint64_t cutseg, nmsgs, cutoff;
-	uint32_t k, chunk;
-	off_t cutpos;
-	size_t nb, i, j;
-	int r, found = 0, afd, idx;
-
-	if ((r = spool_mirror_segs(m, &l)) < 0)
-		return r;
-	cutseg = l.n > 0 ? l.base[0] : 0;
-	cutpos = 0;
-	cutoff = cutseg;
-	for (i = l.n; i > 0 && !found; i--) {
-		if ((r = spool_mirror_batches(m, l.base[i - 1], &b, &nb)) < 0)
-			break;
-		for (j = nb; j > 0 && !found; j -= chunk) {
-			chunk = j > PROBE_MAX ? PROBE_MAX : (uint32_t)j;
-			proto_begin(&s->pr, PROTO_PROBE);
-			proto_str(&s->pr, m->t->name);
-			proto_u32(&s->pr, m->part);
-			proto_u64(&s->pr, l.base[i - 1]);
-			proto_u32(&s->pr, chunk);
-			for (k = 0; k < chunk; k++) {
-				proto_u64(&s->pr, (uint64_t)b[j - 1 - k].pos);
-				proto_u64(&s->pr, b[j - 1 - k].off);
-				proto_u32(&s->pr, b[j - 1 - k].crc);
-			}
-			if ((r = proto_send(&s->pr)) < 0 ||
-			    (r = repl_expect(s, PROTO_PROBE_R)) < 0)
-				break;
-			idx = (int)proto_get32(&s->pr);
-			if (proto_done(&s->pr) < 0 || idx >= (int)chunk)
-				r = repl_fail(s, -EBADMSG, "protocol: "
-				    "malformed PROBE_R");
-			if (r < 0)
-				break;
-			if (idx >= 0) {
-				found = 1;
-				cutseg = l.base[i - 1];
-				cutpos = b[j - 1 - idx].pos +
-				    b[j - 1 - idx].len;
-				cutoff = b[j - 1 - idx].off +
-				    b[j - 1 - idx].count;
-			}
-		}
-		free(b);
-		if (r < 0)
-			break;
-	}
-	spool_seg_free(&l);
-	if (r < 0)
-		return r;
-	if (s->flags & SPOOL_REPL_DRYRUN) {
-		repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: "
-		    "would cut back to offset %" PRIu64, m->t->name, m->part,
-		    cutoff);
-		return 1;
-	}
-	if ((afd = aside_open(s, m->t->name, m->part, cutoff, name,
-	    sizeof(name))) < 0)
-		return repl_fail(s, afd, "%s/%s: %s", s->path, ASIDE_DIR,
-		    strerror(-afd));
-	r = spool_mirror_cut(m, cutseg, cutpos, afd, &nmsgs, s->sync);
-	close(afd);
-	snprintf(path, sizeof(path), "%s/%s/%s", s->path, ASIDE_DIR, name);
-	if (r < 0)
-		return repl_fail(s, r,
-		    "%s/%" PRIu32 ": cutting back to offset %"
-		    PRIu64 ": %s", m->t->name, m->part, cutoff, strerror(-r));
-	if (nmsgs == 0)
-		(void)unlinkat(s->sp->dirfd, path + strlen(s->path) + 1, 0);
-	repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: cut back "
-	    "to offset %" PRIu64 "; %" PRIu64 " message%s kept in %s",
-	    m->t->name, m->part, cutoff, nmsgs, nmsgs == 1 ? "" : "s",
-	    nmsgs ? path : "(none)");
-	return 0;
-}
 
 /*
  * writeback - start writing out what was appended, every WRITEBACK bytes,
@@ -478,107 +211,81 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 	}
 }
 
+/* send_pstate - PSTATE: what the replica holds of the partition */
+static int
+send_pstate(struct sess *s, struct spool_topic *t, uint32_t part,
+    struct spool_mirror *m, int compared)
+{
+	int dry = (s->flags & SPOOL_REPL_DRYRUN) != 0;
+
+	proto_begin(&s->pr, PROTO_PSTATE);
+	proto_str(&s->pr, t ? t->name : s->src_topics[s->nsrc - 1]);
+	proto_u32(&s->pr, part);
+	proto_u8(&s->pr, (uint8_t)((dry ? PS_DRY : 0) |
+	    (m->haslast ? PS_HASLAST : 0) |
+	    (compared ? PS_NOCOMPACT : 0) |
+	    (!spool_mirror_holds(m) ||
+	    (s->flags & SPOOL_REPL_DELETE) ? PS_RESTART_OK : 0)));
+	proto_u64(&s->pr, m->next);
+	proto_u64(&s->pr, m->lastseg);
+	proto_u64(&s->pr, (uint64_t)m->lastpos);
+	proto_u32(&s->pr, m->lastcrc);
+	proto_u64(&s->pr, m->lastoff);
+	proto_u64(&s->pr, m->logfd >= 0 ? m->segbase : 0);
+	proto_u64(&s->pr, (uint64_t)m->end);
+	proto_u32(&s->pr, m->lastepoch);
+	proto_u64(&s->pr, m->lastdoff);
+	proto_u64(&s->pr, t != NULL && t->cfg.compact !=
+	    SPOOL_CLEANUP_DELETE ? spool_mirror_gen(m) : 0);
+	return proto_send(&s->pr);
+}
+
 /*
- * r_compacted - the source compacted segments since the replica last
- * compared: list ours (SEGS), install each it sends whole (SEGFILE and
- * DATA) in place of ours, as gc replaces a segment, then record the
- * generation they are of.  1: one had to wait for the next pass.
+ * r_append - PLAN_APPEND or PLAN_RESTART: take the stream, drop what the
+ * source no longer holds, make it durable, acknowledge (before: the
+ * replica's next offset when the partition was opened)
  */
 static int
-r_compacted(struct sess *s, struct spool_mirror *m)
+r_append(struct sess *s, struct spool_mirror *m, int kind, uint64_t bytes,
+    uint64_t before)
 {
-	struct spool_seglist l;
-	struct spool_minstall in;
-	const unsigned char *d;
-	uint64_t gen, base, size;
-	uint32_t crc, count;
-	off_t sz;
-	size_t i, len;
-	int r, type, installing = 0;
+	struct spool_topic *t = m->t;
+	uint32_t part = m->part;
+	uint64_t srcfirst;
+	int r;
 
-	if ((r = spool_mirror_segs(m, &l)) < 0)
-		return repl_fail(s, r, "%s/%" PRIu32 ": %s", m->t->name,
-		    m->part, strerror(-r));
-	proto_begin(&s->pr, PROTO_SEGS);
-	proto_str(&s->pr, m->t->name);
-	proto_u32(&s->pr, m->part);
-	proto_u32(&s->pr, (uint32_t)l.n);
-	for (i = 0; i < l.n; i++) {
-		if (spool_mirror_ident(m->io, m->partfd, l.base[i], &sz,
-		    &crc) < 0)
-			sz = crc = 0;
-		proto_u64(&s->pr, l.base[i]);
-		proto_u64(&s->pr, (uint64_t)sz);
-		proto_u32(&s->pr, crc);
-	}
-	spool_seg_free(&l);
-	if ((r = proto_send(&s->pr)) < 0)
+	if (kind == PLAN_RESTART) {
+		repl_report(s, 0, "%s/%" PRIu32 ": the source starts "
+		    "at a later segment: the replica's segments go",
+		    t->name, part);
+		if ((r = spool_mirror_drop(m, UINT64_MAX, s->sync)) < 0)
+			return repl_fail(s, r, "%s/%" PRIu32 ": %s",
+			    t->name, part, strerror(-r));
+	} else if (kind != PLAN_APPEND)
+		return repl_fail(s, -EBADMSG, "protocol: PLAN kind %d", kind);
+	if (s->o->progress != NULL && bytes > 0)
+		s->o->progress(s->o->arg, t->name, 0, bytes);
+	if ((r = r_stream(s, m, &srcfirst)) < 0)
 		return r;
-	memset(&in, 0, sizeof(in));
-	in.fd = in.ifd = -1;
-	for (;;) {
-		if ((type = repl_expect(s, 0)) < 0) {
-			r = type;
-			break;
-		}
-		if (type == PROTO_SEGFILE && !installing) {
-			base = proto_get64(&s->pr);
-			size = proto_get64(&s->pr);
-			if (proto_done(&s->pr) < 0 || size > INT64_MAX) {
-				r = repl_fail(s, -EBADMSG,
-				    "protocol: bad SEGFILE");
-				break;
-			}
-			if ((r = spool_mirror_install_begin(m, base,
-			    (off_t)size, &in)) < 0)
-				break;
-			installing = 1;
-		} else if (type == PROTO_DATA && installing) {
-			d = proto_rest(&s->pr, &len);
-			if ((r = spool_mirror_install_data(m, &in, d,
-			    len)) < 0)
-				break;
-			if (s->o->progress != NULL)
-				s->o->progress(s->o->arg, m->t->name, len, 0);
-		} else if (type == PROTO_SEGS_END && !installing) {
-			gen = proto_get64(&s->pr);
-			count = proto_get32(&s->pr);
-			if (proto_done(&s->pr) < 0) {
-				r = repl_fail(s, -EBADMSG,
-				    "protocol: bad SEGS_END");
-				break;
-			}
-			if (count > 0 && (r = spool_mirror_reload(m)) < 0)
-				break;
-			if (count > 0)
-				repl_report(s, 1, "%s/%" PRIu32 ": %" PRIu32
-				    " segment%s compacted on the source "
-				    "copied whole", m->t->name, m->part, count,
-				    count == 1 ? "" : "s");
-			if (gen == 0)
-				return 1;
-			/* recorded once what it stands for is in place */
-			if ((r = spool_mirror_set_gen(m, gen, s->sync)) < 0)
-				return repl_fail(s, r, "%s/%" PRIu32 ": %s",
-				    m->t->name, m->part, strerror(-r));
-			return 0;
-		} else {
-			r = repl_fail(s, -EBADMSG, "protocol: frame type %d "
-			    "while segments are compared", type);
-			break;
-		}
-		if (installing && in.pos == in.size) {
-			installing = 0;
-			if ((r = spool_mirror_install_end(m, &in,
-			    s->sync)) < 0)
-				break;
-		}
-	}
-	if (installing)
-		spool_mirror_install_abort(m, &in);
-	if (r < 0 && s->o->errmsg[0] == '\0')
-		r = repl_fail(s, r, "%s/%" PRIu32 ": %s", m->t->name, m->part,
-		    r == -EBADMSG ? spool_errmsg(s->sp) : strerror(-r));
+	/* compaction alone removes only segments it emptied */
+	if (((s->flags & SPOOL_REPL_DELETE) ||
+	    t->cfg.compact == SPOOL_CLEANUP_COMPACT) &&
+	    srcfirst > m->first &&
+	    (r = spool_mirror_drop(m, srcfirst, s->sync)) < 0)
+		return repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
+		    strerror(-r));
+	/* durable before acknowledged */
+	if (s->sync && (r = spool_mirror_sync(m)) < 0)
+		return repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
+		    strerror(-r));
+	proto_begin(&s->pr, PROTO_ACK);
+	proto_str(&s->pr, t->name);
+	proto_u32(&s->pr, part);
+	proto_u64(&s->pr, m->next);
+	r = proto_send(&s->pr);
+	if (m->next != before)
+		repl_report(s, 1, "%s/%" PRIu32 ": %" PRIu64 " to %"
+		    PRIu64, t->name, part, before, m->next);
 	return r;
 }
 
@@ -599,26 +306,7 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		    r == -EBADMSG ? spool_errmsg(s->sp) : strerror(-r));
 	before = m.next;
 	for (round = 0; round < 4; round++) {
-		proto_begin(&s->pr, PROTO_PSTATE);
-		proto_str(&s->pr, t ? t->name : s->src_topics[s->nsrc - 1]);
-		proto_u32(&s->pr, part);
-		proto_u8(&s->pr, (uint8_t)((dry ? PS_DRY : 0) |
-		    (m.haslast ? PS_HASLAST : 0) |
-		    (compared ? PS_NOCOMPACT : 0) |
-		    (!spool_mirror_holds(&m) ||
-		    (s->flags & SPOOL_REPL_DELETE) ? PS_RESTART_OK : 0)));
-		proto_u64(&s->pr, m.next);
-		proto_u64(&s->pr, m.lastseg);
-		proto_u64(&s->pr, (uint64_t)m.lastpos);
-		proto_u32(&s->pr, m.lastcrc);
-		proto_u64(&s->pr, m.lastoff);
-		proto_u64(&s->pr, m.logfd >= 0 ? m.segbase : 0);
-		proto_u64(&s->pr, (uint64_t)m.end);
-		proto_u32(&s->pr, m.lastepoch);
-		proto_u64(&s->pr, m.lastdoff);
-		proto_u64(&s->pr, t != NULL && t->cfg.compact !=
-		    SPOOL_CLEANUP_DELETE ? spool_mirror_gen(&m) : 0);
-		if ((r = proto_send(&s->pr)) < 0 ||
+		if ((r = send_pstate(s, t, part, &m, compared)) < 0 ||
 		    (r = repl_expect(s, PROTO_PLAN)) < 0)
 			break;
 		kind = proto_get8(&s->pr);
@@ -638,7 +326,7 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 			break;
 		}
 		if (kind == PLAN_DIVERGED) {
-			if ((r = r_diverged(s, &m)) != 0)
+			if ((r = repl_r_diverged(s, &m)) != 0)
 				break;
 			continue;
 		}
@@ -650,7 +338,7 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		}
 		if (kind == PLAN_COMPACTED) {
 			compared = 1;
-			if ((r = r_compacted(s, &m)) != 0)
+			if ((r = repl_r_compacted(s, &m)) != 0)
 				break;	/* 1: a commit under way, next pass */
 			continue;
 		}
@@ -663,48 +351,7 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 			r = r_stream(s, &m, &srcfirst);
 			break;
 		}
-		if (kind == PLAN_RESTART) {
-			repl_report(s, 0, "%s/%" PRIu32 ": the source starts "
-			    "at a later segment: the replica's segments go",
-			    t->name, part);
-			if ((r = spool_mirror_drop(&m, UINT64_MAX,
-			    s->sync)) < 0) {
-				r = repl_fail(s, r, "%s/%" PRIu32 ": %s",
-				    t->name, part, strerror(-r));
-				break;
-			}
-		} else if (kind != PLAN_APPEND) {
-			r = repl_fail(s, -EBADMSG, "protocol: PLAN kind %d",
-			    kind);
-			break;
-		}
-		if (s->o->progress != NULL && bytes > 0)
-			s->o->progress(s->o->arg, t->name, 0, bytes);
-		if ((r = r_stream(s, &m, &srcfirst)) < 0)
-			break;
-		/* compaction alone removes only segments it emptied */
-		if (((s->flags & SPOOL_REPL_DELETE) ||
-		    t->cfg.compact == SPOOL_CLEANUP_COMPACT) &&
-		    srcfirst > m.first &&
-		    (r = spool_mirror_drop(&m, srcfirst, s->sync)) < 0) {
-			r = repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
-			    strerror(-r));
-			break;
-		}
-		/* durable before acknowledged */
-		if (s->sync && (r = spool_mirror_sync(&m)) < 0) {
-			r = repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
-			    strerror(-r));
-			break;
-		}
-		proto_begin(&s->pr, PROTO_ACK);
-		proto_str(&s->pr, t->name);
-		proto_u32(&s->pr, part);
-		proto_u64(&s->pr, m.next);
-		r = proto_send(&s->pr);
-		if (m.next != before)
-			repl_report(s, 1, "%s/%" PRIu32 ": %" PRIu64 " to %"
-			    PRIu64, t->name, part, before, m.next);
+		r = r_append(s, &m, kind, bytes, before);
 		break;
 	}
 	if (round == 4)

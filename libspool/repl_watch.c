@@ -188,6 +188,45 @@ add_change(struct change *ch, size_t *n, const char *topic, uint32_t part)
 }
 
 /*
+ * topic_event - what an event in a topic's directory changed (as event
+ * says), name the entry it is about
+ */
+static int
+topic_event(struct sess *s, const char *topic, const char *name,
+    struct change *ch, size_t *n)
+{
+	char rel[SPOOL_NAME_MAX + 64];
+	struct spool_topic *t;
+
+	if (strncmp(name, ".scheduled.", 11) == 0)
+		return !add_change(ch, n, topic, CH_SCHED);
+	if (strcmp(name, "scheduled") == 0) {
+		watch_sched(s, topic);
+		return !add_change(ch, n, topic, CH_SCHED);
+	}
+	if (strcmp(name, "groups") == 0) {
+		/*
+		 * A group made before the watch on groups/ is in
+		 * sends no event there: watch the groups it holds
+		 * now too, or a commit to one would go unseen.
+		 */
+		if (spool_topic_open(s->sp, topic, &t) == 0) {
+			watch_groups(s, t);
+			spool_topic_close(t);
+		} else {
+			snprintf(rel, sizeof(rel), "topics/%s/groups",
+			    topic);
+			watch(s, rel, W_DIRS, W_GROUPS, topic, 0);
+		}
+		return !add_change(ch, n, topic, CH_GROUPS);
+	}
+	/* a config, a partition: a whole pass; other files: none */
+	return strncmp(name, "config", 6) == 0 ||
+	    (name[0] != '\0' && strspn(name, "0123456789") ==
+	    strlen(name));
+}
+
+/*
  * event - what one inotify event changed: a partition, a topic's groups
  * or scheduled files (noted in ch), or something only a whole pass
  * takes in (returns 1: a topic made or deleted, a config, a partition
@@ -199,7 +238,6 @@ event(struct sess *s, const struct inotify_event *ev, struct change *ch,
 {
 	char rel[2 * SPOOL_NAME_MAX + 64], topic[SPOOL_NAME_MAX + 1];
 	const char *name = ev->len > 0 ? ev->name : "";
-	struct spool_topic *t;
 	struct wmap *w = NULL;
 	size_t i;
 
@@ -225,32 +263,7 @@ event(struct sess *s, const struct inotify_event *ev, struct change *ch,
 	case W_PART:
 		return !add_change(ch, n, topic, w->part);
 	case W_TOPIC:
-		if (strncmp(name, ".scheduled.", 11) == 0)
-			return !add_change(ch, n, topic, CH_SCHED);
-		if (strcmp(name, "scheduled") == 0) {
-			watch_sched(s, topic);
-			return !add_change(ch, n, topic, CH_SCHED);
-		}
-		if (strcmp(name, "groups") == 0) {
-			/*
-			 * A group made before the watch on groups/ is in
-			 * sends no event there: watch the groups it holds
-			 * now too, or a commit to one would go unseen.
-			 */
-			if (spool_topic_open(s->sp, topic, &t) == 0) {
-				watch_groups(s, t);
-				spool_topic_close(t);
-			} else {
-				snprintf(rel, sizeof(rel), "topics/%s/groups",
-				    topic);
-				watch(s, rel, W_DIRS, W_GROUPS, topic, 0);
-			}
-			return !add_change(ch, n, topic, CH_GROUPS);
-		}
-		/* a config, a partition: a whole pass; other files: none */
-		return strncmp(name, "config", 6) == 0 ||
-		    (name[0] != '\0' && strspn(name, "0123456789") ==
-		    strlen(name));
+		return topic_event(s, topic, name, ch, n);
 	case W_GROUPS:
 		if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && name[0] != '.') {
 			snprintf(rel, sizeof(rel), "topics/%s/groups/%.255s",

@@ -1,5 +1,5 @@
 /*
- * replicate.h - declarations shared by mirror.c and repl_*.c, not part
+ * replicate.h - declarations shared by mirror*.c and repl_*.c, not part
  * of the public interface (spool.h)
  */
 
@@ -51,6 +51,17 @@ struct spool_minstall {
 	int		 closed;	/* an END batch came */
 };
 
+/*
+ * the transaction spool_mirror_held last found settled, so that the
+ * rest of its batches cost no lookup: settled for every pass that began
+ * at since or later (a commit's end only moves into the past)
+ */
+struct spool_mheld {
+	char		 topic[SPOOL_NAME_MAX + 1];
+	uint64_t	 txid;		/* 0: none (no transaction has 0) */
+	int64_t		 since;
+};
+
 /* a batch of a segment, for the divergence probe */
 struct spool_mbatch {
 	off_t		 pos;
@@ -88,6 +99,13 @@ int	 spool_mirror_reload(struct spool_mirror *);
 uint64_t spool_mirror_gen(struct spool_mirror *);
 int	 spool_mirror_set_gen(struct spool_mirror *, uint64_t gen, int sync);
 int	 spool_mirror_held(struct spool_topic *, const struct spool_bhdr *,
-	    int64_t since);
+	    int64_t since, struct spool_mheld *);
+
+/* mirror.c, for mirror_cut.c and mirror_install.c */
+int	 spool_mirror_load(struct spool_mirror *);
+void	 spool_mirror_close_head(struct spool_mirror *);
+int	 spool_mirror_walk_last(struct spool_mirror *, int logfd, int idxfd,
+	    uint64_t base, uint64_t next, off_t size);
+int	 spool_mirror_unlink_seg(int partfd, uint64_t base);
 
 #endif

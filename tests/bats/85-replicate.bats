@@ -640,3 +640,46 @@ sched_files() {
 	run mq-topic -s "$A" verify
 	expect_status 0
 }
+
+@test "a committed transaction's batches cost the sender one look at its state, not one a batch" {
+	need_strace
+	mq-topic -s "$A" create -P 1 t >/dev/null
+	tx=$(seq 200000 | mq-send -s "$A" --prepare t)
+	mq-send -s "$A" --commit "$tx"
+	(($(mq-topic -s "$A" dump t | grep -c ' data ') >= 5))
+	# through a pipe: the sender looks at every batch (a local receiver
+	# reads the files itself while no commit is under way)
+	strace -f -qq -e trace=openat -o "$T/trace" "$R" "${E[@]}" "host:$A" "$B"
+	same_logs "$A" "$B"
+	# once for any commit under way, once for this one (one a batch: 9)
+	local looks
+	looks=$(grep -c '"txn"' "$T/trace")
+	((looks <= 3)) || { echo "txn/ opened $looks times" >&2; false; }
+}
+
+@test "--follow holds a commit under way back and sends it once it is done (settled is remembered, under way never)" {
+	need_strace
+	mq-topic -s "$A" create -P 2 t >/dev/null
+	mq-send -s "$A" t before
+	tx=$(printf 'k1:x1\nk2:x2\nk3:x3\nk4:x4\n' | mq-send -s "$A" --prepare -K : t)
+	# the committer dies with every batch appended: the state says committing
+	MQ_IO=sync run strace -f -qq -o /dev/null \
+	    -e inject=fdatasync:signal=KILL:when=1 mq-send -s "$A" --commit "$tx"
+	expect_status 137
+	bg "$T/f.out" "$T/f.err" "$R" --follow "${E[@]}" "$A" "host:$B"
+	local fp=$BG_PID
+	wait_until 10 bash -c "mq-recv -s '$B' t 2>/dev/null | grep -qx before"
+	# the first pass met it under way and sent none of it (a send, a
+	# reader of the source or a tick would complete it: none ran)
+	expect_eq "$(mq-recv -s "$B" t | grep -c '^x')" 0 "while under way"
+	# done: the next pass of each partition sends it all
+	mq-send -s "$A" --commit "$tx"
+	mq-send -s "$A" -p 0 t after0
+	mq-send -s "$A" -p 1 t after1
+	wait_until 30 bash -c "[[ \$(mq-recv -s '$B' t | grep -c '^x') == 4 ]]"
+	wait_until 10 bash -c "mq-recv -s '$B' t | grep -qx after1"
+	wait_until 10 bash -c "mq-recv -s '$B' t | grep -qx after0"
+	stop_bg "$fp"
+	expect_eq "$(mq-recv -s "$B" -F '%p %o %s\n' t | sort)" \
+	    "$(mq-recv -s "$A" -F '%p %o %s\n' t | sort)" "replica and source"
+}

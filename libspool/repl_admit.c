@@ -1,0 +1,183 @@
+/*
+ * repl_admit.c - what the receiver settles before any data: may this
+ * spool receive from the sender, and the topic configs it takes over
+ *
+ * A spool may receive from a source if it is a replica of that source,
+ * or holds no batch; a replica of another spool or a primary holding
+ * data only with --demote (never the source itself).  Becoming a
+ * replica, it first keeps its own scheduled messages aside in
+ * SPOOL/diverged/ (never drops them), then records the source's identity
+ * (repl_role.c).  A topic's config is made the source's, growing only
+ * (spool_topic_config_update refuses what may not change).  The contract
+ * of replication is at the top of repl_send.c.  It never prints
+ * (opts.report does).
+ */
+
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "repl.h"
+
+/* holds_data - whether any partition of the spool holds a batch */
+static int
+holds_data(struct spool *sp)
+{
+	struct spool_topic *t;
+	struct spool_part_info pi;
+	char **names;
+	size_t n, i;
+	uint32_t p;
+	int r, found = 0;
+
+	if ((r = spool_topic_list(sp, &names, &n)) < 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if (!found && spool_topic_open(sp, names[i], &t) == 0) {
+			for (p = 0; p < t->cfg.partitions && !found; p++)
+				if (spool_part_bounds(t, p, &pi) == 0 &&
+				    (pi.bytes > 0 || pi.segments > 1))
+					found = 1;
+			spool_topic_close(t);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return found;
+}
+
+/*
+ * sched_aside - a spool about to become a replica of this source keeps
+ * its own scheduled messages aside, never drops them: each topic's
+ * scheduled/ becomes SPOOL/diverged/TOPIC.scheduled.MS (batch files as
+ * mq-spool(5) describes them), and the source's are copied afresh
+ */
+static int
+sched_aside(struct sess *s)
+{
+	char **names, name[SPOOL_NAME_MAX + 48], rel[SPOOL_NAME_MAX + 16];
+	size_t n, i;
+	int r, dfd = -1, moved = 0;
+
+	if (s->sp->topicsfd < 0)
+		return 0;
+	if ((r = spool_topic_list(s->sp, &names, &n)) < 0)
+		return r;
+	for (i = 0; i < n && r == 0; i++) {
+		snprintf(rel, sizeof(rel), "%s/scheduled", names[i]);
+		if (faccessat(s->sp->topicsfd, rel, F_OK,
+		    AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (dfd < 0) {
+			if (mkdirat(s->sp->dirfd, ASIDE_DIR, 0775) == 0 &&
+			    spool_fsync_dir(s->sp->dirfd) < 0)
+				r = -errno;
+			if (r == 0 && (dfd = openat(s->sp->dirfd, ASIDE_DIR,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC)) == -1)
+				r = -errno;
+			if (r < 0)
+				break;
+		}
+		snprintf(name, sizeof(name), "%s.scheduled.%" PRId64, names[i],
+		    spool_now_ms());
+		if (renameat(s->sp->topicsfd, rel, dfd, name) == -1) {
+			r = -errno;
+			break;
+		}
+		moved++;
+		repl_report(s, 0, "%s: its own scheduled messages kept in "
+		    "%s/%s/%s", names[i], s->path, ASIDE_DIR, name);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	/* both names must stick before the source's files come in */
+	if (r == 0 && moved > 0 && (spool_fsync_dir(dfd) < 0 ||
+	    spool_fsync_dir(s->sp->topicsfd) < 0))
+		r = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	return r;
+}
+
+/*
+ * check_role - may this spool receive from the sender?  A replica of it,
+ * or an empty spool, yes; a primary holding data only with --demote.
+ */
+int
+repl_check_role(struct sess *s)
+{
+	char src[64];
+	int r, demote = (s->flags & SPOOL_REPL_DEMOTE) != 0;
+
+	if (s->peer_id[0] != '\0' && strcmp(s->peer_id, s->id) == 0)
+		return repl_fail(s, -SPOOL_EROLE, "%s: source and destination "
+		    "are the same spool", s->path);
+	if ((r = spool_replica_of(s->sp, src, sizeof(src))) < 0)
+		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
+	if (r == 1 && strcmp(src, s->peer_id) == 0)
+		return 0;
+	if (r == 1 && !demote)
+		return repl_fail(s, -SPOOL_EROLE, "%s is a replica of another "
+		    "spool (%s); --demote makes it a replica of this source",
+		    s->path, src);
+	if (r == 0 && !demote) {
+		if ((r = holds_data(s->sp)) < 0)
+			return repl_fail(s, r, "%s: %s", s->path, strerror(-r));
+		if (r)
+			return repl_fail(s, -SPOOL_EROLE, "%s is a primary "
+			    "holding data: refusing to replicate over it (are "
+			    "SRC and DST swapped?); --demote makes it a "
+			    "replica",
+			    s->path);
+	}
+	if (s->flags & SPOOL_REPL_DRYRUN)
+		return 0;
+	if ((r = sched_aside(s)) < 0)
+		return repl_fail(s, r, "%s/%s: %s", s->path, ASIDE_DIR,
+		    strerror(-r));
+	if ((r = repl_mark_replica(s->sp, s->peer_id)) < 0)
+		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
+	repl_report(s, 1, "%s: now a replica of %s", s->path, s->peer_id);
+	return 0;
+}
+
+/* config_apply - make topic t's config the source's text (growing only) */
+int
+repl_config_apply(struct sess *s, struct spool_topic *t, const char *text)
+{
+	char mine[CONFIG_TEXT], copy[CONFIG_TEXT], *kv[32], *line, *save = NULL;
+	size_t n = 0;
+	int r;
+
+	if (spool_config_format(&t->cfg, mine, sizeof(mine)) < 0 ||
+	    strcmp(mine, text) == 0)
+		return 0;
+	snprintf(copy, sizeof(copy), "%s", text);
+	for (line = strtok_r(copy, "\n", &save); line != NULL && n < 32;
+	    line = strtok_r(NULL, "\n", &save))
+		if (strchr(line, '=') != NULL)
+			kv[n++] = line;
+	if ((r = spool_topic_config_update(t, (const char *const *)kv,
+	    n)) < 0)
+		return repl_fail(s, r, "%s: config from the source: %s",
+		    t->name, spool_errmsg(s->sp));
+	repl_report(s, 1, "%s: config updated", t->name);
+	return 0;
+}
