@@ -109,6 +109,7 @@ void	 spool_bhdr_newer(const unsigned char *, char *buf, size_t len);
 void	 spool_batch_end(unsigned char *hdr, uint64_t next, int64_t ts);
 int	 spool_batch_read_file(struct spool *, const char *what, int dfd,
 	    const char *name, unsigned char **, size_t *, struct spool_bhdr *);
+int	 spool_batch_grow(unsigned char **, size_t *cap, size_t need);
 
 /* decoding a batch body */
 struct spool_body {
