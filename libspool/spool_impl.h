@@ -215,6 +215,10 @@ int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 int	 spool_part_open(struct spool_topic *, uint32_t part);
 int	 spool_lock_file(int dirfd, int how);
 int	 spool_topic_reload(struct spool_topic *);
+/* topic.c and topic_config.c */
+#define SPOOL_CONFIG_MAX	8192	/* bytes of a config file */
+int	 spool_topic_make_part(const struct spool *, int tfd, uint32_t n);
+int	 spool_topic_config_load(struct spool_topic *);
 
 /* group.c: one member of a consumer group (consumer.c reads for it) */
 #define SPOOL_GROUP_REFRESH_MS 200	/* how often members look at each other */
