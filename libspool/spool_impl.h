@@ -233,6 +233,10 @@ void	 spool_group_give(struct spool_group *, uint32_t part);
 int	 spool_group_committed(struct spool_group *, uint32_t part, uint64_t *);
 int	 spool_group_commit(struct spool_group *, uint32_t part, uint64_t off);
 int	 spool_group_sync(struct spool_group *);
+int	 spool_group_topdir(struct spool_topic *, int create);
+int	 spool_group_dir(struct spool_topic *, const char *, int create);
+int	 spool_group_lockat(int dirfd, const char *name, int how);
+int	 spool_group_held(int dirfd, const char *name);
 int	 spool_group_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
 
