@@ -14,6 +14,7 @@
 
 struct kslot;
 
+/* the key map: key hash -> newest offset (compact_keys.c) */
 struct kmap {
 	struct kslot	*s;
 	size_t		 cap;		/* slots, a power of two */
@@ -34,6 +35,7 @@ struct cstate {
 	int		 hastail;	/*  (older state files lack it) */
 };
 
+/* one run over one partition */
 struct cctx {
 	struct spool_topic *t;
 	struct spool_io	*io;

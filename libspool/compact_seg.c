@@ -11,8 +11,9 @@
  * meets its successor without a gap.
  *
  * A segment that does not read as one is damage (-EBADMSG, left for
- * verify), one written by a newer mq is -EPROTO; either way nothing is
- * written.  It does not open, sync or rename files (compact_install.c).
+ * verify), one written by a newer mq is -EPROTO; either way the segment
+ * stays as it is.  It does not open, sync or rename files
+ * (compact_install.c).
  */
 
 #include <errno.h>
