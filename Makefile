@@ -40,6 +40,7 @@ HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jo
        cmd/topic.h cmd/recv.h cmd/send.h cmd/json_in.h \
        libspool/proto.h libspool/replicate.h libspool/repl.h
 HDR += libspool/sched.h libspool/txn.h libspool/dedup.h
+HDR += libspool/compact.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
 B = build

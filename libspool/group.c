@@ -27,7 +27,9 @@
  * last commits may be lost, which means redelivery, never loss: delivery
  * is at least once.
  *
- * The consumer (consumer.c) ties a group member to a reader.
+ * The consumer (consumer.c) ties a group member to a reader.  What is
+ * done to a group from outside it (list, info, verify, reset, delete,
+ * store, live) is group_admin.c's.
  */
 
 #include <sys/file.h>
@@ -62,9 +64,9 @@ struct spool_group {
 	int		 rank;
 };
 
-/* open_groups - topics/T/groups/, made if asked */
-static int
-open_groups(struct spool_topic *t, int create)
+/* spool_group_topdir - topics/T/groups/, made if asked */
+int
+spool_group_topdir(struct spool_topic *t, int create)
 {
 	int fd, r;
 
@@ -79,15 +81,15 @@ open_groups(struct spool_topic *t, int create)
 	return fd == -1 ? -errno : fd;
 }
 
-/* open_group - the directory of group name, made if asked */
-static int
-open_group(struct spool_topic *t, const char *name, int create)
+/* spool_group_dir - the directory of group name, made if asked */
+int
+spool_group_dir(struct spool_topic *t, const char *name, int create)
 {
 	int gsfd, fd;
 
 	if (!spool_topic_name_ok(name))
 		return -EINVAL;
-	if ((gsfd = open_groups(t, create)) < 0)
+	if ((gsfd = spool_group_topdir(t, create)) < 0)
 		return gsfd;
 	/* a new group's entry must survive, or its commits would not */
 	if (create && mkdirat(gsfd, name, 0775) == 0)
@@ -101,9 +103,12 @@ open_group(struct spool_topic *t, const char *name, int create)
 	return fd;
 }
 
-/* lockat - open dirfd/name and flock it; -EAGAIN if held elsewhere */
-static int
-lockat(int dirfd, const char *name, int how)
+/*
+ * spool_group_lockat - open dirfd/name and flock it; -EAGAIN if held
+ * elsewhere
+ */
+int
+spool_group_lockat(int dirfd, const char *name, int how)
 {
 	int fd, e;
 
@@ -121,9 +126,9 @@ lockat(int dirfd, const char *name, int how)
 	return fd;
 }
 
-/* held - whether someone holds dirfd/name locked exclusive */
-static int
-held(int dirfd, const char *name)
+/* spool_group_held - whether someone holds dirfd/name locked exclusive */
+int
+spool_group_held(int dirfd, const char *name)
 {
 	int fd, r;
 
@@ -179,18 +184,19 @@ spool_group_open(struct spool_topic *t, const char *name,
 		free(g);
 		return -ENOMEM;
 	}
-	if ((g->gfd = open_group(t, name, 1)) < 0) {
+	if ((g->gfd = spool_group_dir(t, name, 1)) < 0) {
 		r = g->gfd;
 		free(g->name);
 		free(g);
 		return r;
 	}
-	if ((r = lockat(g->gfd, "lock", LOCK_SH)) < 0)
+	if ((r = spool_group_lockat(g->gfd, "lock", LOCK_SH)) < 0)
 		goto fail;
 	g->lockfd = r;
 	for (g->slot = 0; g->slot < SLOT_MAX; g->slot++) {
 		snprintf(slot, sizeof(slot), "member.%d", g->slot);
-		if ((r = lockat(g->gfd, slot, LOCK_EX | LOCK_NB)) >= 0)
+		if ((r = spool_group_lockat(g->gfd, slot,
+		    LOCK_EX | LOCK_NB)) >= 0)
 			break;
 		if (r != -EAGAIN)
 			goto fail;
@@ -229,7 +235,7 @@ spool_group_refresh(struct spool_group *g)
 	while ((de = readdir(d)) != NULL) {
 		if (sscanf(de->d_name, "member.%d", &n) != 1 || n < 0)
 			continue;
-		if (n != g->slot && !held(g->gfd, de->d_name))
+		if (n != g->slot && !spool_group_held(g->gfd, de->d_name))
 			continue;
 		live++;
 		if (n < g->slot)
@@ -275,7 +281,7 @@ spool_group_take(struct spool_group *g, uint32_t part)
 	if (g->plock[part] >= 0)
 		return 0;
 	snprintf(name, sizeof(name), "%" PRIu32 ".lock", part);
-	if ((fd = lockat(g->gfd, name, LOCK_EX | LOCK_NB)) < 0)
+	if ((fd = spool_group_lockat(g->gfd, name, LOCK_EX | LOCK_NB)) < 0)
 		return fd;
 	g->plock[part] = fd;
 	return 0;
@@ -364,234 +370,4 @@ spool_group_close(struct spool_group *g)
 	free(g->seq);
 	free(g->name);
 	free(g);
-}
-
-/* group_entry - a directory entry that may be a group */
-static int
-group_entry(const struct dirent *de, void *arg)
-{
-	return spool_topic_name_ok(de->d_name);
-}
-
-/* spool_group_list - the groups of a topic, sorted */
-int
-spool_group_list(struct spool_topic *t, char ***names, size_t *n)
-{
-	DIR *d;
-	int r;
-
-	*names = NULL;
-	*n = 0;
-	if ((r = spool_opendir(t->dirfd, "groups", &d)) < 0)
-		return r == -ENOENT ? 0 : r;
-	return spool_dir_names(d, group_entry, NULL, names, n);
-}
-
-/*
- * spool_group_info - a group's committed offset of part (-ENOENT if it
- * never committed) and whether a live member holds the partition
- */
-int
-spool_group_info(struct spool_topic *t, const char *name, uint32_t part,
-    uint64_t *off, int *isheld)
-{
-	char lk[32];
-	uint64_t seq;
-	int gfd, r;
-
-	if ((gfd = open_group(t, name, 0)) < 0)
-		return gfd;
-	snprintf(lk, sizeof(lk), "%" PRIu32 ".lock", part);
-	*isheld = held(gfd, lk);
-	r = spool_offset_read(gfd, part, off, &seq);
-	close(gfd);
-	return r == -EBADMSG ? spool_offset_damaged(t, name, part) : r;
-}
-
-/*
- * spool_group_verify - report each offset file of each group that holds
- * no readable commit; returns how many, or -errno.  Reads only.
- */
-int
-spool_group_verify(struct spool_topic *t, void (*report)(void *,
-    const char *), void *arg)
-{
-	struct dirent *de;
-	char **names, msg[SPOOL_ERRMSG_MAX];
-	uint64_t off, seq;
-	uint32_t part;
-	size_t n, i;
-	DIR *d;
-	int r, bad = 0;
-	char end;
-
-	if ((r = spool_group_list(t, &names, &n)) < 0)
-		return r;
-	for (i = 0; i < n; i++) {
-		int gfd = open_group(t, names[i], 0);
-
-		if (gfd < 0 || (r = spool_opendir(gfd, ".", &d)) < 0) {
-			r = gfd < 0 ? gfd : r;
-			if (gfd >= 0)
-				close(gfd);
-			break;
-		}
-		while ((de = readdir(d)) != NULL) {
-			if (sscanf(de->d_name, "%" SCNu32 ".offse%c", &part,
-			    &end) != 2 || end != 't' ||
-			    spool_offset_read(gfd, part, &off, &seq) != -EBADMSG)
-				continue;
-			spool_offset_damaged(t, names[i], part);
-			snprintf(msg, sizeof(msg), "%s (the group starts "
-			    "there again from its start position)",
-			    spool_errmsg(t->sp));
-			if (report != NULL)
-				report(arg, msg);
-			bad++;
-		}
-		closedir(d);
-		close(gfd);
-	}
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	return r < 0 ? r : bad;
-}
-
-/* admin - take a group away from its members, or -EAGAIN while one lives */
-static int
-admin(struct spool_topic *t, const char *name, int *gfd)
-{
-	int fd;
-
-	if ((*gfd = open_group(t, name, 0)) < 0)
-		return *gfd;
-	if ((fd = lockat(*gfd, "lock", LOCK_EX | LOCK_NB)) < 0) {
-		close(*gfd);
-		return fd;
-	}
-	return fd;
-}
-
-/*
- * spool_group_reset - set every partition's committed offset of a group
- * to position to; -EAGAIN while a member is live
- */
-int
-spool_group_reset(struct spool_topic *t, const char *name,
-    const struct spool_pos *to)
-{
-	struct spool_reader_opts o;
-	struct spool_reader *r;
-	struct spool_part_info pi;
-	uint64_t off, seq;
-	uint32_t p;
-	int gfd, lfd, fd, s = 0;
-
-	if ((lfd = admin(t, name, &gfd)) < 0)
-		return lfd;
-	for (p = 0; p < t->cfg.partitions && s == 0; p++) {
-		memset(&o, 0, sizeof(o));
-		o.partition = (int)p;
-		o.start = *to;
-		o.until.kind = SPOOL_POS_NONE;
-		if ((s = spool_reader_open(t, &o, &r)) < 0)
-			break;
-		s = spool_reader_position(r, p, &off);
-		spool_reader_close(r);
-		if (s < 0 || (s = spool_part_bounds(t, p, &pi)) < 0)
-			break;
-		/* an offset past the end is the end, as Kafka clamps it */
-		if (off > pi.next)
-			off = pi.next;
-		fd = -1;
-		seq = 0;
-		s = spool_offset_write(t->sp, gfd, &fd, p, &seq, off);
-		/* a reset is an operator's act: make it stick */
-		if (fd >= 0) {
-			if (s == 0 && !t->sp->nosync && fdatasync(fd) == -1)
-				s = -errno;
-			close(fd);
-		}
-	}
-	close(lfd);
-	close(gfd);
-	return s;
-}
-
-/* spool_group_delete - remove a group; -EAGAIN while a member is live */
-int
-spool_group_delete(struct spool_topic *t, const char *name)
-{
-	int gsfd, gfd, lfd, r;
-
-	if ((lfd = admin(t, name, &gfd)) < 0)
-		return lfd;
-	if ((gsfd = open_groups(t, 0)) < 0) {
-		r = gsfd;
-	} else {
-		r = spool_rmtree(gsfd, name);
-		/* the group stays gone */
-		if (r == 0)
-			r = spool_sync_dir(t->sp, gsfd);
-		close(gsfd);
-	}
-	close(lfd);
-	close(gfd);
-	return r;
-}
-
-/*
- * spool_group_store - set a group's committed offset of part (the group
- * made if new), durably; 0 without writing while a live member holds
- * the partition (its own commits win).  For mq-replicate.
- */
-int
-spool_group_store(struct spool_topic *t, const char *name, uint32_t part,
-    uint64_t off)
-{
-	char lk[32];
-	uint64_t seq = 0, cur;
-	int gfd, fd = -1, r;
-
-	if ((gfd = open_group(t, name, 1)) < 0)
-		return gfd;
-	snprintf(lk, sizeof(lk), "%" PRIu32 ".lock", part);
-	if (held(gfd, lk) || (spool_offset_read(gfd, part, &cur, &seq) == 0 &&
-	    cur == off)) {
-		close(gfd);
-		return 0;
-	}
-	r = spool_offset_write(t->sp, gfd, &fd, part, &seq, off);
-	/* a replica acknowledges what it stored: make it stick */
-	if (fd >= 0) {
-		if (r == 0 && !t->sp->nosync && fdatasync(fd) == -1)
-			r = -errno;
-		close(fd);
-	}
-	close(gfd);
-	return r;
-}
-
-/*
- * spool_group_live - 1 while a member of the group runs (it holds the
- * group's lock shared), 0 when none does or there is no such group;
- * needs no write access
- */
-int
-spool_group_live(struct spool_topic *t, const char *name)
-{
-	int gfd, fd, r;
-
-	if ((gfd = open_group(t, name, 0)) < 0)
-		return gfd == -ENOENT ? 0 : gfd;
-	fd = openat(gfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(gfd);
-	if (fd == -1)
-		return errno == ENOENT ? 0 : -errno;
-	while ((r = flock(fd, LOCK_EX | LOCK_NB)) == -1 && errno == EINTR)
-		;
-	r = r == 0 ? 0 : errno == EWOULDBLOCK ? 1 : -errno;
-	close(fd);	/* and with it the probe's lock, if it got one */
-	return r;
 }

@@ -60,6 +60,85 @@ seg_max_ts(struct spool_io *io, int pfd, uint64_t base, int64_t *max_ts,
 }
 
 /*
+ * part_retain - delete the oldest segments of partition p (directory
+ * pfd) that retention says go, reporting each; *deleted counts them (a
+ * count over the partitions so far: the directory is synced when it is
+ * not 0).  Returns 0 or -errno.
+ */
+static int
+part_retain(struct spool_topic *t, struct spool_io *io, uint32_t p,
+    int pfd, int64_t now, void (*report)(void *, const char *), void *arg,
+    int *deleted)
+{
+	struct spool_seglist l;
+	char name[SPOOL_SEGNAME_LEN + 16], msg[256];
+	uint64_t total;
+	int64_t max_ts = INT64_MIN;
+	off_t size, *sizes;
+	size_t i;
+	int r = 0;
+
+	if ((r = spool_seg_list(pfd, &l)) < 0)
+		return r;
+	total = 0;
+	sizes = calloc(l.n ? l.n : 1, sizeof(*sizes));
+	if (sizes == NULL)
+		r = -ENOMEM;
+	for (i = 0; r >= 0 && i < l.n; i++) {
+		struct stat st;
+
+		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
+		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			sizes[i] = st.st_size;
+		total += sizes[i];
+	}
+	/*
+	 * A prefix of the segments goes, the newest always stays;
+	 * none by age or size when cleanup.policy is compact alone
+	 * (a table keeps its keys however old)
+	 */
+	for (i = 0; r >= 0 && i + 1 < l.n &&
+	    t->cfg.compact != SPOOL_CLEANUP_COMPACT; i++) {
+		int old = 0, big = 0;
+
+		if (t->cfg.retention_ms >= 0) {
+			if ((r = seg_max_ts(io, pfd, l.base[i], &max_ts,
+			    &size)) < 0)
+				break;
+			old = max_ts != INT64_MIN &&
+			    max_ts < now - t->cfg.retention_ms;
+		}
+		big = t->cfg.retention_bytes >= 0 &&
+		    total > (uint64_t)t->cfg.retention_bytes;
+		if (!old && !big)
+			break;
+		/* the log first: an index without its log is ignored */
+		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
+		if (unlinkat(pfd, name, 0) == -1 && errno != ENOENT) {
+			r = -errno;
+			break;
+		}
+		spool_seg_name(name, l.base[i], SPOOL_IDX_SUFFIX);
+		(void)unlinkat(pfd, name, 0);
+		total -= sizes[i];
+		(*deleted)++;
+		if (report != NULL) {
+			snprintf(msg, sizeof(msg), "%s/%" PRIu32 "/%020"
+			    PRIu64 ".log: deleted (%s)", t->name, p,
+			    l.base[i], old ? "retention.ms" :
+			    "retention.bytes");
+			report(arg, msg);
+		}
+	}
+	/* the deletions must not come back after a crash */
+	if (r >= 0 && *deleted > 0)
+		r = spool_sync_dir(t->sp, pfd);
+	free(sizes);
+	spool_seg_free(&l);
+	return r;
+}
+
+/*
  * spool_topic_gc - apply retention: delete, oldest first, the segments
  * (never the newest of a partition) whose messages are all older than
  * retention.ms, or that take the partition over retention.bytes; report
@@ -72,13 +151,8 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
     void (*report)(void *, const char *), void *arg)
 {
 	struct spool_io *io = spool_get_io(t->sp);
-	struct spool_seglist l;
-	char name[SPOOL_SEGNAME_LEN + 16], msg[256];
-	uint64_t total;
-	int64_t max_ts = INT64_MIN;
-	off_t size, *sizes;
+	char msg[256];
 	uint32_t p;
-	size_t i;
 	int pfd, n, r = 0, bad = 0, deleted = 0;
 
 	if (io == NULL)
@@ -97,65 +171,7 @@ spool_topic_gc(struct spool_topic *t, int64_t now,
 			close(pfd);
 			continue;
 		}
-		if ((r = spool_seg_list(pfd, &l)) < 0) {
-			close(pfd);
-			break;
-		}
-		total = 0;
-		sizes = calloc(l.n ? l.n : 1, sizeof(*sizes));
-		if (sizes == NULL)
-			r = -ENOMEM;
-		for (i = 0; r >= 0 && i < l.n; i++) {
-			struct stat st;
-
-			spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
-			if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-				sizes[i] = st.st_size;
-			total += sizes[i];
-		}
-		/*
-		 * A prefix of the segments goes, the newest always stays;
-		 * none by age or size when cleanup.policy is compact alone
-		 * (a table keeps its keys however old)
-		 */
-		for (i = 0; r >= 0 && i + 1 < l.n &&
-		    t->cfg.compact != SPOOL_CLEANUP_COMPACT; i++) {
-			int old = 0, big = 0;
-
-			if (t->cfg.retention_ms >= 0) {
-				if ((r = seg_max_ts(io, pfd, l.base[i], &max_ts,
-				    &size)) < 0)
-					break;
-				old = max_ts != INT64_MIN &&
-				    max_ts < now - t->cfg.retention_ms;
-			}
-			big = t->cfg.retention_bytes >= 0 &&
-			    total > (uint64_t)t->cfg.retention_bytes;
-			if (!old && !big)
-				break;
-			/* the log first: an index without its log is ignored */
-			spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
-			if (unlinkat(pfd, name, 0) == -1 && errno != ENOENT) {
-				r = -errno;
-				break;
-			}
-			spool_seg_name(name, l.base[i], SPOOL_IDX_SUFFIX);
-			(void)unlinkat(pfd, name, 0);
-			total -= sizes[i];
-			deleted++;
-			if (report != NULL) {
-				snprintf(msg, sizeof(msg), "%s/%" PRIu32 "/%020"
-				    PRIu64 ".log: deleted (%s)", t->name, p,
-				    l.base[i], old ? "retention.ms" :
-				    "retention.bytes");
-				report(arg, msg);
-			}
-		}
-		/* the deletions must not come back after a crash */
-		if (r >= 0 && deleted > 0)
-			r = spool_sync_dir(t->sp, pfd);
-		free(sizes);
-		spool_seg_free(&l);
+		r = part_retain(t, io, p, pfd, now, report, arg, &deleted);
 		/*
 		 * a damaged partition is not compacted (verify says where);
 		 * the others are, and the damage is the result

@@ -109,6 +109,7 @@ void	 spool_bhdr_newer(const unsigned char *, char *buf, size_t len);
 void	 spool_batch_end(unsigned char *hdr, uint64_t next, int64_t ts);
 int	 spool_batch_read_file(struct spool *, const char *what, int dfd,
 	    const char *name, unsigned char **, size_t *, struct spool_bhdr *);
+int	 spool_batch_grow(unsigned char **, size_t *cap, size_t need);
 
 /* decoding a batch body */
 struct spool_body {
@@ -214,6 +215,10 @@ int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 int	 spool_part_open(struct spool_topic *, uint32_t part);
 int	 spool_lock_file(int dirfd, int how);
 int	 spool_topic_reload(struct spool_topic *);
+/* topic.c and topic_config.c */
+#define SPOOL_CONFIG_MAX	8192	/* bytes of a config file */
+int	 spool_topic_make_part(const struct spool *, int tfd, uint32_t n);
+int	 spool_topic_config_load(struct spool_topic *);
 
 /* group.c: one member of a consumer group (consumer.c reads for it) */
 #define SPOOL_GROUP_REFRESH_MS 200	/* how often members look at each other */
@@ -228,6 +233,10 @@ void	 spool_group_give(struct spool_group *, uint32_t part);
 int	 spool_group_committed(struct spool_group *, uint32_t part, uint64_t *);
 int	 spool_group_commit(struct spool_group *, uint32_t part, uint64_t off);
 int	 spool_group_sync(struct spool_group *);
+int	 spool_group_topdir(struct spool_topic *, int create);
+int	 spool_group_dir(struct spool_topic *, const char *, int create);
+int	 spool_group_lockat(int dirfd, const char *name, int how);
+int	 spool_group_held(int dirfd, const char *name);
 int	 spool_group_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
 

@@ -1,5 +1,5 @@
 /*
- * topic.c - topics: creation, deletion, listing, configuration, bounds
+ * topic.c - topics: creation, deletion, listing, opening
  *
  * A topic is a directory topics/NAME holding its config file, a topic
  * lock and one directory a partition.  A topic appears whole or not at
@@ -13,7 +13,9 @@
  *
  * Configuration changes are serialized by the topic lock and written by
  * atomic replacement; partitions may grow, never shrink.  Growth creates
- * the new partition directories before the config names them.
+ * the new partition directories before the config names them.  Loading
+ * and changing the config is topic_config.c's, a partition's bounds
+ * partition.c's.
  *
  * This module does not append or read messages (writer.c, reader.c),
  * nor check segments (verify.c), nor apply retention (retention.c).
@@ -37,7 +39,7 @@
 
 #include "spool_impl.h"
 
-#define CONFIG_MAX	8192
+#define CONFIG_MAX	SPOOL_CONFIG_MAX
 #define TMP_GRACE_MS	(60 * 60 * 1000)	/* age of a stage gc may remove */
 
 /* spool_topic_name_ok - 1 to 249 of [A-Za-z0-9._-], not . or .. */
@@ -100,11 +102,11 @@ touch(int dirfd, const char *name)
 }
 
 /*
- * make_part - create partition directory N in topic dirfd with its lock
- * and an empty first segment, all synced
+ * spool_topic_make_part - create partition directory N in topic dirfd
+ * with its lock and an empty first segment, all synced
  */
-static int
-make_part(const struct spool *sp, int tfd, uint32_t n)
+int
+spool_topic_make_part(const struct spool *sp, int tfd, uint32_t n)
 {
 	char name[16], seg[SPOOL_SEGNAME_LEN + 16];
 	int fd, r;
@@ -203,7 +205,7 @@ spool_topic_create(struct spool *sp, const char *name,
 	if ((r = touch(tfd, SPOOL_LOCK_NAME)) < 0)
 		goto fail;
 	for (i = 0; i < cfg->partitions; i++)
-		if ((r = make_part(sp, tfd, i)) < 0)
+		if ((r = spool_topic_make_part(sp, tfd, i)) < 0)
 			goto fail;
 	if ((r = spool_sync_dir(sp, tfd)) < 0)
 		goto fail;
@@ -373,28 +375,6 @@ spool_topic_list(struct spool *sp, char ***names, size_t *np)
 	return spool_dir_names(d, topic_entry, NULL, names, np);
 }
 
-/* load_config - read the topic's config file into t->cfg */
-static int
-load_config(struct spool_topic *t)
-{
-	char text[CONFIG_MAX];
-	int r;
-
-	spool_config_default(&t->cfg);
-	r = spool_read_file(t->dirfd, SPOOL_CONFIG_NAME, text, sizeof(text));
-	if (r < 0 && r != -EFBIG)
-		return r;
-	/* a NUL would end the parse early and hide the rest */
-	if (r == -EFBIG || strlen(text) != (size_t)r ||
-	    spool_config_parse(&t->cfg, text) < 0) {
-		spool_seterr(t->sp, "%s/topics/%s/config: damaged: %s",
-		    t->sp->path, t->name, r == -EFBIG ? "too long" :
-		    "not key=value lines of known keys and values");
-		return -EBADMSG;
-	}
-	return 0;
-}
-
 /* spool_topic_open - open an existing topic */
 int
 spool_topic_open(struct spool *sp, const char *name, struct spool_topic **tp)
@@ -420,7 +400,7 @@ spool_topic_open(struct spool *sp, const char *name, struct spool_topic **tp)
 		spool_topic_close(t);
 		return -ENOMEM;
 	}
-	if ((r = load_config(t)) < 0) {
+	if ((r = spool_topic_config_load(t)) < 0) {
 		spool_topic_close(t);
 		return r;
 	}
@@ -438,217 +418,6 @@ spool_topic_close(struct spool_topic *t)
 		close(t->dirfd);
 	free(t->name);
 	free(t);
-}
-
-/* spool_topic_config - the topic's configuration as loaded */
-const struct spool_config *
-spool_topic_config(const struct spool_topic *t)
-{
-	return &t->cfg;
-}
-
-/* spool_topic_reload - read the config again (partitions may grow) */
-int
-spool_topic_reload(struct spool_topic *t)
-{
-	return load_config(t);
-}
-
-/*
- * spool_topic_config_update - set key=value pairs under the topic lock;
- * -EINVAL (detail in spool_errmsg) for a bad key or value or a shrink
- */
-int
-spool_topic_config_update(struct spool_topic *t, const char *const *kv,
-    size_t n)
-{
-	struct spool_config c;
-	char text[CONFIG_MAX], key[128];
-	const char *eq;
-	uint32_t i, old;
-	size_t k;
-	int lfd, r, len;
-
-	if ((lfd = spool_lock_file(t->dirfd, LOCK_EX)) < 0)
-		return lfd;
-	if ((r = load_config(t)) < 0)
-		goto out;
-	c = t->cfg;
-	old = c.partitions;
-	for (k = 0; k < n; k++) {
-		if ((eq = strchr(kv[k], '=')) == NULL ||
-		    (size_t)(eq - kv[k]) >= sizeof(key)) {
-			spool_seterr(t->sp, "%s: expected key=value", kv[k]);
-			r = -EINVAL;
-			goto out;
-		}
-		memcpy(key, kv[k], eq - kv[k]);
-		key[eq - kv[k]] = '\0';
-		if ((r = spool_config_set(&c, key, eq + 1)) < 0) {
-			spool_seterr(t->sp, r == -ENOENT ?
-			    "%s: unknown config key" : "%s: invalid value",
-			    kv[k]);
-			r = -EINVAL;
-			goto out;
-		}
-	}
-	if (c.partitions < old) {
-		spool_seterr(t->sp, "partitions=%" PRIu32 ": partitions may "
-		    "grow, never shrink (now %" PRIu32 ")", c.partitions, old);
-		r = -EINVAL;
-		goto out;
-	}
-	/* new partitions exist before the config names them */
-	for (i = old; i < c.partitions; i++)
-		if ((r = make_part(t->sp, t->dirfd, i)) < 0)
-			goto out;
-	if (c.partitions > old && (r = spool_sync_dir(t->sp, t->dirfd)) < 0)
-		goto out;
-	if ((len = spool_config_format(&c, text, sizeof(text))) < 0) {
-		r = len;
-		goto out;
-	}
-	if ((r = spool_write_file(t->dirfd, SPOOL_CONFIG_NAME, text, len,
-	    !t->sp->nosync)) < 0)
-		goto out;
-	t->cfg = c;
-out:
-	close(lfd);
-	return r;
-}
-
-/* spool_part_open - the directory of partition n, or -ENOENT */
-int
-spool_part_open(struct spool_topic *t, uint32_t n)
-{
-	char name[16];
-	int fd;
-
-	if (n >= t->cfg.partitions)
-		return -ENOENT;
-	snprintf(name, sizeof(name), "%" PRIu32, n);
-	fd = openat(t->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	return fd == -1 ? -errno : fd;
-}
-
-/* open_seg - open a segment (and its index) of a partition for reading */
-static int
-open_seg(int partfd, uint64_t base, int *idxfd)
-{
-	char name[SPOOL_SEGNAME_LEN + 16];
-	int fd;
-
-	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
-	if (idxfd != NULL)
-		*idxfd = openat(partfd, name, O_RDONLY | O_NOFOLLOW |
-		    O_CLOEXEC);
-	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
-	fd = openat(partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1) {
-		fd = -errno;
-		if (idxfd != NULL && *idxfd >= 0)
-			close(*idxfd);
-	}
-	return fd;
-}
-
-/*
- * sealed_end - the next offset an END batch at the very end of a
- * segment names, or UINT64_MAX when there is none to read
- */
-static uint64_t
-sealed_end(struct spool_io *io, int pfd, const char *name, off_t size)
-{
-	unsigned char hdr[SPOOL_HDR_SIZE];
-	struct spool_bhdr h;
-	int fd;
-	ssize_t n;
-
-	if (size < SPOOL_HDR_SIZE || (fd = openat(pfd, name, O_RDONLY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return UINT64_MAX;
-	n = spool_io_pread(io, fd, hdr, sizeof(hdr), size - SPOOL_HDR_SIZE);
-	close(fd);
-	if (n != SPOOL_HDR_SIZE || spool_bhdr_unpack(hdr, &h) < 0 ||
-	    h.type != SPOOL_TYPE_END)
-		return UINT64_MAX;
-	return h.base_offset;
-}
-
-/*
- * spool_part_bounds - first and next offset, bytes, segments, and the
- * offsets missing between segments as far as their END batches tell
- */
-int
-spool_part_bounds(struct spool_topic *t, uint32_t part,
-    struct spool_part_info *pi)
-{
-	struct spool_io *io = spool_get_io(t->sp);
-	struct spool_seglist l;
-	struct spool_scanpos pos;
-	struct stat st;
-	char name[SPOOL_SEGNAME_LEN + 16], why[128];
-	size_t i;
-	int pfd, fd, idx, r;
-
-	memset(pi, 0, sizeof(*pi));
-	if (io == NULL)
-		return -ENOMEM;
-	if ((pfd = spool_part_open(t, part)) < 0)
-		return pfd;
-	if ((r = spool_seg_list(pfd, &l)) < 0) {
-		close(pfd);
-		return r;
-	}
-	for (i = 0; i < l.n; i++) {
-		uint64_t end;
-
-		spool_seg_name(name, l.base[i], SPOOL_LOG_SUFFIX);
-		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			continue;
-		pi->bytes += st.st_size;
-		/* a hole (mq-spool(5), Gaps): its offsets hold no message */
-		if (i + 1 < l.n && (end = sealed_end(io, pfd, name,
-		    st.st_size)) < l.base[i + 1])
-			pi->missing += l.base[i + 1] - end;
-	}
-	pi->segments = (uint32_t)l.n;
-	if (l.n > 0) {
-		pi->first = l.base[0];
-		pi->next = l.base[l.n - 1];
-		if ((fd = open_seg(pfd, l.base[l.n - 1], &idx)) >= 0) {
-			if (fstat(fd, &st) == 0) {
-				memset(&pos, 0, sizeof(pos));
-				r = spool_seg_end(io, fd, idx, l.base[l.n - 1],
-				    st.st_size, &pos, NULL, why, sizeof(why));
-				/* a newer mq's batch: the end is before it */
-				if (r >= 0 || r == -EPROTO)
-					pi->next = pos.next;
-				r = r < 0 && r != -EPROTO ? r : 0;
-			}
-			close(fd);
-			if (idx >= 0)
-				close(idx);
-		} else
-			r = fd;
-		/* an empty oldest segment: the first message is later */
-		if (pi->first > pi->next)
-			pi->first = pi->next;
-		if (pi->missing > pi->next - pi->first)
-			pi->missing = pi->next - pi->first;
-	}
-	spool_seg_free(&l);
-	close(pfd);
-	return r;
-}
-
-/* spool_topic_info - what describe prints for one partition */
-int
-spool_topic_info(struct spool_topic *t, uint32_t part,
-    struct spool_part_info *pi)
-{
-	return spool_part_bounds(t, part, pi);
 }
 
 /*

@@ -101,15 +101,125 @@ cut_aside(struct vctx *v, int fd, uint64_t base, off_t at, off_t size,
 	return r;
 }
 
+/*
+ * torn_tail - a torn tail of segment base (fd) at byte at: cut off with
+ * repair (*size: what is left), reported otherwise
+ */
+static int
+torn_tail(struct vctx *v, int fd, uint64_t base, int head, off_t at,
+    off_t *size)
+{
+	int r;
+
+	if (v->repair) {
+		if (ftruncate(fd, at) == -1)
+			return -errno;
+		/* a repair that is reported is durable */
+		if ((r = spool_io_fdatasync(v->io, fd)) < 0)
+			return r;
+		vreport(v, base, at, "torn tail cut off");
+		*size = at;
+	} else if (head) {
+		vreport(v, base, at, "torn tail (an "
+		    "unfinished write; cut by the next writer "
+		    "or --repair)");
+		v->problems++;
+	} else {
+		vreport(v, base, at, "incomplete batch "
+		    "before the next segment (cut by --repair)");
+		v->problems++;
+	}
+	return 0;
+}
+
+/*
+ * scan_log - check every batch of segment base (fd, *size bytes) and
+ * repair what may be repaired (*size: what is left); *next becomes the
+ * offset after its last batch (UINT64_MAX after a newer mq's batch)
+ */
+static int
+scan_log(struct vctx *v, int fd, uint64_t base, int head, off_t *size,
+    uint64_t *next)
+{
+	struct spool_scanpos pos;
+	char why[128], side[96];
+	off_t from = 0, found;
+	int r = 0, s, newer = 0;
+
+	memset(&pos, 0, sizeof(pos));
+	pos.next = base;
+	while (from < *size) {
+		s = spool_seg_scan(v->io, fd, from, *size, 1, &pos,
+		    why, sizeof(why));
+		if (s == -EPROTO) {
+			/* not damage: never cut; what follows is unknown */
+			vreport(v, base, pos.pos, "written by a newer version "
+			    "of mq (%s); not checked past it", why);
+			v->problems++;
+			newer = 1;
+			break;
+		}
+		if (s < 0)
+			return s;
+		if (s == SCAN_OK)
+			break;
+		if (s == SCAN_TORN) {
+			if ((r = torn_tail(v, fd, base, head, pos.pos,
+			    size)) < 0)
+				return r;
+			break;
+		}
+		vreport(v, base, pos.pos, "%s", why);
+		r = spool_seg_resync(v->io, fd, pos.pos, *size,
+		    pos.next, &found);
+		if (r < 0)
+			return r;
+		if (r == 1) {
+			unsigned char hdr[SPOOL_HDR_SIZE];
+			struct spool_bhdr h;
+
+			/* damage in the middle stays; readers skip it */
+			v->problems++;
+			if (spool_io_pread(v->io, fd, hdr, sizeof(hdr), found)
+			    == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0)
+				pos.next = h.base_offset;
+			from = found;
+			r = 0;
+			continue;
+		}
+		/* a damaged last batch whose extent is sure stays too */
+		r = spool_seg_bound(v->io, fd, pos.pos, *size, pos.next,
+		    &found, &pos.next);
+		if (r < 0)
+			return r;
+		if (r == 1) {
+			v->problems++;
+			from = found;
+			r = 0;
+			continue;
+		}
+		if (v->repair && head) {
+			if ((r = cut_aside(v, fd, base, pos.pos, *size,
+			    side, sizeof(side))) < 0)
+				return r;
+			vreport(v, base, pos.pos, "damaged tail moved to %s",
+			    side);
+			*size = pos.pos;
+		} else
+			v->problems++;
+		break;
+	}
+	*next = newer ? UINT64_MAX : pos.next;
+	return 0;
+}
+
 /* verify_seg - check one segment; repair what may be repaired */
 static int
 verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 {
-	struct spool_scanpos pos;
 	struct stat st;
-	char name[SPOOL_SEGNAME_LEN + 16], why[128], side[96];
-	off_t from = 0, found;
-	int fd, lfd = -1, r = 0, s, newer = 0;
+	char name[SPOOL_SEGNAME_LEN + 16];
+	int fd, lfd = -1, r = 0;
 
 	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
 	fd = openat(v->pfd, name, (v->repair ? O_RDWR : O_RDONLY) |
@@ -137,89 +247,8 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 		vreport(v, base, 0, "offsets %" PRIu64 " to %" PRIu64 " are "
 		    "missing (the segment before ends at %" PRIu64 ")", *next,
 		    base - 1, *next), v->problems++;
-	memset(&pos, 0, sizeof(pos));
-	pos.next = base;
-	while (from < st.st_size) {
-		s = spool_seg_scan(v->io, fd, from, st.st_size, 1, &pos,
-		    why, sizeof(why));
-		if (s == -EPROTO) {
-			/* not damage: never cut; what follows is unknown */
-			vreport(v, base, pos.pos, "written by a newer version "
-			    "of mq (%s); not checked past it", why);
-			v->problems++;
-			newer = 1;
-			break;
-		}
-		if (s < 0) {
-			r = s;
-			goto out;
-		}
-		if (s == SCAN_OK)
-			break;
-		if (s == SCAN_TORN) {
-			if (v->repair) {
-				if (ftruncate(fd, pos.pos) == -1) {
-					r = -errno;
-					goto out;
-				}
-				/* a repair that is reported is durable */
-				if ((r = spool_io_fdatasync(v->io, fd)) < 0)
-					goto out;
-				vreport(v, base, pos.pos, "torn tail cut off");
-				st.st_size = pos.pos;
-			} else if (head) {
-				vreport(v, base, pos.pos, "torn tail (an "
-				    "unfinished write; cut by the next writer "
-				    "or --repair)");
-				v->problems++;
-			} else {
-				vreport(v, base, pos.pos, "incomplete batch "
-				    "before the next segment (cut by --repair)");
-				v->problems++;
-			}
-			break;
-		}
-		vreport(v, base, pos.pos, "%s", why);
-		r = spool_seg_resync(v->io, fd, pos.pos, st.st_size,
-		    pos.next, &found);
-		if (r < 0)
-			goto out;
-		if (r == 1) {
-			unsigned char hdr[SPOOL_HDR_SIZE];
-			struct spool_bhdr h;
-
-			/* damage in the middle stays; readers skip it */
-			v->problems++;
-			if (spool_io_pread(v->io, fd, hdr, sizeof(hdr), found)
-			    == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0)
-				pos.next = h.base_offset;
-			from = found;
-			r = 0;
-			continue;
-		}
-		/* a damaged last batch whose extent is sure stays too */
-		r = spool_seg_bound(v->io, fd, pos.pos, st.st_size, pos.next,
-		    &found, &pos.next);
-		if (r < 0)
-			goto out;
-		if (r == 1) {
-			v->problems++;
-			from = found;
-			r = 0;
-			continue;
-		}
-		if (v->repair && head) {
-			if ((r = cut_aside(v, fd, base, pos.pos, st.st_size,
-			    side, sizeof(side))) < 0)
-				goto out;
-			vreport(v, base, pos.pos, "damaged tail moved to %s",
-			    side);
-			st.st_size = pos.pos;
-		} else
-			v->problems++;
-		break;
-	}
-	*next = newer ? UINT64_MAX : pos.next;
+	if ((r = scan_log(v, fd, base, head, &st.st_size, next)) < 0)
+		goto out;
 	if (!spool_idx_check(v->io, v->pfd, fd, base, st.st_size)) {
 		if (v->repair) {
 			if ((r = spool_idx_build(v->io, v->pfd, fd, base, st.st_size)) < 0)

@@ -1,0 +1,323 @@
+/*
+ * batch_decode.c - the record batch decoder
+ *
+ * Takes apart what batch.c builds (format.h, mq-spool(5)): checks and
+ * decodes a 64-byte batch header (spool_bhdr_unpack), checks a body
+ * against it and walks its records (spool_body_open, spool_body_next),
+ * and reads a file holding one whole batch (spool_batch_read_file).  It
+ * knows nothing of offsets on disk or locks: the reader hands it bytes
+ * it read.
+ *
+ * Decoding treats every byte as hostile: each length is checked against
+ * what is left before it is used, and any disagreement is -EBADMSG with
+ * a reason in the caller's buffer.  Nothing is returned from a batch
+ * whose checksum fails.  A checked header or record carrying what only
+ * a newer format has (format.h, mq-spool(5), Compatibility) is -EPROTO,
+ * never -EBADMSG: it is not damage.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "spool_impl.h"
+
+/* get_varint - read one varint below end; 0 on malformed input */
+static inline int
+get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *v)
+{
+	const unsigned char *p = *pp;
+	uint64_t r = 0;
+	int shift = 0;
+
+	if (p < end && *p < 0x80) {	/* the common one-byte case */
+		*v = *p;
+		*pp = p + 1;
+		return 1;
+	}
+	while (p < end && shift < 64) {
+		r |= (uint64_t)(*p & 0x7f) << shift;
+		if ((*p++ & 0x80) == 0) {
+			*v = r;
+			*pp = p;
+			return 1;
+		}
+		shift += 7;
+	}
+	return 0;
+}
+
+static inline int64_t
+unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/*
+ * spool_bhdr_unpack - check and decode a header: 0 for one this version
+ * reads (data, END or a skippable type), -EPROTO for one written by a
+ * newer mq (the checksum holds; spool_bhdr_newer says what is newer),
+ * -EBADMSG unless the magic and checksum match and every field is in
+ * range
+ */
+int
+spool_bhdr_unpack(const unsigned char *p, struct spool_bhdr *h)
+{
+	if (memcmp(p, SPOOL_MAGIC, 3) != 0)
+		return -EBADMSG;
+	if (get32(p + 4) != spool_crc(0, p + 8, SPOOL_HDR_SIZE - 8))
+		return -EBADMSG;
+	/* the layout after the checksum is the version's: read no more */
+	if (p[3] != SPOOL_VERSION_DIGIT)
+		return p[3] > SPOOL_VERSION_DIGIT && p[3] <= '9' ? -EPROTO :
+		    -EBADMSG;
+	h->base_offset = get64(p + 8);
+	h->count = get32(p + 16);
+	h->body_len = get32(p + 20);
+	h->body_crc = get32(p + 24);
+	h->raw_len = get32(p + 28);
+	h->base_ts = (int64_t)get64(p + 32);
+	h->max_ts = (int64_t)get64(p + 40);
+	h->type = get16(p + 48);
+	h->codec = p[50];
+	h->flags = p[51];
+	h->epoch = get32(p + 52);
+	h->txid = get64(p + 56);
+	if (h->body_len > SPOOL_BODY_MAX || h->raw_len > SPOOL_BODY_MAX)
+		return -EBADMSG;
+	if (h->base_offset > INT64_MAX - (uint64_t)h->count)
+		return -EBADMSG;
+	/* bits 4-7 are hints, ignored; bits 0-3 must be understood */
+	if (h->flags & SPOOL_BF_MUST & ~SPOOL_BF_KNOWN)
+		return -EPROTO;
+	if (h->type >= SPOOL_TYPE_SKIP)
+		return 0;	/* passed over whole: its fields are its own */
+	switch (h->type) {
+	case SPOOL_TYPE_DATA:
+		if (h->count == 0)
+			return -EBADMSG;
+		break;
+	case SPOOL_TYPE_END:
+		if (h->count != 0 || h->body_len != 0)
+			return -EBADMSG;
+		break;
+	default:
+		return -EPROTO;
+	}
+	if (h->codec > SPOOL_CODEC_ZLIB)
+		return -EBADMSG;
+	if (h->codec == SPOOL_CODEC_NONE && h->raw_len != h->body_len)
+		return -EBADMSG;
+	/* each record takes at least four bytes */
+	if ((uint64_t)h->count * 4 > h->raw_len && h->type == SPOOL_TYPE_DATA)
+		return -EBADMSG;
+	return 0;
+}
+
+/*
+ * spool_bhdr_newer - what in a header spool_bhdr_unpack refused with
+ * -EPROTO is newer than this version, as "batch type 7"
+ */
+void
+spool_bhdr_newer(const unsigned char *p, char *buf, size_t len)
+{
+	if (p[3] != SPOOL_VERSION_DIGIT)
+		snprintf(buf, len, "batch format version %c", p[3]);
+	else if (p[51] & SPOOL_BF_MUST & ~SPOOL_BF_KNOWN)
+		snprintf(buf, len, "batch flags 0x%02x", p[51]);
+	else
+		snprintf(buf, len, "batch type %u", get16(p + 48));
+}
+
+/*
+ * spool_body_open - check a body against its header and get ready to
+ * walk its records; body must hold h->body_len bytes.  -EBADMSG: the
+ * checksum fails; -EILSEQ: the checksum holds but the body does not
+ * decode (damage written as it is, not a write caught halfway);
+ * -EINVAL: a skippable batch, which has no records to read.
+ */
+int
+spool_body_open(struct spool_body *b, const struct spool_bhdr *h,
+    const unsigned char *body, char *why, size_t whylen)
+{
+	uLongf zlen;
+	int r;
+
+	/* a skippable batch's body is not ours to read, nor its lengths */
+	if (h->type >= SPOOL_TYPE_SKIP) {
+		snprintf(why, whylen, "batch type %u is passed over, not read",
+		    h->type);
+		return -EINVAL;
+	}
+	if (spool_crc(0, body, h->body_len) != h->body_crc) {
+		snprintf(why, whylen, "body checksum mismatch");
+		return -EBADMSG;
+	}
+	if (h->codec == SPOOL_CODEC_ZLIB) {
+		/* deflate shrinks by 1032:1 at best; claim no more than that */
+		if ((uint64_t)h->raw_len > (uint64_t)h->body_len * 1032 + 64) {
+			snprintf(why, whylen, "zlib body too small for its size");
+			return -EILSEQ;
+		}
+		if ((r = spool_batch_grow(&b->zbuf, &b->zcap,
+		    (size_t)h->raw_len + 1)) < 0)
+			return r;
+		zlen = h->raw_len;
+		if (uncompress(b->zbuf, &zlen, body, h->body_len) != Z_OK ||
+		    zlen != h->raw_len) {
+			/* the checksum held: this is no write in progress */
+			snprintf(why, whylen, "bad zlib body");
+			return -EILSEQ;
+		}
+		body = b->zbuf;
+	}
+	b->p = body;
+	b->end = body + h->raw_len;
+	b->left = h->count;
+	b->offset = h->base_offset;
+	b->base_ts = h->base_ts;
+	return 0;
+}
+
+/*
+ * spool_body_next - the next record: 1 and *m filled, 0 at the end,
+ * -EBADMSG when the records do not add up to the header's count,
+ * -EPROTO for a record with attrs bits of a newer format
+ */
+int
+spool_body_next(struct spool_body *b, struct spool_msg *m)
+{
+	const unsigned char *p = b->p, *end;
+	uint64_t len, v, nh, i;
+	unsigned attrs;
+
+	if (b->left == 0)
+		return b->p == b->end ? 0 : -EBADMSG;
+	if (!get_varint(&p, b->end, &len) || len > (uint64_t)(b->end - p) ||
+	    len < 3)
+		return -EBADMSG;
+	end = p + len;
+	attrs = *p++;
+	if (attrs & ~(unsigned)SPOOL_REC_KNOWN)
+		return -EPROTO;	/* the checksum held: written so */
+	if (!get_varint(&p, end, &v))
+		return -EBADMSG;
+	/* hostile times wrap rather than overflow */
+	m->ts = (int64_t)((uint64_t)b->base_ts + (uint64_t)unzigzag(v));
+	m->ts_given = 0;
+	m->key = NULL;
+	m->keylen = 0;
+	if (attrs & SPOOL_REC_KEY) {
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		m->key = p;
+		m->keylen = v;
+		p += v;
+	}
+	m->id = NULL;
+	m->idlen = 0;
+	if (attrs & SPOOL_REC_ID) {
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		m->id = p;
+		m->idlen = v;
+		p += v;
+	}
+	if (!get_varint(&p, end, &nh) || nh > (uint64_t)(end - p) / 2)
+		return -EBADMSG;
+	if (nh > b->hcap) {
+		struct spool_header *nhd;
+
+		if ((nhd = realloc(b->hdrs, nh * sizeof(*nhd))) == NULL)
+			return -ENOMEM;
+		b->hdrs = nhd;
+		b->hcap = nh;
+	}
+	for (i = 0; i < nh; i++) {
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		b->hdrs[i].name = (const char *)p;
+		b->hdrs[i].namelen = v;
+		p += v;
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		b->hdrs[i].value = p;
+		b->hdrs[i].valuelen = v;
+		p += v;
+	}
+	m->headers = nh ? b->hdrs : NULL;
+	m->nheaders = nh;
+	m->payload = p;
+	m->len = end - p;
+	m->offset = b->offset++;
+	b->left--;
+	b->p = end;
+	return 1;
+}
+
+/* spool_body_free - release a decoder's buffers */
+void
+spool_body_free(struct spool_body *b)
+{
+	free(b->hdrs);
+	free(b->zbuf);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * spool_batch_read_file - a file holding one whole batch (a scheduled
+ * or prepared one), read and checked: 0 with *bufp (malloc'd), *lenp
+ * and *h; -EBADMSG when it is no batch or its checksums fail (the
+ * message names it as what, name), -EPROTO for a newer mq's, -errno
+ */
+int
+spool_batch_read_file(struct spool *sp, const char *what, int dfd,
+    const char *name, unsigned char **bufp, size_t *lenp,
+    struct spool_bhdr *h)
+{
+	struct stat st;
+	unsigned char *buf;
+	ssize_t n;
+	int fd, r = 0;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if (st.st_size < SPOOL_HDR_SIZE ||
+	    st.st_size > SPOOL_HDR_SIZE + (off_t)SPOOL_BODY_MAX) {
+		close(fd);
+		spool_seterr(sp, "%s%s: not a batch", what, name);
+		return -EBADMSG;
+	}
+	if ((buf = malloc(st.st_size)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = pread(fd, buf, st.st_size, 0);
+	close(fd);
+	if (n != st.st_size)
+		r = n < 0 ? -errno : -EIO;
+	else if ((r = spool_bhdr_unpack(buf, h)) < 0 ||
+	    (size_t)h->body_len != (size_t)st.st_size - SPOOL_HDR_SIZE ||
+	    spool_crc(0, buf + SPOOL_HDR_SIZE, h->body_len) != h->body_crc) {
+		spool_seterr(sp, "%s%s: checksum mismatch", what, name);
+		r = r == -EPROTO ? r : -EBADMSG;
+	}
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*bufp = buf;
+	*lenp = st.st_size;
+	return 0;
+}
