@@ -175,7 +175,7 @@ enum spool_cur {
 	SPOOL_CUR_BATCH,	/* c->h at c->pos, whole in the file */
 	SPOOL_CUR_TORN,		/* the segment ends in part of a batch */
 	SPOOL_CUR_BAD,		/* a header that does not check out */
-	SPOOL_CUR_HOLE		/* offsets jump (c->why) */
+	SPOOL_CUR_HOLE		/* offsets spool_damage_jump (c->why) */
 };
 struct spool_cursor {
 	struct spool_io	*io;
@@ -319,13 +319,30 @@ struct spool_reader {
 
 void	 spool_reader_warn(struct spool_reader *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-void	 spool_reader_reset(struct spool_reader *, struct spool_rpart *,
-	    off_t pos);
-int	 spool_reader_seg(struct spool_reader *, struct spool_rpart *,
-	    uint64_t base, off_t pos);
 int	 spool_reader_add_parts(struct spool_reader *, uint32_t count,
 	    const struct spool_pos *start);
 int	 spool_position_start(struct spool_reader *, struct spool_rpart *,
 	    const struct spool_pos *);
+
+/* walk.c: the batches of one partition of a reader */
+void	 spool_walk_reset(struct spool_reader *, struct spool_rpart *,
+	    off_t pos);
+int	 spool_walk_seg(struct spool_reader *, struct spool_rpart *,
+	    uint64_t base, off_t pos);
+void	 spool_walk_collect(struct spool_reader *);
+int	 spool_walk_next(struct spool_reader *, struct spool_rpart *);
+
+/* damage.c: damage, holes and newer batches met by a reader's walk */
+int	 spool_damage_skip(struct spool_reader *, struct spool_rpart *, off_t at,
+	    const char *why);
+int	 spool_damage_newer(struct spool_reader *, struct spool_rpart *, off_t at,
+	    const char *what);
+int	 spool_damage_confirm(struct spool_reader *, struct spool_rpart *,
+	    off_t pos);
+int	 spool_damage_seg_gap(struct spool_reader *, struct spool_rpart *,
+	    uint64_t want, uint64_t base);
+int	 spool_damage_bad_header(struct spool_reader *, struct spool_rpart *);
+int	 spool_damage_jump(struct spool_reader *, struct spool_rpart *,
+	    const struct spool_bhdr *, off_t pos);
 
 #endif
