@@ -265,6 +265,29 @@ int	 spool_txn_verify(struct spool_topic *,
 int	 spool_writer_put_batch(struct spool_writer *, uint32_t part,
 	    unsigned char *buf, size_t len, uint32_t count);
 
+/* head.c: the head segment of a partition, appended to under its lock */
+struct spool_head {
+	struct spool_topic *t;
+	struct spool_io	*io;
+	uint32_t	 part;
+	int		 sync;		/* durable entries and END batches */
+	int		 partfd;
+	int		 lockfd;
+	int		 logfd;
+	int		 idxfd;
+	uint64_t	 segbase;
+	off_t		 end;		/* where the next batch goes */
+	off_t		 lastidx;	/* log position of the last entry */
+	uint64_t	 next;		/* offset of the next message */
+	int		 dirty;		/* written since the last sync */
+};
+void	 spool_head_init(struct spool_head *, struct spool_topic *,
+	    struct spool_io *, uint32_t part, int sync);
+int	 spool_head_append(struct spool_head *, uint32_t epoch,
+	    unsigned char *buf, size_t len, uint32_t count, uint64_t *base);
+int	 spool_head_sync(struct spool_head *);
+void	 spool_head_close(struct spool_head *);
+
 /* schedule.c for repl_*.c: the scheduled store of a replica */
 int	 spool_sched_names(struct spool_topic *, char ***, size_t *);
 int	 spool_sched_get(struct spool_topic *, const char *name,
