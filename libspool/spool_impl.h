@@ -205,6 +205,7 @@ int	 spool_cursor_seek(struct spool_cursor *, uint64_t offset);
 int	 spool_cursor_next(struct spool_cursor *);
 int	 spool_cursor_body(struct spool_cursor *);
 void	 spool_cursor_close(struct spool_cursor *);
+int	 spool_cursor_follows(const struct spool_bhdr *, uint64_t expect);
 
 int	 spool_config_parse(struct spool_config *, char *text);
 

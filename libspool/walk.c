@@ -391,9 +391,7 @@ step(struct spool_reader *r, struct spool_rpart *p)
 	}
 	if (s < 0)
 		return bad_header(r, p, pos);
-	if (p->expect != SPOOL_EXPECT_ANY && h.base_offset != p->expect &&
-	    !(h.base_offset > p->expect &&
-	    (h.flags & SPOOL_BF_COMPACTED)) &&
+	if (spool_cursor_follows(&h, p->expect) < 0 &&
 	    (s = spool_damage_jump(r, p, &h, pos)) != 0)
 		return s;
 	if (h.type == SPOOL_TYPE_END) {
