@@ -195,6 +195,21 @@ cross(struct spool_cursor *c)
 	return SPOOL_CUR_HOLE;
 }
 
+/*
+ * spool_cursor_follows - whether batch h may come where the one before
+ * it ended (expect; UINT64_MAX: not known, anything may): 0 it does, 1
+ * across a legal gap (it is flagged compacted), -1 a hole
+ */
+int
+spool_cursor_follows(const struct spool_bhdr *h, uint64_t expect)
+{
+	if (expect == CUR_ANY || h->base_offset == expect)
+		return 0;
+	if (h->base_offset > expect && (h->flags & SPOOL_BF_COMPACTED))
+		return 1;
+	return -1;
+}
+
 /* take - hand out the batch in c->h at c->pos and step past it */
 static int
 take(struct spool_cursor *c)
@@ -233,7 +248,7 @@ int
 spool_cursor_next(struct spool_cursor *c)
 {
 	ssize_t n;
-	int u, r;
+	int u, r, f;
 
 	if (c->held) {
 		c->held = 0;
@@ -273,11 +288,8 @@ spool_cursor_next(struct spool_cursor *c)
 		}
 		if ((off_t)c->h.body_len > c->size - c->at - SPOOL_HDR_SIZE)
 			return stop(c, SPOOL_CUR_TORN);
-		if (c->expect == CUR_ANY || c->h.base_offset == c->expect)
-			return take(c);
-		if (c->h.base_offset > c->expect &&
-		    (c->h.flags & SPOOL_BF_COMPACTED)) {
-			c->gap = 1;
+		if ((f = spool_cursor_follows(&c->h, c->expect)) >= 0) {
+			c->gap = f;
 			return take(c);
 		}
 		if (c->h.base_offset > c->expect)

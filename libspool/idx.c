@@ -8,7 +8,7 @@
  * of log.  It is a hint: an entry is believed only after the header it
  * points at checks out with the offset it claims, and verify rebuilds
  * an index that disagrees with its log.  Appends are made under the
- * partition lock (writer.c); this module takes no lock itself.
+ * partition lock (head.c); this module takes no lock itself.
  */
 
 #include <sys/stat.h>

@@ -220,52 +220,38 @@ spool_io_pread(struct spool_io *io, int fd, void *buf, size_t len, off_t off)
 	return done;
 }
 
-/*
- * spool_io_pwrite - write all of buf at off, then fdatasync if asked
- *
- * With io_uring the write and the fdatasync go in one submission, linked
- * so that the sync starts only after the write completed in full: a
- * short write breaks the link, the sync comes back -ECANCELED, and the
- * remainder is written and linked again.  A failed sync is returned as
- * it is and never retried: after a failed fsync the kernel may have
- * dropped the dirty pages, so a second fsync that succeeds proves
- * nothing.
- */
-int
-spool_io_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
+/* plain_pwrite - spool_io_pwrite on the sync engine */
+static int
+plain_pwrite(int fd, const void *buf, size_t len, off_t off, int datasync)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pwrite(fd, (const char *)buf + done, len - done,
+		    off + done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		done += n;
+	}
+	if (datasync && fdatasync(fd) == -1)
+		return -errno;
+	return 0;
+}
+
+/* ring_pwrite - spool_io_pwrite on io_uring: the write, its sync linked */
+static int
+ring_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
     off_t off, int datasync)
 {
 	struct io_uring_sqe *sqe;
 	size_t done = 0;
-	ssize_t n;
 	int r, res, wres, sres, i, nsub;
 
-#ifdef SPOOL_FAULTS
-	if (len > 0 && fault(&io->fail_write))
-		return -EIO;
-	if (datasync && fault(&io->fail_sync)) {
-		/* the data is written, its sync "fails" */
-		if ((r = spool_io_pwrite(io, fd, buf, len, off, 0)) < 0)
-			return r;
-		return -EIO;
-	}
-#endif
-	if (!io->uring) {
-		while (done < len) {
-			n = pwrite(fd, (const char *)buf + done, len - done,
-			    off + done);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return -errno;
-			if (n == 0)
-				return -EIO;
-			done += n;
-		}
-		if (datasync && fdatasync(fd) == -1)
-			return -errno;
-		return 0;
-	}
 	while (done < len || (len == 0 && datasync)) {
 		nsub = 0;
 		if (done < len) {
@@ -317,6 +303,38 @@ spool_io_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
 			break;
 	}
 	return 0;
+}
+
+/*
+ * spool_io_pwrite - write all of buf at off, then fdatasync if asked
+ *
+ * With io_uring the write and the fdatasync go in one submission, linked
+ * so that the sync starts only after the write completed in full: a
+ * short write breaks the link, the sync comes back -ECANCELED, and the
+ * remainder is written and linked again.  A failed sync is returned as
+ * it is and never retried: after a failed fsync the kernel may have
+ * dropped the dirty pages, so a second fsync that succeeds proves
+ * nothing.
+ */
+int
+spool_io_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
+    off_t off, int datasync)
+{
+#ifdef SPOOL_FAULTS
+	int r;
+
+	if (len > 0 && fault(&io->fail_write))
+		return -EIO;
+	if (datasync && fault(&io->fail_sync)) {
+		/* the data is written, its sync "fails" */
+		if ((r = spool_io_pwrite(io, fd, buf, len, off, 0)) < 0)
+			return r;
+		return -EIO;
+	}
+#endif
+	if (!io->uring)
+		return plain_pwrite(fd, buf, len, off, datasync);
+	return ring_pwrite(io, fd, buf, len, off, datasync);
 }
 
 /* spool_io_fdatasync - make written data of fd durable */

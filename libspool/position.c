@@ -134,7 +134,7 @@ spool_position_start(struct spool_reader *r, struct spool_rpart *p,
 		i = 0;
 	spool_seg_name(name, l.base[i], SPOOL_IDX_SUFFIX);
 	idx = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	s = spool_reader_seg(r, p, l.base[i], 0);
+	s = spool_walk_seg(r, p, l.base[i], 0);
 	if (s == 0 && fstat(p->logfd, &st) == 0)
 		s = spool_seg_seek(r->io, p->logfd, idx, l.base[i], off,
 		    st.st_size, &pos, &expect);
@@ -143,7 +143,7 @@ spool_position_start(struct spool_reader *r, struct spool_rpart *p,
 	spool_seg_free(&l);
 	if (s < 0)
 		return s;
-	spool_reader_reset(r, p, pos);
+	spool_walk_reset(r, p, pos);
 	p->next = off;
 	p->expect = expect;
 	return 0;

@@ -1,39 +1,22 @@
 /*
- * reader.c - reading a topic: batches, damage, the partitions read
+ * reader.c - reading a topic: the partitions read, and their messages
  *
  * A reader walks each partition from a start position (position.c),
- * a batch at a time, taking the partitions in turn, and hands out one
- * message per spool_reader_next call (pointers valid until the next
- * call).  It takes no lock and changes nothing on disk.
- *
- * What a reader may see beside running writers: the tail of the newest
- * segment may hold part of a batch being written, which is "not yet
- * written" and read again later.  A batch whose checksum fails may be a
- * concurrent truncate-and-rewrite of a torn tail, so before calling it
- * damage the reader takes the partition lock shared (waiting out any
- * writer), reads it again, and only then reports -EBADMSG, skips it and
- * goes on with the next good batch.  No byte of a batch whose checksum
- * fails is ever returned.
- *
- * Offsets never jump in silence (mq-spool(5), Gaps): each batch must
- * start where the one before it ended, and each segment where the one
- * before it ended.  The legal gaps are below the first segment (what
- * retention deleted, even under a reader), before a batch flagged
- * compacted, and over a skippable batch.  Any other jump is a hole: the
- * partition stops there with -EBADMSG, or with skip_damage the reader
- * says so (-EBADMSG) and goes on past it.  A batch written by a newer
- * mq stops its partition with -EPROTO.
- *
- * A batch of a transaction (flag SPOOL_BF_TXN) is visible unless its
- * transaction is being committed: then the reader waits for the commit
- * to end, and completes it when its committer died (txn.c); this is the
- * one place a reader may write.
+ * a batch at a time (walk.c), taking the partitions in turn, and hands
+ * out one message per spool_reader_next call (pointers valid until the
+ * next call).  It takes no lock and changes nothing on disk (but see
+ * walk.c on transactions).  It owns the reader object: the partitions
+ * it reads, added and dropped as a consumer group member takes and
+ * gives them, paused, and their inotify watches.
  *
  * Following uses inotify on the partition directories (appends, new
  * segments) and the topic directory (a config rename may add
  * partitions), never polling; follow.c waits on them.  Watches are set
  * up before the first read, so nothing written after a read can be
  * missed.
+ *
+ * It does not read or check batches (walk.c) or resolve positions
+ * (position.c).
  */
 
 #include <sys/file.h>
@@ -52,8 +35,6 @@
 
 #include "spool_impl.h"
 
-#define CHUNK		(1u << 20)
-
 /* spool_reader_warn - a warning for the caller, if it wants them */
 void
 spool_reader_warn(struct spool_reader *r, const char *fmt, ...)
@@ -67,482 +48,6 @@ spool_reader_warn(struct spool_reader *r, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	r->o.warn(r->o.arg, msg);
-}
-
-/* damage - record where and why a batch was skipped; returns -EBADMSG */
-static int
-damage(struct spool_reader *r, struct spool_rpart *p, off_t at, const char *why)
-{
-	spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte %lld: "
-	    "%s; skipped", r->t->name, p->id, p->segbase, (long long)at, why);
-	return -EBADMSG;
-}
-
-/*
- * stop_at - offsets are missing or out of order at byte at of p's
- * segment: stop the partition there, or with skip_damage go on (the
- * caller moves past); -EBADMSG either way, spool_errmsg says why
- */
-static int
-stop_at(struct spool_reader *r, struct spool_rpart *p, uint64_t seg, off_t at,
-    const char *why)
-{
-	if (r->o.skip_damage) {
-		spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte "
-		    "%lld: %s; skipped", r->t->name, p->id, seg, (long long)at,
-		    why);
-		return -EBADMSG;
-	}
-	p->done = 1;
-	spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte %lld: "
-	    "%s; stopped at offset %" PRIu64 " (mq-recv --skip-damage reads "
-	    "past it)", r->t->name, p->id, seg, (long long)at, why, p->next);
-	return -EBADMSG;
-}
-
-/* newer - a batch a newer mq wrote: the partition stops there */
-static int
-newer(struct spool_reader *r, struct spool_rpart *p, off_t at, const char *what)
-{
-	p->done = 1;
-	spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: byte %lld: "
-	    "%s", r->t->name, p->id, p->segbase, (long long)at, what);
-	return -EPROTO;
-}
-
-/* collect - finish the outstanding read-ahead, whoever it is for */
-static void
-collect(struct spool_reader *r)
-{
-	struct spool_rpart *p = r->ahead;
-	ssize_t n;
-
-	if (p == NULL)
-		return;
-	n = spool_io_read_wait(r->io, &r->rd, -1);
-	if (n > 0)
-		p->have += n;
-	r->ahead = NULL;
-}
-
-/* spool_reader_reset - forget buffered bytes; read from pos next */
-void
-spool_reader_reset(struct spool_reader *r, struct spool_rpart *p, off_t pos)
-{
-	if (r->ahead == p)
-		collect(r);
-	p->filepos = pos;
-	p->have = p->at = 0;
-}
-
-/*
- * spool_reader_seg - switch a partition to the segment that starts at
- * base
- */
-int
-spool_reader_seg(struct spool_reader *r, struct spool_rpart *p, uint64_t base, off_t pos)
-{
-	char name[SPOOL_SEGNAME_LEN + 16];
-	int fd;
-
-	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
-	fd = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	spool_reader_reset(r, p, pos);
-	if (p->logfd >= 0)
-		close(p->logfd);
-	p->logfd = fd;
-	p->segbase = base;
-	p->expect = base;	/* for pos 0; spool_position_start sets its own */
-	return 0;
-}
-
-/*
- * fill - have at least need bytes from buf[at] if the file has them;
- * returns the bytes available
- */
-static ssize_t
-fill(struct spool_reader *r, struct spool_rpart *p, size_t need)
-{
-	unsigned char *nb;
-	size_t ncap;
-	ssize_t n;
-
-	collect(r);
-	if (p->have - p->at >= need)
-		return p->have - p->at;
-	if (p->at > 0) {
-		memmove(p->buf, p->buf + p->at, p->have - p->at);
-		p->filepos += p->at;
-		p->have -= p->at;
-		p->at = 0;
-	}
-	if (need > p->cap || p->cap - p->have < CHUNK / 4) {
-		ncap = p->cap ? p->cap : CHUNK;
-		while (ncap < need || ncap - p->have < CHUNK / 4)
-			ncap *= 2;
-		if ((nb = realloc(p->buf, ncap)) == NULL)
-			return -ENOMEM;
-		p->buf = nb;
-		p->cap = ncap;
-	}
-	while (p->have < need) {
-		n = spool_io_pread(r->io, p->logfd, p->buf + p->have,
-		    p->cap - p->have, p->filepos + p->have);
-		if (n < 0)
-			return n;
-		if (n == 0)
-			break;
-		p->have += n;
-	}
-	return p->have - p->at;
-}
-
-/* read_ahead - start reading what follows while a batch is decoded */
-static void
-read_ahead(struct spool_reader *r, struct spool_rpart *p)
-{
-	if (r->ahead != NULL || p->cap - p->have < CHUNK / 4)
-		return;
-	if (spool_io_read_start(r->io, &r->rd, p->logfd, p->buf + p->have,
-	    p->cap - p->have, p->filepos + p->have) == 0)
-		r->ahead = p;
-}
-
-/*
- * successor - the base of the segment after p's: 1 and *base, or 0 if
- * there is none; the directory is listed again only when the last
- * listing has no later segment
- */
-static int
-successor(struct spool_rpart *p, uint64_t *base, int fresh)
-{
-	size_t i;
-	int r, pass;
-
-	for (pass = fresh; pass < 2; pass++) {
-		if (pass == 1) {
-			spool_seg_free(&p->segs);
-			if ((r = spool_seg_list(p->partfd, &p->segs)) < 0)
-				return r;
-		}
-		for (i = 0; i < p->segs.n; i++)
-			if (p->segs.base[i] > p->segbase) {
-				*base = p->segs.base[i];
-				return 1;
-			}
-	}
-	return 0;
-}
-
-/*
- * confirm - recheck a bad batch with writers held off; 1 if it is
- * really bad, 0 if it was a write in progress
- */
-static int
-confirm(struct spool_reader *r, struct spool_rpart *p, off_t pos)
-{
-	unsigned char hdr[SPOOL_HDR_SIZE], *body;
-	struct spool_bhdr h;
-	struct stat st;
-	int lfd, bad = 1;
-	ssize_t n;
-
-	lfd = openat(p->partfd, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (lfd >= 0)
-		while (flock(lfd, LOCK_SH) == -1 && errno == EINTR)
-			;
-	n = spool_io_pread(r->io, p->logfd, hdr, sizeof(hdr), pos);
-	if (n == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0 &&
-	    fstat(p->logfd, &st) == 0 &&
-	    pos + SPOOL_HDR_SIZE + (off_t)h.body_len <= st.st_size) {
-		if ((body = malloc(h.body_len ? h.body_len : 1)) != NULL) {
-			n = spool_io_pread(r->io, p->logfd, body, h.body_len,
-			    pos + SPOOL_HDR_SIZE);
-			if (n == (ssize_t)h.body_len &&
-			    spool_crc(0, body, h.body_len) == h.body_crc)
-				bad = 0;
-			free(body);
-		}
-	}
-	if (lfd >= 0)
-		close(lfd);	/* releases the lock */
-	return bad;
-}
-
-/*
- * seg_gap - the segment just opened at base does not start at want,
- * where the one before it ended: a gap retention made (nothing older
- * is left) is said and passed; anything else is a hole
- */
-static int
-seg_gap(struct spool_reader *r, struct spool_rpart *p, uint64_t want,
-    uint64_t base)
-{
-	uint64_t from = want > p->next ? want : p->next;
-	char why[160];
-	int s;
-
-	if (base > want) {
-		spool_seg_free(&p->segs);
-		if ((s = spool_seg_list(p->partfd, &p->segs)) < 0)
-			return s;
-		if (p->segs.n > 0 && p->segs.base[0] >= base) {
-			/* gc removed what lay between: as for -o below first */
-			if (base > p->next)
-				spool_reader_warn(r, "partition %" PRIu32 ": offsets %" PRIu64
-				    " to %" PRIu64 " are no longer retained; "
-				    "going on at %" PRIu64, p->id, p->next,
-				    base - 1, base);
-			if (base > p->next)
-				p->next = base;
-			return 0;
-		}
-		if (from >= base)
-			return 0;	/* all before where we read from */
-		snprintf(why, sizeof(why), "offsets %" PRIu64 " to %" PRIu64
-		    " are missing (the segment before ends at %" PRIu64 ")",
-		    from, base - 1, want);
-	} else
-		snprintf(why, sizeof(why), "the segment starts at %" PRIu64
-		    ", before the end of the one before (%" PRIu64 ")", base,
-		    want);
-	s = stop_at(r, p, base, 0, why);
-	if (r->o.skip_damage && base > p->next)
-		p->next = base;
-	return s;
-}
-
-/*
- * at_eof - the current segment has no complete batch at buf[at]: move
- * to the next segment, or report that nothing more is there now (0)
- */
-static int
-at_eof(struct spool_reader *r, struct spool_rpart *p, size_t avail, int *moved)
-{
-	uint64_t base, old = p->segbase, want = p->expect;
-	off_t pos = p->filepos + p->at;
-	int s, o;
-
-	*moved = 0;
-	if ((s = successor(p, &base, 0)) < 0)
-		return s;
-	while (s == 1) {
-		if ((o = spool_reader_seg(r, p, base, 0)) == 0)
-			break;
-		if (o != -ENOENT)
-			return o;
-		/* gc deleted what the last listing had: look again */
-		if ((s = successor(p, &base, 1)) < 0)
-			return s;
-	}
-	if (s == 0) {
-		/*
-		 * A torn tail of the newest segment: not yet written.  Its
-		 * bytes are read again next time, for the next writer may
-		 * cut them off and write something else there.
-		 */
-		if (avail > 0)
-			spool_reader_reset(r, p, pos);
-		return 0;
-	}
-	*moved = 1;
-	if (avail == 0 && want != SPOOL_EXPECT_ANY && base != want)
-		return seg_gap(r, p, want, base);
-	if (base > p->next)
-		p->next = base;
-	if (avail > 0) {
-		/* a batch cut short, and the log went on past it */
-		spool_seterr(r->t->sp, "%s/%" PRIu32 "/%020" PRIu64 ".log: "
-		    "byte %lld: incomplete batch before the next segment; "
-		    "skipped", r->t->name, p->id, old, (long long)pos);
-		return -EBADMSG;
-	}
-	return 0;
-}
-
-/* skip_bad_header - resync after a header that does not check out */
-static int
-skip_bad_header(struct spool_reader *r, struct spool_rpart *p)
-{
-	struct stat st;
-	off_t pos = p->filepos + p->at, found;
-	int s;
-
-	if (fstat(p->logfd, &st) == -1)
-		return -errno;
-	s = spool_seg_resync(r->io, p->logfd, pos, st.st_size, p->next, &found);
-	if (s < 0)
-		return s;
-	spool_reader_reset(r, p, s == 1 ? found : st.st_size);
-	p->expect = SPOOL_EXPECT_ANY;	/* what the damage held is unknown */
-	return damage(r, p, pos, "bad batch header");
-}
-
-/*
- * jump - the batch h at pos does not start where the one before ended
- * (p->expect): 0 when the gap is below where p reads from, else as
- * stop_at; with skip_damage the batch is taken as it is
- */
-static int
-jump(struct spool_reader *r, struct spool_rpart *p, const struct spool_bhdr *h,
-    off_t pos)
-{
-	uint64_t from = p->expect > p->next ? p->expect : p->next;
-	char why[192];
-
-	if (h->base_offset > p->expect) {
-		if (from >= h->base_offset) {
-			p->expect = h->base_offset;
-			return 0;
-		}
-		snprintf(why, sizeof(why), "offsets %" PRIu64 " to %" PRIu64
-		    " are missing (batch offset %" PRIu64 " where %" PRIu64
-		    " was expected)", from, h->base_offset - 1,
-		    h->base_offset, p->expect);
-	} else
-		snprintf(why, sizeof(why), "batch offset %" PRIu64 " where %"
-		    PRIu64 " was expected (offsets out of order or repeated)",
-		    h->base_offset, p->expect);
-	p->expect = h->base_offset;	/* with skip_damage: go on from it */
-	return stop_at(r, p, p->segbase, pos, why);
-}
-
-/*
- * next_batch - get the next batch of partition p decoded: 1 when one is
- * ready, 0 when there is nothing more now, -EBADMSG after skipping damage
- * or at a hole, -EPROTO at a batch of a newer format
- */
-static int
-next_batch(struct spool_reader *r, struct spool_rpart *p)
-{
-	struct spool_bhdr h;
-	char why[128];
-	ssize_t avail;
-	off_t pos;
-	int s, moved;
-
-	for (;;) {
-		if ((avail = fill(r, p, SPOOL_HDR_SIZE)) < 0)
-			return (int)avail;
-		if (avail < SPOOL_HDR_SIZE) {
-			if ((s = at_eof(r, p, avail, &moved)) != 0 || !moved)
-				return s;
-			continue;
-		}
-		pos = p->filepos + p->at;
-		if ((s = spool_bhdr_unpack(p->buf + p->at, &h)) == -EPROTO) {
-			spool_bhdr_newer(p->buf + p->at, why, sizeof(why));
-			return newer(r, p, pos, why);
-		}
-		if (s < 0) {
-			struct stat st;
-
-			/* zeros to the end: space allocated, data not yet */
-			if (fstat(p->logfd, &st) == 0 &&
-			    st.st_size - pos <= (off_t)CHUNK) {
-				size_t i, zero = 1;
-
-				avail = fill(r, p, st.st_size - pos);
-				for (i = 0; avail > 0 && i < (size_t)avail; i++)
-					if (p->buf[p->at + i] != 0) {
-						zero = 0;
-						break;
-					}
-				if (zero && avail >= 0) {
-					if ((s = at_eof(r, p, 0, &moved)) != 0
-					    || !moved)
-						return s;
-					continue;
-				}
-			}
-			if (!confirm(r, p, pos)) {
-				spool_reader_reset(r, p, pos);
-				continue;
-			}
-			return skip_bad_header(r, p);
-		}
-		if (p->expect != SPOOL_EXPECT_ANY && h.base_offset != p->expect &&
-		    !(h.base_offset > p->expect &&
-		    (h.flags & SPOOL_BF_COMPACTED)) &&
-		    (s = jump(r, p, &h, pos)) != 0)
-			return s;
-		if (h.type == SPOOL_TYPE_END) {
-			p->expect = h.base_offset;	/* the next segment's */
-			if ((s = at_eof(r, p, 0, &moved)) != 0 || !moved)
-				return s;
-			continue;
-		}
-		if (p->have - p->at < SPOOL_HDR_SIZE + h.body_len) {
-			struct stat st;
-
-			/* no buffer for a body the file does not hold yet */
-			if (fstat(p->logfd, &st) == -1)
-				return -errno;
-			if (pos + SPOOL_HDR_SIZE + (off_t)h.body_len >
-			    st.st_size) {
-				if ((s = at_eof(r, p, st.st_size - pos,
-				    &moved)) != 0 || !moved)
-					return s;
-				continue;
-			}
-		}
-		if ((avail = fill(r, p, SPOOL_HDR_SIZE + h.body_len)) < 0)
-			return (int)avail;
-		if ((size_t)avail < SPOOL_HDR_SIZE + h.body_len) {
-			if ((s = at_eof(r, p, avail, &moved)) != 0 || !moved)
-				return s;
-			continue;
-		}
-		if ((h.flags & SPOOL_BF_TXN) && h.txid != p->txok &&
-		    h.base_offset + h.count > p->next) {
-			/* visible unless its commit is under way: wait it out */
-			if ((s = spool_txn_settle(r->t, h.txid)) < 0) {
-				/*
-				 * a damaged or unreadable state: stop the
-				 * partition here (spool_errmsg names the
-				 * file), never meet the batch again and again
-				 */
-				p->done = 1;
-				return s;
-			}
-			p->txok = h.txid;
-		}
-		p->at += SPOOL_HDR_SIZE + h.body_len;
-		p->expect = h.base_offset + h.count;
-		if (h.type >= SPOOL_TYPE_SKIP) {
-			/* passed over: its offsets are a legal gap */
-			if (p->expect > p->next)
-				p->next = p->expect;
-			continue;
-		}
-		if (h.base_offset + h.count <= p->next)
-			continue;	/* wholly before the start */
-		if (h.base_offset > p->next)
-			p->next = h.base_offset;
-		s = spool_body_open(&p->body, &h, p->buf + p->at - h.body_len,
-		    why, sizeof(why));
-		if (s == -EILSEQ) {
-			p->next = h.base_offset + h.count;
-			return damage(r, p, pos, why);
-		}
-		if (s == -EBADMSG) {
-			if (!confirm(r, p, pos)) {
-				spool_reader_reset(r, p, pos);
-				continue;
-			}
-			p->next = h.base_offset + h.count;
-			return damage(r, p, pos, why);
-		}
-		if (s < 0)
-			return s;
-		p->bpos = pos;
-		p->inbody = 1;
-		read_ahead(r, p);
-		return 1;
-	}
 }
 
 /*
@@ -561,7 +66,7 @@ part_next(struct spool_reader *r, struct spool_rpart *p, struct spool_msg *m)
 			break;
 		}
 		if (!p->inbody) {
-			if ((s = next_batch(r, p)) <= 0)
+			if ((s = spool_walk_next(r, p)) <= 0)
 				return s;
 		}
 		s = spool_body_next(&p->body, m);
@@ -571,12 +76,12 @@ part_next(struct spool_reader *r, struct spool_rpart *p, struct spool_msg *m)
 		}
 		if (s == -EPROTO) {
 			p->inbody = 0;
-			return newer(r, p, p->bpos, "record attributes of a "
+			return spool_damage_newer(r, p, p->bpos, "record attributes of a "
 			    "newer format");
 		}
 		if (s < 0) {
 			p->inbody = 0;
-			return damage(r, p, p->filepos + p->at,
+			return spool_damage_skip(r, p, p->filepos + p->at,
 			    "records do not match the batch header");
 		}
 		if (m->offset < p->next)
@@ -653,7 +158,7 @@ add_one(struct spool_reader *r, uint32_t id, const struct spool_pos *start)
 	int i, s = 0;
 
 	/* the read-ahead points into a partition: settle it first */
-	collect(r);
+	spool_walk_collect(r);
 	if ((np = realloc(r->parts, (r->n + 1) * sizeof(*np))) == NULL)
 		return -ENOMEM;
 	r->parts = np;
@@ -728,7 +233,7 @@ spool_reader_drop(struct spool_reader *r, uint32_t part)
 
 	if ((i = find(r, part)) < 0)
 		return -ENOENT;
-	collect(r);
+	spool_walk_collect(r);
 	p = &r->parts[i];
 	if (p->wd >= 0)
 		(void)inotify_rm_watch(r->ifd, p->wd);
@@ -832,7 +337,7 @@ spool_reader_close(struct spool_reader *r)
 
 	if (r == NULL)
 		return;
-	collect(r);
+	spool_walk_collect(r);
 	for (i = 0; i < r->n; i++)
 		part_free(&r->parts[i]);
 	if (r->ifd >= 0)

@@ -6,7 +6,7 @@
  * module lists segments, walks the batches of one, finds the batch that
  * holds an offset, and recovers the tail of the newest segment after a
  * crash.  It does not lock: callers that change files hold the partition
- * lock (writer.c, topic.c).
+ * lock (head.c, topic.c).
  *
  * A batch is "torn" when the file ends before its last byte, or when
  * everything from its first byte to the end of the file is zero (a file

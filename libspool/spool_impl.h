@@ -176,7 +176,7 @@ enum spool_cur {
 	SPOOL_CUR_BATCH,	/* c->h at c->pos, whole in the file */
 	SPOOL_CUR_TORN,		/* the segment ends in part of a batch */
 	SPOOL_CUR_BAD,		/* a header that does not check out */
-	SPOOL_CUR_HOLE		/* offsets jump (c->why) */
+	SPOOL_CUR_HOLE		/* offsets spool_damage_jump (c->why) */
 };
 struct spool_cursor {
 	struct spool_io	*io;
@@ -206,6 +206,7 @@ int	 spool_cursor_seek(struct spool_cursor *, uint64_t offset);
 int	 spool_cursor_next(struct spool_cursor *);
 int	 spool_cursor_body(struct spool_cursor *);
 void	 spool_cursor_close(struct spool_cursor *);
+int	 spool_cursor_follows(const struct spool_bhdr *, uint64_t expect);
 
 int	 spool_config_parse(struct spool_config *, char *text);
 
@@ -274,6 +275,29 @@ int	 spool_txn_verify(struct spool_topic *,
 int	 spool_writer_put_batch(struct spool_writer *, uint32_t part,
 	    unsigned char *buf, size_t len, uint32_t count);
 
+/* head.c: the head segment of a partition, appended to under its lock */
+struct spool_head {
+	struct spool_topic *t;
+	struct spool_io	*io;
+	uint32_t	 part;
+	int		 sync;		/* durable entries and END batches */
+	int		 partfd;
+	int		 lockfd;
+	int		 logfd;
+	int		 idxfd;
+	uint64_t	 segbase;
+	off_t		 end;		/* where the next batch goes */
+	off_t		 lastidx;	/* log position of the last entry */
+	uint64_t	 next;		/* offset of the next message */
+	int		 dirty;		/* written since the last sync */
+};
+void	 spool_head_init(struct spool_head *, struct spool_topic *,
+	    struct spool_io *, uint32_t part, int sync);
+int	 spool_head_append(struct spool_head *, uint32_t epoch,
+	    unsigned char *buf, size_t len, uint32_t count, uint64_t *base);
+int	 spool_head_sync(struct spool_head *);
+void	 spool_head_close(struct spool_head *);
+
 /* schedule.c for repl_*.c: the scheduled store of a replica */
 int	 spool_sched_names(struct spool_topic *, char ***, size_t *);
 int	 spool_sched_get(struct spool_topic *, const char *name,
@@ -328,13 +352,30 @@ struct spool_reader {
 
 void	 spool_reader_warn(struct spool_reader *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-void	 spool_reader_reset(struct spool_reader *, struct spool_rpart *,
-	    off_t pos);
-int	 spool_reader_seg(struct spool_reader *, struct spool_rpart *,
-	    uint64_t base, off_t pos);
 int	 spool_reader_add_parts(struct spool_reader *, uint32_t count,
 	    const struct spool_pos *start);
 int	 spool_position_start(struct spool_reader *, struct spool_rpart *,
 	    const struct spool_pos *);
+
+/* walk.c: the batches of one partition of a reader */
+void	 spool_walk_reset(struct spool_reader *, struct spool_rpart *,
+	    off_t pos);
+int	 spool_walk_seg(struct spool_reader *, struct spool_rpart *,
+	    uint64_t base, off_t pos);
+void	 spool_walk_collect(struct spool_reader *);
+int	 spool_walk_next(struct spool_reader *, struct spool_rpart *);
+
+/* damage.c: damage, holes and newer batches met by a reader's walk */
+int	 spool_damage_skip(struct spool_reader *, struct spool_rpart *, off_t at,
+	    const char *why);
+int	 spool_damage_newer(struct spool_reader *, struct spool_rpart *, off_t at,
+	    const char *what);
+int	 spool_damage_confirm(struct spool_reader *, struct spool_rpart *,
+	    off_t pos);
+int	 spool_damage_seg_gap(struct spool_reader *, struct spool_rpart *,
+	    uint64_t want, uint64_t base);
+int	 spool_damage_bad_header(struct spool_reader *, struct spool_rpart *);
+int	 spool_damage_jump(struct spool_reader *, struct spool_rpart *,
+	    const struct spool_bhdr *, off_t pos);
 
 #endif

@@ -7,16 +7,10 @@
  * the length of the stream, a writer holds at most PENDING_MAX bytes of
  * batches plus one message.
  *
- * An append happens under the partition's flock, held only for the
- * append itself, so that any number of writers (cron jobs, pipelines)
- * take turns batch by batch and their batches never interleave.  Under
- * the lock the writer first catches up with what other writers appended
- * since its last turn (the segment may have grown or been closed with an
- * END batch), cuts a torn tail left by a writer that died mid-write,
- * rolls to a new segment when this one is full, then writes the batch
- * with its base offset stamped in.  A failed write is cut off again
- * before the lock is released, and the writer stays failed: every later
- * call returns the same error.
+ * A batch is appended to its partition's head segment (head.c) under
+ * the partition's flock, so that any number of writers (cron jobs,
+ * pipelines) take turns batch by batch.  After a failed append or sync
+ * the writer stays failed: every later call returns the same error.
  *
  * Durability is the caller's choice: with opts.sync, spool_writer_sync
  * and spool_writer_close fdatasync every segment written since the last
@@ -24,12 +18,9 @@
  * sync is never retried and reported as success.
  */
 
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,16 +35,7 @@
 #define PENDING_MAX	(4u << 20)	/* all partitions' batches together */
 
 struct wpart {
-	int		 partfd;
-	int		 lockfd;
-	int		 logfd;
-	int		 idxfd;
-	uint64_t	 segbase;
-	off_t		 end;		/* where the next batch goes */
-	off_t		 lastidx;	/* log position of the last entry */
-	uint64_t	 next;		/* offset of the next message */
-	int		 dirty;		/* written since the last sync */
-	int		 synced_dir;	/* partition dir synced once */
+	struct spool_head h;		/* where its batches go (head.c) */
 	struct spool_batch b;
 };
 
@@ -120,8 +102,7 @@ spool_writer_open(struct spool_topic *t, const struct spool_writer_opts *o,
 		return -ENOMEM;
 	}
 	for (i = 0; i < w->nparts; i++) {
-		w->parts[i].partfd = w->parts[i].lockfd = -1;
-		w->parts[i].logfd = w->parts[i].idxfd = -1;
+		spool_head_init(&w->parts[i].h, t, w->io, i, o->sync);
 		spool_batch_init(&w->parts[i].b);
 	}
 	/*
@@ -140,230 +121,16 @@ spool_writer_open(struct spool_topic *t, const struct spool_writer_opts *o,
 	return 0;
 }
 
-/* close_seg - let go of the open segment of a partition */
-static void
-close_seg(struct wpart *p)
-{
-	if (p->logfd >= 0)
-		close(p->logfd);
-	if (p->idxfd >= 0)
-		close(p->idxfd);
-	p->logfd = p->idxfd = -1;
-}
-
-/*
- * new_seg - create the segment that starts at p->next (under the lock);
- * the file may be left over from a writer that died right after
- * creating it, so an existing one is fine
- */
-static int
-new_seg(struct spool_writer *w, struct wpart *p)
-{
-	char name[SPOOL_SEGNAME_LEN + 16];
-	int fd;
-
-	spool_seg_name(name, p->next, SPOOL_LOG_SUFFIX);
-	fd = openat(p->partfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (fd == -1)
-		return -errno;
-	close(fd);
-	/* a segment that vanishes in a crash takes its messages along */
-	if (w->o.sync && spool_fsync_dir(p->partfd) < 0)
-		return -errno;
-	return 0;
-}
-
-/*
- * open_head - open the newest segment of a partition for appending and
- * recover its tail (under the lock)
- */
-static int
-open_head(struct spool_writer *w, struct wpart *p)
-{
-	struct spool_seglist l;
-	struct spool_scanpos pos;
-	char name[SPOOL_SEGNAME_LEN + 16];
-	int r;
-
-	close_seg(p);
-	for (;;) {
-		if ((r = spool_seg_list(p->partfd, &l)) < 0)
-			return r;
-		if (l.n == 0) {
-			spool_seg_free(&l);
-			p->next = 0;
-			if ((r = new_seg(w, p)) < 0)
-				return r;
-			continue;
-		}
-		p->segbase = l.base[l.n - 1];
-		spool_seg_free(&l);
-		spool_seg_name(name, p->segbase, SPOOL_LOG_SUFFIX);
-		p->logfd = openat(p->partfd, name, O_RDWR | O_NOFOLLOW |
-		    O_CLOEXEC);
-		if (p->logfd == -1)
-			return -errno;
-		spool_seg_name(name, p->segbase, SPOOL_IDX_SUFFIX);
-		p->idxfd = openat(p->partfd, name, O_RDWR | O_CREAT |
-		    O_NOFOLLOW | O_CLOEXEC, 0664);
-		if (p->idxfd == -1) {
-			r = -errno;
-			close_seg(p);
-			return r;
-		}
-		memset(&pos, 0, sizeof(pos));
-		r = spool_seg_recover(w->t->sp, p->segbase,
-		    p->logfd, p->idxfd, &pos);
-		if (r < 0) {
-			close_seg(p);
-			return r;
-		}
-		p->next = pos.next;
-		p->end = pos.pos;
-		p->lastidx = p->end > 0 ? p->end : -SPOOL_IDX_INTERVAL;
-		if (pos.end && p->next == p->segbase) {
-			/*
-			 * An END closing a segment with no message in it is
-			 * none a writer wrote (a roll needs a batch first):
-			 * it holds nothing, so it goes, and appends go here.
-			 */
-			p->end = pos.pos - SPOOL_HDR_SIZE;
-			if (ftruncate(p->logfd, p->end) == -1) {
-				r = -errno;
-				close_seg(p);
-				return r;
-			}
-			return 0;
-		}
-		if (!pos.end)
-			return 0;
-		/* closed, but its successor was never made: make it */
-		close_seg(p);
-		if ((r = new_seg(w, p)) < 0)
-			return r;
-	}
-}
-
-/* open_part - open a partition's directory and lock file */
-static int
-open_part(struct spool_writer *w, uint32_t n, struct wpart *p)
-{
-	int fd;
-
-	if ((fd = spool_part_open(w->t, n)) < 0)
-		return fd;
-	p->partfd = fd;
-	p->lockfd = openat(fd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (p->lockfd == -1)
-		return -errno;
-	/* entries another writer made without syncing must survive too */
-	if (w->o.sync && spool_fsync_dir(fd) < 0)
-		return -errno;
-	return 0;
-}
-
-/*
- * catch_up - account for what other writers appended since our last
- * turn (under the lock)
- */
-static int
-catch_up(struct spool_writer *w, struct wpart *p)
-{
-	struct spool_scanpos pos;
-	struct stat st;
-	char why[128];
-	int r;
-
-	if (p->logfd < 0)
-		return open_head(w, p);
-	if (fstat(p->logfd, &st) == -1)
-		return -errno;
-	if (st.st_size == p->end && st.st_nlink > 0)
-		return 0;
-	if (st.st_size < p->end || st.st_nlink == 0)
-		return open_head(w, p);		/* cut or removed: start over */
-	memset(&pos, 0, sizeof(pos));
-	pos.next = p->next;
-	r = spool_seg_scan(w->io, p->logfd, p->end, st.st_size, 0,
-	    &pos, why, sizeof(why));
-	if (r < 0)
-		return r;
-	if (pos.end || r == SCAN_BADHDR)
-		return open_head(w, p);
-	if (r == SCAN_TORN && ftruncate(p->logfd, pos.pos) == -1)
-		return -errno;
-	/* others' batches are not indexed by us; the walk from our last
-	 * entry covers them */
-	p->next = pos.next;
-	p->end = pos.pos;
-	return 0;
-}
-
-/* roll - close the full segment with an END batch and start the next */
-static int
-roll(struct spool_writer *w, struct wpart *p)
-{
-	unsigned char end[SPOOL_HDR_SIZE];
-	int r;
-
-	spool_batch_end(end, p->next, spool_now_ms());
-	/*
-	 * The END and everything before it are durable before the next
-	 * segment exists (mq-spool(5) DURABILITY): after a crash a closed
-	 * segment never ends in a torn END beside its successor.
-	 */
-	if ((r = spool_io_pwrite(w->io, p->logfd, end, sizeof(end), p->end,
-	    w->o.sync)) < 0)
-		return r;
-	p->dirty = 0;
-	close_seg(p);
-	if ((r = new_seg(w, p)) < 0)
-		return r;
-	return open_head(w, p);
-}
-
-/* append - write one sealed batch to partition n under its lock */
+/* append - write one sealed batch to partition n, report its offsets */
 static int
 append(struct spool_writer *w, uint32_t n, struct wpart *p,
     unsigned char *buf, size_t len, uint32_t count)
 {
 	uint64_t base;
 	uint32_t i;
-	int r, e;
+	int r;
 
-	if (p->partfd < 0 && (r = open_part(w, n, p)) < 0)
-		return r;
-	while (flock(p->lockfd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			return -errno;
-	if ((r = catch_up(w, p)) < 0)
-		goto out;
-	if (p->end > 0 && p->end + (off_t)len > w->t->cfg.segment_bytes &&
-	    (r = roll(w, p)) < 0)
-		goto out;
-	base = p->next;
-	if (w->epoch != 0)
-		put32(buf + 52, w->epoch);	/* format.h: epoch */
-	spool_batch_stamp(buf, base);
-	if ((r = spool_io_pwrite(w->io, p->logfd, buf, len, p->end, 0)) < 0) {
-		/* leave no partial batch behind for the next writer */
-		if (ftruncate(p->logfd, p->end) == -1) {
-			/* then the next writer cuts it under the lock */
-		}
-		goto out;
-	}
-	if (p->end - p->lastidx >= SPOOL_IDX_INTERVAL &&
-	    spool_idx_append(p->idxfd, p->segbase, base, p->end) == 0)
-		p->lastidx = p->end;
-	p->end += len;
-	p->next += count;
-	p->dirty = 1;
-out:
-	e = errno;
-	(void)flock(p->lockfd, LOCK_UN);
-	errno = e;
+	r = spool_head_append(&p->h, w->epoch, buf, len, count, &base);
 	if (r == 0 && w->o.stored != NULL)
 		for (i = 0; i < count; i++)
 			w->o.stored(w->o.arg, n, base + i);
@@ -504,16 +271,10 @@ spool_writer_sync(struct spool_writer *w)
 
 	if ((r = spool_writer_flush(w)) < 0)
 		return r;
-	for (i = 0; i < w->nparts; i++) {
-		struct wpart *p = &w->parts[i];
-
-		if (!p->dirty || p->logfd < 0)
-			continue;
+	for (i = 0; i < w->nparts; i++)
 		/* the only sync of this data: a failure is final */
-		if ((r = spool_io_fdatasync(w->io, p->logfd)) < 0)
+		if ((r = spool_head_sync(&w->parts[i].h)) < 0)
 			return w->err = r;
-		p->dirty = 0;
-	}
 	return 0;
 }
 
@@ -533,11 +294,7 @@ spool_writer_close(struct spool_writer *w)
 	for (i = 0; i < w->nparts; i++) {
 		struct wpart *p = &w->parts[i];
 
-		close_seg(p);
-		if (p->lockfd >= 0)
-			close(p->lockfd);
-		if (p->partfd >= 0)
-			close(p->partfd);
+		spool_head_close(&p->h);
 		spool_batch_free(&p->b);
 	}
 	free(w->parts);
