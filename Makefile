@@ -35,10 +35,11 @@ mq-send_LIBS     = -ljansson
 mq-recv_OBJ      = mq-recv.o recv_exec.o recv_loop.o recv_opts.o recv_out.o
 mq-topic_OBJ     = mq-topic.o topic_admin.o topic_describe.o topic_groups.o \
                    topic_stats.o topic_txn.o topic_verify.o
-mq-replicate_OBJ = mq-replicate.o
+mq-replicate_OBJ = mq-replicate.o replicate_opts.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
        cmd/topic.h cmd/recv.h cmd/send.h cmd/json_in.h \
        libspool/proto.h libspool/replicate.h libspool/repl.h
+HDR += cmd/replicate_opts.h
 
 # B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
 B = build
