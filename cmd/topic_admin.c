@@ -104,9 +104,9 @@ int
 cmd_create(int argc, char *argv[])
 {
 	static const struct option lo[] = {
+		{ "partitions",		required_argument, NULL, 'P' },
 		{ "config",		required_argument, NULL, OPT_CONFIG },
 		{ "if-not-exists",	no_argument,	   NULL, OPT_IF_NOT_EXISTS },
-		{ "partitions",		required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct spool_config cfg;

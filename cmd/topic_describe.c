@@ -34,8 +34,8 @@ int
 cmd_list(int argc, char *argv[])
 {
 	static const struct option lo[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "long", no_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct spool *sp;

@@ -286,8 +286,8 @@ static int
 stats_mode(int argc, char *argv[], const char **file)
 {
 	static const struct option lo[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "output", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
 		{ NULL, 0, NULL, 0 }
 	};

@@ -194,8 +194,8 @@ int
 cmd_dump(int argc, char *argv[])
 {
 	static const struct option lo[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "partition", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct spool *sp;
