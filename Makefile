@@ -104,13 +104,13 @@ UNIT = tests/unit/test_batch tests/unit/test_spool tests/unit/test_cli tests/uni
 	tests/unit/test_cursor
 
 deps:
-	@sh tests/deps.sh
+	@sh scripts/deps.sh
 
 deps-check:
-	@sh tests/deps.sh check
+	@sh scripts/deps.sh check
 
 demo: deps all
-	@bash tests/demo.sh
+	@bash scripts/demo.sh
 
 check: deps-check all asan $(UNIT) tests/tools/nouring fuzz-bins
 	@sh tests/run.sh
@@ -130,7 +130,7 @@ test: all $(UNIT)
 	@MQ_BINDIR=$$(pwd)/bin bats $(TEST_BATS)
 
 bench: all
-	@sh tests/bench.sh
+	@sh scripts/bench.sh
 
 # simulated power failures (tests/powerloss): POWERLOSS_TRIALS a scenario
 powerloss: all
