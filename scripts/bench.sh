@@ -229,7 +229,7 @@ awk -v n="$XN" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
 }'
 drop_topic tx
 
-# --- replication: scripts/bench-repl.sh (it runs alone too) -------------------
+# --- replication: tests/bench-repl.sh (it runs alone too) -------------------
 # A spool of min(N messages, 200 MB) (BENCH_REPL_MB=1000: the 1 GB variant):
 # a first copy against cp -r + sync and rsync -a, locally and over ssh;
 # the bytes of an incremental run; --replicas 1; --follow lag p50/p99.
