@@ -25,29 +25,35 @@ LDLIBS   = -luring -lz -lisal
 
 BIN  = mq-send mq-recv mq-topic mq-replicate
 # every libspool/*.c is in the library (the fuzz build takes the same list)
-LIB  = $(notdir $(patsubst %.c,%.o,$(wildcard libspool/*.c)))
-# cmd/: what every program links (CLI), then each program's own objects
+LIBSRC = $(wildcard libspool/*.c)
+LIB  = $(notdir $(LIBSRC:.c=.o))
+# cmd/: what every program links (CLI; its parsers, CLICORE, are also in
+# test_cli and the fuzz targets), then each program's own objects
 # (PROG_OBJ) and libraries beyond libspool's (PROG_LIBS)
-CLI  = cli.o cli_own.o cli_parse.o jobs.o progress.o
+CLICORE = cli.o cli_own.o cli_parse.o
+CLI  = $(CLICORE) jobs.o progress.o
 mq-send_OBJ      = mq-send.o json_fast.o json_in.o send_input.o send_opts.o \
                    send_txn.o send_write.o
 mq-send_LIBS     = -ljansson
 mq-recv_OBJ      = mq-recv.o recv_exec.o recv_loop.o recv_opts.o recv_out.o
 mq-topic_OBJ     = mq-topic.o topic_admin.o topic_describe.o topic_groups.o \
                    topic_stats.o topic_txn.o topic_verify.o
-mq-replicate_OBJ = mq-replicate.o
+mq-replicate_OBJ = mq-replicate.o replicate_opts.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
        cmd/topic.h cmd/recv.h cmd/send.h cmd/json_in.h \
        libspool/proto.h libspool/replicate.h libspool/repl.h
 HDR += libspool/sched.h libspool/txn.h libspool/dedup.h
 HDR += libspool/compact.h
+HDR += cmd/replicate_opts.h
 
-# B is the build directory: build/ for the plain build, build-asan/ for the sanitizer one
-B = build
+# every build output but the programs is under build/: B is the plain
+# build's objects and libraries (build/plain) or the sanitizer build's
+# (build/asan); the fuzz targets are in build/fuzz
+B = build/plain
 LIBOBJ = $(LIB:%=$(B)/lib/%)
 CLIOBJ = $(CLI:%=$(B)/cmd/%)
 
-all: bin/mq-send bin/mq-recv bin/mq-topic bin/mq-replicate build/libspool.so
+all: bin/mq-send bin/mq-recv bin/mq-topic bin/mq-replicate build/plain/libspool.so
 
 # a program: its own objects (mq-topic_OBJ...), the shared ones, the library
 .SECONDEXPANSION:
@@ -68,21 +74,21 @@ $(B)/libspool.a: $(LIBOBJ)
 	ar rcs $@ $^
 
 # the shared library exports what spool.h declares, nothing else
-build/libspool.map: libspool/spool.h
-	@mkdir -p build
+build/plain/libspool.map: libspool/spool.h
+	@mkdir -p build/plain
 	{ echo 'LIBSPOOL_0 {'; echo 'global:'; \
 	  grep -o '\bspool_[a-z0-9_]*(' libspool/spool.h | tr -d '(' | sort -u | \
 	      sed 's/.*/	&;/'; \
 	  echo 'local:'; echo '	*;'; echo '};'; } > $@
 
-build/libspool.so: $(LIB:%=build/lib/%) build/libspool.map
-	$(CC) -shared -Wl,-soname,libspool.so.0 -Wl,--version-script=build/libspool.map \
-	    -o $@ $(LIB:%=build/lib/%) $(LDLIBS)
+build/plain/libspool.so: $(LIB:%=build/plain/lib/%) build/plain/libspool.map
+	$(CC) -shared -Wl,-soname,libspool.so.0 -Wl,--version-script=build/plain/libspool.map \
+	    -o $@ $(LIB:%=build/plain/lib/%) $(LDLIBS)
 
 # the same programs built with AddressSanitizer and UBSan, into bin-asan/,
 # with the MQ_FAULT test hook of libspool/io.c
 asan:
-	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DSPOOL_FAULTS" \
+	$(MAKE) B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DSPOOL_FAULTS" \
 	    LDFLAGS="-fsanitize=address,undefined" asan-bins
 
 asan-bins: bin-asan/mq-send bin-asan/mq-recv bin-asan/mq-topic bin-asan/mq-replicate
@@ -91,7 +97,7 @@ bin-asan/%: $$(addprefix $(B)/cmd/,$$($$*_OBJ)) $(CLIOBJ) $(B)/libspool.a
 	@mkdir -p bin-asan
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $($*_LIBS)
 
-CLITEST = $(B)/cmd/cli.o $(B)/cmd/cli_own.o $(B)/cmd/cli_parse.o
+CLITEST = $(CLICORE:%=$(B)/cmd/%)
 tests/unit/test_cli: tests/unit/test_cli.c $(CLITEST) $(B)/libspool.a $(HDR)
 	$(CC) $(ALLCFLAGS) -Ilibspool -Icmd -o $@ $< $(CLITEST) $(B)/libspool.a $(LDLIBS)
 
@@ -101,17 +107,17 @@ tests/unit/%: tests/unit/%.c $(B)/libspool.a $(HDR)
 tests/tools/nouring: tests/tools/nouring.c
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -o $@ $<
 
-UNIT = tests/unit/test_batch tests/unit/test_spool tests/unit/test_cli tests/unit/test_io \
-	tests/unit/test_cursor
+# every tests/unit/test_*.c, built beside its source (tests/run.sh runs them there)
+UNIT = $(patsubst %.c,%,$(wildcard tests/unit/test_*.c))
 
 deps:
-	@sh tests/deps.sh
+	@sh scripts/deps.sh
 
 deps-check:
-	@sh tests/deps.sh check
+	@sh scripts/deps.sh check
 
 demo: deps all
-	@bash tests/demo.sh
+	@bash scripts/demo.sh
 
 check: deps-check all asan $(UNIT) tests/tools/nouring fuzz-bins
 	@sh tests/run.sh
@@ -131,7 +137,7 @@ test: all $(UNIT)
 	@MQ_BINDIR=$$(pwd)/bin bats $(TEST_BATS)
 
 bench: all
-	@sh tests/bench.sh
+	@sh scripts/bench.sh
 
 # simulated power failures (tests/powerloss): POWERLOSS_TRIALS a scenario
 powerloss: all
@@ -147,8 +153,8 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	$(INSTALL) -m 0755 $(BIN:%=bin/%) $(DESTDIR)$(BINDIR)
-	$(INSTALL) -m 0644 build/libspool.a $(DESTDIR)$(LIBDIR)
-	$(INSTALL) -m 0755 build/libspool.so $(DESTDIR)$(LIBDIR)/libspool.so.0
+	$(INSTALL) -m 0644 build/plain/libspool.a $(DESTDIR)$(LIBDIR)
+	$(INSTALL) -m 0755 build/plain/libspool.so $(DESTDIR)$(LIBDIR)/libspool.so.0
 	ln -sf libspool.so.0 $(DESTDIR)$(LIBDIR)/libspool.so
 	$(INSTALL) -m 0644 libspool/spool.h $(DESTDIR)$(INCDIR)
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|' libspool/libspool.pc.in \
@@ -177,7 +183,7 @@ uninstall:
 	    $(BIN:%=$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/%.fish)
 
 clean:
-	rm -rf bin bin-asan build build-asan $(UNIT) tests/tools/nouring
+	rm -rf bin bin-asan build $(UNIT) tests/tools/nouring
 
 # fuzz targets (make fuzz, make fuzz-check) and the crash harness
 -include tests/fuzz/fuzz.mk

@@ -8,6 +8,9 @@
  * default ssh), as rsync does it.  With --follow a broken pipe is
  * reconnected with backoff.  --promote and --server are the other two
  * modes.  All the work is spool_replicate's.
+ *
+ * This file holds the usage, main and the two ends' sessions (serve,
+ * client); the options are parsed in replicate_opts.c.
  */
 
 #include <sys/socket.h>
@@ -15,7 +18,6 @@
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,35 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "replicate_opts.h"
 
-#define MAX_TOPICS	256
 #define MAX_ARGS	64
-
-enum { OPT_DELETE = 256, OPT_DEMOTE, OPT_PROGRESS, OPT_PROMOTE,
-	OPT_READ_ONLY, OPT_REMOTE_PATH, OPT_SENDER, OPT_SERVER, OPT_TIMEOUT,
-	OPT_VERSION };
-
-static const struct option longopts[] = {
-	{ "rsh",		required_argument,	NULL, 'e' },
-	{ "follow",		no_argument,		NULL, 'f' },
-	{ "help",		no_argument,		NULL, 'h' },
-	{ "dry-run",		no_argument,		NULL, 'n' },
-	{ "quiet",		no_argument,		NULL, 'q' },
-	{ "topic",		required_argument,	NULL, 't' },
-	{ "verbose",		no_argument,		NULL, 'v' },
-	{ "delete",		no_argument,		NULL, OPT_DELETE },
-	{ "demote",		no_argument,		NULL, OPT_DEMOTE },
-	{ "progress",		no_argument,		NULL, OPT_PROGRESS },
-	{ "promote",		no_argument,		NULL, OPT_PROMOTE },
-	{ "read-only",		no_argument,		NULL, OPT_READ_ONLY },
-	{ "remote-path",	required_argument,	NULL, OPT_REMOTE_PATH },
-	{ "sender",		no_argument,		NULL, OPT_SENDER },
-	{ "server",		no_argument,		NULL, OPT_SERVER },
-	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
-	{ "version",		no_argument,		NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 }
-};
 
 static const char usage_text[] =
 "usage: mq-replicate [-fnqv] [-e command] [-t topic] [--delete] [--demote]\n"
@@ -61,9 +37,8 @@ static const char usage_text[] =
 "       mq-replicate --promote directory\n"
 "       mq-replicate --server [--read-only] [--sender] directory\n";
 
-static void usage(int) __attribute__((noreturn));
-
-static void
+/* usage - the synopsis, as in mq-replicate(1); exits with status */
+void
 usage(int status)
 {
 	fputs(usage_text, status ? stderr : stdout);
@@ -282,150 +257,82 @@ promote(const char *dir)
 	return EX_OK;
 }
 
-int
-main(int argc, char *argv[])
+/*
+ * serve - --server DIR: the other end of a client's session on stdin
+ * and stdout; the client's options arrive in its HELLO
+ */
+static int
+serve(const struct replicate_opts *ro, struct spool_repl_opts *o)
 {
-	struct spool_repl_opts o;
-	const char *rsh = "ssh", *rpath = "mq-replicate", *topics[MAX_TOPICS];
+	int r;
+
+	if (ro->argc != 1)
+		usage(EX_USAGE);
+	/* a read-only server serves pulls: it sends */
+	o->role = ro->sender || (ro->flags & SPOOL_REPL_READONLY) ?
+	    SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
+	o->server = 1;
+	o->rfd = STDIN_FILENO;
+	o->wfd = STDOUT_FILENO;
+	o->flags = ro->flags & SPOOL_REPL_READONLY;
+	r = spool_replicate(ro->argv[0], o);
+	/* the client heard why (an ERROR frame) and says it */
+	return r == 0 ? EX_OK : exit_code(r);
+}
+
+/*
+ * client - source destination: one side local, the other local too or
+ * [user@]host:path; with -f the session again after a transient failure
+ */
+static int
+client(const struct replicate_opts *ro, struct spool_repl_opts *o)
+{
 	const char *src, *dst, *spath = NULL, *dpath = NULL, *local, *rp;
 	char *shost = NULL, *dhost = NULL, *host;
-	int ch, r, fd, server = 0, sender = 0, prom = 0, ntopics = 0;
-	int64_t timeout = 60000, backoff = 100;
-	unsigned flags = 0;
+	int64_t backoff = 100;
+	int r, fd;
 	pid_t pid;
 
-	cli_fds();
-	while ((ch = getopt_long(argc, argv, "e:fhnqt:v", longopts, NULL)) !=
-	    -1) {
-		switch (ch) {
-		case 'e':
-			rsh = optarg;
-			break;
-		case 'f':
-			flags |= SPOOL_REPL_FOLLOW;
-			break;
-		case 'h':
-			usage(EX_OK);
-		case 'n':
-			flags |= SPOOL_REPL_DRYRUN;
-			break;
-		case 'q':
-			cli_quiet = 1;
-			break;
-		case 't':
-			cli_check_topic(optarg);
-			if (ntopics == MAX_TOPICS)
-				cli_usage_die("-t: at most %d topics",
-				    MAX_TOPICS);
-			topics[ntopics++] = optarg;
-			break;
-		case 'v':
-			cli_verbose = 1;
-			break;
-		case OPT_DELETE:
-			flags |= SPOOL_REPL_DELETE;
-			break;
-		case OPT_DEMOTE:
-			flags |= SPOOL_REPL_DEMOTE;
-			break;
-		case OPT_PROGRESS:
-			show_progress = isatty(STDERR_FILENO);
-			break;
-		case OPT_PROMOTE:
-			prom = 1;
-			break;
-		case OPT_READ_ONLY:
-			flags |= SPOOL_REPL_READONLY;
-			break;
-		case OPT_REMOTE_PATH:
-			rpath = optarg;
-			break;
-		case OPT_SENDER:
-			sender = 1;
-			break;
-		case OPT_SERVER:
-			server = 1;
-			break;
-		case OPT_TIMEOUT:
-			if (cli_duration(optarg, &timeout) < 0 || timeout <= 0 ||
-			    timeout > 86400000)
-				cli_usage_die("--timeout %s: invalid duration",
-				    optarg);
-			break;
-		case OPT_VERSION:
-			cli_version();
-		default:
-			usage(EX_USAGE);
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	/* a peer gone is an error to report, not a death */
-	signal(SIGPIPE, SIG_IGN);
-	if (prom) {
-		if (argc != 1 || server)
-			usage(EX_USAGE);
-		return promote(argv[0]);
-	}
-	memset(&o, 0, sizeof(o));
-	o.timeout_ms = (int)timeout;
-	o.report = report;
-	o.progress = progress;
-	if (server) {
-		if (argc != 1)
-			usage(EX_USAGE);
-		/* the client's options arrive in its HELLO */
-		/* a read-only server serves pulls: it sends */
-		o.role = sender || (flags & SPOOL_REPL_READONLY) ?
-		    SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
-		o.server = 1;
-		o.rfd = STDIN_FILENO;
-		o.wfd = STDOUT_FILENO;
-		o.flags = flags & SPOOL_REPL_READONLY;
-		r = spool_replicate(argv[0], &o);
-		/* the client heard why (an ERROR frame) and says it */
-		return r == 0 ? EX_OK : exit_code(r);
-	}
-	if (argc != 2 || sender || (flags & SPOOL_REPL_READONLY))
+	if (ro->argc != 2 || ro->sender || (ro->flags & SPOOL_REPL_READONLY))
 		usage(EX_USAGE);
-	src = argv[0];
-	dst = argv[1];
+	src = ro->argv[0];
+	dst = ro->argv[1];
 	if (!is_remote(src, &shost, &spath))
 		spath = src;
 	if (!is_remote(dst, &dhost, &dpath))
 		dpath = dst;
 	if (shost != NULL && dhost != NULL)
 		cli_usage_die("%s, %s: one side must be local", src, dst);
-	o.flags = flags;
-	o.topics = topics;
-	o.ntopics = (size_t)ntopics;
+	o->flags = ro->flags;
+	o->topics = ro->topics;
+	o->ntopics = (size_t)ro->ntopics;
 	/* push: a remote destination; else we receive */
-	o.role = dhost != NULL ? SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
+	o->role = dhost != NULL ? SPOOL_REPL_SENDER : SPOOL_REPL_RECEIVER;
 	local = dhost != NULL ? spath : dpath;
 	host = dhost != NULL ? dhost : shost;
 	rp = dhost != NULL ? dpath : spath;
-	o.peer_path = rp;
+	o->peer_path = rp;
 	/* both local: the receiver reads the source's segments itself */
 	if (shost == NULL && dhost == NULL)
-		o.local_src = spath;
+		o->local_src = spath;
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	for (;;) {
-		pid = spawn(rsh, host, rpath, dhost == NULL, rp, &fd);
-		o.rfd = o.wfd = fd;
-		o.passes = 0;
-		r = spool_replicate(local, &o);
+		pid = spawn(ro->rsh, host, ro->rpath, dhost == NULL, rp, &fd);
+		o->rfd = o->wfd = fd;
+		o->passes = 0;
+		r = spool_replicate(local, o);
 		reap(pid, fd);
 		if (show_progress)
 			fputs("\r\033[K", stderr);
 		if (r == 0)
 			break;
-		if (!(flags & SPOOL_REPL_FOLLOW) || !transient(r)) {
-			fprintf(stderr, "mq-replicate: %s\n", o.errmsg);
+		if (!(ro->flags & SPOOL_REPL_FOLLOW) || !transient(r)) {
+			fprintf(stderr, "mq-replicate: %s\n", o->errmsg);
 			exit(exit_code(r));
 		}
-		if (o.passes > 0)
+		if (o->passes > 0)
 			backoff = 100;
-		cli_warn("%s; reconnecting in %.1f s", o.errmsg,
+		cli_warn("%s; reconnecting in %.1f s", o->errmsg,
 		    backoff / 1000.0);
 		usleep((useconds_t)backoff * 1000);
 		if (backoff < 5000)
@@ -433,8 +340,33 @@ main(int argc, char *argv[])
 	}
 	if (cli_verbose)
 		cli_warn("%" PRIu64 " bytes received, %" PRIu64 " sent",
-		    o.bytes_in, o.bytes_out);
+		    o->bytes_in, o->bytes_out);
 	free(shost);
 	free(dhost);
 	return EX_OK;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct replicate_opts ro;
+	struct spool_repl_opts o;
+
+	cli_fds();
+	replicate_options(argc, argv, &ro);
+	show_progress = ro.progress;
+	/* a peer gone is an error to report, not a death */
+	signal(SIGPIPE, SIG_IGN);
+	if (ro.promote) {
+		if (ro.argc != 1 || ro.server)
+			usage(EX_USAGE);
+		return promote(ro.argv[0]);
+	}
+	memset(&o, 0, sizeof(o));
+	o.timeout_ms = (int)ro.timeout;
+	o.report = report;
+	o.progress = progress;
+	if (ro.server)
+		return serve(&ro, &o);
+	return client(&ro, &o);
 }

@@ -69,6 +69,46 @@ open_topic(struct spool *sp, const char *name)
 }
 
 /*
+ * topic_cmd_open - the spool and the topic name of a command open, both
+ * owned; change: the command changes the topic, so a replica refuses
+ */
+struct spool_topic *
+topic_cmd_open(const char *name, int change, struct spool **sp)
+{
+	*sp = cli_open_spool(spool_opt, 0);
+	if (change)
+		cli_check_primary(*sp, cli_spool_path(spool_opt));
+	return open_topic(*sp, name);
+}
+
+/*
+ * topic_cmd - the start of a command "[--json] topic": its options, its
+ * one operand (*name), the spool and the topic open; 1 if --json was given
+ */
+int
+topic_cmd(int argc, char *argv[], const char **name, struct spool **sp,
+    struct spool_topic **t)
+{
+	int json;
+
+	json = json_opt(argc, argv);
+	if (argc - optind != 1)
+		usage(EX_USAGE);
+	*name = argv[optind];
+	*t = topic_cmd_open(*name, 0, sp);
+	return json;
+}
+
+/* topic_cmd_done - the end of a command over a topic: both closed, EX_OK */
+int
+topic_cmd_done(struct spool *sp, struct spool_topic *t)
+{
+	(void)cli_close(t);
+	(void)cli_close(sp);
+	return EX_OK;
+}
+
+/*
  * json_opt - the options of a command that takes only --json: 1 if it
  * was given; optind is then at the first operand
  */

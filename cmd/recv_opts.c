@@ -38,9 +38,9 @@ static const struct option longopts[] = {
 	{ "rate",	 required_argument,	NULL, OPT_RATE },
 	{ "retries",	 required_argument,	NULL, OPT_RETRIES },
 	{ "skip-damage", no_argument,		NULL, OPT_SKIP_DAMAGE },
-	{ "wait-topic",	 no_argument,		NULL, OPT_WAIT_TOPIC },
 	{ "timeout",	 required_argument,	NULL, OPT_TIMEOUT },
 	{ "version",	 no_argument,		NULL, OPT_VERSION },
+	{ "wait-topic",	 no_argument,		NULL, OPT_WAIT_TOPIC },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -175,9 +175,6 @@ recv_options(int argc, char *argv[], struct recv_opts *o)
 			    1000);
 			retries_given = 1;
 			break;
-		case OPT_WAIT_TOPIC:
-			o->wait_topic = 1;
-			break;
 		case OPT_SKIP_DAMAGE:
 			o->skip = 1;
 			break;
@@ -189,6 +186,9 @@ recv_options(int argc, char *argv[], struct recv_opts *o)
 			break;
 		case OPT_VERSION:
 			cli_version();
+		case OPT_WAIT_TOPIC:
+			o->wait_topic = 1;
+			break;
 		default:
 			usage(EX_USAGE);
 		}

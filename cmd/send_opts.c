@@ -135,36 +135,27 @@ send_options(int argc, char *argv[], struct send_opts *o)
 			o->wo.codec = cfg.codec;
 			o->wo.level = cfg.level;
 			break;
+		case OPT_ABORT:
+			o->abort_ = optarg;
+			break;
 		case OPT_AT:
 			if (cli_time(optarg, &due) < 0)
 				cli_usage_die("--at %s: invalid time", optarg);
 			delay = -1;
+			break;
+		case OPT_CHECK:
+			o->check = optarg;
+			if (*o->check == '\0' || strchr(o->check, '\n') != NULL)
+				cli_usage_die("--check: a command on one line");
+			break;
+		case OPT_COMMIT:
+			o->commit = optarg;
 			break;
 		case OPT_DELAY:
 			if (cli_duration(optarg, &delay) < 0)
 				cli_usage_die("--delay %s: invalid duration",
 				    optarg);
 			due = 0;
-			break;
-		case OPT_PREPARE:
-			o->prepare = 1;
-			break;
-		case OPT_COMMIT:
-			o->commit = optarg;
-			break;
-		case OPT_ABORT:
-			o->abort_ = optarg;
-			break;
-		case OPT_TXN_TIMEOUT:
-			if (cli_duration(optarg, &o->txtimeout) < 0)
-				cli_usage_die("--txn-timeout %s: invalid "
-				    "duration", optarg);
-			txset = 1;
-			break;
-		case OPT_CHECK:
-			o->check = optarg;
-			if (*o->check == '\0' || strchr(o->check, '\n') != NULL)
-				cli_usage_die("--check: a command on one line");
 			break;
 		case OPT_ID:
 			o->id = optarg;
@@ -176,6 +167,9 @@ send_options(int argc, char *argv[], struct send_opts *o)
 			break;
 		case OPT_NO_SYNC:
 			o->wo.sync = 0;
+			break;
+		case OPT_PREPARE:
+			o->prepare = 1;
 			break;
 		case OPT_PRINT_OFFSETS:
 			o->wo.stored = stored;
@@ -189,6 +183,11 @@ send_options(int argc, char *argv[], struct send_opts *o)
 			if (o->replicas > 0)
 				o->wo.stored = stored;
 			break;
+		case OPT_SYNC_INTERVAL:
+			if (cli_duration(optarg, &o->interval) < 0)
+				cli_usage_die("--sync-interval %s: invalid "
+				    "duration", optarg);
+			break;
 		case OPT_TIMEOUT:
 			o->rtstr = optarg;
 			if (cli_duration(optarg, &o->rtimeout) < 0 ||
@@ -196,10 +195,11 @@ send_options(int argc, char *argv[], struct send_opts *o)
 				cli_usage_die("--timeout %s: invalid duration",
 				    optarg);
 			break;
-		case OPT_SYNC_INTERVAL:
-			if (cli_duration(optarg, &o->interval) < 0)
-				cli_usage_die("--sync-interval %s: invalid "
+		case OPT_TXN_TIMEOUT:
+			if (cli_duration(optarg, &o->txtimeout) < 0)
+				cli_usage_die("--txn-timeout %s: invalid "
 				    "duration", optarg);
+			txset = 1;
 			break;
 		case OPT_VERSION:
 			cli_version();

@@ -24,6 +24,10 @@ extern const char *spool_opt;
 void	 usage(int) __attribute__((noreturn));
 struct spool_topic *open_topic(struct spool *, const char *);
 int	 json_opt(int, char *[]);
+struct spool_topic *topic_cmd_open(const char *, int, struct spool **);
+int	 topic_cmd(int, char *[], const char **, struct spool **,
+	    struct spool_topic **);
+int	 topic_cmd_done(struct spool *, struct spool_topic *);
 const char *iso_time(int64_t);
 void	 report(void *, const char *);
 char	**topics(struct spool *, int, char *[], size_t *);

@@ -104,9 +104,9 @@ int
 cmd_create(int argc, char *argv[])
 {
 	static const struct option lo[] = {
+		{ "partitions",		required_argument, NULL, 'P' },
 		{ "config",		required_argument, NULL, OPT_CONFIG },
 		{ "if-not-exists",	no_argument,	   NULL, OPT_IF_NOT_EXISTS },
-		{ "partitions",		required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct spool_config cfg;
@@ -239,10 +239,7 @@ cmd_config(int argc, char *argv[])
 		usage(EX_USAGE);
 	argc -= optind - 1;
 	argv += optind - 1;
-	sp = cli_open_spool(spool_opt, 0);
-	if (argc > 2)
-		cli_check_primary(sp, cli_spool_path(spool_opt));
-	t = open_topic(sp, argv[1]);
+	t = topic_cmd_open(argv[1], argc > 2, &sp);
 	if (argc > 2 && (r = spool_topic_config_update(t,
 	    (const char *const *)argv + 2, argc - 2)) < 0) {
 		if (r == -EINVAL)
@@ -258,7 +255,5 @@ cmd_config(int argc, char *argv[])
 			cli_die(r, sp, "%s", argv[1]);
 		fputs(text, stdout);
 	}
-	(void)cli_close(t);
-	(void)cli_close(sp);
-	return EX_OK;
+	return topic_cmd_done(sp, t);
 }

@@ -34,8 +34,8 @@ int
 cmd_list(int argc, char *argv[])
 {
 	static const struct option lo[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "long", no_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct spool *sp;
@@ -199,53 +199,45 @@ cmd_describe(int argc, char *argv[])
 	struct spool_part_info pi;
 	struct spool *sp;
 	struct spool_topic *t;
+	const char *name;
 	char text[4096], *line;
 	uint64_t nsched;
 	int64_t due;
 	uint32_t i, np;
 	int r, json;
 
-	json = json_opt(argc, argv);
-	if (argc - optind != 1)
-		usage(EX_USAGE);
-	argv += optind - 1;
-	sp = cli_open_spool(spool_opt, 0);
-	t = open_topic(sp, argv[1]);
+	json = topic_cmd(argc, argv, &name, &sp, &t);
 	np = spool_topic_config(t)->partitions;
 	if (json) {
-		describe_json(sp, t, argv[1]);
-		(void)cli_close(t);
-		(void)cli_close(sp);
-		return EX_OK;
+		describe_json(sp, t, name);
+		return topic_cmd_done(sp, t);
 	}
-	printf("topic %s\npartitions %" PRIu32 "\n", argv[1], np);
+	printf("topic %s\npartitions %" PRIu32 "\n", name, np);
 	/* the rest of the config, partitions= aside (said above) */
 	if ((r = spool_config_format(spool_topic_config(t), text,
 	    sizeof(text))) < 0)
-		cli_die(r, sp, "%s", argv[1]);
+		cli_die(r, sp, "%s", name);
 	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
 		if (strncmp(line, "partitions=", 11) != 0)
 			printf("%s\n", line);
 	if ((r = spool_sched_info(t, &nsched, &due)) < 0)
-		cli_die(r, sp, "%s: scheduled", argv[1]);
+		cli_die(r, sp, "%s: scheduled", name);
 	printf("scheduled %" PRIu64 "\n", nsched);
 	if (due >= 0)
 		printf("next.due %s %" PRId64 "\n", iso_time(due), due);
-	describe_txns(sp, t, argv[1], 0);
+	describe_txns(sp, t, name, 0);
 	printf("%9s %14s %14s %14s %14s %8s\n", "PARTITION", "FIRST", "NEXT",
 	    "MESSAGES", "BYTES", "SEGMENTS");
 	for (i = 0; i < np; i++) {
 		if ((r = spool_topic_info(t, i, &pi)) < 0)
-			cli_die(r, sp, "%s: partition %" PRIu32, argv[1], i);
+			cli_die(r, sp, "%s: partition %" PRIu32, name, i);
 		printf("%9" PRIu32 " %14" PRIu64 " %14" PRIu64 " %14" PRIu64
 		    " %14" PRIu64 " %8" PRIu32 "\n", i, pi.first, pi.next,
 		    pi.next - pi.first - pi.missing, pi.bytes, pi.segments);
 	}
 	if (spool_topic_config(t)->compact != SPOOL_CLEANUP_DELETE)
-		describe_compaction(sp, t, argv[1]);
+		describe_compaction(sp, t, name);
 	describe_groups(sp, t);
-	replicas(sp, t, argv[1], 0);
-	(void)cli_close(t);
-	(void)cli_close(sp);
-	return EX_OK;
+	replicas(sp, t, name, 0);
+	return topic_cmd_done(sp, t);
 }

@@ -135,20 +135,14 @@ cmd_groups(int argc, char *argv[])
 {
 	struct spool *sp;
 	struct spool_topic *t;
+	const char *name;
 	int json;
 
-	json = json_opt(argc, argv);
-	if (argc - optind != 1)
-		usage(EX_USAGE);
-	argv += optind - 1;
-	sp = cli_open_spool(spool_opt, 0);
-	t = open_topic(sp, argv[1]);
-	show_groups(sp, t, argv[1], json ? GS_JSON_HELD : GS_TABLE);
+	json = topic_cmd(argc, argv, &name, &sp, &t);
+	show_groups(sp, t, name, json ? GS_JSON_HELD : GS_TABLE);
 	if (json)
 		putchar('\n');
-	(void)cli_close(t);
-	(void)cli_close(sp);
-	return EX_OK;
+	return topic_cmd_done(sp, t);
 }
 
 /* group_result - exit as reset or delete-group of group must, on failure */
@@ -186,12 +180,9 @@ cmd_reset(int argc, char *argv[])
 	if (argc - optind != 2 || to.kind == SPOOL_POS_NONE)
 		usage(EX_USAGE);
 	cli_check_group(argv[optind]);
-	sp = cli_open_spool(spool_opt, 0);
-	t = open_topic(sp, argv[optind + 1]);
+	t = topic_cmd_open(argv[optind + 1], 0, &sp);
 	group_result(sp, argv[optind], spool_group_reset(t, argv[optind], &to));
-	(void)cli_close(t);
-	(void)cli_close(sp);
-	return EX_OK;
+	return topic_cmd_done(sp, t);
 }
 
 /* cmd_delete_group - delete-group group topic */
@@ -204,10 +195,7 @@ cmd_delete_group(int argc, char *argv[])
 	if (argc != 3)
 		usage(EX_USAGE);
 	cli_check_group(argv[1]);
-	sp = cli_open_spool(spool_opt, 0);
-	t = open_topic(sp, argv[2]);
+	t = topic_cmd_open(argv[2], 0, &sp);
 	group_result(sp, argv[1], spool_group_delete(t, argv[1]));
-	(void)cli_close(t);
-	(void)cli_close(sp);
-	return EX_OK;
+	return topic_cmd_done(sp, t);
 }

@@ -17,11 +17,11 @@
 #include "topic.h"
 
 /*
- * stats_prometheus - the text exposition format: every metric family
- * whole, its HELP and TYPE first, as promtool wants
+ * prom_family - one metric family of every partition of the topics
+ * names: k indexes fam (5: group_lag, one series a group)
  */
 static void
-stats_prometheus(struct spool *sp, char **names, size_t n)
+prom_family(struct spool *sp, char **names, size_t n, size_t k)
 {
 	static const char *fam[] = { "messages", "bytes", "next_offset",
 	    "first_offset", "segments" };
@@ -34,48 +34,61 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 	struct spool_topic *t;
 	char **groups;
 	uint64_t v, c;
-	size_t i, k, g, ng;
+	size_t i, g, ng;
 	uint32_t p;
 	int r, h;
 
-	for (k = 0; k <= 5; k++) {
-		printf("# HELP mq_%s %s\n# TYPE mq_%s gauge\n", k < 5 ?
-		    fam[k] : "group_lag", k < 5 ? help[k] : "Messages of a "
-		    "partition a group has not consumed.", k < 5 ? fam[k] :
-		    "group_lag");
-		for (i = 0; i < n; i++) {
-			t = open_topic(sp, names[i]);
-			groups = NULL;
-			ng = 1;
-			if (k == 5) {
-				if ((r = spool_group_list(t, &groups, &ng)) < 0)
-					cli_die(r, sp, "%s: groups", names[i]);
-				cli_own_names(groups, ng);
-			}
-			for (g = 0; g < ng; g++)
-			for (p = 0; p < spool_topic_config(t)->partitions; p++) {
-				if ((r = spool_topic_info(t, p, &pi)) < 0)
-					cli_die(r, sp, "%s: partition %" PRIu32,
-					    names[i], p);
-				v = k == 0 ? pi.next - pi.first - pi.missing :
-				    k == 1 ? pi.bytes : k == 2 ? pi.next :
-				    k == 3 ? pi.first : pi.segments;
-				if (k == 5) {
-					v = group_lag(sp, t, groups[g], p, &pi,
-					    &c, &h);
-					printf("mq_group_lag{topic=" JSTR ",group="
-					    JSTR ",partition=\"%" PRIu32 "\"} %"
-					    PRIu64 "\n", names[i], groups[g], p,
-					    v);
-				} else
-					printf("mq_%s{topic=" JSTR ",partition="
-					    "\"%" PRIu32 "\"} %" PRIu64 "\n",
-					    fam[k], names[i], p, v);
-			}
-			(void)cli_close(groups);
-			(void)cli_close(t);
+	printf("# HELP mq_%s %s\n# TYPE mq_%s gauge\n", k < 5 ?
+	    fam[k] : "group_lag", k < 5 ? help[k] : "Messages of a "
+	    "partition a group has not consumed.", k < 5 ? fam[k] :
+	    "group_lag");
+	for (i = 0; i < n; i++) {
+		t = open_topic(sp, names[i]);
+		groups = NULL;
+		ng = 1;
+		if (k == 5) {
+			if ((r = spool_group_list(t, &groups, &ng)) < 0)
+				cli_die(r, sp, "%s: groups", names[i]);
+			cli_own_names(groups, ng);
 		}
+		for (g = 0; g < ng; g++)
+		for (p = 0; p < spool_topic_config(t)->partitions; p++) {
+			if ((r = spool_topic_info(t, p, &pi)) < 0)
+				cli_die(r, sp, "%s: partition %" PRIu32,
+				    names[i], p);
+			v = k == 0 ? pi.next - pi.first - pi.missing :
+			    k == 1 ? pi.bytes : k == 2 ? pi.next :
+			    k == 3 ? pi.first : pi.segments;
+			if (k == 5) {
+				v = group_lag(sp, t, groups[g], p, &pi,
+				    &c, &h);
+				printf("mq_group_lag{topic=" JSTR ",group="
+				    JSTR ",partition=\"%" PRIu32 "\"} %"
+				    PRIu64 "\n", names[i], groups[g], p,
+				    v);
+			} else
+				printf("mq_%s{topic=" JSTR ",partition="
+				    "\"%" PRIu32 "\"} %" PRIu64 "\n",
+				    fam[k], names[i], p, v);
+		}
+		(void)cli_close(groups);
+		(void)cli_close(t);
 	}
+}
+
+/*
+ * stats_prometheus - the text exposition format: every metric family
+ * whole, its HELP and TYPE first, as promtool wants
+ */
+static void
+stats_prometheus(struct spool *sp, char **names, size_t n)
+{
+	struct spool_topic *t;
+	size_t i, k;
+	int r;
+
+	for (k = 0; k <= 5; k++)
+		prom_family(sp, names, n, k);
 	for (k = 0; k < 2; k++) {
 		printf(k == 0 ? "# HELP mq_scheduled Messages of a topic waiting "
 		    "for their due time.\n# TYPE mq_scheduled gauge\n" :
@@ -173,30 +186,116 @@ commit_out(const char *tmp)
 	free(file);
 }
 
-/* cmd_stats - stats [--json | --prometheus] [-o file]: for monitoring */
-int
-cmd_stats(int argc, char *argv[])
+/*
+ * stats_groups - the groups of topic name and, with --json, each one's
+ * committed offset, lag and hold a partition
+ */
+static void
+stats_groups(struct spool *sp, struct spool_topic *t, const char *name,
+    int mode)
+{
+	struct spool_part_info pi;
+	char **groups;
+	uint64_t c, lag;
+	size_t ng, k;
+	uint32_t p, np = spool_topic_config(t)->partitions;
+	int r, h;
+
+	if ((r = spool_group_list(t, &groups, &ng)) < 0)
+		cli_die(r, sp, "%s: groups", name);
+	cli_own_names(groups, ng);
+	for (k = 0; k < ng; k++) {
+		if (mode == OPT_JSON)
+			printf("%s{\"group\":" JSTR ",\"partitions\":[",
+			    k ? "," : "", groups[k]);
+		for (p = 0; p < np; p++) {
+			if ((r = spool_topic_info(t, p, &pi)) < 0)
+				cli_die(r, sp, "%s", name);
+			lag = group_lag(sp, t, groups[k], p, &pi, &c, &h);
+			if (mode == OPT_JSON) {
+				printf("%s{\"partition\":%" PRIu32,
+				    p ? "," : "", p);
+				if (c != UINT64_MAX)
+					printf(",\"committed\":%" PRIu64, c);
+				printf(",\"lag\":%" PRIu64 ",\"held\":"
+				    "%s}", lag, h ? "true" : "false");
+			}
+		}
+		if (mode == OPT_JSON)
+			printf("]}");
+	}
+	(void)cli_close(groups);
+}
+
+/*
+ * stats_topic - the i-th topic, name: its rows of the table or its
+ * JSON object; what is scheduled in it in *nsched and *due
+ */
+static void
+stats_topic(struct spool *sp, const char *name, size_t i, int mode,
+    uint64_t *nsched, int64_t *due)
+{
+	struct spool_part_info pi;
+	struct spool_topic *t;
+	uint32_t p, np;
+	int r;
+
+	t = open_topic(sp, name);
+	np = spool_topic_config(t)->partitions;
+	if ((r = spool_sched_info(t, nsched, due)) < 0)
+		cli_die(r, sp, "%s: scheduled", name);
+	if (mode == OPT_JSON) {
+		printf("%s{\"topic\":" JSTR ",\"scheduled\":%" PRIu64
+		    ",\"transactions\":%zu", i ? "," : "", name, *nsched,
+		    open_txns(sp, t, name));
+		if (*due >= 0)
+			printf(",\"next_due\":%" PRId64, *due);
+		printf(",\"partitions\":[");
+	}
+	for (p = 0; p < np; p++) {
+		if ((r = spool_topic_info(t, p, &pi)) < 0)
+			cli_die(r, sp, "%s: partition %" PRIu32, name, p);
+		if (mode == OPT_JSON)
+			printf("%s{\"partition\":%" PRIu32 ",\"first\":%"
+			    PRIu64 ",\"next\":%" PRIu64 ",\"messages\":%"
+			    PRIu64 ",\"bytes\":%" PRIu64 ",\"segments\":%"
+			    PRIu32 "}", p ? "," : "", p, pi.first,
+			    pi.next, pi.next - pi.first - pi.missing,
+			    pi.bytes, pi.segments);
+		else
+			printf("%-24s %9" PRIu32 " %14" PRIu64 " %14"
+			    PRIu64 " %14" PRIu64 " %14" PRIu64 " %8"
+			    PRIu32 "\n", name, p, pi.first, pi.next,
+			    pi.next - pi.first - pi.missing, pi.bytes,
+			    pi.segments);
+	}
+	if (mode == OPT_JSON)
+		printf("],\"groups\":[");
+	stats_groups(sp, t, name, mode);
+	if (mode == OPT_JSON)
+		printf("],\"replicas\":[");
+	if (mode != 0)
+		replicas(sp, t, name, mode);
+	if (mode == OPT_JSON)
+		printf("]}");
+	(void)cli_close(t);
+}
+
+/* stats_mode - stats' options: 0 (the table), OPT_JSON or OPT_PROMETHEUS */
+static int
+stats_mode(int argc, char *argv[], const char **file)
 {
 	static const struct option lo[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "output", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct spool_part_info pi;
-	struct spool *sp;
-	struct spool_topic *t;
-	char **names, **groups, *out = NULL;
-	const char *file = NULL;
-	uint64_t c, lag, *nsched;
-	int64_t *due;
-	size_t n, ng, i, k, anysched = 0;
-	uint32_t p, np;
-	int ch, r, h, mode = 0;
+	int ch, mode = 0;
 
 	while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
 		if (ch == 'o') {
-			file = optarg;
+			*file = optarg;
 			continue;
 		}
 		if (ch != OPT_JSON && ch != OPT_PROMETHEUS)
@@ -207,6 +306,22 @@ cmd_stats(int argc, char *argv[])
 	}
 	if (argc != optind)
 		usage(EX_USAGE);
+	return mode;
+}
+
+/* cmd_stats - stats [--json | --prometheus] [-o file]: for monitoring */
+int
+cmd_stats(int argc, char *argv[])
+{
+	struct spool *sp;
+	char **names, *out = NULL;
+	const char *file = NULL;
+	uint64_t *nsched;
+	int64_t *due;
+	size_t n, i, anysched = 0;
+	int mode;
+
+	mode = stats_mode(argc, argv, &file);
 	sp = cli_open_spool(spool_opt, 0);
 	if (file != NULL)
 		out = out_open(file);
@@ -227,79 +342,8 @@ cmd_stats(int argc, char *argv[])
 	cli_own(CLI_MEM, nsched);
 	cli_own(CLI_MEM, due);
 	for (i = 0; i < n; i++) {
-		t = open_topic(sp, names[i]);
-		np = spool_topic_config(t)->partitions;
-		if ((r = spool_sched_info(t, &nsched[i], &due[i])) < 0)
-			cli_die(r, sp, "%s: scheduled", names[i]);
+		stats_topic(sp, names[i], i, mode, &nsched[i], &due[i]);
 		anysched += nsched[i] > 0;
-		if (mode == OPT_PROMETHEUS) {
-			printf("mq_scheduled{topic=" JSTR "} %" PRIu64 "\n",
-			    names[i], nsched[i]);
-			if (due[i] >= 0)
-				printf("mq_scheduled_next_due_ms{topic=" JSTR
-				    "} %" PRId64 "\n", names[i], due[i]);
-		}
-		if (mode == OPT_JSON) {
-			printf("%s{\"topic\":" JSTR ",\"scheduled\":%" PRIu64
-			    ",\"transactions\":%zu", i ? "," : "", names[i],
-			    nsched[i], open_txns(sp, t, names[i]));
-			if (due[i] >= 0)
-				printf(",\"next_due\":%" PRId64, due[i]);
-			printf(",\"partitions\":[");
-		}
-		for (p = 0; p < np; p++) {
-			if ((r = spool_topic_info(t, p, &pi)) < 0)
-				cli_die(r, sp, "%s: partition %" PRIu32,
-				    names[i], p);
-			if (mode == OPT_JSON)
-				printf("%s{\"partition\":%" PRIu32 ",\"first\":%"
-				    PRIu64 ",\"next\":%" PRIu64 ",\"messages\":%"
-				    PRIu64 ",\"bytes\":%" PRIu64 ",\"segments\":%"
-				    PRIu32 "}", p ? "," : "", p, pi.first,
-				    pi.next, pi.next - pi.first - pi.missing,
-				    pi.bytes, pi.segments);
-			else
-				printf("%-24s %9" PRIu32 " %14" PRIu64 " %14"
-				    PRIu64 " %14" PRIu64 " %14" PRIu64 " %8"
-				    PRIu32 "\n", names[i], p, pi.first, pi.next,
-				    pi.next - pi.first - pi.missing, pi.bytes,
-				    pi.segments);
-		}
-		if (mode == OPT_JSON)
-			printf("],\"groups\":[");
-		if ((r = spool_group_list(t, &groups, &ng)) < 0)
-			cli_die(r, sp, "%s: groups", names[i]);
-		cli_own_names(groups, ng);
-		for (k = 0; k < ng; k++) {
-			if (mode == OPT_JSON)
-				printf("%s{\"group\":" JSTR ",\"partitions\":[",
-				    k ? "," : "", groups[k]);
-			for (p = 0; p < np; p++) {
-				if ((r = spool_topic_info(t, p, &pi)) < 0)
-					cli_die(r, sp, "%s", names[i]);
-				lag = group_lag(sp, t, groups[k], p, &pi, &c,
-				    &h);
-				if (mode == OPT_JSON) {
-					printf("%s{\"partition\":%" PRIu32,
-					    p ? "," : "", p);
-					if (c != UINT64_MAX)
-						printf(",\"committed\":%" PRIu64,
-						    c);
-					printf(",\"lag\":%" PRIu64 ",\"held\":"
-					    "%s}", lag, h ? "true" : "false");
-				}
-			}
-			if (mode == OPT_JSON)
-				printf("]}");
-		}
-		(void)cli_close(groups);
-		if (mode == OPT_JSON)
-			printf("],\"replicas\":[");
-		if (mode != 0)
-			replicas(sp, t, names[i], mode);
-		if (mode == OPT_JSON)
-			printf("]}");
-		(void)cli_close(t);
 	}
 	if (mode == OPT_JSON)
 		printf("]}\n");

@@ -29,9 +29,7 @@ cmd_cancel(int argc, char *argv[])
 		usage(EX_USAGE);
 	if (*argv[2] == '\0' || strlen(argv[2]) > SPOOL_ID_MAX)
 		cli_usage_die("cancel: an ID is 1 to %d bytes", SPOOL_ID_MAX);
-	sp = cli_open_spool(spool_opt, 0);
-	cli_check_primary(sp, cli_spool_path(spool_opt));
-	t = open_topic(sp, argv[1]);
+	t = topic_cmd_open(argv[1], 1, &sp);
 	/* what is due now is no longer scheduled: it goes to its partition */
 	if ((r = spool_sched_move(t, spool_now_ms(), NULL)) < 0 ||
 	    (r = spool_sched_cancel(t, argv[2], strlen(argv[2]))) < 0)
@@ -42,9 +40,7 @@ cmd_cancel(int argc, char *argv[])
 	if (cli_verbose)
 		cli_warn("%s: %s: %d scheduled messages cancelled", argv[1],
 		    argv[2], r);
-	(void)cli_close(t);
-	(void)cli_close(sp);
-	return EX_OK;
+	return topic_cmd_done(sp, t);
 }
 
 /* json_puts - s as a JSON string (a --check command may need escapes) */
@@ -154,9 +150,7 @@ cmd_abort(int argc, char *argv[])
 	if (strlen(hex) != 16 || strspn(hex, "0123456789abcdef") != 16)
 		cli_usage_die("abort: %s: not a transaction ID", argv[2]);
 	txid = strtoull(hex, NULL, 16);
-	sp = cli_open_spool(spool_opt, 0);
-	cli_check_primary(sp, cli_spool_path(spool_opt));
-	t = open_topic(sp, argv[1]);
+	t = topic_cmd_open(argv[1], 1, &sp);
 	r = spool_txn_abort(t, txid);
 	if (r == -ENOENT)
 		cli_fail(r, "%s: %s: No such transaction", argv[1], argv[2]);
@@ -165,9 +159,7 @@ cmd_abort(int argc, char *argv[])
 		    argv[2]);
 	if (r < 0)
 		cli_die(r, sp, "%s: %s", argv[1], argv[2]);
-	(void)cli_close(t);
-	(void)cli_close(sp);
-	return EX_OK;
+	return topic_cmd_done(sp, t);
 }
 
 #define CHECK_LIMIT_MS	60000	/* a --check command that runs longer fails */

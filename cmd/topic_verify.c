@@ -194,12 +194,13 @@ int
 cmd_dump(int argc, char *argv[])
 {
 	static const struct option lo[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "partition", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct spool *sp;
 	struct spool_topic *t;
+	char *name;
 	uint32_t i, np;
 	long long part = -1;
 	int ch, r, json = 0;
@@ -218,13 +219,12 @@ cmd_dump(int argc, char *argv[])
 	}
 	if (argc - optind != 1)
 		usage(EX_USAGE);
-	argv += optind - 1;
-	sp = cli_open_spool(spool_opt, 0);
-	t = open_topic(sp, argv[1]);
+	name = argv[optind];
+	t = topic_cmd_open(name, 0, &sp);
 	np = spool_topic_config(t)->partitions;
 	if (part >= (long long)np)
 		cli_fail(-ENOENT, "%s: No such partition %lld (it has %" PRIu32
-		    ", 0 to %" PRIu32 ")", argv[1], part, np, np - 1);
+		    ", 0 to %" PRIu32 ")", name, part, np, np - 1);
 	if (!json)
 		printf("%4s %20s %10s %14s %7s %-4s %-4s %4s %5s %6s %9s %9s "
 		    "%10s %10s %13s %13s %s\n", "PART", "SEGMENT", "POS",
@@ -232,14 +232,12 @@ cmd_dump(int argc, char *argv[])
 		    "BODY", "RAW", "HDR_CRC", "BODY_CRC", "BASE_TS", "MAX_TS",
 		    "STATE");
 	for (i = part < 0 ? 0 : (uint32_t)part; i < np; i++) {
-		if ((r = spool_dump(t, i, dump_one, json ? argv[1] : NULL)) < 0)
-			cli_die(r, sp, "%s: partition %" PRIu32, argv[1], i);
+		if ((r = spool_dump(t, i, dump_one, json ? name : NULL)) < 0)
+			cli_die(r, sp, "%s: partition %" PRIu32, name, i);
 		if (part >= 0)
 			break;
 	}
 	if (fflush(stdout) == EOF)
 		cli_die(-errno, NULL, "stdout");
-	(void)cli_close(t);
-	(void)cli_close(sp);
-	return EX_OK;
+	return topic_cmd_done(sp, t);
 }

@@ -9,7 +9,7 @@ setup_file() {
 	export SSHD_DIR
 	SSHD_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mq-sshd.XXXXXX")
 	if [[ $(id -u) != 0 || ! -x /usr/sbin/sshd ]]; then
-		echo "needs root and /usr/sbin/sshd (tests/deps.sh installs openssh-server)" >"$SSHD_DIR/skip"
+		echo "needs root and /usr/sbin/sshd (scripts/deps.sh installs openssh-server)" >"$SSHD_DIR/skip"
 		return 0
 	fi
 	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host" </dev/null

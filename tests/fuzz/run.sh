@@ -10,6 +10,7 @@
 # Crash, timeout and leak inputs are written to findings/TARGET/; move
 # one into regress/TARGET/ once it is understood, and it is replayed by
 # every `make fuzz-check` from then on.  FUZZ_ARGS adds libFuzzer flags.
+# The targets are in FUZZ_BINDIR (fuzz.mk: build/fuzz/bin).
 # FUZZ_TIMEOUT (default 5) is the seconds one input may take: every
 # target does one input in milliseconds, so more is a hang.  In fuzz mode
 # the targets run with -fork=1 and ignore crashes, timeouts and OOMs
@@ -32,7 +33,7 @@ n=0 failed=0
 [ "$mode" = check ] && echo "1..$#"
 for t in "$@"; do
 	n=$((n + 1))
-	bin=$D/bin/$t
+	bin=${FUZZ_BINDIR:-build/fuzz/bin}/$t
 	mkdir -p "$work/$t/corpus" "$work/$t/tmp" "$D/findings/$t"
 	cp "$D/corpus/$t/." "$work/$t/corpus/" -R 2>/dev/null || :
 	dict=

@@ -1,13 +1,13 @@
 #!/bin/sh
-# tests/bench.sh - mq throughput against cat on the same bytes (make bench)
+# scripts/bench.sh - mq throughput against cat on the same bytes (make bench)
 #
 # Environment:
 #   BENCH_N=5000000     messages (lines of exactly 100 bytes: 99 chars + "\n")
 #   BENCH_REPS=3        runs per measurement, the best (shortest) is kept
 #   BENCH_SCHED=1000000 scheduled batches beside a topic for the --delay bars
 #   BENCH_REPL_MB=200   the spool mq-replicate copies (1000: the 1 GB variant);
-#                       tests/bench-repl.sh lists its other settings
-#   PEERS=1             also run tests/bench-peers.sh: Redis Streams, NATS
+#                       scripts/bench-repl.sh lists its other settings
+#   PEERS=1             also run scripts/bench-peers.sh: Redis Streams, NATS
 #                       JetStream, beanstalkd, SQLite (WAL) on the same
 #                       workloads, installed with apt-get if missing (root);
 #                       that script lists its settings (BENCH_PEERS_N ...)
@@ -27,7 +27,7 @@
 # non-zero, or what mq-recv printed differs from what mq-send was given).
 # The performance bars are reported, not enforced.
 
-# bash for $EPOCHREALTIME and arithmetic; re-exec when run as `sh tests/bench.sh`
+# bash for $EPOCHREALTIME and arithmetic; re-exec when run as `sh scripts/bench.sh`
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
@@ -253,7 +253,7 @@ if [ -x "$bin/mq-replicate" ]; then
 	    bash "$here/bench-repl.sh" || fail "bench-repl.sh"
 fi
 
-# --- peers (PEERS=1): tests/bench-peers.sh (it runs alone too) ------------
+# --- peers (PEERS=1): scripts/bench-peers.sh (it runs alone too) ----------
 # Redis Streams, NATS JetStream, beanstalkd and SQLite in WAL mode beside mq
 # on bulk produce, bulk consume and one-shot sends, durability per row.
 if [ "${PEERS:-0}" = 1 ]; then

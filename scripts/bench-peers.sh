@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/bench-peers.sh - mq against the brokers users would pick instead, on
+# scripts/bench-peers.sh - mq against the brokers users would pick instead, on
 # the same workloads in the same run (make bench PEERS=1 runs it; it also
 # runs alone): Redis Streams, NATS JetStream, beanstalkd, SQLite in WAL mode.
 #
@@ -18,7 +18,7 @@
 # Each server listens on 127.0.0.1 on a free port with its data in a temp
 # directory and is stopped by pid.  Clients: redis-cli --pipe for XADD
 # (the RESP it reads is made beforehand, untimed), redis-cli for one-shot,
-# the sqlite3 program for one-shot; otherwise tests/bench-peers.py (plain
+# the sqlite3 program for one-shot; otherwise scripts/bench-peers.py (plain
 # sockets, pipelined; Debian packages no NATS or beanstalkd client) and, for
 # one-shot NATS and beanstalkd, a bash /dev/tcp client in this script.
 # Consumers write every message to a file that is compared with the input
@@ -119,7 +119,7 @@ failed=0
 fail() { echo "bench-peers: FAIL: $*" >&2; failed=1; }
 now() { REPLY=$EPOCHREALTIME; }
 
-# input: the lines tests/bench.sh sends
+# input: the lines scripts/bench.sh sends
 mkin() { # COUNT FILE
 	awk -v n="$1" 'BEGIN {
 		pad = "mq-bench payload 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ "

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# tests/bench-peers.py - the clients tests/bench-peers.sh times against
+# scripts/bench-peers.py - the clients scripts/bench-peers.sh times against
 # Redis Streams, NATS JetStream, beanstalkd and SQLite (no library: Debian
 # packages no NATS or beanstalkd client for Python, so each protocol is
 # spoken over a plain socket, pipelined in windows).

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/bench-repl.sh - mq-replicate's figures (make bench runs it; it also
+# scripts/bench-repl.sh - mq-replicate's figures (make bench runs it; it also
 # runs alone): a first copy against cp -r + sync and rsync -a, locally and
 # over ssh to 127.0.0.1; the bytes of an incremental run; mq-send
 # --replicas 1 beside a plain durable send; --follow lag percentiles.
