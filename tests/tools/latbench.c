@@ -68,9 +68,9 @@ static void
 reap(void)
 {
 	if (rpid > 0)
-		kill(rpid, SIGTERM);
+		kill(-rpid, SIGTERM);
 	if (spid > 0)
-		kill(spid, SIGTERM);
+		kill(-spid, SIGTERM);
 }
 
 /* now_ns - CLOCK_MONOTONIC in nanoseconds */
@@ -263,6 +263,8 @@ spawn(char **argv, int in, int out, int closefd)
 	if ((pid = fork()) == -1)
 		die("fork");
 	if (pid == 0) {
+		/* its own group: what it starts (strace's tracee) ends too */
+		(void)setpgid(0, 0);
 		if (in != 0 && (dup2(in, 0) == -1 || close(in) == -1))
 			_exit(127);
 		if (out != 1 && (dup2(out, 1) == -1 || close(out) == -1))
@@ -273,6 +275,7 @@ spawn(char **argv, int in, int out, int closefd)
 		fprintf(stderr, "latbench: %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	(void)setpgid(pid, pid);
 	return pid;
 }
 
@@ -371,7 +374,7 @@ main(int argc, char **argv)
 	if ((errno = pthread_join(th, NULL)) != 0)
 		die("pthread_join");
 	if (rpid > 0) {
-		kill(rpid, SIGTERM);
+		kill(-rpid, SIGTERM);
 		if (waitpid(rpid, &st, 0) == -1)
 			die("waitpid");
 		rpid = -1;
