@@ -107,6 +107,9 @@ tests/unit/%: tests/unit/%.c $(B)/libspool.a $(HDR)
 tests/tools/nouring: tests/tools/nouring.c
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -o $@ $<
 
+tests/tools/latbench: tests/tools/latbench.c
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -o $@ $< -lpthread
+
 # every tests/unit/test_*.c, built beside its source (tests/run.sh runs them there)
 UNIT = $(patsubst %.c,%,$(wildcard tests/unit/test_*.c))
 
@@ -136,7 +139,7 @@ test: all $(UNIT)
 	@command -v bats >/dev/null || { echo "make test: bats is missing; run make deps as root" >&2; exit 1; }
 	@MQ_BINDIR=$$(pwd)/bin bats $(TEST_BATS)
 
-bench: all
+bench: all tests/tools/latbench
 	@sh scripts/bench.sh
 
 # simulated power failures (tests/powerloss): POWERLOSS_TRIALS a scenario
@@ -183,7 +186,8 @@ uninstall:
 	    $(BIN:%=$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/%.fish)
 
 clean:
-	rm -rf bin bin-asan build $(UNIT) tests/tools/nouring
+	rm -rf bin bin-asan build $(UNIT) tests/tools/nouring \
+	    tests/tools/latbench
 
 # fuzz targets (make fuzz, make fuzz-check) and the crash harness
 -include tests/fuzz/fuzz.mk

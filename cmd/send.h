@@ -55,6 +55,7 @@ int	 resolve_txn(const char *spool, const char *txstr, int commit);
 extern unsigned long long nstored, bstored;
 extern int print_offsets;
 void	 stored(void *, uint32_t part, uint64_t off);
+void	 acks(void);
 void	 add(struct spool *, struct spool_writer *, const char *topic,
 	    struct spool_msg *);
 void	 send_open(struct send_opts *, struct spool **, struct spool_topic **,

@@ -134,11 +134,14 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 					cli_die(r, sp, "%s", o->topic);
 				unflushed = 0;
 				unsynced = 1;
+				if (!o->wo.sync)
+					acks();	/* stored is all it waits for */
 			} else {
 				if ((r = spool_writer_sync(w)) < 0)
 					cli_die(r, sp, "%s", o->topic);
 				unsynced = 0;
 				last = spool_now_ms();
+				acks();
 			}
 			continue;
 		}
@@ -173,6 +176,7 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 				cli_die(r, sp, "%s", o->topic);
 			unflushed = unsynced = 0;
 			last = spool_now_ms();
+			acks();
 		}
 	}
 	(void)cli_close(in);

@@ -20,17 +20,76 @@ int print_offsets;
 static uint64_t *need;		/* --replicas: next offset a partition */
 
 /*
- * stored - --print-offsets: one line a stored message, in input order;
- * --replicas: what the replicas must acknowledge
+ * --print-offsets of a durable send: what is appended but not yet
+ * synced, as runs of offsets in input order; printed by acks() once a
+ * sync has made them durable
+ */
+static struct run {
+	uint32_t	 part;
+	uint64_t	 off;
+	uint64_t	 n;
+} *runs;
+static size_t nruns, runcap;
+static int defer;		/* durable: print at acks(), not when stored */
+
+/*
+ * stored - --print-offsets: one line a stored message, in input order
+ * (durable: once synced, see acks); --replicas: what the replicas must
+ * acknowledge
  */
 void
 stored(void *arg, uint32_t part, uint64_t off)
 {
+	struct run *nr;
+	size_t ncap;
+
 	(void)arg;
-	if (print_offsets)
-		printf("%" PRIu32 " %" PRIu64 "\n", part, off);
 	if (need != NULL && off + 1 > need[part])
 		need[part] = off + 1;
+	if (!print_offsets)
+		return;
+	if (!defer) {
+		printf("%" PRIu32 " %" PRIu64 "\n", part, off);
+		return;
+	}
+	if (nruns > 0 && runs[nruns - 1].part == part &&
+	    runs[nruns - 1].off + runs[nruns - 1].n == off) {
+		runs[nruns - 1].n++;
+		return;
+	}
+	if (nruns == runcap) {
+		ncap = runcap ? runcap * 2 : 64;
+		if ((nr = realloc(runs, ncap * sizeof(*runs))) == NULL)
+			cli_die(-ENOMEM, NULL, "--print-offsets");
+		runs = nr;
+		runcap = ncap;
+	}
+	runs[nruns].part = part;
+	runs[nruns].off = off;
+	runs[nruns].n = 1;
+	nruns++;
+}
+
+/*
+ * acks - --print-offsets: everything written so far is stored (durable:
+ * synced); print what was held back and flush it out, so that a reader
+ * of our output learns of its messages now, not when a buffer fills
+ */
+void
+acks(void)
+{
+	size_t i;
+	uint64_t k;
+
+	if (!print_offsets)
+		return;
+	for (i = 0; i < nruns; i++)
+		for (k = 0; k < runs[i].n; k++)
+			printf("%" PRIu32 " %" PRIu64 "\n", runs[i].part,
+			    runs[i].off + k);
+	nruns = 0;
+	if (fflush(stdout) == EOF)
+		cli_die(-errno, NULL, "stdout");
 }
 
 /* -v: what this send stored */
@@ -114,6 +173,8 @@ send_open(struct send_opts *o, struct spool **spp, struct spool_topic **tp,
 		cli_die(r, sp, "%s", o->topic);
 	}
 	cli_own(CLI_WRITER, w);
+	/* a durable send prints an offset once its message is synced */
+	defer = o->wo.sync;
 	*spp = sp;
 	*tp = t;
 	*wp = w;
@@ -166,6 +227,8 @@ send_done(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 
 	if ((r = cli_close(w)) < 0)
 		cli_die(r, sp, "%s", o->topic);
+	acks();
+	free(runs);
 	/* the ID is known only once its messages are stored */
 	if (dedup != NULL)
 		cli_disown(dedup);

@@ -14,10 +14,29 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include "spool_impl.h"
+
+/*
+ * files - a file came into a partition directory (or events were
+ * lost): its segment list is out of date; appends (IN_MODIFY) leave it
+ * be, so that a follower at the end of the newest segment does not list
+ * the directory again after every append (reader.c, successor)
+ */
+static void
+files(struct spool_reader *r, const struct inotify_event *ev)
+{
+	uint32_t i;
+
+	if (!(ev->mask & (IN_CREATE | IN_MOVED_TO | IN_Q_OVERFLOW)))
+		return;
+	for (i = 0; i < r->n; i++)
+		if (ev->wd == r->parts[i].wd || (ev->mask & IN_Q_OVERFLOW))
+			r->parts[i].listed = 0;
+}
 
 /*
  * spool_reader_wait - block until something may have been written
@@ -43,16 +62,22 @@ spool_reader_wait(struct spool_reader *r, int timeout_ms)
 		return -errno;
 	if (s == 0)
 		return -ETIMEDOUT;
-	while ((n = read(r->ifd, buf, sizeof(buf))) > 0)
+	do {
+		if ((n = read(r->ifd, buf, sizeof(buf))) <= 0)
+			break;
 		for (i = 0; i < n; i += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)(buf + i);
-			if (ev->wd != r->twd)
+			if (ev->wd != r->twd) {
+				files(r, ev);
 				continue;
+			}
 			topic = 1;
 			if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF |
 			    IN_IGNORED))
 				gone = 1;
 		}
+		/* a read with room for one more event took all there was */
+	} while ((size_t)n > sizeof(buf) - sizeof(*ev) - NAME_MAX - 1);
 	if (gone) {
 		spool_seterr(r->t->sp, "%s: the topic was deleted",
 		    r->t->name);

@@ -334,6 +334,7 @@ struct spool_rpart {
 	uint64_t	 txok;		/* a txid last found visible */
 	struct spool_body body;
 	struct spool_seglist segs;	/* as last listed */
+	int		 listed;	/* segs holds all: no file came since */
 };
 
 struct spool_reader {

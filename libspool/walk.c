@@ -160,7 +160,8 @@ read_ahead(struct spool_reader *r, struct spool_rpart *p)
 /*
  * successor - the base of the segment after p's: 1 and *base, or 0 if
  * there is none; the directory is listed again only when the last
- * listing has no later segment
+ * listing has no later segment and (following) inotify saw a file come
+ * since (follow.c)
  */
 static int
 successor(struct spool_rpart *p, uint64_t *base, int fresh)
@@ -170,6 +171,9 @@ successor(struct spool_rpart *p, uint64_t *base, int fresh)
 
 	for (pass = fresh; pass < 2; pass++) {
 		if (pass == 1) {
+			if (!fresh && p->listed)
+				break;
+			p->listed = p->wd >= 0;
 			spool_seg_free(&p->segs);
 			if ((r = spool_seg_list(p->partfd, &p->segs)) < 0)
 				return r;

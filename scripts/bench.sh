@@ -5,6 +5,8 @@
 #   BENCH_N=5000000     messages (lines of exactly 100 bytes: 99 chars + "\n")
 #   BENCH_REPS=3        runs per measurement, the best (shortest) is kept
 #   BENCH_SCHED=1000000 scheduled batches beside a topic for the --delay bars
+#   BENCH_LAT_N=10000   messages a run of the follow-latency table (medians
+#                       of 3 runs; BENCH_LAT_GAP_US=150 between two sends)
 #   BENCH_REPL_MB=200   the spool mq-replicate copies (1000: the 1 GB variant);
 #                       scripts/bench-repl.sh lists its other settings
 #   PEERS=1             also run scripts/bench-peers.sh: Redis Streams, NATS
@@ -239,6 +241,74 @@ awk -v n="$XN" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
 	printf "%-32s %7.2f s %10.0f msg/s   %.2fx the loop\n", "mq-recv -g -x true (" n ")", d - c, n / (d - c), (b - a) / (d - c)
 }'
 drop_topic tx
+
+# --- follow latency (tests/tools/latbench) ---------------------------------
+# One process writes one 100-byte message at a time, stamped with its send
+# time, BENCH_LAT_GAP_US (150) apart so that latency is measured and not
+# throughput, and times its arrival (tests/tools/latbench.c): the floors,
+# a pipe and an O_APPEND file read on inotify; then through producer |
+# mq-send | mq-recv -f -o end | consumer, plain and as a group member (-g);
+# and to the offset a durable mq-send --print-offsets acknowledges.  Each
+# column is the median of 3 runs (the rows interleaved); microseconds.
+lb=$here/../tests/tools/latbench
+echo
+if [ ! -x "$lb" ]; then
+	echo "follow latency: $lb missing (make tests/tools/latbench), skipped"
+else
+	LN=${BENCH_LAT_N:-10000}
+	lat_label=() lat_cmd=()
+	lrow() { lat_label+=("$1"); lat_cmd+=("$2"); }
+	lrow 'floor: write to a pipe -> read' '"$lb" pipe'
+	lrow 'floor: O_APPEND -> inotify -> read' '"$lb" append "$d/lat"'
+	lrow 'mq-send --no-sync | mq-recv -f' \
+	    '"$lb" cmd "$SEND" -s "$d/lat" --no-sync t -- "$RECV" -s "$d/lat" -f -o end t'
+	lrow 'mq-send (durable) | mq-recv -f' \
+	    '"$lb" cmd "$SEND" -s "$d/lat" t -- "$RECV" -s "$d/lat" -f -o end t'
+	lrow 'mq-send | mq-recv -f -g' \
+	    '"$lb" cmd "$SEND" -s "$d/lat" t -- "$RECV" -s "$d/lat" -f -g lat -o end t'
+	lrow 'mq-send --print-offsets: ack' \
+	    '"$lb" ack "$SEND" -s "$d/lat" --print-offsets t'
+	lrow '  the same, --sync-interval 0' \
+	    '"$lb" ack "$SEND" -s "$d/lat" --print-offsets --sync-interval 0 t'
+	for rep in 1 2 3; do
+		for i in "${!lat_cmd[@]}"; do
+			rm -rf "$d/lat" && mkdir "$d/lat"
+			"$TOPIC" -s "$d/lat" create t || fail "latency: create t"
+			if ! LATBENCH_N=$LN eval "${lat_cmd[$i]}" > "$d/lat.$i.$rep"; then
+				fail "latency: ${lat_label[$i]} (run $rep)"
+				echo FAILED > "$d/lat.$i.$rep"
+			fi
+			printf '  %-30s %s\n' "${lat_label[$i]}" "$(cat "$d/lat.$i.$rep")" >&2
+		done
+	done
+	rm -rf "$d/lat"
+	# med COLUMN I: the median of a column over the runs of row I
+	med() {
+		cat "$d"/lat."$2".[123] | awk -v k="$1" '$1 == "n" {
+			for (f = 1; f < NF; f++) if ($f == k) print $(f + 1) }' |
+		    sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "FAILED" }'
+	}
+	printf 'follow latency: %d messages x 100 bytes, one every %d us, median of 3 runs, us\n' \
+	    "$LN" "${BENCH_LAT_GAP_US:-150}"
+	printf '%-36s %9s %9s %9s %14s\n' path p50 p99 p999 'p50 vs floor'
+	floor=$(med p50 1)
+	lat_bad=
+	for i in "${!lat_cmd[@]}"; do
+		p50=$(med p50 "$i") p99=$(med p99 "$i") p999=$(med p999 "$i")
+		awk -v l="${lat_label[$i]}" -v a="$p50" -v b="$p99" -v c="$p999" \
+		    -v f="$floor" -v i="$i" 'BEGIN {
+			r = (i >= 2 && i <= 4 && f + 0 > 0 && a + 0 > 0) ? sprintf("%.2fx", a / f) : ""
+			printf "%-36s %9s %9s %9s %14s\n", l, a, b, c, r }'
+		# issue 14: p50 <= 2.7x the append+inotify floor, p99 <= 80 us
+		if [ "$i" -ge 2 ] && [ "$i" -le 4 ] && ! awk -v a="$p50" -v f="$floor" \
+		    'BEGIN { exit !(a + 0 > 0 && a <= 2.7 * f) }'; then
+			lat_bad="$lat_bad${lat_bad:+, }${lat_label[$i]} $p50"
+		fi
+	done
+	if [ -z "$lat_bad" ]; then v=PASS; else v=FAIL; fi
+	printf 'bar: %-28s %s   (%s)\n' 'follow p50 <= 2.7x floor:' "$v" \
+	    "append+inotify floor $floor us${lat_bad:+; over: $lat_bad}"
+fi
 
 # --- replication: tests/bench-repl.sh (it runs alone too) -------------------
 # A spool of min(N messages, 200 MB) (BENCH_REPL_MB=1000: the 1 GB variant):

@@ -1036,3 +1036,24 @@ sys.stdout.buffer.write(line * 1000000)' >"$T/in"
 	run mq-topic verify t
 	expect_status 0
 }
+
+@test "--print-offsets of a durable send prints an offset only once its message is synced" {
+	need_strace
+	run mq-topic create t
+	# 3000 offsets are more than stdio buffers: none may go out before the
+	# segment's sync (the first one, at the end here: stdin ends at once)
+	seq 3000 > "$T/in"
+	local first_sync first_out st=0
+	env MQ_IO=sync strace -f -qq -y -e signal=none \
+		-e trace=fsync,fdatasync,write -o "$T/trace" \
+		mq-send --print-offsets t < "$T/in" > "$T/offsets" || st=$?
+	expect_eq "$st" 0 "exit status"
+	first_sync=$(grep -nE '(fsync|fdatasync)\([0-9]+<[^>]*/topics/t/0/[0-9]+\.log>' "$T/trace" | head -n 1 | cut -d: -f1)
+	first_out=$(grep -nE 'write\(1<' "$T/trace" | head -n 1 | cut -d: -f1)
+	[[ -n $first_sync && -n $first_out ]] ||
+		{ echo "no sync or no output:" >&2; cat "$T/trace" >&2; false; }
+	((first_out > first_sync)) ||
+		{ echo "offsets printed (line $first_out) before the sync (line $first_sync)" >&2; false; }
+	expect_eq "$(wc -l < "$T/offsets")" 3000 "offsets printed"
+	expect_eq "$(tail -n 1 "$T/offsets")" "0 2999" "last offset"
+}

@@ -337,3 +337,32 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	run mq-recv nosuch
 	expect_status 66
 }
+
+@test "a follower at the tail lists its partition again only when a file comes, not per append" {
+	need_strace
+	run mq-topic create --config segment.bytes=4096 t
+	run mq-send t first
+	bg "$T/out" "$T/err" strace -f -qq -e trace=getdents64 -e signal=none \
+	    -o "$T/trace" mq-recv -f t
+	local pid=$BG_PID i n child
+	wait_until 5 has "$T/out" first
+	# one append at a time, each read before the next: 20 wakes
+	for i in $(seq 1 20); do
+		mq-send --no-sync t "m$i"
+		wait_until 5 has "$T/out" "m$i"
+	done
+	n=$(grep -c 'getdents64(' "$T/trace")
+	# a new segment (rolled at 4 KB) is still found
+	for i in $(seq 1 60); do
+		printf '%099d\n' "$i"
+	done | mq-send --no-sync t
+	mq-send --no-sync t last
+	wait_until 5 has "$T/out" last
+	# stop the traced mq-recv itself: strace would only detach from it
+	child=$(pgrep -P "$pid" | head -n 1)
+	[[ -n $child ]] && kill -TERM "$child"
+	wait_bg "$pid" 5
+	expect_eq "$BG_STATUS" 0 "exit status"
+	expect_eq "$(grep -c . "$T/out")" 82 "messages read"
+	((n < 20)) || { echo "$n getdents64 calls for 20 appends" >&2; false; }
+}
