@@ -310,7 +310,7 @@ else
 	    "append+inotify floor $floor us${lat_bad:+; over: $lat_bad}"
 fi
 
-# --- replication: tests/bench-repl.sh (it runs alone too) -------------------
+# --- replication: scripts/bench-repl.sh (it runs alone too) -------------------
 # A spool of min(N messages, 200 MB) (BENCH_REPL_MB=1000: the 1 GB variant):
 # a first copy against cp -r + sync and rsync -a, locally and over ssh;
 # the bytes of an incremental run; --replicas 1; --follow lag p50/p99.
