@@ -8,7 +8,8 @@
  * Reading overlaps with the caller's work: two buffers take turns, and
  * while the caller encodes and appends the records of one, the I/O
  * engine already reads into the other (io_uring read-ahead; the sync
- * engine reads when asked).  Records are handed out in place, without a
+ * engine reads when asked, and so does io_uring while the input
+ * trickles: see refill).  Records are handed out in place, without a
  * copy, unless one straddles two reads; then it is put together in a
  * carry buffer.  Memory stays bounded: a record longer than the limit
  * is -EMSGSIZE, found before it is all read.
@@ -27,6 +28,7 @@
 #include "spool_impl.h"
 
 #define CHUNK	(1u << 20)
+#define TRICKLE	(4u << 10)	/* a read this short: no read-ahead */
 
 struct spool_input {
 	struct spool_io	*io;
@@ -45,6 +47,7 @@ struct spool_input {
 	size_t		 clen;
 	size_t		 ccap;
 	int		 cused;		/* carry was handed out last time */
+	int		 trickle;	/* the last read was short: read when asked */
 };
 
 /* spool_input_open - read records from fd, at most max bytes each */
@@ -140,7 +143,47 @@ straddle(const struct spool_input *in, const unsigned char *p, size_t n)
 	return 0;
 }
 
-/* refill - swap in the buffer being read, start reading the other */
+/*
+ * plain_read - read into the spare buffer now (a trickling input), as the
+ * sync engine does: poll first when there is a timeout, and when stdin
+ * was left non-blocking
+ */
+static ssize_t
+plain_read(struct spool_input *in, int timeout_ms)
+{
+	struct pollfd pfd;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		if (timeout_ms >= 0) {
+			pfd.fd = in->fd;
+			pfd.events = POLLIN;
+			if ((r = poll(&pfd, 1, timeout_ms)) == 0)
+				return -ETIMEDOUT;
+			if (r == -1 && errno != EINTR)
+				return -errno;
+		}
+		if ((n = read(in->fd, in->buf[!in->cur], CHUNK)) >= 0)
+			return n;
+		if (errno == EAGAIN && timeout_ms < 0) {
+			pfd.fd = in->fd;
+			pfd.events = POLLIN;
+			(void)poll(&pfd, 1, -1);
+		} else if (errno != EINTR && errno != EAGAIN)
+			return -errno;
+	}
+}
+
+/*
+ * refill - swap in the buffer being read, start reading the other.
+ * Input that trickles (a read of less than TRICKLE bytes: a producer
+ * writing a line at a time) is read with plain read(2) when it is
+ * wanted, not ahead through the ring: a ring's read of an idle pipe
+ * completes through a wakeup and task work, tens of microseconds later
+ * than read(2) returns, and that is a message's latency (issue 14).
+ * Read-ahead comes back with the first large read.
+ */
 static int
 refill(struct spool_input *in, int timeout_ms)
 {
@@ -148,6 +191,11 @@ refill(struct spool_input *in, int timeout_ms)
 	ssize_t n;
 	int r;
 
+	if (in->trickle && !in->rd.pending) {
+		if ((n = plain_read(in, timeout_ms)) < 0)
+			return (int)n;
+		goto got;
+	}
 	for (;;) {
 		if (!in->rd.pending && (r = spool_io_read_start(in->io,
 		    &in->rd, in->fd, in->buf[!in->cur], CHUNK, -1)) < 0)
@@ -168,6 +216,7 @@ refill(struct spool_input *in, int timeout_ms)
 	}
 	if (n < 0)
 		return (int)n;
+got:
 	in->cur = !in->cur;
 	in->len = n;
 	in->pos = 0;
@@ -175,6 +224,8 @@ refill(struct spool_input *in, int timeout_ms)
 		in->eof = 1;
 		return 0;
 	}
+	if ((in->trickle = (size_t)n < TRICKLE))
+		return 0;
 	/* the next read goes on while the caller works on this one */
 	return spool_io_read_start(in->io, &in->rd, in->fd, in->buf[!in->cur],
 	    CHUNK, -1);

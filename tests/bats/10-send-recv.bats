@@ -683,6 +683,19 @@ $want"
 	expect_contains '"ts"'
 }
 
+@test "input that trickles is read with read(2) when wanted, not ahead through io_uring (a line's latency)" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	MQ_IO=uring "$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null || skip "io_uring is not allowed here"
+	(for i in 1 2 3 4 5 6; do echo "m$i"; sleep 0.1; done) |
+	    MQ_IO=uring strace -f -qq -o "$T/trace" -e trace=read "$MQ_BINDIR/mq-send" --no-sync t
+	run mq-recv t
+	expect_output $'m1\nm2\nm3\nm4\nm5\nm6'
+	# the first read goes through the ring; after its short answer, each
+	# line is read by read(2) on stdin as it comes (io_uring: none at all)
+	n=$(grep -c ' read(0, "m' "$T/trace" || true)
+	[ "$n" -ge 4 ] || { cat "$T/trace" >&2; false; }
+}
+
 @test "large payloads between small ones come out whole and in order, with -D and with a group" {
 	python3 -c '
 import sys
