@@ -11,7 +11,8 @@
  * is moved aside into a side file, and an index that disagrees with its
  * log is rebuilt; damage in the middle of a segment is reported and
  * left for readers to skip.  A batch written by a newer mq is reported,
- * never cut.
+ * never cut.  A torn tail of the newest segment is reported but is no
+ * problem: it is not a message, and the next writer cuts it.
  */
 
 #include <sys/file.h>
@@ -103,7 +104,8 @@ cut_aside(struct vctx *v, int fd, uint64_t base, off_t at, off_t size,
 
 /*
  * torn_tail - a torn tail of segment base (fd) at byte at: cut off with
- * repair (*size: what is left), reported otherwise
+ * repair (*size: what is left), reported otherwise: a problem in an
+ * older segment, a note in the newest
  */
 static int
 torn_tail(struct vctx *v, int fd, uint64_t base, int head, off_t at,
@@ -120,10 +122,15 @@ torn_tail(struct vctx *v, int fd, uint64_t base, int head, off_t at,
 		vreport(v, base, at, "torn tail cut off");
 		*size = at;
 	} else if (head) {
+		/*
+		 * not a problem: under the partition lock no write is under
+		 * way, so this is what a writer (or mq-replicate) killed in
+		 * mid-write leaves, and it is no message (mq-spool(5), TORN
+		 * TAILS AND DAMAGE); it is said, and the next writer cuts it
+		 */
 		vreport(v, base, at, "torn tail (an "
 		    "unfinished write; cut by the next writer "
 		    "or --repair)");
-		v->problems++;
 	} else {
 		vreport(v, base, at, "incomplete batch "
 		    "before the next segment (cut by --repair)");
