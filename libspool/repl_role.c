@@ -157,7 +157,7 @@ repl_mark_replica(struct spool *sp, const char *src)
 /*
  * promote_sched - before the marker goes, drop the scheduled files
  * whose batches the source moved after the last listing copied
- * (schedule.c): the new primary moves each of the others once
+ * (sched_repl.c): the new primary moves each of the others once
  */
 static int
 promote_sched(struct spool *sp)

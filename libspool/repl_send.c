@@ -188,7 +188,7 @@ s_ack(struct sess *s)
 
 /*
  * s_sched - SCHED_REQ: the topic's scheduled files, between two readings
- * of each partition's next offset (schedule.c says what the replica
+ * of each partition's next offset (sched_repl.c says what the replica
  * does with them)
  */
 static int

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "spool_impl.h"
-#include "sched.h"
+#include "schedule.h"
 
 /*
  * first_due - the earliest due time in bucket name (-ENOENT: it holds

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "spool_impl.h"
-#include "sched.h"
+#include "schedule.h"
 
 #define SCHED_FROM	"replicated"
 

@@ -17,7 +17,7 @@
  * moved.
  *
  * This file owns that directory's names and listing (shared with the
- * other sched_*.c through sched.h), storing a batch, counting the
+ * other sched_*.c through schedule.h), storing a batch, counting the
  * scheduled messages and cancelling them.  sched_move.c moves due
  * batches into the partitions; sched_repl.c is what a replica does
  * instead.  A stored batch is durable when spool_sched_store returns 0
@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include "spool_impl.h"
-#include "sched.h"
+#include "schedule.h"
 
 /* spool_sched_parse - split a scheduled file's name; -1 if it is not one */
 int

@@ -298,7 +298,7 @@ int	 spool_head_append(struct spool_head *, uint32_t epoch,
 int	 spool_head_sync(struct spool_head *);
 void	 spool_head_close(struct spool_head *);
 
-/* schedule.c for repl_*.c: the scheduled store of a replica */
+/* sched_repl.c for repl_*.c: the scheduled store of a replica */
 int	 spool_sched_names(struct spool_topic *, char ***, size_t *);
 int	 spool_sched_get(struct spool_topic *, const char *name,
 	    unsigned char **, size_t *);

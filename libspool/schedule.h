@@ -1,5 +1,5 @@
 /*
- * sched.h - what the files of delayed messages (schedule.c,
+ * schedule.h - what the files of delayed messages (schedule.c,
  * sched_move.c, sched_repl.c) share: the scheduled/ directory's names,
  * its listing and the mover's lookups; not part of the public interface
  */
