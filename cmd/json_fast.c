@@ -53,6 +53,17 @@ ws(struct jp *j)
 		j->p++;
 }
 
+/* tok - after whitespace, the character c: 1 and past it, or 0 */
+static inline int
+tok(struct jp *j, int c)
+{
+	ws(j);
+	if (j->p >= j->e || *j->p != c)
+		return 0;
+	j->p++;
+	return 1;
+}
+
 /* utf8 - length of the valid UTF-8 sequence at p (2 to 4), 0 if none */
 static int
 utf8(const unsigned char *p, const unsigned char *e)
@@ -124,16 +135,18 @@ special8(uint64_t x)
 	    ((b - ONES) & ~b) | x) & HIGHS;
 }
 
-/* str - the string at j->p (its opening quote); 0 to decline */
+/* str - the string at j->p (after whitespace); 0 to decline */
 static int
 str(struct jp *j, struct jstr *s)
 {
-	const unsigned char *p = j->p + 1;
+	const unsigned char *p;
 	long v;
 	int n;
 
+	ws(j);
 	if (j->p >= j->e || *j->p != '"')
 		return 0;
+	p = j->p + 1;
 	s->esc = 0;
 	for (;;) {
 		/* the common case: plain ASCII, eight bytes at a time */
@@ -346,38 +359,19 @@ headers(struct jp *j, struct spool_msg *m)
 	const void *nm;
 	int b64, r;
 
-	if (*j->p++ != '[')
+	if (!tok(j, '['))
 		return 0;
-	ws(j);
-	if (j->p < j->e && *j->p == ']') {
-		j->p++;
+	if (tok(j, ']'))
 		return 1;
-	}
-	for (;;) {
-		if (m->nheaders == JSON_FAST_HDRS)
+	do {
+		if (m->nheaders == JSON_FAST_HDRS || !tok(j, '[') ||
+		    !str(j, &name) || !tok(j, ',') || !str(j, &value))
 			return 0;
-		ws(j);
-		if (j->p >= j->e || *j->p++ != '[')
-			return 0;
-		ws(j);
-		if (!str(j, &name))
-			return 0;
-		ws(j);
-		if (j->p >= j->e || *j->p++ != ',')
-			return 0;
-		ws(j);
-		if (!str(j, &value))
-			return 0;
-		ws(j);
 		b64 = 0;
-		if (j->p < j->e && *j->p == ',') {
-			j->p++;
-			ws(j);
-			if (!str(j, &flag) || (b64 = is_base64(j, &flag)) != 1)
-				return 0;
-			ws(j);
-		}
-		if (j->p >= j->e || *j->p++ != ']')
+		if (tok(j, ',') && (!str(j, &flag) ||
+		    (b64 = is_base64(j, &flag)) != 1))
+			return 0;
+		if (!tok(j, ']'))
 			return 0;
 		h = &j->f->hdrs[m->nheaders++];
 		if ((r = bytes(j, &name, b64, &nm, &h->namelen)) <= 0)
@@ -385,16 +379,11 @@ headers(struct jp *j, struct spool_msg *m)
 		h->name = nm;
 		if ((r = bytes(j, &value, b64, &h->value, &h->valuelen)) <= 0)
 			return r;
-		ws(j);
-		if (j->p < j->e && *j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (j->p >= j->e || *j->p++ != ']')
-			return 0;
-		m->headers = j->f->hdrs;
-		return 1;
-	}
+	} while (tok(j, ','));
+	if (!tok(j, ']'))
+		return 0;
+	m->headers = j->f->hdrs;
+	return 1;
 }
 
 /* the members this decoder reads; each at most once */
@@ -464,18 +453,15 @@ json_fast_decode(const char *line, size_t len, struct spool_msg *m,
 	struct jstr k, v[M_OTHER];
 	int seen = 0, which, null, r, b64;
 
-	ws(&j);
-	if (j.p >= j.e || *j.p++ != '{')
+	if (!tok(&j, '{'))
 		return 0;
-	for (;;) {
-		ws(&j);
+	do {
 		if (!str(&j, &k) || k.esc)
 			return 0;
 		which = member(&k);
 		if (which != M_OTHER && (seen & 1 << which))
 			return 0;	/* the last would win: jansson's */
-		ws(&j);
-		if (j.p >= j.e || *j.p++ != ':')
+		if (!tok(&j, ':'))
 			return 0;
 		ws(&j);
 		if ((r = value(&j, which, &v[which < M_OTHER ? which : 0],
@@ -483,15 +469,9 @@ json_fast_decode(const char *line, size_t len, struct spool_msg *m,
 			return r;
 		if (which != M_OTHER && !null)
 			seen |= 1 << which;
-		ws(&j);
-		if (j.p < j.e && *j.p == ',') {
-			j.p++;
-			continue;
-		}
-		if (j.p >= j.e || *j.p++ != '}')
-			return 0;
-		break;
-	}
+	} while (tok(&j, ','));
+	if (!tok(&j, '}'))
+		return 0;
 	ws(&j);
 	if (j.p != j.e || !(seen & 1 << M_PAYLOAD))
 		return 0;
