@@ -93,19 +93,85 @@ json_record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 	(void)cli_close(jstate);
 }
 
+/* between records: what the writer holds that is not appended or synced */
+struct pace {
+	int		 unflushed;	/* records not yet appended */
+	int		 unsynced;	/* appended, not yet synced */
+	int64_t		 last;		/* the last sync */
+};
+
+/* wait_for - how long to wait for the next record, in ms (-1: for ever) */
+static int
+wait_for(const struct send_opts *o, const struct pace *pc)
+{
+	int64_t left;
+
+	if (pc->unflushed)
+		return 0;
+	if (!pc->unsynced || !o->wo.sync)
+		return -1;
+	left = o->interval - (spool_now_ms() - pc->last);
+	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+/* idle - stdin went quiet: append what is held, or (durable) sync it */
+static void
+idle(struct send_opts *o, struct spool *sp, struct spool_writer *w,
+    struct pace *pc)
+{
+	int r;
+
+	progress_tick(nstored, bstored);
+	if (pc->unflushed) {
+		if ((r = spool_writer_flush(w)) < 0)
+			cli_die(r, sp, "%s", o->topic);
+		pc->unflushed = 0;
+		pc->unsynced = 1;
+		if (!o->wo.sync)
+			acks();	/* stored is all it waits for */
+	} else {
+		if ((r = spool_writer_sync(w)) < 0)
+			cli_die(r, sp, "%s", o->topic);
+		pc->unsynced = 0;
+		pc->last = spool_now_ms();
+		acks();
+	}
+}
+
+/* record - one record of stdin as a message (-J: a JSON line); 0: none */
+static inline int
+record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
+    const struct spool_msg *base, const void *rec, size_t len,
+    unsigned long long lineno)
+{
+	struct spool_msg m = *base;
+
+	if (o->json) {
+		if (len == 0)
+			return 0;	/* skipped, but counted */
+		json_record(o, sp, w, base, rec, len, lineno);
+		return 1;
+	}
+	m.payload = rec;
+	m.len = len;
+	if (o->kdelim != NULL)
+		split_key(&m, rec, len, o->kdelim, o->kdlen);
+	add(sp, w, o->topic, &m);
+	return 1;
+}
+
 /* send_stdin - the records of stdin, until its end */
 void
 send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
     struct spool_writer *w, const struct spool_msg *base, int closed)
 {
 	struct spool_input *in;
-	struct spool_msg m;
+	struct pace pc = { 0, 0, 0 };
 	const void *rec;
 	size_t len;
-	int64_t last, now;
 	unsigned long long lineno = 0;
 	unsigned count = 0;
-	int r, timeout, unflushed = 0, unsynced = 0;
+	int r;
 
 	if (closed & 1 << STDIN_FILENO)
 		cli_fail(-ENOENT, "stdin: Bad file descriptor (closed)");
@@ -114,35 +180,13 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 	    (size_t)spool_topic_config(t)->max_message_bytes, &in)) < 0)
 		cli_die(r, sp, "stdin");
 	cli_own(CLI_INPUT, in);
-	last = spool_now_ms();
+	pc.last = spool_now_ms();
 	progress_start(o->progress, o->topic);
 	for (;;) {
 		/* idle stdin: append now; durable: sync within the interval */
-		if (unflushed)
-			timeout = 0;
-		else if (unsynced && o->wo.sync) {
-			now = o->interval - (spool_now_ms() - last);
-			timeout = now < 0 ? 0 : now > INT32_MAX ? INT32_MAX :
-			    (int)now;
-		} else
-			timeout = -1;
-		r = spool_input_next(in, &rec, &len, timeout);
+		r = spool_input_next(in, &rec, &len, wait_for(o, &pc));
 		if (r == -ETIMEDOUT) {
-			progress_tick(nstored, bstored);
-			if (unflushed) {
-				if ((r = spool_writer_flush(w)) < 0)
-					cli_die(r, sp, "%s", o->topic);
-				unflushed = 0;
-				unsynced = 1;
-				if (!o->wo.sync)
-					acks();	/* stored is all it waits for */
-			} else {
-				if ((r = spool_writer_sync(w)) < 0)
-					cli_die(r, sp, "%s", o->topic);
-				unsynced = 0;
-				last = spool_now_ms();
-				acks();
-			}
+			idle(o, sp, w, &pc);
 			continue;
 		}
 		if (r == -EMSGSIZE) {
@@ -153,29 +197,18 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 			cli_die(r, sp, "stdin");
 		if (r == 0)
 			break;
-		m = *base;
-		if (o->json) {
-			lineno++;
-			if (len == 0)
-				continue;
-			json_record(o, sp, w, base, rec, len, lineno);
-		} else {
-			m.payload = rec;
-			m.len = len;
-			if (o->kdelim != NULL)
-				split_key(&m, rec, len, o->kdelim, o->kdlen);
-			add(sp, w, o->topic, &m);
-		}
-		unflushed = 1;
+		if (!record(o, sp, w, base, rec, len, ++lineno))
+			continue;
+		pc.unflushed = 1;
 		/* the clock is read every 1024 messages, not every one */
 		if ((++count & 1023) == 0)
 			progress_tick(nstored, bstored);
 		if (o->wo.sync && (count & 1023) == 0 &&
-		    spool_now_ms() - last >= o->interval) {
+		    spool_now_ms() - pc.last >= o->interval) {
 			if ((r = spool_writer_sync(w)) < 0)
 				cli_die(r, sp, "%s", o->topic);
-			unflushed = unsynced = 0;
-			last = spool_now_ms();
+			pc.unflushed = pc.unsynced = 0;
+			pc.last = spool_now_ms();
 			acks();
 		}
 	}
