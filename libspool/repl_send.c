@@ -68,15 +68,29 @@ s_list(struct sess *s)
 	int r, len;
 
 	s->pass_ms = spool_now_ms();	/* a pass begins (spool_mirror_held) */
-	if ((r = spool_topic_list(s->sp, &names, &n)) < 0)
-		return repl_fail(s, r, "%s: topics: %s", s->path, strerror(-r));
 	if ((s->flags & SPOOL_REPL_FOLLOW) && s->ifd < 0)
 		s->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (s->ifd >= 0) {
-		/* watches first, then the listing: nothing falls between */
+		/*
+		 * Watches first, then the listing: a topic made after the
+		 * listing sends an event the drain did not take (listed
+		 * first, a topic made between the listing and the drain was
+		 * in neither, and went unseen until some other topic came)
+		 */
+		if ((r = spool_topic_list(s->sp, &names, &n)) < 0)
+			return repl_fail(s, r, "%s: topics: %s", s->path,
+			    strerror(-r));
 		repl_watch_all(s, names, n);
 		repl_drain(s);
+		for (i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
 	}
+	if ((r = spool_topic_list(s->sp, &names, &n)) < 0)
+		return repl_fail(s, r, "%s: topics: %s", s->path, strerror(-r));
+	/* a topic made between the two listings: its watches too */
+	if (s->ifd >= 0)
+		repl_watch_all(s, names, n);
 	for (i = 0; i < n && r == 0; i++) {
 		if (!repl_want_topic(s, names[i]))
 			continue;
