@@ -306,32 +306,6 @@ is_base64(struct jp *j, const struct jstr *s)
 	return n == 6 && memcmp(t, "base64", 6) == 0;
 }
 
-/* skip - a value this decoder does not use: a string, integer or null */
-static int
-skip(struct jp *j)
-{
-	struct jstr s;
-	const unsigned char *p = j->p;
-
-	if (p < j->e && *p == '"')
-		return str(j, &s);
-	if (j->e - p >= 4 && memcmp(p, "null", 4) == 0) {
-		j->p += 4;
-		return 1;
-	}
-	if (p < j->e && *p == '-')
-		p++;
-	if (p >= j->e || *p < '0' || *p > '9')
-		return 0;
-	if (*p == '0')
-		p++;
-	else
-		while (p < j->e && *p >= '0' && *p <= '9' && p - j->p < 18)
-			p++;
-	j->p = p;
-	return 1;
-}
-
 /* integer - a non-negative integer of up to 18 digits, or decline */
 static int
 integer(struct jp *j, int64_t *v)
@@ -348,6 +322,25 @@ integer(struct jp *j, int64_t *v)
 			*v = *v * 10 + (*p++ - '0');
 	j->p = p;
 	return 1;
+}
+
+/* skip - a value this decoder does not use: a string, integer or null */
+static int
+skip(struct jp *j)
+{
+	struct jstr s;
+	const unsigned char *p = j->p;
+	int64_t v;
+
+	if (p < j->e && *p == '"')
+		return str(j, &s);
+	if (j->e - p >= 4 && memcmp(p, "null", 4) == 0) {
+		j->p += 4;
+		return 1;
+	}
+	if (p < j->e && *p == '-')
+		j->p++;
+	return integer(j, &v);
 }
 
 /* headers - "headers": [[name, value], [name, value, "base64"], ...] */
