@@ -684,7 +684,7 @@ $want"
 }
 
 @test "input that trickles is read with read(2) when wanted, not ahead through io_uring (a line's latency)" {
-	command -v strace >/dev/null || skip "strace is not installed"
+	need_strace
 	MQ_IO=uring "$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null || skip "io_uring is not allowed here"
 	(for i in 1 2 3 4 5 6; do echo "m$i"; sleep 0.1; done) |
 	    MQ_IO=uring strace -f -qq -o "$T/trace" -e trace=read "$MQ_BINDIR/mq-send" --no-sync t
