@@ -370,9 +370,22 @@ EOF
 # same_visible A B: the same messages at the same offsets in spools A and
 # B (the first lines of the difference on stderr when not)
 same_visible() {
+	local s off
 	diff <(mq-recv -s "$1" -F '%p %o %k %s\n' t 2>&1) \
 		<(mq-recv -s "$2" -F '%p %o %k %s\n' t 2>&1) >"$T/visible.diff" && return
 	head -5 "$T/visible.diff" >&2
+	# what tells one cause from another, should it ever fail: both
+	# partitions' files, their compaction records, the batches about the
+	# first difference, and what the earlier runs said (rlog.*)
+	off=$(awk '/^[<>] [0-9]/ { print $3; exit }' "$T/visible.diff")
+	for s in "$1" "$2"; do
+		echo "== $s" >&2
+		(cd "$s/topics/t/0" && wc -c -- * | tr -s " " | tr "\n" " ") >&2
+		cat "$s/topics/t/0/compaction" "$s/topics/t/0/compaction.copied" >&2 2>/dev/null || true
+		mq-topic -s "$s" dump t 2>&1 | awk -v o="${off:-0}" \
+			'NR == 1 || ($4 + 0 >= o - 40 && $4 + 0 <= o + 40)' | head -30 >&2 || true
+	done
+	cat "$T"/rlog.* >&2 2>/dev/null || true
 	return 1
 }
 
@@ -443,7 +456,7 @@ for i in range(start, start + n):
 }
 
 @test "mq-replicate killed while it installs compacted segments: the rerun converges, verify clean" {
-	local i p
+	local i p d
 	run mq-topic create --config cleanup.policy=compact --config segment.bytes=200000 \
 		--config min.cleanable.dirty.ratio=0 t
 	jfill 60000 50
@@ -453,9 +466,11 @@ for i in range(start, start + n):
 		jfill 3000 50 $((60000 + i * 3000))
 		run mq-topic gc t
 		expect_status 0
-		mq-replicate "$MQ_SPOOL" "$T/r" 2>/dev/null &
+		d="0.0$((RANDOM % 9 + 1))"
+		echo "== run $i, killed after $d s" >"$T/rlog.$i"
+		mq-replicate -v "$MQ_SPOOL" "$T/r" >>"$T/rlog.$i" 2>&1 &
 		p=$!
-		sleep "0.0$((RANDOM % 9 + 1))"
+		sleep "$d"
 		kill -9 "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 		# readers of the replica read on (a torn newest tail is unwritten)
