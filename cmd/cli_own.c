@@ -23,9 +23,12 @@ static struct owned {
 } owned[OWNED_MAX];
 static size_t nowned;
 
-/* release - close one handle as its kind says; the writer's result counts */
+/*
+ * close_owned - close one handle as its kind says; the writer's result
+ * counts
+ */
 static int
-release(const struct owned *o)
+close_owned(const struct owned *o)
 {
 	switch (o->kind) {
 	case CLI_SPOOL:
@@ -73,7 +76,7 @@ release_all(void)
 {
 	while (nowned > 0) {
 		nowned--;
-		(void)release(&owned[nowned]);
+		(void)close_owned(&owned[nowned]);
 	}
 }
 
@@ -158,7 +161,7 @@ cli_close(void *p)
 			memmove(&owned[i], &owned[i + 1],
 			    (nowned - i - 1) * sizeof(owned[0]));
 			nowned--;
-			return release(&o);
+			return close_owned(&o);
 		}
 	/* not ours: a programming error, caught by the tests */
 	abort();

@@ -49,7 +49,7 @@ static void
 onsignal(int sig)
 {
 	(void)sig;
-	stop = 1;
+	recv_stop = 1;
 }
 
 int
@@ -80,7 +80,7 @@ main(int argc, char *argv[])
 		spath = cli_spool_path(o.spool);
 		o.jo.spool = realpath(spath, rpath) != NULL ? rpath : spath;
 		o.jo.cmd = o.xcmd;
-		o.jo.topic = topic;
+		o.jo.topic = recv_topic;
 		o.jo.group = o.group;
 		o.jo.max = o.njobs;
 		jobs_init(&o.jo);

@@ -87,9 +87,9 @@ progress(void *arg, const char *topic, uint64_t bytes, uint64_t plan)
 	    topic ? topic : "", moved, rate, eta);
 }
 
-/* report - what the library wants said */
+/* say - what the library wants said */
 static void
-report(void *arg, int verbose, const char *msg)
+say(void *arg, int verbose, const char *msg)
 {
 	(void)arg;
 	if (verbose && !cli_verbose)
@@ -196,9 +196,9 @@ spawn(const char *rsh, const char *host, const char *rpath, int sender,
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-/* reap - wait for the other end; a stuck one is stopped */
+/* reap_peer - wait for the other end; a stuck one is stopped */
 static void
-reap(pid_t pid, int fd)
+reap_peer(pid_t pid, int fd)
 {
 	int i, st;
 
@@ -321,7 +321,7 @@ client(const struct replicate_opts *ro, struct spool_repl_opts *o)
 		o->rfd = o->wfd = fd;
 		o->passes = 0;
 		r = spool_replicate(local, o);
-		reap(pid, fd);
+		reap_peer(pid, fd);
 		if (show_progress)
 			fputs("\r\033[K", stderr);
 		if (r == 0)
@@ -364,7 +364,7 @@ main(int argc, char *argv[])
 	}
 	memset(&o, 0, sizeof(o));
 	o.timeout_ms = (int)ro.timeout;
-	o.report = report;
+	o.report = say;
 	o.progress = progress;
 	if (ro.server)
 		return serve(&ro, &o);

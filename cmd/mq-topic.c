@@ -145,9 +145,9 @@ iso_time(int64_t ms)
 	return buf;
 }
 
-/* report - print one finding of verify or gc, unless -q */
+/* topic_report - print one finding of verify or gc, unless -q */
 void
-report(void *arg, const char *msg)
+topic_report(void *arg, const char *msg)
 {
 	(void)arg;
 	if (!cli_quiet)

@@ -50,9 +50,9 @@ void	 flush(void);
 void	 print_msg(const struct recv_opts *, const struct spool_msg *);
 
 /* recv_loop.c: the source of messages, and the loop over them */
-extern struct spool *sp;
-extern const char *topic;
-extern volatile sig_atomic_t stop;	/* SIGINT, SIGTERM */
+extern struct spool *recv_sp;
+extern const char *recv_topic;
+extern volatile sig_atomic_t recv_stop;	/* SIGINT, SIGTERM */
 extern int rval;
 int	 recv_open(struct recv_opts *, struct spool_topic **);
 int	 recv_loop(struct recv_opts *, struct spool_topic *);
@@ -63,9 +63,9 @@ void	 commit(void);
 
 /* recv_exec.c: -x, what becomes of a message whose command is done */
 void	 exec_setup(const char *dead_letter_topic);
-void	 finish(struct job *);
+void	 job_finish(struct job *);
 void	 drain(void);
-void	 release(void *);
+void	 hand_over(void *);
 void	 dead_letter_close(void);
 
 #endif

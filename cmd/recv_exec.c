@@ -37,17 +37,17 @@ dead_letter(const struct job *j)
 	int r;
 
 	if (dlt_writer == NULL) {
-		r = spool_topic_open(sp, dlt, &dlt_topic);
+		r = spool_topic_open(recv_sp, dlt, &dlt_topic);
 		if (r == -ENOENT) {
-			r = spool_topic_create(sp, dlt, NULL);
+			r = spool_topic_create(recv_sp, dlt, NULL);
 			if (r == 0 || r == -EEXIST)
-				r = spool_topic_open(sp, dlt, &dlt_topic);
+				r = spool_topic_open(recv_sp, dlt, &dlt_topic);
 		}
 		if (r == 0)
 			cli_own(CLI_TOPIC, dlt_topic);
 		if (r < 0 || (r = spool_writer_open(dlt_topic, &wo,
 		    &dlt_writer)) < 0)
-			cli_die(r, sp, "%s", dlt);
+			cli_die(r, recv_sp, "%s", dlt);
 		cli_own(CLI_WRITER, dlt_writer);
 	}
 	n = m.nheaders < 64 ? m.nheaders : 64;
@@ -59,7 +59,7 @@ dead_letter(const struct job *j)
 	snprintf(att, sizeof(att), "%d", j->attempts);
 #define HDR(k, v) do { h[n].name = k; h[n].namelen = strlen(k); \
 	h[n].value = v; h[n].valuelen = strlen(v); n++; } while (0)
-	HDR("mq-source-topic", topic);
+	HDR("mq-source-topic", recv_topic);
 	HDR("mq-source-partition", part);
 	HDR("mq-source-offset", off);
 	HDR("mq-exit-status", st);
@@ -72,32 +72,32 @@ dead_letter(const struct job *j)
 	/* stored for good before the source message is let go */
 	if ((r = spool_writer_add(dlt_writer, &m)) < 0 ||
 	    (r = spool_writer_sync(dlt_writer)) < 0)
-		cli_die(r, sp, "%s", dlt);
+		cli_die(r, recv_sp, "%s", dlt);
 }
 
-/* finish - a command is done with its message for good */
+/* job_finish - a command is done with its message for good */
 void
-finish(struct job *j)
+job_finish(struct job *j)
 {
 	if (j->status == 0)
 		ack(j->msg.partition, j->msg.offset, 1);
-	else if (stop) {
+	else if (recv_stop) {
 		/* cut short by the shutdown: delivered again next time */
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
-		    "%d while stopping; not committed", topic,
+		    "%d while stopping; not committed", recv_topic,
 		    j->msg.partition, j->msg.offset, j->status);
 	} else if (dlt != NULL) {
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
-		    "%d after %d attempts; to %s", topic, j->msg.partition,
+		    "%d after %d attempts; to %s", recv_topic, j->msg.partition,
 		    j->msg.offset, j->status, j->attempts, dlt);
 		dead_letter(j);
 		ack(j->msg.partition, j->msg.offset, 1);
 	} else {
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
-		    "%d after %d attempts; stopping, not committed", topic,
+		    "%d after %d attempts; stopping, not committed", recv_topic,
 		    j->msg.partition, j->msg.offset, j->status, j->attempts);
 		rval = EX_TEMPFAIL;
-		stop = 1;
+		recv_stop = 1;
 	}
 	src_pause(j->msg.partition, 0);
 	jobs_end(j);
@@ -111,12 +111,12 @@ drain(void)
 
 	while (jobs_count() > 0)
 		if ((j = jobs_wait(1)) != NULL)
-			finish(j);
+			job_finish(j);
 }
 
-/* release - a partition goes to another member: settle what is out */
+/* hand_over - a partition goes to another member: settle what is out */
 void
-release(void *arg)
+hand_over(void *arg)
 {
 	(void)arg;
 	flush();
@@ -130,6 +130,6 @@ dead_letter_close(void)
 	int r;
 
 	if ((r = cli_close(dlt_writer)) < 0)
-		cli_die(r, sp, "%s", dlt);
+		cli_die(r, recv_sp, "%s", dlt);
 	(void)cli_close(dlt_topic);
 }

@@ -18,7 +18,7 @@
 
 #include "recv.h"
 
-volatile sig_atomic_t stop;
+volatile sig_atomic_t recv_stop;
 int rval = EX_OK;
 
 static void
@@ -34,8 +34,8 @@ warn_cb(void *arg, const char *msg)
  */
 static struct spool_reader *rd;
 static struct spool_consumer *cons;
-struct spool *sp;
-const char *topic;
+struct spool *recv_sp;
+const char *recv_topic;
 
 static int
 src_next(struct spool_msg *m)
@@ -74,7 +74,7 @@ ack(uint32_t part, uint64_t off, int now)
 		return;
 	if ((r = spool_consumer_ack(cons, part, off)) < 0 ||
 	    (now && (r = spool_consumer_commit(cons)) < 0))
-		cli_die(r, sp, "%s: commit", topic);
+		cli_die(r, recv_sp, "%s: commit", recv_topic);
 }
 
 /* commit - commit what was acked (with -g) */
@@ -84,7 +84,7 @@ commit(void)
 	int r;
 
 	if (cons != NULL && (r = spool_consumer_commit(cons)) < 0)
-		cli_die(r, sp, "%s: commit", topic);
+		cli_die(r, recv_sp, "%s: commit", recv_topic);
 }
 
 /* glob_match - fnmatch on bytes that may hold no NUL */
@@ -175,16 +175,16 @@ sched_touch(struct spool_topic *t, int64_t *due)
 	if (r == -EACCES || r == -EPERM || r == -EROFS) {
 		if (cli_verbose && !warned++)
 			cli_warn("%s: scheduled messages not moved: %s",
-			    topic, strerror(-r));
+			    recv_topic, strerror(-r));
 		return 0;
 	}
 	if (r == -EBADMSG || r == -EPROTO) {
 		if (!warned++)
-			cli_warn("%s", spool_errmsg(sp));
+			cli_warn("%s", spool_errmsg(recv_sp));
 		rval = EX_DATAERR;
 		return 0;
 	}
-	cli_die(r, sp, "%s: scheduled", topic);
+	cli_die(r, recv_sp, "%s: scheduled", recv_topic);
 }
 
 /*
@@ -199,16 +199,17 @@ recv_open(struct recv_opts *o, struct spool_topic **tp)
 	int64_t due;
 	int r;
 
-	sp = cli_open_spool(o->spool, 0);
+	recv_sp = cli_open_spool(o->spool, 0);
 	/* --wait-topic: a topic not made yet is waited for, as tail -F does */
-	r = o->wait_topic ? spool_topic_wait(sp, topic, o->timeout < 0 ? -1 :
-	    (int)o->timeout, &t) : spool_topic_open(sp, topic, &t);
+	r = o->wait_topic ? spool_topic_wait(recv_sp, recv_topic,
+	    o->timeout < 0 ? -1 : (int)o->timeout, &t) :
+	    spool_topic_open(recv_sp, recv_topic, &t);
 	if (r == -ETIMEDOUT || r == -EINTR)
 		return r;
 	if (r < 0) {
 		if (r == -ENOENT)
-			cli_fail(r, "%s: No such topic", topic);
-		cli_die(r, sp, "%s", topic);
+			cli_fail(r, "%s: No such topic", recv_topic);
+		cli_die(r, recv_sp, "%s", recv_topic);
 	}
 	cli_own(CLI_TOPIC, t);
 	/* whoever touches the topic moves what is due */
@@ -216,7 +217,7 @@ recv_open(struct recv_opts *o, struct spool_topic **tp)
 	/* ...and aborts timed-out transactions (if it may write) */
 	if ((r = spool_txn_tick(t, spool_now_ms(), 0)) < 0 && r != -EACCES &&
 	    r != -EPERM && r != -EROFS)
-		cli_die(r, sp, "%s: transactions", topic);
+		cli_die(r, recv_sp, "%s: transactions", recv_topic);
 	if (o->group != NULL) {
 		memset(&co, 0, sizeof(co));
 		co.group = o->group;
@@ -224,7 +225,7 @@ recv_open(struct recv_opts *o, struct spool_topic **tp)
 		co.until = o->ro.until;
 		co.follow = o->follow;
 		co.skip_damage = o->skip;
-		co.release = release;
+		co.release = hand_over;
 		co.warn = warn_cb;
 		r = spool_consumer_open(t, &co, &cons);
 	} else {
@@ -236,10 +237,10 @@ recv_open(struct recv_opts *o, struct spool_topic **tp)
 	if (r < 0) {
 		if (r == -ENOENT && o->ro.partition >= 0 && o->group == NULL)
 			cli_fail(r, "%s: No such partition %d (it has %" PRIu32
-			    ", 0 to %" PRIu32 ")", topic, o->ro.partition,
+			    ", 0 to %" PRIu32 ")", recv_topic, o->ro.partition,
 			    spool_topic_config(t)->partitions,
 			    spool_topic_config(t)->partitions - 1);
-		cli_die(r, sp, "%s", topic);
+		cli_die(r, recv_sp, "%s", recv_topic);
 	}
 	cli_own(CLI_CONSUMER, cons);
 	cli_own(CLI_READER, rd);
@@ -265,7 +266,7 @@ caught_up(struct recv_opts *o, struct spool_topic *t, int64_t last)
 	flush();
 	if (o->xcmd != NULL && jobs_count() > 0) {
 		if ((j = jobs_wait(1)) != NULL)
-			finish(j);
+			job_finish(j);
 		return WAIT_ON;
 	}
 	if (!o->follow || src_done())
@@ -290,20 +291,20 @@ caught_up(struct recv_opts *o, struct spool_topic *t, int64_t last)
 	if (r == -ETIMEDOUT) {
 		if (cli_verbose)
 			cli_warn("%s: no message within the "
-			    "timeout", topic);
+			    "timeout", recv_topic);
 		rval = rval ? rval : EX_TEMPFAIL;
 		return WAIT_END;
 	}
 	if (r == -ENOENT && o->wait_topic) {
 		/* as tail -F: start again on the next one */
 		cli_warn("%s: the topic was deleted; waiting for "
-		    "it to be made again", topic);
+		    "it to be made again", recv_topic);
 		return WAIT_AGAIN;
 	}
 	if (r == -ENOENT)	/* the topic was deleted */
-		cli_fail(r, "%s: the topic was deleted", topic);
+		cli_fail(r, "%s: the topic was deleted", recv_topic);
 	if (r < 0 && r != -EINTR)
-		cli_die(r, sp, "%s", topic);
+		cli_die(r, recv_sp, "%s", recv_topic);
 	return WAIT_ON;
 }
 
@@ -322,19 +323,19 @@ recv_loop(struct recv_opts *o, struct spool_topic *t)
 	int r;
 
 	last = spool_now_ms();
-	while (!stop && got != o->count) {
+	while (!recv_stop && got != o->count) {
 		if (o->xcmd != NULL) {
 			while ((j = jobs_wait(0)) != NULL)
-				finish(j);
+				job_finish(j);
 			if (jobs_free_slots() == 0) {
 				if ((j = jobs_wait(1)) != NULL)
-					finish(j);
+					job_finish(j);
 				continue;
 			}
 		}
 		r = src_next(&m);
 		if (r == -EBADMSG) {
-			cli_warn("%s", spool_errmsg(sp));
+			cli_warn("%s", spool_errmsg(recv_sp));
 			rval = EX_DATAERR;
 			continue;
 		}
@@ -345,7 +346,7 @@ recv_loop(struct recv_opts *o, struct spool_topic *t)
 			flush();
 		}
 		if (r < 0)
-			cli_die(r, sp, "%s", topic);
+			cli_die(r, recv_sp, "%s", recv_topic);
 		if (r == 0) {
 			if ((r = caught_up(o, t, last)) == WAIT_END)
 				break;
@@ -382,9 +383,9 @@ recv_close(struct recv_opts *o, struct spool_topic *t)
 
 	/* the group's place is durable before we say we are done */
 	if (cons != NULL && (r = spool_consumer_sync(cons)) < 0)
-		cli_die(r, sp, "%s: group %s", topic, o->group);
+		cli_die(r, recv_sp, "%s: group %s", recv_topic, o->group);
 	(void)cli_close(cons);
 	(void)cli_close(rd);
 	(void)cli_close(t);
-	(void)cli_close(sp);
+	(void)cli_close(recv_sp);
 }

@@ -197,8 +197,8 @@ recv_options(int argc, char *argv[], struct recv_opts *o)
 	argv += optind;
 	if (argc != 1)
 		usage(EX_USAGE);
-	topic = argv[0];
-	cli_check_topic(topic);
+	recv_topic = argv[0];
+	cli_check_topic(recv_topic);
 	if (o->json && o->fmt != NULL)
 		cli_usage_die("-J and -F are two output formats; pick one");
 	if (o->group != NULL && o->ro.partition >= 0)
@@ -211,7 +211,7 @@ recv_options(int argc, char *argv[], struct recv_opts *o)
 	    o->jo.timeout_ms >= 0) && o->xcmd == NULL)
 		cli_usage_die("--dead-letter, --exec-timeout, --retries and -j "
 		    "go with -x");
-	if (o->dlt != NULL && strcmp(o->dlt, topic) == 0)
+	if (o->dlt != NULL && strcmp(o->dlt, recv_topic) == 0)
 		cli_usage_die("--dead-letter %s: not the topic itself", o->dlt);
 	if (o->timeout >= 0 && !o->follow && o->count < 0 && !o->wait_topic)
 		cli_usage_die("--timeout goes with -f, -c or --wait-topic: "

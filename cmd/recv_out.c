@@ -114,11 +114,11 @@ outbe32(size_t v)
 }
 
 /*
- * format - print m by a -F format: kcat's tokens %s %S %R %k %K %t %p %o
- * %T %h %%; the format was checked by cli_format_ok
+ * print_format - print m by a -F format: kcat's tokens %s %S %R %k %K %t
+ * %p %o %T %h %%; the format was checked by cli_format_ok
  */
 static void
-format(const char *f, size_t flen, const struct spool_msg *m)
+print_format(const char *f, size_t flen, const struct spool_msg *m)
 {
 	const char *end = f + flen, *run;
 	size_t i;
@@ -135,7 +135,7 @@ format(const char *f, size_t flen, const struct spool_msg *m)
 		case 'R': outbe32(m->len); break;
 		case 'k': if (m->key) out(m->key, m->keylen); break;
 		case 'K': outnum(m->key ? (long long)m->keylen : -1); break;
-		case 't': out(topic, strlen(topic)); break;
+		case 't': out(recv_topic, strlen(recv_topic)); break;
 		case 'p': outnum(m->partition); break;
 		case 'o': outnum((long long)m->offset); break;
 		case 'T': outnum(m->ts); break;
@@ -179,11 +179,11 @@ print_msg(const struct recv_opts *o, const struct spool_msg *m)
 
 	if (o->json) {
 		jlen = 0;
-		if (spool_json_encode(topic, m, &jbuf, &jcap, &jlen) < 0)
+		if (spool_json_encode(recv_topic, m, &jbuf, &jcap, &jlen) < 0)
 			cli_die(-ENOMEM, NULL, "output");
 		out(jbuf, jlen);
 	} else if (o->fmt != NULL)
-		format(o->fmt, o->flen, m);
+		print_format(o->fmt, o->flen, m);
 	else if (m->len >= BIGMSG) {
 		/*
 		 * a large payload goes out from where the reader holds it,

@@ -54,7 +54,7 @@ int	 resolve_txn(const char *spool, const char *txstr, int commit);
 /* send_write.c: the topic, the writer, and what is stored */
 extern unsigned long long nstored, bstored;
 extern int print_offsets;
-void	 stored(void *, uint32_t part, uint64_t off);
+void	 print_stored(void *, uint32_t part, uint64_t off);
 void	 acks(void);
 void	 add(struct spool *, struct spool_writer *, const char *topic,
 	    struct spool_msg *);

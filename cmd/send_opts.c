@@ -172,7 +172,7 @@ send_options(int argc, char *argv[], struct send_opts *o)
 			o->prepare = 1;
 			break;
 		case OPT_PRINT_OFFSETS:
-			o->wo.stored = stored;
+			o->wo.stored = print_stored;
 			print_offsets = 1;
 			break;
 		case OPT_PROGRESS:
@@ -181,7 +181,7 @@ send_options(int argc, char *argv[], struct send_opts *o)
 		case OPT_REPLICAS:
 			o->replicas = (int)cli_number(optarg, "--replicas", 0, 64);
 			if (o->replicas > 0)
-				o->wo.stored = stored;
+				o->wo.stored = print_stored;
 			break;
 		case OPT_SYNC_INTERVAL:
 			if (cli_duration(optarg, &o->interval) < 0)

@@ -33,12 +33,12 @@ static size_t nruns, runcap;
 static int defer;		/* durable: print at acks(), not when stored */
 
 /*
- * stored - --print-offsets: one line a stored message, in input order
+ * print_stored - --print-offsets: one line a stored message, in input order
  * (durable: once synced, see acks); --replicas: what the replicas must
  * acknowledge
  */
 void
-stored(void *arg, uint32_t part, uint64_t off)
+print_stored(void *arg, uint32_t part, uint64_t off)
 {
 	struct run *nr;
 	size_t ncap;
@@ -71,7 +71,7 @@ stored(void *arg, uint32_t part, uint64_t off)
 }
 
 /*
- * acks - --print-offsets: everything written so far is stored (durable:
+ * acks - --print-offsets: everything written so far is print_stored (durable:
  * synced); print what was held back and flush it out, so that a reader
  * of our output learns of its messages now, not when a buffer fills
  */

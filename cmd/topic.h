@@ -29,7 +29,7 @@ int	 topic_cmd(int, char *[], const char **, struct spool **,
 	    struct spool_topic **);
 int	 topic_cmd_done(struct spool *, struct spool_topic *);
 const char *iso_time(int64_t);
-void	 report(void *, const char *);
+void	 topic_report(void *, const char *);
 char	**topics(struct spool *, int, char *[], size_t *);
 
 /* topic_admin.c: create, delete, config */

@@ -36,7 +36,7 @@ cmd_verify(int argc, char *argv[])
 	for (i = 0; i < n; i++) {
 		/* a damaged config is a finding; the other topics go on */
 		if ((r = spool_topic_open(sp, names[i], &t)) == -EBADMSG) {
-			report(NULL, spool_errmsg(sp));
+			topic_report(NULL, spool_errmsg(sp));
 			rval = EX_DATAERR;
 			continue;
 		}
@@ -44,9 +44,9 @@ cmd_verify(int argc, char *argv[])
 			t = open_topic(sp, names[i]);
 		else
 			cli_own(CLI_TOPIC, t);
-		if ((r = spool_topic_verify(t, repair, report, NULL)) < 0)
+		if ((r = spool_topic_verify(t, repair, topic_report, NULL)) < 0)
 			cli_die(r, sp, "%s", names[i]);
-		if ((s = spool_topic_verify_state(t, report, NULL)) < 0)
+		if ((s = spool_topic_verify_state(t, topic_report, NULL)) < 0)
 			cli_die(s, sp, "%s", names[i]);
 		r += s;
 		if (r > 0)
@@ -105,7 +105,7 @@ cmd_gc(int argc, char *argv[])
 			check_txns(sp, t, names[i]);
 		if (r >= 0)
 			r = spool_topic_gc(t, spool_now_ms(), cli_verbose ?
-			    report : NULL, NULL);
+			    topic_report : NULL, NULL);
 		(void)cli_close(t);
 		if (r == -ENOENT && argc == 1 && !topic_exists(sp, names[i]))
 			continue;	/* deleted while we were at it */
@@ -114,7 +114,7 @@ cmd_gc(int argc, char *argv[])
 	}
 	/* and, for the whole spool, what crashes left in tmp/ */
 	if (argc == 1 && (r = spool_tmp_gc(sp, spool_now_ms(), cli_verbose ?
-	    report : NULL, NULL)) < 0)
+	    topic_report : NULL, NULL)) < 0)
 		cli_die(r, sp, "tmp");
 	(void)cli_close(names);
 	(void)cli_close(sp);

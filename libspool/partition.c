@@ -4,10 +4,12 @@
  * Owns where a partition's offsets begin and end as its segment files
  * say (spool_part_bounds): its first and next offset, bytes, segments,
  * and the offsets missing between segments as far as their END batches
- * tell.  It reads, takes no lock and changes nothing on disk.
+ * tell; and how many of its batches from an offset on are of a kind
+ * (spool_part_count, through a cursor).  It reads, takes no lock and
+ * changes nothing on disk.
  *
  * It does not create partitions (topic.c, topic_config.c), walk batches
- * (cursor.c) or check segments (verify.c).
+ * itself (cursor.c) or check segments (verify.c).
  */
 
 #include <sys/stat.h>
@@ -154,4 +156,35 @@ spool_topic_info(struct spool_topic *t, uint32_t part,
     struct spool_part_info *pi)
 {
 	return spool_part_bounds(t, part, pi);
+}
+
+/*
+ * spool_part_count - how many batches of partition part, at offset
+ * from or later, wanted says are, up to max (the walk stops
+ * there).  A torn last batch is not counted: it is no append, and the
+ * next writer cuts it.
+ */
+int
+spool_part_count(struct spool_topic *t, uint32_t part, uint64_t from,
+    int (*wanted)(const struct spool_bhdr *, const void *), const void *arg,
+    int max)
+{
+	struct spool_io *io = spool_get_io(t->sp);
+	struct spool_cursor c;
+	int pfd, s, n = 0;
+
+	if (io == NULL)
+		return -ENOMEM;
+	if ((pfd = spool_part_open(t, part)) < 0)
+		return pfd;
+	if ((s = spool_cursor_open(&c, io, pfd)) == 0 &&
+	    (s = spool_cursor_seek(&c, from)) == 0)
+		while (n < max && ((s = spool_cursor_next(&c)) > 0 ||
+		    s == -EPROTO))
+			if (s == SPOOL_CUR_BATCH && c.h.base_offset >= from &&
+			    wanted(&c.h, arg))
+				n++;
+	spool_cursor_close(&c);
+	close(pfd);
+	return s < 0 ? s : n;
 }

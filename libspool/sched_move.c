@@ -105,8 +105,10 @@ next_due(int sfd, const char *upto, char *later, int64_t *next)
 
 /* same_batch - do two headers describe the same batch, offsets apart */
 static int
-same_batch(const struct spool_bhdr *a, const struct spool_bhdr *b)
+same_batch(const struct spool_bhdr *a, const void *arg)
 {
+	const struct spool_bhdr *b = arg;
+
 	return a->count == b->count && a->body_len == b->body_len &&
 	    a->body_crc == b->body_crc && a->raw_len == b->raw_len &&
 	    a->base_ts == b->base_ts && a->max_ts == b->max_ts &&
@@ -121,26 +123,7 @@ int
 spool_sched_moved(struct spool_topic *t, uint32_t part, uint64_t from,
     const struct spool_bhdr *want)
 {
-	struct spool_io *io = spool_get_io(t->sp);
-	struct spool_cursor c;
-	int pfd, s, found = 0;
-
-	if (io == NULL)
-		return -ENOMEM;
-	if ((pfd = spool_part_open(t, part)) < 0)
-		return pfd;
-	/* a torn last batch is not there: the next writer cuts it */
-	if ((s = spool_cursor_open(&c, io, pfd)) == 0 &&
-	    (s = spool_cursor_seek(&c, from)) == 0)
-		while ((s = spool_cursor_next(&c)) > 0 || s == -EPROTO)
-			if (s == SPOOL_CUR_BATCH && c.h.base_offset >= from &&
-			    same_batch(&c.h, want)) {
-				found = 1;
-				break;
-			}
-	spool_cursor_close(&c);
-	close(pfd);
-	return s < 0 ? s : found;
+	return spool_part_count(t, part, from, same_batch, want, 1);
 }
 
 /* spool_sched_recover - finish the move a killed mover left half done */

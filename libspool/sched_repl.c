@@ -30,50 +30,52 @@
 
 #define SCHED_FROM	"replicated"
 
+/* the names spool_sched_names gathers */
+struct name_list {
+	char	**v;
+	size_t	  n;
+};
+
+/* names_add - spool_sched_each's fn for spool_sched_names */
+static int
+names_add(int bfd, const struct sfile *files, size_t nf, void *arg)
+{
+	struct name_list *nm = arg;
+	char **nv;
+	size_t j;
+
+	if (nf == 0)
+		return 0;
+	if ((nv = realloc(nm->v, (nm->n + nf) * sizeof(*nv))) == NULL)
+		return -ENOMEM;
+	nm->v = nv;
+	for (j = 0; j < nf; j++)
+		if ((nm->v[nm->n++] = strdup(files[j].name)) == NULL) {
+			nm->n--;
+			return -ENOMEM;
+		}
+	return 0;
+}
+
 /* spool_sched_names - every scheduled file's name, in due order */
 int
 spool_sched_names(struct spool_topic *t, char ***out, size_t *np)
 {
-	struct sfile *files;
-	char **buckets, **v = NULL, **nv;
-	size_t nb, nf, i, j, n = 0;
-	int sfd, bfd, r;
+	struct name_list nm = { NULL, 0 };
+	int sfd, r;
 
 	*out = NULL;
 	*np = 0;
 	if ((sfd = spool_sched_opendir(t->sp, t->dirfd, SCHED_DIR, 0)) < 0)
 		return sfd == -ENOENT ? 0 : sfd;
-	if ((r = spool_sched_buckets(sfd, &buckets, &nb)) < 0) {
-		close(sfd);
-		return r;
-	}
-	for (i = 0; i < nb && r == 0; i++) {
-		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC)) == -1)
-			continue;
-		r = spool_sched_files(bfd, 0, &files, &nf);
-		close(bfd);
-		if (r < 0)
-			break;
-		if (nf > 0 && (nv = realloc(v, (n + nf) * sizeof(*v))) == NULL)
-			r = -ENOMEM;
-		else if (nf > 0)
-			v = nv;
-		for (j = 0; j < nf && r == 0; j++)
-			if ((v[n] = strdup(files[j].name)) == NULL)
-				r = -ENOMEM;
-			else
-				n++;
-		free(files);
-	}
-	spool_sched_free(buckets, nb);
+	r = spool_sched_each(sfd, names_add, &nm);
 	close(sfd);
 	if (r < 0) {
-		spool_sched_free(v, n);
+		spool_sched_free(nm.v, nm.n);
 		return r;
 	}
-	*out = v;
-	*np = n;
+	*out = nm.v;
+	*np = nm.n;
 	return 0;
 }
 

@@ -101,6 +101,27 @@ cmp_name(const void *a, const void *b)
 	    ((const struct sfile *)b)->name);
 }
 
+/* what file_parse needs: the bucket, and whether to sweep it */
+struct sweep {
+	int	bfd;
+	int	sweep;
+};
+
+/* file_parse - spool_dir_list's parse: a scheduled file; a NAME.tmp swept */
+static int
+file_parse(const struct dirent *de, void *elem, void *arg)
+{
+	const struct sweep *sw = arg;
+	size_t len;
+
+	if (spool_sched_parse(de->d_name, elem) == 0)
+		return 1;
+	len = strlen(de->d_name);
+	if (sw->sweep && len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0)
+		(void)unlinkat(sw->bfd, de->d_name, 0);
+	return 0;
+}
+
 /*
  * spool_sched_files - the scheduled files of one bucket, sorted; with sweep,
  * a bucket of a past minute, the NAME.tmp a killed sender left go too
@@ -109,12 +130,10 @@ cmp_name(const void *a, const void *b)
 int
 spool_sched_files(int bfd, int sweep, struct sfile **out, size_t *np)
 {
-	size_t len;
-	struct sfile *v = NULL, *nv, f;
-	struct dirent *de;
-	size_t n = 0, cap = 0;
+	struct sweep sw = { bfd, sweep };
+	void *v;
 	DIR *d;
-	int fd;
+	int fd, r;
 
 	*out = NULL;
 	*np = 0;
@@ -125,31 +144,10 @@ spool_sched_files(int bfd, int sweep, struct sfile **out, size_t *np)
 		return -errno;
 	}
 	rewinddir(d);
-	while ((de = readdir(d)) != NULL) {
-		if (spool_sched_parse(de->d_name, &f) < 0) {
-			len = strlen(de->d_name);
-			if (sweep && len > 4 &&
-			    strcmp(de->d_name + len - 4, ".tmp") == 0)
-				(void)unlinkat(bfd, de->d_name, 0);
-			continue;
-		}
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				free(v);
-				closedir(d);
-				return -ENOMEM;
-			}
-			v = nv;
-		}
-		v[n++] = f;
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(v, n, sizeof(*v), cmp_name);
-	*out = v;
-	*np = n;
-	return 0;
+	if ((r = spool_dir_list(d, sizeof(**out), file_parse, &sw, cmp_name,
+	    NULL, &v, np)) == 0)
+		*out = v;
+	return r;
 }
 
 /* bucket_entry - a name of a bucket: 20 digits, the due minute */
@@ -233,6 +231,36 @@ spool_sched_buckets(int sfd, char ***out, size_t *np)
 }
 
 /*
+ * spool_sched_each - call fn with each bucket of scheduled/ (sfd) in due
+ * order, open (bfd), and its files, sorted; a bucket moved away meanwhile
+ * is passed over.  Stops at fn's first -errno, which it returns.
+ */
+int
+spool_sched_each(int sfd, int (*fn)(int bfd, const struct sfile *, size_t,
+    void *), void *arg)
+{
+	struct sfile *files;
+	char **buckets;
+	size_t nb, nf, i;
+	int bfd, r;
+
+	if ((r = spool_sched_buckets(sfd, &buckets, &nb)) < 0)
+		return r;
+	for (i = 0; i < nb && r >= 0; i++) {
+		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1)
+			continue;
+		if ((r = spool_sched_files(bfd, 0, &files, &nf)) == 0) {
+			r = fn(bfd, files, nf, arg);
+			free(files);
+		}
+		close(bfd);
+	}
+	spool_sched_free(buckets, nb);
+	return r < 0 ? r : 0;
+}
+
+/*
  * spool_sched_store - keep one sealed batch for partition part until
  * due; durable when this returns 0 if sync
  */
@@ -304,6 +332,27 @@ spool_sched_kick(struct spool_topic *t)
 	}
 }
 
+/* what spool_sched_info adds up */
+struct info {
+	uint64_t	*count;
+	int64_t		*next;
+};
+
+/* info_add - spool_sched_each's fn for spool_sched_info */
+static int
+info_add(int bfd, const struct sfile *files, size_t nf, void *arg)
+{
+	struct info *in = arg;
+	size_t j;
+
+	for (j = 0; j < nf; j++) {
+		*in->count += files[j].count;
+		if (*in->next < 0 || files[j].due < *in->next)
+			*in->next = files[j].due;
+	}
+	return 0;
+}
+
 /*
  * spool_sched_info - how many messages are scheduled and the earliest
  * due time (-1: none); counts from the file names, reads no batch
@@ -311,35 +360,14 @@ spool_sched_kick(struct spool_topic *t)
 int
 spool_sched_info(struct spool_topic *t, uint64_t *count, int64_t *next)
 {
-	struct sfile *files;
-	char **buckets;
-	size_t nb, nf, i, j;
-	int sfd, bfd, r;
+	struct info in = { count, next };
+	int sfd, r;
 
 	*count = 0;
 	*next = -1;
 	if ((sfd = spool_sched_opendir(t->sp, t->dirfd, SCHED_DIR, 0)) < 0)
 		return sfd == -ENOENT ? 0 : sfd;
-	if ((r = spool_sched_buckets(sfd, &buckets, &nb)) < 0) {
-		close(sfd);
-		return r;
-	}
-	for (i = 0; i < nb && r >= 0; i++) {
-		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC)) == -1)
-			continue;
-		r = spool_sched_files(bfd, 0, &files, &nf);
-		close(bfd);
-		if (r < 0)
-			break;
-		for (j = 0; j < nf; j++) {
-			*count += files[j].count;
-			if (*next < 0 || files[j].due < *next)
-				*next = files[j].due;
-		}
-		free(files);
-	}
-	spool_sched_free(buckets, nb);
+	r = spool_sched_each(sfd, info_add, &in);
 	close(sfd);
 	return r;
 }
@@ -377,6 +405,41 @@ has_id(struct spool *sp, int bfd, const char *name, const void *id,
 	return r < 0 ? r : found;
 }
 
+/* what spool_sched_cancel looks for, and how many messages went */
+struct cancel {
+	struct spool	*sp;
+	const void	*id;
+	size_t		 idlen;
+	int		 n;
+};
+
+/* cancel_in - spool_sched_each's fn for spool_sched_cancel */
+static int
+cancel_in(int bfd, const struct sfile *files, size_t nf, void *arg)
+{
+	struct cancel *c = arg;
+	size_t j;
+	int r = 0, gone = 0;
+
+	for (j = 0; j < nf; j++) {
+		if ((r = has_id(c->sp, bfd, files[j].name, c->id,
+		    c->idlen)) < 0)
+			break;
+		if (r == 0)
+			continue;
+		if (unlinkat(bfd, files[j].name, 0) == -1) {
+			r = -errno;
+			break;
+		}
+		gone = 1;
+		c->n += files[j].count;
+	}
+	/* a cancelled message must not come back after a crash */
+	if (r >= 0 && gone && !c->sp->nosync && spool_fsync_dir(bfd) < 0)
+		r = -errno;
+	return r < 0 ? r : 0;
+}
+
 /*
  * spool_sched_cancel - remove the scheduled batches not yet due whose
  * records carry id; returns how many messages went (0: none)
@@ -384,10 +447,8 @@ has_id(struct spool *sp, int bfd, const char *name, const void *id,
 int
 spool_sched_cancel(struct spool_topic *t, const void *id, size_t idlen)
 {
-	struct sfile *files;
-	char **buckets;
-	size_t nb, nf, i, j;
-	int sfd, lfd, bfd, r, n = 0;
+	struct cancel c = { t->sp, id, idlen, 0 };
+	int sfd, lfd, r;
 
 	if ((sfd = spool_sched_opendir(t->sp, t->dirfd, SCHED_DIR, 0)) < 0)
 		return sfd == -ENOENT ? 0 : sfd;
@@ -396,39 +457,9 @@ spool_sched_cancel(struct spool_topic *t, const void *id, size_t idlen)
 		close(sfd);
 		return lfd;
 	}
-	if ((r = spool_sched_recover(t, sfd)) < 0 ||
-	    (r = spool_sched_buckets(sfd, &buckets, &nb)) < 0)
-		goto out;
-	for (i = 0; i < nb && r >= 0; i++) {
-		if ((bfd = openat(sfd, buckets[i], O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC)) == -1)
-			continue;
-		if ((r = spool_sched_files(bfd, 0, &files, &nf)) < 0) {
-			close(bfd);
-			break;
-		}
-		for (j = 0; j < nf; j++) {
-			if ((r = has_id(t->sp, bfd, files[j].name, id,
-			    idlen)) < 0)
-				break;
-			if (r == 0)
-				continue;
-			if (unlinkat(bfd, files[j].name, 0) == -1) {
-				r = -errno;
-				break;
-			}
-			n += files[j].count;
-		}
-		free(files);
-		/* a cancelled message must not come back after a crash */
-		if (r >= 0 && n > 0 && !t->sp->nosync &&
-		    spool_fsync_dir(bfd) < 0)
-			r = -errno;
-		close(bfd);
-	}
-	spool_sched_free(buckets, nb);
-out:
+	if ((r = spool_sched_recover(t, sfd)) == 0)
+		r = spool_sched_each(sfd, cancel_in, &c);
 	close(lfd);
 	close(sfd);
-	return r < 0 ? r : n;
+	return r < 0 ? r : c.n;
 }

@@ -32,6 +32,8 @@ void	 spool_sched_free(char **, size_t);
 int	 spool_sched_due(int sfd, const char *upto, const char *floor,
 	    char ***, size_t *, char *later);
 int	 spool_sched_buckets(int sfd, char ***, size_t *);
+int	 spool_sched_each(int sfd, int (*)(int, const struct sfile *, size_t,
+	    void *), void *);
 
 /* sched_move.c: the mover's recovery and its lookup */
 int	 spool_sched_moved(struct spool_topic *, uint32_t part, uint64_t from,

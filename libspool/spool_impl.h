@@ -52,6 +52,10 @@ int	 spool_write_file(int dirfd, const char *name, const void *buf,
 int	 spool_read_file(int dirfd, const char *name, char *buf, size_t cap);
 int	 spool_rmtree(int dirfd, const char *name);
 int	 spool_opendir(int dirfd, const char *name, DIR **);
+int	 spool_lock_file(int dirfd, int how);
+int	 spool_dir_list(DIR *, size_t, int (*)(const struct dirent *, void *,
+	    void *), void *, int (*)(const void *, const void *),
+	    void (*)(void *), void **, size_t *);
 int	 spool_dir_names(DIR *, int (*keep)(const struct dirent *, void *), void *,
 	    char ***, size_t *);
 struct spool_io *spool_get_io(struct spool *);
@@ -214,7 +218,9 @@ int	 spool_config_parse(struct spool_config *, char *text);
 int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 	    struct spool_part_info *);
 int	 spool_part_open(struct spool_topic *, uint32_t part);
-int	 spool_lock_file(int dirfd, int how);
+int	 spool_part_count(struct spool_topic *, uint32_t part, uint64_t from,
+	    int (*)(const struct spool_bhdr *, const void *), const void *,
+	    int);
 int	 spool_topic_reload(struct spool_topic *);
 /* topic.c and topic_config.c */
 #define SPOOL_CONFIG_MAX	8192	/* bytes of a config file */

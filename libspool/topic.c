@@ -59,34 +59,6 @@ spool_topic_name_ok(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-/*
- * spool_lock_file - open and flock a lock file in dirfd; a shared lock
- * opens it read-only, so that a user who may only read can verify
- */
-int
-spool_lock_file(int dirfd, int how)
-{
-	int fd = -1;
-
-	if (how == LOCK_SH)
-		fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
-		    O_CLOEXEC);
-	if (fd == -1)
-		fd = openat(dirfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT |
-		    O_NOFOLLOW | O_CLOEXEC, 0664);
-	if (fd == -1)
-		return -errno;
-	while (flock(fd, how) == -1) {
-		if (errno != EINTR) {
-			int e = -errno;
-
-			close(fd);
-			return e;
-		}
-	}
-	return fd;
-}
-
 /* touch - create an empty file in dirfd */
 static int
 touch(int dirfd, const char *name)

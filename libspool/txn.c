@@ -151,18 +151,20 @@ spool_txn_state_write(struct spool *sp, int dfd, int st, const struct tstate *s,
 	return r;
 }
 
-/* parse_file - split a batch file's name; -1 if it is not one */
+/* parse_file - spool_dir_list's parse: split a batch file's name */
 static int
-parse_file(const char *name, struct tfile *f)
+parse_file(const struct dirent *de, void *elem, void *arg)
 {
+	struct tfile *f = elem;
+	const char *name = de->d_name;
 	int n = -1;
 
 	if (strlen(name) >= TXN_NAME_MAX ||
 	    sscanf(name, "%8x-%u-%u%n", &f->seq, &f->part, &f->count, &n) !=
 	    3 || n < 0 || name[n] != '\0')
-		return -1;
+		return 0;
 	memcpy(f->name, name, strlen(name) + 1);
-	return 0;
+	return 1;
 }
 
 /* cmp_file - qsort batch files by send order */
@@ -179,9 +181,7 @@ cmp_file(const void *a, const void *b)
 int
 spool_txn_files(int dfd, struct tfile **out, size_t *np)
 {
-	struct tfile *v = NULL, *nv, f;
-	struct dirent *de;
-	size_t n = 0, cap = 0;
+	void *v;
 	DIR *d;
 	int r;
 
@@ -189,26 +189,10 @@ spool_txn_files(int dfd, struct tfile **out, size_t *np)
 	*np = 0;
 	if ((r = spool_opendir(dfd, ".", &d)) < 0)
 		return r;
-	while ((de = readdir(d)) != NULL) {
-		if (parse_file(de->d_name, &f) < 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				free(v);
-				closedir(d);
-				return -ENOMEM;
-			}
-			v = nv;
-		}
-		v[n++] = f;
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(v, n, sizeof(*v), cmp_file);
-	*out = v;
-	*np = n;
-	return 0;
+	if ((r = spool_dir_list(d, sizeof(**out), parse_file, NULL, cmp_file,
+	    NULL, &v, np)) == 0)
+		*out = v;
+	return r;
 }
 
 /* spool_txn_lock - txn/lock, exclusive (LOCK_EX) or shared; returns the fd */

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,13 @@
 #include "spool_impl.h"
 #include "txn.h"
 
+/* of_txn - is h a batch of transaction *txid */
+static int
+of_txn(const struct spool_bhdr *h, const void *txid)
+{
+	return (h->flags & SPOOL_BF_TXN) && h->txid == *(const uint64_t *)txid;
+}
+
 /*
  * count_txn - how many batches of txid partition part holds at offset
  * from or later
@@ -45,24 +53,7 @@
 static int
 count_txn(struct spool_topic *t, uint32_t part, uint64_t from, uint64_t txid)
 {
-	struct spool_io *io = spool_get_io(t->sp);
-	struct spool_cursor c;
-	int pfd, s, found = 0;
-
-	if (io == NULL)
-		return -ENOMEM;
-	if ((pfd = spool_part_open(t, part)) < 0)
-		return pfd;
-	if ((s = spool_cursor_open(&c, io, pfd)) == 0 &&
-	    (s = spool_cursor_seek(&c, from)) == 0)
-		/* a torn last batch is no append: it is cut */
-		while ((s = spool_cursor_next(&c)) > 0 || s == -EPROTO)
-			if (s == SPOOL_CUR_BATCH && c.h.base_offset >= from &&
-			    (c.h.flags & SPOOL_BF_TXN) && c.h.txid == txid)
-				found++;
-	spool_cursor_close(&c);
-	close(pfd);
-	return s < 0 ? s : found;
+	return spool_part_count(t, part, from, of_txn, &txid, INT_MAX);
 }
 
 /* from_of - partition part's offset in a "from P:N ..." line */

@@ -28,6 +28,7 @@ PATH=/usr/bin:/bin:$PATH
 # thinned by MQ_TEST_QUICK, and the error exits repeated where they can
 # leak: under ASan (8 times), not in the plain builds (twice).
 job() {
+	start=$(date +%s)
 	case $1 in
 	bats)
 		case $2 in
@@ -47,6 +48,8 @@ job() {
 		POWERLOSS_TRIALS=${POWERLOSS_TRIALS:-12} \
 		    bash tests/powerloss/powerloss.sh > "$dir/powerloss" 2>&1 ;;
 	esac
+	# what each job took, for the slowest-jobs line (one short append)
+	echo "$(($(date +%s) - start)) s $*" >> "$dir/times"
 }
 
 # A job of the queue is this script again, with --job.
@@ -103,6 +106,8 @@ done
 count "fuzz" "$dir/fuzz"
 count "crash" "$dir/crash"
 count "power loss" "$dir/powerloss"
+echo "  slowest jobs (wall time, ${MQ_CHECK_JOBS:-3} at a time):"
+sort -rn "$dir/times" 2>/dev/null | head -6 | sed 's/^/    /'
 
 echo "== lint"
 log=$dir/lint
