@@ -341,6 +341,7 @@ struct spool_rpart {
 	struct spool_body body;
 	struct spool_seglist segs;	/* as last listed */
 	int		 listed;	/* segs holds all: no file came since */
+	int		 tail;		/* the last read was short: at the end */
 };
 
 struct spool_reader {

@@ -106,6 +106,32 @@ spool_walk_seg(struct spool_reader *r, struct spool_rpart *p, uint64_t base,
 }
 
 /*
+ * tail_read - read what follows buf's bytes into the rest of it.  At the
+ * end of the file (the last read was short: a follower waiting for the
+ * next append) a plain pread(2), which returns at once, rather than a
+ * round trip through the ring, whose read completes tens of microseconds
+ * later; the ring again once a read fills what was asked.
+ */
+static ssize_t
+tail_read(struct spool_reader *r, struct spool_rpart *p)
+{
+	size_t want = p->cap - p->have;
+	ssize_t n;
+
+	if (!p->tail)
+		n = spool_io_pread(r->io, p->logfd, p->buf + p->have, want,
+		    p->filepos + p->have);
+	else
+		while ((n = pread(p->logfd, p->buf + p->have, want,
+		    p->filepos + p->have)) == -1 && errno == EINTR)
+			;
+	if (n < 0)
+		return p->tail ? -errno : n;
+	p->tail = (size_t)n < want;
+	return n;
+}
+
+/*
  * fill - have at least need bytes from buf[at] if the file has them;
  * returns the bytes available
  */
@@ -135,8 +161,7 @@ fill(struct spool_reader *r, struct spool_rpart *p, size_t need)
 		p->cap = ncap;
 	}
 	while (p->have < need) {
-		n = spool_io_pread(r->io, p->logfd, p->buf + p->have,
-		    p->cap - p->have, p->filepos + p->have);
+		n = tail_read(r, p);
 		if (n < 0)
 			return n;
 		if (n == 0)
@@ -150,7 +175,8 @@ fill(struct spool_reader *r, struct spool_rpart *p, size_t need)
 static void
 read_ahead(struct spool_reader *r, struct spool_rpart *p)
 {
-	if (r->ahead != NULL || p->cap - p->have < CHUNK / 4)
+	/* at the end, nothing to read ahead: the next append is not made */
+	if (r->ahead != NULL || p->tail || p->cap - p->have < CHUNK / 4)
 		return;
 	if (spool_io_read_start(r->io, &r->rd, p->logfd, p->buf + p->have,
 	    p->cap - p->have, p->filepos + p->have) == 0)
