@@ -192,7 +192,7 @@ repl_s_segs(struct sess *s, unsigned char **buf, size_t *cap)
 			r = -ENOMEM;
 			break;
 		}
-		/* one not told apart would stay as it is, under the generation */
+		/* one not told apart would stay, under the generation */
 		if ((r = spool_mirror_ident(io, pfd, rb[i], &size, &crc)) < 0) {
 			if (r == -ENOENT) {
 				r = 0;	/* gone since the list: retention */
