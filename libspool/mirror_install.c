@@ -10,8 +10,8 @@
  * synced; a reader with the old file open reads on in it.
  * N/compaction.copied records the source's compaction generation the
  * replica's segments are of, written once they are in place.  It also
- * tells two copies of a segment apart cheaply (spool_mirror_ident: size
- * and the checksum of the last batch header), for either spool.  It
+ * tells two copies of a segment apart (spool_mirror_ident: size and a
+ * checksum of every batch header), for either spool.  It
  * takes no lock of its own (the caller holds the partition's) and does
  * not talk to the source (repl_*.c do).
  */
@@ -30,40 +30,79 @@
 
 #include "replicate.h"
 
+#define DIGEST_CHUNK	65536
+
 /*
- * spool_mirror_ident - what tells two copies of segment base apart
- * cheaply: its size and the header checksum of its last whole batch
- * (0 when it has none); for either spool, partfd its partition
+ * seg_digest - the header checksums of every whole batch of a segment,
+ * chained in order (0: none); each covers its batch's body checksum, so
+ * two copies that differ in any batch differ here, whatever their sizes
+ * and END batches.  It stops at a torn or bad batch.
+ */
+static int
+seg_digest(struct spool_io *io, int fd, off_t size, uint32_t *digest)
+{
+	struct spool_bhdr h;
+	unsigned char *buf;
+	off_t pos = 0;
+	size_t n, q;
+	ssize_t got;
+	uint32_t d = 0;
+	int r = 0;
+
+	if ((buf = malloc(DIGEST_CHUNK)) == NULL)
+		return -ENOMEM;
+	while (pos + SPOOL_HDR_SIZE <= size) {
+		n = size - pos < DIGEST_CHUNK ? (size_t)(size - pos) :
+		    DIGEST_CHUNK;
+		if ((got = spool_io_pread(io, fd, buf, n, pos)) < 0) {
+			r = (int)got;
+			break;
+		}
+		/* the headers in this chunk; a body past its end is passed */
+		for (q = 0; q + SPOOL_HDR_SIZE <= (size_t)got;
+		    q += SPOOL_HDR_SIZE + (size_t)h.body_len) {
+			if (spool_bhdr_unpack(buf + q, &h) < 0 ||
+			    (off_t)h.body_len > size - pos - (off_t)q -
+			    SPOOL_HDR_SIZE)
+				goto out;	/* torn or bad: the rest */
+			d = spool_crc(d, buf + q + 4, 4);
+		}
+		if (q == 0)
+			break;		/* shorter than it was */
+		pos += (off_t)q;
+	}
+out:
+	free(buf);
+	*digest = d;
+	return r;
+}
+
+/*
+ * spool_mirror_ident - what tells two copies of segment base apart: its
+ * size and a checksum of all its batch headers (seg_digest; 0 when it
+ * has none), for either spool, partfd its partition.  Not the size and
+ * the last batch alone: compaction keeps a segment's END batch, and
+ * may keep its size to the byte (a record gone, a header more).
  */
 int
 spool_mirror_ident(struct spool_io *io, int partfd, uint64_t base,
     off_t *size, uint32_t *crc)
 {
-	struct spool_mirror tmp;
 	char name[SPOOL_SEGNAME_LEN + 16];
 	struct stat st;
-	int fd, ifd, r = 0;
+	int fd, r;
 
+	*size = 0;
+	*crc = 0;
 	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
 	if ((fd = openat(partfd, name, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return -errno;
-	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
-	ifd = openat(partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.io = io;
-	*size = 0;
 	if (fstat(fd, &st) == -1)
 		r = -errno;
-	else {
-		r = spool_mirror_walk_last(&tmp, fd, ifd, base, UINT64_MAX,
-		    st.st_size);
+	else if ((r = seg_digest(io, fd, st.st_size, crc)) == 0)
 		*size = st.st_size;
-	}
-	*crc = tmp.haslast ? tmp.lastcrc : 0;
 	close(fd);
-	if (ifd >= 0)
-		close(ifd);
 	return r;
 }
 

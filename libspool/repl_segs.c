@@ -4,7 +4,7 @@
  *
  * When the source's compaction generation (compact.c) is not the one the
  * replica recorded, the replica lists its segments (SEGS: base, size,
- * checksum of the last batch header); the sender sends whole each one
+ * checksum of its batch headers); the sender sends whole each one
  * that is sealed here and differs (SEGFILE, then DATA), unless a batch of
  * it must be held back for a commit under way, and ends with SEGS_END
  * and the generation those segments are of (0: one had to wait).  The
@@ -152,7 +152,7 @@ segs_get(struct sess *s, uint32_t n, uint64_t **prb, off_t **prs,
 
 /*
  * repl_s_segs - SEGS: the replica's segments; each that is sealed here and
- * differs (size, last batch) is sent whole, then SEGS_END with the
+ * differs (size, batch headers) is sent whole, then SEGS_END with the
  * compaction generation they are of (0: one had to wait)
  */
 int
@@ -192,8 +192,17 @@ repl_s_segs(struct sess *s, unsigned char **buf, size_t *cap)
 			r = -ENOMEM;
 			break;
 		}
-		if (spool_mirror_ident(io, pfd, rb[i], &size, &crc) < 0 ||
-		    (size == rs[i] && crc == rc[i]))
+		/* one not told apart would stay, under the generation */
+		if ((r = spool_mirror_ident(io, pfd, rb[i], &size, &crc)) < 0) {
+			if (r == -ENOENT) {
+				r = 0;	/* gone since the list: retention */
+				continue;
+			}
+			r = repl_fail(s, r, "%s/%" PRIu32 ": %s", topic, part,
+			    strerror(-r));
+			break;
+		}
+		if (size == rs[i] && crc == rc[i])
 			continue;
 		if ((r = send_whole(s, t, pfd, rb[i], buf, cap, &sent)) == 1) {
 			gen = 0;	/* held back: next pass */

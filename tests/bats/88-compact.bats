@@ -491,6 +491,37 @@ for i in range(start, start + n):
 	expect_status 0
 }
 
+@test "mq-replicate: a segment compacted to exactly its old size is still copied, not taken for the replica's" {
+	local big pk
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
+		--config min.cleanable.dirty.ratio=0 t
+	# one batch u0, k, u2, where k's record is 64 bytes (7 of framing):
+	# compaction cuts it into u0 and u2, one 64-byte header more, so the
+	# segment keeps its size to the byte, and its END batch
+	big=$(printf 'a%.0s' {1..1000})
+	pk=$(printf 'y%.0s' {1..58})
+	printf '{"key":"u0","payload":"%s"}\n{"key":"k","payload":"%s"}\n{"key":"u2","payload":"b"}\n' \
+		"$big" "$pk" | mq-send -J t
+	mq-send -k k t newer
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	run mq-topic gc t
+	expect_status 0
+	# the premise: a different segment of the same size and END
+	[[ $(mq-recv -s "$T/r" -F '%o\n' t | head -3 | tr '\n' ' ') == "0 1 2 " ]]
+	[[ $(mq-recv -F '%o\n' t | head -3 | tr '\n' ' ') == "0 2 3 " ]]
+	(($(stat -c %s "$P/00000000000000000000.log") ==
+		$(stat -c %s "$T/r/topics/t/0/00000000000000000000.log")))
+	cmp -s <(tail -c 64 "$P/00000000000000000000.log") \
+		<(tail -c 64 "$T/r/topics/t/0/00000000000000000000.log")
+	run mq-replicate -v "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_contains "1 segment compacted on the source copied whole"
+	same_visible "$MQ_SPOOL" "$T/r"
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+}
+
 @test "mq-replicate: a demoted primary of a compacted topic is still cut back as diverged, its messages kept aside" {
 	local i f
 	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
