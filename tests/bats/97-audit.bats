@@ -1,0 +1,27 @@
+#!/usr/bin/env bats
+# a new user's tour of DESIGN.md and the man pages: each test here is a
+# place where the programs or their pages did not do what they said
+
+load helpers
+
+# render PAGE: the man page as plain text
+render() {
+	mandoc -Tascii "$MQ_REPO/man/$1" | col -b
+}
+
+@test "man pages: no macro swallows the prose after it" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	local p bad=()
+	for p in mq-send.1 mq-recv.1 mq-topic.1 mq-replicate.1 mq-spool.5 mq.7; do
+		# an Fl inside a Pq turns every later word into a flag
+		while read -r l; do bad+=("$p: $l"); done < <(render "$p" |
+			grep -E '(^| )-[a-z]+ -[a-z]+ -[a-z]+ ')
+		# a macro name left in the text, or quotes that never closed
+		while read -r l; do bad+=("$p: $l"); done < <(render "$p" |
+			grep -E "(^| )(Xr|Sx|Fl|Pq) |'''|\.\.It|\(or run, or\)|while was|fail with \"such")
+	done
+	if ((${#bad[@]})); then
+		printf '%s\n' "${bad[@]}" >&2
+		false
+	fi
+}
