@@ -42,7 +42,7 @@ cmd_list(int argc, char *argv[])
 	struct spool_topic *t;
 	uint64_t msgs, bytes;
 	char **names;
-	size_t n, i;
+	size_t n, i, shown = 0;
 	int ch, r, lflag = 0, json = 0;
 
 	while ((ch = getopt_long(argc, argv, "l", lo, NULL)) != -1) {
@@ -73,8 +73,10 @@ cmd_list(int argc, char *argv[])
 			printf(json ? "%s{\"topic\":\"%s\",\"partitions\":%"
 			    PRIu32 ",\"messages\":%" PRIu64 ",\"bytes\":%"
 			    PRIu64 "}" : "%s%-24s %10" PRIu32 " %12" PRIu64
-			    " %14" PRIu64 "\n", json && i ? "," : "", names[i],
-			    spool_topic_config(t)->partitions, msgs, bytes);
+			    " %14" PRIu64 "\n", json && shown > 0 ? "," : "",
+			    names[i], spool_topic_config(t)->partitions, msgs,
+			    bytes);
+			shown++;	/* a topic that did not open gets no comma */
 			(void)cli_close(t);
 		}
 	}

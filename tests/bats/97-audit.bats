@@ -25,3 +25,14 @@ render() {
 		false
 	fi
 }
+
+@test "list --json stays JSON when a listed topic cannot be opened (deleted since the listing)" {
+	mq-send b x
+	# a name listed whose topic does not open: what a delete between
+	# the listing and the open leaves
+	mkdir "$MQ_SPOOL/topics/a"
+	run --separate-stderr mq-topic list --json
+	expect_status 0
+	jq -e . <<<"$output" >/dev/null || { _mq_dump; false; }
+	expect_eq "$(jq -c 'map(.topic)' <<<"$output")" '["b"]' "topics"
+}
