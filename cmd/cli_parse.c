@@ -74,6 +74,18 @@ digits(const char **p, int n, int *v)
 	return 1;
 }
 
+/* mdays - the days of month mo (1 to 12) of year y, Gregorian */
+static int
+mdays(int y, int mo)
+{
+	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+	    31 };
+
+	if (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		return 29;
+	return d[mo - 1];
+}
+
 /*
  * cli_time - epoch milliseconds, or ISO 8601: YYYY-MM-DD, optionally
  * [T ]HH:MM[:SS[.fff]] and Z or +HH:MM / -HHMM (no zone: UTC)
@@ -117,8 +129,9 @@ cli_time(const char *s, int64_t *ms)
 			}
 		}
 	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    sec > 60)
+	/* timegm would move 2026-02-30 to March 2 without a word */
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo) || h > 23 ||
+	    mi > 59 || sec > 60)
 		return -EINVAL;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;

@@ -36,3 +36,22 @@ render() {
 	jq -e . <<<"$output" >/dev/null || { _mq_dump; false; }
 	expect_eq "$(jq -c 'map(.topic)' <<<"$output")" '["b"]' "topics"
 }
+
+@test "a date that does not exist is refused, not moved to the next month" {
+	mq-send t x
+	local d
+	for d in 2026-02-30 2026-02-29 2026-04-31 2100-02-29 2026-06-31T10:00:00Z; do
+		run --separate-stderr mq-recv -o "@$d" t
+		expect_status 64
+		run --separate-stderr mq-send --at "$d" t y
+		expect_status 64
+		expect_contains "invalid time" stderr
+		run --separate-stderr mq-topic reset g t --to "@$d"
+		expect_status 64
+	done
+	# the last day of each month, a leap day and a leap second still are
+	for d in 2024-02-29 2000-02-29 2026-04-30 2026-12-31T23:59:60Z; do
+		run --separate-stderr mq-recv -o "@$d" t
+		expect_status 0
+	done
+}
