@@ -55,3 +55,16 @@ render() {
 		expect_status 0
 	done
 }
+
+@test "an empty spool or output path is a usage error that says so, not ': Invalid argument'" {
+	mq-send t x
+	local c
+	for c in "mq-send -s '' t x" "mq-recv -s '' t" "mq-topic -s '' list" \
+	    "mq-topic stats -o ''" "mq-replicate '' $BATS_TEST_TMPDIR/r" \
+	    "mq-replicate $MQ_SPOOL ''" "mq-replicate --promote ''"; do
+		eval "run --separate-stderr $c"
+		expect_status 64
+		expect_contains "empty" stderr
+		expect_not_contains ": :" stderr
+	done
+}
