@@ -68,3 +68,20 @@ render() {
 		expect_not_contains ": :" stderr
 	done
 }
+
+@test "mq-topic: output lost to a full device is exit 74, not 0" {
+	[[ -w /dev/full ]] || skip "no /dev/full"
+	mq-send t a b
+	mq-recv -g g t >/dev/null
+	local c
+	for c in "list" "list -l" "list --json" "describe t" "describe --json t" \
+	    "groups t" "groups --json t" "config t" "config --json t" \
+	    "stats" "stats --json" "stats --prometheus"; do
+		run --separate-stderr mq-topic $c
+		expect_status 0
+		run --separate-stderr bash -c "mq-topic $c >/dev/full"
+		expect_status 74
+		expect_output ""
+		expect_contains "mq-topic: stdout: No space left on device" stderr
+	done
+}
