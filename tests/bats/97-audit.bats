@@ -85,3 +85,32 @@ render() {
 		expect_contains "mq-topic: stdout: No space left on device" stderr
 	done
 }
+
+@test "the limits of partitions and max.message.bytes are those mq-topic(1) names" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	render mq-topic.1 | grep -q 'The number of partitions, 1 to 4096' ||
+		{ echo "mq-topic(1) names no partition limit" >&2; false; }
+	render mq-topic.1 | grep -q 'accepts, 0 to 268435456' ||
+		{ echo "mq-topic(1) names no max.message.bytes limit" >&2; false; }
+	run --separate-stderr mq-topic create -P 4097 t
+	expect_status 64
+	mq-topic create t
+	run --separate-stderr mq-topic config t partitions=4097
+	expect_status 64
+	run --separate-stderr mq-topic config t max.message.bytes=268435457
+	expect_status 64
+	run --separate-stderr mq-topic config t max.message.bytes=268435456
+	expect_status 0
+	run --separate-stderr mq-topic config t max.message.bytes=0
+	expect_status 0
+	run --separate-stderr mq-send t ''
+	expect_status 0
+	run --separate-stderr mq-send t x
+	expect_status 65
+}
+
+@test "mq(7) lists exit 69, which mq-send, mq-topic and mq-replicate return" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	render mq.7 | sed -n '/^EXIT STATUS/,/^EXAMPLES/p' | grep -qE '^ +69[[:space:]]' ||
+		{ echo "mq(7) EXIT STATUS has no 69" >&2; false; }
+}
