@@ -36,12 +36,15 @@ cli_duration(const char *s, int64_t *ms)
 {
 	char *end;
 	double v, mult = 1000;
+	size_t n = strspn(s, "0123456789.");
 
-	if (!isdigit((unsigned char)*s) && *s != '.')
+	/* digits with one point at most: strtod would take 0x10 and 1e3 */
+	if (n == 0 || memchr(s, '.', n) != memrchr(s, '.', n) ||
+	    strspn(s, ".") == n)
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno != 0 || end == s)
+	if (errno != 0 || end != s + n)
 		return -EINVAL;
 	if (strcmp(end, "ms") == 0)
 		mult = 1;

@@ -114,3 +114,19 @@ render() {
 	render mq.7 | sed -n '/^EXIT STATUS/,/^EXAMPLES/p' | grep -qE '^ +69[[:space:]]' ||
 		{ echo "mq(7) EXIT STATUS has no 69" >&2; false; }
 }
+
+@test "a duration is digits, a fraction and a unit: no hex, no exponent" {
+	mq-send t x
+	local d
+	for d in 0x10 1e3 1E2s 0x1p4 1e-3ms; do
+		run --separate-stderr mq-recv -f --timeout "$d" t
+		expect_status 64
+		expect_contains "invalid duration" stderr
+		run --separate-stderr mq-send --delay "$d" t y
+		expect_status 64
+	done
+	for d in 1. .5 0.05s 50ms; do
+		run --separate-stderr mq-recv -f -o end --timeout "$d" t
+		expect_status 75
+	done
+}
