@@ -11,10 +11,10 @@
 
 #include "topic.h"
 
-/* totals - messages and bytes of a whole topic */
+/* totals - messages and bytes of a whole topic, name */
 static void
-totals(struct spool *sp, struct spool_topic *t, uint64_t *msgs,
-    uint64_t *bytes)
+totals(struct spool *sp, struct spool_topic *t, const char *name,
+    uint64_t *msgs, uint64_t *bytes)
 {
 	struct spool_part_info pi;
 	uint32_t i;
@@ -23,7 +23,7 @@ totals(struct spool *sp, struct spool_topic *t, uint64_t *msgs,
 	*msgs = *bytes = 0;
 	for (i = 0; i < spool_topic_config(t)->partitions; i++) {
 		if ((r = spool_topic_info(t, i, &pi)) < 0)
-			cli_die(r, sp, "partition %" PRIu32, i);
+			cli_die(r, sp, "%s: partition %" PRIu32, name, i);
 		*msgs += pi.next - pi.first - pi.missing;
 		*bytes += pi.bytes;
 	}
@@ -69,7 +69,7 @@ cmd_list(int argc, char *argv[])
 			printf("%s\n", names[i]);
 		else if (spool_topic_open(sp, names[i], &t) == 0) {
 			cli_own(CLI_TOPIC, t);
-			totals(sp, t, &msgs, &bytes);
+			totals(sp, t, names[i], &msgs, &bytes);
 			printf(json ? "%s{\"topic\":\"%s\",\"partitions\":%"
 			    PRIu32 ",\"messages\":%" PRIu64 ",\"bytes\":%"
 			    PRIu64 "}" : "%s%-24s %10" PRIu32 " %12" PRIu64

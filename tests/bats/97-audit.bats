@@ -130,3 +130,12 @@ render() {
 		expect_status 75
 	done
 }
+
+@test "list -l names the topic of a partition it cannot read" {
+	mq-send t x
+	rm -r "$(partdir t 0)"
+	touch "$(partdir t 0)"
+	run --separate-stderr mq-topic list -l
+	expect_status 66
+	expect_contains "mq-topic: t: partition 0: " stderr
+}
