@@ -88,9 +88,9 @@ render() {
 
 @test "the limits of partitions and max.message.bytes are those mq-topic(1) names" {
 	command -v mandoc >/dev/null || skip "mandoc not installed"
-	render mq-topic.1 | grep -q 'The number of partitions, 1 to 4096' ||
+	render mq-topic.1 | tr -s ' \t\n' ' ' | grep -q 'The number of partitions, 1 to 4096' ||
 		{ echo "mq-topic(1) names no partition limit" >&2; false; }
-	render mq-topic.1 | grep -q 'accepts, 0 to 268435456' ||
+	render mq-topic.1 | tr -s ' \t\n' ' ' | grep -q 'accepts, 0 to 268435456' ||
 		{ echo "mq-topic(1) names no max.message.bytes limit" >&2; false; }
 	run --separate-stderr mq-topic create -P 4097 t
 	expect_status 64
@@ -138,4 +138,16 @@ render() {
 	run --separate-stderr mq-topic list -l
 	expect_status 66
 	expect_contains "mq-topic: t: partition 0: " stderr
+}
+
+@test "mq-send -H: the limit of 64 is the one mq-send(1) names" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	render mq-send.1 | tr -s ' \t\n' ' ' | grep -q 'May be given up to 64 times' ||
+		{ echo "mq-send(1) names no limit for -H" >&2; false; }
+	local h=() i
+	for ((i = 0; i < 64; i++)); do h+=(-H "n$i=v"); done
+	run --separate-stderr mq-send "${h[@]}" t x
+	expect_status 0
+	run --separate-stderr mq-send "${h[@]}" -H n64=v t x
+	expect_status 64
 }
