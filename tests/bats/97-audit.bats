@@ -151,3 +151,17 @@ render() {
 	run --separate-stderr mq-send "${h[@]}" -H n64=v t x
 	expect_status 64
 }
+
+@test "mq-topic(1): each command's heading is its SYNOPSIS line" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	local page syn bad=()
+	page=$(render mq-topic.1)
+	while read -r syn; do
+		grep -qxF "     $syn" <<<"$page" || bad+=("$syn")
+	done < <(sed -n 's/^ *mq-topic \[-qv\] \[-s spool\] //p' <<<"$page" |
+	    grep -v -e '--if-not-exists' -e '^create ')
+	if ((${#bad[@]})); then
+		printf 'no heading: %s\n' "${bad[@]}" >&2
+		false
+	fi
+}
