@@ -165,3 +165,22 @@ render() {
 		false
 	fi
 }
+
+@test "reset --to N outside the retained offsets goes to the nearest end, as mq-topic(1) says" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	render mq-topic.1 | tr -s ' \t\n' ' ' |
+		grep -q 'where it is past the end, the end' ||
+		{ echo "mq-topic(1) reset does not say" >&2; false; }
+	mq-topic create --config segment.bytes=1024 --config retention.ms=1 t
+	local i
+	for i in 1 2 3; do
+		head -c 1500 /dev/zero | tr '\0' a | mq-send t
+	done
+	sleep 0.05
+	mq-topic gc
+	mq-recv -g g -c 1 t >/dev/null
+	mq-topic reset g t --to 0
+	expect_eq "$(mq-topic groups --json t | jq '.[0].partitions[0].committed')" 2 "below"
+	mq-topic reset g t --to 99
+	expect_eq "$(mq-topic groups --json t | jq '.[0].partitions[0].committed')" 3 "past"
+}
