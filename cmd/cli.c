@@ -224,8 +224,11 @@ cli_spool_path(const char *opt)
 	static char buf[PATH_MAX];
 	const char *s, *home;
 
-	if (opt != NULL)
+	if (opt != NULL) {
+		if (*opt == '\0')
+			cli_usage_die("-s \"\": empty spool path");
 		return opt;
+	}
 	if ((s = getenv("MQ_SPOOL")) != NULL && *s != '\0')
 		return s;
 	if ((s = getenv("XDG_STATE_HOME")) != NULL && *s == '/') {

@@ -36,12 +36,15 @@ cli_duration(const char *s, int64_t *ms)
 {
 	char *end;
 	double v, mult = 1000;
+	size_t n = strspn(s, "0123456789.");
 
-	if (!isdigit((unsigned char)*s) && *s != '.')
+	/* digits with one point at most: strtod would take 0x10 and 1e3 */
+	if (n == 0 || memchr(s, '.', n) != memrchr(s, '.', n) ||
+	    strspn(s, ".") == n)
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno != 0 || end == s)
+	if (errno != 0 || end != s + n)
 		return -EINVAL;
 	if (strcmp(end, "ms") == 0)
 		mult = 1;
@@ -72,6 +75,18 @@ digits(const char **p, int n, int *v)
 		*v = *v * 10 + (*(*p)++ - '0');
 	}
 	return 1;
+}
+
+/* mdays - the days of month mo (1 to 12) of year y, Gregorian */
+static int
+mdays(int y, int mo)
+{
+	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+	    31 };
+
+	if (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		return 29;
+	return d[mo - 1];
 }
 
 /*
@@ -117,8 +132,9 @@ cli_time(const char *s, int64_t *ms)
 			}
 		}
 	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    sec > 60)
+	/* timegm would move 2026-02-30 to March 2 without a word */
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo) || h > 23 ||
+	    mi > 59 || sec > 60)
 		return -EINVAL;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;

@@ -207,7 +207,7 @@ main(int argc, char *argv[])
 		{ "verify", cmd_verify },
 	};
 	size_t i;
-	int ch;
+	int ch, r;
 
 	(void)cli_fds();
 	/* global options stop at the command */
@@ -243,7 +243,13 @@ main(int argc, char *argv[])
 			optind = 0;	/* GNU getopt: start afresh */
 			/* getopt's own messages start "mq-topic: " too */
 			argv[0] = program_invocation_short_name;
-			return cmds[i].fn(argc, argv);
+			r = cmds[i].fn(argc, argv);
+			/* a table lost to a full disk is no success */
+			errno = 0;
+			if (fflush(stdout) == EOF || ferror(stdout))
+				cli_die(errno != 0 ? -errno : -EIO, NULL,
+				    "stdout");
+			return r;
 		}
 	cli_usage_die("%s: unknown command", argv[0]);
 }

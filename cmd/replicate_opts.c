@@ -39,7 +39,7 @@ static const struct option longopts[] = {
 void
 replicate_options(int argc, char *argv[], struct replicate_opts *o)
 {
-	int ch;
+	int ch, i;
 
 	memset(o, 0, sizeof(*o));
 	o->rsh = "ssh";
@@ -110,4 +110,7 @@ replicate_options(int argc, char *argv[], struct replicate_opts *o)
 	}
 	o->argc = argc - optind;
 	o->argv = argv + optind;
+	for (i = 0; i < o->argc; i++)
+		if (*o->argv[i] == '\0')
+			cli_usage_die("\"\": empty spool path");
 }

@@ -11,10 +11,10 @@
 
 #include "topic.h"
 
-/* totals - messages and bytes of a whole topic */
+/* totals - messages and bytes of a whole topic, name */
 static void
-totals(struct spool *sp, struct spool_topic *t, uint64_t *msgs,
-    uint64_t *bytes)
+totals(struct spool *sp, struct spool_topic *t, const char *name,
+    uint64_t *msgs, uint64_t *bytes)
 {
 	struct spool_part_info pi;
 	uint32_t i;
@@ -23,7 +23,7 @@ totals(struct spool *sp, struct spool_topic *t, uint64_t *msgs,
 	*msgs = *bytes = 0;
 	for (i = 0; i < spool_topic_config(t)->partitions; i++) {
 		if ((r = spool_topic_info(t, i, &pi)) < 0)
-			cli_die(r, sp, "partition %" PRIu32, i);
+			cli_die(r, sp, "%s: partition %" PRIu32, name, i);
 		*msgs += pi.next - pi.first - pi.missing;
 		*bytes += pi.bytes;
 	}
@@ -42,7 +42,7 @@ cmd_list(int argc, char *argv[])
 	struct spool_topic *t;
 	uint64_t msgs, bytes;
 	char **names;
-	size_t n, i;
+	size_t n, i, shown = 0;
 	int ch, r, lflag = 0, json = 0;
 
 	while ((ch = getopt_long(argc, argv, "l", lo, NULL)) != -1) {
@@ -69,12 +69,14 @@ cmd_list(int argc, char *argv[])
 			printf("%s\n", names[i]);
 		else if (spool_topic_open(sp, names[i], &t) == 0) {
 			cli_own(CLI_TOPIC, t);
-			totals(sp, t, &msgs, &bytes);
+			totals(sp, t, names[i], &msgs, &bytes);
 			printf(json ? "%s{\"topic\":\"%s\",\"partitions\":%"
 			    PRIu32 ",\"messages\":%" PRIu64 ",\"bytes\":%"
 			    PRIu64 "}" : "%s%-24s %10" PRIu32 " %12" PRIu64
-			    " %14" PRIu64 "\n", json && i ? "," : "", names[i],
-			    spool_topic_config(t)->partitions, msgs, bytes);
+			    " %14" PRIu64 "\n", json && shown > 0 ? "," : "",
+			    names[i], spool_topic_config(t)->partitions, msgs,
+			    bytes);
+			shown++;	/* a topic that did not open gets no comma */
 			(void)cli_close(t);
 		}
 	}

@@ -295,6 +295,8 @@ stats_mode(int argc, char *argv[], const char **file)
 
 	while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
 		if (ch == 'o') {
+			if (*optarg == '\0')
+				cli_usage_die("stats -o \"\": empty path");
 			*file = optarg;
 			continue;
 		}
