@@ -165,7 +165,10 @@ repl_expect(struct sess *s, int want)
 		proto_getstr(&s->pr, msg, sizeof(msg));
 		/* the peer gave up: it needs no error frame back */
 		s->peer_failed = 1;
-		return repl_fail(s, kind_err(kind), "remote: %s", msg);
+		/* named by its part: both ends may be on this machine */
+		return repl_fail(s, kind_err(kind), "%s: %s",
+		    s->o->role == SPOOL_REPL_SENDER ? "replica" : "source",
+		    msg);
 	}
 	if (want != 0 && type != want)
 		return repl_fail(s, -EBADMSG, "protocol: frame type %d where "

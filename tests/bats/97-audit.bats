@@ -184,3 +184,10 @@ render() {
 	mq-topic reset g t --to 99
 	expect_eq "$(mq-topic groups --json t | jq '.[0].partitions[0].committed')" 3 "past"
 }
+
+@test "mq-replicate names the end that refused by its part, not 'remote:' when both are here" {
+	run mq-replicate "$T/nonexist" "$T/r"
+	expect_status 66
+	expect_contains "mq-replicate: source: $T/nonexist: No such spool"
+	expect_not_contains "remote:"
+}
