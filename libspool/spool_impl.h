@@ -53,6 +53,7 @@ int	 spool_read_file(int dirfd, const char *name, char *buf, size_t cap);
 int	 spool_rmtree(int dirfd, const char *name);
 int	 spool_opendir(int dirfd, const char *name, DIR **);
 int	 spool_lock_file(int dirfd, int how);
+/* dirlist.c: the one directory listing */
 int	 spool_dir_list(DIR *, size_t, int (*)(const struct dirent *, void *,
 	    void *), void *, int (*)(const void *, const void *),
 	    void (*)(void *), void **, size_t *);
