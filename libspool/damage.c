@@ -7,7 +7,7 @@
  * checksum fails is confirmed with the partition lock held shared
  * (waiting out a writer cutting a torn tail) before it is called
  * damage; a bad header is passed by resyncing at the next good one;
- * offsets that spool_damage_jump are a hole unless the gap is legal (mq-spool(5),
+ * offsets that jump are a hole unless the gap is legal (mq-spool(5),
  * Gaps) or lies below where the reader reads from.  A hole stops the
  * partition, or with skip_damage is said and passed; a batch of a newer
  * format stops the partition.

@@ -18,6 +18,10 @@
  * is opened: io_uring when io_uring_queue_init succeeds, else sync,
  * unless the caller forces one (MQ_IO).
  *
+ * A write of at most SMALL_WRITE bytes with no sync linked to it is
+ * done with pwrite(2) on either engine: one system call either way, and
+ * one message appended while a follower waits lands sooner.
+ *
  * Short writes are continued until everything is written or an error
  * comes back; nothing here retries an fsync that failed.
  */

@@ -6,7 +6,10 @@
  * read-ahead in flight per reader, started while a batch is decoded),
  * checks each batch header, crosses into the next segment after an END
  * batch or at the end of a segment's file, and opens the body of each
- * data batch for reader.c to hand out, message by message.
+ * data batch for reader.c to hand out, message by message.  At the end
+ * of the file (a follower waiting for the next append) it reads with
+ * pread(2) and starts no read-ahead (tail_read), and goes back to the
+ * engine once a read fills what it asked.
  *
  * What a reader may see beside running writers: the tail of the newest
  * segment may hold part of a batch being written, which is "not yet
@@ -17,11 +20,11 @@
  * goes on with the next good batch.  No byte of a batch whose checksum
  * fails is ever returned.
  *
- * Offsets never spool_damage_jump in silence (mq-spool(5), Gaps): each batch must
+ * Offsets never jump in silence (mq-spool(5), Gaps): each batch must
  * start where the one before it ended, and each segment where the one
  * before it ended.  The legal gaps are below the first segment (what
  * retention deleted, even under a reader), before a batch flagged
- * compacted, and over a skippable batch.  Any other spool_damage_jump is a hole: the
+ * compacted, and over a skippable batch.  Any other jump is a hole: the
  * partition stops there with -EBADMSG, or with skip_damage the reader
  * says so (-EBADMSG) and goes on past it.  A batch written by a newer
  * mq stops its partition with -EPROTO.
