@@ -28,7 +28,7 @@ PATH=/usr/bin:/bin:$PATH
 # thinned by MQ_TEST_QUICK, and the error exits repeated where they can
 # leak: under ASan (8 times), not in the plain builds (twice).
 job() {
-	start=$(date +%s)
+	start=$(date +%s) what=$*
 	case $1 in
 	bats)
 		case $2 in
@@ -49,7 +49,7 @@ job() {
 		    bash tests/powerloss/powerloss.sh > "$dir/powerloss" 2>&1 ;;
 	esac
 	# what each job took, for the slowest-jobs line (one short append)
-	echo "$(($(date +%s) - start)) s $*" >> "$dir/times"
+	echo "$(($(date +%s) - start)) s $what" >> "$dir/times"
 }
 
 # A job of the queue is this script again, with --job.
