@@ -1070,3 +1070,17 @@ sys.stdout.buffer.write(line * 1000000)' >"$T/in"
 	expect_eq "$(wc -l < "$T/offsets")" 3000 "offsets printed"
 	expect_eq "$(tail -n 1 "$T/offsets")" "0 2999" "last offset"
 }
+
+@test "a small append with no sync linked is a pwrite(2) on either engine (a line's latency)" {
+	need_strace
+	MQ_IO=uring "$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null || skip "io_uring is not allowed here"
+	MQ_IO=uring strace -f -qq -o "$T/trace" -e trace=pwrite64 \
+	    "$MQ_BINDIR/mq-send" --no-sync t hello
+	grep -q 'pwrite64(.*"mqB1' "$T/trace" || { cat "$T/trace" >&2; false; }
+	# a large batch still goes through the ring: no pwrite64 of it
+	head -c 200000 /dev/zero | tr '\0' a | MQ_IO=uring strace -f -qq \
+	    -o "$T/trace2" -e trace=pwrite64 "$MQ_BINDIR/mq-send" --no-sync t
+	! grep -q 'pwrite64(.*"mqB1' "$T/trace2" || { cat "$T/trace2" >&2; false; }
+	run mq-recv -F '%S\n' t
+	expect_output $'5\n200000'
+}

@@ -366,3 +366,23 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	expect_eq "$(grep -c . "$T/out")" 82 "messages read"
 	((n < 20)) || { echo "$n getdents64 calls for 20 appends" >&2; false; }
 }
+
+@test "a follower at the end of its segment reads each append with pread(2), not through io_uring (a line's latency)" {
+	need_strace
+	MQ_IO=uring "$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null || skip "io_uring is not allowed here"
+	mq-send t m0
+	bg "$T/out" "$T/err" env MQ_IO=uring strace -f -qq -o "$T/trace" \
+	    -e trace=pread64 "$MQ_BINDIR/mq-recv" -f -c 5 t
+	wait_until 10 has "$T/out" m0
+	local i n
+	for i in 1 2 3 4; do
+		mq-send --no-sync t "m$i"
+		wait_until 10 has "$T/out" "m$i"
+	done
+	wait_bg "$BG_PID" 10
+	expect_eq "$BG_STATUS" 0 "status"
+	# the first read goes through the ring and comes back short; each
+	# append after it is read by pread(2) (io_uring: none at all)
+	n=$(grep -c 'pread64(.*"mqB1' "$T/trace" || true)
+	[ "$n" -ge 4 ] || { cat "$T/trace" >&2; false; }
+}
