@@ -20,7 +20,11 @@
  *
  * A cursor takes no lock, changes nothing on disk, and reads no body
  * unless asked (spool_cursor_body).  The segment list is taken once,
- * when the cursor is opened.
+ * when the cursor is opened.  While batches are small it reads ahead
+ * in chunks of CUR_CHUNK, so that a walk over many small batches costs
+ * one read per chunk, not one per header; after a large batch it reads
+ * the next header alone, so that a walk over large batches reads little
+ * more than their headers.
  */
 
 #include <sys/stat.h>
@@ -37,6 +41,8 @@
 #include "spool_impl.h"
 
 #define CUR_ANY	UINT64_MAX	/* where the next batch starts: not known */
+#define CUR_CHUNK	65536	/* one read-ahead */
+#define CUR_SMALL	8192	/* a batch this size or less: read ahead */
 
 /* spool_cursor_fd - a cursor over one segment file, from byte at */
 void
@@ -82,6 +88,44 @@ spool_cursor_close(struct spool_cursor *c)
 	free(c->body);
 	c->body = NULL;
 	c->bcap = 0;
+	free(c->rbuf);
+	c->rbuf = NULL;
+	c->rlen = 0;
+}
+
+/*
+ * cur_read - len bytes of the open segment at byte at into dst: from
+ * the read-ahead when it holds them, else by a read of a chunk from at
+ * when batches are small (c->ahead), else by a read of just these
+ * bytes; the count read (short at the end of the file), or -errno
+ */
+static ssize_t
+cur_read(struct spool_cursor *c, void *dst, size_t len, off_t at)
+{
+	ssize_t n;
+	size_t want;
+
+	if (c->rlen > 0 && at >= c->rpos &&
+	    (size_t)(at - c->rpos) + len <= c->rlen) {
+		memcpy(dst, c->rbuf + (at - c->rpos), len);
+		return (ssize_t)len;
+	}
+	if (!c->ahead || len > CUR_CHUNK / 2 || at >= c->size)
+		return spool_io_pread(c->io, c->logfd, dst, len, at);
+	if (c->rbuf == NULL && (c->rbuf = malloc(CUR_CHUNK)) == NULL)
+		return -ENOMEM;
+	want = c->size - at < CUR_CHUNK ? (size_t)(c->size - at) : CUR_CHUNK;
+	if (want < len)
+		want = len;
+	c->rlen = 0;
+	if ((n = spool_io_pread(c->io, c->logfd, c->rbuf, want, at)) < 0)
+		return n;
+	c->rpos = at;
+	c->rlen = (size_t)n;
+	if ((size_t)n > len)
+		n = (ssize_t)len;
+	memcpy(dst, c->rbuf, (size_t)n);
+	return n;
 }
 
 /*
@@ -111,6 +155,7 @@ seg_open(struct spool_cursor *c, size_t i)
 	c->base = c->segs.base[i];
 	c->size = st.st_size;
 	c->at = 0;
+	c->rlen = 0;		/* the read-ahead was of another file */
 	return 1;
 }
 
@@ -222,6 +267,7 @@ take(struct spool_cursor *c)
 		c->expect = c->h.base_offset + c->h.count;
 		c->at = c->pos + SPOOL_HDR_SIZE + c->h.body_len;
 	}
+	c->ahead = c->h.body_len <= CUR_SMALL;
 	return SPOOL_CUR_BATCH;
 }
 
@@ -272,8 +318,7 @@ spool_cursor_next(struct spool_cursor *c)
 		}
 		if (c->size - c->at < SPOOL_HDR_SIZE)
 			return stop(c, SPOOL_CUR_TORN);
-		n = spool_io_pread(c->io, c->logfd, c->hdr, sizeof(c->hdr),
-		    c->at);
+		n = cur_read(c, c->hdr, sizeof(c->hdr), c->at);
 		if (n < 0)
 			return (int)n;
 		if (n < SPOOL_HDR_SIZE)
@@ -327,8 +372,7 @@ spool_cursor_body(struct spool_cursor *c)
 	}
 	if (c->h.body_len == 0)
 		return 1;
-	n = spool_io_pread(c->io, c->logfd, c->body, c->h.body_len,
-	    c->pos + SPOOL_HDR_SIZE);
+	n = cur_read(c, c->body, c->h.body_len, c->pos + SPOOL_HDR_SIZE);
 	if (n < 0)
 		return (int)n;
 	if ((size_t)n < c->h.body_len)

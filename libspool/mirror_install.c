@@ -30,51 +30,28 @@
 
 #include "replicate.h"
 
-#define DIGEST_CHUNK	65536
-
 /*
  * seg_digest - the header checksums of every whole batch of a segment,
  * chained in order (0: none); each covers its batch's body checksum, so
  * two copies that differ in any batch differ here, whatever their sizes
- * and END batches.  It stops at a torn or bad batch.
+ * and END batches.  It stops at a torn or bad batch; a jump in offsets
+ * is not its business.
  */
 static int
 seg_digest(struct spool_io *io, int fd, off_t size, uint32_t *digest)
 {
-	struct spool_bhdr h;
-	unsigned char *buf;
-	off_t pos = 0;
-	size_t n, q;
-	ssize_t got;
+	struct spool_cursor c;
 	uint32_t d = 0;
-	int r = 0;
+	int k;
 
-	if ((buf = malloc(DIGEST_CHUNK)) == NULL)
-		return -ENOMEM;
-	while (pos + SPOOL_HDR_SIZE <= size) {
-		n = size - pos < DIGEST_CHUNK ? (size_t)(size - pos) :
-		    DIGEST_CHUNK;
-		if ((got = spool_io_pread(io, fd, buf, n, pos)) < 0) {
-			r = (int)got;
-			break;
-		}
-		/* the headers in this chunk; a body past its end is passed */
-		for (q = 0; q + SPOOL_HDR_SIZE <= (size_t)got;
-		    q += SPOOL_HDR_SIZE + (size_t)h.body_len) {
-			if (spool_bhdr_unpack(buf + q, &h) < 0 ||
-			    (off_t)h.body_len > size - pos - (off_t)q -
-			    SPOOL_HDR_SIZE)
-				goto out;	/* torn or bad: the rest */
-			d = spool_crc(d, buf + q + 4, 4);
-		}
-		if (q == 0)
-			break;		/* shorter than it was */
-		pos += (off_t)q;
-	}
-out:
-	free(buf);
+	spool_cursor_fd(&c, io, fd, 0, size, 0, UINT64_MAX);
+	while ((k = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+	    k == SPOOL_CUR_HOLE)
+		if (k == SPOOL_CUR_BATCH)
+			d = spool_crc(d, c.hdr + 4, 4);
+	spool_cursor_close(&c);
 	*digest = d;
-	return r;
+	return k < 0 && k != -EPROTO ? k : 0;
 }
 
 /*

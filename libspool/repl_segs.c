@@ -41,39 +41,43 @@
  * unless a batch of it must be held back (1: nothing sent)
  */
 static int
-send_whole(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
-    unsigned char **buf, size_t *cap, uint64_t *sent)
+send_whole(struct sess *s, struct spool_io *io, struct spool_topic *t,
+    int pfd, uint64_t base, unsigned char **buf, size_t *cap, uint64_t *sent)
 {
-	unsigned char hdr[SPOOL_HDR_SIZE], *nb;
+	struct spool_cursor c;
+	unsigned char *nb;
 	struct spool_bhdr h;
 	off_t size, pos;
 	size_t n, q, blen = 0;
 	ssize_t got;
-	int fd, r = 0;
+	int fd, k, r = 0;
 
 	if ((fd = repl_seg_open(pfd, base, &size)) < 0)
 		return fd;
 	/* one file, one version: what gc renames meanwhile is not this */
-	for (pos = 0; pos + SPOOL_HDR_SIZE <= size; pos += SPOOL_HDR_SIZE +
-	    h.body_len) {
-		if (pread(fd, hdr, sizeof(hdr), pos) != SPOOL_HDR_SIZE ||
-		    spool_bhdr_unpack(hdr, &h) < 0 || (off_t)h.body_len >
-		    size - pos - SPOOL_HDR_SIZE ||
-		    SPOOL_HDR_SIZE + (size_t)h.body_len >= PROTO_FRAME_MAX) {
-			close(fd);
-			spool_seterr(s->sp, "%s: segment %" PRIu64 ": a bad "
-			    "batch at byte %lld", t->name, base,
-			    (long long)pos);
-			return -EBADMSG;
-		}
-		if (spool_mirror_held(t, &h, s->pass_ms, &s->held)) {
+	spool_cursor_fd(&c, io, fd, base, size, 0, UINT64_MAX);
+	/* a jump in offsets is not this exchange's business */
+	while ((k = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+	    k == SPOOL_CUR_HOLE) {
+		if (k == SPOOL_CUR_HOLE)
+			continue;
+		if (SPOOL_HDR_SIZE + (size_t)c.h.body_len >= PROTO_FRAME_MAX)
+			break;
+		if (spool_mirror_held(t, &c.h, s->pass_ms, &s->held)) {
+			spool_cursor_close(&c);
 			close(fd);
 			return 1;
 		}
 	}
-	if (pos != size) {
+	pos = c.pos;
+	spool_cursor_close(&c);
+	if (k != SPOOL_CUR_DONE) {
 		close(fd);
-		return 1;	/* not sealed after all */
+		if (k < 0 && k != -EPROTO)
+			return k;
+		spool_seterr(s->sp, "%s: segment %" PRIu64 ": a bad batch at "
+		    "byte %lld", t->name, base, (long long)pos);
+		return -EBADMSG;
 	}
 	proto_begin(&s->pr, PROTO_SEGFILE);
 	proto_u64(&s->pr, base);
@@ -204,7 +208,8 @@ repl_s_segs(struct sess *s, unsigned char **buf, size_t *cap)
 		}
 		if (size == rs[i] && crc == rc[i])
 			continue;
-		if ((r = send_whole(s, t, pfd, rb[i], buf, cap, &sent)) == 1) {
+		if ((r = send_whole(s, io, t, pfd, rb[i], buf, cap,
+		    &sent)) == 1) {
 			gen = 0;	/* held back: next pass */
 			r = 0;
 			break;

@@ -202,6 +202,11 @@ struct spool_cursor {
 	int		 gap;		/* a legal gap before it (compacted) */
 	unsigned char	*body;		/* spool_cursor_body's */
 	size_t		 bcap;
+	/* read-ahead while batches are small: bytes rpos.. of the segment */
+	unsigned char	*rbuf;
+	size_t		 rlen;
+	off_t		 rpos;
+	int		 ahead;		/* the last batch was small */
 	char		 why[192];
 };
 int	 spool_cursor_open(struct spool_cursor *, struct spool_io *, int partfd);

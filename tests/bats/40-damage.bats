@@ -179,6 +179,29 @@ three() {
 	expect_not_contains "clean/"
 }
 
+@test "verify reads a segment of many small batches a chunk at a time, and still finds a flipped byte among them" {
+	need_strace
+	local i s n
+	for i in $(seq 300); do
+		mq-send --no-sync t "small batch $i" || return 1
+	done
+	s=$(seg t)
+	run batches "$s"
+	expect_eq "$(awk '$6 == 0' <<<"$output" | wc -l)" 300 "data batches in t"
+	# the header walk reads ahead while batches are small: a few reads
+	# for 300 batches, not one or two each
+	MQ_IO=sync strace -f -qq -e trace=pread64 -o "$T/st" "$MQ_BINDIR/mq-topic" verify t
+	n=$(grep -c 'pread64(' "$T/st")
+	((n < 30)) || { echo "verify made $n pread64 calls for 300 batches" >&2; false; }
+	flip_byte "$s" "$(find_bytes "$s" 'small batch 250')"
+	run mq-topic verify t
+	expect_status 65
+	run --separate-stderr mq-recv t
+	expect_status 65
+	expect_eq "${#lines[@]}" 299 "messages around the damaged one"
+	expect_not_contains "small batch 250"
+}
+
 @test "verify --repair cannot make a damaged middle batch clean: 65, good data kept" {
 	three
 	local s
