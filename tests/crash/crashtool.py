@@ -57,28 +57,37 @@ def segments(pdir):
 
 
 def walk(data, first):
-    """(next_offset, state, pos, saw_end, end_base)"""
+    """(next_offset, state, pos, saw_end, end_base)
+
+    Linear in the segment's size: nothing is copied but a header, and the
+    rest of the file is looked at for zeros only where a header does not
+    check out (a good header is never all zeros)."""
     pos = 0
+    n = len(data)
     expect = first
     saw_end = False
     end_base = None
-    while pos < len(data):
+    view = memoryview(data)
+
+    def zeros(at):
+        return data.count(0, at) == n - at
+
+    while pos < n:
         if saw_end:
             return expect, "damage@%d:data after END batch" % pos, saw_end, end_base
-        rest = data[pos:]
-        if rest.count(0) == len(rest):
-            return expect, "zero@%d" % pos, saw_end, end_base
-        if len(rest) < HDR:
-            return expect, "torn@%d" % pos, saw_end, end_base
-        h = rest[:HDR]
+        if n - pos < HDR:
+            return expect, ("zero@%d" if zeros(pos) else "torn@%d") % pos, \
+                saw_end, end_base
+        h = data[pos:pos + HDR]
         (magic, hcrc, base, count, blen, bcrc, rawlen, _bts, _mts, typ,
          codec, _flags, _epoch, _txid) = struct.unpack("<4sIQIIIIqqHBBIQ", h)
         if magic != MAGIC or zlib.crc32(h[8:]) != hcrc or blen > (1 << 30):
+            if zeros(pos):
+                return expect, "zero@%d" % pos, saw_end, end_base
             return expect, "damage@%d:bad header" % pos, saw_end, end_base
-        if len(rest) - HDR < blen:
+        if n - pos - HDR < blen:
             return expect, "torn@%d" % pos, saw_end, end_base
-        body = rest[HDR:HDR + blen]
-        if zlib.crc32(body) != bcrc:
+        if zlib.crc32(view[pos + HDR:pos + HDR + blen]) != bcrc:
             return expect, "damage@%d:body checksum" % pos, saw_end, end_base
         if base != expect:
             return expect, "damage@%d:base_offset %d, expected %d" % (
