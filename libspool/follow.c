@@ -62,6 +62,9 @@ spool_reader_wait(struct spool_reader *r, int timeout_ms)
 		return -errno;
 	if (s == 0)
 		return -ETIMEDOUT;
+	/* something may have been written: what came back short, read again */
+	for (i = 0; i < (ssize_t)r->n; i++)
+		r->parts[i].drained = 0;
 	do {
 		if ((n = read(r->ifd, buf, sizeof(buf))) <= 0)
 			break;

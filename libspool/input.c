@@ -192,6 +192,13 @@ refill(struct spool_input *in, int timeout_ms)
 	int r;
 
 	if (in->trickle && !in->rd.pending) {
+		/*
+		 * The last read took all the input had (a pipe's read
+		 * returns what is there): asked not to wait, say at once
+		 * that it is idle rather than poll(2) to learn it again.
+		 */
+		if (timeout_ms == 0)
+			return -ETIMEDOUT;
 		if ((n = plain_read(in, timeout_ms)) < 0)
 			return (int)n;
 		goto got;

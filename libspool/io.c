@@ -14,9 +14,16 @@
  *
  * The sync engine does the same requests with pread/pwrite/read; its
  * "asynchronous" read simply happens at start time, so callers are
- * written once for both engines.  The engine is chosen when the handle
- * is opened: io_uring when io_uring_queue_init succeeds, else sync,
- * unless the caller forces one (MQ_IO).
+ * written once for both engines.  The engine is io_uring when
+ * io_uring_queue_init succeeds, else sync, unless the caller forces one
+ * (MQ_IO).  Left to choose, the handle sets the ring up only when a
+ * request first wants it (ring): a one-shot send that makes one small
+ * write, or a read of a few batches, never pays for a ring it would
+ * not use.  Forced, it sets it up at once, so that a refusal is an
+ * error at open.
+ *
+ * A synchronous read (spool_io_pread) is pread(2) on either engine: one
+ * system call either way, with no task work to wait for.
  *
  * A write of at most SMALL_WRITE bytes with no sync linked to it is
  * done with pwrite(2) on either engine: one system call either way, and
@@ -48,7 +55,8 @@
 #define TAG_SYNC_FSYNC	(TAG_SYNC + 1)
 
 struct spool_io {
-	int		 uring;
+	int		 uring;		/* the ring is set up */
+	int		 lazy;		/* set it up when first wanted */
 	struct io_uring	 ring;
 #ifdef SPOOL_FAULTS
 	long		 fail_write;	/* the test build's MQ_FAULT countdowns */
@@ -96,17 +104,31 @@ spool_io_open(struct spool_io **iop, enum spool_io_mode mode)
 #ifdef SPOOL_FAULTS
 	fault_init(io);
 #endif
-	if (mode != SPOOL_IO_SYNC) {
-		r = io_uring_queue_init(RING_DEPTH, &io->ring, 0);
-		if (r == 0)
-			io->uring = 1;
-		else if (mode == SPOOL_IO_URING) {
+	if (mode == SPOOL_IO_URING) {
+		if ((r = io_uring_queue_init(RING_DEPTH, &io->ring, 0)) < 0) {
 			free(io);
 			return r;
 		}
-	}
+		io->uring = 1;
+	} else if (mode != SPOOL_IO_SYNC)
+		io->lazy = 1;
 	*iop = io;
 	return 0;
+}
+
+/*
+ * ring - whether requests go through io_uring: set the ring up the
+ * first time one wants it, when the engine was left to choose (the
+ * sync engine from then on if the kernel refuses)
+ */
+static int
+ring(struct spool_io *io)
+{
+	if (io->lazy) {
+		io->lazy = 0;
+		io->uring = io_uring_queue_init(RING_DEPTH, &io->ring, 0) == 0;
+	}
+	return io->uring;
 }
 
 /*
@@ -123,11 +145,11 @@ spool_io_close(struct spool_io *io)
 	free(io);
 }
 
-/* spool_io_kind - "uring" or "sync", for -v and tests */
+/* spool_io_kind - "uring" or "sync" (the ring set up to tell), for -v */
 const char *
-spool_io_kind(const struct spool_io *io)
+spool_io_kind(struct spool_io *io)
 {
-	return io->uring ? "uring" : "sync";
+	return ring(io) ? "uring" : "sync";
 }
 
 /* get_sqe - a submission slot; the ring is never full for our depth */
@@ -184,40 +206,24 @@ reap(struct spool_io *io, uint64_t *tag, int *res)
 	}
 }
 
-/* spool_io_pread - read up to len bytes at off; short only at EOF */
+/*
+ * spool_io_pread - read up to len bytes at off; short only at EOF.
+ * pread(2) on either engine: a read the caller waits for gains nothing
+ * from the ring (read-ahead is spool_io_read_start's).
+ */
 ssize_t
 spool_io_pread(struct spool_io *io, int fd, void *buf, size_t len, off_t off)
 {
-	struct io_uring_sqe *sqe;
 	size_t done = 0;
-	uint64_t tag;
 	ssize_t n;
-	int r, res;
 
+	(void)io;
 	while (done < len) {
-		if (!io->uring) {
-			n = pread(fd, (char *)buf + done, len - done,
-			    off + done);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return -errno;
-		} else {
-			if ((sqe = get_sqe(io)) == NULL)
-				return -EBUSY;
-			io_uring_prep_read(sqe, fd, (char *)buf + done,
-			    len - done, off + done);
-			io_uring_sqe_set_data64(sqe, TAG_SYNC);
-			if ((r = io_uring_submit(&io->ring)) < 0)
-				return r;
-			if ((r = reap(io, &tag, &res)) < 0)
-				return r;
-			if (res == -EINTR || res == -EAGAIN)
-				continue;
-			if (res < 0)
-				return res;
-			n = res;
-		}
+		n = pread(fd, (char *)buf + done, len - done, off + done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
 		if (n == 0)
 			break;
 		done += n;
@@ -342,7 +348,7 @@ spool_io_pwrite(struct spool_io *io, int fd, const void *buf, size_t len,
 	 * ring, one system call either way, and a follower waits for it:
 	 * through the ring it lands tens of microseconds later
 	 */
-	if (!io->uring || (!datasync && len <= SMALL_WRITE))
+	if ((!datasync && len <= SMALL_WRITE) || !ring(io))
 		return plain_pwrite(fd, buf, len, off, datasync);
 	return ring_pwrite(io, fd, buf, len, off, datasync);
 }
@@ -369,7 +375,7 @@ spool_io_read_start(struct spool_io *io, struct spool_io_req *req, int fd,
 		return -EBUSY;
 	req->pending = 1;
 	req->done = 0;
-	if (!io->uring) {
+	if (!ring(io)) {
 		/* done in spool_io_read_wait, which can honour a timeout */
 		req->fd = fd;
 		req->buf = buf;

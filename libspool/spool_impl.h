@@ -66,7 +66,7 @@ int	 spool_watch(int ifd, int dirfd, uint32_t mask);
 /* io.c */
 int	 spool_io_open(struct spool_io **, enum spool_io_mode);
 void	 spool_io_close(struct spool_io *);
-const char *spool_io_kind(const struct spool_io *);
+const char *spool_io_kind(struct spool_io *);
 ssize_t	 spool_io_pread(struct spool_io *, int fd, void *, size_t, off_t);
 int	 spool_io_pwrite(struct spool_io *, int fd, const void *, size_t, off_t,
 	    int datasync);
@@ -348,6 +348,7 @@ struct spool_rpart {
 	struct spool_seglist segs;	/* as last listed */
 	int		 listed;	/* segs holds all: no file came since */
 	int		 tail;		/* the last read was short: at the end */
+	int		 drained;	/* ...and no wake since: read no more */
 };
 
 struct spool_reader {

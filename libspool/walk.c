@@ -82,6 +82,7 @@ spool_walk_reset(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 		spool_walk_collect(r);
 	p->filepos = pos;
 	p->have = p->at = 0;
+	p->drained = 0;
 }
 
 /*
@@ -130,7 +131,7 @@ tail_read(struct spool_reader *r, struct spool_rpart *p)
 			;
 	if (n < 0)
 		return p->tail ? -errno : n;
-	p->tail = (size_t)n < want;
+	p->tail = p->drained = (size_t)n < want;
 	return n;
 }
 
@@ -413,7 +414,14 @@ step(struct spool_reader *r, struct spool_rpart *p)
 	off_t pos;
 	int s;
 
-	if ((avail = fill(r, p, SPOOL_HDR_SIZE)) < 0)
+	/*
+	 * A read that came back short took all the file had; until the
+	 * follower wakes (spool_reader_wait), another would find nothing:
+	 * a follower skips that read, one syscall a message (issue 14).
+	 */
+	if (p->drained && p->have - p->at < SPOOL_HDR_SIZE)
+		avail = p->have - p->at;
+	else if ((avail = fill(r, p, SPOOL_HDR_SIZE)) < 0)
 		return (int)avail;
 	if (avail < SPOOL_HDR_SIZE)
 		return eof_again(r, p, avail);

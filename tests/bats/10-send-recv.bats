@@ -706,6 +706,21 @@ stored() {
 	[ "$n" -ge 4 ] || { cat "$T/trace" >&2; false; }
 }
 
+@test "a trickled line is appended straight after its read, without a poll(2) to learn that stdin is idle (a line's latency)" {
+	need_strace
+	(for i in 1 2 3 4 5 6; do
+		echo "m$i"
+		wait_until 20 stored "$i"
+	done) |
+	    strace -f -qq -o "$T/trace" -e trace=poll,ppoll "$MQ_BINDIR/mq-send" --no-sync t
+	run mq-recv t
+	expect_output $'m1\nm2\nm3\nm4\nm5\nm6'
+	# the read that took the line took all stdin had: it is idle, and
+	# the line goes out at once (the old code polled once a line)
+	n=$(grep -c 'poll(' "$T/trace" || true)
+	[ "$n" -le 1 ] || { cat "$T/trace" >&2; false; }
+}
+
 @test "large payloads between small ones come out whole and in order, with -D and with a group" {
 	python3 -c '
 import sys

@@ -386,3 +386,25 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	n=$(grep -c 'pread64(.*"mqB1' "$T/trace" || true)
 	[ "$n" -ge 4 ] || { cat "$T/trace" >&2; false; }
 }
+
+@test "a follower at the end reads each append once: no second read to find that nothing follows it (a line's latency)" {
+	need_strace
+	mq-send t m0
+	bg "$T/out" "$T/err" strace -f -qq -o "$T/trace" -e trace=pread64 \
+	    "$MQ_BINDIR/mq-recv" -f -c 9 t
+	wait_until 10 has "$T/out" m0
+	local n
+	# one streaming producer, as in make bench: an append is one
+	# inotify event (a one-shot mq-send's close is another)
+	(for i in 1 2 3 4 5 6 7 8; do
+		echo "m$i"
+		wait_until 10 has "$T/out" "m$i"
+	done) | mq-send --no-sync t
+	wait_bg "$BG_PID" 10
+	expect_eq "$BG_STATUS" 0 "status"
+	# a short read took all the file held; until inotify wakes it, the
+	# follower reads no more (the old code read once more per append,
+	# and found nothing: a pread64 that returns 0)
+	n=$(grep -cE 'pread64\(.*\) += 0$' "$T/trace" || true)
+	[ "$n" -le 3 ] || { cat "$T/trace" >&2; false; }
+}

@@ -107,6 +107,29 @@ sys.exit(0 if r == -1 and ctypes.get_errno() == errno.EPERM else 1)'
 		{ echo "io_uring_setup failed:" >&2; cat "$T/trace" >&2; false; }
 }
 
+@test "left to choose, a one-shot --no-sync send and a one-shot read set up no ring they would not use; -v still names io_uring" {
+	need_strace
+	"$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null
+	MQ_IO=uring "$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null || skip "io_uring is not allowed here"
+	run strace -f -qq -e signal=none -e trace=io_uring_setup -o "$T/trace" mq-send --no-sync t m
+	expect_status 0
+	run grep -c 'io_uring_setup(' "$T/trace"
+	expect_output "0"
+	run strace -f -qq -e signal=none -e trace=io_uring_setup -o "$T/trace2" mq-recv -c 1 t
+	expect_status 0
+	expect_output "m"
+	run grep -c 'io_uring_setup(' "$T/trace2"
+	expect_output "0"
+	# a bulk send still goes through the ring, and -v says which engine
+	seq 200000 > "$T/in"
+	run strace -f -qq -e signal=none -e trace=io_uring_setup -o "$T/trace3" mq-send --no-sync t < "$T/in"
+	expect_status 0
+	grep -v 'io_uring_setup(.*= -1' "$T/trace3" | grep -q 'io_uring_setup(' || { cat "$T/trace3" >&2; false; }
+	run --separate-stderr mq-send -v --no-sync t m2
+	expect_status 0
+	[[ $stderr == *"io uring"* ]] || { _mq_dump; false; }
+}
+
 @test "MQ_IO=sync makes no io_uring calls" {
 	need_strace
 	run strace -f -qq -e signal=none -e trace=io_uring_setup,io_uring_enter -o "$T/trace" env MQ_IO=sync mq-send t m
