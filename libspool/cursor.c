@@ -160,9 +160,38 @@ seg_open(struct spool_cursor *c, size_t i)
 }
 
 /*
+ * spool_cursor_find - the position of the batch holding offset in a
+ * segment, or of the first batch after it, or of the end of the good
+ * data, or of the first jump in offsets; the index narrows the walk.
+ * *expect is the offset the batch at *pos should start at.
+ */
+int
+spool_cursor_find(struct spool_io *io, int logfd, int idxfd, uint64_t base,
+    uint64_t offset, off_t size, off_t *pos, uint64_t *expect)
+{
+	struct spool_cursor c;
+	uint64_t at;
+	off_t p;
+	ssize_t n;
+
+	n = spool_idx_best(io, logfd, idxfd, base, offset, size, &p, &at);
+	if (n < 0)
+		return (int)n;
+	spool_cursor_fd(&c, io, logfd, base, size, p, at);
+	/* a gap, legal or not, is the reader's to judge */
+	while (spool_cursor_next(&c) == SPOOL_CUR_BATCH && !c.gap &&
+	    c.h.type != SPOOL_TYPE_END && c.h.base_offset + c.h.count <= offset)
+		at = c.expect;
+	*pos = c.pos;
+	*expect = at;
+	spool_cursor_close(&c);
+	return 0;
+}
+
+/*
  * spool_cursor_seek - put the cursor before the batch that holds offset
  * (or the first one after it), or before an earlier one: the index
- * narrows the walk, which stops at any gap (spool_seg_seek).  Offsets
+ * narrows the walk, which stops at any gap (spool_cursor_find).  Offsets
  * below the first segment start it at the first batch.
  */
 int
@@ -190,7 +219,7 @@ spool_cursor_seek(struct spool_cursor *c, uint64_t offset)
 		return 0;
 	spool_seg_name(name, c->base, SPOOL_IDX_SUFFIX);
 	ifd = openat(c->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	r = spool_seg_seek(c->io, c->logfd, ifd, c->base, offset, c->size,
+	r = spool_cursor_find(c->io, c->logfd, ifd, c->base, offset, c->size,
 	    &pos, &expect);
 	if (ifd >= 0)
 		close(ifd);

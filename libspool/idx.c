@@ -105,6 +105,21 @@ spool_idx_best(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 }
 
 /*
+ * spool_idx_put - the entry for the batch at pos holding offset, of
+ * segment base, into e (SPOOL_IDX_ENTRY bytes): 1, or 0 when it cannot
+ * have one (past what an entry's fields hold)
+ */
+int
+spool_idx_put(unsigned char *e, uint64_t base, uint64_t offset, off_t pos)
+{
+	if (offset - base > UINT32_MAX || pos > UINT32_MAX)
+		return 0;
+	put32(e, (uint32_t)(offset - base));
+	put32(e + 4, (uint32_t)pos);
+	return 1;
+}
+
+/*
  * spool_idx_append - add an index entry for the batch at pos (under the
  * partition lock, which is what makes the end of the index ours)
  */
@@ -114,68 +129,15 @@ spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos)
 	unsigned char e[SPOOL_IDX_ENTRY];
 	struct stat st;
 
-	if (idxfd < 0 || offset - base > UINT32_MAX || pos > UINT32_MAX)
+	if (idxfd < 0 || !spool_idx_put(e, base, offset, pos))
 		return 0;
 	if (fstat(idxfd, &st) == -1)
 		return -errno;
-	put32(e, (uint32_t)(offset - base));
-	put32(e + 4, (uint32_t)pos);
 	/* an index entry is a hint: no sync, and a failure costs a scan */
 	if (pwrite(idxfd, e, sizeof(e), st.st_size - st.st_size %
 	    SPOOL_IDX_ENTRY) != (ssize_t)sizeof(e))
 		return errno ? -errno : -EIO;
 	return 0;
-}
-
-/*
- * spool_idx_build - write the index of segment base (log open as fd,
- * size bytes) afresh from its batches, in partition directory pfd
- */
-int
-spool_idx_build(struct spool_io *io, int pfd, int fd, uint64_t base,
-    off_t size)
-{
-	struct spool_cursor c;
-	unsigned char *ix = NULL, *nix;
-	char name[SPOOL_SEGNAME_LEN + 16];
-	size_t n = 0, cap = 0;
-	off_t last = -SPOOL_IDX_INTERVAL;
-	int r, s;
-
-	spool_cursor_fd(&c, io, fd, base, size, 0, base);
-	/* data batches up to the first of any other kind; jumps are verify's */
-	while ((s = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
-	    s == SPOOL_CUR_HOLE) {
-		if (s != SPOOL_CUR_BATCH)
-			continue;
-		if (c.h.type != SPOOL_TYPE_DATA)
-			break;
-		if (c.pos - last >= SPOOL_IDX_INTERVAL &&
-		    c.h.base_offset - base <= UINT32_MAX &&
-		    c.pos <= UINT32_MAX) {
-			if (n + SPOOL_IDX_ENTRY > cap) {
-				cap = cap ? cap * 2 : 4096;
-				if ((nix = realloc(ix, cap)) == NULL) {
-					free(ix);
-					return -ENOMEM;
-				}
-				ix = nix;
-			}
-			put32(ix + n, (uint32_t)(c.h.base_offset - base));
-			put32(ix + n + 4, (uint32_t)c.pos);
-			n += SPOOL_IDX_ENTRY;
-			last = c.pos;
-		}
-	}
-	spool_cursor_close(&c);
-	if (s < 0 && s != -EPROTO) {
-		free(ix);
-		return s;
-	}
-	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
-	r = spool_write_file(pfd, name, ix, n, 1);
-	free(ix);
-	return r;
 }
 
 /*

@@ -48,7 +48,7 @@ spool_mirror_walk_last(struct spool_mirror *m, int logfd, int idxfd,
 	off_t p = 0;
 	int r, k, pass;
 
-	if ((r = spool_seg_seek(m->io, logfd, idxfd, base,
+	if ((r = spool_cursor_find(m->io, logfd, idxfd, base,
 	    next > base ? next - 1 : base, size, &p, &expect)) < 0)
 		return r;
 	for (pass = 0; pass < 2; pass++) {

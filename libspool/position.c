@@ -136,7 +136,7 @@ spool_position_start(struct spool_reader *r, struct spool_rpart *p,
 	idx = openat(p->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	s = spool_walk_seg(r, p, l.base[i], 0);
 	if (s == 0 && fstat(p->logfd, &st) == 0)
-		s = spool_seg_seek(r->io, p->logfd, idx, l.base[i], off,
+		s = spool_cursor_find(r->io, p->logfd, idx, l.base[i], off,
 		    st.st_size, &pos, &expect);
 	if (idx >= 0)
 		close(idx);

@@ -3,10 +3,12 @@
  *
  * A partition directory holds segment files named by their first offset
  * (20 digits, so that ls sorts them), each with an index file.  This
- * module lists segments, walks the batches of one, finds the batch that
- * holds an offset, and recovers the tail of the newest segment after a
- * crash.  It does not lock: callers that change files hold the partition
- * lock (head.c, topic.c).
+ * module reads one segment file's batches through a cursor to find
+ * where its good data ends, bounds a damaged batch, rebuilds its index,
+ * and recovers the tail of the newest segment after a crash; listing
+ * and naming segments is seglist.c's, seeking to an offset cursor.c's.
+ * It does not lock: callers that change files hold the partition lock
+ * (head.c, topic.c).
  *
  * A batch is "torn" when the file ends before its last byte, or when
  * everything from its first byte to the end of the file is zero (a file
@@ -24,7 +26,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,103 +37,6 @@
 #include "spool_impl.h"
 
 #define ZERO_CHECK_MAX	(32u << 20)	/* bytes checked for an all-zero tail */
-
-/* spool_seg_name - the file name of a segment or index */
-void
-spool_seg_name(char *buf, uint64_t base, const char *suffix)
-{
-	snprintf(buf, SPOOL_SEGNAME_LEN + 16, "%020" PRIu64 "%s", base, suffix);
-}
-
-/* segname_parse - base offset of a NNN.log name; 0 if not one */
-static int
-segname_parse(const char *s, uint64_t *base)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < SPOOL_SEGNAME_LEN; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		if (v > (UINT64_MAX - 9) / 10)
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (strcmp(s + SPOOL_SEGNAME_LEN, SPOOL_LOG_SUFFIX) != 0)
-		return 0;
-	*base = v;
-	return 1;
-}
-
-static int
-cmpu64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* spool_seg_list - the segments of a partition, oldest first */
-int
-spool_seg_list(int partfd, struct spool_seglist *l)
-{
-	struct dirent *de;
-	uint64_t base, *nb;
-	size_t cap = 0;
-	DIR *d;
-	int r;
-
-	l->base = NULL;
-	l->n = 0;
-	if ((r = spool_opendir(partfd, ".", &d)) < 0)
-		return r;
-	while ((de = readdir(d)) != NULL) {
-		if (!segname_parse(de->d_name, &base))
-			continue;
-		if (l->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nb = realloc(l->base, cap * sizeof(*nb))) == NULL) {
-				closedir(d);
-				spool_seg_free(l);
-				return -ENOMEM;
-			}
-			l->base = nb;
-		}
-		l->base[l->n++] = base;
-	}
-	closedir(d);
-	if (l->n > 1)	/* an empty partition has no array to sort */
-		qsort(l->base, l->n, sizeof(*l->base), cmpu64);
-	return 0;
-}
-
-/* spool_seg_free - release a segment list */
-void
-spool_seg_free(struct spool_seglist *l)
-{
-	free(l->base);
-	l->base = NULL;
-	l->n = 0;
-}
-
-/* spool_seg_find - index of the segment that would hold offset, or -1 */
-int
-spool_seg_find(const struct spool_seglist *l, uint64_t offset)
-{
-	size_t lo = 0, hi = l->n;
-
-	if (l->n == 0 || offset < l->base[0])
-		return -1;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-
-		if (l->base[mid] <= offset)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return (int)lo;
-}
 
 /* zero_tail - whether every byte of fd from pos to size is zero */
 static int
@@ -268,32 +172,52 @@ out:
 }
 
 /*
- * spool_seg_seek - the position of the batch holding offset in a
- * segment, or of the first batch after it, or of the end of the good
- * data, or of the first jump in offsets; the index narrows the walk.
- * *expect is the offset the batch at *pos should start at.
+ * spool_seg_reindex - write the index of segment base (log open as fd,
+ * size bytes) afresh from its batches, in partition directory pfd
  */
 int
-spool_seg_seek(struct spool_io *io, int logfd, int idxfd, uint64_t base,
-    uint64_t offset, off_t size, off_t *pos, uint64_t *expect)
+spool_seg_reindex(struct spool_io *io, int pfd, int fd, uint64_t base,
+    off_t size)
 {
 	struct spool_cursor c;
-	uint64_t at;
-	off_t p;
-	ssize_t n;
+	unsigned char *ix = NULL, *nix;
+	char name[SPOOL_SEGNAME_LEN + 16];
+	size_t n = 0, cap = 0;
+	off_t last = -SPOOL_IDX_INTERVAL;
+	int r, s;
 
-	n = spool_idx_best(io, logfd, idxfd, base, offset, size, &p, &at);
-	if (n < 0)
-		return (int)n;
-	spool_cursor_fd(&c, io, logfd, base, size, p, at);
-	/* a gap, legal or not, is the reader's to judge */
-	while (spool_cursor_next(&c) == SPOOL_CUR_BATCH && !c.gap &&
-	    c.h.type != SPOOL_TYPE_END && c.h.base_offset + c.h.count <= offset)
-		at = c.expect;
-	*pos = c.pos;
-	*expect = at;
+	spool_cursor_fd(&c, io, fd, base, size, 0, base);
+	/* data batches up to the first of any other kind; jumps are verify's */
+	while ((s = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+	    s == SPOOL_CUR_HOLE) {
+		if (s != SPOOL_CUR_BATCH)
+			continue;
+		if (c.h.type != SPOOL_TYPE_DATA)
+			break;
+		if (c.pos - last < SPOOL_IDX_INTERVAL)
+			continue;
+		if (n + SPOOL_IDX_ENTRY > cap) {
+			cap = cap ? cap * 2 : 4096;
+			if ((nix = realloc(ix, cap)) == NULL) {
+				free(ix);
+				return -ENOMEM;
+			}
+			ix = nix;
+		}
+		if (spool_idx_put(ix + n, base, c.h.base_offset, c.pos)) {
+			n += SPOOL_IDX_ENTRY;
+			last = c.pos;
+		}
+	}
 	spool_cursor_close(&c);
-	return 0;
+	if (s < 0 && s != -EPROTO) {
+		free(ix);
+		return s;
+	}
+	spool_seg_name(name, base, SPOOL_IDX_SUFFIX);
+	r = spool_write_file(pfd, name, ix, n, 1);
+	free(ix);
+	return r;
 }
 
 /*

@@ -133,7 +133,7 @@ int	 spool_body_open(struct spool_body *, const struct spool_bhdr *,
 int	 spool_body_next(struct spool_body *, struct spool_msg *);
 void	 spool_body_free(struct spool_body *);
 
-/* segment.c: one partition's files */
+/* seglist.c: a partition's segments, by name */
 struct spool_seglist {
 	uint64_t	*base;
 	size_t		 n;
@@ -142,6 +142,8 @@ int	 spool_seg_list(int partfd, struct spool_seglist *);
 void	 spool_seg_free(struct spool_seglist *);
 void	 spool_seg_name(char *buf, uint64_t base, const char *suffix);
 int	 spool_seg_find(const struct spool_seglist *, uint64_t offset);
+
+/* segment.c: one segment file's batches: its good end, recovery */
 
 enum spool_scan { SCAN_OK, SCAN_TORN, SCAN_BADHDR, SCAN_BADBODY };
 struct spool_scanpos {
@@ -160,18 +162,18 @@ int	 spool_seg_resync(struct spool_io *, int fd, off_t from, off_t size,
 	    uint64_t minoff, off_t *found);
 int	 spool_seg_bound(struct spool_io *, int fd, off_t pos, off_t size,
 	    uint64_t expect, off_t *endpos, uint64_t *next);
-int	 spool_seg_seek(struct spool_io *, int logfd, int idxfd, uint64_t base,
-	    uint64_t offset, off_t size, off_t *pos, uint64_t *expect);
 int	 spool_seg_recover(struct spool *, uint64_t base,
 	    int logfd, int idxfd, struct spool_scanpos *);
+int	 spool_seg_reindex(struct spool_io *, int pfd, int logfd, uint64_t base,
+	    off_t size);
 
 /* idx.c: a segment's sparse index */
 ssize_t	 spool_idx_best(struct spool_io *, int logfd, int idxfd, uint64_t base,
 	    uint64_t offset, off_t size, off_t *pos, uint64_t *at);
 int	 spool_idx_append(int idxfd, uint64_t base, uint64_t offset, off_t pos);
 int	 spool_idx_trim(int idxfd, ssize_t keep);
-int	 spool_idx_build(struct spool_io *, int pfd, int logfd, uint64_t base,
-	    off_t size);
+int	 spool_idx_put(unsigned char *e, uint64_t base, uint64_t offset,
+	    off_t pos);
 int	 spool_idx_check(struct spool_io *, int pfd, int logfd, uint64_t base,
 	    off_t size);
 
@@ -217,6 +219,8 @@ int	 spool_cursor_next(struct spool_cursor *);
 int	 spool_cursor_body(struct spool_cursor *);
 void	 spool_cursor_close(struct spool_cursor *);
 int	 spool_cursor_follows(const struct spool_bhdr *, uint64_t expect);
+int	 spool_cursor_find(struct spool_io *, int logfd, int idxfd, uint64_t base,
+	    uint64_t offset, off_t size, off_t *pos, uint64_t *expect);
 
 int	 spool_config_parse(struct spool_config *, char *text);
 

@@ -258,7 +258,7 @@ verify_seg(struct vctx *v, uint64_t base, uint64_t *next, int head)
 		goto out;
 	if (!spool_idx_check(v->io, v->pfd, fd, base, st.st_size)) {
 		if (v->repair) {
-			if ((r = spool_idx_build(v->io, v->pfd, fd, base, st.st_size)) < 0)
+			if ((r = spool_seg_reindex(v->io, v->pfd, fd, base, st.st_size)) < 0)
 				goto out;
 			vreport(v, base, -1, "rebuilt");
 		} else {
