@@ -8,8 +8,9 @@
  * (spool_part_count, through a cursor).  It reads, takes no lock and
  * changes nothing on disk.
  *
- * It does not create partitions (topic.c, topic_config.c), walk batches
- * itself (cursor.c) or check segments (verify.c).
+ * It also creates a partition directory (spool_part_make), for a new
+ * topic (topic.c) and one that grows (topic_config.c).  It does not walk
+ * batches itself (cursor.c) or check segments (verify.c).
  */
 
 #include <sys/stat.h>
@@ -23,6 +24,33 @@
 #include <unistd.h>
 
 #include "spool_impl.h"
+
+/*
+ * spool_part_make - create partition directory N in topic dirfd
+ * with its lock and an empty first segment, all synced
+ */
+int
+spool_part_make(const struct spool *sp, int tfd, uint32_t n)
+{
+	char name[16], seg[SPOOL_SEGNAME_LEN + 16];
+	int fd, r;
+
+	snprintf(name, sizeof(name), "%" PRIu32, n);
+	if (mkdirat(tfd, name, 0775) == -1 && errno != EEXIST)
+		return -errno;
+	fd = openat(tfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if ((r = spool_touch(fd, SPOOL_LOCK_NAME)) == 0) {
+		spool_seg_name(seg, 0, SPOOL_LOG_SUFFIX);
+		r = spool_touch(fd, seg);
+	}
+	/* the partition's entries must be durable before it is named */
+	if (r == 0)
+		r = spool_sync_dir(sp, fd);
+	close(fd);
+	return r;
+}
 
 /* spool_part_open - the directory of partition n, or -ENOENT */
 int

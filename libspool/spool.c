@@ -406,6 +406,20 @@ spool_watch(int ifd, int dirfd, uint32_t mask)
 	return inotify_add_watch(ifd, path, mask);
 }
 
+/* spool_touch - create an empty file in dirfd (kept if it is there) */
+int
+spool_touch(int dirfd, const char *name)
+{
+	int fd;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0664);
+	if (fd == -1)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 /*
  * spool_lock_file - open and flock a lock file in dirfd; a shared lock
  * opens it read-only, so that a user who may only read can verify

@@ -53,6 +53,7 @@ int	 spool_read_file(int dirfd, const char *name, char *buf, size_t cap);
 int	 spool_rmtree(int dirfd, const char *name);
 int	 spool_opendir(int dirfd, const char *name, DIR **);
 int	 spool_lock_file(int dirfd, int how);
+int	 spool_touch(int dirfd, const char *name);
 /* dirlist.c: the one directory listing */
 int	 spool_dir_list(DIR *, size_t, int (*)(const struct dirent *, void *,
 	    void *), void *, int (*)(const void *, const void *),
@@ -227,6 +228,7 @@ int	 spool_config_parse(struct spool_config *, char *text);
 /* partition bounds, used by reader and topic info */
 int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 	    struct spool_part_info *);
+int	 spool_part_make(const struct spool *, int tfd, uint32_t n);
 int	 spool_part_open(struct spool_topic *, uint32_t part);
 int	 spool_part_count(struct spool_topic *, uint32_t part, uint64_t from,
 	    int (*)(const struct spool_bhdr *, const void *), const void *,
@@ -234,7 +236,6 @@ int	 spool_part_count(struct spool_topic *, uint32_t part, uint64_t from,
 int	 spool_topic_reload(struct spool_topic *);
 /* topic.c and topic_config.c */
 #define SPOOL_CONFIG_MAX	8192	/* bytes of a config file */
-int	 spool_topic_make_part(const struct spool *, int tfd, uint32_t n);
 int	 spool_topic_config_load(struct spool_topic *);
 
 /* group.c: one member of a consumer group (consumer.c reads for it) */

@@ -59,47 +59,6 @@ spool_topic_name_ok(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-/* touch - create an empty file in dirfd */
-static int
-touch(int dirfd, const char *name)
-{
-	int fd;
-
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0664);
-	if (fd == -1)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
-/*
- * spool_topic_make_part - create partition directory N in topic dirfd
- * with its lock and an empty first segment, all synced
- */
-int
-spool_topic_make_part(const struct spool *sp, int tfd, uint32_t n)
-{
-	char name[16], seg[SPOOL_SEGNAME_LEN + 16];
-	int fd, r;
-
-	snprintf(name, sizeof(name), "%" PRIu32, n);
-	if (mkdirat(tfd, name, 0775) == -1 && errno != EEXIST)
-		return -errno;
-	fd = openat(tfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if ((r = touch(fd, SPOOL_LOCK_NAME)) == 0) {
-		spool_seg_name(seg, 0, SPOOL_LOG_SUFFIX);
-		r = touch(fd, seg);
-	}
-	/* the partition's entries must be durable before it is named */
-	if (r == 0)
-		r = spool_sync_dir(sp, fd);
-	close(fd);
-	return r;
-}
-
 /* stage_name - a unique name under tmp/ */
 static void
 stage_name(char *buf, size_t len, const char *what)
@@ -174,10 +133,10 @@ spool_topic_create(struct spool *sp, const char *name,
 	if ((r = spool_write_file(tfd, SPOOL_CONFIG_NAME, text, n,
 	    !sp->nosync)) < 0)
 		goto fail;
-	if ((r = touch(tfd, SPOOL_LOCK_NAME)) < 0)
+	if ((r = spool_touch(tfd, SPOOL_LOCK_NAME)) < 0)
 		goto fail;
 	for (i = 0; i < cfg->partitions; i++)
-		if ((r = spool_topic_make_part(sp, tfd, i)) < 0)
+		if ((r = spool_part_make(sp, tfd, i)) < 0)
 			goto fail;
 	if ((r = spool_sync_dir(sp, tfd)) < 0)
 		goto fail;

@@ -5,7 +5,7 @@
  * is -EBADMSG, named), and changing key=value pairs of it.  Changes are
  * serialized by the topic lock and written by atomic replacement;
  * partitions may grow, never shrink, and growth creates the new
- * partition directories (spool_topic_make_part) before the config names
+ * partition directories (spool_part_make) before the config names
  * them.
  *
  * It does not parse or format the text (config.c), nor create, open or
@@ -105,7 +105,7 @@ spool_topic_config_update(struct spool_topic *t, const char *const *kv,
 	}
 	/* new partitions exist before the config names them */
 	for (i = old; i < c.partitions; i++)
-		if ((r = spool_topic_make_part(t->sp, t->dirfd, i)) < 0)
+		if ((r = spool_part_make(t->sp, t->dirfd, i)) < 0)
 			goto out;
 	if (c.partitions > old && (r = spool_sync_dir(t->sp, t->dirfd)) < 0)
 		goto out;
