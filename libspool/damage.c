@@ -6,14 +6,15 @@
  * (spool_errmsg, or a warning for a gap retention made).  A batch whose
  * checksum fails is confirmed with the partition lock held shared
  * (waiting out a writer cutting a torn tail) before it is called
- * damage; a bad header is passed by resyncing at the next good one;
+ * damage; a bad header is passed (walk.c resyncs at the next good one);
  * offsets that jump are a hole unless the gap is legal (mq-spool(5),
  * Gaps) or lies below where the reader reads from.  A hole stops the
  * partition, or with skip_damage is said and passed; a batch of a newer
  * format stops the partition.
  *
  * It only reads; the shared lock is the one it takes.  It does not walk
- * the batches or move between segments (walk.c).
+ * the batches, resync or move between segments (walk.c).  It also
+ * hands the reader's warnings to the caller (spool_damage_warn).
  */
 
 #include <sys/file.h>
@@ -23,11 +24,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "spool_impl.h"
+
+/* spool_damage_warn - a warning for the reader's caller, if it wants them */
+void
+spool_damage_warn(struct spool_reader *r, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (r->o.warn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->o.warn(r->o.arg, msg);
+}
 
 /* spool_damage_skip - record where and why a batch was skipped: -EBADMSG */
 int
@@ -128,7 +145,7 @@ spool_damage_seg_gap(struct spool_reader *r, struct spool_rpart *p,
 		if (p->segs.n > 0 && p->segs.base[0] >= base) {
 			/* gc removed what lay between: as for -o below first */
 			if (base > p->next)
-				spool_reader_warn(r, "partition %" PRIu32 ": offsets %" PRIu64
+				spool_damage_warn(r, "partition %" PRIu32 ": offsets %" PRIu64
 				    " to %" PRIu64 " are no longer retained; "
 				    "going on at %" PRIu64, p->id, p->next,
 				    base - 1, base);
@@ -149,24 +166,6 @@ spool_damage_seg_gap(struct spool_reader *r, struct spool_rpart *p,
 	if (r->o.skip_damage && base > p->next)
 		p->next = base;
 	return s;
-}
-
-/* spool_damage_bad_header - resync after a header that does not check out */
-int
-spool_damage_bad_header(struct spool_reader *r, struct spool_rpart *p)
-{
-	struct stat st;
-	off_t pos = p->filepos + p->at, found;
-	int s;
-
-	if (fstat(p->logfd, &st) == -1)
-		return -errno;
-	s = spool_seg_resync(r->io, p->logfd, pos, st.st_size, p->next, &found);
-	if (s < 0)
-		return s;
-	spool_walk_reset(r, p, s == 1 ? found : st.st_size);
-	p->expect = SPOOL_EXPECT_ANY;	/* what the damage held is unknown */
-	return spool_damage_skip(r, p, pos, "bad batch header");
 }
 
 /*

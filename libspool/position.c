@@ -79,7 +79,7 @@ resolve(struct spool_reader *r, struct spool_rpart *p, const struct spool_pos *p
 	case SPOOL_POS_OFFSET:
 		*off = v;
 		if (start && v < pi->first) {
-			spool_reader_warn(r, "partition %" PRIu32 ": offset %" PRIu64
+			spool_damage_warn(r, "partition %" PRIu32 ": offset %" PRIu64
 			    " is no longer retained; starting at %" PRIu64,
 			    p->id, v, pi->first);
 			*off = pi->first;

@@ -35,21 +35,6 @@
 
 #include "spool_impl.h"
 
-/* spool_reader_warn - a warning for the caller, if it wants them */
-void
-spool_reader_warn(struct spool_reader *r, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (r->o.warn == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	r->o.warn(r->o.arg, msg);
-}
-
 /*
  * part_next - the next message of one partition: 1, 0 when there is
  * none now, TURN when a batch ended (the next partition's turn), <0

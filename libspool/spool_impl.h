@@ -370,8 +370,6 @@ struct spool_reader {
 	int		 twd;
 };
 
-void	 spool_reader_warn(struct spool_reader *, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
 int	 spool_reader_add_parts(struct spool_reader *, uint32_t count,
 	    const struct spool_pos *start);
 int	 spool_position_start(struct spool_reader *, struct spool_rpart *,
@@ -386,6 +384,8 @@ void	 spool_walk_collect(struct spool_reader *);
 int	 spool_walk_next(struct spool_reader *, struct spool_rpart *);
 
 /* damage.c: damage, holes and newer batches met by a reader's walk */
+void	 spool_damage_warn(struct spool_reader *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 int	 spool_damage_skip(struct spool_reader *, struct spool_rpart *, off_t at,
 	    const char *why);
 int	 spool_damage_newer(struct spool_reader *, struct spool_rpart *, off_t at,
@@ -394,7 +394,6 @@ int	 spool_damage_confirm(struct spool_reader *, struct spool_rpart *,
 	    off_t pos);
 int	 spool_damage_seg_gap(struct spool_reader *, struct spool_rpart *,
 	    uint64_t want, uint64_t base);
-int	 spool_damage_bad_header(struct spool_reader *, struct spool_rpart *);
 int	 spool_damage_jump(struct spool_reader *, struct spool_rpart *,
 	    const struct spool_bhdr *, off_t pos);
 

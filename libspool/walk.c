@@ -289,6 +289,8 @@ bad_header(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 {
 	struct stat st;
 	ssize_t avail;
+	off_t found;
+	int s;
 
 	/* zeros to the end: space allocated, data not yet */
 	if (fstat(p->logfd, &st) == 0 &&
@@ -308,7 +310,16 @@ bad_header(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 		spool_walk_reset(r, p, pos);
 		return AGAIN;
 	}
-	return spool_damage_bad_header(r, p);
+	/* damage: go on at the next header that checks out, or the end */
+	if (fstat(p->logfd, &st) == -1)
+		return -errno;
+	s = spool_seg_resync(r->io, p->logfd, pos, st.st_size, p->next,
+	    &found);
+	if (s < 0)
+		return s;
+	spool_walk_reset(r, p, s == 1 ? found : st.st_size);
+	p->expect = SPOOL_EXPECT_ANY;	/* what the damage held is unknown */
+	return spool_damage_skip(r, p, pos, "bad batch header");
 }
 
 /*
