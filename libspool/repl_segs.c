@@ -37,6 +37,70 @@
 #include "repl.h"
 
 /*
+ * flush - one DATA frame of bytes from..to of segment fd, read into buf
+ */
+static int
+flush(struct sess *s, int fd, off_t from, off_t to, unsigned char *buf,
+    uint64_t *sent)
+{
+	size_t n = (size_t)(to - from);
+	ssize_t got;
+	int r;
+
+	if ((got = pread(fd, buf, n, from)) < 0)
+		return -errno;
+	if ((size_t)got != n)
+		return -EIO;		/* shorter than it was */
+	if ((r = proto_send_data(&s->pr, PROTO_DATA, buf, n)) < 0)
+		return r;
+	*sent += n;
+	if (s->o->progress != NULL)
+		s->o->progress(s->o->arg, NULL, n, 0);
+	return 0;
+}
+
+/*
+ * send_data - segment fd as DATA frames cut at batch ends: as many
+ * whole batches as the buffer holds, or one larger batch alone (the
+ * buffer grows to it)
+ */
+static int
+send_data(struct sess *s, struct spool_io *io, int fd, uint64_t base,
+    off_t size, unsigned char **buf, size_t *cap, uint64_t *sent)
+{
+	struct spool_cursor c;
+	unsigned char *nb;
+	off_t start = 0, end;
+	int k, r = 0;
+
+	spool_cursor_fd(&c, io, fd, base, size, 0, UINT64_MAX);
+	while (r == 0 && ((k = spool_cursor_next(&c)) == SPOOL_CUR_BATCH ||
+	    k == SPOOL_CUR_HOLE)) {
+		if (k == SPOOL_CUR_HOLE)
+			continue;	/* checked before: not ours */
+		end = c.pos + SPOOL_HDR_SIZE + (off_t)c.h.body_len;
+		if (end - start > (off_t)*cap && c.pos > start) {
+			r = flush(s, fd, start, c.pos, *buf, sent);
+			start = c.pos;
+		}
+		if (r == 0 && end - start > (off_t)*cap) {
+			if ((nb = realloc(*buf, (size_t)(end - start))) == NULL)
+				r = -ENOMEM;
+			else {
+				*buf = nb;
+				*cap = (size_t)(end - start);
+			}
+		}
+	}
+	spool_cursor_close(&c);
+	if (r == 0 && k != SPOOL_CUR_DONE)
+		r = k < 0 && k != -EPROTO ? k : -EIO;	/* changed since */
+	if (r == 0 && start < size)
+		r = flush(s, fd, start, size, *buf, sent);
+	return r;
+}
+
+/*
  * send_whole - SEGFILE and DATA: sealed segment base whole, as stored,
  * unless a batch of it must be held back (1: nothing sent)
  */
@@ -45,12 +109,8 @@ send_whole(struct sess *s, struct spool_io *io, struct spool_topic *t,
     int pfd, uint64_t base, unsigned char **buf, size_t *cap, uint64_t *sent)
 {
 	struct spool_cursor c;
-	unsigned char *nb;
-	struct spool_bhdr h;
 	off_t size, pos;
-	size_t n, q, blen = 0;
-	ssize_t got;
-	int fd, k, r = 0;
+	int fd, k, r;
 
 	if ((fd = repl_seg_open(pfd, base, &size)) < 0)
 		return fd;
@@ -86,43 +146,7 @@ send_whole(struct sess *s, struct spool_io *io, struct spool_topic *t,
 		close(fd);
 		return r;
 	}
-	for (pos = 0; pos < size && r == 0; pos += (off_t)q) {
-		n = (size_t)(size - pos) < *cap ? (size_t)(size - pos) : *cap;
-		if ((got = pread(fd, *buf, n, pos)) <= 0) {
-			r = got < 0 ? -errno : -EIO;
-			break;
-		}
-		n = (size_t)got;
-		for (q = 0; q + SPOOL_HDR_SIZE <= n; q += blen) {
-			if (spool_bhdr_unpack(*buf + q, &h) < 0) {
-				r = -EIO;
-				break;
-			}
-			blen = SPOOL_HDR_SIZE + (size_t)h.body_len;
-			if (q + blen > n)
-				break;
-		}
-		if (r == 0 && q == 0) {
-			/* one batch larger than the buffer */
-			if (blen <= *cap) {
-				r = -EIO;	/* shorter than it was */
-				break;
-			}
-			if ((nb = realloc(*buf, blen)) == NULL) {
-				r = -ENOMEM;
-				break;
-			}
-			*buf = nb;
-			*cap = blen;
-			continue;
-		}
-		if (r == 0 && (r = proto_send_data(&s->pr, PROTO_DATA, *buf,
-		    q)) == 0) {
-			*sent += q;
-			if (s->o->progress != NULL)
-				s->o->progress(s->o->arg, NULL, q, 0);
-		}
-	}
+	r = send_data(s, io, fd, base, size, buf, cap, sent);
 	close(fd);
 	return r;
 }

@@ -434,6 +434,36 @@ for i in range(start, start + n):
 	expect_not_contains "compacted"
 }
 
+@test "mq-replicate: a compacted segment holding a batch larger than a send buffer (1 MiB) is copied whole, beside many small ones" {
+	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1600000 \
+		--config min.cleanable.dirty.ratio=0 t
+	local i
+	# one segment: b1, the 1.5 MB batch, 40 small ones, then a 200 kB one
+	# that fills it; the next message starts another
+	mq-send -k b t b1
+	head -c 1500000 /dev/zero | tr '\0' c | mq-send --whole -k c t
+	for i in $(seq 1 40); do
+		mq-send -k "s$i" t "small $i" || return 1
+	done
+	head -c 200000 /dev/zero | tr '\0' e | mq-send --whole -k e t
+	mq-send -k f t f1
+	expect_eq "$(ls "$MQ_SPOOL/topics/t/0" | grep -c '\.log$')" 2 "segments"
+	run mq-replicate "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	# b1 goes: its segment, with the large batch after it, is rewritten
+	mq-send -k b t b2
+	run mq-topic gc t
+	expect_status 0
+	run mq-replicate -v "$MQ_SPOOL" "$T/r"
+	expect_status 0
+	expect_contains "1 segment compacted on the source copied whole"
+	expect_not_contains "diverged"
+	same_visible "$MQ_SPOOL" "$T/r"
+	expect_eq "$(mq-recv -s "$T/r" -F '%k %S\n' t | grep '^c ')" "c 1500000" "the large message on the replica"
+	run mq-topic -s "$T/r" verify t
+	expect_status 0
+}
+
 @test "mq-replicate --follow across gc: the replica converges to the compacted source" {
 	run mq-topic create --config cleanup.policy=compact --config segment.bytes=1024 \
 		--config min.cleanable.dirty.ratio=0 t
