@@ -108,9 +108,10 @@ int	 repl_acks_load(struct sess *s);
 int	 repl_acks_set(struct sess *s, const char *topic, uint32_t part,
 	    uint64_t next);
 
-/* repl_session.c */
+/* repl_talk.c */
 int	 repl_fail(struct sess *s, int r, const char *fmt, ...);
 void	 repl_report(struct sess *s, int verbose, const char *fmt, ...);
+void	 repl_send_error(struct sess *s, int r);
 int	 repl_expect(struct sess *s, int want);
 int	 repl_want_topic(struct sess *s, const char *name);
 
