@@ -82,12 +82,14 @@ send_options(int argc, char *argv[], struct send_opts *o)
 				cli_usage_die("-D %s: invalid delimiter", optarg);
 			cli_own(CLI_MEM, o->dbuf);
 			if (o->dlen == 0)
-				cli_usage_die("-D %s: invalid delimiter", optarg);
+				cli_usage_die("-D \"\": empty delimiter");
 			break;
 		case 'H':
 			if ((eq = strchr(optarg, '=')) == NULL)
 				cli_usage_die("-H %s: expected name=value",
 				    optarg);
+			if (eq == optarg)
+				cli_usage_die("-H %s: empty header name", optarg);
 			if (o->nheaders == MAX_HEADERS)
 				cli_usage_die("-H: at most %d headers",
 				    MAX_HEADERS);
@@ -109,7 +111,7 @@ send_options(int argc, char *argv[], struct send_opts *o)
 				cli_usage_die("-K %s: invalid delimiter", optarg);
 			cli_own(CLI_MEM, o->kdelim);
 			if (o->kdlen == 0)
-				cli_usage_die("-K %s: invalid delimiter", optarg);
+				cli_usage_die("-K \"\": empty delimiter");
 			break;
 		case 'k':
 			o->key = optarg;

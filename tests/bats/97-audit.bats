@@ -191,3 +191,21 @@ render() {
 	expect_contains "mq-replicate: source: $T/nonexist: No such spool"
 	expect_not_contains "remote:"
 }
+
+@test "an empty delimiter, command or header name is refused with 64, naming the option" {
+	mq-send t x
+	local c
+	for c in "mq-recv -D '' t:-D" "mq-send -D '' t y:-D" "mq-send -K '' t y:-K" \
+	    "mq-recv -x '' t:-x" "mq-send -H =v t y:-H" "mq-send --header==v t y:-H" \
+	    "mq-recv --filter =x t:--filter" "mq-recv --filter==x t:--filter"; do
+		eval "run --separate-stderr ${c%:*}"
+		expect_status 64
+		expect_contains "${c##*:} " stderr
+		expect_contains "empty" stderr
+		expect_not_contains ": :" stderr
+	done
+	# an empty key glob is no empty name: it matches the keyless
+	run --separate-stderr mq-recv --filter '' t
+	expect_status 0
+	expect_output "x"
+}
