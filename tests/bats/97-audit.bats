@@ -209,3 +209,21 @@ render() {
 	expect_status 0
 	expect_output "x"
 }
+
+@test "mq-send refuses what makes no sense together: --timeout without --replicas, two record delimiters" {
+	run --separate-stderr mq-send --timeout 5s t x
+	expect_status 64
+	expect_contains "mq-send: --timeout goes with --replicas" stderr
+	local c
+	for c in "-0 -D ," "-D , -0" "--whole -0" "-D , --whole" "--null --delimiter=,"; do
+		run --separate-stderr bash -c "printf 'a,b' | mq-send $c t"
+		expect_status 64
+		expect_contains "mq-send: " stderr
+	done
+	expect_missing "$MQ_SPOOL/topics/t"
+	# one of each still works; -K splits a --whole input
+	printf 'a,b' | mq-send -D , t
+	printf 'k:v' | mq-send --whole -K : t
+	run --separate-stderr mq-recv -F '%k=%s\n' t
+	expect_output $'=a\n=b\nk=v'
+}
