@@ -227,3 +227,26 @@ render() {
 	run --separate-stderr mq-recv -F '%k=%s\n' t
 	expect_output $'=a\n=b\nk=v'
 }
+
+@test "mq-topic: a wrong number of operands prints that command's one usage line, exit 64" {
+	local c cmd
+	for c in "create" "delete" "delete a b" "list x" "describe" "config" \
+	    "verify a b" "groups" "reset g" "delete-group g" "gc a b" \
+	    "cancel t" "abort t" "dump" "stats x" "create --bogus t"; do
+		cmd=${c%% *}
+		run --separate-stderr mq-topic $c
+		expect_status 64
+		expect_output ""
+		# getopt's own complaint may come first; then the one line
+		expect_eq "$(grep -c '^usage:' <<<"$stderr")" 1 "usage lines for $c"
+		expect_eq "$(grep -v "^mq-topic: " <<<"$stderr" | wc -l)" 1 "lines for $c"
+		expect_contains "usage: mq-topic $cmd " stderr
+		expect_not_contains "[-s spool]" stderr
+	done
+	run --separate-stderr mq-topic create
+	expect_eq "$stderr" "usage: mq-topic create [-P partitions] [--config key=value]... [--if-not-exists] topic"
+	# --help is still the whole synopsis, on stdout
+	run --separate-stderr mq-topic create --help
+	expect_status 0
+	expect_contains "delete-group group topic"
+}
