@@ -139,6 +139,20 @@ out_cleanup(void)
 }
 
 /*
+ * out_fail - -o FILE cannot be made: a path that leads nowhere is an I/O
+ * error (74, as for stdout), not the missing spool or topic of 66
+ */
+static void
+out_fail(int negerr, const char *file)
+{
+	fflush(stdout);
+	fprintf(stderr, "mq-topic: %s: %s\n", file, strerror(-negerr));
+	if (negerr == -ENOENT || negerr == -ENOTDIR)
+		exit(EX_IOERR);
+	exit(cli_exitcode(negerr));
+}
+
+/*
  * out_open - -o FILE: stdout goes to a temporary file beside FILE, so
  * that a reader of FILE (node_exporter) never sees half of it
  */
@@ -153,7 +167,7 @@ out_open(const char *file)
 		cli_die(-ENOMEM, NULL, "%s", file);
 	cli_own(CLI_MEM, tmp);
 	if ((fd = mkstemp(tmp)) == -1)
-		cli_die(-errno, NULL, "%s", file);
+		out_fail(-errno, file);
 	out_tmp = tmp;
 	(void)atexit(out_cleanup);
 	/* as a file made by the shell's > would be, not mkstemp's 0600 */

@@ -250,3 +250,19 @@ render() {
 	expect_status 0
 	expect_contains "delete-group group topic"
 }
+
+@test "stats -o into a directory that does not exist is an I/O error (74), not 'no such spool'" {
+	mq-send t x
+	run --separate-stderr mq-topic stats -o "$BATS_TEST_TMPDIR/nodir/x"
+	expect_status 74
+	expect_output ""
+	expect_eq "$stderr" "mq-topic: $BATS_TEST_TMPDIR/nodir/x: No such file or directory"
+	touch "$BATS_TEST_TMPDIR/file"
+	run --separate-stderr mq-topic stats -o "$BATS_TEST_TMPDIR/file/x"
+	expect_status 74
+	expect_eq "$stderr" "mq-topic: $BATS_TEST_TMPDIR/file/x: Not a directory"
+	# a missing spool is still 66
+	run --separate-stderr mq-topic -s "$BATS_TEST_TMPDIR/nospool" stats -o "$BATS_TEST_TMPDIR/y"
+	expect_status 66
+	expect_missing "$BATS_TEST_TMPDIR/y"
+}
