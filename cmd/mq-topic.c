@@ -112,6 +112,25 @@ open_topic(struct spool *sp, const char *name)
 }
 
 /*
+ * listed_open - open a topic of a whole-spool listing, owned: NULL for
+ * one deleted since the listing or a directory that is no topic (no
+ * config), which such a command passes over; exits on other errors
+ */
+struct spool_topic *
+listed_open(struct spool *sp, const char *name)
+{
+	struct spool_topic *t;
+	int r;
+
+	if ((r = spool_topic_open(sp, name, &t)) == -ENOENT)
+		return NULL;
+	if (r < 0)
+		cli_die(r, sp, "%s", name);
+	cli_own(CLI_TOPIC, t);
+	return t;
+}
+
+/*
  * topic_cmd_open - the spool and the topic name of a command open, both
  * owned; change: the command changes the topic, so a replica refuses
  */

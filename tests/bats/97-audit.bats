@@ -266,3 +266,42 @@ render() {
 	expect_status 66
 	expect_missing "$BATS_TEST_TMPDIR/y"
 }
+
+@test "a directory under topics/ without a config is no topic: list and stats pass over it, verify reports it, delete removes it" {
+	mq-send a x
+	mq-send z y
+	mkdir "$MQ_SPOOL/topics/junk"
+	run --separate-stderr mq-topic list
+	expect_status 0
+	expect_output $'a\nz'
+	run --separate-stderr mq-topic list -l
+	expect_status 0
+	expect_not_contains junk
+	local m
+	for m in "" --json --prometheus; do
+		run --separate-stderr mq-topic stats $m
+		expect_status 0
+		expect_contains z
+		expect_not_contains junk
+	done
+	run --separate-stderr mq-topic gc
+	expect_status 0
+	# verify names it, checks the others (z after junk is damaged), exits 65
+	local seg
+	seg=$(segments z | head -1)
+	printf 'garbage' >>"$seg"
+	run --separate-stderr mq-topic verify
+	expect_status 65
+	expect_contains "mq-topic: junk: not a topic (no config); mq-topic delete removes it" stderr
+	expect_contains "z"
+	run --separate-stderr mq-topic verify a
+	expect_status 0
+	run --separate-stderr mq-topic delete junk
+	expect_status 0
+	expect_missing "$MQ_SPOOL/topics/junk"
+	run --separate-stderr mq-topic delete junk
+	expect_status 66
+	mq-topic verify --repair >/dev/null
+	run --separate-stderr mq-topic verify
+	expect_status 0
+}
