@@ -305,3 +305,33 @@ render() {
 	run --separate-stderr mq-topic verify
 	expect_status 0
 }
+
+@test "an empty MQ_SPOOL is unset and a relative XDG_STATE_HOME ignored, as the pages say" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	local p
+	for p in mq-send.1 mq-recv.1 mq-topic.1 mq-replicate.1 mq.7; do
+		render "$p" | tr -s ' \t\n' ' ' | grep -q 'empty, it counts as unset' ||
+			{ echo "$p: empty MQ_SPOOL not described" >&2; false; }
+		render "$p" | tr -s ' \t\n' ' ' | grep -q 'relative .*ignored' ||
+			{ echo "$p: relative XDG_STATE_HOME not described" >&2; false; }
+	done
+	MQ_SPOOL= mq-send t x
+	MQ_SPOOL= XDG_STATE_HOME=rel mq-send t y
+	expect_eq "$(MQ_SPOOL= mq-recv t | tr '\n' ' ')" "x y " "default spool"
+	expect_missing rel
+}
+
+@test "closed pipes: mq-send --print-offsets dies of SIGPIPE keeping what it stored; mq-recv -x exits 75" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	render mq-send.1 | tr -s ' \t\n' ' ' | grep -q 'what it had stored stays stored' ||
+		{ echo "mq-send(1) says nothing of a closed pipe" >&2; false; }
+	render mq-recv.1 | tr -s ' \t\n' ' ' | grep -q 'stops with exit 75 as for any command that fails' ||
+		{ echo "mq-recv(1) says nothing of -x and a closed pipe" >&2; false; }
+	run bash -c 'seq 200000 | mq-send --print-offsets t | head -1; echo "${PIPESTATUS[1]}"'
+	expect_output $'0 0\n141'
+	(($(mq-recv t | wc -l) >= 1))
+	seq 50 | mq-send u
+	run --separate-stderr bash -c 'mq-recv -g g -x "echo \$MQ_OFFSET" u | head -1; echo "${PIPESTATUS[0]}"'
+	expect_output $'0\n75'
+	expect_contains "exit 141 after 4 attempts" stderr
+}
