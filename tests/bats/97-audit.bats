@@ -335,3 +335,16 @@ render() {
 	expect_output $'0\n75'
 	expect_contains "exit 141 after 4 attempts" stderr
 }
+
+@test "mq-recv -x --dead-letter: a command failing on mq-recv's closed stdout is no dead letter" {
+	seq 50 | mq-send u
+	run --separate-stderr bash -c 'mq-recv -g g --dead-letter dl -x "echo \$MQ_OFFSET" u | head -1; echo "${PIPESTATUS[0]}"'
+	expect_output $'0\n75'
+	expect_contains "stdout closed; stopping, not committed" stderr
+	expect_not_contains "to dl" stderr
+	expect_missing "$MQ_SPOOL/topics/dl"
+	# a command that fails on its own still goes there
+	run --separate-stderr mq-recv -g h --retries 0 --dead-letter dl -c 1 -x "exit 3" u
+	expect_status 0
+	expect_eq "$(mq-recv -c 1 dl)" "1"
+}
