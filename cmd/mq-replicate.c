@@ -34,7 +34,10 @@ static const char usage_text[] =
 "usage: mq-replicate [-fnqv] [-e command] [-t topic] [--delete] [--demote]\n"
 "                    [--progress] [--remote-path path] [--timeout duration]\n"
 "                    source destination\n"
-"       mq-replicate --promote directory\n"
+"       mq-replicate [-fnqv] [-s spool] [-e command] [-t topic] [--delete]\n"
+"                    [--demote] [--progress] [--remote-path path]\n"
+"                    [--timeout duration] destination\n"
+"       mq-replicate --promote [-s spool | directory]\n"
 "       mq-replicate --server [--read-only] [--sender] directory\n";
 
 /* usage - the synopsis, as in mq-replicate(1); exits with status */
@@ -293,11 +296,15 @@ client(const struct replicate_opts *ro, struct spool_repl_opts *o)
 	int r, fd;
 	pid_t pid;
 
-	if (ro->argc != 2 || ro->sender || (ro->flags & SPOOL_REPL_READONLY))
+	if (ro->argc == 2 && ro->spool != NULL)
+		cli_usage_die("give SRC or -s, not both");
+	if (ro->argc < 1 || ro->argc > 2 || ro->sender ||
+	    (ro->flags & SPOOL_REPL_READONLY))
 		usage(EX_USAGE);
-	src = ro->argv[0];
-	dst = ro->argv[1];
-	if (!is_remote(src, &shost, &spath))
+	/* one operand: the source is the local spool, as mq-send's */
+	src = ro->argc == 2 ? ro->argv[0] : cli_spool_path(ro->spool);
+	dst = ro->argv[ro->argc - 1];
+	if (ro->argc == 1 || !is_remote(src, &shost, &spath))
 		spath = src;
 	if (!is_remote(dst, &dhost, &dpath))
 		dpath = dst;
@@ -358,15 +365,23 @@ main(int argc, char *argv[])
 	/* a peer gone is an error to report, not a death */
 	signal(SIGPIPE, SIG_IGN);
 	if (ro.promote) {
-		if (ro.argc != 1 || ro.server)
+		if (ro.argc > 1 || ro.server)
 			usage(EX_USAGE);
-		return promote(ro.argv[0]);
+		if (ro.argc == 1 && ro.spool != NULL)
+			cli_usage_die("give DIRECTORY or -s, not both");
+		/* no operand: the local spool */
+		return promote(ro.argc == 1 ? ro.argv[0] :
+		    cli_spool_path(ro.spool));
 	}
 	memset(&o, 0, sizeof(o));
 	o.timeout_ms = (int)ro.timeout;
 	o.report = say;
 	o.progress = progress;
-	if (ro.server)
+	if (ro.server) {
+		if (ro.spool != NULL)
+			cli_usage_die("--server takes its directory as an "
+			    "operand, not -s");
 		return serve(&ro, &o);
+	}
 	return client(&ro, &o);
 }

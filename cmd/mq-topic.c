@@ -40,11 +40,54 @@ static const char usage_text[] =
 "       mq-topic [-qv] [-s spool] dump [-p partition] [--json] topic\n"
 "       mq-topic [-qv] [-s spool] stats [--json | --prometheus] [-o file]\n";
 
-/* usage - the synopsis, as in mq-topic(1); exits with status */
+/* the command being run; NULL until main has found it */
+static const char *cmd_name;
+
+/*
+ * cmd_usage - the one synopsis line of command name, as in mq-topic(1)
+ * (continuation lines joined, the global options left out), on stderr
+ */
+static void
+cmd_usage(const char *name)
+{
+	const char *p, *q, *end;
+	size_t len = strlen(name);
+	int found = 0;
+
+	for (p = usage_text; *p != '\0'; p = end + 1) {
+		end = strchr(p, '\n');
+		if ((q = strstr(p, "[-s spool] ")) != NULL && q < end) {
+			if (found)
+				break;
+			q += strlen("[-s spool] ");
+			if (strncmp(q, name, len) != 0 ||
+			    (q[len] != ' ' && q[len] != '\n'))
+				continue;
+			found = 1;
+			fprintf(stderr, "usage: mq-topic %.*s", (int)(end - q),
+			    q);
+		} else if (found) {
+			q = p + strspn(p, " ");
+			fprintf(stderr, " %.*s", (int)(end - q), q);
+		}
+	}
+	if (found)
+		fputc('\n', stderr);
+	else
+		fputs(usage_text, stderr);
+}
+
+/*
+ * usage - the synopsis, as in mq-topic(1); exits with status.  A usage
+ * error inside a command prints that command's line only.
+ */
 void
 usage(int status)
 {
-	fputs(usage_text, status ? stderr : stdout);
+	if (status != EX_OK && cmd_name != NULL)
+		cmd_usage(cmd_name);
+	else
+		fputs(usage_text, status ? stderr : stdout);
 	exit(status);
 }
 
@@ -64,6 +107,25 @@ open_topic(struct spool *sp, const char *name)
 			cli_fail(r, "%s: No such topic", name);
 		cli_die(r, sp, "%s", name);
 	}
+	cli_own(CLI_TOPIC, t);
+	return t;
+}
+
+/*
+ * listed_open - open a topic of a whole-spool listing, owned: NULL for
+ * one deleted since the listing or a directory that is no topic (no
+ * config), which such a command passes over; exits on other errors
+ */
+struct spool_topic *
+listed_open(struct spool *sp, const char *name)
+{
+	struct spool_topic *t;
+	int r;
+
+	if ((r = spool_topic_open(sp, name, &t)) == -ENOENT)
+		return NULL;
+	if (r < 0)
+		cli_die(r, sp, "%s", name);
 	cli_own(CLI_TOPIC, t);
 	return t;
 }
@@ -241,6 +303,7 @@ main(int argc, char *argv[])
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[0], cmds[i].name) == 0) {
 			optind = 0;	/* GNU getopt: start afresh */
+			cmd_name = cmds[i].name;
 			/* getopt's own messages start "mq-topic: " too */
 			argv[0] = program_invocation_short_name;
 			r = cmds[i].fn(argc, argv);

@@ -2,13 +2,18 @@
  * recv_exec.c - mq-recv -x: what becomes of a message once its command
  * (cmd/jobs.c) is done with it: committed when it exited 0, else, after
  * the retries, stored in the --dead-letter topic and committed, or left
- * uncommitted and the run stopped (exit 75)
+ * uncommitted and the run stopped (exit 75).  A command killed by
+ * SIGPIPE once the reader of mq-recv's stdout is gone failed on that
+ * stdout, not on its message: it stops the run, never a dead letter.
  */
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "recv.h"
 
@@ -75,6 +80,15 @@ dead_letter(const struct job *j)
 		cli_die(r, recv_sp, "%s", dlt);
 }
 
+/* stdout_gone - whether stdout is a pipe (or socket) nobody reads now */
+static int
+stdout_gone(void)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 /* job_finish - a command is done with its message for good */
 void
 job_finish(struct job *j)
@@ -86,6 +100,13 @@ job_finish(struct job *j)
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
 		    "%d while stopping; not committed", recv_topic,
 		    j->msg.partition, j->msg.offset, j->status);
+	} else if (j->status == 128 + SIGPIPE && stdout_gone()) {
+		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
+		    "%d after %d attempts: stdout closed; stopping, not "
+		    "committed", recv_topic, j->msg.partition, j->msg.offset,
+		    j->status, j->attempts);
+		rval = EX_TEMPFAIL;
+		recv_stop = 1;
 	} else if (dlt != NULL) {
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
 		    "%d after %d attempts; to %s", recv_topic, j->msg.partition,

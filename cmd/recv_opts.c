@@ -97,6 +97,8 @@ recv_options(int argc, char *argv[], struct recv_opts *o)
 			    &o->dlen)) == NULL)
 				cli_usage_die("-D %s: invalid delimiter", optarg);
 			cli_own(CLI_MEM, o->dbuf);
+			if (o->dlen == 0)
+				cli_usage_die("-D \"\": empty delimiter");
 			delim_given = 1;
 			break;
 		case 'F':
@@ -149,6 +151,8 @@ recv_options(int argc, char *argv[], struct recv_opts *o)
 			cli_verbose = 1;
 			break;
 		case 'x':
+			if (*optarg == '\0')
+				cli_usage_die("-x \"\": empty command");
 			o->xcmd = optarg;
 			break;
 		case OPT_DEAD_LETTER:
@@ -162,6 +166,9 @@ recv_options(int argc, char *argv[], struct recv_opts *o)
 				    "duration", optarg);
 			break;
 		case OPT_FILTER:
+			if (*optarg == '=')
+				cli_usage_die("--filter %s: empty header name",
+				    optarg);
 			if (o->nfilters == MAX_FILTERS)
 				cli_usage_die("--filter: at most %d",
 				    MAX_FILTERS);

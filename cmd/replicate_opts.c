@@ -20,6 +20,7 @@ static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "dry-run",		no_argument,		NULL, 'n' },
 	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "spool",		required_argument,	NULL, 's' },
 	{ "topic",		required_argument,	NULL, 't' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "delete",		no_argument,		NULL, OPT_DELETE },
@@ -45,7 +46,7 @@ replicate_options(int argc, char *argv[], struct replicate_opts *o)
 	o->rsh = "ssh";
 	o->rpath = "mq-replicate";
 	o->timeout = 60000;
-	while ((ch = getopt_long(argc, argv, "e:fhnqt:v", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "e:fhnqs:t:v", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 'e':
@@ -61,6 +62,9 @@ replicate_options(int argc, char *argv[], struct replicate_opts *o)
 			break;
 		case 'q':
 			cli_quiet = 1;
+			break;
+		case 's':
+			o->spool = optarg;
 			break;
 		case 't':
 			cli_check_topic(optarg);

@@ -17,6 +17,7 @@
 struct replicate_opts {
 	const char	*rsh;		/* -e */
 	const char	*rpath;		/* --remote-path */
+	const char	*spool;		/* -s: the local spool, or NULL */
 	const char	*topics[MAX_TOPICS];	/* -t */
 	int		 ntopics;
 	int64_t		 timeout;	/* --timeout, ms */

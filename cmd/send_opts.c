@@ -54,7 +54,7 @@ send_options(int argc, char *argv[], struct send_opts *o)
 	struct spool_config cfg;
 	const char *eq;
 	int64_t due = 0, delay = -1;
-	int ch, txset = 0;
+	int ch, txset = 0, nul = 0, dset = 0, tset = 0, rset = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->wo.sync = 1;
@@ -74,6 +74,7 @@ send_options(int argc, char *argv[], struct send_opts *o)
 		case '0':
 			o->delim = "";
 			o->dlen = 1;
+			nul = 1;
 			break;
 		case 'D':
 			(void)cli_close(o->dbuf);
@@ -82,12 +83,15 @@ send_options(int argc, char *argv[], struct send_opts *o)
 				cli_usage_die("-D %s: invalid delimiter", optarg);
 			cli_own(CLI_MEM, o->dbuf);
 			if (o->dlen == 0)
-				cli_usage_die("-D %s: invalid delimiter", optarg);
+				cli_usage_die("-D \"\": empty delimiter");
+			dset = 1;
 			break;
 		case 'H':
 			if ((eq = strchr(optarg, '=')) == NULL)
 				cli_usage_die("-H %s: expected name=value",
 				    optarg);
+			if (eq == optarg)
+				cli_usage_die("-H %s: empty header name", optarg);
 			if (o->nheaders == MAX_HEADERS)
 				cli_usage_die("-H: at most %d headers",
 				    MAX_HEADERS);
@@ -109,7 +113,7 @@ send_options(int argc, char *argv[], struct send_opts *o)
 				cli_usage_die("-K %s: invalid delimiter", optarg);
 			cli_own(CLI_MEM, o->kdelim);
 			if (o->kdlen == 0)
-				cli_usage_die("-K %s: invalid delimiter", optarg);
+				cli_usage_die("-K \"\": empty delimiter");
 			break;
 		case 'k':
 			o->key = optarg;
@@ -180,6 +184,7 @@ send_options(int argc, char *argv[], struct send_opts *o)
 			break;
 		case OPT_REPLICAS:
 			o->replicas = (int)cli_number(optarg, "--replicas", 0, 64);
+			rset = 1;
 			if (o->replicas > 0)
 				o->wo.stored = print_stored;
 			break;
@@ -189,6 +194,7 @@ send_options(int argc, char *argv[], struct send_opts *o)
 				    "duration", optarg);
 			break;
 		case OPT_TIMEOUT:
+			tset = 1;
 			o->rtstr = optarg;
 			if (cli_duration(optarg, &o->rtimeout) < 0 ||
 			    o->rtimeout > INT32_MAX)
@@ -222,6 +228,14 @@ send_options(int argc, char *argv[], struct send_opts *o)
 			    "ID and nothing else");
 		return;
 	}
+	if (tset && !rset)
+		cli_usage_die("--timeout goes with --replicas: without it "
+		    "mq-send does not wait");
+	if (nul && dset)
+		cli_usage_die("-0 and -D both end a record; pick one");
+	if (o->whole && (nul || dset))
+		cli_usage_die("--whole reads all of standard input as one "
+		    "message; it takes no -0 or -D");
 	if (!o->prepare && (txset || o->check != NULL))
 		cli_usage_die("--txn-timeout and --check go with --prepare");
 	if (o->prepare && (o->id != NULL || due != 0 || delay >= 0 ||

@@ -23,6 +23,7 @@ enum { OPT_CONFIG = 256, OPT_FORCE, OPT_IF_NOT_EXISTS, OPT_JSON, OPT_PROMETHEUS,
 extern const char *spool_opt;
 void	 usage(int) __attribute__((noreturn));
 struct spool_topic *open_topic(struct spool *, const char *);
+struct spool_topic *listed_open(struct spool *, const char *);
 int	 json_opt(int, char *[]);
 struct spool_topic *topic_cmd_open(const char *, int, struct spool **);
 int	 topic_cmd(int, char *[], const char **, struct spool **,

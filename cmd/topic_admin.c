@@ -208,6 +208,11 @@ cmd_delete(int argc, char *argv[])
 	cli_check_topic(argv[optind]);
 	sp = cli_open_spool(spool_opt, 0);
 	cli_check_primary(sp, cli_spool_path(spool_opt));
+	/* a directory with no config is no topic, but delete removes it */
+	if ((r = spool_topic_open(sp, argv[optind], &t)) == 0)
+		spool_topic_close(t);
+	else if (r == -ENOENT && spool_topic_exists(sp, argv[optind]) > 0)
+		force = 1;	/* it has no groups to wait for */
 	if (!force) {
 		/* consumers at work are not cut off by surprise */
 		t = open_topic(sp, argv[optind]);

@@ -4,6 +4,7 @@
  * transactions tables of topic_groups.c and topic_txn.c)
  */
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -65,10 +66,14 @@ cmd_list(int argc, char *argv[])
 		printf("%-24s %10s %12s %14s\n", "TOPIC", "PARTITIONS",
 		    "MESSAGES", "BYTES");
 	for (i = 0; i < n; i++) {
+		/* deleted since the listing, or a directory with no config */
+		if ((r = spool_topic_open(sp, names[i], &t)) == -ENOENT)
+			continue;
+		if (r == 0)
+			cli_own(CLI_TOPIC, t);
 		if (!lflag)
 			printf("%s\n", names[i]);
-		else if (spool_topic_open(sp, names[i], &t) == 0) {
-			cli_own(CLI_TOPIC, t);
+		else if (r == 0) {
 			totals(sp, t, names[i], &msgs, &bytes);
 			printf(json ? "%s{\"topic\":\"%s\",\"partitions\":%"
 			    PRIu32 ",\"messages\":%" PRIu64 ",\"bytes\":%"
@@ -77,8 +82,9 @@ cmd_list(int argc, char *argv[])
 			    names[i], spool_topic_config(t)->partitions, msgs,
 			    bytes);
 			shown++;	/* a topic that did not open gets no comma */
-			(void)cli_close(t);
 		}
+		if (r == 0)
+			(void)cli_close(t);
 	}
 	if (json)
 		printf("]\n");

@@ -43,7 +43,8 @@ prom_family(struct spool *sp, char **names, size_t n, size_t k)
 	    "partition a group has not consumed.", k < 5 ? fam[k] :
 	    "group_lag");
 	for (i = 0; i < n; i++) {
-		t = open_topic(sp, names[i]);
+		if ((t = listed_open(sp, names[i])) == NULL)
+			continue;	/* deleted since */
 		groups = NULL;
 		ng = 1;
 		if (k == 5) {
@@ -98,7 +99,8 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 			uint64_t ns;
 			int64_t due;
 
-			t = open_topic(sp, names[i]);
+			if ((t = listed_open(sp, names[i])) == NULL)
+				continue;
 			if ((r = spool_sched_info(t, &ns, &due)) < 0)
 				cli_die(r, sp, "%s: scheduled", names[i]);
 			if (k == 0)
@@ -114,7 +116,8 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 	    "and not yet committed or aborted.\n# TYPE mq_transactions_open "
 	    "gauge\n");
 	for (i = 0; i < n; i++) {
-		t = open_topic(sp, names[i]);
+		if ((t = listed_open(sp, names[i])) == NULL)
+			continue;
 		printf("mq_transactions_open{topic=" JSTR "} %zu\n", names[i],
 		    open_txns(sp, t, names[i]));
 		(void)cli_close(t);
@@ -122,7 +125,8 @@ stats_prometheus(struct spool *sp, char **names, size_t n)
 	printf("# HELP mq_replica_lag Messages of a partition a replica has "
 	    "not acknowledged.\n# TYPE mq_replica_lag gauge\n");
 	for (i = 0; i < n; i++) {
-		t = open_topic(sp, names[i]);
+		if ((t = listed_open(sp, names[i])) == NULL)
+			continue;
 		replicas(sp, t, names[i], OPT_PROMETHEUS);
 		(void)cli_close(t);
 	}
@@ -136,6 +140,20 @@ out_cleanup(void)
 {
 	if (out_tmp != NULL)
 		(void)unlink(out_tmp);
+}
+
+/*
+ * out_fail - -o FILE cannot be made: a path that leads nowhere is an I/O
+ * error (74, as for stdout), not the missing spool or topic of 66
+ */
+static void
+out_fail(int negerr, const char *file)
+{
+	fflush(stdout);
+	fprintf(stderr, "mq-topic: %s: %s\n", file, strerror(-negerr));
+	if (negerr == -ENOENT || negerr == -ENOTDIR)
+		exit(EX_IOERR);
+	exit(cli_exitcode(negerr));
 }
 
 /*
@@ -153,7 +171,7 @@ out_open(const char *file)
 		cli_die(-ENOMEM, NULL, "%s", file);
 	cli_own(CLI_MEM, tmp);
 	if ((fd = mkstemp(tmp)) == -1)
-		cli_die(-errno, NULL, "%s", file);
+		out_fail(-errno, file);
 	out_tmp = tmp;
 	(void)atexit(out_cleanup);
 	/* as a file made by the shell's > would be, not mkstemp's 0600 */
@@ -228,10 +246,11 @@ stats_groups(struct spool *sp, struct spool_topic *t, const char *name,
 }
 
 /*
- * stats_topic - the i-th topic, name: its rows of the table or its
- * JSON object; what is scheduled in it in *nsched and *due
+ * stats_topic - a topic after i shown: its rows of the table or its
+ * JSON object; what is scheduled in it in *nsched and *due.  0 if it is
+ * no topic (deleted since the listing, or no config) and shows nothing.
  */
-static void
+static int
 stats_topic(struct spool *sp, const char *name, size_t i, int mode,
     uint64_t *nsched, int64_t *due)
 {
@@ -240,7 +259,8 @@ stats_topic(struct spool *sp, const char *name, size_t i, int mode,
 	uint32_t p, np;
 	int r;
 
-	t = open_topic(sp, name);
+	if ((t = listed_open(sp, name)) == NULL)
+		return 0;
 	np = spool_topic_config(t)->partitions;
 	if ((r = spool_sched_info(t, nsched, due)) < 0)
 		cli_die(r, sp, "%s: scheduled", name);
@@ -279,6 +299,7 @@ stats_topic(struct spool *sp, const char *name, size_t i, int mode,
 	if (mode == OPT_JSON)
 		printf("]}");
 	(void)cli_close(t);
+	return 1;
 }
 
 /* stats_mode - stats' options: 0 (the table), OPT_JSON or OPT_PROMETHEUS */
@@ -320,7 +341,7 @@ cmd_stats(int argc, char *argv[])
 	const char *file = NULL;
 	uint64_t *nsched;
 	int64_t *due;
-	size_t n, i, anysched = 0;
+	size_t n, i, anysched = 0, shown = 0;
 	int mode;
 
 	mode = stats_mode(argc, argv, &file);
@@ -344,7 +365,8 @@ cmd_stats(int argc, char *argv[])
 	cli_own(CLI_MEM, nsched);
 	cli_own(CLI_MEM, due);
 	for (i = 0; i < n; i++) {
-		stats_topic(sp, names[i], i, mode, &nsched[i], &due[i]);
+		shown += stats_topic(sp, names[i], shown, mode, &nsched[i],
+		    &due[i]);
 		anysched += nsched[i] > 0;
 	}
 	if (mode == OPT_JSON)

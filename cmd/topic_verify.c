@@ -40,11 +40,29 @@ cmd_verify(int argc, char *argv[])
 			rval = EX_DATAERR;
 			continue;
 		}
+		if (r == -ENOENT && argc == optind) {
+			/* deleted since the listing: nothing to check */
+			if ((s = spool_topic_exists(sp, names[i])) == 0)
+				continue;
+			/* a directory with no config is a finding, too */
+			if (s > 0) {
+				cli_warn("%s: not a topic (no config); "
+				    "mq-topic delete removes it", names[i]);
+				rval = EX_DATAERR;
+				continue;
+			}
+		}
 		if (r < 0)
 			t = open_topic(sp, names[i]);
 		else
 			cli_own(CLI_TOPIC, t);
-		if ((r = spool_topic_verify(t, repair, topic_report, NULL)) < 0)
+		if ((r = spool_topic_verify(t, repair, topic_report, NULL)) < 0 &&
+		    r == -ENOENT && argc == optind &&
+		    spool_topic_exists(sp, names[i]) == 0) {
+			(void)cli_close(t);
+			continue;	/* deleted while we were at it */
+		}
+		if (r < 0)
 			cli_die(r, sp, "%s", names[i]);
 		if ((s = spool_topic_verify_state(t, topic_report, NULL)) < 0)
 			cli_die(s, sp, "%s", names[i]);

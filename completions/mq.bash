@@ -351,23 +351,24 @@ _mq_topic()
 _mq_replicate()
 {
 	local _mq_w _mq_pos _mq_prev cur
-	local argopts="-e -t --rsh --topic --remote-path --timeout"
+	local argopts="-e -s -t --rsh --spool --topic --remote-path --timeout"
 
 	_mq_words
 	_mq_args "$argopts"
 	cur=${_mq_w[-1]}
 	case $_mq_prev in
 	-t|--topic)	_mq_topics; return ;;
+	-s|--spool)	_mq_dirs; return ;;
 	-e|--rsh|--timeout) COMPREPLY=(); return ;;
 	--remote-path)	compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 	esac
 	case $cur in
 	-*)
-		_mq_reply -e -f -h -n -q -t -v --delete --demote --dry-run \
+		_mq_reply -e -f -h -n -q -s -t -v --delete --demote --dry-run \
 		    --follow --help --progress --promote --quiet --read-only \
-		    --remote-path= --rsh= --sender --server --timeout= \
-		    --topic= --verbose --version
+		    --remote-path= --rsh= --sender --server --spool= \
+		    --timeout= --topic= --verbose --version
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return ;;
 	esac

@@ -105,6 +105,7 @@ int	 spool_topic_create(struct spool *, const char *, const struct spool_config 
 int	 spool_topic_delete(struct spool *, const char *);
 int	 spool_topic_list(struct spool *, char ***names, size_t *n);
 int	 spool_topic_open(struct spool *, const char *, struct spool_topic **);
+int	 spool_topic_exists(struct spool *, const char *);
 int	 spool_topic_wait(struct spool *, const char *, int timeout_ms,
 	    struct spool_topic **);
 void	 spool_topic_close(struct spool_topic *);

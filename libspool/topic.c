@@ -339,6 +339,26 @@ spool_topic_open(struct spool *sp, const char *name, struct spool_topic **tp)
 	return 0;
 }
 
+/*
+ * spool_topic_exists - whether topics/name is a directory: 1 for a topic
+ * or for a directory that is none (spool_topic_open says -ENOENT, it has
+ * no config), 0 if nothing of that name is there, -errno
+ */
+int
+spool_topic_exists(struct spool *sp, const char *name)
+{
+	struct stat st;
+	int r;
+
+	if (!spool_topic_name_ok(name))
+		return -EINVAL;
+	if (sp->topicsfd < 0 && (r = spool_topics_dir(sp, 0)) < 0)
+		return r == -ENOENT ? 0 : r;
+	if (fstatat(sp->topicsfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISDIR(st.st_mode);
+}
+
 /* spool_topic_close - release a topic handle */
 void
 spool_topic_close(struct spool_topic *t)

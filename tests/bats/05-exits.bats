@@ -182,7 +182,10 @@ exits_in() {
 	mkdir -p "$BATS_TEST_TMPDIR/junk"
 	echo x >"$BATS_TEST_TMPDIR/junk/file"
 	exits 64 mq-replicate
-	exits 64 mq-replicate "$MQ_SPOOL"
+	exits 64 mq-replicate -s "$MQ_SPOOL" "$MQ_SPOOL" "$BATS_TEST_TMPDIR/r"
+	exits 64 mq-replicate a b c
+	# one operand: the destination of the local spool, here itself
+	exits 69 mq-replicate "$MQ_SPOOL"
 	exits 64 mq-replicate --bogus "$MQ_SPOOL" "$BATS_TEST_TMPDIR/r"
 	exits 69 mq-replicate "$MQ_SPOOL" "$MQ_SPOOL"
 	exits 69 mq-replicate "$MQ_SPOOL" "$BATS_TEST_TMPDIR/junk"

@@ -327,7 +327,7 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	expect_status 0
 	local o
 	expect_contains "[-fnqv]"
-	for o in -e -f -n -q -t -v --delete --demote --progress --promote \
+	for o in -e -f -n -q -s -t -v --delete --demote --progress --promote \
 	    --read-only --remote-path --sender --server --timeout; do
 		[[ $o == -? ]] || expect_contains "$o"
 		grep -q -- "Fl ${o#-}" "$MQ_REPO/man/mq-replicate.1"
@@ -340,7 +340,9 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	[[ $output =~ ^mq-replicate\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 	run --separate-stderr "$R" --bogus a b
 	expect_status 64
-	run "$R" a
+	run "$R" -s "$A" a b
+	expect_status 64
+	run "$R" a b c
 	expect_status 64
 	run "$R" h1:/a h2:/b
 	expect_status 64
@@ -682,4 +684,38 @@ sched_files() {
 	stop_bg "$fp"
 	expect_eq "$(mq-recv -s "$B" -F '%p %o %s\n' t | sort)" \
 	    "$(mq-recv -s "$A" -F '%p %o %s\n' t | sort)" "replica and source"
+}
+
+@test "-s DIR (or MQ_SPOOL, as for the other programs) is the local spool: the source of one operand, the directory of --promote" {
+	mq-send -s "$A" t one
+	run --separate-stderr "$R" -s "$A" "$B"
+	expect_status 0
+	expect_eq "$(mq-recv -s "$B" t)" "one"
+	mq-send -s "$A" t two
+	run --separate-stderr "$R" --spool="$A" "$B"
+	expect_status 0
+	expect_eq "$(mq-recv -s "$B" t | tr '\n' ' ')" "one two "
+	# no -s: $MQ_SPOOL, as mq-send resolves it
+	mq-send t three
+	run --separate-stderr "$R" "$T/c"
+	expect_status 0
+	expect_eq "$(mq-recv -s "$T/c" t)" "three"
+	run --separate-stderr "$R" -s "$A" "$A" "$B"
+	expect_status 64
+	expect_contains "give SRC or -s, not both" stderr
+	run --separate-stderr "$R" -s '' "$B"
+	expect_status 64
+	run --separate-stderr "$R" -s "$A" --promote "$B"
+	expect_status 64
+	run --separate-stderr "$R" -s "$B" --server "$B"
+	expect_status 64
+	run --separate-stderr "$R" -s "$B" --promote
+	expect_status 0
+	expect_contains "epoch 1"
+	run --separate-stderr "$R" -s "$T/c" "$T/d"
+	expect_status 0
+	MQ_SPOOL=$T/d run --separate-stderr "$R" --promote
+	expect_status 0
+	run mq-send -s "$T/d" t four
+	expect_status 0
 }

@@ -191,3 +191,160 @@ render() {
 	expect_contains "mq-replicate: source: $T/nonexist: No such spool"
 	expect_not_contains "remote:"
 }
+
+@test "an empty delimiter, command or header name is refused with 64, naming the option" {
+	mq-send t x
+	local c
+	for c in "mq-recv -D '' t:-D" "mq-send -D '' t y:-D" "mq-send -K '' t y:-K" \
+	    "mq-recv -x '' t:-x" "mq-send -H =v t y:-H" "mq-send --header==v t y:-H" \
+	    "mq-recv --filter =x t:--filter" "mq-recv --filter==x t:--filter"; do
+		eval "run --separate-stderr ${c%:*}"
+		expect_status 64
+		expect_contains "${c##*:} " stderr
+		expect_contains "empty" stderr
+		expect_not_contains ": :" stderr
+	done
+	# an empty key glob is no empty name: it matches the keyless
+	run --separate-stderr mq-recv --filter '' t
+	expect_status 0
+	expect_output "x"
+}
+
+@test "mq-send refuses what makes no sense together: --timeout without --replicas, two record delimiters" {
+	run --separate-stderr mq-send --timeout 5s t x
+	expect_status 64
+	expect_contains "mq-send: --timeout goes with --replicas" stderr
+	local c
+	for c in "-0 -D ," "-D , -0" "--whole -0" "-D , --whole" "--null --delimiter=,"; do
+		run --separate-stderr bash -c "printf 'a,b' | mq-send $c t"
+		expect_status 64
+		expect_contains "mq-send: " stderr
+	done
+	expect_missing "$MQ_SPOOL/topics/t"
+	# one of each still works; -K splits a --whole input
+	printf 'a,b' | mq-send -D , t
+	printf 'k:v' | mq-send --whole -K : t
+	run --separate-stderr mq-recv -F '%k=%s\n' t
+	expect_output $'=a\n=b\nk=v'
+}
+
+@test "mq-topic: a wrong number of operands prints that command's one usage line, exit 64" {
+	local c cmd
+	for c in "create" "delete" "delete a b" "list x" "describe" "config" \
+	    "verify a b" "groups" "reset g" "delete-group g" "gc a b" \
+	    "cancel t" "abort t" "dump" "stats x" "create --bogus t"; do
+		cmd=${c%% *}
+		run --separate-stderr mq-topic $c
+		expect_status 64
+		expect_output ""
+		# getopt's own complaint may come first; then the one line
+		expect_eq "$(grep -c '^usage:' <<<"$stderr")" 1 "usage lines for $c"
+		expect_eq "$(grep -v "^mq-topic: " <<<"$stderr" | wc -l)" 1 "lines for $c"
+		expect_contains "usage: mq-topic $cmd " stderr
+		expect_not_contains "[-s spool]" stderr
+	done
+	run --separate-stderr mq-topic create
+	expect_eq "$stderr" "usage: mq-topic create [-P partitions] [--config key=value]... [--if-not-exists] topic"
+	# --help is still the whole synopsis, on stdout
+	run --separate-stderr mq-topic create --help
+	expect_status 0
+	expect_contains "delete-group group topic"
+}
+
+@test "stats -o into a directory that does not exist is an I/O error (74), not 'no such spool'" {
+	mq-send t x
+	run --separate-stderr mq-topic stats -o "$BATS_TEST_TMPDIR/nodir/x"
+	expect_status 74
+	expect_output ""
+	expect_eq "$stderr" "mq-topic: $BATS_TEST_TMPDIR/nodir/x: No such file or directory"
+	touch "$BATS_TEST_TMPDIR/file"
+	run --separate-stderr mq-topic stats -o "$BATS_TEST_TMPDIR/file/x"
+	expect_status 74
+	expect_eq "$stderr" "mq-topic: $BATS_TEST_TMPDIR/file/x: Not a directory"
+	# a missing spool is still 66
+	run --separate-stderr mq-topic -s "$BATS_TEST_TMPDIR/nospool" stats -o "$BATS_TEST_TMPDIR/y"
+	expect_status 66
+	expect_missing "$BATS_TEST_TMPDIR/y"
+}
+
+@test "a directory under topics/ without a config is no topic: list and stats pass over it, verify reports it, delete removes it" {
+	mq-send a x
+	mq-send z y
+	mkdir "$MQ_SPOOL/topics/junk"
+	run --separate-stderr mq-topic list
+	expect_status 0
+	expect_output $'a\nz'
+	run --separate-stderr mq-topic list -l
+	expect_status 0
+	expect_not_contains junk
+	local m
+	for m in "" --json --prometheus; do
+		run --separate-stderr mq-topic stats $m
+		expect_status 0
+		expect_contains z
+		expect_not_contains junk
+	done
+	run --separate-stderr mq-topic gc
+	expect_status 0
+	# verify names it, checks the others (z after junk is damaged), exits 65
+	local seg
+	seg=$(segments z | head -1)
+	printf 'garbage' >>"$seg"
+	run --separate-stderr mq-topic verify
+	expect_status 65
+	expect_contains "mq-topic: junk: not a topic (no config); mq-topic delete removes it" stderr
+	expect_contains "z"
+	run --separate-stderr mq-topic verify a
+	expect_status 0
+	run --separate-stderr mq-topic delete junk
+	expect_status 0
+	expect_missing "$MQ_SPOOL/topics/junk"
+	run --separate-stderr mq-topic delete junk
+	expect_status 66
+	mq-topic verify --repair >/dev/null
+	run --separate-stderr mq-topic verify
+	expect_status 0
+}
+
+@test "an empty MQ_SPOOL is unset and a relative XDG_STATE_HOME ignored, as the pages say" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	local p
+	for p in mq-send.1 mq-recv.1 mq-topic.1 mq-replicate.1 mq.7; do
+		render "$p" | tr -s ' \t\n' ' ' | grep -q 'empty, it counts as unset' ||
+			{ echo "$p: empty MQ_SPOOL not described" >&2; false; }
+		render "$p" | tr -s ' \t\n' ' ' | grep -q 'relative .*ignored' ||
+			{ echo "$p: relative XDG_STATE_HOME not described" >&2; false; }
+	done
+	MQ_SPOOL= mq-send t x
+	MQ_SPOOL= XDG_STATE_HOME=rel mq-send t y
+	expect_eq "$(MQ_SPOOL= mq-recv t | tr '\n' ' ')" "x y " "default spool"
+	expect_missing rel
+}
+
+@test "closed pipes: mq-send --print-offsets dies of SIGPIPE keeping what it stored; mq-recv -x exits 75" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	render mq-send.1 | tr -s ' \t\n' ' ' | grep -q 'what it had stored stays stored' ||
+		{ echo "mq-send(1) says nothing of a closed pipe" >&2; false; }
+	render mq-recv.1 | tr -s ' \t\n' ' ' | grep -q 'stops with exit 75 as for any command that fails' ||
+		{ echo "mq-recv(1) says nothing of -x and a closed pipe" >&2; false; }
+	run bash -c 'seq 200000 | mq-send --print-offsets t | head -1; echo "${PIPESTATUS[1]}"'
+	expect_output $'0 0\n141'
+	(($(mq-recv t | wc -l) >= 1))
+	seq 50 | mq-send u
+	run --separate-stderr bash -c 'mq-recv -g g -x "echo \$MQ_OFFSET" u | head -1; echo "${PIPESTATUS[0]}"'
+	expect_output $'0\n75'
+	expect_contains "exit 141 after 4 attempts" stderr
+}
+
+@test "mq-recv -x --dead-letter: a command failing on mq-recv's closed stdout is no dead letter" {
+	seq 50 | mq-send u
+	run --separate-stderr bash -c 'mq-recv -g g --dead-letter dl -x "echo \$MQ_OFFSET" u | head -1; echo "${PIPESTATUS[0]}"'
+	expect_output $'0\n75'
+	expect_contains "stdout closed; stopping, not committed" stderr
+	expect_not_contains "to dl" stderr
+	expect_missing "$MQ_SPOOL/topics/dl"
+	# a command that fails on its own still goes there
+	run --separate-stderr mq-recv -g h --retries 0 --dead-letter dl -c 1 -x "exit 3" u
+	expect_status 0
+	expect_eq "$(mq-recv -c 1 dl)" "1"
+}
