@@ -35,7 +35,7 @@ CLI  = $(CLICORE) jobs.o progress.o
 mq-send_OBJ      = mq-send.o json_fast.o json_in.o send_input.o send_opts.o \
                    send_txn.o send_write.o
 mq-send_LIBS     = -ljansson
-mq-recv_OBJ      = mq-recv.o recv_exec.o recv_loop.o recv_opts.o recv_out.o
+mq-recv_OBJ      = mq-recv.o recv_exec.o recv_loop.o recv_opts.o recv_out.o recv_src.o
 mq-topic_OBJ     = mq-topic.o topic_admin.o topic_describe.o topic_groups.o \
                    topic_stats.o topic_txn.o topic_verify.o
 mq-replicate_OBJ = mq-replicate.o replicate_opts.o

@@ -1,8 +1,8 @@
 /*
  * recv.h - what the files of mq-recv share: the options as parsed
  * (recv_opts.c), the output buffer (recv_out.c), the source of messages
- * and the loop (recv_loop.c), and -x's settling of finished commands
- * (recv_exec.c).  Nothing here is used outside mq-recv.
+ * (recv_src.c), the loop (recv_loop.c), and -x's settling of finished
+ * commands (recv_exec.c).  Nothing here is used outside mq-recv.
  */
 
 #ifndef RECV_H
@@ -49,17 +49,25 @@ void	 out_free(void);
 void	 flush(void);
 void	 print_msg(const struct recv_opts *, const struct spool_msg *);
 
-/* recv_loop.c: the source of messages, and the loop over them */
+/* recv_src.c: the source of messages, and what every file shares */
 extern struct spool *recv_sp;
 extern const char *recv_topic;
+extern struct spool_reader *recv_rd;
+extern struct spool_consumer *recv_cons;	/* -g */
 extern volatile sig_atomic_t recv_stop;	/* SIGINT, SIGTERM */
 extern int rval;
-int	 recv_open(struct recv_opts *, struct spool_topic **);
-int	 recv_loop(struct recv_opts *, struct spool_topic *);
-void	 recv_close(struct recv_opts *, struct spool_topic *);
+void	 src_warn(void *, const char *);
+int	 src_next(struct spool_msg *);
+int	 src_wait(int ms);
+int	 src_done(void);
 void	 src_pause(uint32_t part, int on);
 void	 ack(uint32_t part, uint64_t off, int now);
 void	 commit(void);
+
+/* recv_loop.c: opening the source, and the loop over it */
+int	 recv_open(struct recv_opts *, struct spool_topic **);
+int	 recv_loop(struct recv_opts *, struct spool_topic *);
+void	 recv_close(struct recv_opts *, struct spool_topic *);
 
 /* recv_exec.c: -x, what becomes of a message whose command is done */
 void	 exec_setup(const char *dead_letter_topic);

@@ -18,75 +18,6 @@
 
 #include "recv.h"
 
-volatile sig_atomic_t recv_stop;
-int rval = EX_OK;
-
-static void
-warn_cb(void *arg, const char *msg)
-{
-	(void)arg;
-	cli_warn("%s", msg);
-}
-
-/*
- * The source of messages: a plain reader, or a consumer group member.
- * These wrappers keep the loop the same for both.
- */
-static struct spool_reader *rd;
-static struct spool_consumer *cons;
-struct spool *recv_sp;
-const char *recv_topic;
-
-static int
-src_next(struct spool_msg *m)
-{
-	return cons ? spool_consumer_next(cons, m) : spool_reader_next(rd, m);
-}
-
-static int
-src_wait(int ms)
-{
-	return cons ? spool_consumer_wait(cons, ms) : spool_reader_wait(rd, ms);
-}
-
-static int
-src_done(void)
-{
-	return cons ? spool_consumer_done(cons) : spool_reader_done(rd);
-}
-
-void
-src_pause(uint32_t part, int on)
-{
-	if (cons)
-		(void)spool_consumer_pause(cons, part, on);
-	else
-		(void)spool_reader_pause(rd, part, on);
-}
-
-/* ack - part is consumed up to off; with -x it is committed at once */
-void
-ack(uint32_t part, uint64_t off, int now)
-{
-	int r;
-
-	if (cons == NULL)
-		return;
-	if ((r = spool_consumer_ack(cons, part, off)) < 0 ||
-	    (now && (r = spool_consumer_commit(cons)) < 0))
-		cli_die(r, recv_sp, "%s: commit", recv_topic);
-}
-
-/* commit - commit what was acked (with -g) */
-void
-commit(void)
-{
-	int r;
-
-	if (cons != NULL && (r = spool_consumer_commit(cons)) < 0)
-		cli_die(r, recv_sp, "%s: commit", recv_topic);
-}
-
 /* glob_match - fnmatch on bytes that may hold no NUL */
 static int
 glob_match(const char *glob, const void *s, size_t n)
@@ -226,13 +157,13 @@ recv_open(struct recv_opts *o, struct spool_topic **tp)
 		co.follow = o->follow;
 		co.skip_damage = o->skip;
 		co.release = hand_over;
-		co.warn = warn_cb;
-		r = spool_consumer_open(t, &co, &cons);
+		co.warn = src_warn;
+		r = spool_consumer_open(t, &co, &recv_cons);
 	} else {
 		o->ro.follow = o->follow;
 		o->ro.skip_damage = o->skip;
-		o->ro.warn = warn_cb;
-		r = spool_reader_open(t, &o->ro, &rd);
+		o->ro.warn = src_warn;
+		r = spool_reader_open(t, &o->ro, &recv_rd);
 	}
 	if (r < 0) {
 		if (r == -ENOENT && o->ro.partition >= 0 && o->group == NULL)
@@ -242,8 +173,8 @@ recv_open(struct recv_opts *o, struct spool_topic **tp)
 			    spool_topic_config(t)->partitions - 1);
 		cli_die(r, recv_sp, "%s", recv_topic);
 	}
-	cli_own(CLI_CONSUMER, cons);
-	cli_own(CLI_READER, rd);
+	cli_own(CLI_CONSUMER, recv_cons);
+	cli_own(CLI_READER, recv_rd);
 	*tp = t;
 	return 0;
 }
@@ -382,10 +313,10 @@ recv_close(struct recv_opts *o, struct spool_topic *t)
 	int r;
 
 	/* the group's place is durable before we say we are done */
-	if (cons != NULL && (r = spool_consumer_sync(cons)) < 0)
+	if (recv_cons != NULL && (r = spool_consumer_sync(recv_cons)) < 0)
 		cli_die(r, recv_sp, "%s: group %s", recv_topic, o->group);
-	(void)cli_close(cons);
-	(void)cli_close(rd);
+	(void)cli_close(recv_cons);
+	(void)cli_close(recv_rd);
 	(void)cli_close(t);
 	(void)cli_close(recv_sp);
 }
