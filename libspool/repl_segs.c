@@ -37,10 +37,10 @@
 #include "repl.h"
 
 /*
- * flush - one DATA frame of bytes from..to of segment fd, read into buf
+ * send_bytes - one DATA frame of bytes from..to of segment fd, read into buf
  */
 static int
-flush(struct sess *s, int fd, off_t from, off_t to, unsigned char *buf,
+send_bytes(struct sess *s, int fd, off_t from, off_t to, unsigned char *buf,
     uint64_t *sent)
 {
 	size_t n = (size_t)(to - from);
@@ -80,7 +80,7 @@ send_data(struct sess *s, struct spool_io *io, int fd, uint64_t base,
 			continue;	/* checked before: not ours */
 		end = c.pos + SPOOL_HDR_SIZE + (off_t)c.h.body_len;
 		if (end - start > (off_t)*cap && c.pos > start) {
-			r = flush(s, fd, start, c.pos, *buf, sent);
+			r = send_bytes(s, fd, start, c.pos, *buf, sent);
 			start = c.pos;
 		}
 		if (r == 0 && end - start > (off_t)*cap) {
@@ -96,7 +96,7 @@ send_data(struct sess *s, struct spool_io *io, int fd, uint64_t base,
 	if (r == 0 && k != SPOOL_CUR_DONE)
 		r = k < 0 && k != -EPROTO ? k : -EIO;	/* changed since */
 	if (r == 0 && start < size)
-		r = flush(s, fd, start, size, *buf, sent);
+		r = send_bytes(s, fd, start, size, *buf, sent);
 	return r;
 }
 
