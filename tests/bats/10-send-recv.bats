@@ -1096,16 +1096,20 @@ sys.stdout.buffer.write(line * 1000000)' >"$T/in"
 	expect_eq "$(tail -n 1 "$T/offsets")" "0 2999" "last offset"
 }
 
-@test "a small append with no sync linked is a pwrite(2) on either engine (a line's latency)" {
+@test "every append is a pwrite(2) on either engine, its sync an fdatasync(2)" {
 	need_strace
 	MQ_IO=uring "$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null || skip "io_uring is not allowed here"
 	MQ_IO=uring strace -f -qq -o "$T/trace" -e trace=pwrite64 \
 	    "$MQ_BINDIR/mq-send" --no-sync t hello
 	grep -q 'pwrite64(.*"mqB1' "$T/trace" || { cat "$T/trace" >&2; false; }
-	# a large batch still goes through the ring: no pwrite64 of it
+	# so is a large one, with its sync or not (io.c says why)
 	head -c 200000 /dev/zero | tr '\0' a | MQ_IO=uring strace -f -qq \
 	    -o "$T/trace2" -e trace=pwrite64 "$MQ_BINDIR/mq-send" --no-sync t
-	! grep -q 'pwrite64(.*"mqB1' "$T/trace2" || { cat "$T/trace2" >&2; false; }
+	grep -q 'pwrite64(.*"mqB1' "$T/trace2" || { cat "$T/trace2" >&2; false; }
+	head -c 200000 /dev/zero | tr '\0' b | MQ_IO=uring strace -f -qq \
+	    -o "$T/trace3" -e trace=pwrite64,fdatasync "$MQ_BINDIR/mq-send" t
+	grep -q 'pwrite64(.*"mqB1' "$T/trace3" || { cat "$T/trace3" >&2; false; }
+	grep -q 'fdatasync(' "$T/trace3" || { cat "$T/trace3" >&2; false; }
 	run mq-recv -F '%S\n' t
-	expect_output $'5\n200000'
+	expect_output $'5\n200000\n200000'
 }

@@ -98,13 +98,37 @@ sys.exit(0 if r == -1 and ctypes.get_errno() == errno.EPERM else 1)'
 	expect_output $'a\nb'
 }
 
-@test "by default mq-send uses io_uring when the kernel allows it" {
+@test "by default a bulk durable mq-send uses io_uring when the kernel allows it" {
 	need_strace
-	run strace -f -qq -e signal=none -e trace=io_uring_setup -o "$T/trace" mq-send t m </dev/null
+	seq 200000 > "$T/in"
+	run strace -f -qq -e signal=none -e trace=io_uring_setup -o "$T/trace" mq-send t < "$T/in"
 	expect_status 0
 	grep -q 'io_uring_setup(' "$T/trace" || { cat "$T/trace" >&2; false; }
 	grep -v 'io_uring_setup(.*= -1' "$T/trace" | grep -q 'io_uring_setup(' ||
 		{ echo "io_uring_setup failed:" >&2; cat "$T/trace" >&2; false; }
+}
+
+@test "left to choose, writes with no sync are pwrite(2) at any size, and a one-shot durable send sets up no ring" {
+	need_strace
+	"$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null
+	MQ_IO=uring "$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null || skip "io_uring is not allowed here"
+	# a buffered write through the ring goes to a kernel worker thread
+	# and the writer waits for it: pwrite(2) is the same copy, sooner
+	# (io.c).  Old builds wrote large batches through the ring.
+	seq 200000 > "$T/in"
+	run strace -f -qq -e signal=none -e trace=pwrite64 -o "$T/trace" mq-send --no-sync t < "$T/in"
+	expect_status 0
+	run grep -Ec 'pwrite64\(.*, [0-9]{5,}, [0-9]+\) += [0-9]{5,}$' "$T/trace"
+	(( output > 0 )) || { cat "$T/trace" >&2; false; }
+	# one small message with its sync: pwrite and fdatasync, no ring
+	run strace -f -qq -e signal=none -e trace=io_uring_setup,pwrite64,fdatasync -o "$T/trace2" mq-send t m </dev/null
+	expect_status 0
+	run grep -c 'io_uring_setup(' "$T/trace2"
+	expect_output "0"
+	grep -q '^[0-9]* *fdatasync(' "$T/trace2" || { cat "$T/trace2" >&2; false; }
+	run mq-recv t
+	expect_status 0
+	[[ ${lines[-1]} == m ]]
 }
 
 @test "left to choose, a one-shot --no-sync send and a one-shot read set up no ring they would not use; -v still names io_uring" {
