@@ -58,6 +58,8 @@ void	 print_stored(void *, uint32_t part, uint64_t off);
 void	 acks(void);
 void	 add(struct spool *, struct spool_writer *, const char *topic,
 	    struct spool_msg *);
+void	 add_recs(struct spool *, struct spool_writer *, const char *topic,
+	    const struct spool_msg *base, const struct spool_rec *, size_t n);
 void	 send_open(struct send_opts *, struct spool **, struct spool_topic **,
 	    struct spool_writer **);
 int	 send_id(struct send_opts *, struct spool *, struct spool_topic *,

@@ -160,18 +160,24 @@ record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 	return 1;
 }
 
-/* send_stdin - the records of stdin, until its end */
+#define BULK	512	/* plain records handed to the writer in one call */
+
+/*
+ * send_stdin - the records of stdin, until its end; plain ones (no -J,
+ * no -K) go to the writer a buffer's worth at a time
+ */
 void
 send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
     struct spool_writer *w, const struct spool_msg *base, int closed)
 {
 	struct spool_input *in;
 	struct pace pc = { 0, 0, 0 };
+	struct spool_rec v[BULK];
 	const void *rec;
-	size_t len;
+	size_t len, k;
 	unsigned long long lineno = 0;
-	unsigned count = 0;
-	int r;
+	unsigned count = 0, prev;
+	int r, bulk = !o->json && o->kdelim == NULL;
 
 	if (closed & 1 << STDIN_FILENO)
 		cli_fail(-ENOENT, "stdin: Bad file descriptor (closed)");
@@ -197,14 +203,24 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 			cli_die(r, sp, "stdin");
 		if (r == 0)
 			break;
-		if (!record(o, sp, w, base, rec, len, ++lineno))
+		if (bulk) {
+			/* this record and those read with it, in one call */
+			v[0].p = rec;
+			v[0].len = len;
+			k = 1 + spool_input_more(in, v + 1, BULK - 1);
+			add_recs(sp, w, o->topic, base, v, k);
+		} else if (record(o, sp, w, base, rec, len, ++lineno))
+			k = 1;
+		else
 			continue;
 		pc.unflushed = 1;
 		/* the clock is read every 1024 messages, not every one */
-		if ((++count & 1023) == 0)
-			progress_tick(nstored, bstored);
-		if (o->wo.sync && (count & 1023) == 0 &&
-		    spool_now_ms() - pc.last >= o->interval) {
+		prev = count;
+		count += k;
+		if (count >> 10 == prev >> 10)
+			continue;
+		progress_tick(nstored, bstored);
+		if (o->wo.sync && spool_now_ms() - pc.last >= o->interval) {
 			if ((r = spool_writer_sync(w)) < 0)
 				cli_die(r, sp, "%s", o->topic);
 			pc.unflushed = pc.unsynced = 0;

@@ -95,21 +95,11 @@ acks(void)
 /* -v: what this send stored */
 unsigned long long nstored, bstored;
 
-/* add - hand one message to the writer, or die saying why not */
-void
-add(struct spool *sp, struct spool_writer *w, const char *topic,
-    struct spool_msg *m)
+/* refused - the writer refused m with r: say why and die */
+static void
+refused(struct spool *sp, struct spool_writer *w, const char *topic,
+    const struct spool_msg *m, int r)
 {
-	int r;
-
-	/* stored by an attempt at this send that was cut short */
-	if (dedup != NULL && spool_dedup_stored(dedup, m))
-		return;
-	if ((r = spool_writer_add(w, m)) == 0) {
-		nstored++;
-		bstored += m->len;
-		return;
-	}
 	if (r == -EMSGSIZE) {
 		/* what came before stays stored; nothing after it is */
 		(void)cli_close(w);
@@ -121,6 +111,53 @@ add(struct spool *sp, struct spool_writer *w, const char *topic,
 		cli_fail(r, "%s: message refused: %s", topic, spool_errmsg(sp));
 	}
 	cli_die(r, sp, "%s", topic);
+}
+
+/* add - hand one message to the writer, or die saying why not */
+void
+add(struct spool *sp, struct spool_writer *w, const char *topic,
+    struct spool_msg *m)
+{
+	int r;
+
+	/* stored by an attempt at this send that was cut short */
+	if (dedup != NULL && spool_dedup_stored(dedup, m))
+		return;
+	if ((r = spool_writer_add(w, m)) < 0)
+		refused(sp, w, topic, m, r);
+	nstored++;
+	bstored += m->len;
+}
+
+/*
+ * add_recs - add of each of v[0..n) as the payload of base, in one call
+ * to the writer when no earlier try of this send is to be skipped
+ */
+void
+add_recs(struct spool *sp, struct spool_writer *w, const char *topic,
+    const struct spool_msg *base, const struct spool_rec *v, size_t n)
+{
+	struct spool_msg m = *base;
+	size_t i, k;
+	int r;
+
+	if (dedup != NULL) {
+		for (i = 0; i < n; i++) {
+			m.payload = v[i].p;
+			m.len = v[i].len;
+			add(sp, w, topic, &m);
+		}
+		return;
+	}
+	r = spool_writer_add_recs(w, base, v, n, &k);
+	nstored += k;
+	for (i = 0; i < k; i++)
+		bstored += v[i].len;
+	if (r < 0) {
+		m.payload = v[k].p;
+		m.len = v[k].len;
+		refused(sp, w, topic, &m, r);
+	}
 }
 
 /*

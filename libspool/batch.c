@@ -185,6 +185,53 @@ spool_batch_add(struct spool_batch *b, const struct spool_msg *m, int64_t ts)
 	return 0;
 }
 
+/*
+ * spool_batch_add_recs - spool_batch_add of v[0..n) as records with no
+ * key, ID or headers, all with time ts (the same bytes), while each is
+ * at most max bytes and the body is under full bytes: how many were
+ * added, or -errno.  The bulk path (writer.c): one call for a run of
+ * lines, the time's encoding worked out once.
+ */
+ssize_t
+spool_batch_add_recs(struct spool_batch *b, const struct spool_rec *v,
+    size_t n, int64_t ts, size_t max, size_t full)
+{
+	unsigned char tsv[VARINT_MAX], *p;
+	size_t i, len, body, tl;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if (b->count == 0)
+		b->base_ts = b->max_ts = ts;
+	if (ts > b->max_ts)
+		b->max_ts = ts;
+	tl = put_varint(tsv, zigzag(ts - b->base_ts));
+	for (i = 0; i < n; i++) {
+		len = v[i].len;
+		if (len > max || b->len - SPOOL_HDR_SIZE >= full)
+			break;
+		body = 1 + tl + 1 + len;	/* attrs, time, no headers */
+		if (b->len + VARINT_MAX + body > b->cap &&
+		    (r = grow(&b->buf, &b->cap, b->len + VARINT_MAX + body)) < 0)
+			return r;
+		p = b->buf + b->len;
+		p += put_varint(p, body);
+		*p++ = 0;
+		if (tl == 1)		/* mostly: no call to memcpy */
+			*p++ = tsv[0];
+		else {
+			memcpy(p, tsv, tl);
+			p += tl;
+		}
+		*p++ = 0;
+		memcpy(p, v[i].p, len);
+		b->len = p + len - b->buf;
+	}
+	b->count += i;
+	return i;
+}
+
 /* spool_bhdr_pack - write a header's fields, leaving hdr_crc to stamp */
 void
 spool_bhdr_pack(unsigned char *p, const struct spool_bhdr *h)

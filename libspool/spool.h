@@ -62,6 +62,12 @@ struct spool_msg {
 	size_t		 idlen;
 };
 
+/* one record of a stream, in place (spool_input_more) */
+struct spool_rec {
+	const void	*p;
+	size_t		 len;
+};
+
 /* topic configuration; spool_config_default() fills the defaults */
 struct spool_config {
 	uint32_t	 partitions;
@@ -152,6 +158,8 @@ struct spool_writer_opts {
 int	 spool_writer_open(struct spool_topic *, const struct spool_writer_opts *,
 	    struct spool_writer **);
 int	 spool_writer_add(struct spool_writer *, const struct spool_msg *);
+int	 spool_writer_add_recs(struct spool_writer *, const struct spool_msg *base,
+	    const struct spool_rec *, size_t n, size_t *added);
 int	 spool_writer_flush(struct spool_writer *);
 int	 spool_writer_sync(struct spool_writer *);
 int	 spool_writer_close(struct spool_writer *);
@@ -288,6 +296,7 @@ int	 spool_input_open(struct spool *, int fd, const void *delim, size_t dlen,
 	    size_t max, struct spool_input **);
 int	 spool_input_next(struct spool_input *, const void **rec, size_t *len,
 	    int timeout_ms);
+size_t	 spool_input_more(struct spool_input *, struct spool_rec *, size_t max);
 void	 spool_input_close(struct spool_input *);
 
 /* json.c: a message as one JSON line (mq-recv -J) */

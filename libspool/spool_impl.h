@@ -106,6 +106,8 @@ void	 spool_batch_free(struct spool_batch *);
 void	 spool_batch_reset(struct spool_batch *);
 size_t	 spool_batch_recsize(const struct spool_msg *);
 int	 spool_batch_add(struct spool_batch *, const struct spool_msg *, int64_t ts);
+ssize_t	 spool_batch_add_recs(struct spool_batch *, const struct spool_rec *,
+	    size_t n, int64_t ts, size_t max, size_t full);
 int	 spool_batch_seal(struct spool_batch *, int codec, int level,
 	    const unsigned char **out, size_t *outlen);
 void	 spool_batch_stamp(unsigned char *hdr, uint64_t base_offset);

@@ -201,13 +201,9 @@ spool_writer_flush(struct spool_writer *w)
 	return 0;
 }
 
-/*
- * spool_writer_add - queue one message; it is appended when its batch
- * fills or at the next flush.  -EMSGSIZE: larger than max.message.bytes;
- * -EBADMSG: no key, in a compacted topic.
- */
-int
-spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
+/* add - spool_writer_add's work, without the sticky error's check */
+static int
+add(struct spool_writer *w, const struct spool_msg *m)
 {
 	struct wpart *p;
 	uint32_t n;
@@ -215,8 +211,6 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 	int64_t ts;
 	int r;
 
-	if (w->err)
-		return w->err;
 	if ((int64_t)m->len > w->t->cfg.max_message_bytes)
 		return -EMSGSIZE;
 	/* compaction keeps the newest message of each key: no key, no place */
@@ -260,6 +254,94 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 	if (w->pending >= PENDING_MAX && (r = spool_writer_flush(w)) < 0)
 		return r;
 	return 0;
+}
+
+/*
+ * spool_writer_add - queue one message; it is appended when its batch
+ * fills or at the next flush.  -EMSGSIZE: larger than max.message.bytes;
+ * -EBADMSG: no key, in a compacted topic.
+ */
+int
+spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
+{
+	if (w->err)
+		return w->err;
+	return add(w, m);
+}
+
+/*
+ * add_run - add v[0..n) to partition n's batch as plain records, whole
+ * runs at a time: how many were added (fewer: the next is too large),
+ * or -errno
+ */
+static ssize_t
+add_run(struct spool_writer *w, uint32_t n, const struct spool_rec *v,
+    size_t nv)
+{
+	struct wpart *p = &w->parts[n];
+	size_t i = 0, before, max = w->t->cfg.max_message_bytes;
+	ssize_t k;
+	int r;
+
+	w->now = spool_now_ms();	/* once a run, as add does every 256 */
+	w->last = (int)n;
+	while (i < nv) {
+		before = p->b.len;
+		k = spool_batch_add_recs(&p->b, v + i, nv - i, w->now, max,
+		    BATCH_TARGET);
+		if (k < 0)
+			return w->err = k;
+		i += k;
+		w->pending += p->b.len - before;
+		if (p->b.len - SPOOL_HDR_SIZE >= BATCH_TARGET &&
+		    (r = flush_part(w, n)) < 0)
+			return w->err = r;
+		if (w->pending >= PENDING_MAX && (r = spool_writer_flush(w)) < 0)
+			return r;
+		if (k == 0 && i < nv)
+			break;	/* v[i] is over max.message.bytes */
+	}
+	return i;
+}
+
+/*
+ * spool_writer_add_recs - spool_writer_add of n messages, each base with
+ * v[i] as its payload, in one call: the bulk path.  0 with *added = n,
+ * or the error of message v[*added] (those before it are added).
+ * Messages that all go to one partition with nothing but a payload and
+ * the writer's clock are encoded a run at a time.
+ */
+int
+spool_writer_add_recs(struct spool_writer *w, const struct spool_msg *base,
+    const struct spool_rec *v, size_t n, size_t *added)
+{
+	struct spool_msg m = *base;
+	ssize_t k;
+	size_t i;
+	int r = 0;
+
+	*added = 0;
+	if (w->err)
+		return w->err;
+	if (base->key == NULL && base->id == NULL && base->nheaders == 0 &&
+	    base->ts == 0 && !base->ts_given && w->o.stored == NULL &&
+	    w->t->cfg.compact == SPOOL_CLEANUP_DELETE &&
+	    (w->nparts == 1 || w->o.partition >= 0)) {
+		k = add_run(w, w->o.partition >= 0 ? (uint32_t)w->o.partition :
+		    0, v, n);
+		if (k < 0)
+			return k;
+		*added = k;
+		return (size_t)k < n ? -EMSGSIZE : 0;
+	}
+	for (i = 0; i < n; i++) {
+		m.payload = v[i].p;
+		m.len = v[i].len;
+		if ((r = add(w, &m)) < 0)
+			break;
+	}
+	*added = i;
+	return r;
 }
 
 /* spool_writer_sync - flush, then make everything written durable */

@@ -380,6 +380,42 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	expect_eq "${lines[0]}" 1000 "size"
 }
 
+@test "the bulk path: a read's lines in one call keep every byte, the limit, the clock, -p and -k" {
+	run mq-topic create -P 2 --config max.message.bytes=1000 t
+	expect_status 0
+	# 3,000 lines of 0 to 1,000 bytes, empty ones and ones at the limit
+	awk 'BEGIN { for (i = 0; i < 3000; i++) {
+		n = (i * 337) % 1001; if (i % 100 == 7) n = 1000
+		s = ""; while (length(s) < n) s = s sprintf("%09d.", i)
+		print substr(s, 1, n) } }' > "$T/in"
+	local t0 t1
+	t0=$(date +%s%3N)
+	run mq-send -p 1 t < "$T/in"
+	expect_status 0
+	t1=$(date +%s%3N)
+	mq-recv -p 1 t | cmp - "$T/in"
+	run mq-recv -p 0 -c 1 -u end t
+	expect_status 0
+	expect_output ""
+	# every message has the time of its send
+	mq-recv -p 1 -F '%T\n' t | awk -v a="$t0" -v b="$t1" \
+	    '$1 < a || $1 > b { bad++ } END { exit bad > 0 }'
+	# with a key (-k), the general encoder in the same call
+	run mq-send -k K t < "$T/in"
+	expect_status 0
+	run mq-recv -F '%K %k\n' t
+	expect_status 0
+	[[ $(grep -c '^1 K$' <<<"$output") == 3000 ]] || { echo "$output" | sort | uniq -c >&2; false; }
+	# one byte over the limit in the middle of a read: what came before
+	# is stored, nothing after
+	{ head -n 1500 "$T/in"; printf 'o%.0s' {1..1001}; echo; tail -n 1500 "$T/in"; } > "$T/in2"
+	run mq-topic create -P 2 --config max.message.bytes=1000 u
+	expect_status 0
+	run mq-send -p 0 u < "$T/in2"
+	expect_status 65
+	mq-recv -p 0 u | cmp - <(head -n 1500 "$T/in")
+}
+
 @test "max.message.bytes with --whole and -0" {
 	run mq-topic create --config max.message.bytes=1000 t
 	expect_status 0
