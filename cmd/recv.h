@@ -48,6 +48,7 @@ void	 out_init(void);
 void	 out_free(void);
 void	 flush(void);
 void	 print_msg(const struct recv_opts *, const struct spool_msg *);
+long long print_run(const struct recv_opts *, long long max);
 
 /* recv_src.c: the source of messages, and what every file shares */
 extern struct spool *recv_sp;

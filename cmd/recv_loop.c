@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -251,8 +252,11 @@ recv_loop(struct recv_opts *o, struct spool_topic *t)
 	struct job *j;
 	long long got = 0;
 	int64_t last;
-	int r;
+	int r, plain;
 
+	/* payloads alone, from a reader: whole batches at a time */
+	plain = !o->json && o->fmt == NULL && o->xcmd == NULL &&
+	    o->nfilters == 0 && o->rate_ns == 0 && recv_cons == NULL;
 	last = spool_now_ms();
 	while (!recv_stop && got != o->count) {
 		if (o->xcmd != NULL) {
@@ -302,6 +306,9 @@ recv_loop(struct recv_opts *o, struct spool_topic *t)
 		}
 		print_msg(o, &m);
 		ack(m.partition, m.offset, 0);
+		if (plain)
+			got += print_run(o, o->count < 0 ? LLONG_MAX :
+			    o->count - got);
 	}
 	return 0;
 }

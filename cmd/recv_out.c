@@ -171,6 +171,30 @@ out_free(void)
 	free(jbuf);
 }
 
+/*
+ * print_run - after print_msg of a payload-and-delimiter message from
+ * a reader, the rest of its batch copied by the reader straight into
+ * the buffer, at most max messages: how many
+ */
+long long
+print_run(const struct recv_opts *o, long long max)
+{
+	long long got = 0;
+	size_t n;
+
+	while (max > got) {
+		/* room for any message it copies (under BIGMSG) */
+		if (OBUF - olen < BIGMSG + o->dlen)
+			flush();
+		olen += spool_reader_copy(recv_rd, obuf + olen, OBUF - olen,
+		    o->delim, o->dlen, BIGMSG, max - got, &n);
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
 /* print_msg - queue one message as -J, -F or the payload and delimiter say */
 void
 print_msg(const struct recv_opts *o, const struct spool_msg *m)

@@ -261,6 +261,80 @@ spool_body_next(struct spool_body *b, struct spool_msg *m)
 	return 1;
 }
 
+/*
+ * spool_body_copy - spool_body_next for a plain reader, many records at
+ * a time: the payloads of the next records, each followed by delim,
+ * into out (at most cap bytes), at most max of them, while a record's
+ * offset is below until, its time below until_ts, its payload shorter
+ * than big and it has no headers; records below from are passed over.
+ * It stops before a record it does not take, and spool_body_next then
+ * says what that one is (damage, a newer format, beyond the range, too
+ * large for out).  Returns the bytes written; *n records, the last *last.
+ */
+size_t
+spool_body_copy(struct spool_body *b, unsigned char *out, size_t cap,
+    const unsigned char *delim, size_t dlen, size_t max,
+    const struct spool_body_range *rg, size_t *n, uint64_t *last)
+{
+	/* locals, so that the copies into out need not reload them */
+	const unsigned char *p, *end, *bp = b->p, *be = b->end;
+	unsigned char *o = out, *oe = out + cap, d0 = *delim;
+	uint64_t len, v, off = b->offset, from = rg->from, until = rg->until;
+	int64_t ts, base_ts = b->base_ts, until_ts = rg->until_ts;
+	uint32_t left = b->left;
+	size_t k = 0, big = rg->big;
+	unsigned attrs;
+
+	while (left > 0 && k < max) {
+		p = bp;
+		if (!get_varint(&p, be, &len) || len > (uint64_t)(be - p) ||
+		    len < 3)
+			break;
+		end = p + len;
+		attrs = *p++;
+		if ((attrs & ~(unsigned)SPOOL_REC_KNOWN) || !get_varint(&p, end, &v))
+			break;
+		ts = (int64_t)((uint64_t)base_ts + (uint64_t)unzigzag(v));
+		if ((attrs & SPOOL_REC_KEY) && (!get_varint(&p, end, &v) ||
+		    v > (uint64_t)(end - p) || (p += v, 0)))
+			break;
+		if ((attrs & SPOOL_REC_ID) && (!get_varint(&p, end, &v) ||
+		    v > (uint64_t)(end - p) || (p += v, 0)))
+			break;
+		/* headers (or damage) are spool_body_next's */
+		if (p >= end || *p++ != 0)
+			break;
+		if (off >= until || ts >= until_ts)
+			break;
+		len = end - p;
+		if (len >= big)
+			break;
+		if (off >= from) {
+			if ((uint64_t)(oe - o) < len + dlen)
+				break;
+			memcpy(o, p, len);
+			o += len;
+			if (dlen == 1)
+				*o++ = d0;
+			else {
+				memcpy(o, delim, dlen);
+				o += dlen;
+			}
+			k++;
+		}
+		off++;
+		left--;
+		bp = end;
+	}
+	if (k > 0)
+		*last = off - 1;
+	b->offset = off;
+	b->left = left;
+	b->p = bp;
+	*n = k;
+	return o - out;
+}
+
 /* spool_body_free - release a decoder's buffers */
 void
 spool_body_free(struct spool_body *b)

@@ -120,6 +120,40 @@ spool_reader_next(struct spool_reader *r, struct spool_msg *m)
 	return 0;
 }
 
+/*
+ * spool_reader_copy - after spool_reader_next gave a message, the
+ * payloads of those after it in the same batch, each followed by delim,
+ * copied into out (at most cap bytes, at most max messages, none of big
+ * bytes or more): the bulk path of a reader whose output is payloads
+ * alone.  Returns the bytes written, *n messages; with none, the next
+ * message is spool_reader_next's.
+ */
+size_t
+spool_reader_copy(struct spool_reader *r, void *out, size_t cap,
+    const void *delim, size_t dlen, size_t big, size_t max, size_t *n)
+{
+	struct spool_body_range rg;
+	struct spool_rpart *p;
+	uint64_t last = 0;
+	size_t len;
+
+	*n = 0;
+	if (r->n == 0)
+		return 0;
+	p = &r->parts[r->cur];
+	if (!p->inbody || p->done || p->paused)
+		return 0;
+	rg.from = p->next;
+	rg.until = p->until;
+	rg.until_ts = p->until_ts;
+	rg.big = big;
+	len = spool_body_copy(&p->body, out, cap, delim, dlen, max, &rg, n,
+	    &last);
+	if (*n > 0)
+		p->next = last + 1;
+	return len;
+}
+
 #define PART_EVENTS	(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
 
 /* part_free - what one partition of a reader holds */

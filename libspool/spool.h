@@ -184,6 +184,8 @@ struct spool_reader_opts {
 int	 spool_reader_open(struct spool_topic *, const struct spool_reader_opts *,
 	    struct spool_reader **);
 int	 spool_reader_next(struct spool_reader *, struct spool_msg *);
+size_t	 spool_reader_copy(struct spool_reader *, void *out, size_t cap,
+	    const void *delim, size_t dlen, size_t big, size_t max, size_t *n);
 int	 spool_reader_wait(struct spool_reader *, int timeout_ms);
 int	 spool_reader_done(const struct spool_reader *);
 int	 spool_reader_add(struct spool_reader *, uint32_t part,

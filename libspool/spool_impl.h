@@ -134,6 +134,14 @@ struct spool_body {
 int	 spool_body_open(struct spool_body *, const struct spool_bhdr *,
 	    const unsigned char *body, char *why, size_t whylen);
 int	 spool_body_next(struct spool_body *, struct spool_msg *);
+struct spool_body_range {		/* what spool_body_copy takes */
+	uint64_t	 from, until;	/* offsets */
+	int64_t		 until_ts;
+	size_t		 big;		/* payloads this long are not copied */
+};
+size_t	 spool_body_copy(struct spool_body *, unsigned char *out, size_t cap,
+	    const unsigned char *delim, size_t dlen, size_t max,
+	    const struct spool_body_range *, size_t *n, uint64_t *last);
 void	 spool_body_free(struct spool_body *);
 
 /* seglist.c: a partition's segments, by name */

@@ -416,6 +416,40 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	mq-recv -p 0 u | cmp - <(head -n 1500 "$T/in")
 }
 
+@test "the bulk read path (payloads alone) gives what -F '%s\n' gives, message by message, for every range and limit" {
+	run mq-topic create -P 3 t
+	expect_status 0
+	# batches of keyless, keyed, headed, large and empty messages,
+	# from several sends, so that partitions take turns
+	seq 1 5000 | mq-send t
+	seq 5001 9000 | mq-send -k k1 t
+	seq 9001 9500 | mq-send -H a=b t
+	{ seq 9501 9700; head -c 40000 /dev/zero | tr '\0' L; echo; echo; seq 9701 12000; } | mq-send -p 2 t
+	seq 12001 15000 | mq-send -p 0 t
+	local args
+	for args in "" "-p 0" "-p 2" "-c 1" "-c 2" "-c 4999" "-c 7777" "-o 1234" \
+	    "-p 2 -o 17 -u 5003" "-o 2 -c 3" "-u 100" "-p 1 -o -1200" "-o end"; do
+		# shellcheck disable=SC2086
+		mq-recv $args t > "$T/bulk" || { echo "mq-recv $args failed" >&2; false; }
+		# shellcheck disable=SC2086
+		mq-recv $args -F '%s\n' t > "$T/one"
+		cmp "$T/bulk" "$T/one" || { echo "differs: mq-recv $args" >&2; false; }
+	done
+	[[ $(wc -l < "$T/bulk") == 0 ]]
+	mq-recv -D ';;' t > "$T/bulk"
+	mq-recv -F '%s;;' t > "$T/one"
+	cmp "$T/bulk" "$T/one"
+	[[ $(mq-recv t | wc -l) == 15002 ]]
+	# a time limit mid-batch: -u @TIME, in a batch of times 1 ms apart
+	awk 'BEGIN { for (i = 0; i < 2000; i++)
+		printf "{\"ts\":%.0f,\"payload\":\"m%d\"}\n", 1700000000000 + i, i }' |
+	    mq-send -J u
+	mq-recv -u @1700000001234 u > "$T/bulk"
+	mq-recv -u @1700000001234 -F '%s\n' u > "$T/one"
+	cmp "$T/bulk" "$T/one"
+	[[ $(wc -l < "$T/bulk") == 1234 ]]
+}
+
 @test "max.message.bytes with --whole and -0" {
 	run mq-topic create --config max.message.bytes=1000 t
 	expect_status 0
