@@ -59,6 +59,8 @@ extern volatile sig_atomic_t recv_stop;	/* SIGINT, SIGTERM */
 extern int rval;
 void	 src_warn(void *, const char *);
 int	 src_next(struct spool_msg *);
+size_t	 src_copy(void *, size_t, const void *, size_t, size_t, size_t,
+	    size_t *, struct spool_msg *);
 int	 src_wait(int ms);
 int	 src_done(void);
 void	 src_pause(uint32_t part, int on);

@@ -254,9 +254,9 @@ recv_loop(struct recv_opts *o, struct spool_topic *t)
 	int64_t last;
 	int r, plain;
 
-	/* payloads alone, from a reader: whole batches at a time */
+	/* payloads alone: whole batches at a time */
 	plain = !o->json && o->fmt == NULL && o->xcmd == NULL &&
-	    o->nfilters == 0 && o->rate_ns == 0 && recv_cons == NULL;
+	    o->nfilters == 0 && o->rate_ns == 0;
 	last = spool_now_ms();
 	while (!recv_stop && got != o->count) {
 		if (o->xcmd != NULL) {

@@ -172,13 +172,14 @@ out_free(void)
 }
 
 /*
- * print_run - after print_msg of a payload-and-delimiter message from
- * a reader, the rest of its batch copied by the reader straight into
- * the buffer, at most max messages: how many
+ * print_run - after print_msg of a payload-and-delimiter message, the
+ * rest of its batch copied by the reader straight into the buffer, at
+ * most max messages, acked as print_msg's are: how many
  */
 long long
 print_run(const struct recv_opts *o, long long max)
 {
+	struct spool_msg last;
 	long long got = 0;
 	size_t n;
 
@@ -186,10 +187,11 @@ print_run(const struct recv_opts *o, long long max)
 		/* room for any message it copies (under BIGMSG) */
 		if (OBUF - olen < BIGMSG + o->dlen)
 			flush();
-		olen += spool_reader_copy(recv_rd, obuf + olen, OBUF - olen,
-		    o->delim, o->dlen, BIGMSG, max - got, &n);
+		olen += src_copy(obuf + olen, OBUF - olen, o->delim, o->dlen,
+		    BIGMSG, max - got, &n, &last);
 		if (n == 0)
 			break;
+		ack(last.partition, last.offset, 0);
 		got += n;
 	}
 	return got;

@@ -36,6 +36,16 @@ src_next(struct spool_msg *m)
 	return recv_cons ? spool_consumer_next(recv_cons, m) : spool_reader_next(recv_rd, m);
 }
 
+/* src_copy - spool_reader_copy from whichever source is open */
+size_t
+src_copy(void *out, size_t cap, const void *delim, size_t dlen, size_t big,
+    size_t max, size_t *n, struct spool_msg *last)
+{
+	return recv_cons ? spool_consumer_copy(recv_cons, out, cap, delim,
+	    dlen, big, max, n, last) : spool_reader_copy(recv_rd, out, cap,
+	    delim, dlen, big, max, n, last);
+}
+
 /* src_wait - wait until something may have been written */
 int
 src_wait(int ms)

@@ -222,6 +222,19 @@ spool_consumer_next(struct spool_consumer *c, struct spool_msg *m)
 }
 
 /*
+ * spool_consumer_copy - spool_reader_copy for a member: the rest of the
+ * batch spool_consumer_next's last message came from
+ */
+size_t
+spool_consumer_copy(struct spool_consumer *c, void *out, size_t cap,
+    const void *delim, size_t dlen, size_t big, size_t max, size_t *n,
+    struct spool_msg *last)
+{
+	return spool_reader_copy(c->r, out, cap, delim, dlen, big, max, n,
+	    last);
+}
+
+/*
  * spool_consumer_wait - wait for new messages or a rebalance, up to
  * timeout_ms (<0: no limit): 0, -ETIMEDOUT, -EINTR
  */

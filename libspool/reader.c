@@ -125,16 +125,16 @@ spool_reader_next(struct spool_reader *r, struct spool_msg *m)
  * payloads of those after it in the same batch, each followed by delim,
  * copied into out (at most cap bytes, at most max messages, none of big
  * bytes or more): the bulk path of a reader whose output is payloads
- * alone.  Returns the bytes written, *n messages; with none, the next
- * message is spool_reader_next's.
+ * alone.  Returns the bytes written, *n messages, the last of them at
+ * *last; with none, the next message is spool_reader_next's.
  */
 size_t
 spool_reader_copy(struct spool_reader *r, void *out, size_t cap,
-    const void *delim, size_t dlen, size_t big, size_t max, size_t *n)
+    const void *delim, size_t dlen, size_t big, size_t max, size_t *n,
+    struct spool_msg *last)
 {
 	struct spool_body_range rg;
 	struct spool_rpart *p;
-	uint64_t last = 0;
 	size_t len;
 
 	*n = 0;
@@ -148,9 +148,11 @@ spool_reader_copy(struct spool_reader *r, void *out, size_t cap,
 	rg.until_ts = p->until_ts;
 	rg.big = big;
 	len = spool_body_copy(&p->body, out, cap, delim, dlen, max, &rg, n,
-	    &last);
-	if (*n > 0)
-		p->next = last + 1;
+	    &last->offset);
+	if (*n > 0) {
+		p->next = last->offset + 1;
+		last->partition = p->id;
+	}
 	return len;
 }
 

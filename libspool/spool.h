@@ -185,7 +185,8 @@ int	 spool_reader_open(struct spool_topic *, const struct spool_reader_opts *,
 	    struct spool_reader **);
 int	 spool_reader_next(struct spool_reader *, struct spool_msg *);
 size_t	 spool_reader_copy(struct spool_reader *, void *out, size_t cap,
-	    const void *delim, size_t dlen, size_t big, size_t max, size_t *n);
+	    const void *delim, size_t dlen, size_t big, size_t max, size_t *n,
+	    struct spool_msg *last);
 int	 spool_reader_wait(struct spool_reader *, int timeout_ms);
 int	 spool_reader_done(const struct spool_reader *);
 int	 spool_reader_add(struct spool_reader *, uint32_t part,
@@ -210,6 +211,9 @@ struct spool_consumer_opts {
 int	 spool_consumer_open(struct spool_topic *, const struct spool_consumer_opts *,
 	    struct spool_consumer **);
 int	 spool_consumer_next(struct spool_consumer *, struct spool_msg *);
+size_t	 spool_consumer_copy(struct spool_consumer *, void *out, size_t cap,
+	    const void *delim, size_t dlen, size_t big, size_t max, size_t *n,
+	    struct spool_msg *last);
 int	 spool_consumer_wait(struct spool_consumer *, int timeout_ms);
 int	 spool_consumer_ack(struct spool_consumer *, uint32_t part, uint64_t off);
 int	 spool_consumer_commit(struct spool_consumer *);

@@ -440,6 +440,16 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	mq-recv -F '%s;;' t > "$T/one"
 	cmp "$T/bulk" "$T/one"
 	[[ $(mq-recv t | wc -l) == 15002 ]]
+	# a group member copies batches too, and commits exactly what it gave
+	mq-recv -g g1 -c 4321 t > "$T/g1"
+	mq-recv -g g2 -c 4321 -F '%s\n' t > "$T/g1f"
+	cmp "$T/g1" "$T/g1f"
+	[[ $(wc -l < "$T/g1") == 4321 ]]
+	mq-recv -g g1 t > "$T/g2"
+	[[ $(cat "$T/g1" "$T/g2" | wc -l) == 15002 ]]
+	cmp <(cat "$T/g1" "$T/g2" | sort) <(mq-recv t | sort)
+	run mq-recv -g g1 t
+	expect_output ""
 	# a time limit mid-batch: -u @TIME, in a batch of times 1 ms apart
 	awk 'BEGIN { for (i = 0; i < 2000; i++)
 		printf "{\"ts\":%.0f,\"payload\":\"m%d\"}\n", 1700000000000 + i, i }' |
