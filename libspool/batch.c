@@ -196,8 +196,8 @@ ssize_t
 spool_batch_add_recs(struct spool_batch *b, const struct spool_rec *v,
     size_t n, int64_t ts, size_t max, size_t full)
 {
-	unsigned char tsv[VARINT_MAX], *p;
-	size_t i, len, body, tl;
+	unsigned char tsv[VARINT_MAX], *p, *e, *buf;
+	size_t i, len, body, tl, at;
 	int r;
 
 	if (n == 0)
@@ -207,16 +207,34 @@ spool_batch_add_recs(struct spool_batch *b, const struct spool_rec *v,
 	if (ts > b->max_ts)
 		b->max_ts = ts;
 	tl = put_varint(tsv, zigzag(ts - b->base_ts));
+	/* locals, so that the copies need not reload b: p writes, e ends */
+	if (b->buf == NULL &&
+	    (r = grow(&b->buf, &b->cap, b->len + VARINT_MAX)) < 0)
+		return r;
+	buf = b->buf;
+	p = buf + b->len;
+	e = buf + b->cap;
 	for (i = 0; i < n; i++) {
 		len = v[i].len;
-		if (len > max || b->len - SPOOL_HDR_SIZE >= full)
+		if (len > max || (size_t)(p - buf) - SPOOL_HDR_SIZE >= full)
 			break;
 		body = 1 + tl + 1 + len;	/* attrs, time, no headers */
-		if (b->len + VARINT_MAX + body > b->cap &&
-		    (r = grow(&b->buf, &b->cap, b->len + VARINT_MAX + body)) < 0)
-			return r;
-		p = b->buf + b->len;
-		p += put_varint(p, body);
+		if ((size_t)(e - p) < VARINT_MAX + body) {
+			at = p - buf;
+			if ((r = grow(&b->buf, &b->cap, at + VARINT_MAX +
+			    body)) < 0) {
+				b->len = at;
+				b->count += i;
+				return r;
+			}
+			buf = b->buf;
+			p = buf + at;
+			e = buf + b->cap;
+		}
+		if (body < 0x80)
+			*p++ = body;
+		else
+			p += put_varint(p, body);
 		*p++ = 0;
 		if (tl == 1)		/* mostly: no call to memcpy */
 			*p++ = tsv[0];
@@ -226,8 +244,9 @@ spool_batch_add_recs(struct spool_batch *b, const struct spool_rec *v,
 		}
 		*p++ = 0;
 		memcpy(p, v[i].p, len);
-		b->len = p + len - b->buf;
+		p += len;
 	}
+	b->len = p - buf;
 	b->count += i;
 	return i;
 }

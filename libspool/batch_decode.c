@@ -287,23 +287,35 @@ spool_body_copy(struct spool_body *b, unsigned char *out, size_t cap,
 
 	while (left > 0 && k < max) {
 		p = bp;
-		if (!get_varint(&p, be, &len) || len > (uint64_t)(be - p) ||
-		    len < 3)
-			break;
-		end = p + len;
-		attrs = *p++;
-		if ((attrs & ~(unsigned)SPOOL_REC_KNOWN) || !get_varint(&p, end, &v))
-			break;
-		ts = (int64_t)((uint64_t)base_ts + (uint64_t)unzigzag(v));
-		if ((attrs & SPOOL_REC_KEY) && (!get_varint(&p, end, &v) ||
-		    v > (uint64_t)(end - p) || (p += v, 0)))
-			break;
-		if ((attrs & SPOOL_REC_ID) && (!get_varint(&p, end, &v) ||
-		    v > (uint64_t)(end - p) || (p += v, 0)))
-			break;
-		/* headers (or damage) are spool_body_next's */
-		if (p >= end || *p++ != 0)
-			break;
+		if (be - p >= 4 && p[0] >= 3 && p[0] < 0x80 && p[1] == 0 &&
+		    p[2] < 0x80 && p[3] == 0) {
+			/* the common record: short, no key, ID or headers */
+			if (p[0] > be - p - 1)
+				break;
+			end = p + 1 + p[0];
+			ts = (int64_t)((uint64_t)base_ts +
+			    (uint64_t)unzigzag(p[2]));
+			p += 4;
+		} else {
+			if (!get_varint(&p, be, &len) ||
+			    len > (uint64_t)(be - p) || len < 3)
+				break;
+			end = p + len;
+			attrs = *p++;
+			if ((attrs & ~(unsigned)SPOOL_REC_KNOWN) ||
+			    !get_varint(&p, end, &v))
+				break;
+			ts = (int64_t)((uint64_t)base_ts + (uint64_t)unzigzag(v));
+			if ((attrs & SPOOL_REC_KEY) && (!get_varint(&p, end, &v) ||
+			    v > (uint64_t)(end - p) || (p += v, 0)))
+				break;
+			if ((attrs & SPOOL_REC_ID) && (!get_varint(&p, end, &v) ||
+			    v > (uint64_t)(end - p) || (p += v, 0)))
+				break;
+			/* headers (or damage) are spool_body_next's */
+			if (p >= end || *p++ != 0)
+				break;
+		}
 		if (off >= until || ts >= until_ts)
 			break;
 		len = end - p;

@@ -11,6 +11,11 @@
  * codec (spool_batch_add/seal, either codec) and decoded once more: the
  * records must come back the same (time, key, headers, payload), or the
  * target aborts.
+ *
+ * Every body is also walked as mq-recv's bulk path walks it: runs of
+ * spool_body_copy into buffers of varying room, spool_body_next for each
+ * record a run stops before.  The payloads, the count, the offsets and
+ * the last result must be what spool_body_next alone gave.
  */
 
 #include <errno.h>
@@ -120,6 +125,57 @@ reencode(const struct rec *rs, size_t n, int codec)
 	spool_batch_free(&b);
 }
 
+/*
+ * copy_walk - the body of h (at copy) walked as the bulk reader walks it;
+ * want holds spool_body_next's payloads, each with a newline (wlen
+ * bytes, n records, its last result rwant)
+ */
+static void
+copy_walk(const struct spool_bhdr *h, const unsigned char *copy,
+    const unsigned char *want, size_t wlen, size_t nwant, int rwant)
+{
+	struct spool_body_range rg = { 0, UINT64_MAX, INT64_MAX, SIZE_MAX };
+	struct spool_body body;
+	struct spool_msg m;
+	unsigned char *got;
+	uint64_t last;
+	size_t glen = 0, k = 0, n, room, turn = 0;
+	char why[128];
+	int r;
+
+	memset(&body, 0, sizeof(body));
+	if (spool_body_open(&body, h, copy, why, sizeof(why)) < 0)
+		abort();	/* it opened a moment ago */
+	got = malloc(wlen + 1);
+	for (;;) {
+		/* room for everything, or a little, to stop runs short */
+		room = wlen - glen;
+		if (turn++ % 3 == 1 && room > 0)
+			room = 1 + (turn * 37) % room;
+		glen += spool_body_copy(&body, got + glen, room,
+		    (const unsigned char *)"\n", 1, SIZE_MAX, &rg, &n, &last);
+		if (n > 0) {
+			k += n;
+			if (last != h->base_offset + k - 1)
+				abort();
+			continue;
+		}
+		if ((r = spool_body_next(&body, &m)) != 1)
+			break;
+		if (glen + m.len + 1 > wlen)
+			abort();
+		memcpy(got + glen, m.payload, m.len);
+		glen += m.len;
+		got[glen++] = '\n';
+		k++;
+	}
+	if (r != rwant || k != nwant || glen != wlen ||
+	    memcmp(got, want, wlen) != 0)
+		abort();
+	free(got);
+	spool_body_free(&body);
+}
+
 /* one_batch - decode the body of one batch; the copy is exactly sized */
 static void
 one_batch(const struct spool_bhdr *h, const unsigned char *src, int codec)
@@ -127,8 +183,8 @@ one_batch(const struct spool_bhdr *h, const unsigned char *src, int codec)
 	struct spool_body body;
 	struct spool_msg m;
 	struct rec *rs;
-	unsigned char *copy;
-	size_t n = 0, i;
+	unsigned char *copy, *want;
+	size_t n = 0, i, wlen = 0, wcap;
 	char why[128];
 	int r;
 
@@ -141,7 +197,16 @@ one_batch(const struct spool_bhdr *h, const unsigned char *src, int codec)
 		return;
 	}
 	rs = calloc(MAXREC, sizeof(*rs));
+	want = malloc(wcap = 4096);
 	while ((r = spool_body_next(&body, &m)) == 1) {
+		if (wlen + m.len + 1 > wcap) {
+			while (wlen + m.len + 1 > wcap)
+				wcap *= 2;
+			want = realloc(want, wcap);
+		}
+		memcpy(want + wlen, m.payload, m.len);
+		wlen += m.len;
+		want[wlen++] = '\n';
 		if (m.offset != h->base_offset + n)
 			abort();
 		if (m.key != NULL)
@@ -175,6 +240,8 @@ one_batch(const struct spool_bhdr *h, const unsigned char *src, int codec)
 		abort();
 	if (r == 0 && n > 0 && n <= MAXREC)
 		reencode(rs, n, codec);
+	copy_walk(h, copy, want, wlen, n, r);
+	free(want);
 	for (i = 0; i < n && i < MAXREC; i++)
 		free(rs[i].hdrs);
 	free(rs);
