@@ -130,6 +130,7 @@ measure 'cat in > out'              send 'rm -f out' 'cat in > out' ''
 measure 'cat in | cat > out'        send 'rm -f out' 'cat in | cat > out' 'rm -f out'
 measure 'mq-send --no-sync'         send 'drop_topic t1' '"$SEND" --no-sync t1 < in' ''
 measure 'MQ_IO=sync mq-send --no-sync' send 'drop_topic t3' 'MQ_IO=sync "$SEND" --no-sync t3 < in' 'drop_topic t3'
+measure 'cat in > out && sync out'  send 'rm -f out' 'cat in > out && sync out' 'rm -f out'
 measure 'mq-send (durable)'         send 'drop_topic t2' '"$SEND" t2 < in' 'drop_topic t2'
 
 # the receive topic must hold exactly the input
@@ -241,6 +242,45 @@ awk -v n="$XN" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
 	printf "%-32s %7.2f s %10.0f msg/s   %.2fx the loop\n", "mq-recv -g -x true (" n ")", d - c, n / (d - c), (b - a) / (d - c)
 }'
 drop_topic tx
+
+# --- one-shot: a message a process, as cron and shell scripts send ----------
+# BENCH_ONE (200) runs of each, against the shell's own append, in three
+# rounds that take the commands in turn; milliseconds a run, the median
+# round.  mq-recv -o -1 -c 1 reads the last message as tail -n 1 reads a
+# file's last line.
+ON=${BENCH_ONE:-200}
+drop_topic t1s
+"$SEND" --no-sync t1s first || fail "mq-send t1s"
+: > "$d/one.log"
+declare -A oneruns
+oneshot() { # NAME CMD...: one round of $ON runs, ms a run, kept by NAME
+	local name=$1 i t0
+	shift
+	now; t0=$REPLY
+	for ((i = 0; i < ON; i++)); do "$@" > /dev/null || fail "$name"; done
+	now
+	oneruns[$name]+="$(awk -v a="$t0" -v b="$REPLY" -v n="$ON" 'BEGIN{printf "%.4f", (b - a) * 1000 / n}') "
+}
+for r in 1 2 3; do
+	oneshot "sh echo >> file" sh -c 'echo msg >> "$1"' sh "$d/one.log"
+	oneshot "mq-send --no-sync, one" "$SEND" --no-sync t1s msg
+	oneshot "sh echo >> file && sync" sh -c 'echo msg >> "$1" && sync "$1"' sh "$d/one.log"
+	oneshot "mq-send (durable), one" "$SEND" t1s msg
+	oneshot "tail -n 1 file" tail -n 1 "$d/one.log"
+	oneshot "mq-recv -o -1 -c 1" "$RECV" -o -1 -c 1 t1s
+done
+for name in "${!oneruns[@]}"; do	# the median of the 3 rounds
+	best[$name]=$(printf '%s\n' ${oneruns[$name]} | sort -n | sed -n 2p)
+done
+drop_topic t1s
+echo
+for pair in "mq-send --no-sync, one|sh echo >> file" \
+    "mq-send (durable), one|sh echo >> file && sync" \
+    "mq-recv -o -1 -c 1|tail -n 1 file"; do
+	a=${pair%%|*} b=${pair#*|}
+	awk -v a="$a" -v b="$b" -v x="${best[$a]}" -v y="${best[$b]}" 'BEGIN {
+		printf "%-32s %7.3f ms   %.2fx %s (%.3f ms)\n", a, x, x / y, b, y }'
+done
 
 # --- follow latency (tests/tools/latbench) ---------------------------------
 # One process writes one 100-byte message at a time, stamped with its send
@@ -412,8 +452,17 @@ ms_n=$(num "$ms") mr_n=$(num "$mr") bs_n=$(num "$base_send") br_n=$(num "$base_r
 fmt() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
 bar 'mq-send >= 0.5x cat' "$bs_n / $ms_n >= 0.5" \
 	"mq-send --no-sync $(fmt "$bs_n" "$ms_n")x of cat in > out"
-bar 'mq-recv >= 0.5x cat' "$br_n / $mr_n >= 0.5" \
+bar 'mq-recv >= 0.6x cat' "$br_n / $mr_n >= 0.6" \
 	"mq-recv > /dev/null $(fmt "$br_n" "$mr_n")x of cat segments > /dev/null"
+bd_n=$(num "${best['cat in > out && sync out']}") md_n=$(num "${best['mq-send (durable)']}")
+bar 'durable >= 0.6x cat && sync' "$bd_n / $md_n >= 0.6" \
+	"mq-send (durable) $(fmt "$bd_n" "$md_n")x of cat in > out && sync out"
+bar 'one-shot --no-sync <= 1.2x' "${best['mq-send --no-sync, one']} / ${best['sh echo >> file']} <= 1.2" \
+	"$(fmt "${best['mq-send --no-sync, one']}" "${best['sh echo >> file']}")x of sh -c 'echo msg >> file'"
+bar 'one-shot durable <= 1.0x' "${best['mq-send (durable), one']} / ${best['sh echo >> file && sync']} <= 1.0" \
+	"$(fmt "${best['mq-send (durable), one']}" "${best['sh echo >> file && sync']}")x of sh -c 'echo msg >> file && sync file'"
+bar 'mq-recv -c 1 <= 1.2x tail' "${best['mq-recv -o -1 -c 1']} / ${best['tail -n 1 file']} <= 1.2" \
+	"$(fmt "${best['mq-recv -o -1 -c 1']}" "${best['tail -n 1 file']}")x of tail -n 1 file"
 mg_n=$(num "${best['mq-recv -g (group) > /dev/null']}")
 bar 'mq-recv -g >= 0.8x mq-recv' "$mr_n / $mg_n >= 0.8" \
 	"group consumption $(fmt "$mr_n" "$mg_n")x of plain mq-recv"
