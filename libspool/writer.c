@@ -304,12 +304,50 @@ add_run(struct spool_writer *w, uint32_t n, const struct spool_rec *v,
 	return i;
 }
 
+#define DEAL	64	/* add_dealt: records a partition takes a slice */
+
+/*
+ * add_dealt - add_run for keyless messages dealt round-robin, one a
+ * partition: each partition's share of a slice at once, to the same
+ * partitions as one at a time.  Nothing from a message over
+ * max.message.bytes on is added: the slice ends before it.  How many
+ * were added, or -errno.
+ */
+static ssize_t
+add_dealt(struct spool_writer *w, const struct spool_rec *v, size_t nv)
+{
+	struct spool_rec share[DEAL];
+	size_t i = 0, j, m, slice, max = w->t->cfg.max_message_bytes;
+	uint32_t q, np = w->nparts;
+	ssize_t k;
+
+	while (i < nv) {
+		slice = nv - i < (size_t)DEAL * np ? nv - i : (size_t)DEAL * np;
+		for (j = 0; j < slice && v[i + j].len <= max; j++)
+			;
+		if (j < slice)
+			slice = j;	/* stop before the one too large */
+		for (q = 0; q < np && q < slice; q++) {
+			for (m = 0, j = q; j < slice; j += np)
+				share[m++] = v[i + j];
+			if ((k = add_run(w, (w->rr + q) % np, share, m)) < 0)
+				return k;
+		}
+		w->rr = (w->rr + slice) % np;
+		i += slice;
+		if (slice < (size_t)DEAL * np && i < nv)
+			break;	/* v[i] is over max.message.bytes */
+	}
+	return i;
+}
+
 /*
  * spool_writer_add_recs - spool_writer_add of n messages, each base with
  * v[i] as its payload, in one call: the bulk path.  0 with *added = n,
  * or the error of message v[*added] (those before it are added).
- * Messages that all go to one partition with nothing but a payload and
- * the writer's clock are encoded a run at a time.
+ * Messages with nothing but a payload and the writer's clock are
+ * encoded a run at a time: all of them when they go to one partition,
+ * each partition's share when they are dealt round-robin.
  */
 int
 spool_writer_add_recs(struct spool_writer *w, const struct spool_msg *base,
@@ -325,10 +363,12 @@ spool_writer_add_recs(struct spool_writer *w, const struct spool_msg *base,
 		return w->err;
 	if (base->key == NULL && base->id == NULL && base->nheaders == 0 &&
 	    base->ts == 0 && !base->ts_given && w->o.stored == NULL &&
-	    w->t->cfg.compact == SPOOL_CLEANUP_DELETE &&
-	    (w->nparts == 1 || w->o.partition >= 0)) {
-		k = add_run(w, w->o.partition >= 0 ? (uint32_t)w->o.partition :
-		    0, v, n);
+	    w->t->cfg.compact == SPOOL_CLEANUP_DELETE) {
+		if (w->nparts == 1 || w->o.partition >= 0)
+			k = add_run(w, w->o.partition >= 0 ?
+			    (uint32_t)w->o.partition : 0, v, n);
+		else
+			k = add_dealt(w, v, n);
 		if (k < 0)
 			return k;
 		*added = k;

@@ -414,6 +414,22 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	run mq-send -p 0 u < "$T/in2"
 	expect_status 65
 	mq-recv -p 0 u | cmp - <(head -n 1500 "$T/in")
+	# keyless over three partitions: dealt one a partition, as one at a
+	# time deals them, and still nothing after one over the limit
+	run mq-topic create -P 3 --config max.message.bytes=1000 w
+	expect_status 0
+	seq 1 1000 | mq-send w
+	local p
+	for p in 0 1 2; do
+		mq-recv -p "$p" w | awk 'NR > 1 && $1 != last + 3 { exit 1 } { last = $1 }' ||
+			{ echo "partition $p is not every third line" >&2; mq-recv -p "$p" w | head >&2; false; }
+	done
+	[[ $(for p in 0 1 2; do mq-recv -p "$p" w | wc -l; done | sort -n | tr '\n' ' ') == "333 333 334 " ]]
+	run mq-topic create -P 3 --config max.message.bytes=1000 w2
+	expect_status 0
+	run mq-send w2 < "$T/in2"
+	expect_status 65
+	cmp <(mq-recv w2 | sort) <(head -n 1500 "$T/in" | sort)
 }
 
 @test "the bulk read path (payloads alone) gives what -F '%s\n' gives, message by message, for every range and limit" {
