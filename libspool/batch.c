@@ -3,7 +3,8 @@
  *
  * A batch is the unit of writing, checksumming and compression: a 64-byte
  * header and a body of records (format.h, mq-spool(5)).  This module
- * builds batches in memory: records added one at a time, sealed
+ * builds batches in memory: records added one at a time (or a run of
+ * plain ones at once, spool_batch_add_recs), sealed
  * (compressed, checksummed) into one buffer, stamped with a base offset,
  * and the END batch that closes a segment.  It knows nothing of files,
  * offsets on disk or locks: the writer stamps the base offset into a

@@ -3,8 +3,8 @@
  *
  * Takes apart what batch.c builds (format.h, mq-spool(5)): checks and
  * decodes a 64-byte batch header (spool_bhdr_unpack), checks a body
- * against it and walks its records (spool_body_open, spool_body_next),
- * and reads a file holding one whole batch (spool_batch_read_file).  It
+ * against it and walks its records (spool_body_open, spool_body_next, or
+ * spool_body_copy for a reader that wants payloads alone), and reads a file holding one whole batch (spool_batch_read_file).  It
  * knows nothing of offsets on disk or locks: the reader hands it bytes
  * it read.
  *

@@ -12,7 +12,9 @@
  * trickles: see refill).  Records are handed out in place, without a
  * copy, unless one straddles two reads; then it is put together in a
  * carry buffer.  Memory stays bounded: a record longer than the limit
- * is -EMSGSIZE, found before it is all read.
+ * is -EMSGSIZE, found before it is all read.  After a record,
+ * spool_input_more hands out the whole records that follow it in the
+ * buffer in one call, for the writer's bulk path.
  */
 
 #include <sys/stat.h>
@@ -317,18 +319,20 @@ spool_input_more(struct spool_input *in, struct spool_rec *v, size_t max)
 		return 0;
 	p = in->buf[in->cur] + in->pos;
 	e = in->buf[in->cur] + in->len;
-	if (in->dlen == 1)	/* find(), without its test each time */
+	if (in->dlen == 1) {
+		/* find(), without its test each time */
 		while (k < max && p < e &&
 		    (d = memchr(p, in->delim[0], e - p)) != NULL) {
 			v[k].p = p;
 			v[k++].len = d - p;
 			p = d + 1;
 		}
-	else while (k < max && p < e && (d = find(in, p, e - p)) != NULL) {
-		v[k].p = p;
-		v[k].len = d - p;
-		k++;
-		p = d + in->dlen;
+	} else {
+		while (k < max && p < e && (d = find(in, p, e - p)) != NULL) {
+			v[k].p = p;
+			v[k++].len = d - p;
+			p = d + in->dlen;
+		}
 	}
 	in->pos = p - in->buf[in->cur];
 	return k;

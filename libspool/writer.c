@@ -5,7 +5,8 @@
  * batch when it is full, when the pending batches together pass a
  * bound, or on spool_writer_flush.  Memory is bounded by that: whatever
  * the length of the stream, a writer holds at most PENDING_MAX bytes of
- * batches plus one message.
+ * batches plus one message (plus one batch, BATCH_TARGET, on the bulk
+ * path, spool_writer_add_recs, which checks the bound a run at a time).
  *
  * A batch is appended to its partition's head segment (head.c) under
  * the partition's flock, so that any number of writers (cron jobs,
