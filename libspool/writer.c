@@ -202,9 +202,9 @@ spool_writer_flush(struct spool_writer *w)
 	return 0;
 }
 
-/* add - spool_writer_add's work, without the sticky error's check */
+/* queue - spool_writer_add's work, without the sticky error's check */
 static int
-add(struct spool_writer *w, const struct spool_msg *m)
+queue(struct spool_writer *w, const struct spool_msg *m)
 {
 	struct wpart *p;
 	uint32_t n;
@@ -267,7 +267,7 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 {
 	if (w->err)
 		return w->err;
-	return add(w, m);
+	return queue(w, m);
 }
 
 /*
@@ -284,7 +284,7 @@ add_run(struct spool_writer *w, uint32_t n, const struct spool_rec *v,
 	ssize_t k;
 	int r;
 
-	w->now = spool_now_ms();	/* once a run, as add does every 256 */
+	w->now = spool_now_ms();	/* once a run, as queue does every 256 */
 	w->last = (int)n;
 	while (i < nv) {
 		before = p->b.len;
@@ -378,7 +378,7 @@ spool_writer_add_recs(struct spool_writer *w, const struct spool_msg *base,
 	for (i = 0; i < n; i++) {
 		m.payload = v[i].p;
 		m.len = v[i].len;
-		if ((r = add(w, &m)) < 0)
+		if ((r = queue(w, &m)) < 0)
 			break;
 	}
 	*added = i;
