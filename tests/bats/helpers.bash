@@ -203,27 +203,43 @@ expect_missing() {
 	fi
 }
 
-# send_each TOPIC [MQ-SEND-OPTION...]: the JSON lines on stdin (as for
-# mq-send -J), each in a batch of its own, by one mq-send: the same
-# batches as a mq-send a message, without starting hundreds of processes
-# (under ASan a start and its leak check cost 0.2 s).  A line is written
-# only once mq-send has printed the offset of the one before
-# (--print-offsets), so it never holds two lines; --sync-interval 1ms
-# syncs each batch as a send of its own would.  Fails as mq-send does.
-send_each() {
-	local topic=$1 line off in out pid st=0
-	shift
-	coproc SEND_EACH { mq-send "$@" --sync-interval 1ms --print-offsets -J "$topic" 3>&-; }
-	in=${SEND_EACH[1]} out=${SEND_EACH[0]} pid=$SEND_EACH_PID
-	while IFS= read -r line; do
-		printf '%s\n' "$line" >&"$in" || { st=1; break; }
+# send_batches N TOPIC [MQ-SEND-OPTION...]: stdin's lines, N to a batch,
+# by one mq-send: the same batches as a mq-send for every N lines,
+# without starting hundreds of processes (under ASan a start and its
+# leak check cost 0.2 s).  N lines are written at once, in one write
+# (N lines must be under PIPE_BUF, 4096 bytes, together), and the next
+# N only once mq-send has printed the offsets of these (--print-offsets),
+# so it never holds more; --sync-interval 1ms syncs each batch as a send
+# of its own would.  Fails as mq-send does.
+send_batches() {
+	local n=$1 topic=$2 line chunk k off in out pid st=0
+	shift 2
+	coproc SEND_BATCHES { mq-send "$@" --sync-interval 1ms --print-offsets "$topic" 3>&-; }
+	in=${SEND_BATCHES[1]} out=${SEND_BATCHES[0]} pid=$SEND_BATCHES_PID
+	while ((st == 0)); do
+		chunk= k=0
+		while ((k < n)) && IFS= read -r line; do
+			chunk+=$line$'\n' k=$((k + 1))
+		done
+		((k > 0)) || break
+		printf '%s' "$chunk" >&"$in" || { st=1; break; }
 		# mq-send's last word, should it fail, is on stderr
-		read -r -t 60 off <&"$out" || { st=1; break; }
+		for ((; k > 0; k--)); do
+			read -r -t 60 off <&"$out" || { st=1; break; }
+		done
 	done
 	exec {in}>&-
 	wait "$pid" || return
 	exec {out}<&- 2>/dev/null
 	return "$st"
+}
+
+# send_each TOPIC [MQ-SEND-OPTION...]: the JSON lines on stdin (as for
+# mq-send -J), each in a batch of its own (send_batches)
+send_each() {
+	local topic=$1
+	shift
+	send_batches 1 "$topic" -J "$@"
 }
 
 # ---- spool and segment helpers ----------------------------------------
