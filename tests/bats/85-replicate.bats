@@ -271,8 +271,10 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	chmod +x "$T/liar"
 	run "$R" -e "$T/liar" "host:$A" "$B"
 	[[ $status == 65 || $status == 74 ]]
-	# a peer that says nothing: the timeout ends it
-	printf '#!/bin/sh\nsleep 30\n' >"$T/mute"
+	# a peer that says nothing: the timeout ends it (the peer's stderr,
+	# which is mq-replicate's, closed: a sleep left behind holding it
+	# made run wait the full 30 s for its output)
+	printf '#!/bin/sh\nexec sleep 30 2>/dev/null 3>&-\n' >"$T/mute"
 	chmod +x "$T/mute"
 	run timeout 20 "$R" --timeout 1s -e "$T/mute" "host:$A" "$B"
 	expect_status 75

@@ -12,13 +12,15 @@ setup() {
 segs() { ls "$P" | grep -c '\.log$'; }
 active() { ls "$P" | grep '\.log$' | tail -1 | sed 's/^0*//; s/\.log$//; s/^$/0/'; }
 
-# fill N KEYS: N messages, key k(i % KEYS), payload v(i), one send each
-# (a batch each, so that segment.bytes=1024 rolls every dozen or so)
+# fill N KEYS [FROM]: N messages, key k(i % KEYS), header n=i, payload
+# v(i), a batch each, so that segment.bytes=1024 rolls every dozen or so
+# (send_each: one mq-send for them all, not one a message)
 fill() {
 	local i
 	for ((i = ${3:-0}; i < $1 + ${3:-0}; i++)); do
-		mq-send -k "k$((i % $2))" -H "n=$i" t "v$i" || return
-	done
+		printf '{"key":"k%d","headers":[["n","%d"]],"payload":"v%d"}\n' \
+		    $((i % $2)) "$i" "$i"
+	done | send_each t
 }
 
 # expected DUMP ACTIVE: what compaction must leave of a -J dump: the
@@ -353,8 +355,8 @@ EOF
 	local i p
 	for p in 0 1; do
 		for ((i = 0; i < 40; i++)); do
-			mq-send -p $p -k "k$((i % 3))" t "v$i"
-		done
+			printf '{"key":"k%d","payload":"v%d"}\n' $((i % 3)) "$i"
+		done | send_each t -p $p
 	done
 	# a byte of partition 0's first batch body flipped
 	f=$(ls "$MQ_SPOOL"/topics/t/0/*.log | head -1)
@@ -443,8 +445,8 @@ for i in range(start, start + n):
 	mq-send -k b t b1
 	head -c 1500000 /dev/zero | tr '\0' c | mq-send --whole -k c t
 	for i in $(seq 1 40); do
-		mq-send -k "s$i" t "small $i" || return 1
-	done
+		printf '{"key":"s%d","payload":"small %d"}\n' "$i" "$i"
+	done | send_each t
 	head -c 200000 /dev/zero | tr '\0' e | mq-send --whole -k e t
 	mq-send -k f t f1
 	expect_eq "$(ls "$MQ_SPOOL/topics/t/0" | grep -c '\.log$')" 2 "segments"
@@ -561,7 +563,9 @@ for i in range(start, start + n):
 	expect_status 0
 	run mq-replicate --promote "$T/b"
 	expect_status 0
-	for ((i = 0; i < 40; i++)); do mq-send -s "$T/b" -k "k$((i % 5))" t "b$i"; done
+	for ((i = 0; i < 40; i++)); do
+		printf '{"key":"k%d","payload":"b%d"}\n' $((i % 5)) "$i"
+	done | send_each t -s "$T/b"
 	mq-send -s "$MQ_SPOOL" -k lost t lost1
 	mq-send -s "$MQ_SPOOL" -k lost t lost2
 	run mq-topic -s "$T/b" gc t
@@ -582,12 +586,16 @@ for i in range(start, start + n):
 	run mq-topic create --config cleanup.policy=compact,delete --config segment.bytes=1024 \
 		--config retention.bytes=6000 t
 	# distinct keys: compaction removes nothing, the partition sits at its cap
-	for ((i = 0; i < 70; i++)); do mq-send -k "d$i" t "distinct$i"; done
+	for ((i = 0; i < 70; i++)); do
+		printf '{"key":"d%d","payload":"distinct%d"}\n' "$i" "$i"
+	done | send_each t
 	run mq-topic -v gc t
 	expect_status 0
 	# then many updates of one key: the cap deletes the old segments, so
 	# the partition's size hardly grows, but all of it is new
-	for ((i = 0; i < 70; i++)); do mq-send -k hot t "hot$i"; done
+	for ((i = 0; i < 70; i++)); do
+		printf '{"key":"hot","payload":"hot%d"}\n' "$i"
+	done | send_each t
 	run mq-topic -v gc t
 	expect_status 0
 	expect_contains "compacted:"

@@ -8,9 +8,10 @@ setup() {
 	T=$BATS_TEST_TMPDIR
 	run mq-topic create -P 2 --config segment.bytes=1024 t
 	local i
+	# a batch each, as many sends would write them (send_each: one mq-send)
 	for ((i = 0; i < 60; i++)); do
-		mq-send -p 0 t "message number $i, padded to about forty bytes"
-	done
+		printf '{"payload":"message number %d, padded to about forty bytes"}\n' "$i"
+	done | send_each t -p 0
 }
 
 # has FILE STR: FILE contains STR

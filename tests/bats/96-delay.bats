@@ -260,10 +260,14 @@ print(\"ok\")"'
 
 @test "a mover killed at any point leaves no duplicate and no loss" {
 	need_strace
-	local sc n i=0 want got st
+	local sc n i=0 want got st ns=(1 2 3 4 5 6)
+	# every point; a third of them where MQ_TEST_QUICK thins (the killed
+	# mover runs the sync engine in every pass, so the uring pass's whole
+	# sweep covers the sync pass's points too)
+	[[ ${MQ_TEST_QUICK:-0} == 1 ]] && ns=(1 4)
 	# every topic gets its scheduled messages now; all are due together
 	for sc in fsync fdatasync pwrite64 unlinkat renameat renameat2 openat; do
-		for n in 1 2 3 4 5 6; do
+		for n in "${ns[@]}"; do
 			i=$((i + 1))
 			mq-topic create -P 2 "k$i" >/dev/null
 			mq-send --delay 2s -k a "k$i" m1 m2
@@ -275,7 +279,7 @@ print(\"ok\")"'
 	want=$(printf '%s\n' m1 m2 m3 m4 m5 other | sort)
 	i=0
 	for sc in fsync fdatasync pwrite64 unlinkat renameat renameat2 openat; do
-		for n in 1 2 3 4 5 6; do
+		for n in "${ns[@]}"; do
 			i=$((i + 1))
 			MQ_IO=sync run strace -f -qq -o /dev/null \
 			    -e inject="$sc:signal=KILL:when=$n" mq-recv "k$i"

@@ -203,6 +203,45 @@ expect_missing() {
 	fi
 }
 
+# send_batches N TOPIC [MQ-SEND-OPTION...]: stdin's lines, N to a batch,
+# by one mq-send: the same batches as a mq-send for every N lines,
+# without starting hundreds of processes (under ASan a start and its
+# leak check cost 0.2 s).  N lines are written at once, in one write
+# (N lines must be under PIPE_BUF, 4096 bytes, together), and the next
+# N only once mq-send has printed the offsets of these (--print-offsets),
+# so it never holds more; --sync-interval 1ms syncs each batch as a send
+# of its own would.  Fails as mq-send does.
+send_batches() {
+	local n=$1 topic=$2 line chunk k off in out pid st=0
+	shift 2
+	coproc SEND_BATCHES { mq-send "$@" --sync-interval 1ms --print-offsets "$topic" 3>&-; }
+	in=${SEND_BATCHES[1]} out=${SEND_BATCHES[0]} pid=$SEND_BATCHES_PID
+	while ((st == 0)); do
+		chunk= k=0
+		while ((k < n)) && IFS= read -r line; do
+			chunk+=$line$'\n' k=$((k + 1))
+		done
+		((k > 0)) || break
+		printf '%s' "$chunk" >&"$in" || { st=1; break; }
+		# mq-send's last word, should it fail, is on stderr
+		for ((; k > 0; k--)); do
+			read -r -t 60 off <&"$out" || { st=1; break; }
+		done
+	done
+	exec {in}>&-
+	wait "$pid" || return
+	exec {out}<&- 2>/dev/null
+	return "$st"
+}
+
+# send_each TOPIC [MQ-SEND-OPTION...]: the JSON lines on stdin (as for
+# mq-send -J), each in a batch of its own (send_batches)
+send_each() {
+	local topic=$1
+	shift
+	send_batches 1 "$topic" -J "$@"
+}
+
 # ---- spool and segment helpers ----------------------------------------
 
 # partdir TOPIC [PART]
