@@ -278,7 +278,7 @@ spool_body_copy(struct spool_body *b, unsigned char *out, size_t cap,
 {
 	/* locals, so that the copies into out need not reload them */
 	const unsigned char *p, *end, *bp = b->p, *be = b->end;
-	unsigned char *o = out, *oe = out + cap, d0 = *delim;
+	unsigned char *o = out, *oe = out + cap, d0 = dlen > 0 ? *delim : 0;
 	uint64_t len, v, off = b->offset, from = rg->from, until = rg->until;
 	int64_t ts, base_ts = b->base_ts, until_ts = rg->until_ts;
 	uint32_t left = b->left;
@@ -306,12 +306,18 @@ spool_body_copy(struct spool_body *b, unsigned char *out, size_t cap,
 			    !get_varint(&p, end, &v))
 				break;
 			ts = (int64_t)((uint64_t)base_ts + (uint64_t)unzigzag(v));
-			if ((attrs & SPOOL_REC_KEY) && (!get_varint(&p, end, &v) ||
-			    v > (uint64_t)(end - p) || (p += v, 0)))
-				break;
-			if ((attrs & SPOOL_REC_ID) && (!get_varint(&p, end, &v) ||
-			    v > (uint64_t)(end - p) || (p += v, 0)))
-				break;
+			if (attrs & SPOOL_REC_KEY) {
+				if (!get_varint(&p, end, &v) ||
+				    v > (uint64_t)(end - p))
+					break;
+				p += v;
+			}
+			if (attrs & SPOOL_REC_ID) {
+				if (!get_varint(&p, end, &v) ||
+				    v > (uint64_t)(end - p))
+					break;
+				p += v;
+			}
 			/* headers (or damage) are spool_body_next's */
 			if (p >= end || *p++ != 0)
 				break;

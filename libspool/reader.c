@@ -5,10 +5,11 @@
  * a batch at a time (walk.c), taking the partitions in turn, and hands
  * out one message per spool_reader_next call (pointers valid until the
  * next call); spool_reader_copy then copies the payloads of the rest of
- * that message's batch at once, for a reader that prints nothing else.  It takes no lock and changes nothing on disk (but see
- * walk.c on transactions).  It owns the reader object: the partitions
- * it reads, added and dropped as a consumer group member takes and
- * gives them, paused, and their inotify watches.
+ * that message's batch at once, for a reader that prints nothing else.
+ * It takes no lock and changes nothing on disk (but see walk.c on
+ * transactions).  It owns the reader object: the partitions it reads,
+ * added and dropped as a consumer group member takes and gives them,
+ * paused, and their inotify watches.
  *
  * Following uses inotify on the partition directories (appends, new
  * segments) and the topic directory (a config rename may add

@@ -271,7 +271,7 @@ spool_writer_add(struct spool_writer *w, const struct spool_msg *m)
 }
 
 /*
- * add_run - add v[0..n) to partition n's batch as plain records, whole
+ * add_run - add v[0..nv) to partition n's batch as plain records, whole
  * runs at a time: how many were added (fewer: the next is too large),
  * or -errno
  */
