@@ -245,6 +245,54 @@ compat(void)
 		ok(attrs_bit(bit) == -EPROTO, "attrs bit %d: -EPROTO", bit);
 }
 
+/*
+ * add_recs - spool_batch_add_recs writes the bytes spool_batch_add
+ * writes for the same records (one- and two-byte lengths, one- and
+ * three-byte times), and stops before a record over max and once the
+ * body reaches full
+ */
+static void
+add_recs(void)
+{
+	struct spool_batch a, b;
+	struct spool_rec v[300];
+	struct spool_msg m;
+	static char pay[300];
+	int64_t ts[2] = { 1700000000000, 1700000100000 };
+	size_t i, half = 150;
+	ssize_t k1, k2;
+
+	memset(pay, 'p', sizeof(pay));
+	spool_batch_init(&a);
+	spool_batch_init(&b);
+	for (i = 0; i < 300; i++) {
+		v[i].p = pay;
+		v[i].len = (i * 7) % 300;
+		memset(&m, 0, sizeof(m));
+		m.payload = pay;
+		m.len = v[i].len;
+		(void)spool_batch_add(&a, &m, ts[i >= half]);
+	}
+	k1 = spool_batch_add_recs(&b, v, half, ts[0], SIZE_MAX, SIZE_MAX);
+	k2 = spool_batch_add_recs(&b, v + half, 300 - half, ts[1], SIZE_MAX,
+	    SIZE_MAX);
+	ok(k1 == (ssize_t)half && k2 == (ssize_t)(300 - half) &&
+	    a.count == b.count && a.len == b.len && a.base_ts == b.base_ts &&
+	    a.max_ts == b.max_ts && memcmp(a.buf + SPOOL_HDR_SIZE,
+	    b.buf + SPOOL_HDR_SIZE, a.len - SPOOL_HDR_SIZE) == 0,
+	    "add_recs: the bytes spool_batch_add writes");
+	spool_batch_reset(&b);
+	ok(spool_batch_add_recs(&b, v, 300, ts[0], 200, SIZE_MAX) == 29 &&
+	    b.count == 29, "add_recs: stops before the first over max");
+	spool_batch_reset(&b);
+	k1 = spool_batch_add_recs(&b, v, 300, ts[0], SIZE_MAX, 1000);
+	ok(k1 > 0 && k1 < 300 && b.len - SPOOL_HDR_SIZE >= 1000 &&
+	    b.len - SPOOL_HDR_SIZE - (v[k1 - 1].len + 4) < 1000,
+	    "add_recs: stops once the body reaches full (%zd)", k1);
+	spool_batch_free(&a);
+	spool_batch_free(&b);
+}
+
 int
 main(void)
 {
@@ -287,5 +335,6 @@ main(void)
 	memcpy(end, "mqX1", 4);
 	ok(spool_bhdr_unpack(end, &h) == -EBADMSG, "unknown magic refused");
 	compat();
+	add_recs();
 	return tap_done();
 }
