@@ -85,7 +85,8 @@ for t in tests/unit/test_*; do
 done
 count "unit" "$dir/unit"
 
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+# handle_sigill: the ASan build traps undefined behaviour (Makefile)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:handle_sigill=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # The queue, longest jobs first so that the last to start are short:

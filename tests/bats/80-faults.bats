@@ -111,10 +111,7 @@ need_setpriv() {
 # ---- failing writes and syncs ---------------------------------------------
 
 @test "EIO from fdatasync (strace inject, sync engine): exit 74, never 0" {
-	command -v strace >/dev/null || skip "strace not installed"
-	# LeakSanitizer cannot work under ptrace
-	export ASAN_OPTIONS=detect_leaks=0
-	strace -f -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	need_strace
 	run mq-send t before
 	MQ_IO=sync run strace -f -o /dev/null -e trace=fdatasync -e inject=fdatasync:error=EIO \
 	    mq-send t after
@@ -128,9 +125,7 @@ need_setpriv() {
 }
 
 @test "EIO from pwrite (strace inject): exit 74, the partial batch is cut, the spool stays clean" {
-	command -v strace >/dev/null || skip "strace not installed"
-	export ASAN_OPTIONS=detect_leaks=0
-	strace -f -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	need_strace
 	run mq-send t before
 	MQ_IO=sync run strace -f -o /dev/null -e trace=pwrite64 -e inject=pwrite64:error=EIO:when=1 \
 	    mq-send t lost
