@@ -116,6 +116,18 @@ wait_until() {
 	return 1
 }
 
+# proc_state PID: what a process and its threads are doing (state, the
+# kernel function they sleep in, the system call they are in), for the
+# failure message of a test whose process did not do something in time
+proc_state() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		echo "task ${t##*/}: $(cut -d' ' -f3 "$t/stat" 2>/dev/null)" \
+		    "wchan $(cat "$t/wchan" 2>/dev/null)" \
+		    "syscall $(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)"
+	done
+}
+
 # lines_in FILE N: FILE has at least N lines
 lines_in() {
 	[[ -f $1 ]] && (($(wc -l <"$1") >= $2))
