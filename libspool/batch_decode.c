@@ -3,10 +3,11 @@
  *
  * Takes apart what batch.c builds (format.h, mq-spool(5)): checks and
  * decodes a 64-byte batch header (spool_bhdr_unpack), checks a body
- * against it and walks its records (spool_body_open, spool_body_next, or
- * spool_body_copy for a reader that wants payloads alone), and reads a file holding one whole batch (spool_batch_read_file).  It
- * knows nothing of offsets on disk or locks: the reader hands it bytes
- * it read.
+ * against it and walks its records (spool_body_open, spool_body_next,
+ * or spool_body_copy for a reader that wants payloads alone), and reads
+ * a file holding one whole batch (spool_batch_read_file).  It knows
+ * nothing of offsets on disk or locks: the reader hands it bytes it
+ * read.
  *
  * Decoding treats every byte as hostile: each length is checked against
  * what is left before it is used, and any disagreement is -EBADMSG with
@@ -57,6 +58,60 @@ static inline int64_t
 unzigzag(uint64_t v)
 {
 	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* a record's head: what comes before its header count (mq-spool(5)) */
+struct rec_head {
+	const unsigned char *end;	/* the record's last byte + 1 */
+	int64_t		 ts;
+	const unsigned char *key, *id;
+	uint64_t	 keylen, idlen;
+};
+
+/*
+ * rec_head - take apart the head of the record at *pp (below be): its
+ * length, attrs, time, key and ID; *pp is left at its header count.
+ * 0, -EBADMSG for bytes that do not add up, -EPROTO for attrs bits of a
+ * newer format.  spool_body_next and spool_body_copy's general path
+ * share it.
+ */
+static inline int
+rec_head(const unsigned char **pp, const unsigned char *be, int64_t base_ts,
+    struct rec_head *rh)
+{
+	const unsigned char *p = *pp, *end;
+	uint64_t len, v;
+	unsigned attrs;
+
+	if (!get_varint(&p, be, &len) || len > (uint64_t)(be - p) || len < 3)
+		return -EBADMSG;
+	end = p + len;
+	attrs = *p++;
+	if (attrs & ~(unsigned)SPOOL_REC_KNOWN)
+		return -EPROTO;	/* the checksum held: written so */
+	if (!get_varint(&p, end, &v))
+		return -EBADMSG;
+	/* hostile times wrap rather than overflow */
+	rh->ts = (int64_t)((uint64_t)base_ts + (uint64_t)unzigzag(v));
+	rh->key = rh->id = NULL;
+	rh->keylen = rh->idlen = 0;
+	if (attrs & SPOOL_REC_KEY) {
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		rh->key = p;
+		rh->keylen = v;
+		p += v;
+	}
+	if (attrs & SPOOL_REC_ID) {
+		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -EBADMSG;
+		rh->id = p;
+		rh->idlen = v;
+		p += v;
+	}
+	rh->end = end;
+	*pp = p;
+	return 0;
 }
 
 /*
@@ -194,41 +249,21 @@ int
 spool_body_next(struct spool_body *b, struct spool_msg *m)
 {
 	const unsigned char *p = b->p, *end;
-	uint64_t len, v, nh, i;
-	unsigned attrs;
+	struct rec_head rh;
+	uint64_t v, nh, i;
+	int s;
 
 	if (b->left == 0)
 		return b->p == b->end ? 0 : -EBADMSG;
-	if (!get_varint(&p, b->end, &len) || len > (uint64_t)(b->end - p) ||
-	    len < 3)
-		return -EBADMSG;
-	end = p + len;
-	attrs = *p++;
-	if (attrs & ~(unsigned)SPOOL_REC_KNOWN)
-		return -EPROTO;	/* the checksum held: written so */
-	if (!get_varint(&p, end, &v))
-		return -EBADMSG;
-	/* hostile times wrap rather than overflow */
-	m->ts = (int64_t)((uint64_t)b->base_ts + (uint64_t)unzigzag(v));
+	if ((s = rec_head(&p, b->end, b->base_ts, &rh)) < 0)
+		return s;
+	end = rh.end;
+	m->ts = rh.ts;
 	m->ts_given = 0;
-	m->key = NULL;
-	m->keylen = 0;
-	if (attrs & SPOOL_REC_KEY) {
-		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
-			return -EBADMSG;
-		m->key = p;
-		m->keylen = v;
-		p += v;
-	}
-	m->id = NULL;
-	m->idlen = 0;
-	if (attrs & SPOOL_REC_ID) {
-		if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
-			return -EBADMSG;
-		m->id = p;
-		m->idlen = v;
-		p += v;
-	}
+	m->key = rh.key;
+	m->keylen = rh.keylen;
+	m->id = rh.id;
+	m->idlen = rh.idlen;
 	if (!get_varint(&p, end, &nh) || nh > (uint64_t)(end - p) / 2)
 		return -EBADMSG;
 	if (nh > b->hcap) {
@@ -279,11 +314,11 @@ spool_body_copy(struct spool_body *b, unsigned char *out, size_t cap,
 	/* locals, so that the copies into out need not reload them */
 	const unsigned char *p, *end, *bp = b->p, *be = b->end;
 	unsigned char *o = out, *oe = out + cap, d0 = dlen > 0 ? *delim : 0;
-	uint64_t len, v, off = b->offset, from = rg->from, until = rg->until;
+	uint64_t len, off = b->offset, from = rg->from, until = rg->until;
 	int64_t ts, base_ts = b->base_ts, until_ts = rg->until_ts;
 	uint32_t left = b->left;
 	size_t k = 0, big = rg->big;
-	unsigned attrs;
+	struct rec_head rh;
 
 	while (left > 0 && k < max) {
 		p = bp;
@@ -297,27 +332,11 @@ spool_body_copy(struct spool_body *b, unsigned char *out, size_t cap,
 			    (uint64_t)unzigzag(p[2]));
 			p += 4;
 		} else {
-			if (!get_varint(&p, be, &len) ||
-			    len > (uint64_t)(be - p) || len < 3)
+			/* damage, a newer format: spool_body_next's to say */
+			if (rec_head(&p, be, base_ts, &rh) < 0)
 				break;
-			end = p + len;
-			attrs = *p++;
-			if ((attrs & ~(unsigned)SPOOL_REC_KNOWN) ||
-			    !get_varint(&p, end, &v))
-				break;
-			ts = (int64_t)((uint64_t)base_ts + (uint64_t)unzigzag(v));
-			if (attrs & SPOOL_REC_KEY) {
-				if (!get_varint(&p, end, &v) ||
-				    v > (uint64_t)(end - p))
-					break;
-				p += v;
-			}
-			if (attrs & SPOOL_REC_ID) {
-				if (!get_varint(&p, end, &v) ||
-				    v > (uint64_t)(end - p))
-					break;
-				p += v;
-			}
+			end = rh.end;
+			ts = rh.ts;
 			/* headers (or damage) are spool_body_next's */
 			if (p >= end || *p++ != 0)
 				break;
