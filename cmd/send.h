@@ -56,6 +56,7 @@ extern unsigned long long nstored, bstored;
 extern int print_offsets;
 void	 print_stored(void *, uint32_t part, uint64_t off);
 void	 acks(void);
+void	 send_cut(struct spool_writer *);
 void	 add(struct spool *, struct spool_writer *, const char *topic,
 	    struct spool_msg *);
 void	 add_recs(struct spool *, struct spool_writer *, const char *topic,

@@ -40,6 +40,7 @@ send_args(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 {
 	struct spool_msg m;
 
+	spool_writer_expect(w, o->argc - 1);
 	for (int i = 1; i < o->argc; i++) {
 		m = *base;
 		m.payload = o->argv[i];
@@ -71,6 +72,7 @@ json_record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 			cli_die(r, NULL, "%s: stdin", o->topic);
 		if ((r = cli_close(w)) < 0)
 			cli_die(r, sp, "%s", o->topic);
+		acks();
 		cli_fail(-EBADMSG, "%s: stdin line %llu: %s",
 		    o->topic, lineno, json_in_why(jstate));
 	}
@@ -174,7 +176,7 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 	struct pace pc = { 0, 0, 0 };
 	struct spool_rec v[BULK];
 	const void *rec;
-	size_t len, k;
+	size_t len, k, left;
 	unsigned long long lineno = 0;
 	unsigned count = 0, prev;
 	int r, bulk = !o->json && o->kdelim == NULL;
@@ -196,13 +198,20 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 			continue;
 		}
 		if (r == -EMSGSIZE) {
-			(void)cli_close(w);
+			send_cut(w);
 			cli_die(r, sp, "%s: stdin", o->topic);
 		}
 		if (r < 0)
 			cli_die(r, sp, "stdin");
 		if (r == 0)
 			break;
+		/*
+		 * Offsets reported: keyless messages go in runs.  A small
+		 * send, all read at once, gets one run a partition.
+		 */
+		if (lineno == 0 && count == 0 && o->wo.stored != NULL &&
+		    spool_input_left(in, &left) == 1)
+			spool_writer_expect(w, left + 1);
 		if (bulk) {
 			/* this record and those read with it, in one call */
 			v[0].p = rec;

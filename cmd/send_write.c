@@ -92,6 +92,18 @@ acks(void)
 		cli_die(-errno, NULL, "stdout");
 }
 
+/*
+ * send_cut - the send stops before its end (a message refused): what
+ * came before it stays stored, and --print-offsets says what that is
+ * once it is (durable: synced)
+ */
+void
+send_cut(struct spool_writer *w)
+{
+	if (cli_close(w) == 0)
+		acks();
+}
+
 /* -v: what this send stored */
 unsigned long long nstored, bstored;
 
@@ -102,12 +114,12 @@ refused(struct spool *sp, struct spool_writer *w, const char *topic,
 {
 	if (r == -EMSGSIZE) {
 		/* what came before stays stored; nothing after it is */
-		(void)cli_close(w);
+		send_cut(w);
 		cli_die(r, sp, "%s: %zu-byte message", topic, m->len);
 	}
 	if (r == -EBADMSG && m->key == NULL) {
 		/* the same for a keyless message in a compacted topic */
-		(void)cli_close(w);
+		send_cut(w);
 		cli_fail(r, "%s: message refused: %s", topic, spool_errmsg(sp));
 	}
 	cli_die(r, sp, "%s", topic);

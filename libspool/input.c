@@ -14,7 +14,9 @@
  * carry buffer.  Memory stays bounded: a record longer than the limit
  * is -EMSGSIZE, found before it is all read.  After a record,
  * spool_input_more hands out the whole records that follow it in the
- * buffer in one call, for the writer's bulk path.
+ * buffer in one call, for the writer's bulk path; spool_input_left says,
+ * without waiting, whether the input has ended and how many records
+ * are left.
  */
 
 #include <sys/stat.h>
@@ -50,6 +52,8 @@ struct spool_input {
 	size_t		 ccap;
 	int		 cused;		/* carry was handed out last time */
 	int		 trickle;	/* the last read was short: read when asked */
+	int		 early;		/* spool_input_left read into buf[!cur]: */
+	ssize_t		 got;		/* ...this, for refill to take */
 };
 
 /* spool_input_open - read records from fd, at most max bytes each */
@@ -193,6 +197,13 @@ refill(struct spool_input *in, int timeout_ms)
 	ssize_t n;
 	int r;
 
+	if (in->early) {
+		/* spool_input_left's read, already done */
+		in->early = 0;
+		if ((n = in->got) < 0)
+			return (int)n;
+		goto got;
+	}
 	if (in->trickle && !in->rd.pending) {
 		/*
 		 * The last read took all the input had (a pipe's read
@@ -298,6 +309,43 @@ carried:
 	*rec = in->carry != NULL ? in->carry : (unsigned char *)"";
 	*len = in->clen;
 	in->cused = 1;
+	return 1;
+}
+
+/*
+ * spool_input_left - whether the input is known to have ended, without
+ * waiting: 1 and *n, the records still to come (all in the buffer), or
+ * 0 when more may follow or it cannot be told now.  It may take the
+ * next read early, if that needs no wait (refill takes it then).
+ */
+int
+spool_input_left(struct spool_input *in, size_t *n)
+{
+	const unsigned char *p, *d, *e;
+	ssize_t r;
+	size_t k = 0;
+
+	if (in->dlen == 0 || (in->clen > 0 && !in->cused))
+		return 0;	/* one record, or one half carried */
+	if (!in->eof && !in->early) {
+		if (in->rd.pending)
+			r = spool_io_read_wait(in->io, &in->rd, 0);
+		else
+			r = plain_read(in, 0);
+		if (r == -ETIMEDOUT || r == -EAGAIN || r == -EINTR)
+			return 0;
+		in->early = 1;
+		in->got = r;
+	}
+	if (!in->eof && (!in->early || in->got != 0))
+		return 0;
+	p = in->buf[in->cur] + in->pos;
+	e = in->buf[in->cur] + in->len;
+	while (p < e && (d = find(in, p, e - p)) != NULL) {
+		k++;
+		p = d + in->dlen;
+	}
+	*n = k + (p < e);	/* a last record without a delimiter */
 	return 1;
 }
 

@@ -160,6 +160,7 @@ int	 spool_writer_open(struct spool_topic *, const struct spool_writer_opts *,
 int	 spool_writer_add(struct spool_writer *, const struct spool_msg *);
 int	 spool_writer_add_recs(struct spool_writer *, const struct spool_msg *base,
 	    const struct spool_rec *, size_t n, size_t *added);
+void	 spool_writer_expect(struct spool_writer *, uint64_t n);
 int	 spool_writer_flush(struct spool_writer *);
 int	 spool_writer_sync(struct spool_writer *);
 int	 spool_writer_close(struct spool_writer *);
@@ -303,6 +304,7 @@ int	 spool_input_open(struct spool *, int fd, const void *delim, size_t dlen,
 int	 spool_input_next(struct spool_input *, const void **rec, size_t *len,
 	    int timeout_ms);
 size_t	 spool_input_more(struct spool_input *, struct spool_rec *, size_t max);
+int	 spool_input_left(struct spool_input *, size_t *n);
 void	 spool_input_close(struct spool_input *);
 
 /* json.c: a message as one JSON line (mq-recv -J) */

@@ -49,6 +49,9 @@ struct spool_writer {
 	uint32_t	 rr;		/* partition of the next keyless message */
 	uint32_t	 run;		/* keyless messages it got in a row */
 	uint32_t	 runlen;	/* how many it gets before the next one */
+	int		 planned;	/* runs from spool_writer_expect: */
+	uint32_t	 planq, planr;	/* n/P a partition, +1 for the first n%P */
+	uint32_t	 plank;		/* the runs dealt so far */
 	int		 last;		/* partition of the last message */
 	size_t		 pending;
 	int		 err;		/* sticky */
@@ -111,7 +114,8 @@ spool_writer_open(struct spool_topic *t, const struct spool_writer_opts *o,
 	 * even a small send gives every partition (every group member) its
 	 * share; each partition still gets its own large batch.  Offsets
 	 * reported in input order need a batch appended at each change of
-	 * partition, so then a partition gets runs of RUN_REPORTED.  A
+	 * partition, so then a partition gets runs of RUN_REPORTED (or one
+	 * run, when the caller says how many come: spool_writer_expect).  A
 	 * writer starts on a partition of its own, so that one-message
 	 * sends spread too.
 	 */
@@ -202,6 +206,43 @@ spool_writer_flush(struct spool_writer *w)
 	return 0;
 }
 
+/*
+ * next_run - the length of the next planned run (spool_writer_expect);
+ * past the plan, runs of RUN_REPORTED again
+ */
+static void
+next_run(struct spool_writer *w)
+{
+	w->plank++;
+	w->runlen = w->planq + (w->plank < w->planr);
+	if (w->runlen == 0 || w->plank >= w->nparts) {
+		w->planned = 0;
+		w->runlen = RUN_REPORTED;
+	}
+}
+
+/*
+ * spool_writer_expect - the writer is told that n messages, and no
+ * more, are still to come.  Where keyless messages go in runs (offsets
+ * reported in input order, see spool_writer_open), they are then dealt
+ * in one run a partition, n/P messages each give or take one, rather
+ * than in runs of RUN_REPORTED, which a small send would not take past
+ * its first partition.  Elsewhere it changes nothing.
+ */
+void
+spool_writer_expect(struct spool_writer *w, uint64_t n)
+{
+	if (w->o.stored == NULL || w->nparts < 2 || n == 0 ||
+	    n / w->nparts > UINT32_MAX - 1)
+		return;
+	w->planned = 1;
+	w->planq = n / w->nparts;
+	w->planr = n % w->nparts;
+	w->plank = 0;
+	w->run = 0;
+	w->runlen = w->planq + (w->planr > 0);
+}
+
 /* queue - spool_writer_add's work, without the sticky error's check */
 static int
 queue(struct spool_writer *w, const struct spool_msg *m)
@@ -230,6 +271,8 @@ queue(struct spool_writer *w, const struct spool_msg *m)
 			w->run = 0;
 			if (++w->rr == w->nparts)
 				w->rr = 0;
+			if (w->planned)
+				next_run(w);
 		}
 	}
 	/* offsets are reported in input order: one batch at a time */

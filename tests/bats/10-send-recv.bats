@@ -287,6 +287,69 @@ print(h % int(sys.argv[2]))' "$1" "$2"
 	expect_output $'256\n256\n256\n256'
 }
 
+# offsets_match OUT: each line "P O" of mq-send --print-offsets output OUT
+# names the message that is line number i of the input (seq 1 N)
+offsets_match() {
+	mq-recv -F '%p %o %s\n' "$2" | sort >"$T/stored"
+	awk '{ print $1, $2, NR }' "$1" | sort >"$T/printed"
+	expect_same_file "$T/printed" "$T/stored"
+}
+
+@test "--print-offsets: a send known whole at its start is one run a partition, N/P each" {
+	run mq-topic create -P 4 po
+	# a pipe whose writer has finished: 3, 3, 2, 2 in four runs
+	seq 10 | mq-send --print-offsets po >"$T/out"
+	run bash -c "awk '{print \$1}' '$T/out' | uniq | wc -l"
+	expect_output 4
+	run bash -c "awk '{print \$1}' '$T/out' | sort | uniq -c | awk '{print \$1}' | sort -r"
+	expect_output $'3\n3\n2\n2'
+	offsets_match "$T/out" po
+	# operands, durable and not; a file
+	mq-topic create -P 4 pa
+	mq-send --print-offsets pa 1 2 3 4 5 6 >"$T/out"
+	run bash -c "awk '{print \$1}' '$T/out' | sort | uniq -c | awk '{print \$1}' | sort -r"
+	expect_output $'2\n2\n1\n1'
+	offsets_match "$T/out" pa
+	mq-topic create -P 4 pf
+	seq 3000 >"$T/in"
+	mq-send --no-sync --print-offsets pf <"$T/in" >"$T/out"
+	run bash -c "awk '{print \$1}' '$T/out' | uniq -c | awk '{print \$1}'"
+	expect_output $'750\n750\n750\n750'
+	offsets_match "$T/out" pf
+	# fewer messages than partitions: one each
+	mq-topic create -P 4 p2
+	seq 2 | mq-send --print-offsets p2 >"$T/out"
+	run bash -c "awk '{print \$1}' '$T/out' | uniq | wc -l"
+	expect_output 2
+	# a message too large still ends the send with what came before it
+	mq-topic create -P 4 --config max.message.bytes=3 pm
+	run mq-send --print-offsets pm 1 2 toolong 4
+	expect_status 65
+	run bash -c "mq-send --print-offsets pm 1 2 toolong 4 2>/dev/null | wc -l"
+	expect_output 2
+	run bash -c "mq-recv pm | sort | uniq -c | awk '{print \$1, \$2}'"
+	expect_output $'2 1\n2 2'
+	# and so does a line of -J that is not a message
+	run bash -c "printf '{\"payload\":\"a\"}\\nnot json\\n' | mq-send -J --print-offsets pm 2>/dev/null"
+	expect_status 65
+	expect_eq "${#lines[@]}" 1 "offsets printed"
+}
+
+@test "--print-offsets: while stdin streams, a partition gets runs of 256" {
+	run mq-topic create -P 4 ps
+	# five lines, then (once they are stored) five more: not known whole
+	exec {in}> >(exec mq-send --no-sync --print-offsets ps >"$T/out")
+	local pid=$!
+	seq 5 >&"$in"
+	wait_until 10 lines_in "$T/out" 5
+	seq 6 10 >&"$in"
+	exec {in}>&-
+	wait "$pid"
+	run bash -c "awk '{print \$1}' '$T/out' | uniq | wc -l"
+	expect_output 1
+	offsets_match "$T/out" ps
+}
+
 @test "-p N writes to partition N, mq-recv -p N reads only it" {
 	run mq-topic create -P 3 t
 	expect_status 0

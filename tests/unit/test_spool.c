@@ -20,6 +20,15 @@
 
 static char dir[256];
 
+/* print_none - a writer's stored callback that keeps nothing */
+static void
+print_none(void *arg, uint32_t part, uint64_t off)
+{
+	(void)arg;
+	(void)part;
+	(void)off;
+}
+
 static struct spool_topic *
 topic(struct spool *sp, const char *name, int64_t segbytes, uint32_t parts)
 {
@@ -291,9 +300,161 @@ sched_next(void)
 		ok(0, "cleanup");
 }
 
+/*
+ * input_left - spool_input_left tells, without waiting, that a pipe has
+ * ended and how many records it still holds; on a pipe still open it
+ * says 0 at once, and the read it may take early loses nothing
+ */
+static void
+input_left(enum spool_io_mode mode, const char *name)
+{
+	struct spool_input *in;
+	struct spool *sp;
+	const void *rec;
+	char all[64] = "", path[600];
+	size_t len, n = 99;
+	int fd[2], r, got = 0;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_spool.%d.left", getpid());
+	if (spool_open(&sp, dir, SPOOL_CREATE) < 0 || spool_set_io(sp, mode) < 0 ||
+	    pipe(fd) < 0) {
+		ok(0, "%s: input_left set up", name);
+		return;
+	}
+	/* ended: "1\n2\n3" has two records left after the first */
+	r = write(fd[1], "1\n2\n3", 5) == 5 && close(fd[1]) == 0;
+	r = r && spool_input_open(sp, fd[0], "\n", 1, 100, &in) == 0 &&
+	    spool_input_next(in, &rec, &len, -1) == 1;
+	ok(r && spool_input_left(in, &n) == 1 && n == 2,
+	    "%s: a pipe that has ended: 2 records left (said %zu)", name, n);
+	while (spool_input_next(in, &rec, &len, -1) == 1)
+		got++;
+	ok(got == 2, "%s: and those 2 come (%d)", name, got);
+	spool_input_close(in);
+	close(fd[0]);
+	/* open: not known, no wait; what comes after is all read */
+	if (pipe(fd) < 0 || write(fd[1], "a\nb\n", 4) != 4 ||
+	    spool_input_open(sp, fd[0], "\n", 1, 100, &in) < 0) {
+		ok(0, "%s: input_left, open pipe", name);
+		return;
+	}
+	r = spool_input_next(in, &rec, &len, -1) == 1;
+	ok(r && spool_input_left(in, &n) == 0, "%s: a pipe still open: "
+	    "not known", name);
+	r = write(fd[1], "c\nd", 3) == 3;
+	ok(r && spool_input_left(in, &n) == 0, "%s: more written: still "
+	    "not known", name);
+	close(fd[1]);
+	while ((r = spool_input_next(in, &rec, &len, -1)) == 1)
+		strncat(all, rec, len < 8 ? len : 8);
+	ok(r == 0 && strcmp(all, "bcd") == 0, "%s: every record after the "
+	    "first read, in order (\"%s\")", name, all);
+	spool_input_close(in);
+	close(fd[0]);
+	spool_close(sp);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		ok(0, "cleanup");
+}
+
+/* counts - messages in each of 4 partitions, sorted high to low */
+static void
+counts(struct spool_topic *t, uint64_t c[4])
+{
+	struct spool_part_info pi;
+	uint64_t x;
+	int i, j;
+
+	for (i = 0; i < 4; i++)
+		c[i] = spool_topic_info(t, i, &pi) == 0 ? pi.next : 0;
+	for (i = 0; i < 4; i++)
+		for (j = i + 1; j < 4; j++)
+			if (c[j] > c[i]) {
+				x = c[i];
+				c[i] = c[j];
+				c[j] = x;
+			}
+}
+
+/* sends - n keyless messages through one writer, told n when tell */
+static int
+sends(struct spool_topic *t, const struct spool_writer_opts *o, int n,
+    int tell)
+{
+	struct spool_writer *w;
+	struct spool_msg m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.payload = "x";
+	m.len = 1;
+	if ((r = spool_writer_open(t, o, &w)) < 0)
+		return r;
+	if (tell)
+		spool_writer_expect(w, n);
+	while (n-- > 0 && r == 0)
+		r = spool_writer_add(w, &m);
+	if (spool_writer_close(w) < 0)
+		r = -1;
+	return r;
+}
+
+/*
+ * writer_expect - a writer that reports offsets deals keyless messages
+ * in runs of 256; told how many come, in one run a partition, N/P each
+ * and the first N%P one more; one that does not report deals them one
+ * at a time either way
+ */
+static void
+writer_expect(void)
+{
+	struct spool_writer_opts o = { .codec = -1, .partition = -1 };
+	struct spool_topic *t;
+	struct spool *sp;
+	char path[600];
+	uint64_t c[4];
+	int r;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_spool.%d.expect", getpid());
+	ok(spool_open(&sp, dir, SPOOL_CREATE) == 0, "expect: spool");
+	o.stored = print_none;
+	t = topic(sp, "runs", 1 << 20, 4);
+	r = sends(t, &o, 10, 0);
+	counts(t, c);
+	ok(r == 0 && c[0] == 10, "expect: reported, not told: one run of 10 "
+	    "(%llu)", (unsigned long long)c[0]);
+	spool_topic_close(t);
+	t = topic(sp, "told", 1 << 20, 4);
+	r = sends(t, &o, 10, 1);
+	counts(t, c);
+	ok(r == 0 && c[0] == 3 && c[1] == 3 && c[2] == 2 && c[3] == 2,
+	    "expect: reported, told 10: runs of 3 3 2 2 (%llu %llu %llu %llu)",
+	    (unsigned long long)c[0], (unsigned long long)c[1],
+	    (unsigned long long)c[2], (unsigned long long)c[3]);
+	r = sends(t, &o, 2, 1);
+	counts(t, c);
+	ok(r == 0 && c[0] + c[1] + c[2] + c[3] == 12 && c[0] <= 4,
+	    "expect: told 2 more: one each to two partitions");
+	spool_topic_close(t);
+	o.stored = NULL;
+	t = topic(sp, "dealt", 1 << 20, 4);
+	r = sends(t, &o, 10, 1);
+	counts(t, c);
+	ok(r == 0 && c[0] == 3 && c[3] == 2, "expect: not reported: dealt "
+	    "one at a time, told or not");
+	spool_topic_close(t);
+	spool_close(sp);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		ok(0, "cleanup");
+}
+
 int
 main(void)
 {
+	input_left(SPOOL_IO_SYNC, "sync");
+	input_left(SPOOL_IO_URING, "uring");
+	writer_expect();
 	sched_next();
 	run(SPOOL_IO_SYNC, "sync");
 	run(SPOOL_IO_URING, "uring");
