@@ -297,8 +297,13 @@ offsets_match() {
 
 @test "--print-offsets: a send known whole at its start is one run a partition, N/P each" {
 	run mq-topic create -P 4 po
-	# a pipe whose writer has finished: 3, 3, 2, 2 in four runs
-	seq 10 | mq-send --print-offsets po >"$T/out"
+	# a pipe whose writer has finished (waited for, not raced): 3, 3,
+	# 2, 2 in four runs
+	local p
+	exec {p}< <(seq 10)
+	wait "$!"
+	mq-send --print-offsets po <&"$p" >"$T/out"
+	exec {p}<&-
 	run bash -c "awk '{print \$1}' '$T/out' | uniq | wc -l"
 	expect_output 4
 	run bash -c "awk '{print \$1}' '$T/out' | sort | uniq -c | awk '{print \$1}' | sort -r"
@@ -318,7 +323,8 @@ offsets_match() {
 	offsets_match "$T/out" pf
 	# fewer messages than partitions: one each
 	mq-topic create -P 4 p2
-	seq 2 | mq-send --print-offsets p2 >"$T/out"
+	seq 2 >"$T/in"
+	mq-send --print-offsets p2 <"$T/in" >"$T/out"
 	run bash -c "awk '{print \$1}' '$T/out' | uniq | wc -l"
 	expect_output 2
 	# a message too large still ends the send with what came before it
