@@ -132,7 +132,13 @@ open_head(struct spool_head *p)
 		}
 		p->next = pos.next;
 		p->end = pos.pos;
-		p->lastidx = p->end > 0 ? p->end : -SPOOL_IDX_INTERVAL;
+		/*
+		 * Index from the last entry that checks out, not from
+		 * here: a segment grown by one-shot sends (a message a
+		 * process) gets its entries too, so that the next
+		 * process's walk to the end stays short.
+		 */
+		p->lastidx = p->end > 0 ? pos.indexed : -SPOOL_IDX_INTERVAL;
 		if (pos.end && p->next == p->segbase) {
 			/*
 			 * An END closing a segment with no message in it is

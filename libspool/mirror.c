@@ -123,7 +123,7 @@ spool_mirror_load(struct spool_mirror *m)
 	m->next = pos.next;
 	m->end = pos.pos;
 	m->closed = pos.end;
-	m->lastidx = m->end > 0 ? m->end : -SPOOL_IDX_INTERVAL;
+	m->lastidx = m->end > 0 ? pos.indexed : -SPOOL_IDX_INTERVAL;	/* head.c */
 	if (m->end > 0) {
 		r = spool_mirror_walk_last(m, m->logfd, m->idxfd, m->segbase,
 		    m->next, m->end);

@@ -299,6 +299,7 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 	if (keep != NULL)
 		*keep = k;
 	pos->max_ts = 0;
+	pos->indexed = from;
 	for (;;) {
 		r = spool_seg_scan(io, logfd, from, size, 0, pos, why, whylen);
 		if (r != SCAN_BADHDR)

@@ -162,6 +162,8 @@ struct spool_scanpos {
 	uint64_t	 next;		/* offset after the last good batch */
 	int		 end;		/* an END batch was seen */
 	int64_t		 max_ts;
+	off_t		 indexed;	/* spool_seg_end: where the last good
+					   index entry points (0: none) */
 };
 int	 spool_seg_scan(struct spool_io *, int fd, off_t from,
 	    off_t size, int bodies, struct spool_scanpos *, char *why,

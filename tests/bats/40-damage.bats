@@ -322,6 +322,43 @@ check_reads() {
 	expect_status 0
 }
 
+@test "index: a segment grown by one-shot sends is indexed, so the next one-shot walks only its tail" {
+	mq-topic create t
+	local i big idx
+	big=$(printf '%01000d' 0)
+	# 30 processes of one 1000-byte message each: 30 KB, and no writer
+	# ever appends 4 KB (the index interval) itself
+	for ((i = 0; i < 30; i++)); do
+		run mq-send --no-sync t "$i $big"
+		expect_status 0
+	done
+	idx=$(partdir t)/00000000000000000000.index
+	# an entry each 4 KB or so: 6 at least (the old code kept one)
+	expect_eq "$(($(fsize "$idx") >= 48))" 1 "index of $(fsize "$idx") bytes after 30 KB of one-shot sends"
+	run mq-topic verify t
+	expect_status 0
+	run mq-recv -o 17 -c 1 -F '%o %s' t
+	expect_output "17 17 $big"
+	run mq-recv -o -1 -F '%o' t
+	expect_output "29"
+}
+
+@test "index: a one-shot send's catch-up reads from the last index entry, not from the segment's start" {
+	need_strace
+	mq-topic create t
+	local big max
+	big=$(printf '%01000d' 0)
+	for ((i = 0; i < 30; i++)); do
+		mq-send --no-sync t "$i $big" || return 1
+	done
+	strace -o "$T/tr" -e trace=pread64 mq-send --no-sync t last
+	max=$(awk -F', ' '/^pread64/ { n = $3 + 0; if (n > max) max = n } END { print max + 0 }' "$T/tr")
+	# the old code read the whole 30 KB
+	expect_eq "$((max < 8192))" 1 "largest read $max bytes: $(cat "$T/tr")"
+	run mq-recv -o -1 t
+	expect_output "last"
+}
+
 @test "index scribbled with random bytes: reads right, verify 65, --repair fixes" {
 	fill
 	head -c "$(fsize "$IDX")" /dev/urandom >"$T/junk"
