@@ -355,6 +355,7 @@ static int
 visible(struct spool_reader *r, struct spool_rpart *p,
     const struct spool_bhdr *h)
 {
+	uint32_t i;
 	int s;
 
 	if ((h->flags & SPOOL_BF_TXN) && h->txid != p->txok &&
@@ -370,6 +371,14 @@ visible(struct spool_reader *r, struct spool_rpart *p,
 			return s;
 		}
 		p->txok = h->txid;
+		/*
+		 * Its other batches may have come to partitions this
+		 * reader found at their end before (drained): all or
+		 * none, so each is read again before the reader says it
+		 * is at the end.
+		 */
+		for (i = 0; i < r->n; i++)
+			r->parts[i].drained = 0;
 	}
 	return 0;
 }
