@@ -904,6 +904,27 @@ for i in range(12):
 	expect_eq "$(wc -l <"$T/g1")" 5 "messages in the first run"
 }
 
+@test "a reader crosses its 1 MB read-ahead chunks whole: batches of every size straddle them (payloads, -F, seeks)" {
+	# small and large batches in turn: 8 MB of them, so that many
+	# chunk edges fall inside a batch, some inside batches larger than
+	# a chunk (walk.c, fill)
+	python3 -c '
+import random, sys
+r = random.Random(7)
+for i in range(3000):
+    n = r.choice([1, 17, 99, 1000, 4096, 30000, 70000, 300000, 1200000]) if i % 50 == 0 else r.randint(1, 200)
+    sys.stdout.write("%d:" % i + chr(97 + i % 26) * n + "\n")' >"$T/in"
+	mq-send --no-sync -z none t <"$T/in"
+	run bash -c 'mq-recv t | cmp - "$1"' _ "$T/in"
+	expect_status 0
+	run bash -c 'MQ_IO=sync mq-recv t | cmp - "$1"' _ "$T/in"
+	expect_status 0
+	run bash -c 'mq-recv -F "%o %l\n" t | awk "{ if (\$1 != NR - 1) { print \"offset \" \$1 \" at line \" NR; exit 1 } }"'
+	expect_status 0
+	run bash -c 'mq-recv -o 2500 t | cmp - <(tail -n 500 "$1")' _ "$T/in"
+	expect_status 0
+}
+
 @test "-J with -p chooses the partition, not the partition field" {
 	run mq-topic create -P 2 t
 	expect_status 0
