@@ -168,7 +168,7 @@ part_free(struct spool_rpart *p)
 		close(p->logfd);
 	if (p->partfd >= 0)
 		close(p->partfd);
-	free(p->buf);
+	spool_rbuf_free(p);
 	spool_body_free(&p->body);
 	spool_seg_free(&p->segs);
 }

@@ -352,6 +352,7 @@ struct spool_rpart {
 	size_t		 cap;
 	size_t		 have;		/* bytes in buf */
 	size_t		 at;		/* next batch starts at buf[at] */
+	int		 ring;		/* buf is mapped twice (walk.c) */
 	uint64_t	 next;		/* next offset to hand out */
 	uint64_t	 expect;	/* where the next batch should start */
 	off_t		 bpos;		/* file position of the open body */
@@ -393,6 +394,13 @@ void	 spool_walk_reset(struct spool_reader *, struct spool_rpart *,
 int	 spool_walk_seg(struct spool_reader *, struct spool_rpart *,
 	    uint64_t base, off_t pos);
 void	 spool_walk_collect(struct spool_reader *);
+
+/* rbuf.c: a reader partition's buffer, a ring mapped twice */
+#define SPOOL_RBUF_CHUNK	(1u << 20)	/* its size, and a read's */
+void	 spool_rbuf_free(struct spool_rpart *);
+void	 spool_rbuf_norm(struct spool_rpart *, size_t *keep);
+size_t	 spool_rbuf_room(const struct spool_rpart *, size_t keep);
+int	 spool_rbuf_grow(struct spool_rpart *, size_t need);
 int	 spool_walk_next(struct spool_reader *, struct spool_rpart *);
 
 /* damage.c: damage, holes and newer batches met by a reader's walk */

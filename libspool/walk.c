@@ -1,8 +1,8 @@
 /*
  * walk.c - walking the batches of one partition for a reader (reader.c)
  *
- * Owns a reader partition's buffer and its segment file: it reads the
- * segments of the partition in order through that buffer (one
+ * Owns a reader partition's segment file: it reads the segments of
+ * the partition in order through the partition's buffer (rbuf.c; one
  * read-ahead in flight per reader, started while a batch is decoded),
  * checks each batch header, crosses into the next segment after an END
  * batch or at the end of a segment's file, and opens the body of each
@@ -57,7 +57,7 @@
 
 #include "spool_impl.h"
 
-#define CHUNK		(1u << 20)
+#define CHUNK		SPOOL_RBUF_CHUNK
 
 /* spool_walk_collect - finish the read-ahead in flight, whoever it is for */
 void
@@ -110,16 +110,16 @@ spool_walk_seg(struct spool_reader *r, struct spool_rpart *p, uint64_t base,
 }
 
 /*
- * tail_read - read what follows buf's bytes into the rest of it.  At the
- * end of the file (the last read was short: a follower waiting for the
- * next append) a plain pread(2), which returns at once, rather than a
- * round trip through the ring, whose read completes tens of microseconds
- * later; the ring again once a read fills what was asked.
+ * tail_read - read what follows buf's bytes into the room after them.
+ * At the end of the file (the last read was short: a follower waiting
+ * for the next append) a plain pread(2), which returns at once, rather
+ * than a round trip through the ring, whose read completes tens of
+ * microseconds later; the ring again once a read fills what was asked.
  */
 static ssize_t
 tail_read(struct spool_reader *r, struct spool_rpart *p)
 {
-	size_t want = p->cap - p->have;
+	size_t want = spool_rbuf_room(p, p->at);
 	ssize_t n;
 
 	if (!p->tail)
@@ -142,29 +142,25 @@ tail_read(struct spool_reader *r, struct spool_rpart *p)
 static ssize_t
 fill(struct spool_reader *r, struct spool_rpart *p, size_t need)
 {
-	unsigned char *nb;
-	size_t ncap;
+	size_t keep;
 	ssize_t n;
+	int e;
 
 	spool_walk_collect(r);
 	if (p->have - p->at >= need)
 		return p->have - p->at;
-	if (p->at > 0) {
+	keep = p->at;
+	spool_rbuf_norm(p, &keep);
+	if (!p->ring && p->at > 0) {
 		memmove(p->buf, p->buf + p->at, p->have - p->at);
 		p->filepos += p->at;
 		p->have -= p->at;
 		p->at = 0;
 	}
-	if (need > p->cap || p->cap - p->have < CHUNK / 4) {
-		ncap = p->cap ? p->cap : CHUNK;
-		while (ncap < need || ncap - p->have < CHUNK / 4)
-			ncap *= 2;
-		if ((nb = realloc(p->buf, ncap)) == NULL)
-			return -ENOMEM;
-		p->buf = nb;
-		p->cap = ncap;
-	}
-	while (p->have < need) {
+	if ((p->buf == NULL || need > p->cap || spool_rbuf_room(p, p->at) < CHUNK / 4) &&
+	    (e = spool_rbuf_grow(p, need)) < 0)
+		return e;
+	while (p->have - p->at < need) {
 		n = tail_read(r, p);
 		if (n < 0)
 			return n;
@@ -175,15 +171,23 @@ fill(struct spool_reader *r, struct spool_rpart *p, size_t need)
 	return p->have - p->at;
 }
 
-/* read_ahead - start reading what follows while a batch is decoded */
+/*
+ * read_ahead - start reading what follows while the batch just opened
+ * (from file position bpos on) is decoded
+ */
 static void
 read_ahead(struct spool_reader *r, struct spool_rpart *p)
 {
+	size_t keep = (size_t)(p->bpos - p->filepos);
+
 	/* at the end, nothing to read ahead: the next append is not made */
-	if (r->ahead != NULL || p->tail || p->cap - p->have < CHUNK / 4)
+	if (r->ahead != NULL || p->tail)
+		return;
+	spool_rbuf_norm(p, &keep);
+	if (spool_rbuf_room(p, keep) < CHUNK / 4)
 		return;
 	if (spool_io_read_start(r->io, &r->rd, p->logfd, p->buf + p->have,
-	    p->cap - p->have, p->filepos + p->have) == 0)
+	    spool_rbuf_room(p, keep), p->filepos + p->have) == 0)
 		r->ahead = p;
 }
 

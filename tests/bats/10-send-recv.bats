@@ -913,12 +913,20 @@ import random, sys
 r = random.Random(7)
 for i in range(3000):
     n = r.choice([1, 17, 99, 1000, 4096, 30000, 70000, 300000, 1200000]) if i % 50 == 0 else r.randint(1, 200)
+    if i in (1, 2):     # a batch larger than the chunk after a small one
+        n = 1500000
     sys.stdout.write("%d:" % i + chr(97 + i % 26) * n + "\n")' >"$T/in"
-	mq-send --no-sync -z none t <"$T/in"
-	run bash -c 'mq-recv t | cmp - "$1"' _ "$T/in"
+	# the first line a batch of its own, before the 1.5 MB ones
+	head -n 1 "$T/in" | mq-send --no-sync -z none t
+	tail -n +2 "$T/in" | mq-send --no-sync -z none t
+	# and never a batch misread (a reader that misreads one reads it
+	# again before it calls it damage, and says so on stderr)
+	run bash -c 'mq-recv t 2>"$2" | cmp - "$1"' _ "$T/in" "$T/err"
 	expect_status 0
-	run bash -c 'MQ_IO=sync mq-recv t | cmp - "$1"' _ "$T/in"
+	expect_eq "$(cat "$T/err")" "" "mq-recv's stderr"
+	run bash -c 'MQ_IO=sync mq-recv t 2>"$2" | cmp - "$1"' _ "$T/in" "$T/err"
 	expect_status 0
+	expect_eq "$(cat "$T/err")" "" "mq-recv's stderr (sync)"
 	run bash -c 'mq-recv -F "%o %l\n" t | awk "{ if (\$1 != NR - 1) { print \"offset \" \$1 \" at line \" NR; exit 1 } }"'
 	expect_status 0
 	run bash -c 'mq-recv -o 2500 t | cmp - <(tail -n 500 "$1")' _ "$T/in"

@@ -40,6 +40,33 @@ sys.exit(0 if r == -1 and ctypes.get_errno() == errno.EPERM else 1)'
 	expect_status 0
 }
 
+@test "nouring really blocks memfd_create (EPERM)" {
+	run "$NOURING" python3 -c '
+import errno, os, sys
+try:
+    os.memfd_create("x")
+except OSError as e:
+    sys.exit(0 if e.errno == errno.EPERM else 1)
+sys.exit(1)'
+	expect_status 0
+}
+
+@test "no memfd_create under nouring: a reader's buffer is plain memory, and batches larger than it or across its edges read whole" {
+	python3 -c '
+import sys
+for i in range(400):
+    n = [1500000, 300000, 7][i % 3] if i < 12 else 100 + i % 50
+    sys.stdout.write("%d:" % i + chr(97 + i % 26) * n + "\n")' >"$T/in"
+	head -n 1 "$T/in" | mq-send --no-sync -z none t
+	tail -n +2 "$T/in" | mq-send --no-sync -z none t
+	run bash -c '"$NOURING" mq-recv t 2>"$2" | cmp - "$1"' _ "$T/in" "$T/err"
+	expect_status 0
+	expect_eq "$(cat "$T/err")" "" "stderr"
+	run bash -c '"$NOURING" mq-recv -o 5 t 2>"$2" | cmp - <(tail -n +6 "$1")' _ "$T/in" "$T/err"
+	expect_status 0
+	expect_eq "$(cat "$T/err")" "" "stderr"
+}
+
 @test "MQ_IO unset under nouring: send and receive fall back to syscalls" {
 	seq 100000 >"$T/in"
 	run "$NOURING" mq-send t <"$T/in"

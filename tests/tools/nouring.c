@@ -1,11 +1,14 @@
 /*
  * nouring - run a command with io_uring disabled, as a seccomp-confined
  * container would: io_uring_setup(2), io_uring_enter(2) and
- * io_uring_register(2) fail with EPERM.  Everything else is allowed.
+ * io_uring_register(2) fail with EPERM, and so does memfd_create(2),
+ * which tighter sandboxes refuse too.  Everything else is allowed.
  *
  *	nouring command [argument ...]
  *
- * Used by tests/bats/60-uring.bats to check the fallback to plain syscalls.
+ * Used by tests/bats/60-uring.bats to check the fallbacks: plain
+ * syscalls for the I/O engine, and a reader's buffer in plain memory
+ * rather than a ring mapped twice (libspool/rbuf.c).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -65,6 +68,7 @@ main(int argc, char *argv[])
 		DENY(__NR_io_uring_setup),
 		DENY(__NR_io_uring_enter),
 		DENY(__NR_io_uring_register),
+		DENY(__NR_memfd_create),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = {
