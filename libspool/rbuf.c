@@ -10,9 +10,13 @@
  * (callgrind; 130 without).  buf[at] is the next batch, buf[have]
  * where the next read goes; at < cap once normalized
  * (spool_rbuf_norm), and have - at <= cap.  The bytes of
- * the open batch, from keep on, are not read over.  Where the kernel
- * will not map the ring twice, the buffer is plain memory and its rest
- * is moved (ring is 0).
+ * the open batch, from keep on, are not read over.
+ *
+ * A reader starts with plain memory (ring is 0), whose rest is moved to
+ * the front when it is small, and turns to a ring the first time a
+ * large rest would be moved: a one-shot read of the last message maps
+ * nothing, a bulk read maps its ring once.  Where the kernel will not
+ * map one (memfd_create refused), the buffer stays plain memory.
  *
  * It owns the buffer's memory and where its bytes are; it reads nothing
  * (walk.c does, into spool_rbuf_room bytes at buf[have]).
@@ -21,11 +25,14 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "spool_impl.h"
+
+#define RING_AFTER	(SPOOL_RBUF_CHUNK / 16)	/* a rest to move: use a ring */
 
 /*
  * ring_map - a ring of cap bytes (a multiple of the page size) mapped
@@ -94,20 +101,19 @@ spool_rbuf_room(const struct spool_rpart *p, size_t keep)
 }
 
 /*
- * spool_rbuf_grow - a buffer for need bytes from buf[at] with room to read more:
- * the first one, or a bigger one for a batch larger than the ring
+ * grow - a buffer for need bytes from buf[at] with room to read more,
+ * a ring if wanted and the kernel gives one, else plain memory
  */
-int
-spool_rbuf_grow(struct spool_rpart *p, size_t need)
+static int
+grow(struct spool_rpart *p, size_t need, int ring)
 {
-	size_t ncap = p->cap ? p->cap : SPOOL_RBUF_CHUNK, at = p->at, left = p->have - at;
-	unsigned char *nb;
-	int ring;
+	size_t ncap = p->cap ? p->cap : SPOOL_RBUF_CHUNK, at = p->at;
+	size_t left = p->have - at;
+	unsigned char *nb = NULL;
 
 	while (ncap < need + SPOOL_RBUF_CHUNK / 4)
 		ncap *= 2;
-	/* plain memory where the ring cannot be: its rest is moved (fill) */
-	ring = (nb = ring_map(ncap)) != NULL;
+	ring = ring && (nb = ring_map(ncap)) != NULL;
 	if (!ring && (nb = malloc(ncap)) == NULL)
 		return -ENOMEM;
 	if (left > 0)
@@ -119,5 +125,33 @@ spool_rbuf_grow(struct spool_rpart *p, size_t need)
 	p->cap = ncap;
 	p->at = 0;
 	p->have = left;
+	return 0;
+}
+
+/*
+ * spool_rbuf_make - room for need bytes from buf[at] and for a read
+ * after them.  The first buffer is plain memory: a read of a few
+ * messages sets up no ring.  A plain buffer whose rest would be moved
+ * becomes a ring once that rest is large (RING_AFTER: a bulk read of
+ * big batches); a small rest is moved.
+ */
+int
+spool_rbuf_make(struct spool_rpart *p, size_t need)
+{
+	size_t keep = p->at;
+
+	if (p->buf == NULL)
+		return grow(p, need, 0);
+	spool_rbuf_norm(p, &keep);
+	if (!p->ring && p->at > 0) {
+		if (p->have - p->at >= RING_AFTER)
+			return grow(p, need, 1);
+		memmove(p->buf, p->buf + p->at, p->have - p->at);
+		p->filepos += (off_t)p->at;
+		p->have -= p->at;
+		p->at = 0;
+	}
+	if (need > p->cap || spool_rbuf_room(p, p->at) < SPOOL_RBUF_CHUNK / 4)
+		return grow(p, need, 1);
 	return 0;
 }

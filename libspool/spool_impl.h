@@ -400,7 +400,7 @@ void	 spool_walk_collect(struct spool_reader *);
 void	 spool_rbuf_free(struct spool_rpart *);
 void	 spool_rbuf_norm(struct spool_rpart *, size_t *keep);
 size_t	 spool_rbuf_room(const struct spool_rpart *, size_t keep);
-int	 spool_rbuf_grow(struct spool_rpart *, size_t need);
+int	 spool_rbuf_make(struct spool_rpart *, size_t need);
 int	 spool_walk_next(struct spool_reader *, struct spool_rpart *);
 
 /* damage.c: damage, holes and newer batches met by a reader's walk */

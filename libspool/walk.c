@@ -142,23 +142,13 @@ tail_read(struct spool_reader *r, struct spool_rpart *p)
 static ssize_t
 fill(struct spool_reader *r, struct spool_rpart *p, size_t need)
 {
-	size_t keep;
 	ssize_t n;
 	int e;
 
 	spool_walk_collect(r);
 	if (p->have - p->at >= need)
 		return p->have - p->at;
-	keep = p->at;
-	spool_rbuf_norm(p, &keep);
-	if (!p->ring && p->at > 0) {
-		memmove(p->buf, p->buf + p->at, p->have - p->at);
-		p->filepos += p->at;
-		p->have -= p->at;
-		p->at = 0;
-	}
-	if ((p->buf == NULL || need > p->cap || spool_rbuf_room(p, p->at) < CHUNK / 4) &&
-	    (e = spool_rbuf_grow(p, need)) < 0)
+	if ((e = spool_rbuf_make(p, need)) < 0)
 		return e;
 	while (p->have - p->at < need) {
 		n = tail_read(r, p);
