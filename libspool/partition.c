@@ -112,6 +112,45 @@ sealed_end(struct spool_io *io, int pfd, const char *name, off_t size)
 }
 
 /*
+ * spool_part_ends - the first and next offset of the partition open as
+ * pfd with segments l (pi's other fields are left alone): the walk to
+ * the end of its newest segment, nothing more
+ */
+int
+spool_part_ends(struct spool_io *io, int pfd, const struct spool_seglist *l,
+    struct spool_part_info *pi)
+{
+	struct spool_scanpos pos;
+	struct stat st;
+	char why[128];
+	int fd, idx, r = 0;
+
+	pi->first = pi->next = 0;
+	if (l->n == 0)
+		return 0;
+	pi->first = l->base[0];
+	pi->next = l->base[l->n - 1];
+	if ((fd = open_seg(pfd, l->base[l->n - 1], &idx)) < 0)
+		return fd;
+	if (fstat(fd, &st) == 0) {
+		memset(&pos, 0, sizeof(pos));
+		r = spool_seg_end(io, fd, idx, l->base[l->n - 1], st.st_size,
+		    &pos, NULL, why, sizeof(why));
+		/* a newer mq's batch: the end is before it */
+		if (r >= 0 || r == -EPROTO)
+			pi->next = pos.next;
+		r = r < 0 && r != -EPROTO ? r : 0;
+	}
+	close(fd);
+	if (idx >= 0)
+		close(idx);
+	/* an empty oldest segment: the first message is later */
+	if (pi->first > pi->next)
+		pi->first = pi->next;
+	return r;
+}
+
+/*
  * spool_part_bounds - first and next offset, bytes, segments, and the
  * offsets missing between segments as far as their END batches tell
  */
@@ -121,11 +160,10 @@ spool_part_bounds(struct spool_topic *t, uint32_t part,
 {
 	struct spool_io *io = spool_get_io(t->sp);
 	struct spool_seglist l;
-	struct spool_scanpos pos;
 	struct stat st;
-	char name[SPOOL_SEGNAME_LEN + 16], why[128];
+	char name[SPOOL_SEGNAME_LEN + 16];
 	size_t i;
-	int pfd, fd, idx, r;
+	int pfd, r;
 
 	memset(pi, 0, sizeof(*pi));
 	if (io == NULL)
@@ -149,30 +187,9 @@ spool_part_bounds(struct spool_topic *t, uint32_t part,
 			pi->missing += l.base[i + 1] - end;
 	}
 	pi->segments = (uint32_t)l.n;
-	if (l.n > 0) {
-		pi->first = l.base[0];
-		pi->next = l.base[l.n - 1];
-		if ((fd = open_seg(pfd, l.base[l.n - 1], &idx)) >= 0) {
-			if (fstat(fd, &st) == 0) {
-				memset(&pos, 0, sizeof(pos));
-				r = spool_seg_end(io, fd, idx, l.base[l.n - 1],
-				    st.st_size, &pos, NULL, why, sizeof(why));
-				/* a newer mq's batch: the end is before it */
-				if (r >= 0 || r == -EPROTO)
-					pi->next = pos.next;
-				r = r < 0 && r != -EPROTO ? r : 0;
-			}
-			close(fd);
-			if (idx >= 0)
-				close(idx);
-		} else
-			r = fd;
-		/* an empty oldest segment: the first message is later */
-		if (pi->first > pi->next)
-			pi->first = pi->next;
-		if (pi->missing > pi->next - pi->first)
-			pi->missing = pi->next - pi->first;
-	}
+	r = spool_part_ends(io, pfd, &l, pi);
+	if (pi->missing > pi->next - pi->first)
+		pi->missing = pi->next - pi->first;
 	spool_seg_free(&l);
 	close(pfd);
 	return r;

@@ -112,20 +112,25 @@ spool_position_start(struct spool_reader *r, struct spool_rpart *p,
 	off_t pos = 0;
 	int s, i, idx;
 
-	if ((s = spool_part_bounds(r->t, p->id, &pi)) < 0)
+	/* one listing for the bounds and the start */
+	if ((s = spool_seg_list(p->partfd, &l)) < 0)
 		return s;
-	if ((s = resolve(r, p, start, &pi, 1, &off)) < 0)
+	memset(&pi, 0, sizeof(pi));
+	if ((s = spool_part_ends(r->io, p->partfd, &l, &pi)) < 0 ||
+	    (s = resolve(r, p, start, &pi, 1, &off)) < 0) {
+		spool_seg_free(&l);
 		return s;
+	}
 	p->until = UINT64_MAX;
 	p->until_ts = INT64_MAX;
 	if (r->o.until.kind == SPOOL_POS_TIME)
 		p->until_ts = r->o.until.value;
-	else if ((s = resolve(r, p, &r->o.until, &pi, 0, &p->until)) < 0)
+	else if ((s = resolve(r, p, &r->o.until, &pi, 0, &p->until)) < 0) {
+		spool_seg_free(&l);
 		return s;
+	}
 	if (off >= p->until)
 		p->done = 1;
-	if ((s = spool_seg_list(p->partfd, &l)) < 0)
-		return s;
 	if (l.n == 0) {
 		spool_seg_free(&l);
 		return -ENOENT;

@@ -240,6 +240,8 @@ int	 spool_config_parse(struct spool_config *, char *text);
 /* partition bounds, used by reader and topic info */
 int	 spool_part_bounds(struct spool_topic *, uint32_t part,
 	    struct spool_part_info *);
+int	 spool_part_ends(struct spool_io *, int pfd,
+	    const struct spool_seglist *, struct spool_part_info *);
 int	 spool_part_make(const struct spool *, int tfd, uint32_t n);
 int	 spool_part_open(struct spool_topic *, uint32_t part);
 int	 spool_part_count(struct spool_topic *, uint32_t part, uint64_t from,
