@@ -205,12 +205,13 @@ arena(struct jp *j, size_t n)
 	struct json_fast *f = j->f;
 	char *d;
 
-	if (f->buf == NULL) {
+	if (f->used == 0 && f->cap < 2 * j->linelen + 16) {
 		/* a line decodes into at most twice its length */
-		f->cap = 2 * j->linelen + 16;
-		if ((f->buf = malloc(f->cap)) == NULL)
+		free(f->buf);
+		f->cap = 0;
+		if ((f->buf = malloc(2 * j->linelen + 16)) == NULL)
 			return NULL;
-		f->used = 0;
+		f->cap = 2 * j->linelen + 16;
 	}
 	if (f->cap - f->used < n)
 		return NULL;
@@ -310,16 +311,20 @@ is_base64(struct jp *j, const struct jstr *s)
 static int
 integer(struct jp *j, int64_t *v)
 {
-	const unsigned char *p = j->p;
+	const unsigned char *p = j->p, *lim;
+	uint64_t x = 0;
 
 	if (p >= j->e || *p < '0' || *p > '9')
 		return 0;
-	*v = 0;
 	if (*p == '0')
 		p++;
-	else
-		while (p < j->e && *p >= '0' && *p <= '9' && p - j->p < 18)
-			*v = *v * 10 + (*p++ - '0');
+	else {
+		/* in a local: a store through v could change *p (char) */
+		lim = j->e - p > 18 ? p + 18 : j->e;
+		for (; p < lim && *p >= '0' && *p <= '9'; p++)
+			x = x * 10 + (unsigned)(*p - '0');
+	}
+	*v = (int64_t)x;
 	j->p = p;
 	return 1;
 }
@@ -404,6 +409,43 @@ member(const struct jstr *k)
 #undef IS
 }
 
+/*
+ * named - a member name as mq-recv -J writes it, with its colon and no
+ * space: the member, past the colon; -1 to read the name the long way
+ * (str, member, tok).  Only spelled-out names of mq's members match, so
+ * what it takes is what the long way takes.
+ */
+static int
+named(struct jp *j)
+{
+	size_t left = (size_t)(j->e - j->p);
+
+#define IS(lit) (left >= sizeof(lit) - 1 && \
+	    memcmp(j->p, lit, sizeof(lit) - 1) == 0 && \
+	    (j->p += sizeof(lit) - 1, 1))
+	if (left < 5 || j->p[0] != '"')
+		return -1;
+	switch (j->p[1]) {
+	case 't':
+		return IS("\"topic\":") ? M_OTHER : IS("\"ts\":") ? M_TS : -1;
+	case 'p':
+		return IS("\"partition\":") ? M_OTHER :
+		    IS("\"payload\":") ? M_PAYLOAD :
+		    IS("\"payload_encoding\":") ? M_PENC : -1;
+	case 'o':
+		return IS("\"offset\":") ? M_OTHER : -1;
+	case 'k':
+		return IS("\"key\":") ? M_KEY :
+		    IS("\"key_encoding\":") ? M_KENC : -1;
+	case 'h':
+		return IS("\"headers\":") ? M_HEADERS : -1;
+	case 'i':
+		return IS("\"id\":") ? M_ID : -1;
+	}
+	return -1;
+#undef IS
+}
+
 /* value - one member's value into what the object holds */
 static int
 value(struct jp *j, int which, struct jstr *v, int *null,
@@ -446,16 +488,20 @@ json_fast_decode(const char *line, size_t len, struct spool_msg *m,
 	struct jstr k, v[M_OTHER];
 	int seen = 0, which, null, r, b64;
 
+	f->used = 0;	/* the arena is the line's (json_in_decode keeps it) */
 	if (!tok(&j, '{'))
 		return 0;
 	do {
-		if (!str(&j, &k) || k.esc)
-			return 0;
-		which = member(&k);
+		ws(&j);
+		if ((which = named(&j)) < 0) {
+			if (!str(&j, &k) || k.esc)
+				return 0;
+			which = member(&k);
+			if (!tok(&j, ':'))
+				return 0;
+		}
 		if (which != M_OTHER && (seen & 1 << which))
 			return 0;	/* the last would win: jansson's */
-		if (!tok(&j, ':'))
-			return 0;
 		ws(&j);
 		if ((r = value(&j, which, &v[which < M_OTHER ? which : 0],
 		    &null, m)) <= 0)
@@ -493,6 +539,7 @@ json_fast_free(struct json_fast *f)
 {
 	free(f->buf);
 	f->buf = NULL;
+	f->cap = f->used = 0;
 }
 
 /*

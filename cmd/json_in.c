@@ -44,10 +44,30 @@ state_new(void)
 		return NULL;
 	st->root = NULL;
 	st->fast.buf = NULL;
+	st->fast.cap = st->fast.used = 0;
 	st->hdrs = NULL;
 	st->nbufs = 0;
 	st->why[0] = '\0';
 	return st;
+}
+
+/*
+ * state_reset - let go of what the last line decoded into, keeping the
+ * state and the fast path's arena for the next line
+ */
+static void
+state_reset(struct jstate *st)
+{
+	int i;
+
+	json_decref(st->root);
+	st->root = NULL;
+	free(st->hdrs);
+	st->hdrs = NULL;
+	for (i = 0; i < st->nbufs; i++)
+		free(st->bufs[i]);
+	st->nbufs = 0;
+	st->why[0] = '\0';
 }
 
 /* bad - say why the line is no message; -EINVAL (or r, when ENOMEM) */
@@ -220,20 +240,23 @@ full(struct jstate *st, const char *line, size_t len, struct spool_msg *m)
 
 /*
  * json_in_decode - read one object line into m; *state owns what m
- * points into (free it with json_in_free).  -EINVAL: not a message,
- * and json_in_why says why.  mq's own lines take the fast path
- * (json_fast.c); everything else, and every error, is jansson's.
+ * points into (free it with json_in_free).  A *state that is not NULL
+ * is used again: what the line before decoded into goes, and no line
+ * pays for a state of its own.  -EINVAL: not a message, and json_in_why
+ * says why.  mq's own lines take the fast path (json_fast.c);
+ * everything else, and every error, is jansson's.
  */
 int
 json_in_decode(const char *line, size_t len, struct spool_msg *m,
     void **state)
 {
-	struct jstate *st;
+	struct jstate *st = *state;
 	int r;
 
-	*state = NULL;
 	memset(m, 0, sizeof(*m));
-	if ((st = state_new()) == NULL)
+	if (st != NULL)
+		state_reset(st);
+	else if ((st = state_new()) == NULL)
 		return -ENOMEM;
 	*state = st;
 	if ((r = json_fast_decode(line, len, m, &st->fast)) != 0)

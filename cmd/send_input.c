@@ -61,13 +61,16 @@ json_record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
     const struct spool_msg *base, const void *rec, size_t len,
     unsigned long long lineno)
 {
+	/* the decoder's state, kept from line to line, freed at exit */
+	static void *jstate;
 	struct spool_msg m = *base;
-	void *jstate;
-	int r;
+	int r, fresh = jstate == NULL;
 
-	if ((r = json_in_decode(rec, len, &m, &jstate)) < 0) {
-		/* what came before stays stored; nothing after */
+	r = json_in_decode(rec, len, &m, &jstate);
+	if (fresh && jstate != NULL)
 		cli_own_fn(json_in_free, jstate);
+	if (r < 0) {
+		/* what came before stays stored; nothing after */
 		if (r == -ENOMEM)
 			cli_die(r, NULL, "%s: stdin", o->topic);
 		if ((r = cli_close(w)) < 0)
@@ -84,15 +87,13 @@ json_record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 		m.headers = base->headers;
 		m.nheaders = base->nheaders;
 	}
-	/* m points into jstate until the writer has it */
-	cli_own_fn(json_in_free, jstate);
+	/* m points into jstate until the writer has it (add copies it) */
 	if (o->id != NULL) {
 		/* the send's ID is what a retry looks for */
 		m.id = base->id;
 		m.idlen = base->idlen;
 	}
 	add(sp, w, o->topic, &m);
-	(void)cli_close(jstate);
 }
 
 /* between records: what the writer holds that is not appended or synced */
