@@ -34,7 +34,10 @@ export PATH="$bindir:$PATH"
 unset MQ_SPOOL
 
 violations=0 checked=0 acked=0
-fail() { echo "# trial $t: $*"; violations=$((violations + 1)); }
+fail() {
+	echo "# trial $t: $*" | tee -a "$work/fails"
+	violations=$((violations + 1))
+}
 
 # under_shim CMD...: run with the power-failure model on
 under_shim() { LD_PRELOAD=$shim MQ_IO=sync MQ_SHADOW=$shadow "$@"; }
@@ -195,8 +198,19 @@ check() {
 	done < <(grep '^created ' "$log")
 }
 
+# gone PGID: no process of the group is alive (zombies are dead)
+gone() {
+	local p st
+	for p in $(pgrep -g "$1"); do
+		st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)
+		[ -n "$st" ] && [ "$st" != Z ] && return 1
+	done
+	return 0
+}
+
 run() {
 	local name=$1 before=$violations n
+	: > "$work/fails"
 	for ((t = 1; t <= trials; t++)); do
 		spool=$work/spool shadow=$work/shadow log=$work/log
 		rm -rf "$spool" "$shadow" "$work/out"
@@ -220,6 +234,12 @@ run() {
 			kill -9 -- -"$pid" || kill -9 "$pid"
 			wait "$pid"
 		} 2>/dev/null
+		# and nothing of it runs on: a killed process dies a moment
+		# after kill(2) returns, and could still write to the shadow
+		for ((n = 0; n < 300; n++)); do
+			gone "$pid" && break
+			sleep 0.01
+		done
 		python3 "$here/rebuild.py" rebuild "$shadow" "$work/out"
 		local v0=$violations
 		check "$work/out"
@@ -235,6 +255,8 @@ run() {
 		echo "ok - powerloss $name: $trials power failures, 0 violations"
 	else
 		echo "not ok - powerloss $name: $trials power failures, $n violations"
+		# again after the TAP line, where make check's report shows them
+		head -n 10 "$work/fails"
 	fi
 }
 
