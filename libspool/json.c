@@ -53,11 +53,13 @@ struct out {
 static char *
 reserve(struct out *o, size_t n)
 {
-	size_t used = *o->buf != NULL ? (size_t)(o->p - *o->buf) : 0, ncap;
+	size_t used, ncap;
 	char *nb;
 
+	/* o->p is NULL only before the first line's buffer exists */
 	if (o->p != NULL && (size_t)(o->end - o->p) >= n)
 		return o->p;
+	used = o->p != NULL ? (size_t)(o->p - *o->buf) : 0;
 	ncap = *o->cap ? *o->cap : 4096;
 	while (ncap < used + n)
 		ncap *= 2;
