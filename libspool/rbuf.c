@@ -113,7 +113,9 @@ grow(struct spool_rpart *p, size_t need, int ring)
 
 	while (ncap < need + SPOOL_RBUF_CHUNK / 4)
 		ncap *= 2;
-	ring = ring && (nb = ring_map(ncap)) != NULL;
+	if (ring && !p->noring && (nb = ring_map(ncap)) == NULL)
+		p->noring = 1;	/* memfd_create refused: plain from now on */
+	ring = ring && !p->noring;
 	if (!ring && (nb = malloc(ncap)) == NULL)
 		return -ENOMEM;
 	if (left > 0)
@@ -144,7 +146,7 @@ spool_rbuf_make(struct spool_rpart *p, size_t need)
 		return grow(p, need, 0);
 	spool_rbuf_norm(p, &keep);
 	if (!p->ring && p->at > 0) {
-		if (p->have - p->at >= RING_AFTER)
+		if (p->have - p->at >= RING_AFTER && !p->noring)
 			return grow(p, need, 1);
 		memmove(p->buf, p->buf + p->at, p->have - p->at);
 		p->filepos += (off_t)p->at;

@@ -354,7 +354,8 @@ struct spool_rpart {
 	size_t		 cap;
 	size_t		 have;		/* bytes in buf */
 	size_t		 at;		/* next batch starts at buf[at] */
-	int		 ring;		/* buf is mapped twice (walk.c) */
+	int		 ring;		/* buf is mapped twice (rbuf.c) */
+	int		 noring;	/* ...and cannot be: do not ask again */
 	uint64_t	 next;		/* next offset to hand out */
 	uint64_t	 expect;	/* where the next batch should start */
 	off_t		 bpos;		/* file position of the open body */
