@@ -56,7 +56,7 @@ HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jo
        cmd/topic.h cmd/recv.h cmd/send.h cmd/json_in.h \
        libspool/proto.h libspool/replicate.h libspool/repl.h
 HDR += libspool/schedule.h libspool/txn.h libspool/dedup.h
-HDR += libspool/compact.h
+HDR += libspool/compact.h libspool/jsonscan.h
 HDR += cmd/replicate_opts.h
 
 # every build output but the programs is under build/: B is the plain

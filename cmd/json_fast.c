@@ -20,17 +20,13 @@
  * caller frees with json_fast_free.
  */
 
-#include <endian.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "json_in.h"
+#include "jsonscan.h"
 
 /* a string as it stands in the line, between its quotes */
 struct jstr {
@@ -68,36 +64,6 @@ tok(struct jp *j, int c)
 	return 1;
 }
 
-/* utf8 - length of the valid UTF-8 sequence at p (2 to 4), 0 if none */
-static int
-utf8(const unsigned char *p, const unsigned char *e)
-{
-	uint32_t v;
-	int i, n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (e - p < n)
-		return 0;
-	v = p[0] & (0x3f >> (n - 1));
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (p[i] & 0x3f);
-	}
-	/* overlong forms, surrogates and beyond Unicode, as jansson */
-	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
-	    v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* hex4 - the value of four hex digits at p, -1 if they are not */
 static long
 hex4(const unsigned char *p)
@@ -117,55 +83,6 @@ hex4(const unsigned char *p)
 	return v;
 }
 
-#if BYTE_ORDER != LITTLE_ENDIAN
-#error "json_fast.c: str() reads eight bytes as a little-endian word"
-#endif
-#define ONES	0x0101010101010101ULL
-#define HIGHS	0x8080808080808080ULL
-
-/*
- * special8 - the bytes of x (eight, little-endian) that end a plain run,
- * as their high bits: a quote, a backslash, a control character or a
- * non-ASCII byte.  The "has a zero byte" and "has a byte less than n"
- * tricks: the lowest bit set is exact (a borrow only marks bytes above
- * a true one), which is all str needs.
- */
-static inline uint64_t
-special8(uint64_t x)
-{
-	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-
-	return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
-	    ((b - ONES) & ~b) | x) & HIGHS;
-}
-
-/*
- * run16 - how far the plain run from p goes in whole 16-byte blocks
- * before e: special8's bytes, sixteen at a time with SSE2 (every x86-64;
- * libspool/json.c's plain() is the same test); 0 without SSE2
- */
-static inline size_t
-run16(const unsigned char *p, const unsigned char *e)
-{
-	size_t i = 0;
-#ifdef __SSE2__
-	const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\');
-	const __m128i sp = _mm_set1_epi8(0x20);
-	__m128i v;
-	int k;
-
-	for (; e - p - (ptrdiff_t)i >= 16; i += 16) {
-		v = _mm_loadu_si128((const __m128i *)(p + i));
-		/* as signed bytes, 0x80 and up are below 0x20 too */
-		k = _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, sp),
-		    _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b))));
-		if (k != 0)
-			return i + (size_t)__builtin_ctz((unsigned)k);
-	}
-#endif
-	return i;
-}
-
 /* str - the string at j->p (after whitespace); 0 to decline */
 static int
 str(struct jp *j, struct jstr *s)
@@ -180,21 +97,8 @@ str(struct jp *j, struct jstr *s)
 	p = j->p + 1;
 	s->esc = 0;
 	for (;;) {
-		/* the common case: plain ASCII, 16 or 8 bytes at a time */
-		p += run16(p, j->e);
-		while (j->e - p >= 8) {
-			uint64_t x, m;
-
-			memcpy(&x, p, 8);
-			if ((m = special8(x)) != 0) {
-				p += __builtin_ctzll(m) >> 3;
-				break;
-			}
-			p += 8;
-		}
-		while (p < j->e && *p >= 0x20 && *p < 0x80 && *p != '"' &&
-		    *p != '\\')
-			p++;
+		/* the common case: plain ASCII, 16 bytes at a time */
+		p += jsonscan_plain(p, (size_t)(j->e - p));
 		if (p >= j->e)
 			return 0;
 		if (*p == '"')
@@ -216,7 +120,7 @@ str(struct jp *j, struct jstr *s)
 				return 0;
 			continue;
 		}
-		if (*p < 0x20 || (n = utf8(p, j->e)) == 0)
+		if (*p < 0x20 || (n = jsonscan_utf8(p, j->e)) == 0)
 			return 0;
 		p += n;
 	}

@@ -24,17 +24,13 @@
  * jansson: cmd/json_in.c, so that libspool does not link jansson.
  */
 
-#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
+#include "jsonscan.h"
 #include "spool_impl.h"
 
 static const char b64[] =
@@ -87,27 +83,6 @@ put(struct out *o, const char *s, size_t n)
 /* PUTS - append a string literal */
 #define PUTS(o, lit)	put((o), (lit), sizeof(lit) - 1)
 
-#if BYTE_ORDER != LITTLE_ENDIAN
-#error "json.c: put_str reads eight bytes as a little-endian word"
-#endif
-#define ONES	0x0101010101010101ULL
-#define HIGHS	0x8080808080808080ULL
-
-/*
- * plain8 - the bytes of x (eight, little-endian) that a JSON string
- * must escape, as their high bits: a quote, a backslash, a control
- * character ("has a zero byte" and "has a byte less than n": the lowest
- * bit set is exact, a borrow only marks bytes above a true one)
- */
-static inline uint64_t
-plain8(uint64_t x)
-{
-	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-
-	return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
-	    ((b - ONES) & ~b)) & HIGHS;
-}
-
 /* put_num - a decimal integer, its sign given apart (printf is slow) */
 static void
 put_num(struct out *o, uint64_t v, int neg)
@@ -141,84 +116,25 @@ utf8_ok(const unsigned char *p, size_t n)
 {
 	const unsigned char *end = p + n;
 	uint64_t x;
-	uint32_t c;
 	int k;
 
 	while (p < end) {
 		/* ASCII, eight bytes at a time */
 		if (end - p >= 8) {
 			memcpy(&x, p, 8);
-			if ((x & HIGHS) == 0) {
+			if ((x & JSONSCAN_HIGHS) == 0) {
 				p += 8;
 				continue;
 			}
 		}
-		if (*p < 0x80) {
+		if (*p < 0x80)
 			p++;
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf) {
-			k = 1;
-			c = *p & 0x1f;
-		} else if (*p >= 0xe0 && *p <= 0xef) {
-			k = 2;
-			c = *p & 0x0f;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			k = 3;
-			c = *p & 0x07;
-		} else
+		else if ((k = jsonscan_utf8(p, end)) == 0)
 			return 0;
-		if (end - p <= k)
-			return 0;
-		for (int i = 1; i <= k; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			c = c << 6 | (p[i] & 0x3f);
-		}
-		if ((k == 2 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-		    (k == 3 && (c < 0x10000 || c > 0x10ffff)))
-			return 0;
-		p += k + 1;
+		else
+			p += k;
 	}
 	return 1;
-}
-
-/*
- * plain - how many bytes from s on go into a JSON string as they are and
- * are ASCII: not a quote, a backslash, a control character or a byte of
- * 0x80 and up.  Sixteen at a time with SSE2 (every x86-64), else eight
- * (plain8).
- */
-static size_t
-plain(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	uint64_t x, m;
-
-#ifdef __SSE2__
-	const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\');
-	const __m128i sp = _mm_set1_epi8(0x20);
-	__m128i v;
-	int k;
-
-	for (; n - i >= 16; i += 16) {
-		v = _mm_loadu_si128((const __m128i *)(s + i));
-		/* as signed bytes, 0x80 and up are below 0x20 too */
-		k = _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, sp),
-		    _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b))));
-		if (k != 0)
-			return i + (size_t)__builtin_ctz((unsigned)k);
-	}
-#endif
-	for (; n - i >= 8; i += 8) {
-		memcpy(&x, s + i, 8);
-		if ((m = plain8(x) | (x & HIGHS)) != 0)
-			return i + (size_t)(__builtin_ctzll(m) >> 3);
-	}
-	for (; i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' &&
-	    s[i] != '\\'; i++)
-		;
-	return i;
 }
 
 /* put_str - a JSON string of UTF-8 text */
@@ -234,7 +150,7 @@ put_str(struct out *o, const unsigned char *s, size_t n)
 		/* ASCII that needs no escape, and UTF-8 past it, as it is */
 		run = s;
 		for (;;) {
-			s += plain(s, end - s);
+			s += jsonscan_plain(s, end - s);
 			if (s == end || *s < 0x80)
 				break;
 			s++;
@@ -271,7 +187,7 @@ put_text(struct out *o, const unsigned char *s, size_t n)
 {
 	char *p;
 
-	if (plain(s, n) == n) {
+	if (jsonscan_plain(s, n) == n) {
 		if ((p = reserve(o, n + 2)) == NULL)
 			return 1;
 		*p++ = '"';

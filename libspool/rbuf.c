@@ -7,7 +7,7 @@
  * the last chunk never has to be moved to the front before the next
  * read: a quarter of every megabyte, with the 256 KB batches of a bulk
  * mq-send, and 33 of mq-recv's 164 instructions a 100-byte message
- * (callgrind; 130 without).  buf[at] is the next batch, buf[have]
+ * (callgrind; 131 without).  buf[at] is the next batch, buf[have]
  * where the next read goes; at < cap once normalized
  * (spool_rbuf_norm), and have - at <= cap.  The bytes of
  * the open batch, from keep on, are not read over.

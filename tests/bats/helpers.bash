@@ -206,6 +206,18 @@ expect_same_file() {
 	fi
 }
 
+# expect_reads_whole WANT CMD...: CMD (a reader, wrapped or not) exits 0,
+# prints exactly the file WANT and writes nothing to stderr (a reader
+# that misreads a batch reads it again, and says so there)
+expect_reads_whole() {
+	local want=$1 out=$BATS_TEST_TMPDIR/reads_whole st=0
+	shift
+	"$@" >"$out" 2>"$out.err" || st=$?
+	expect_eq "$st" 0 "exit status of $*"
+	expect_same_file "$out" "$want"
+	expect_eq "$(cat "$out.err")" "" "stderr of $*"
+}
+
 # expect_missing PATH
 expect_missing() {
 	if [[ -e $1 || -L $1 ]]; then
