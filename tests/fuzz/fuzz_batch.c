@@ -176,6 +176,135 @@ copy_walk(const struct spool_bhdr *h, const unsigned char *copy,
 	spool_body_free(&body);
 }
 
+/* put - append n bytes to the growing buffer *b (length *len) */
+static void
+put(unsigned char **b, size_t *len, size_t *cap, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (*len + n > *cap) {
+		while (*len + n > *cap)
+			*cap = *cap ? *cap * 2 : 256;
+		if ((*b = realloc(*b, *cap)) == NULL)
+			abort();
+	}
+	memcpy(*b + *len, p, n);
+	*len += n;
+}
+
+/*
+ * take - what a reader with range rg does with record m: 0 to stop
+ * there (beyond until or until_ts), else 1, its payload and delim
+ * appended to *b unless it is below from
+ */
+static int
+take(const struct spool_msg *m, const struct spool_body_range *rg,
+    const unsigned char *delim, size_t dlen, unsigned char **b,
+    size_t *len, size_t *cap)
+{
+	if (m->offset >= rg->until || m->ts >= rg->until_ts)
+		return 0;
+	if (m->offset >= rg->from) {
+		put(b, len, cap, m->payload, m->len);
+		put(b, len, cap, delim, dlen);
+	}
+	return 1;
+}
+
+/*
+ * ranged_walk - the body of h walked with limits taken from the input
+ * and the variant v (from, until, until_ts, big, a delimiter of one or
+ * two bytes, at most max records a run): once by spool_body_next alone,
+ * once by runs of spool_body_copy with spool_body_next for each record
+ * a run stops before.  Both must give the same bytes and stop at the
+ * same record.  The runs have room to spare (a run that takes too much
+ * shows), or exactly the bytes the first walk gave (AddressSanitizer
+ * sees a copy past its room).
+ */
+static void
+ranged_walk(const struct spool_bhdr *h, const unsigned char *copy,
+    unsigned v)
+{
+	struct spool_body_range rg;
+	struct spool_body body;
+	struct spool_msg m;
+	const unsigned char *delim = (const unsigned char *)"\r\n";
+	unsigned char *want = NULL, *got;
+	uint32_t x = h->body_crc ^ (v * 0x9e3779b9u);
+	uint64_t last;
+	size_t wlen = 0, wcap = 0, glen = 0, gcap, n, room, max, turn = 0;
+	size_t slack;
+	size_t dlen = v & 1 ? 1 : 2;
+	char why[128];
+	int r, rr;
+
+	rg.from = h->base_offset + x % (h->count + 2ull);
+	rg.until = h->base_offset + h->count + 1 - (x >> 8) % (h->count + 2ull);
+	switch (v % 4) {
+	case 0:
+		rg.until_ts = INT64_MAX;
+		break;
+	case 1:		/* near the batch's time, where a run's shortcut ends */
+		rg.until_ts = (int64_t)((uint64_t)h->base_ts +
+		    ((x >> 16) & 0xff) - 128);
+		break;
+	case 2:
+		rg.until_ts = h->max_ts;
+		break;
+	default:
+		rg.until_ts = (int64_t)((uint64_t)h->base_ts + 64 +
+		    ((x >> 16) & 3));
+		break;
+	}
+	rg.big = v & 2 ? (x >> 24) % 200 : SIZE_MAX;
+	max = v & 4 ? 1 + (x >> 4) % 5 : SIZE_MAX;
+	if (dlen == 1)
+		delim++;
+
+	memset(&body, 0, sizeof(body));
+	if (spool_body_open(&body, h, copy, why, sizeof(why)) < 0)
+		abort();	/* it opened a moment ago */
+	while ((r = spool_body_next(&body, &m)) == 1)
+		if (!take(&m, &rg, delim, dlen, &want, &wlen, &wcap)) {
+			r = 2;
+			break;
+		}
+	spool_body_free(&body);
+
+	memset(&body, 0, sizeof(body));
+	if (spool_body_open(&body, h, copy, why, sizeof(why)) < 0)
+		abort();
+	/* room beyond what it should take, or exactly that */
+	slack = v & 8 ? 0 : 1024;
+	got = malloc(gcap = wlen + slack + 1);
+	for (;;) {
+		if (glen > wlen + slack)
+			abort();	/* more than spool_body_next gave */
+		room = wlen + slack - glen;
+		if (turn++ % 3 == 1 && room > 0)
+			room = 1 + (turn * 37) % room;
+		glen += spool_body_copy(&body, got + glen, room, delim, dlen,
+		    max, &rg, &n, &last);
+		if (n > 0) {
+			if (n > max)
+				abort();
+			continue;
+		}
+		if ((rr = spool_body_next(&body, &m)) != 1)
+			break;
+		if (!take(&m, &rg, delim, dlen, &got, &glen, &gcap)) {
+			rr = 2;
+			break;
+		}
+	}
+	if (rr != r || glen != wlen ||
+	    (wlen > 0 && memcmp(got, want, wlen) != 0))
+		abort();
+	free(got);
+	free(want);
+	spool_body_free(&body);
+}
+
 /* one_batch - decode the body of one batch; the copy is exactly sized */
 static void
 one_batch(const struct spool_bhdr *h, const unsigned char *src, int codec)
@@ -241,6 +370,8 @@ one_batch(const struct spool_bhdr *h, const unsigned char *src, int codec)
 	if (r == 0 && n > 0 && n <= MAXREC)
 		reencode(rs, n, codec);
 	copy_walk(h, copy, want, wlen, n, r);
+	for (i = 0; i < 16; i++)
+		ranged_walk(h, copy, (unsigned)i);
 	free(want);
 	for (i = 0; i < n && i < MAXREC; i++)
 		free(rs[i].hdrs);

@@ -293,6 +293,109 @@ add_recs(void)
 	spool_batch_free(&b);
 }
 
+/*
+ * copy_limits - spool_body_copy against the records as they were added,
+ * at every time limit around the batch's own (its run of common records
+ * ends where a record's time can reach until_ts), from and until inside
+ * it, and either delimiter; each record a call stops before is taken as
+ * the reader takes it, with spool_body_next
+ */
+static void
+copy_limits(void)
+{
+	static const int64_t T = 1764000000000LL;
+	static const unsigned char crlf[] = "\r\n";
+	struct spool_batch b;
+	struct spool_bhdr h;
+	struct spool_body body;
+	struct spool_body_range rg;
+	struct spool_msg m;
+	const unsigned char *sealed;
+	unsigned char *batch, *want, *got;
+	const unsigned char *delim;
+	static char pay[200];
+	int64_t ts[400];
+	size_t len[400], i, wlen, glen, n, dlen, bad = 0, walks = 0;
+	uint64_t last;
+	int64_t d;
+	int v, r;
+	char why[64];
+
+	memset(pay, 'q', sizeof(pay));
+	spool_batch_init(&b);
+	for (i = 0; i < 400; i++) {
+		memset(&m, 0, sizeof(m));
+		/* times -64..63 ms from the first; lengths 0..129 */
+		ts[i] = i == 0 ? T : T + (int64_t)((i * 37) % 128) - 64;
+		len[i] = i % 130;
+		m.payload = pay;
+		m.len = len[i];
+		if (i % 50 == 49) {
+			m.key = "k";
+			m.keylen = 1;
+		}
+		(void)spool_batch_add(&b, &m, ts[i]);
+	}
+	if (spool_batch_seal(&b, SPOOL_CODEC_NONE, 0, &sealed, &wlen) < 0)
+		abort();
+	batch = malloc(wlen);
+	memcpy(batch, sealed, wlen);
+	spool_batch_stamp(batch, 0);
+	if (spool_bhdr_unpack(batch, &h) < 0)
+		abort();
+	want = malloc(400 * 202);
+	got = malloc(400 * 202);
+	for (d = -66; d <= 66; d++)
+		for (v = 0; v < 8; v++) {
+			rg.until_ts = T + d;
+			rg.from = v & 1 ? 7 : 0;
+			rg.until = v & 2 ? 350 : UINT64_MAX;
+			rg.big = SIZE_MAX;
+			dlen = v & 4 ? 2 : 1;
+			delim = crlf + 2 - dlen;
+			for (i = wlen = 0; i < 400; i++) {
+				if (i >= rg.until || ts[i] >= rg.until_ts)
+					break;
+				if (i < rg.from)
+					continue;
+				memcpy(want + wlen, pay, len[i]);
+				wlen += len[i];
+				memcpy(want + wlen, delim, dlen);
+				wlen += dlen;
+			}
+			memset(&body, 0, sizeof(body));
+			if (spool_body_open(&body, &h, batch + SPOOL_HDR_SIZE,
+			    why, sizeof(why)) < 0)
+				break;
+			for (glen = 0;;) {
+				glen += spool_body_copy(&body, got + glen,
+				    400 * 202 - glen, delim, dlen, SIZE_MAX, &rg,
+				    &n, &last);
+				if (n > 0)
+					continue;
+				if ((r = spool_body_next(&body, &m)) != 1 ||
+				    m.offset >= rg.until || m.ts >= rg.until_ts)
+					break;
+				if (m.offset < rg.from)
+					continue;
+				memcpy(got + glen, m.payload, m.len);
+				glen += m.len;
+				memcpy(got + glen, delim, dlen);
+				glen += dlen;
+			}
+			bad += glen != wlen || memcmp(got, want, wlen) != 0;
+			walks++;
+			spool_body_free(&body);
+		}
+	ok(walks == 133 * 8 && bad == 0, "copy: at every time limit around "
+	    "the batch's, from and until, either delimiter (%zu of %zu walks "
+	    "wrong)", bad, walks);
+	free(batch);
+	free(want);
+	free(got);
+	spool_batch_free(&b);
+}
+
 int
 main(void)
 {
@@ -336,5 +439,6 @@ main(void)
 	ok(spool_bhdr_unpack(end, &h) == -EBADMSG, "unknown magic refused");
 	compat();
 	add_recs();
+	copy_limits();
 	return tap_done();
 }
