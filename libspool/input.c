@@ -29,6 +29,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_LINES_AVX2
+#endif
+
 #include "spool_impl.h"
 
 #define CHUNK	(1u << 20)
@@ -54,6 +59,7 @@ struct spool_input {
 	int		 trickle;	/* the last read was short: read when asked */
 	int		 early;		/* spool_input_left read into buf[!cur]: */
 	ssize_t		 got;		/* ...this, for refill to take */
+	int		 avx2;		/* the CPU has it: lines_avx2 */
 };
 
 /* spool_input_open - read records from fd, at most max bytes each */
@@ -78,6 +84,10 @@ spool_input_open(struct spool *sp, int fd, const void *delim, size_t dlen,
 		return -ENOMEM;
 	}
 	memcpy(in->delim, delim, dlen);
+#ifdef HAVE_LINES_AVX2
+	in->avx2 = __builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("bmi");
+#endif
 	/* bigger pipe reads mean fewer wakeups; a failure costs nothing */
 	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
 		(void)fcntl(fd, F_SETPIPE_SZ, CHUNK);
@@ -349,6 +359,42 @@ spool_input_left(struct spool_input *in, size_t *n)
 	return 1;
 }
 
+#ifdef HAVE_LINES_AVX2
+/*
+ * lines_avx2 - spool_input_more's split at the one-byte delimiter c,
+ * 64 bytes a step: one comparison gives a bit for each delimiter in
+ * them, and each set bit ends a record, so a line costs no call and
+ * no scan of its own (mq-send: 37 of its 160 instructions a message
+ * went to memchr).  Up to max records from *pp, before e, into v; *pp
+ * moved past them.  What is left, under 64 bytes, is the caller's.
+ */
+__attribute__((target("avx2,bmi")))
+static size_t
+lines_avx2(const unsigned char **pp, const unsigned char *e, unsigned char c,
+    struct spool_rec *v, size_t max)
+{
+	const __m256i cv = _mm256_set1_epi8((char)c);
+	const unsigned char *b = *pp, *p = *pp, *d;
+	uint64_t m;
+	size_t k = 0;
+
+	for (; k < max && e - b >= 64; b += 64) {
+		m = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+		    _mm256_loadu_si256((const __m256i *)b), cv)) |
+		    (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+		    _mm256_loadu_si256((const __m256i *)(b + 32)), cv)) << 32;
+		for (; m != 0 && k < max; m = _blsr_u64(m)) {
+			d = b + _tzcnt_u64(m);
+			v[k].p = p;
+			v[k++].len = d - p;
+			p = d + 1;
+		}
+	}
+	*pp = p;
+	return k;
+}
+#endif
+
 /*
  * spool_input_more - after spool_input_next gave a record, up to max
  * more whole records that lie in the buffer already read, without a
@@ -368,6 +414,10 @@ spool_input_more(struct spool_input *in, struct spool_rec *v, size_t max)
 	p = in->buf[in->cur] + in->pos;
 	e = in->buf[in->cur] + in->len;
 	if (in->dlen == 1) {
+#ifdef HAVE_LINES_AVX2
+		if (in->avx2)
+			k = lines_avx2(&p, e, in->delim[0], v, max);
+#endif
 		/* find(), without its test each time */
 		while (k < max && p < e &&
 		    (d = memchr(p, in->delim[0], e - p)) != NULL) {

@@ -308,7 +308,7 @@ sched_next(void)
 static void
 input_left(enum spool_io_mode mode, const char *name)
 {
-	struct spool_input *in;
+	struct spool_input *in = NULL;
 	struct spool *sp;
 	const void *rec;
 	char all[64] = "", path[600];
@@ -327,7 +327,7 @@ input_left(enum spool_io_mode mode, const char *name)
 	    spool_input_next(in, &rec, &len, -1) == 1;
 	ok(r && spool_input_left(in, &n) == 1 && n == 2,
 	    "%s: a pipe that has ended: 2 records left (said %zu)", name, n);
-	while (spool_input_next(in, &rec, &len, -1) == 1)
+	while (in != NULL && spool_input_next(in, &rec, &len, -1) == 1)
 		got++;
 	ok(got == 2, "%s: and those 2 come (%d)", name, got);
 	spool_input_close(in);
@@ -449,11 +449,92 @@ writer_expect(void)
 		ok(0, "cleanup");
 }
 
+/*
+ * input_split - spool_input_next and spool_input_more hand out exactly
+ * the records written, whatever their lengths (empty ones, ones across
+ * the 64-byte blocks the bulk split reads, across reads), the delimiter
+ * byte, and however many a call may take
+ */
+static void
+input_split(enum spool_io_mode mode, const char *name)
+{
+	static const size_t lens[] = { 0, 1, 5, 62, 63, 64, 65, 100, 127,
+	    128, 129, 300, 4000 };
+	static const unsigned char delims[] = { '\n', '\0', 'x' };
+	struct spool_input *in;
+	struct spool_rec v[600];
+	struct spool *sp;
+	const void *rec;
+	unsigned char *data;
+	size_t *want, nrec = 30000, i, j, k, n, len, pos, max, total = 0;
+	size_t bad;
+	char path[600];
+	int fd, d, r;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_spool.%d.split", getpid());
+	if (spool_open(&sp, dir, SPOOL_CREATE) < 0 ||
+	    spool_set_io(sp, mode) < 0) {
+		ok(0, "%s: input_split set up", name);
+		return;
+	}
+	want = malloc(nrec * sizeof(*want));
+	for (i = 0; i < nrec; i++)
+		total += (want[i] = lens[(i * 7 + i / 13) % 13]) + 1;
+	data = malloc(total);
+	snprintf(path, sizeof(path), "%s/in", dir);
+	for (d = 0; d < 3; d++) {
+		/* record i is its length in bytes of 'a' + i % 20 */
+		for (i = pos = 0; i < nrec; i++) {
+			memset(data + pos, 'a' + i % 20, want[i]);
+			pos += want[i];
+			data[pos++] = delims[d];
+		}
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		r = fd >= 0 && write(fd, data, total) == (ssize_t)total &&
+		    lseek(fd, 0, SEEK_SET) == 0 &&
+		    spool_input_open(sp, fd, &delims[d], 1, 10000, &in) == 0;
+		bad = !r;
+		for (i = 0, max = 1; r && i < nrec; max = (max * 5 + 3) % 600) {
+			if (spool_input_next(in, &rec, &len, -1) != 1) {
+				bad++;
+				break;
+			}
+			v[0].p = rec;
+			v[0].len = len;
+			n = 1 + spool_input_more(in, v + 1, max);
+			bad += n - 1 > max;
+			for (k = 0; k < n && i < nrec; k++, i++) {
+				bad += v[k].len != want[i];
+				for (j = 0; j < v[k].len && j < want[i]; j++)
+					bad += ((const unsigned char *)
+					    v[k].p)[j] != 'a' + i % 20;
+			}
+			bad += k < n;
+		}
+		bad += r && spool_input_next(in, &rec, &len, -1) != 0;
+		ok(bad == 0 && i == nrec, "%s: %zu records of 0 to 4000 bytes "
+		    "split at byte 0x%02x, however many a call takes (%zu "
+		    "wrong)", name, nrec, delims[d], bad);
+		if (r)
+			spool_input_close(in);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(data);
+	free(want);
+	spool_close(sp);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		ok(0, "%s: rm -rf", dir);
+}
+
 int
 main(void)
 {
 	input_left(SPOOL_IO_SYNC, "sync");
 	input_left(SPOOL_IO_URING, "uring");
+	input_split(SPOOL_IO_SYNC, "sync");
+	input_split(SPOOL_IO_URING, "uring");
 	writer_expect();
 	sched_next();
 	run(SPOOL_IO_SYNC, "sync");
