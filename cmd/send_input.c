@@ -166,8 +166,8 @@ record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 #define BULK	512	/* plain records handed to the writer in one call */
 
 /*
- * send_stdin - the records of stdin, until its end; plain ones (no -J,
- * no -K) go to the writer a buffer's worth at a time
+ * send_stdin - the records of stdin, until its end, taken a buffer's
+ * worth at a time; plain ones (no -J, no -K) go to the writer so too
  */
 void
 send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
@@ -177,7 +177,7 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 	struct pace pc = { 0, 0, 0 };
 	struct spool_rec v[BULK];
 	const void *rec;
-	size_t len, k, left;
+	size_t len, i, k, n, left;
 	unsigned long long lineno = 0;
 	unsigned count = 0, prev;
 	int r, bulk = !o->json && o->kdelim == NULL;
@@ -213,16 +213,20 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 		if (lineno == 0 && count == 0 && o->wo.stored != NULL &&
 		    spool_input_left(in, &left) == 1)
 			spool_writer_expect(w, left + 1);
+		/* this record and those read with it */
+		v[0].p = rec;
+		v[0].len = len;
+		n = 1 + spool_input_more(in, v + 1, BULK - 1);
 		if (bulk) {
-			/* this record and those read with it, in one call */
-			v[0].p = rec;
-			v[0].len = len;
-			k = 1 + spool_input_more(in, v + 1, BULK - 1);
-			add_recs(sp, w, o->topic, base, v, k);
-		} else if (record(o, sp, w, base, rec, len, ++lineno))
-			k = 1;
-		else
-			continue;
+			add_recs(sp, w, o->topic, base, v, n);	/* in one call */
+			k = n;
+		} else {
+			for (i = k = 0; i < n; i++)
+				k += record(o, sp, w, base, v[i].p, v[i].len,
+				    ++lineno);
+			if (k == 0)
+				continue;
+		}
 		pc.unflushed = 1;
 		/* the clock is read every 1024 messages, not every one */
 		prev = count;

@@ -848,6 +848,29 @@ $want"
 	expect_contains '"ts"'
 }
 
+@test "-J input: times of 1 to 19 digits, mid-line and at its end, read as jansson reads them; past 2^63 - 1 refused" {
+	local n v want=
+	for n in $(seq 1 19); do
+		# digits that differ in every place, no leading zero
+		v=$(seq "$n" | awk '{ printf "%d", ($1 * 7 + 3) % 9 + 1 }')
+		printf '{"topic":"t","partition":0,"offset":%s,"ts":%s,"key":null,"headers":[],"payload":"p"}\n' "$v" "$v"
+		printf '{"payload":"e","offset":1,"ts":%s}\n' "$v"
+		want+="$v $v"$'\n'
+	done >"$T/in"
+	run mq-send -J t <"$T/in"
+	expect_status 0
+	run bash -c 'mq-recv -F "%T\n" t | paste -d " " - -'
+	expect_status 0
+	expect_output "${want%$'\n'}"
+	# above 2^63 - 1: 20 digits, and 19
+	run mq-send -J t <<<'{"payload":"p","ts":91234567891234567891}'
+	expect_status 65
+	expect_contains "too big integer"
+	run mq-send -J t <<<'{"topic":"t","partition":0,"offset":0,"ts":9300000000000000000,"key":null,"headers":[],"payload":"p"}'
+	expect_status 65
+	expect_contains "too big integer"
+}
+
 # stored N: topic t holds at least N messages
 stored() {
 	(($(mq-recv t 2>/dev/null | wc -l) >= $1))
