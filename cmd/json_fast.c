@@ -244,39 +244,6 @@ is_base64(struct jp *j, const struct jstr *s)
 }
 
 /*
- * digits - how many of the eight bytes x (little-endian, so the first
- * is the lowest) lead as ASCII digits, 0 to 8: a digit's high nibble is
- * 3, and it stays 3 when 6 is added.  A carry out of a byte that is no
- * digit can only disturb the bytes after it, which are not counted.
- */
-static inline unsigned
-digits(uint64_t x)
-{
-	uint64_t ne;
-
-	ne = ((x & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL) |
-	    (((x + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) ^
-	    0x3030303030303030ULL);
-	return ne == 0 ? 8 : (unsigned)__builtin_ctzll(ne) >> 3;
-}
-
-/*
- * number8 - the number the first n (1 to 8) bytes of x spell, all
- * digits: shifted so that they are the last of eight, with zeros
- * before them, then pairs, fours and eights combined with three
- * multiplications (as simdjson parses eight digits)
- */
-static inline uint64_t
-number8(uint64_t x, unsigned n)
-{
-	x = (x - 0x3030303030303030ULL) << (8 * (8 - n));
-	x = x * 10 + (x >> 8);
-	return ((x & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32)) +
-	    ((x >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32))) >>
-	    32;
-}
-
-/*
  * integer - a non-negative integer of at most 18 digits at j->p: 1 and
  * past it (what follows is the caller's to check), 0 to decline.  Eight
  * bytes at a time where the line has them.
@@ -299,11 +266,11 @@ integer(struct jp *j, int64_t *v)
 		lim = j->e - p > 18 ? p + 18 : j->e;
 		while (j->e - p >= 8) {
 			memcpy(&w, p, 8);
-			if ((n = digits(w)) > (size_t)(lim - p))
+			if ((n = jsonscan_digits(w)) > (size_t)(lim - p))
 				n = (unsigned)(lim - p);
 			if (n == 0)
 				break;
-			x = x * pow10[n] + number8(w, n);
+			x = x * pow10[n] + jsonscan_number8(w, n);
 			p += n;
 			if (n < 8)
 				break;

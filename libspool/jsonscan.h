@@ -1,9 +1,10 @@
 /*
- * jsonscan.h - the two scans over JSON string bytes that the writer
- * (libspool/json.c, mq-recv -J) and mq-send -J's decoder
- * (cmd/json_fast.c) share: how far a run of plain ASCII goes, and how
- * long a valid UTF-8 sequence is.  Inline, so that neither becomes a
- * library function; not part of the public interface.
+ * jsonscan.h - scans over JSON text, eight or more bytes a step: how
+ * far a run of plain ASCII goes and how long a valid UTF-8 sequence is
+ * (the writer, libspool/json.c, and mq-send -J's decoder,
+ * cmd/json_fast.c, share them), how many digits lead and what number
+ * they spell (the decoder's).  Inline, so that none becomes a library
+ * function; not part of the public interface.
  *
  * "Plain" means a byte that a JSON string holds as it is and that is
  * ASCII: not a quote, a backslash, a control character or a byte of
@@ -109,6 +110,39 @@ jsonscan_utf8(const unsigned char *p, const unsigned char *e)
 	    v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
 		return 0;
 	return n;
+}
+
+/*
+ * jsonscan_digits - how many of the eight bytes x (little-endian, so
+ * the first is the lowest) lead as ASCII digits, 0 to 8: a digit's high
+ * nibble is 3, and it stays 3 when 6 is added.  A carry out of a byte
+ * that is no digit can only disturb the bytes after it, not counted.
+ */
+static inline unsigned
+jsonscan_digits(uint64_t x)
+{
+	uint64_t ne;
+
+	ne = ((x & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL) |
+	    (((x + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) ^
+	    0x3030303030303030ULL);
+	return ne == 0 ? 8 : (unsigned)__builtin_ctzll(ne) >> 3;
+}
+
+/*
+ * jsonscan_number8 - the number the first n (1 to 8) bytes of x spell,
+ * all digits: shifted so that they are the last of eight, with zeros
+ * before them, then pairs, fours and eights combined with three
+ * multiplications (as simdjson parses eight digits)
+ */
+static inline uint64_t
+jsonscan_number8(uint64_t x, unsigned n)
+{
+	x = (x - 0x3030303030303030ULL) << (8 * (8 - n));
+	x = x * 10 + (x >> 8);
+	return ((x & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32)) +
+	    ((x >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32))) >>
+	    32;
 }
 
 #endif
