@@ -83,31 +83,68 @@ put(struct out *o, const char *s, size_t n)
 /* PUTS - append a string literal */
 #define PUTS(o, lit)	put((o), (lit), sizeof(lit) - 1)
 
+/*
+ * ascii8 - x (below 10^8) as eight ASCII digits, leading zeros kept,
+ * the first in the lowest byte: split into halves, quarters and single
+ * digits by multiplications that work on every lane of the word at
+ * once (a lane's quotient never reaches the lane below)
+ */
+static inline uint64_t
+ascii8(uint32_t x)
+{
+	uint64_t v, q;
+
+	v = x / 10000 | (uint64_t)(x % 10000) << 32;
+	q = (v * 10486) >> 20 & 0x0000007f0000007fULL;	/* / 100 */
+	v = q | (v - q * 100) << 16;
+	q = (v * 103) >> 10 & 0x000f000f000f000fULL;	/* / 10 */
+	v = q | (v - q * 10) << 8;
+	return v + 0x3030303030303030ULL;
+}
+
+/* lead - x (1 to 10^8 - 1) at p without leading zeros; past it */
+static inline char *
+lead(char *p, uint32_t x)
+{
+	uint64_t w = ascii8(x);
+	unsigned z = (unsigned)__builtin_ctzll(w - 0x3030303030303030ULL) &
+	    ~7u;	/* eight bits a leading zero */
+
+	w >>= z;
+	memcpy(p, &w, 8);	/* what is past the digits is written over */
+	return p + 8 - z / 8;
+}
+
 /* put_num - a decimal integer, its sign given apart (printf is slow) */
 static void
 put_num(struct out *o, uint64_t v, int neg)
 {
-	/* two digits a division */
-	static const char pairs[] =
-	    "0001020304050607080910111213141516171819"
-	    "2021222324252627282930313233343536373839"
-	    "4041424344454647484950515253545556575859"
-	    "6061626364656667686970717273747576777879"
-	    "8081828384858687888990919293949596979899";
-	char d[24], *p = d + sizeof(d);
+	uint64_t w;
+	char *p;
 
-	for (; v >= 100; v /= 100) {
-		p -= 2;
-		memcpy(p, pairs + 2 * (v % 100), 2);
-	}
-	if (v >= 10) {
-		p -= 2;
-		memcpy(p, pairs + 2 * v, 2);
-	} else
-		*--p = (char)('0' + v);
+	/* a sign, 20 digits, and the 8 bytes lead writes at once */
+	if ((p = reserve(o, 1 + 20 + 8)) == NULL)
+		return;
 	if (neg)
-		*--p = '-';
-	put(o, p, (size_t)(d + sizeof(d) - p));
+		*p++ = '-';
+	if (v < 10)
+		*p++ = (char)('0' + v);
+	else if (v < 100000000)
+		p = lead(p, (uint32_t)v);
+	else {
+		if (v < 10000000000000000ULL)
+			p = lead(p, (uint32_t)(v / 100000000));
+		else {
+			p = lead(p, (uint32_t)(v / 10000000000000000ULL));
+			w = ascii8((uint32_t)(v / 100000000 % 100000000));
+			memcpy(p, &w, 8);
+			p += 8;
+		}
+		w = ascii8((uint32_t)(v % 100000000));
+		memcpy(p, &w, 8);
+		p += 8;
+	}
+	o->p = p;
 }
 
 /* utf8_ok - whether p holds valid UTF-8 (no overlongs or surrogates) */
