@@ -15,6 +15,10 @@
  * on every input that this path either declines or decodes the message
  * jansson's path decodes.
  *
+ * A line exactly as mq-recv -J writes most messages (members in its
+ * order, no whitespace, no headers or ID) is matched end to end first
+ * (shape); any other is walked member by member (json_fast_decode).
+ *
  * What a decoded message points into is the line itself (strings with
  * no escape and no base64) or the arena in struct json_fast, which the
  * caller frees with json_fast_free.
@@ -431,6 +435,54 @@ value(struct jp *j, int which, struct jstr *v, int *null,
 	}
 }
 
+/* lit - the bytes s (n of them) at j->p: 1 and past them, or 0 */
+static inline int
+lit(struct jp *j, const char *s, size_t n)
+{
+	if ((size_t)(j->e - j->p) < n || memcmp(j->p, s, n) != 0)
+		return 0;
+	j->p += n;
+	return 1;
+}
+
+#define LIT(j, s)	lit((j), (s), sizeof(s) - 1)
+
+#define NOT_SHAPE	2	/* shape: the walk's to decode */
+
+/*
+ * shape - the line exactly as mq-recv -J writes a message with a text
+ * key or none, and no headers or ID (its members, order and spacing):
+ * NOT_SHAPE for any other line, which json_fast_decode then walks from
+ * the start.  Else as json_fast_decode: the members are checked by the
+ * walk's own scanners, so each is accepted or declined as the walk
+ * would.
+ */
+static int
+shape(struct jp *j, struct spool_msg *m)
+{
+	struct jstr s, k;
+	int64_t v, ts;
+	int key, r;
+
+	if (!LIT(j, "{\"topic\":") || !str(j, &s) ||
+	    !LIT(j, ",\"partition\":") || !integer(j, &v) ||
+	    !LIT(j, ",\"offset\":") || !integer(j, &v) ||
+	    !LIT(j, ",\"ts\":") || !integer(j, &ts) ||
+	    !LIT(j, ",\"key\":"))
+		return NOT_SHAPE;
+	key = !LIT(j, "null");
+	if (key && !str(j, &k))
+		return NOT_SHAPE;
+	if (!LIT(j, ",\"headers\":[],\"payload\":") || !str(j, &s) ||
+	    j->e - j->p != 1 || *j->p != '}')
+		return NOT_SHAPE;
+	m->ts = ts;
+	m->ts_given = 1;
+	if ((r = bytes(j, &s, 0, &m->payload, &m->len)) <= 0 || !key)
+		return r;
+	return bytes(j, &k, 0, &m->key, &m->keylen);
+}
+
 /*
  * json_fast_decode - one line of mq's JSON into m: 1 decoded, 0 declined
  * (hand it to jansson), -ENOMEM
@@ -445,6 +497,9 @@ json_fast_decode(const char *line, size_t len, struct spool_msg *m,
 	int seen = 0, which, null, r, b64;
 
 	f->used = 0;	/* the arena is the line's (json_in_decode keeps it) */
+	if ((r = shape(&j, m)) != NOT_SHAPE)
+		return r;
+	j.p = (const unsigned char *)line;
 	if (!tok(&j, '{'))
 		return 0;
 	do {
@@ -496,39 +551,4 @@ json_fast_free(struct json_fast *f)
 	free(f->buf);
 	f->buf = NULL;
 	f->cap = f->used = 0;
-}
-
-/*
- * json_unb64 - decode n bytes of base64 at s into d (room for n / 4 * 3
- * bytes); -EINVAL if they are not base64 with its padding
- */
-int
-json_unb64(const char *s, size_t n, unsigned char *d, size_t *len)
-{
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	uint32_t acc = 0;
-	size_t i, k = 0;
-	int bits = 0, pad = 0;
-
-	if (n % 4 != 0)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		const char *c;
-
-		if (s[i] == '=') {
-			if (i < n - 2 || ++pad > 2)
-				return -EINVAL;
-			continue;
-		}
-		if (pad || s[i] == '\0' || (c = strchr(b64, s[i])) == NULL)
-			return -EINVAL;
-		acc = acc << 6 | (uint32_t)(c - b64);
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			d[k++] = (unsigned char)(acc >> bits);
-		}
-	}
-	*len = k;
-	return 0;
 }
