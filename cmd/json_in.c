@@ -5,7 +5,8 @@
  * or null "ts" means the time of the send.  Strings flagged "base64"
  * ("key_encoding", "payload_encoding", a header's third element) are
  * decoded to bytes, so mq-recv -J | mq-send -J keeps every byte; both
- * this path and the fast one (json_fast.c) decode them with json_unb64.
+ * this path and the fast one (json_fast.c) decode them with json_unb64
+ * (json_b64.c).
  *
  * Here and not in libspool: it uses jansson, which libspool users need
  * not link.  What a decoded message points into is owned by a state
@@ -305,39 +306,4 @@ json_in_free(void *state)
 	for (i = 0; i < st->nbufs; i++)
 		free(st->bufs[i]);
 	free(st);
-}
-
-/*
- * json_unb64 - decode n bytes of base64 at s into d (room for n / 4 * 3
- * bytes); -EINVAL if they are not base64 with its padding
- */
-int
-json_unb64(const char *s, size_t n, unsigned char *d, size_t *len)
-{
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	uint32_t acc = 0;
-	size_t i, k = 0;
-	int bits = 0, pad = 0;
-
-	if (n % 4 != 0)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		const char *c;
-
-		if (s[i] == '=') {
-			if (i < n - 2 || ++pad > 2)
-				return -EINVAL;
-			continue;
-		}
-		if (pad || s[i] == '\0' || (c = strchr(b64, s[i])) == NULL)
-			return -EINVAL;
-		acc = acc << 6 | (uint32_t)(c - b64);
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			d[k++] = (unsigned char)(acc >> bits);
-		}
-	}
-	*len = k;
-	return 0;
 }

@@ -22,9 +22,10 @@ int	 json_fast_decode(const char *line, size_t len, struct spool_msg *,
 	    struct json_fast *);
 void	 json_fast_free(struct json_fast *);
 
-/* json_in.c: the jansson path, and the base64 decoder both paths use */
+/* json_b64.c: the base64 decoder both paths use */
 int	 json_unb64(const char *s, size_t n, unsigned char *d, size_t *len);
 
+/* json_in.c: the jansson path, and the fast one first */
 int	 json_in_decode(const char *line, size_t len, struct spool_msg *,
 	    void **state);
 void	 json_in_free(void *state);
