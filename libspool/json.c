@@ -279,7 +279,7 @@ spool_json_encode(const char *topic, const struct spool_msg *m, char **buf,
     size_t *cap, size_t *len)
 {
 	struct out o = { NULL, NULL, buf, cap, len, 0 };
-	size_t i;
+	size_t i, tlen;
 	int kb = 0, pb;
 
 	if (*buf != NULL) {
@@ -289,7 +289,10 @@ spool_json_encode(const char *topic, const struct spool_msg *m, char **buf,
 		return o.err;
 
 	PUTS(&o, "{\"topic\":");
-	put_str(&o, (const unsigned char *)topic, strlen(topic));
+	/* a name is plain ASCII: put_text's single copy */
+	tlen = strlen(topic);
+	if (!put_text(&o, (const unsigned char *)topic, tlen))
+		put_str(&o, (const unsigned char *)topic, tlen);
 	PUTS(&o, ",\"partition\":");
 	put_num(&o, m->partition, 0);
 	PUTS(&o, ",\"offset\":");
