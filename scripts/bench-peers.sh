@@ -10,7 +10,7 @@
 #                       (beanstalkd -f0): a few ms an fsync here
 #   BENCH_PEERS_ONE=100 one-shot sends: one process per message
 #   BENCH_PEERS_LAT=300 messages timed for end-to-end latency, 200 a second
-#   BENCH_REPS=3        runs per row, the best (shortest) is kept
+#   BENCH_REPS=3        runs per row, the median is kept
 #   BENCH_PEERS_INSTALL=1  apt-get install what is missing (needs root)
 #   MQ_BIN=DIR          mq-send, mq-recv, mq-topic (default: bin/)
 #   TMPDIR              scratch space
@@ -155,9 +155,9 @@ waitport() { "$PY" "$CL" port wait "$1" || { fail "$2 did not start: $(tail -3 "
 #   VS names the mq row of the same workload the ratio is taken against
 #   (empty for mq's own rows); PRE and POST run untimed around CMD.
 rows=()
-declare -A best count
+declare -A secs_of count
 measure() {
-	local name=$1 wl=$2 n=$3 dur=$4 vs=$5 pre=$6 cmd=$7 post=$8 b="" dt ok=1 rep t0 t1
+	local name=$1 wl=$2 n=$3 dur=$4 vs=$5 pre=$6 cmd=$7 post=$8 b="" ok=1 rep t0 t1 ts=()
 	for ((rep = 1; rep <= REPS; rep++)); do
 		eval "$pre" || { fail "$name: setup failed"; ok=0; break; }
 		sync
@@ -168,13 +168,14 @@ measure() {
 		fi
 		now; t1=$REPLY
 		eval "$post" || { fail "$name (rep $rep): check failed"; ok=0; }
-		dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.6f", b-a}')
-		if [ -z "$b" ] || awk -v x="$dt" -v y="$b" 'BEGIN{exit !(x < y)}'; then b=$dt; fi
+		ts+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.6f", b-a}')")
 		[ $ok = 1 ] || break
 	done
+	# the median run (of an even number, the faster middle one)
+	b=$(printf '%s\n' "${ts[@]}" | sort -g | sed -n "$(((${#ts[@]} + 1) / 2))p")
 	[ $ok = 1 ] || b=FAILED
 	rows+=("$wl|$name|$n|$dur|$vs")
-	best[$name]=$b count[$name]=$n
+	secs_of[$name]=$b count[$name]=$n
 	printf '  %-44s %s\n' "$name" "$b" >&2
 }
 same() { # FILE EXPECTED: what a consumer printed is the input
@@ -204,7 +205,7 @@ latency() {
 	printf '  %-44s %s us\n' "latency: $name" "$r" >&2
 }
 
-echo "running peers (seconds, best so far per line) ..." >&2
+echo "running peers (seconds, the median per line) ..." >&2
 
 # --- mq -------------------------------------------------------------------
 have_topic() { "$TOPIC" describe "$1" >/dev/null 2>&1; }
@@ -350,20 +351,20 @@ fi
 
 # --- table ----------------------------------------------------------------
 echo
-printf 'peers: %d messages x 100 bytes (fsync-per-message rows: %d), one-shot %d processes, best of %d\n' \
+printf 'peers: %d messages x 100 bytes (fsync-per-message rows: %d), one-shot %d processes, median of %d\n' \
 	"$N" "$FN" "$ONE" "$REPS"
 printf '%-8s %-40s %9s %12s %9s  %s\n' workload benchmark seconds 'messages/s' 'mq vs it' durability
 for r in "${rows[@]}"; do
 	IFS='|' read -r wl name n dur vs <<< "$r"
-	s=${best[$name]}
+	s=${secs_of[$name]}
 	if [ "$s" = FAILED ]; then
 		printf '%-8s %-40s %9s\n' "$wl" "$name" FAILED
 		continue
 	fi
 	ratio=-
-	if [ -n "$vs" ] && [ "${best[$vs]:-FAILED}" != FAILED ]; then
+	if [ -n "$vs" ] && [ "${secs_of[$vs]:-FAILED}" != FAILED ]; then
 		# per message, so rows of different counts compare
-		ratio=$(awk -v s="$s" -v n="$n" -v m="${best[$vs]}" -v mn="${count[$vs]}" \
+		ratio=$(awk -v s="$s" -v n="$n" -v m="${secs_of[$vs]}" -v mn="${count[$vs]}" \
 		    'BEGIN{printf "%.2fx", (s / n) / (m / mn)}')
 	fi
 	awk -v wl="$wl" -v name="$name" -v s="$s" -v n="$n" -v r="$ratio" -v dur="$dur" 'BEGIN {

@@ -3,7 +3,7 @@
 #
 # Environment:
 #   BENCH_N=5000000     messages (lines of exactly 100 bytes: 99 chars + "\n")
-#   BENCH_REPS=3        runs per measurement, the best (shortest) is kept
+#   BENCH_REPS=3        runs per measurement, the median is kept
 #   BENCH_SCHED=1000000 scheduled batches beside a topic for the --delay bars
 #   BENCH_LAT_N=10000   messages a run of the follow-latency table (medians
 #                       of 3 runs; BENCH_LAT_GAP_US=150 between two sends)
@@ -24,6 +24,8 @@
 # on data in the page cache; `sync` runs (untimed) before each one so that
 # write-back of an earlier run does not land in a later one.  Ratios are
 # throughput ratios: baseline seconds / mq seconds (1.00x = as fast as cat).
+# Peak memory is taken in one more, untimed run of each mq command, under
+# /usr/bin/time (Debian package time) when it is installed.
 #
 # Exit status: 0 unless a correctness check failed (an mq command exited
 # non-zero, or what mq-recv printed differs from what mq-send was given).
@@ -89,7 +91,7 @@ fi
 
 engine=$("$SEND" -v -s "$d/probe" --no-sync probe probe 2>&1 >/dev/null | sed -n 's/.*, io //p')
 rm -rf "$d/probe"
-printf 'mq bench: %d messages x 100 bytes = %d MB, best of %d, %s, io engine: %s\n' \
+printf 'mq bench: %d messages x 100 bytes = %d MB, median of %d, %s, io engine: %s\n' \
 	"$N" $((BYTES / 1000000)) "$REPS" "$(uname -sr)" "${engine:-?}"
 printf 'input generated in %.2f s; scratch %s\n\n' "$(awk -v a="$g0" -v b="$g1" 'BEGIN{print b-a}')" "$d"
 
@@ -99,9 +101,9 @@ printf 'input generated in %.2f s; scratch %s\n\n' "$(awk -v a="$g0" -v b="$g1" 
 #   GROUP is "send", "pipe" or "recv": the baseline the ratio is taken
 #   against (cat in > out, cat in | cat > out, cat segments > /dev/null).
 names=() groups=() secs=()
-declare -A best
+declare -A secs_of
 measure() {
-	local name=$1 group=$2 pre=$3 cmd=$4 post=$5 b="" dt ok=1
+	local name=$1 group=$2 pre=$3 cmd=$4 post=$5 b="" ok=1 ts=()
 	for ((rep = 1; rep <= REPS; rep++)); do
 		eval "$pre"
 		sync
@@ -112,19 +114,20 @@ measure() {
 		fi
 		now; local t1=$REPLY
 		eval "$post"
-		dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.6f", b-a}')
-		if [ -z "$b" ] || awk -v x="$dt" -v y="$b" 'BEGIN{exit !(x < y)}'; then b=$dt; fi
+		ts+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.6f", b-a}')")
 	done
+	# the median run (of an even number, the faster middle one)
+	b=$(printf '%s\n' "${ts[@]}" | sort -g | sed -n "$(((${#ts[@]} + 1) / 2))p")
 	[ $ok = 1 ] || b=FAILED
 	names+=("$name") groups+=("$group") secs+=("$b")
-	best[$name]=$b
+	secs_of[$name]=$b
 	printf '  %-30s %s\n' "$name" "$b" >&2
 }
 
 have_topic() { "$TOPIC" describe "$1" >/dev/null 2>&1; }
 drop_topic() { if have_topic "$1"; then "$TOPIC" delete "$1" || fail "mq-topic delete $1"; fi; }
 
-echo "running (seconds, best so far per line) ..." >&2
+echo "running (seconds, the median per line) ..." >&2
 
 # sends; t1 is left holding the input for the receive benchmarks
 measure 'cat in > out'              send 'rm -f out' 'cat in > out' ''
@@ -212,9 +215,9 @@ printf '  %-30s %s ms\n' 'follower: due to visible, max of 5' "$lat" >&2
 # --- table ----------------------------------------------------------------
 echo
 printf '%-32s %9s %14s %11s %12s\n' benchmark seconds 'messages/s' 'MB/s' 'vs cat'
-base_send=${best['cat in > out']}
-base_recv=${best['cat segments > /dev/null']}
-base_pipe=${best['cat in | cat > out']}
+base_send=${secs_of['cat in > out']}
+base_recv=${secs_of['cat segments > /dev/null']}
+base_pipe=${secs_of['cat in | cat > out']}
 for i in "${!names[@]}"; do
 	name=${names[$i]} s=${secs[$i]}
 	case ${groups[$i]} in
@@ -232,6 +235,34 @@ for i in "${!names[@]}"; do
 		printf "%-32s %7.2f s %8.2f M msg/s %7.0f MB/s   %s\n", name, s, n / s / 1e6, bytes / s / 1e6, r
 	}'
 done
+
+# --- peak memory: one more run of each, untimed, under /usr/bin/time ------
+echo
+if [ -x /usr/bin/time ]; then
+	peak() { # NAME IN OUT CMD...: CMD's peak resident memory, MB
+		local name=$1 in=$2 out=$3
+		shift 3
+		if /usr/bin/time -f %M -o "$d/rss" "$@" < "$in" > "$out"; then
+			awk -v name="$name" -v n="$N" '{ printf "%-32s %7.1f MB peak RSS (%d messages)\n", name, $1 / 1024, n }' "$d/rss"
+		else
+			fail "peak RSS: $name"
+		fi
+	}
+	peak 'cat in > out' in out cat
+	rm -f out
+	drop_topic tm
+	peak 'mq-send --no-sync' in /dev/null "$SEND" --no-sync tm
+	drop_topic tm
+	peak 'mq-send (durable)' in /dev/null "$SEND" tm
+	peak 'mq-recv > /dev/null' /dev/null /dev/null "$RECV" tm
+	peak 'mq-recv -J > json' /dev/null json "$RECV" -J tm
+	drop_topic tm
+	peak 'mq-send -J --no-sync < json' json /dev/null "$SEND" -J --no-sync tm
+	drop_topic tm
+	rm -f json
+else
+	echo "peak memory: /usr/bin/time is not installed (Debian: time), skipped"
+fi
 
 # --- a command per message: -x true against a shell loop of true -----------
 XN=${BENCH_XN:-10000}
@@ -277,7 +308,7 @@ for r in 1 2 3; do
 	oneshot "mq-recv -o -1 -c 1" "$RECV" -o -1 -c 1 t1s
 done
 for name in "${!oneruns[@]}"; do	# the median of the 3 rounds
-	best[$name]=$(printf '%s\n' ${oneruns[$name]} | sort -n | sed -n 2p)
+	secs_of[$name]=$(printf '%s\n' ${oneruns[$name]} | sort -n | sed -n 2p)
 done
 drop_topic t1s
 echo
@@ -285,7 +316,7 @@ for pair in "mq-send --no-sync, one|sh echo >> file" \
     "mq-send (durable), one|sh echo >> file && sync" \
     "mq-recv -o -1 -c 1|tail -n 1 file"; do
 	a=${pair%%|*} b=${pair#*|}
-	awk -v a="$a" -v b="$b" -v x="${best[$a]}" -v y="${best[$b]}" 'BEGIN {
+	awk -v a="$a" -v b="$b" -v x="${secs_of[$a]}" -v y="${secs_of[$b]}" 'BEGIN {
 		printf "%-32s %7.3f ms   %.2fx %s (%.3f ms)\n", a, x, x / y, b, y }'
 done
 
@@ -436,9 +467,9 @@ measure 'big: mq-recv > /dev/null'    big '' '"$RECV" tbig > /dev/null' ''
 drop_topic tbig
 rm -f big
 echo
-awk -v n="$BN" -v by="$BBYTES" -v cs="${best['big: cat big > out']}" \
-    -v ms="${best['big: mq-send --no-sync']}" -v cr="${best['big: cat segments > /dev/null']}" \
-    -v mr="${best['big: mq-recv > /dev/null']}" 'BEGIN {
+awk -v n="$BN" -v by="$BBYTES" -v cs="${secs_of['big: cat big > out']}" \
+    -v ms="${secs_of['big: mq-send --no-sync']}" -v cr="${secs_of['big: cat segments > /dev/null']}" \
+    -v mr="${secs_of['big: mq-recv > /dev/null']}" 'BEGIN {
 	printf "%d messages x 64 KiB = %d MB\n", n, by / 1e6
 	printf "%-32s %7.2f s %7.0f MB/s\n", "cat big > out", cs, by / cs / 1e6
 	printf "%-32s %7.2f s %7.0f MB/s   %.2fx cat (bar: 0.6x)\n", "mq-send --no-sync", ms, by / ms / 1e6, cs / ms
@@ -453,38 +484,38 @@ bar() { # LABEL EXPR-over-values DETAIL
 	if awk "BEGIN{exit !($2)}" 2>/dev/null; then verdict=PASS; fi
 	printf 'bar: %-28s %s   (%s)\n' "$label:" "$verdict" "$3"
 }
-ms=${best['mq-send --no-sync']} mr=${best['mq-recv > /dev/null']}
+ms=${secs_of['mq-send --no-sync']} mr=${secs_of['mq-recv > /dev/null']}
 num() { case $1 in FAILED|'') echo 1e99;; *) echo "$1";; esac; }
 ms_n=$(num "$ms") mr_n=$(num "$mr") bs_n=$(num "$base_send") br_n=$(num "$base_recv")
 fmt() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
 # the issue's bar is for a producer piping into each; from a file,
 # where cat does no more than copy, it is reported beside it
-bp_n=$(num "$base_pipe") mp_n=$(num "${best['cat in | mq-send --no-sync']}")
+bp_n=$(num "$base_pipe") mp_n=$(num "${secs_of['cat in | mq-send --no-sync']}")
 bar 'mq-send >= 0.5x cat (pipe)' "$bp_n / $mp_n >= 0.5" \
 	"cat in | mq-send --no-sync $(fmt "$bp_n" "$mp_n")x of cat in | cat > out; from the file, < in, $(fmt "$bs_n" "$ms_n")x of cat in > out"
 bar 'mq-recv >= 0.6x cat' "$br_n / $mr_n >= 0.6" \
 	"mq-recv > /dev/null $(fmt "$br_n" "$mr_n")x of cat segments > /dev/null"
-bd_n=$(num "${best['cat in > out && sync out']}") md_n=$(num "${best['mq-send (durable)']}")
+bd_n=$(num "${secs_of['cat in > out && sync out']}") md_n=$(num "${secs_of['mq-send (durable)']}")
 bar 'durable >= 0.6x cat && sync' "$bd_n / $md_n >= 0.6" \
 	"mq-send (durable) $(fmt "$bd_n" "$md_n")x of cat in > out && sync out"
-bar 'one-shot --no-sync <= 1.2x' "${best['mq-send --no-sync, one']} / ${best['sh echo >> file']} <= 1.2" \
-	"$(fmt "${best['mq-send --no-sync, one']}" "${best['sh echo >> file']}")x of sh -c 'echo msg >> file'"
-bar 'one-shot durable <= 1.0x' "${best['mq-send (durable), one']} / ${best['sh echo >> file && sync']} <= 1.0" \
-	"$(fmt "${best['mq-send (durable), one']}" "${best['sh echo >> file && sync']}")x of sh -c 'echo msg >> file && sync file'"
-bar 'mq-recv -c 1 <= 1.2x tail' "${best['mq-recv -o -1 -c 1']} / ${best['tail -n 1 file']} <= 1.2" \
-	"$(fmt "${best['mq-recv -o -1 -c 1']}" "${best['tail -n 1 file']}")x of tail -n 1 file"
-mg_n=$(num "${best['mq-recv -g (group) > /dev/null']}")
+bar 'one-shot --no-sync <= 1.2x' "${secs_of['mq-send --no-sync, one']} / ${secs_of['sh echo >> file']} <= 1.2" \
+	"$(fmt "${secs_of['mq-send --no-sync, one']}" "${secs_of['sh echo >> file']}")x of sh -c 'echo msg >> file'"
+bar 'one-shot durable <= 1.0x' "${secs_of['mq-send (durable), one']} / ${secs_of['sh echo >> file && sync']} <= 1.0" \
+	"$(fmt "${secs_of['mq-send (durable), one']}" "${secs_of['sh echo >> file && sync']}")x of sh -c 'echo msg >> file && sync file'"
+bar 'mq-recv -c 1 <= 1.2x tail' "${secs_of['mq-recv -o -1 -c 1']} / ${secs_of['tail -n 1 file']} <= 1.2" \
+	"$(fmt "${secs_of['mq-recv -o -1 -c 1']}" "${secs_of['tail -n 1 file']}")x of tail -n 1 file"
+mg_n=$(num "${secs_of['mq-recv -g (group) > /dev/null']}")
 bar 'mq-recv -g >= 0.8x mq-recv' "$mr_n / $mg_n >= 0.8" \
 	"group consumption $(fmt "$mr_n" "$mg_n")x of plain mq-recv"
-bar 'scheduled: send >= 0.8x plain' "$ms_n / $(num "${best["mq-send --no-sync, $SN sched"]}") >= 0.8" \
-	"mq-send beside $SN scheduled batches $(fmt "$ms_n" "$(num "${best["mq-send --no-sync, $SN sched"]}")")x of plain"
-bar 'scheduled: recv >= 0.8x plain' "$mr_n / $(num "${best["mq-recv, $SN sched"]}") >= 0.8" \
-	"mq-recv beside $SN scheduled batches $(fmt "$mr_n" "$(num "${best["mq-recv, $SN sched"]}")")x of plain"
+bar 'scheduled: send >= 0.8x plain' "$ms_n / $(num "${secs_of["mq-send --no-sync, $SN sched"]}") >= 0.8" \
+	"mq-send beside $SN scheduled batches $(fmt "$ms_n" "$(num "${secs_of["mq-send --no-sync, $SN sched"]}")")x of plain"
+bar 'scheduled: recv >= 0.8x plain' "$mr_n / $(num "${secs_of["mq-recv, $SN sched"]}") >= 0.8" \
+	"mq-recv beside $SN scheduled batches $(fmt "$mr_n" "$(num "${secs_of["mq-recv, $SN sched"]}")")x of plain"
 bar 'due message visible <= 50 ms' "$lat <= 50" "a follower saw it $lat ms after its time (incl. process exit)"
-jr_n=$(num "${best['mq-recv -J > json']}") js_n=$(num "${best['mq-send -J --no-sync < json']}")
+jr_n=$(num "${secs_of['mq-recv -J > json']}") js_n=$(num "${secs_of['mq-send -J --no-sync < json']}")
 bar 'JSON both ways >= 1M msg/s' "$N / $jr_n >= 1e6 && $N / $js_n >= 1e6" \
 	"mq-recv -J $(fmt "$N" "$jr_n" | awk '{printf "%.2f", $1/1e6}')M, mq-send -J $(fmt "$N" "$js_n" | awk '{printf "%.2f", $1/1e6}')M msg/s"
-cp_n=$(num "${best['mq-recv | mq-send --no-sync']}") cj_n=$(num "${best['mq-recv -J | mq-send -J']}")
+cp_n=$(num "${secs_of['mq-recv | mq-send --no-sync']}") cj_n=$(num "${secs_of['mq-recv -J | mq-send -J']}")
 bar 'exact copy -J >= 0.25x plain' "$cp_n / $cj_n >= 0.25" \
 	"mq-recv -J | mq-send -J $(fmt "$cp_n" "$cj_n")x of mq-recv | mq-send"
 bar '>= 5M msg/s' "$N / $ms_n >= 5e6 && $N / $mr_n >= 5e6" \
