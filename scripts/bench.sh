@@ -14,8 +14,9 @@
 #                       workloads, installed with apt-get if missing (root);
 #                       that script lists its settings (BENCH_PEERS_N ...)
 #   BENCH_BIG_N=10000   64 KiB messages for the large-message rows
-#   BENCH_CALLGRIND=1   also count instructions per message with valgrind's
-#                       callgrind (200000 messages; stable on noisy machines)
+#   BENCH_CALLGRIND=0   do not count instructions per message with valgrind's
+#                       callgrind (200000 messages; stable on noisy machines);
+#                       counted by default where valgrind is installed
 #   MQ_BIN=DIR          where mq-send, mq-recv, mq-topic are (default: bin/)
 #   TMPDIR              scratch space (about 5 x N x 100 bytes, and
 #                       2 x BENCH_BIG_N x 64 KiB)
@@ -522,7 +523,7 @@ bar '>= 5M msg/s' "$N / $ms_n >= 5e6 && $N / $mr_n >= 5e6" \
 	"mq-send --no-sync $(fmt "$N" "$ms_n" | awk '{printf "%.2f", $1/1e6}')M, mq-recv $(fmt "$N" "$mr_n" | awk '{printf "%.2f", $1/1e6}')M msg/s"
 
 # --- instructions per message (callgrind) ----------------------------------
-if [ "${BENCH_CALLGRIND:-0}" = 1 ]; then
+if [ "${BENCH_CALLGRIND:-1}" = 1 ]; then
 	echo
 	if ! command -v valgrind >/dev/null 2>&1; then
 		echo "callgrind: valgrind not installed, skipped"
