@@ -83,12 +83,17 @@ standins() {
 # COMPARE=1: each command's output must be the page's
 page_script() {
 	local page=$1 compare=$2 line kind cmd out n=0 q
+	# Followers are stopped by timeout, which sends SIGCONT right after
+	# SIGTERM.  Under ASan a SIGCONT that lands while LeakSanitizer stops
+	# the world at exit cancels its SIGSTOP, and the follower and its
+	# tracer wait for each other for ever (CI run 35 of 2026-12-01): a
+	# follower's leaks are not checked here (05-exits checks the exits).
 	cat <<-EOF
 	set -a -o pipefail
 	PATH=$(printf %q "$W/standin"):\$PATH
 	cd $(printf %q "$W")
 	fail() { echo "EXAMPLE FAILED: $page line \$1 (exit \$2); its output:" >&2; cat "ex\$1.out" >&2; exit 1; }
-	follow() { timeout -k 2 $FOLLOW_S bash -c "\$2" >"ex\$1.out" 2>&1; local st=\$?; [[ \$st == 0 || \$st == 124 ]] || fail "\$1" \$st; }
+	follow() { ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0" timeout -k 2 $FOLLOW_S bash -c "\$2" >"ex\$1.out" 2>&1; local st=\$?; [[ \$st == 0 || \$st == 124 ]] || fail "\$1" \$st; }
 	bgs=()
 	EOF
 	while IFS= read -r -d '' line && IFS= read -r -d '' kind &&
