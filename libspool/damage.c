@@ -90,11 +90,13 @@ spool_damage_newer(struct spool_reader *r, struct spool_rpart *p, off_t at,
 }
 
 /*
- * spool_damage_confirm - recheck a bad batch with writers held off; 1 if
- * it is really bad, 0 if it was a write in progress
+ * spool_damage_confirm - recheck the batch at pos of a segment (logfd,
+ * in the partition directory partfd) with writers held off (the
+ * partition lock, shared); 1 if it is really bad, 0 if it was a write in
+ * progress.  A replication sender asks it too (repl_stream.c).
  */
 int
-spool_damage_confirm(struct spool_reader *r, struct spool_rpart *p, off_t pos)
+spool_damage_confirm(struct spool_io *io, int partfd, int logfd, off_t pos)
 {
 	unsigned char hdr[SPOOL_HDR_SIZE], *body;
 	struct spool_bhdr h;
@@ -102,17 +104,17 @@ spool_damage_confirm(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 	int lfd, bad = 1;
 	ssize_t n;
 
-	lfd = openat(p->partfd, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
+	lfd = openat(partfd, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (lfd >= 0)
 		while (flock(lfd, LOCK_SH) == -1 && errno == EINTR)
 			;
-	n = spool_io_pread(r->io, p->logfd, hdr, sizeof(hdr), pos);
+	n = spool_io_pread(io, logfd, hdr, sizeof(hdr), pos);
 	if (n == SPOOL_HDR_SIZE && spool_bhdr_unpack(hdr, &h) == 0 &&
-	    fstat(p->logfd, &st) == 0 &&
+	    fstat(logfd, &st) == 0 &&
 	    pos + SPOOL_HDR_SIZE + (off_t)h.body_len <= st.st_size) {
 		if ((body = malloc(h.body_len ? h.body_len : 1)) != NULL) {
-			n = spool_io_pread(r->io, p->logfd, body, h.body_len,
+			n = spool_io_pread(io, logfd, body, h.body_len,
 			    pos + SPOOL_HDR_SIZE);
 			if (n == (ssize_t)h.body_len &&
 			    spool_crc(0, body, h.body_len) == h.body_crc)

@@ -9,9 +9,10 @@
  * torn tail as a writer does (spool_seg_recover) and finds the newest
  * batch held, which the source compares with its own.  Every batch is
  * checked (header checksum, body checksum, contiguous offsets, nothing
- * after an END) before any byte of it is written, and a chunk of batches
- * goes to the file in one write, cut off again if that write fails, so
- * readers of the replica only ever see whole batches.  Index entries are
+ * after an END) before any byte of it is written; the good batches of a
+ * chunk, up to one that fails, go to the file in one write, cut off
+ * again if that write fails, so readers of the replica only ever see
+ * whole batches and never a byte past damage.  Index entries are
  * made as writer.c makes them.
  *
  * It also says whether the source must hold a batch back
@@ -296,21 +297,24 @@ spool_mirror_segment(struct spool_mirror *m, uint64_t base, int sync)
 
 /* what a chunk of batches leaves the partition at, once checked */
 struct chunk {
-	uint64_t	 off;		/* the offset after it */
-	size_t		 nb;		/* its batches */
-	int		 closed;	/* it ends with an END batch */
-	off_t		 lpos;		/* its last batch: position, */
+	size_t		 len;		/* its good bytes: whole batches */
+	uint64_t	 off;		/* the offset after them */
+	size_t		 nb;		/* their batches */
+	int		 closed;	/* they end with an END batch */
+	off_t		 lpos;		/* the last of them: position, */
 	uint32_t	 lcrc;		/*  header checksum, */
 	uint32_t	 llen;		/*  length with the header, */
 	uint64_t	 loff;		/*  base offset */
-	uint32_t	 lepoch;	/* its last batch but END: epoch */
+	uint32_t	 lepoch;	/* the last but END: epoch */
 	uint64_t	 ldoff;		/*  and offset */
 };
 
 /*
- * check_chunk - whether every batch of buf belongs after the partition's
- * end (checksums, offsets, nothing after an END), and where it leaves
- * it; -EBADMSG (detail in spool_errmsg) if not
+ * check_chunk - how much of buf, from its start, is whole batches that
+ * belong after the partition's end (checksums, offsets, nothing after
+ * an END), and where they leave it (c); -EBADMSG (detail in
+ * spool_errmsg) if some of buf is not, -EPROTO if that is a batch a
+ * newer mq wrote: c still says what came before it
  */
 static int
 check_chunk(struct spool_mirror *m, const unsigned char *buf, size_t len,
@@ -318,13 +322,14 @@ check_chunk(struct spool_mirror *m, const unsigned char *buf, size_t len,
 {
 	struct spool_bhdr h;
 	const char *why = NULL;
-	uint64_t off = m->next;
-	size_t p = 0, nb = 0;
-	int closed = m->closed;
-	off_t lpos = 0;
-	uint32_t lcrc = 0, llen = 0, lepoch = m->lastepoch;
-	uint64_t loff = 0, ldoff = m->lastdoff;
+	size_t p = 0;
+	int u, r = -EBADMSG;
 
+	memset(c, 0, sizeof(*c));
+	c->off = m->next;
+	c->closed = m->closed;
+	c->lepoch = m->lastepoch;
+	c->ldoff = m->lastdoff;
 	if (m->logfd < 0) {
 		why = "data before any segment";
 		goto bad;
@@ -334,11 +339,16 @@ check_chunk(struct spool_mirror *m, const unsigned char *buf, size_t len,
 			why = "a torn batch";
 			goto bad;
 		}
-		if (spool_bhdr_unpack(buf + p, &h) < 0) {
-			why = "a bad batch header";
+		if ((u = spool_bhdr_unpack(buf + p, &h)) < 0) {
+			if (u == -EPROTO) {
+				why = "a batch written by a newer version of "
+				    "mq";
+				r = -EPROTO;
+			} else
+				why = "a bad batch header";
 			goto bad;
 		}
-		if (closed) {
+		if (c->closed) {
 			why = "a batch after the end of its segment";
 			goto bad;
 		}
@@ -352,46 +362,39 @@ check_chunk(struct spool_mirror *m, const unsigned char *buf, size_t len,
 			goto bad;
 		}
 		/* compaction's gaps (mq-spool(5), Gaps) are copied as such */
-		if (h.base_offset != off && !(h.base_offset > off &&
+		if (h.base_offset != c->off && !(h.base_offset > c->off &&
 		    (h.flags & SPOOL_BF_COMPACTED))) {
 			why = "a batch out of order";
 			goto bad;
 		}
 		if (h.type == SPOOL_TYPE_END)
-			closed = 1;
-		lpos = m->end + (off_t)p;
-		lcrc = get32(buf + p + 4);
-		loff = h.base_offset;
+			c->closed = 1;
+		c->lpos = m->end + (off_t)p;
+		c->lcrc = get32(buf + p + 4);
+		c->loff = h.base_offset;
 		if (h.type != SPOOL_TYPE_END) {
-			lepoch = h.epoch;
-			ldoff = h.base_offset;
+			c->lepoch = h.epoch;
+			c->ldoff = h.base_offset;
 		}
-		llen = SPOOL_HDR_SIZE + h.body_len;
-		off = h.base_offset + h.count;
+		c->llen = SPOOL_HDR_SIZE + h.body_len;
+		c->off = h.base_offset + h.count;
 		p += SPOOL_HDR_SIZE + h.body_len;
-		nb++;
+		c->len = p;
+		c->nb++;
 	}
-	c->off = off;
-	c->nb = nb;
-	c->closed = closed;
-	c->lpos = lpos;
-	c->lcrc = lcrc;
-	c->llen = llen;
-	c->loff = loff;
-	c->lepoch = lepoch;
-	c->ldoff = ldoff;
 	return 0;
 bad:
 	spool_seterr(m->t->sp, "%s/%" PRIu32 ": byte %zu of a chunk from the "
-	    "source at offset %" PRIu64 ": %s", m->t->name, m->part, p, off,
-	    why);
-	return -EBADMSG;
+	    "source at offset %" PRIu64 ": %s", m->t->name, m->part, p,
+	    c->off, why);
+	return r;
 }
 
 /*
  * spool_mirror_append - check and append whole batches received from the
- * source; -EBADMSG (detail in spool_errmsg) if any is not a batch that
- * belongs here, and then nothing of buf is written
+ * source: those before the first that does not belong here (-EBADMSG,
+ * detail in spool_errmsg; -EPROTO for a batch a newer mq wrote) are
+ * appended, nothing from it on
  */
 int
 spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
@@ -400,13 +403,13 @@ spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
 	struct chunk c;
 	size_t p;
 	off_t at;
-	int r;
+	int bad, r;
 
-	if ((r = check_chunk(m, buf, len, &c)) < 0)
-		return r;
-	if (len == 0)
-		return 0;
-	if ((r = spool_io_pwrite(m->io, m->logfd, buf, len, m->end, 0)) < 0) {
+	bad = check_chunk(m, buf, len, &c);
+	if (c.len == 0)
+		return bad;
+	if ((r = spool_io_pwrite(m->io, m->logfd, buf, c.len, m->end,
+	    0)) < 0) {
 		/* leave no partial batch behind */
 		if (ftruncate(m->logfd, m->end) == -1) {
 			/* then the next open cuts it as torn */
@@ -414,7 +417,7 @@ spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
 		return r;
 	}
 	/* index entries as a writer makes them: a hint, never synced */
-	for (p = 0; p < len; p += SPOOL_HDR_SIZE + get32(buf + p + 20)) {
+	for (p = 0; p < c.len; p += SPOOL_HDR_SIZE + get32(buf + p + 20)) {
 		at = m->end + (off_t)p;
 		if (at - m->lastidx >= SPOOL_IDX_INTERVAL &&
 		    spool_idx_append(m->idxfd, m->segbase, get64(buf + p + 8),
@@ -429,13 +432,13 @@ spool_mirror_append(struct spool_mirror *m, const unsigned char *buf,
 	m->lastlen = c.llen;
 	m->lastepoch = c.lepoch;
 	m->lastdoff = c.ldoff;
-	m->end += (off_t)len;
+	m->end += (off_t)c.len;
 	m->next = c.off;
 	m->closed = c.closed;
 	m->dirty = 1;
 	if (nbatches != NULL)
 		*nbatches += c.nb;
-	return 0;
+	return bad;
 }
 
 /* spool_mirror_sync - make what was appended durable (before an ack) */

@@ -96,6 +96,9 @@ struct sess {
 	char		 drytmp[PATH_MAX];	/* a dry run's stand-in */
 	char		**src_topics;
 	size_t		 nsrc;
+	struct change	*stops;		/* partitions stopped at damage */
+	size_t		 nstops;
+	int		 stop_err;	/*  and the first one's -errno */
 };
 
 /* repl_role.c */
@@ -114,6 +117,9 @@ void	 repl_report(struct sess *s, int verbose, const char *fmt, ...);
 void	 repl_send_error(struct sess *s, int r);
 int	 repl_expect(struct sess *s, int want);
 int	 repl_want_topic(struct sess *s, const char *name);
+int	 repl_damaged(struct sess *s, struct spool_mirror *m, int r);
+int	 repl_stopped(const struct sess *s, const char *topic, uint32_t part);
+int	 repl_stops(struct sess *s);
 
 /* repl_watch.c */
 void	 repl_watch_all(struct sess *s, char **names, size_t n);
@@ -125,6 +131,8 @@ int	 repl_sender(struct sess *s);
 
 /* repl_stream.c */
 int	 repl_seg_open(int pfd, uint64_t base, off_t *size);
+int	 repl_seg_bad(int pfd, int fd, const unsigned char *hdr, off_t pos,
+	    off_t size);
 int	 repl_has_batch(struct sess *s, int pfd, uint64_t base, off_t pos,
 	    uint32_t crc, uint64_t off);
 int	 repl_s_pstate(struct sess *s, unsigned char **buf, size_t *cap);

@@ -446,8 +446,12 @@ repl_receiver(struct sess *s)
 		if ((r = r_pass(s)) < 0)
 			return r;
 		s->o->passes++;
-		if (!(s->flags & SPOOL_REPL_FOLLOW))
+		if (!(s->flags & SPOOL_REPL_FOLLOW)) {
+			/* partitions stopped at damage: the session's end */
+			if ((r = repl_stops(s)) < 0)
+				return r;
 			break;
+		}
 		/* what changed, until something only a whole pass takes in */
 		do {
 			proto_begin(&s->pr, PROTO_WAIT);

@@ -80,27 +80,34 @@ writeback(struct sess *s, struct spool_mirror *m)
 
 /*
  * r_local - LOCAL: append the whole batches of the source's segment base
- * from pos to size, read here (a local source), checked as DATA is
+ * from pos to size, read here (a local source), checked as DATA is; at
+ * a batch that is not to stay (repl_seg_bad) the mirror is given its
+ * header, to say what it is, as a remote sender would
  */
 static int
 r_local(struct sess *s, struct spool_mirror *m, uint64_t base, off_t pos,
     off_t size)
 {
-	char rel[SPOOL_NAME_MAX + SPOOL_SEGNAME_LEN + 48];
+	char rel[SPOOL_NAME_MAX + 48], name[SPOOL_SEGNAME_LEN + 16];
 	struct spool_bhdr h;
 	size_t n, q, blen, nb = 0;
 	ssize_t got;
-	int fd, r = 0;
+	int pfd, fd, r = 0;
 
 	if (s->srcfd < 0 || !(s->flags & SPOOL_REPL_LOCAL) || pos < 0 ||
 	    size < pos)
 		return repl_fail(s, -EBADMSG, "protocol: LOCAL unasked for");
-	n = snprintf(rel, sizeof(rel), "topics/%s/%" PRIu32 "/", m->t->name,
-	    m->part);
-	spool_seg_name(rel + n, base, SPOOL_LOG_SUFFIX);
-	if ((fd = openat(s->srcfd, rel, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
+	snprintf(rel, sizeof(rel), "topics/%s/%" PRIu32, m->t->name, m->part);
+	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+	if ((pfd = openat(s->srcfd, rel, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return repl_fail(s, -errno, "%s: %s", rel, strerror(errno));
+	if ((fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		r = repl_fail(s, -errno, "%s/%s: %s", rel, name,
+		    strerror(errno));
+		close(pfd);
+		return r;
+	}
 	if (s->lbuf == NULL && (s->lbuf = malloc(s->lcap = LCHUNK)) == NULL)
 		r = -ENOMEM;
 	while (r == 0 && pos < size) {
@@ -126,8 +133,14 @@ r_local(struct sess *s, struct spool_mirror *m, uint64_t base, off_t pos,
 			    &h) < 0 || SPOOL_HDR_SIZE + (off_t)h.body_len >
 			    size - pos || SPOOL_HDR_SIZE + (size_t)h.body_len <=
 			    s->lcap || SPOOL_HDR_SIZE + (size_t)h.body_len >=
-			    PROTO_FRAME_MAX)
-				break;	/* torn, being written, or damaged */
+			    PROTO_FRAME_MAX) {
+				/* torn or being written: next pass */
+				if (n >= SPOOL_HDR_SIZE && repl_seg_bad(pfd,
+				    fd, s->lbuf, pos, size))
+					r = spool_mirror_append(m, s->lbuf,
+					    SPOOL_HDR_SIZE, &nb);
+				break;
+			}
 			if ((nb2 = realloc(s->lbuf, SPOOL_HDR_SIZE +
 			    h.body_len)) == NULL) {
 				r = -ENOMEM;
@@ -137,25 +150,35 @@ r_local(struct sess *s, struct spool_mirror *m, uint64_t base, off_t pos,
 			s->lcap = SPOOL_HDR_SIZE + h.body_len;
 			continue;
 		}
-		if ((r = spool_mirror_append(m, s->lbuf, q, &nb)) < 0)
+		r = spool_mirror_append(m, s->lbuf, q, &nb);
+		writeback(s, m);	/* what came before damage too */
+		if (r < 0)
 			break;
-		writeback(s, m);
 		if (s->o->progress != NULL)
 			s->o->progress(s->o->arg, m->t->name, q, 0);
 		pos += (off_t)q;
 	}
 	close(fd);
+	close(pfd);
 	return r;
 }
 
-/* r_stream - receive SEG/DATA frames until PEND */
+/*
+ * r_stream - receive SEG/DATA frames until PEND.  A batch that is not
+ * one to keep (damage on the source or on the way: -EBADMSG; written by
+ * a newer mq: -EPROTO) stops the partition there: what came before it
+ * stays, the rest of the stream is read and dropped, and *stopped says
+ * so (repl_damaged has said it; the session goes on)
+ */
 static int
-r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
+r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst,
+    int *stopped)
 {
 	const unsigned char *d;
 	size_t len, nb = 0;
 	int type, r;
 
+	*stopped = 0;
 	for (;;) {
 		if ((type = repl_expect(s, 0)) < 0)
 			return type;
@@ -165,6 +188,10 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 		    (s->flags & SPOOL_REPL_DRYRUN))
 			return repl_fail(s, -EBADMSG,
 			    "protocol: data in a dry run");
+		/* past a stop: read, not kept */
+		if (*stopped && (type == PROTO_SEG || type == PROTO_DATA ||
+		    type == PROTO_LOCAL))
+			continue;
 		switch (type) {
 		case PROTO_SEG:
 			r = spool_mirror_segment(m, proto_get64(&s->pr),
@@ -176,8 +203,7 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 		case PROTO_DATA:
 			d = proto_rest(&s->pr, &len);
 			r = spool_mirror_append(m, d, len, &nb);
-			if (r == 0)
-				writeback(s, m);
+			writeback(s, m);	/* what came before damage too */
 			if (r == 0 && s->o->progress != NULL)
 				s->o->progress(s->o->arg, m->t->name, len, 0);
 			break;
@@ -204,10 +230,13 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst)
 			return repl_fail(s, -EBADMSG, "protocol: frame type %d "
 			    "in a partition's stream", type);
 		}
-		if (r < 0)
+		if (r == -EBADMSG || r == -EPROTO) {
+			if ((r = repl_damaged(s, m, r)) < 0)
+				return r;
+			*stopped = 1;
+		} else if (r < 0)
 			return repl_fail(s, r, "%s/%" PRIu32 ": %s", m->t->name,
-			    m->part, r == -EBADMSG ? spool_errmsg(s->sp) :
-			    strerror(-r));
+			    m->part, strerror(-r));
 	}
 }
 
@@ -252,7 +281,7 @@ r_append(struct sess *s, struct spool_mirror *m, int kind, uint64_t bytes,
 	struct spool_topic *t = m->t;
 	uint32_t part = m->part;
 	uint64_t srcfirst;
-	int r;
+	int r, stopped;
 
 	if (kind == PLAN_RESTART) {
 		repl_report(s, 0, "%s/%" PRIu32 ": the source starts "
@@ -265,7 +294,7 @@ r_append(struct sess *s, struct spool_mirror *m, int kind, uint64_t bytes,
 		return repl_fail(s, -EBADMSG, "protocol: PLAN kind %d", kind);
 	if (s->o->progress != NULL && bytes > 0)
 		s->o->progress(s->o->arg, t->name, 0, bytes);
-	if ((r = r_stream(s, m, &srcfirst)) < 0)
+	if ((r = r_stream(s, m, &srcfirst, &stopped)) < 0)
 		return r;
 	/* compaction alone removes only segments it emptied */
 	if (((s->flags & SPOOL_REPL_DELETE) ||
@@ -296,8 +325,11 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 	struct spool_mirror m;
 	uint64_t srcfirst, bytes, before;
 	int r, kind, round, dry = (s->flags & SPOOL_REPL_DRYRUN) != 0;
-	int compared = 0;
+	int compared = 0, stopped;
 
+	/* stopped at damage: said once, not asked for again (following) */
+	if (t != NULL && repl_stopped(s, t->name, part))
+		return 0;
 	if (t == NULL) {	/* a dry run, the topic not here yet */
 		memset(&m, 0, sizeof(m));
 		m.partfd = m.lockfd = m.logfd = m.idxfd = -1;
@@ -348,7 +380,7 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 				    PRIu64 " bytes from offset %" PRIu64,
 				    t ? t->name : s->src_topics[s->nsrc - 1],
 				    part, bytes, m.next);
-			r = r_stream(s, &m, &srcfirst);
+			r = r_stream(s, &m, &srcfirst, &stopped);
 			break;
 		}
 		r = r_append(s, &m, kind, bytes, before);

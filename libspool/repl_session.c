@@ -282,6 +282,7 @@ out:
 	for (i = 0; i < s.ntopics; i++)
 		free(s.topics[i]);
 	free(s.topics);
+	free(s.stops);
 	for (i = 0; i < s.nacks; i++)
 		free(s.acks[i].topic);
 	free(s.acks);

@@ -11,28 +11,21 @@
  * (SEG, DATA; LOCAL to a receiver on this machine, which reads the files
  * itself), then PEND.  A batch of a transaction being committed, or
  * committed since the pass began, is held back with everything after it
- * (spool_mirror_held): the partition stops there this pass.  The
+ * (spool_mirror_held): the partition stops there this pass.  So it does
+ * at a batch that is not one to stay (damage, or a batch a newer mq
+ * wrote; not a write in progress, repl_seg_bad): its header goes to the
+ * receiver, which checks it as any batch, says what it is and copies
+ * nothing past it, so a source's damage is never passed in silence.  The
  * contract of replication is at the top of repl_send.c.  Nothing here
  * trusts the peer; it never prints (opts.report does).
  */
 
-#include <sys/file.h>
-#include <sys/inotify.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <poll.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "repl.h"
@@ -54,6 +47,27 @@ repl_seg_open(int pfd, uint64_t base, off_t *size)
 	}
 	*size = st.st_size;
 	return fd;
+}
+
+/*
+ * repl_seg_bad - whether the header hdr, read at pos of a source
+ * segment, stops a walk there for good: a batch a newer mq wrote, or a
+ * header that does not check out, is not zeros to the end of the file
+ * (space allocated, not yet written) and still does not with the
+ * source's writers held off; 1 if so, 0 if not (a header that checks
+ * out: its batch is torn or being written)
+ */
+int
+repl_seg_bad(int pfd, int fd, const unsigned char *hdr, off_t pos,
+    off_t size)
+{
+	struct spool_bhdr h;
+	int u;
+
+	if ((u = spool_bhdr_unpack(hdr, &h)) != -EBADMSG)
+		return u == -EPROTO;
+	return !spool_seg_zero_tail(NULL, fd, pos, size) &&
+	    spool_damage_confirm(NULL, pfd, fd, pos);
 }
 
 /* repl_has_batch - whether the source holds the batch at base/pos */
@@ -123,8 +137,10 @@ epoch_goes_on(struct sess *s, int pfd, const struct spool_seglist *l,
 
 /*
  * stream_seg - send the whole batches of a segment from pos; stops at a
- * torn or unwritten tail, and (returning 1) at a batch of a commit under
- * way.  Returns the offset after the last batch sent in *next.
+ * torn or unwritten tail, (returning 1) at a batch of a commit under
+ * way, and (returning 2) at one that is not to stay, whose header it
+ * sends for the receiver to judge.  Returns the offset after the last
+ * batch sent in *next.
  */
 static int
 stream_seg(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
@@ -179,7 +195,15 @@ stream_seg(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
 				*cap = ncap;
 				continue;
 			}
-			break;	/* torn, being written, or damaged */
+			/* torn or being written: next pass; else it stays */
+			if (n >= SPOOL_HDR_SIZE && repl_seg_bad(pfd, fd, *buf,
+			    pos, size)) {
+				r = proto_send_data(&s->pr, PROTO_DATA, *buf,
+				    SPOOL_HDR_SIZE);
+				if (r == 0)
+					r = 2;
+			}
+			break;
 		}
 		if ((r = proto_send_data(&s->pr, PROTO_DATA, *buf, q)) < 0)
 			break;
@@ -372,7 +396,8 @@ plan_bytes(int pfd, const struct spool_seglist *l, uint64_t startseg,
 /*
  * stream_from - send our segments from startseg/startpos on (SEG before
  * each but the first, unless seghdr), until a commit under way holds a
- * batch back; *next: the offset after the last batch sent
+ * batch back or one is not to stay; *next: the offset after the last
+ * batch sent
  */
 static int
 stream_from(struct sess *s, struct spool_topic *t, int pfd,
@@ -407,8 +432,9 @@ stream_from(struct sess *s, struct spool_topic *t, int pfd,
 			r = stream_seg(s, t, pfd, l->base[i],
 			    l->base[i] == startseg ? startpos : 0, buf,
 			    cap, next, sent);
-		if (r == 1) {
-			r = 0;	/* a commit under way: next pass */
+		if (r > 0) {
+			/* a commit under way: next pass; damage: never */
+			r = 0;
 			break;
 		}
 	}

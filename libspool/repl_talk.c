@@ -3,8 +3,10 @@
  * ends (repl_fail), what the user is told (repl_report), the ERROR
  * frame the peer gets when this end gives up (repl_send_error), the
  * frame this end expects next, with the peer's own ERROR turned into
- * an -errno and its words (repl_expect), and which topics the session
- * is about (-t, repl_want_topic).
+ * an -errno and its words (repl_expect), the partitions a receiver
+ * stopped at damage on the source (repl_damaged, repl_stopped,
+ * repl_stops), and which topics the session is about (-t,
+ * repl_want_topic).
  *
  * Every repl_*.c file uses these; they call nothing of those files.
  * The contract of replication is at the top of repl_send.c.  It
@@ -12,8 +14,10 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "repl.h"
@@ -135,6 +139,68 @@ repl_expect(struct sess *s, int want)
 		return repl_fail(s, -EBADMSG, "protocol: frame type %d where "
 		    "%d was expected", type, want);
 	return type;
+}
+
+/*
+ * repl_damaged - the receiver's partition m stopped at a batch not to
+ * keep (r: -EBADMSG damage, -EPROTO a batch a newer mq wrote; the
+ * detail in spool_errmsg): say so, and remember it, so that a follower
+ * does not ask for it again and the session ends in r (repl_stops);
+ * 0, or -ENOMEM
+ */
+int
+repl_damaged(struct sess *s, struct spool_mirror *m, int r)
+{
+	struct change *nv;
+
+	repl_report(s, 0, "%s; not copied past offset %" PRIu64 " (mq-topic "
+	    "verify %s, on the source, says where)", spool_errmsg(s->sp),
+	    m->next, m->t->name);
+	if ((nv = realloc(s->stops, (s->nstops + 1) * sizeof(*nv))) == NULL)
+		return -ENOMEM;
+	s->stops = nv;
+	snprintf(nv[s->nstops].topic, sizeof(nv->topic), "%s", m->t->name);
+	nv[s->nstops++].part = m->part;
+	if (s->stop_err == 0)
+		s->stop_err = r;
+	return 0;
+}
+
+/* repl_stopped - whether topic/part stopped this session (repl_damaged) */
+int
+repl_stopped(const struct sess *s, const char *topic, uint32_t part)
+{
+	size_t i;
+
+	for (i = 0; i < s->nstops; i++)
+		if (s->stops[i].part == part &&
+		    strcmp(s->stops[i].topic, topic) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * repl_stops - the end of a session in which partitions stopped at
+ * damage: the error of the first, naming a few (0 if none stopped)
+ */
+int
+repl_stops(struct sess *s)
+{
+	char names[3 * (SPOOL_NAME_MAX + 16)];
+	size_t i, n = 0;
+
+	if (s->nstops == 0)
+		return 0;
+	names[0] = '\0';
+	for (i = 0; i < s->nstops && i < 3; i++) {
+		snprintf(names + n, sizeof(names) - n, "%s%s/%" PRIu32,
+		    i > 0 ? ", " : "", s->stops[i].topic, s->stops[i].part);
+		n = strlen(names);
+	}
+	return repl_fail(s, s->stop_err, "%zu partition%s stopped at damage "
+	    "or a newer mq's batch on the source (%s%s); everything else is "
+	    "copied", s->nstops, s->nstops == 1 ? "" : "s", names,
+	    s->nstops > 3 ? ", ..." : "");
 }
 
 /* repl_want_topic - whether -t lets topic through */

@@ -38,9 +38,12 @@
 
 #define ZERO_CHECK_MAX	(32u << 20)	/* bytes checked for an all-zero tail */
 
-/* zero_tail - whether every byte of fd from pos to size is zero */
-static int
-zero_tail(struct spool_io *io, int fd, off_t pos, off_t size)
+/*
+ * spool_seg_zero_tail - whether every byte of fd from pos to size is
+ * zero (space a file system allocated, its data not yet written)
+ */
+int
+spool_seg_zero_tail(struct spool_io *io, int fd, off_t pos, off_t size)
 {
 	unsigned char buf[65536];
 	ssize_t n, i;
@@ -150,7 +153,7 @@ spool_seg_scan(struct spool_io *io, int fd, off_t from,
 		r = SCAN_TORN;
 		break;
 	case SPOOL_CUR_BAD:
-		if (zero_tail(io, fd, c.pos, size))
+		if (spool_seg_zero_tail(io, fd, c.pos, size))
 			r = SCAN_TORN;
 		else {
 			snprintf(why, whylen, "%s", c.why);

@@ -173,6 +173,7 @@ int	 spool_seg_end(struct spool_io *, int logfd, int idxfd, uint64_t base,
 	    size_t whylen);
 int	 spool_seg_resync(struct spool_io *, int fd, off_t from, off_t size,
 	    uint64_t minoff, off_t *found);
+int	 spool_seg_zero_tail(struct spool_io *, int fd, off_t pos, off_t size);
 int	 spool_seg_bound(struct spool_io *, int fd, off_t pos, off_t size,
 	    uint64_t expect, off_t *endpos, uint64_t *next);
 int	 spool_seg_recover(struct spool *, uint64_t base,
@@ -413,7 +414,7 @@ int	 spool_damage_skip(struct spool_reader *, struct spool_rpart *, off_t at,
 	    const char *why);
 int	 spool_damage_newer(struct spool_reader *, struct spool_rpart *, off_t at,
 	    const char *what);
-int	 spool_damage_confirm(struct spool_reader *, struct spool_rpart *,
+int	 spool_damage_confirm(struct spool_io *, int partfd, int logfd,
 	    off_t pos);
 int	 spool_damage_seg_gap(struct spool_reader *, struct spool_rpart *,
 	    uint64_t want, uint64_t base);

@@ -300,7 +300,7 @@ bad_header(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 		if (zero && avail >= 0)
 			return eof_again(r, p, 0);
 	}
-	if (!spool_damage_confirm(r, p, pos)) {
+	if (!spool_damage_confirm(r->io, p->partfd, p->logfd, pos)) {
 		spool_walk_reset(r, p, pos);
 		return AGAIN;
 	}
@@ -400,7 +400,7 @@ open_body(struct spool_reader *r, struct spool_rpart *p,
 		return spool_damage_skip(r, p, pos, why);
 	}
 	if (s == -EBADMSG) {
-		if (!spool_damage_confirm(r, p, pos)) {
+		if (!spool_damage_confirm(r->io, p->partfd, p->logfd, pos)) {
 			spool_walk_reset(r, p, pos);
 			return AGAIN;
 		}
