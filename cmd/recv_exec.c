@@ -102,21 +102,23 @@ job_finish(struct job *j)
 		    j->msg.partition, j->msg.offset, j->status);
 	} else if (j->status == 128 + SIGPIPE && stdout_gone()) {
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
-		    "%d after %d attempts: stdout closed; stopping, not "
+		    "%d after %d attempt%s: stdout closed; stopping, not "
 		    "committed", recv_topic, j->msg.partition, j->msg.offset,
-		    j->status, j->attempts);
+		    j->status, j->attempts, j->attempts == 1 ? "" : "s");
 		rval = EX_TEMPFAIL;
 		recv_stop = 1;
 	} else if (dlt != NULL) {
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
-		    "%d after %d attempts; to %s", recv_topic, j->msg.partition,
-		    j->msg.offset, j->status, j->attempts, dlt);
+		    "%d after %d attempt%s; to %s", recv_topic, j->msg.partition,
+		    j->msg.offset, j->status, j->attempts,
+		    j->attempts == 1 ? "" : "s", dlt);
 		dead_letter(j);
 		ack(j->msg.partition, j->msg.offset, 1);
 	} else {
 		cli_warn("%s: partition %" PRIu32 " offset %" PRIu64 ": exit "
-		    "%d after %d attempts; stopping, not committed", recv_topic,
-		    j->msg.partition, j->msg.offset, j->status, j->attempts);
+		    "%d after %d attempt%s; stopping, not committed", recv_topic,
+		    j->msg.partition, j->msg.offset, j->status, j->attempts,
+		    j->attempts == 1 ? "" : "s");
 		rval = EX_TEMPFAIL;
 		recv_stop = 1;
 	}
