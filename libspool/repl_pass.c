@@ -427,6 +427,37 @@ r_changes(struct sess *s)
 	return r;
 }
 
+/*
+ * r_missing - -t names a topic the source does not have: said after the
+ * first pass (following: copied once it is made); a run ends in -ENOENT
+ */
+static int
+r_missing(struct sess *s)
+{
+	size_t i, k, n = 0;
+	int have, follow = (s->flags & SPOOL_REPL_FOLLOW) != 0;
+	const char *first = NULL;
+
+	for (i = 0; i < s->ntopics; i++) {
+		for (have = 0, k = 0; k < s->nsrc && !have; k++)
+			have = strcmp(s->topics[i], s->src_topics[k]) == 0;
+		if (have)
+			continue;
+		if (follow)
+			repl_report(s, 0, "%s: no such topic on the source "
+			    "yet; copied once it is made", s->topics[i]);
+		else if (n++ == 0)
+			first = s->topics[i];
+		else
+			repl_report(s, 0, "%s: no such topic on the source",
+			    s->topics[i]);
+	}
+	if (first == NULL)
+		return 0;
+	return repl_fail(s, -ENOENT, "%s: no such topic on the source%s",
+	    first, n > 1 ? " (nor the others said above)" : "");
+}
+
 /* receiver - passes until done, or, following, until the pipe breaks */
 int
 repl_receiver(struct sess *s)
@@ -445,10 +476,11 @@ repl_receiver(struct sess *s)
 	for (;;) {
 		if ((r = r_pass(s)) < 0)
 			return r;
-		s->o->passes++;
+		if (s->o->passes++ == 0 && (s->flags & SPOOL_REPL_FOLLOW))
+			(void)r_missing(s);
 		if (!(s->flags & SPOOL_REPL_FOLLOW)) {
 			/* partitions stopped at damage: the session's end */
-			if ((r = repl_stops(s)) < 0)
+			if ((r = repl_stops(s)) < 0 || (r = r_missing(s)) < 0)
 				return r;
 			break;
 		}

@@ -721,3 +721,21 @@ sched_files() {
 	run mq-send -s "$T/d" t four
 	expect_status 0
 }
+
+@test "-t naming a topic the source lacks: the others copied, the name said, 66; --follow waits for it" {
+	seq 3 | mq-send -s "$A" t
+	run --separate-stderr "$R" -t nosuch -t t "$A" "$B"
+	expect_status 66
+	expect_contains "nosuch: no such topic on the source" stderr
+	run mq-recv -s "$B" t
+	expect_output $'1\n2\n3'
+	run --separate-stderr "$R" "${E[@]}" -t nosuch "$A" "host:$T/c"
+	expect_status 66
+	expect_contains "nosuch: no such topic on the source" stderr
+	bg "$T/f.out" "$T/f.err" "$R" --follow -t later "$A" "$B"
+	local fp=$BG_PID
+	wait_until 10 grep -q "later: no such topic on the source yet" "$T/f.err"
+	mq-send -s "$A" later hello
+	wait_until 10 bash -c "mq-recv -s '$B' later 2>/dev/null | grep -q hello"
+	stop_bg "$fp"
+}
