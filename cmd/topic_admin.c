@@ -42,6 +42,7 @@ json_config(struct spool *sp, const struct spool_config *cfg)
 static void
 config_kv(struct spool_config *cfg, char *kv)
 {
+	const char *rule;
 	char *eq;
 	int r;
 
@@ -49,11 +50,12 @@ config_kv(struct spool_config *cfg, char *kv)
 		cli_usage_die("--config %s: expected key=value", kv);
 	*eq = '\0';
 	r = spool_config_set(cfg, kv, eq + 1);
+	rule = spool_config_rule(kv);
 	*eq = '=';
 	if (r == -ENOENT)
 		cli_usage_die("--config %s: unknown key", kv);
 	if (r < 0)
-		cli_usage_die("--config %s: invalid value", kv);
+		cli_usage_die("--config %s: invalid value (%s)", kv, rule);
 }
 
 #define MAX_CONFIG	64	/* --config options to one create */

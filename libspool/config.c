@@ -72,6 +72,41 @@ num(const char *s, int64_t lo, int64_t hi, int64_t *v)
 	return 0;
 }
 
+/*
+ * The values each key takes, in words, for the message that refuses one
+ * (spool_config_rule); test_cli checks every bound named here against
+ * spool_config_set, so the two cannot drift apart.  Sorted by key.
+ */
+static const struct {
+	const char	*key;
+	const char	*rule;
+} rules[] = {
+	{ "cleanup.policy", "delete, compact or compact,delete" },
+	{ "compaction.map.bytes", "an integer from 1024 up" },
+	{ "compression", "none, zlib or zlib:0 to zlib:9" },
+	{ "dedup.window.ms", "an integer from 0 up" },
+	{ "delete.retention.ms", "an integer from 0 up" },
+	{ "max.message.bytes", "an integer from 0 to 268435456" },
+	{ "min.cleanable.dirty.ratio", "a decimal from 0 to 1" },
+	{ "min.compaction.lag.ms", "an integer from 0 up" },
+	{ "partitions", "an integer from 1 to 4096" },
+	{ "retention.bytes", "an integer from -1 (no limit) up" },
+	{ "retention.ms", "an integer from -1 (no limit) up" },
+	{ "segment.bytes", "an integer from 1024 to 2147483647" },
+};
+
+/* spool_config_rule - the values key takes, in words; NULL if unknown */
+const char *
+spool_config_rule(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (strcmp(rules[i].key, key) == 0)
+			return rules[i].rule;
+	return NULL;
+}
+
 /* spool_config_set - set one key from its text form */
 int
 spool_config_set(struct spool_config *c, const char *key, const char *val)

@@ -139,6 +139,8 @@ int	 spool_compact_info(struct spool_topic *, uint32_t part,
 /* config.c */
 void	 spool_config_default(struct spool_config *);
 int	 spool_config_set(struct spool_config *, const char *key, const char *value);
+/* the values key takes, in words (static); NULL for an unknown key */
+const char *spool_config_rule(const char *key);
 int	 spool_config_format(const struct spool_config *, char *buf, size_t len);
 
 /* topic.c: set key=value pairs; partitions may grow, never shrink */

@@ -89,10 +89,12 @@ spool_topic_config_update(struct spool_topic *t, const char *const *kv,
 		}
 		memcpy(key, kv[k], eq - kv[k]);
 		key[eq - kv[k]] = '\0';
-		if ((r = spool_config_set(&c, key, eq + 1)) < 0) {
-			spool_seterr(t->sp, r == -ENOENT ?
-			    "%s: unknown config key" : "%s: invalid value",
-			    kv[k]);
+		if ((r = spool_config_set(&c, key, eq + 1)) == -ENOENT)
+			spool_seterr(t->sp, "%s: unknown config key", kv[k]);
+		else if (r < 0)
+			spool_seterr(t->sp, "%s: invalid value (%s)", kv[k],
+			    spool_config_rule(key));
+		if (r < 0) {
 			r = -EINVAL;
 			goto out;
 		}

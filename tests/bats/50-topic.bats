@@ -324,6 +324,11 @@ segment.bytes=1073741824'
 		run mq-topic config t "$kv"
 		expect_status 64
 	done
+	# the refusal says what the key takes
+	run mq-topic config t segment.bytes=1023
+	expect_contains "segment.bytes=1023: invalid value (an integer from 1024 to 2147483647)"
+	run mq-topic create --config compression=gzip u
+	expect_contains "compression=gzip: invalid value (none, zlib or zlib:0 to zlib:9)"
 	# a bad pair among good ones: nothing applied
 	run mq-topic config t retention.ms=5 nosuch=1
 	expect_status 64

@@ -134,6 +134,69 @@ configs(void)
 	    strstr(buf, "compression=zlib:9\n") != NULL, "format");
 }
 
+/* accepts - whether spool_config_set takes key=v (a number) */
+static int
+accepts(const char *key, long long v)
+{
+	struct spool_config c;
+	char val[32];
+
+	spool_config_default(&c);
+	snprintf(val, sizeof(val), "%lld", v);
+	return spool_config_set(&c, key, val) == 0;
+}
+
+/*
+ * rules - every key has a rule in words (spool_config_rule), and every
+ * bound a rule names is the one spool_config_set keeps
+ */
+static void
+rules(void)
+{
+	struct spool_config c;
+	char buf[1024], *line, *eq, *save = NULL;
+	const char *rule;
+	long long lo, hi;
+	int n = 0, good = 1;
+
+	spool_config_default(&c);
+	ok(spool_config_format(&c, buf, sizeof(buf)) > 0, "format for rules");
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if ((eq = strchr(line, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		n++;
+		if ((rule = spool_config_rule(line)) == NULL) {
+			printf("# %s: no rule\n", line);
+			good = 0;
+		} else if (sscanf(rule, "an integer from %lld to %lld", &lo,
+		    &hi) == 2) {
+			if (!accepts(line, lo) || accepts(line, lo - 1) ||
+			    !accepts(line, hi) || accepts(line, hi + 1)) {
+				printf("# %s: %s: bounds differ\n", line, rule);
+				good = 0;
+			}
+		} else if (sscanf(rule, "an integer from %lld", &lo) == 1) {
+			if (!accepts(line, lo) || accepts(line, lo - 1) ||
+			    !accepts(line, INT64_MAX)) {
+				printf("# %s: %s: bounds differ\n", line, rule);
+				good = 0;
+			}
+		}
+	}
+	ok(good && n == 12, "a rule for each of the %d keys, bounds as set", n);
+	ok(spool_config_rule("nosuch") == NULL, "no rule for an unknown key");
+	ok(spool_config_set(&c, "min.cleanable.dirty.ratio", "1") == 0 &&
+	    spool_config_set(&c, "min.cleanable.dirty.ratio", "1.01") < 0 &&
+	    strcmp(spool_config_rule("min.cleanable.dirty.ratio"),
+	    "a decimal from 0 to 1") == 0, "the ratio's rule");
+	ok(spool_config_set(&c, "compression", "zlib:0") == 0 &&
+	    spool_config_set(&c, "compression", "zlib:10") < 0 &&
+	    strstr(spool_config_rule("compression"), "zlib:0 to zlib:9") !=
+	    NULL, "compression's rule");
+}
+
 int
 main(void)
 {
@@ -142,5 +205,6 @@ main(void)
 	positions();
 	escapes();
 	configs();
+	rules();
 	return tap_done();
 }
