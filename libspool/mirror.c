@@ -384,9 +384,8 @@ check_chunk(struct spool_mirror *m, const unsigned char *buf, size_t len,
 	}
 	return 0;
 bad:
-	spool_seterr(m->t->sp, "%s/%" PRIu32 ": byte %zu of a chunk from the "
-	    "source at offset %" PRIu64 ": %s", m->t->name, m->part, p,
-	    c->off, why);
+	spool_seterr(m->t->sp, "%s/%" PRIu32 ": from the source at offset %"
+	    PRIu64 ": %s", m->t->name, m->part, c->off, why);
 	return r;
 }
 
