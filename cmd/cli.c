@@ -193,7 +193,24 @@ void
 cli_version(void)
 {
 	printf("%s %s\n", program_invocation_short_name, SPOOL_VERSION);
-	exit(EX_OK);
+	cli_exit(EX_OK);
+}
+
+/*
+ * cli_exit - exit with status once stdout is flushed: a help text or a
+ * version lost to a full disk or a closed pipe is no success (74)
+ */
+void
+cli_exit(int status)
+{
+	int e;
+
+	errno = 0;
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		e = errno != 0 ? errno : EIO;
+		cli_fail(-e, "stdout: %s", strerror(e));
+	}
+	exit(status);
 }
 
 /*

@@ -36,6 +36,7 @@ void	 cli_usage_die(const char *fmt, ...)
 	    __attribute__((noreturn, format(printf, 1, 2)));
 void	 cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 cli_version(void) __attribute__((noreturn));
+void	 cli_exit(int status) __attribute__((noreturn));
 const char *cli_spool_path(const char *opt);
 struct spool *cli_open_spool(const char *opt, int flags);
 

@@ -41,7 +41,7 @@ void
 usage(int status)
 {
 	fputs(usage_text, status ? stderr : stdout);
-	exit(status);
+	cli_exit(status);
 }
 
 /* onsignal - SIGINT, SIGTERM: stop after the message at hand */

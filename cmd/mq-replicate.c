@@ -45,7 +45,7 @@ void
 usage(int status)
 {
 	fputs(usage_text, status ? stderr : stdout);
-	exit(status);
+	cli_exit(status);
 }
 
 /* progress state: one line on stderr, when it is a terminal */

@@ -35,7 +35,7 @@ void
 usage(int status)
 {
 	fputs(usage_text, status ? stderr : stdout);
-	exit(status);
+	cli_exit(status);
 }
 
 int

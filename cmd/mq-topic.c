@@ -88,7 +88,7 @@ usage(int status)
 		cmd_usage(cmd_name);
 	else
 		fputs(usage_text, status ? stderr : stdout);
-	exit(status);
+	cli_exit(status);
 }
 
 /* -s spool, or NULL: cli_spool_path resolves it */

@@ -63,6 +63,20 @@ mkspool() {
 	done
 }
 
+@test "--help and --version that cannot be written (a full disk) exit 74, saying so" {
+	local p o
+	for p in mq-send mq-recv mq-topic mq-replicate; do
+		[[ -x $MQ_BINDIR/$p ]] || continue
+		for o in --help --version; do
+			run --separate-stderr "$MQ_BINDIR/$p" "$o"
+			expect_status 0
+			run --separate-stderr bash -c '"$0" "$1" >/dev/full' "$MQ_BINDIR/$p" "$o"
+			expect_status 74
+			expect_contains "$p: stdout: No space left on device" stderr
+		done
+	done
+}
+
 # ---- usage errors ------------------------------------------------------
 
 @test "an unknown option exits 64 with usage on stderr and nothing on stdout" {
