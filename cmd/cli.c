@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -239,6 +241,7 @@ const char *
 cli_spool_path(const char *opt)
 {
 	static char buf[PATH_MAX];
+	const struct passwd *pw;
 	const char *s, *home;
 
 	if (opt != NULL) {
@@ -252,7 +255,10 @@ cli_spool_path(const char *opt)
 		snprintf(buf, sizeof(buf), "%s/mq", s);
 		return buf;
 	}
-	if ((home = getenv("HOME")) == NULL || *home == '\0')
+	/* no HOME (a service started without one): the password database's */
+	if (((home = getenv("HOME")) == NULL || *home == '\0') &&
+	    ((pw = getpwuid(getuid())) == NULL ||
+	    (home = pw->pw_dir) == NULL || *home != '/'))
 		cli_usage_die("no spool: set -s, MQ_SPOOL or HOME");
 	snprintf(buf, sizeof(buf), "%s/.local/state/mq", home);
 	return buf;

@@ -333,6 +333,16 @@ bad_names() {
 
 # ---- spool resolution ----------------------------------------------------
 
+@test "spool: without HOME, the home directory in the password database" {
+	local pw
+	pw=$(getent passwd "$(id -u)" | cut -d: -f6)
+	[[ $pw == /* ]] || skip "no home directory in the password database"
+	run --separate-stderr env -u HOME -u MQ_SPOOL -u XDG_STATE_HOME mq-topic -v list
+	[[ $status == 0 || $status == 66 ]] || { _mq_dump; false; }
+	expect_contains "$pw/.local/state/mq" stderr
+	expect_not_contains "no spool" stderr
+}
+
 @test "spool: -s beats MQ_SPOOL beats XDG_STATE_HOME beats HOME" {
 	local a="$BATS_TEST_TMPDIR/a" b="$BATS_TEST_TMPDIR/b" x="$BATS_TEST_TMPDIR/xdg"
 	export MQ_SPOOL="$b" XDG_STATE_HOME="$x"
