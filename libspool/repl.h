@@ -147,6 +147,7 @@ int	 repl_r_diverged(struct sess *s, struct spool_mirror *m);
 
 /* repl_admit.c */
 int	 repl_check_role(struct sess *s);
+int	 repl_still_replica(struct sess *s);
 int	 repl_config_apply(struct sess *s, struct spool_topic *t,
 	    const char *text);
 

@@ -8,7 +8,10 @@
  * replica, it first keeps its own scheduled messages aside in
  * SPOOL/diverged/ (never drops them), then records the source's identity
  * (repl_role.c).  A topic's config is made the source's, growing only
- * (spool_topic_config_update refuses what may not change).  The contract
+ * (spool_topic_config_update refuses what may not change).  Before each
+ * write a session checks again that the spool is still the sender's
+ * replica (repl_still_replica): a promotion stops a running follower.
+ * The contract
  * of replication is at the top of repl_send.c.  It never prints
  * (opts.report does).
  */
@@ -156,6 +159,32 @@ repl_check_role(struct sess *s)
 		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
 	repl_report(s, 1, "%s: now a replica of %s", s->path, s->peer_id);
 	return 0;
+}
+
+/*
+ * repl_still_replica - before it writes, is this spool still a replica
+ * of the sender?  A --promote (or a --demote to another source) while a
+ * follower runs ends the follower's session (-SPOOL_EROLE): it never
+ * writes into, or cuts back, a primary.  Called with the partition lock
+ * held before a partition is written, the check cannot miss a write the
+ * new primary made there: mq-send refuses a replica, so any write it
+ * makes comes after the promotion, and under that lock.
+ */
+int
+repl_still_replica(struct sess *s)
+{
+	char src[64];
+	int r;
+
+	if (s->flags & SPOOL_REPL_DRYRUN)
+		return 0;
+	if ((r = spool_replica_of(s->sp, src, sizeof(src))) < 0)
+		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
+	if (r == 1 && strcmp(src, s->peer_id) == 0)
+		return 0;
+	return repl_fail(s, -SPOOL_EROLE, "%s is no longer a replica of the "
+	    "source (promoted while this run copied into it): stopping, "
+	    "nothing more written there", s->path);
 }
 
 /* config_apply - make topic t's config the source's text (growing only) */

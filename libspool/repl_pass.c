@@ -337,6 +337,9 @@ r_pass(struct sess *s)
 		}
 		s->nsrc++;
 	}
+	/* deletions, configs, groups and scheduled files: a replica's only */
+	if ((r = repl_still_replica(s)) < 0)
+		goto out;
 	/* --delete: topics the source no longer has go here too */
 	if ((s->flags & SPOOL_REPL_DELETE) &&
 	    spool_topic_list(s->sp, &mine, &n) == 0) {
@@ -401,6 +404,11 @@ r_changes(struct sess *s)
 		free(ch);
 		return repl_fail(s, -EBADMSG, "protocol: malformed CHANGED");
 	}
+	if ((r = repl_still_replica(s)) < 0) {
+		free(ch);
+		return r;
+	}
+	r = CHG_LIST;
 	for (i = 0; i < n && r == CHG_LIST; i++) {
 		if (t == NULL || strcmp(t->name, ch[i].topic) != 0) {
 			spool_topic_close(t);

@@ -336,6 +336,11 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 	} else if ((r = spool_mirror_open(t, part, !dry, &m)) < 0)
 		return repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
 		    r == -EBADMSG ? spool_errmsg(s->sp) : strerror(-r));
+	else if ((r = repl_still_replica(s)) < 0) {
+		/* under the partition lock: promoted, maybe written to */
+		spool_mirror_close(&m);
+		return r;
+	}
 	before = m.next;
 	for (round = 0; round < 4; round++) {
 		if ((r = send_pstate(s, t, part, &m, compared)) < 0 ||

@@ -739,3 +739,33 @@ sched_files() {
 	wait_until 10 bash -c "mq-recv -s '$B' later 2>/dev/null | grep -q hello"
 	stop_bg "$fp"
 }
+
+@test "a follower whose destination is promoted under it stops with 69; it never cuts back or writes into the new primary" {
+	seq 10 | mq-send -s "$A" t
+	bg "$T/f.out" "$T/f.err" "$R" --follow "$A" "$B"
+	local fp=$BG_PID
+	wait_until 10 bash -c "[ \"\$(mq-recv -s '$B' t | wc -l)\" = 10 ]"
+	run -0 "$R" --promote "$B"
+	run -0 mq-send -s "$B" t new-on-b
+	seq 11 15 | mq-send -s "$A" t
+	wait_bg "$fp" 10
+	expect_eq "$BG_STATUS" 69 "the follower's status"
+	grep -q "no longer a replica" "$T/f.err"
+	run mq-recv -s "$B" t
+	expect_eq "${lines[10]-}" "new-on-b" "the new primary's write"
+	expect_eq "${#lines[@]}" 11 "messages on the new primary"
+	expect_missing "$B/diverged"
+	# the same through a pipe command (the receiver is the server)
+	seq 3 | mq-send -s "$A" u
+	rm -rf "$T/c"
+	bg "$T/g.out" "$T/g.err" "$R" --follow "${E[@]}" "$A" "host:$T/c"
+	fp=$BG_PID
+	wait_until 10 bash -c "mq-recv -s '$T/c' u 2>/dev/null | grep -q 3"
+	run -0 "$R" --promote "$T/c"
+	run -0 mq-send -s "$T/c" u new-on-c
+	echo 4 | mq-send -s "$A" u
+	wait_bg "$fp" 10
+	expect_eq "$BG_STATUS" 69 "the pushing follower's status"
+	run mq-recv -s "$T/c" u
+	expect_output $'1\n2\n3\nnew-on-c'
+}
