@@ -184,7 +184,8 @@ open_spool(struct sess *s)
 			flags = SPOOL_CREATE;
 	}
 	r = spool_open(&s->sp, s->path, flags);
-	if (r == -ENOENT && s->o->role == SPOOL_REPL_RECEIVER) {
+	if (r == -ENOENT && s->o->role == SPOOL_REPL_RECEIVER &&
+	    (s->flags & SPOOL_REPL_DRYRUN)) {
 		/* a dry run into nothing: as into an empty spool */
 		snprintf(s->drytmp, sizeof(s->drytmp), "%s/mq-dry.XXXXXX",
 		    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -195,9 +196,11 @@ open_spool(struct sess *s)
 		}
 		r = spool_open(&s->sp, s->drytmp, 0);
 	}
+	/* a destination that cannot be made (a dangling link) is no spool */
 	if (r < 0)
-		return repl_fail(s, r, "%s: %s", s->path, r == -ENOENT ?
-		    "No such spool" : strerror(-r));
+		return repl_fail(s, r, "%s: %s", s->path, r == -ENOENT &&
+		    s->o->role == SPOOL_REPL_SENDER ? "No such spool" :
+		    strerror(-r));
 	if (s->sp->topicsfd < 0 && s->o->role == SPOOL_REPL_SENDER)
 		return repl_fail(s, -ENOENT, "%s: No such spool", s->path);
 	r = spool_id(s->sp, s->o->role == SPOOL_REPL_RECEIVER ?

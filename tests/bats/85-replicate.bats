@@ -769,3 +769,19 @@ sched_files() {
 	run mq-recv -s "$T/c" u
 	expect_output $'1\n2\n3\nnew-on-c'
 }
+
+@test "a destination that is a dangling symbolic link: an error, no copy to a stand-in, no acknowledgement" {
+	seq 3 | mq-send -s "$A" t
+	ln -s "$T/nowhere" "$T/dangling"
+	local tmp=$T/tmp
+	mkdir "$tmp"
+	TMPDIR=$tmp run --separate-stderr "$R" "$A" "$T/dangling"
+	expect_status 66
+	expect_contains "dangling: No such file or directory" stderr
+	expect_missing "$T/nowhere"
+	run ls -A "$tmp"
+	expect_output ""
+	expect_missing "$A/replicas"
+	run mq-send -s "$A" --replicas 1 --timeout 1s t more
+	expect_status 75
+}
