@@ -37,7 +37,44 @@
 
 #include "repl.h"
 
-/* holds_data - whether any partition of the spool holds a batch */
+/*
+ * has_files - whether the directory rel of at holds a file, at most
+ * depth directories down (a scheduled message's bucket, a transaction's
+ * directory); a missing one holds none
+ */
+static int
+has_files(int at, const char *rel, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, found = 0;
+
+	if ((fd = openat(at, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return 0;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	while (!found && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			found = 1;
+		else if (depth > 0)
+			found = has_files(dirfd(d), de->d_name, depth - 1);
+		else
+			found = de->d_type == DT_UNKNOWN;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * holds_data - whether any partition of the spool holds a batch, or any
+ * topic a scheduled message or a transaction's messages
+ */
 static int
 holds_data(struct spool *sp)
 {
@@ -51,6 +88,14 @@ holds_data(struct spool *sp)
 	if ((r = spool_topic_list(sp, &names, &n)) < 0)
 		return r;
 	for (i = 0; i < n; i++) {
+		char rel[SPOOL_NAME_MAX + 16];
+
+		snprintf(rel, sizeof(rel), "%s/scheduled", names[i]);
+		if (!found && has_files(sp->topicsfd, rel, 1))
+			found = 1;
+		snprintf(rel, sizeof(rel), "%s/txn", names[i]);
+		if (!found && has_files(sp->topicsfd, rel, 1))
+			found = 1;
 		if (!found && spool_topic_open(sp, names[i], &t) == 0) {
 			for (p = 0; p < t->cfg.partitions && !found; p++)
 				if (spool_part_bounds(t, p, &pi) == 0 &&

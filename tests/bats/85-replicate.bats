@@ -785,3 +785,25 @@ sched_files() {
 	run mq-send -s "$A" --replicas 1 --timeout 1s t more
 	expect_status 75
 }
+
+@test "a primary holding only scheduled messages or an open transaction is a primary holding data: 69 without --demote" {
+	seq 3 | mq-send -s "$A" t
+	echo later | mq-send -s "$T/sched" --delay 1h s
+	run --separate-stderr "$R" "$A" "$T/sched"
+	expect_status 69
+	expect_contains "primary holding data" stderr
+	expect_missing "$T/sched/replica"
+	run mq-topic -s "$T/sched" describe s
+	expect_contains "scheduled 1"
+	local tx
+	tx=$(echo s | mq-send -s "$T/txn" --prepare x)
+	run --separate-stderr "$R" "$A" "$T/txn"
+	expect_status 69
+	run mq-send -s "$T/txn" --commit "$tx"
+	expect_status 0
+	run mq-recv -s "$T/txn" x
+	expect_output "s"
+	# --demote takes them over, the scheduled messages kept aside
+	run -0 "$R" --demote "$A" "$T/sched"
+	[[ -n $(ls "$T/sched/diverged") ]]
+}
