@@ -12,7 +12,8 @@
  * both hold.  This file lists a segment's whole batches for the probe
  * that finds that batch (spool_mirror_batches), and cuts: every message
  * from the cut on is first written as JSON lines (mq-recv -J) to a file
- * the caller gives and synced, only then are the later segments removed
+ * the caller gives and synced (spool_mirror_aside), only then (the
+ * caller has given the file its name) are the later segments removed
  * and the cut one truncated, its index trimmed, the directory synced,
  * and the head found again (spool_mirror_load).  A crash in between
  * leaves messages both kept aside and still in the log, never neither.
@@ -243,19 +244,17 @@ trim_index(int partfd, uint64_t base, off_t pos)
 }
 
 /*
- * spool_mirror_cut - cut the partition back to position pos of segment
- * segbase: every message from there on is first written to afd as JSON
- * lines (mq-recv -J) and synced, then the later segments are removed
- * and that one truncated
+ * spool_mirror_aside - every message of the partition from position pos
+ * of segment segbase on, written to afd as JSON lines (mq-recv -J) and
+ * synced: what spool_mirror_cut is about to remove, safe elsewhere first
  */
 int
-spool_mirror_cut(struct spool_mirror *m, uint64_t segbase, off_t pos,
-    int afd, uint64_t *nmsgs, int sync)
+spool_mirror_aside(struct spool_mirror *m, uint64_t segbase, off_t pos,
+    int afd, uint64_t *nmsgs)
 {
 	struct spool_seglist l;
 	size_t i;
-	int fd, r = 0;
-	char name[SPOOL_SEGNAME_LEN + 16];
+	int r;
 
 	*nmsgs = 0;
 	if ((r = spool_seg_list(m->partfd, &l)) < 0)
@@ -264,9 +263,29 @@ spool_mirror_cut(struct spool_mirror *m, uint64_t segbase, off_t pos,
 		if (l.base[i] >= segbase)
 			r = aside(m, l.base[i], l.base[i] == segbase ? pos : 0,
 			    afd, nmsgs);
+	spool_seg_free(&l);
 	/* nothing is cut before what it held is safe elsewhere */
 	if (r == 0 && fsync(afd) == -1)
 		r = -errno;
+	return r;
+}
+
+/*
+ * spool_mirror_cut - cut the partition back to position pos of segment
+ * segbase, once spool_mirror_aside kept what goes: the later segments
+ * are removed and that one truncated
+ */
+int
+spool_mirror_cut(struct spool_mirror *m, uint64_t segbase, off_t pos,
+    int sync)
+{
+	struct spool_seglist l;
+	size_t i;
+	int fd, r = 0;
+	char name[SPOOL_SEGNAME_LEN + 16];
+
+	if ((r = spool_seg_list(m->partfd, &l)) < 0)
+		return r;
 	for (i = l.n; i > 0 && r == 0; i--)
 		if (l.base[i - 1] > segbase)
 			r = spool_mirror_unlink_seg(m->partfd, l.base[i - 1]);

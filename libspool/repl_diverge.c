@@ -10,8 +10,11 @@
  * by checksum and offset, so epochs count (Kafka's KIP-101), never by
  * offsets alone.  The replica is cut back to it (mirror_cut.c), the
  * messages cut off first written, durably, to a new file under
- * SPOOL/diverged/ in mq-recv -J format, whose path is reported; a dry
- * run only says where it would cut.  The contract of replication is at
+ * SPOOL/diverged/ in mq-recv -J format, whose path is reported: written
+ * as NAME.partial and named NAME before anything is cut, so a run
+ * stopped at any moment leaves whole files only (the next run removes a
+ * .partial, and keeps an earlier whole file of the same cut and bytes
+ * instead of a second one); a dry run only says where it would cut.  The contract of replication is at
  * the top of repl_send.c.  Nothing here trusts the peer; it never
  * prints (opts.report does).
  */
@@ -77,12 +80,11 @@ repl_s_probe(struct sess *s)
 	return proto_send(&s->pr);
 }
 
-/* aside_open - a new file under SPOOL/diverged/ for cut-off messages */
+/* aside_dir - SPOOL/diverged/, made if need be, open */
 static int
-aside_open(struct sess *s, const char *topic, uint32_t part, uint64_t off,
-    char *name, size_t len)
+aside_dir(struct sess *s)
 {
-	int dfd, fd;
+	int dfd;
 
 	/* the new directory must survive a crash with the file put in it */
 	if (mkdirat(s->sp->dirfd, ASIDE_DIR, 0775) == 0 &&
@@ -90,24 +92,166 @@ aside_open(struct sess *s, const char *topic, uint32_t part, uint64_t off,
 		return dfd;
 	dfd = openat(s->sp->dirfd, ASIDE_DIR, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC);
-	if (dfd == -1)
+	return dfd == -1 ? -errno : dfd;
+}
+
+/*
+ * aside_of - whether name is a file of cut-off messages of topic/part
+ * (TOPIC.PART.OFFSET.MS.json, or .json.partial): 1 (*partial set, *off
+ * its offset), or 0
+ */
+static int
+aside_of(const char *name, const char *topic, uint32_t part, uint64_t *off,
+    int *partial)
+{
+	char buf[SPOOL_NAME_MAX + 96], *dot[3], *e;
+	size_t n = strlen(name), k;
+	int i;
+
+	if (n >= sizeof(buf))
+		return 0;
+	memcpy(buf, name, n + 1);
+	*partial = n > 8 && strcmp(buf + n - 8, ".partial") == 0;
+	if (*partial)
+		buf[n -= 8] = '\0';
+	if (n < 5 || strcmp(buf + n - 5, ".json") != 0)
+		return 0;
+	buf[n - 5] = '\0';
+	/* TOPIC may hold dots: the three numbers are the last fields */
+	for (i = 0; i < 3; i++) {
+		if ((dot[i] = strrchr(buf, '.')) == NULL)
+			return 0;
+		*dot[i] = '\0';
+	}
+	if (strcmp(buf, topic) != 0)
+		return 0;
+	for (k = 1; dot[2][k] != '\0'; k++)
+		if (dot[2][k] < '0' || dot[2][k] > '9')
+			return 0;
+	if (strtoul(dot[2] + 1, &e, 10) != part || *e != '\0')
+		return 0;
+	*off = strtoull(dot[1] + 1, &e, 10);
+	return *e == '\0';
+}
+
+/* same_bytes - whether files a and b of dfd hold the same bytes */
+static int
+same_bytes(int dfd, const char *a, const char *b)
+{
+	unsigned char x[65536], y[65536];
+	struct stat sa, sb;
+	ssize_t n, k;
+	int fa, fb, same = 0;
+
+	if ((fa = openat(dfd, a, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	if ((fb = openat(dfd, b, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		close(fa);
+		return 0;
+	}
+	if (fstat(fa, &sa) == 0 && fstat(fb, &sb) == 0 &&
+	    sa.st_size == sb.st_size) {
+		same = 1;
+		while (same && (n = read(fa, x, sizeof(x))) > 0)
+			same = (k = read(fb, y, (size_t)n)) == n &&
+			    memcmp(x, y, (size_t)n) == 0;
+	}
+	close(fa);
+	close(fb);
+	return same;
+}
+
+/*
+ * aside_scan - the files under SPOOL/diverged/ of topic/part: with
+ * drop, remove the .partial ones (a run stopped before it named them;
+ * nothing is cut before the name, so the log still holds all they do);
+ * else find a whole one of the same cut (offset cutoff) holding the same
+ * bytes as mine (a run stopped after it named it, before it cut): 1 and
+ * its name, or 0
+ */
+static int
+aside_scan(int dfd, const char *topic, uint32_t part, uint64_t cutoff,
+    int drop, const char *mine, char *name, size_t len)
+{
+	struct dirent *de;
+	uint64_t off;
+	DIR *d;
+	int fd, partial, found = 0, r = 0;
+
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -errno;
-	snprintf(name, len, "%s.%" PRIu32 ".%" PRIu64 ".%" PRId64 ".json",
-	    topic, part, off, spool_now_ms());
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0664);
-	if (fd == -1) {
-		fd = -errno;
-		close(dfd);
-		return fd;
-	}
-	/* the file's name must survive before anything is cut */
-	if (spool_fsync_dir(dfd) < 0) {
+	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
-		fd = -errno;
+		return -errno;
 	}
+	while (!found && (de = readdir(d)) != NULL) {
+		if (!aside_of(de->d_name, topic, part, &off, &partial))
+			continue;
+		if (drop && partial) {
+			if (unlinkat(dfd, de->d_name, 0) == -1 &&
+			    errno != ENOENT)
+				r = -errno;
+		} else if (!drop && !partial && off == cutoff &&
+		    same_bytes(dfd, de->d_name, mine)) {
+			snprintf(name, len, "%s", de->d_name);
+			found = 1;
+		}
+	}
+	closedir(d);
+	return r < 0 ? r : found;
+}
+
+/*
+ * keep_aside - the messages cut off from cutseg/cutpos (offset cutoff)
+ * in a file under SPOOL/diverged/, written as NAME.partial, synced, then
+ * named NAME (and the directory synced) before anything is cut, so that
+ * a run stopped at any moment leaves whole files only, and the log
+ * holds whatever no whole file does.  A whole file of the same cut with
+ * the same bytes, which a run stopped before its cut left, is kept
+ * instead of a second one (*reused).  NAME in name; 0 or -errno.
+ */
+static int
+keep_aside(struct sess *s, struct spool_mirror *m, uint64_t cutseg,
+    off_t cutpos, uint64_t cutoff, char *name, size_t len, uint64_t *nmsgs,
+    int *reused)
+{
+	char tmp[SPOOL_NAME_MAX + 112];
+	int dfd, afd, r;
+
+	*nmsgs = 0;
+	*reused = 0;
+	if ((dfd = aside_dir(s)) < 0)
+		return dfd;
+	if ((r = aside_scan(dfd, m->t->name, m->part, cutoff, 1, NULL, NULL,
+	    0)) < 0) {
+		close(dfd);
+		return r;
+	}
+	snprintf(name, len, "%s.%" PRIu32 ".%" PRIu64 ".%" PRId64 ".json",
+	    m->t->name, m->part, cutoff, spool_now_ms());
+	snprintf(tmp, sizeof(tmp), "%s.partial", name);
+	if ((afd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0664)) == -1) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	r = spool_mirror_aside(m, cutseg, cutpos, afd, nmsgs);
+	close(afd);
+	if (r == 0 && *nmsgs > 0 && (r = aside_scan(dfd, m->t->name,
+	    m->part, cutoff, 0, tmp, name, len)) == 1) {
+		*reused = 1;
+		r = 0;
+	}
+	if (r == 0 && (*nmsgs == 0 || *reused))
+		r = unlinkat(dfd, tmp, 0) == -1 ? -errno : 0;
+	else if (r == 0 && renameat(dfd, tmp, dfd, name) == -1)
+		r = -errno;
+	/* the name must hold before anything is cut */
+	else if (r == 0 && spool_fsync_dir(dfd) < 0)
+		r = -errno;
 	close(dfd);
-	return fd;
+	return r;
 }
 
 /*
@@ -124,7 +268,7 @@ repl_r_diverged(struct sess *s, struct spool_mirror *m)
 	uint32_t k, chunk;
 	off_t cutpos;
 	size_t nb, i, j;
-	int r, found = 0, afd, idx;
+	int r, found = 0, idx, reused;
 
 	if ((r = spool_mirror_segs(m, &l)) < 0)
 		return r;
@@ -177,19 +321,23 @@ repl_r_diverged(struct sess *s, struct spool_mirror *m)
 		    cutoff);
 		return 1;
 	}
-	if ((afd = aside_open(s, m->t->name, m->part, cutoff, name,
-	    sizeof(name))) < 0)
-		return repl_fail(s, afd, "%s/%s: %s", s->path, ASIDE_DIR,
-		    strerror(-afd));
-	r = spool_mirror_cut(m, cutseg, cutpos, afd, &nmsgs, s->sync);
-	close(afd);
+	if ((r = keep_aside(s, m, cutseg, cutpos, cutoff, name, sizeof(name),
+	    &nmsgs, &reused)) < 0)
+		return repl_fail(s, r, "%s/%s: %s", s->path, ASIDE_DIR,
+		    strerror(-r));
+	r = spool_mirror_cut(m, cutseg, cutpos, s->sync);
 	snprintf(path, sizeof(path), "%s/%s/%s", s->path, ASIDE_DIR, name);
 	if (r < 0)
 		return repl_fail(s, r,
 		    "%s/%" PRIu32 ": cutting back to offset %"
 		    PRIu64 ": %s", m->t->name, m->part, cutoff, strerror(-r));
-	if (nmsgs == 0)
-		(void)unlinkat(s->sp->dirfd, path + strlen(s->path) + 1, 0);
+	if (reused) {
+		repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: "
+		    "cut back to offset %" PRIu64 "; its messages were kept "
+		    "in %s by an earlier run, stopped before it cut",
+		    m->t->name, m->part, cutoff, path);
+		return 0;
+	}
 	repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: cut back "
 	    "to offset %" PRIu64 "; %" PRIu64 " message%s kept in %s",
 	    m->t->name, m->part, cutoff, nmsgs, nmsgs == 1 ? "" : "s",

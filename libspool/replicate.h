@@ -82,8 +82,10 @@ int	 spool_mirror_sync(struct spool_mirror *);
 int	 spool_mirror_drop(struct spool_mirror *, uint64_t below, int sync);
 int	 spool_mirror_batches(struct spool_mirror *, uint64_t segbase,
 	    struct spool_mbatch **, size_t *n);
+int	 spool_mirror_aside(struct spool_mirror *, uint64_t segbase, off_t pos,
+	    int afd, uint64_t *nmsgs);
 int	 spool_mirror_cut(struct spool_mirror *, uint64_t segbase, off_t pos,
-	    int asidefd, uint64_t *nmsgs, int sync);
+	    int sync);
 int	 spool_mirror_segs(struct spool_mirror *, struct spool_seglist *);
 int	 spool_mirror_ident(struct spool_io *, int partfd, uint64_t base,
 	    off_t *size, uint32_t *crc);

@@ -807,3 +807,56 @@ sched_files() {
 	run -0 "$R" --demote "$A" "$T/sched"
 	[[ -n $(ls "$T/sched/diverged") ]]
 }
+
+@test "a cut-back stopped at any moment leaves whole files in diverged/, each cut-off message in exactly one" {
+	seq 10 | mq-send -s "$A" t
+	run -0 "$R" "$A" "$B"
+	run -0 "$R" --promote "$B"
+	run -0 mq-send -s "$B" t on-b
+	seq 11 50000 | mq-send -s "$A" t
+	cp -a "$A" "$T/a0"
+	# whole: what a run leaves, and the reference
+	run -0 "$R" --demote "$B" "$A"
+	local ref
+	ref=$(ls "$A"/diverged/*.json)
+	[[ $(wc -l <"$ref") == 49990 ]]
+	# a run stopped after it named its file, before it cut: the next
+	# keeps that file instead of writing a second one
+	rm -rf "$T/a1"
+	cp -a "$T/a0" "$T/a1"
+	mkdir "$T/a1/diverged"
+	cp "$ref" "$T/a1/diverged/"
+	run --separate-stderr "$R" --demote "$B" "$T/a1"
+	expect_status 0
+	expect_contains "by an earlier run" stderr
+	run ls "$T/a1/diverged"
+	expect_output "${ref##*/}"
+	# a stopped run's .partial goes; a whole file of the same cut with
+	# other messages (another divergence) stays beside the new one
+	rm -rf "$T/a2"
+	cp -a "$T/a0" "$T/a2"
+	mkdir "$T/a2/diverged"
+	head -n 100 "$ref" >"$T/a2/diverged/t.0.10.1.json.partial"
+	head -n 3 "$ref" >"$T/a2/diverged/t.0.10.2.json"
+	run -0 "$R" --demote "$B" "$T/a2"
+	run ls "$T/a2/diverged"
+	expect_eq "${#lines[@]}" 2 "files in diverged/"
+	expect_not_contains ".partial"
+	# kill -9 at a few moments: every file whole, each message once
+	local d
+	for d in 0.02 0.08 0.2; do
+		rm -rf "$T/a3"
+		cp -a "$T/a0" "$T/a3"
+		"$R" --demote "$B" "$T/a3" 2>/dev/null &
+		sleep "$d"
+		kill -9 $! 2>/dev/null || true
+		wait $! 2>/dev/null || true
+		run -0 "$R" --demote "$B" "$T/a3"
+		run bash -c "ls '$T/a3/diverged' 2>/dev/null | grep -c partial"
+		expect_output "0"
+		run bash -c "cat '$T/a3'/diverged/*.json | sort | uniq -d | wc -l; cat '$T/a3'/diverged/*.json | wc -l"
+		expect_output $'0\n49990'
+		run mq-recv -s "$T/a3" t
+		expect_eq "${#lines[@]}" 11 "$d: messages left"
+	done
+}
