@@ -94,6 +94,7 @@ struct sess {
 	unsigned char	*lbuf;		/*  and what is read from it */
 	size_t		 lcap;
 	char		 drytmp[PATH_MAX];	/* a dry run's stand-in */
+	int		 made;		/* this session made the destination */
 	char		**src_topics;
 	size_t		 nsrc;
 	struct change	*stops;		/* partitions stopped at damage */

@@ -176,12 +176,16 @@ open_spool(struct sess *s)
 	int r, flags = 0;
 
 	if (s->o->role == SPOOL_REPL_RECEIVER) {
+		struct stat st;
+
 		if (not_a_spool(s->path))
 			return repl_fail(s, -SPOOL_EROLE, "%s: a directory "
 			    "that is not empty and not a spool: refusing to "
 			    "use it", s->path);
-		if (!(s->flags & SPOOL_REPL_DRYRUN))
+		if (!(s->flags & SPOOL_REPL_DRYRUN)) {
 			flags = SPOOL_CREATE;
+			s->made = lstat(s->path, &st) == -1 && errno == ENOENT;
+		}
 	}
 	r = spool_open(&s->sp, s->path, flags);
 	if (r == -ENOENT && s->o->role == SPOOL_REPL_RECEIVER &&
@@ -215,6 +219,31 @@ open_spool(struct sess *s)
 		return repl_fail(s, r, "%s/epoch: %s", s->path,
 		    spool_errmsg(s->sp));
 	return 0;
+}
+
+/*
+ * unmake - a destination this session made and never became a replica
+ * (the source missing, refusing or silent) goes again, as rsync makes
+ * none: an empty spool left there would take mq-send's writes as a
+ * primary's and refuse the next run.  Anything more in it stays.
+ */
+static void
+unmake(const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	if (faccessat(fd, REPLICA_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (unlinkat(fd, "topics", AT_REMOVEDIR) == -1 && errno != ENOENT)) {
+		close(fd);
+		return;
+	}
+	(void)unlinkat(fd, "tmp", AT_REMOVEDIR);
+	(void)unlinkat(fd, "id", 0);
+	close(fd);
+	(void)rmdir(path);
 }
 
 /*
@@ -300,5 +329,7 @@ out:
 	spool_close(s.sp);
 	if (s.drytmp[0] != '\0')
 		(void)rmdir(s.drytmp);
+	if (r < 0 && s.made)
+		unmake(path);
 	return r;
 }

@@ -860,3 +860,23 @@ sched_files() {
 		expect_eq "${#lines[@]}" 11 "$d: messages left"
 	done
 }
+
+@test "a run that fails before it copies anything leaves no destination it made; one it found stays" {
+	run --separate-stderr "$R" "$T/none" "$T/x"
+	expect_status 66
+	expect_missing "$T/x"
+	run --separate-stderr "$R" "${E[@]}" "host:$T/none" "$T/y"
+	expect_status 66
+	expect_missing "$T/y"
+	mkdir "$T/empty"
+	run --separate-stderr "$R" "$T/none" "$T/empty"
+	expect_status 66
+	[[ -d $T/empty ]]
+	# a replica that failed later (a damaged source) is kept: it resumes
+	seq 200 | mq-send -s "$A" t
+	seq 200 | mq-send -s "$A" t
+	flip_byte "$A/topics/t/0/00000000000000000000.log" 700
+	run "$R" "$A" "$T/z"
+	expect_status 65
+	[[ -f $T/z/replica ]]
+}
