@@ -78,6 +78,23 @@ send_hello(struct sess *s)
 	return proto_send(&s->pr);
 }
 
+/*
+ * same_dir - whether the client's path names the directory a server was
+ * given: the same words, or the same directory however spelt (a trailing
+ * slash, "//", "..": a forced command's path as a user types it; a
+ * symbolic link as the last part is not followed)
+ */
+static int
+same_dir(const char *path, const char *mine)
+{
+	struct stat a, b;
+
+	if (strcmp(path, mine) == 0)
+		return 1;
+	return lstat(path, &a) == 0 && lstat(mine, &b) == 0 &&
+	    S_ISDIR(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* recv_hello - the peer's HELLO, checked */
 static int
 recv_hello(struct sess *s)
@@ -137,7 +154,7 @@ recv_hello(struct sess *s)
 		    role == SPOOL_REPL_SENDER ? "send" : "receive");
 	if (s->o->server) {
 		s->flags = flags & ~SPOOL_REPL_READONLY;
-		if (strcmp(path, s->path) != 0)
+		if (!same_dir(path, s->path))
 			return repl_fail(s, -EACCES, "%s: this server serves "
 			    "%s only", path, s->path);
 	}

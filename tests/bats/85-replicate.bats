@@ -244,6 +244,12 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	expect_status 0
 	run mq-recv -s "$B" t
 	expect_output "one"
+	# the served directory however spelt: a trailing slash, "//", ".."
+	local p
+	for p in "$A/" "${A%/*}//${A##*/}" "$A/../${A##*/}"; do
+		run "$R" -e "$T/forced" "host:$p" "$B"
+		expect_status 0
+	done
 	mq-send -s "$T/c" t intruder
 	run "$R" -e "$T/forced" "$T/c" "host:$A"
 	expect_status 77
