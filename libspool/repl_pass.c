@@ -34,24 +34,12 @@
  * malformed frame is -EBADMSG.  It never prints (opts.report does).
  */
 
-#include <sys/file.h>
-#include <sys/inotify.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "repl.h"
 
