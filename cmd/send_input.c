@@ -164,6 +164,23 @@ record(struct send_opts *o, struct spool *sp, struct spool_writer *w,
 }
 
 #define BULK	512	/* plain records handed to the writer in one call */
+#define JSON_SLACK	(1u << 20)	/* a -J line's room beyond 6 a byte */
+
+/*
+ * record_max - the longest input record a message of the topic can come
+ * as (bounded memory whatever the input): its key and payload together
+ * are at most max.message.bytes; -K adds the delimiter, and -J up to six
+ * bytes a byte (\u0000) and room for the members, headers and numbers
+ */
+static size_t
+record_max(const struct send_opts *o, struct spool_topic *t)
+{
+	size_t max = (size_t)spool_topic_config(t)->max_message_bytes;
+
+	if (o->json)
+		return 6 * max + JSON_SLACK;
+	return o->kdelim != NULL ? max + o->kdlen : max;
+}
 
 /*
  * send_stdin - the records of stdin, until its end, taken a buffer's
@@ -185,8 +202,7 @@ send_stdin(struct send_opts *o, struct spool *sp, struct spool_topic *t,
 	if (closed & 1 << STDIN_FILENO)
 		cli_fail(-ENOENT, "stdin: Bad file descriptor (closed)");
 	if ((r = spool_input_open(sp, STDIN_FILENO, o->delim,
-	    o->whole ? 0 : o->dlen, o->json ? SIZE_MAX / 4 :
-	    (size_t)spool_topic_config(t)->max_message_bytes, &in)) < 0)
+	    o->whole ? 0 : o->dlen, record_max(o, t), &in)) < 0)
 		cli_die(r, sp, "stdin");
 	cli_own(CLI_INPUT, in);
 	pc.last = spool_now_ms();

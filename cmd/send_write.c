@@ -115,7 +115,9 @@ refused(struct spool *sp, struct spool_writer *w, const char *topic,
 	if (r == -EMSGSIZE) {
 		/* what came before stays stored; nothing after it is */
 		send_cut(w);
-		cli_die(r, sp, "%s: %zu-byte message", topic, m->len);
+		cli_die(r, sp, "%s: %zu-byte message%s", topic, m->len +
+		    (m->key != NULL ? m->keylen : 0), m->key != NULL &&
+		    m->keylen > 0 ? " (key and payload)" : "");
 	}
 	if (r == -EBADMSG && m->key == NULL) {
 		/* the same for a keyless message in a compacted topic */

@@ -253,7 +253,9 @@ queue(struct spool_writer *w, const struct spool_msg *m)
 	int64_t ts;
 	int r;
 
-	if ((int64_t)m->len > w->t->cfg.max_message_bytes)
+	/* a message's size: its key and payload together */
+	if ((int64_t)(m->len + (m->key != NULL ? m->keylen : 0)) >
+	    w->t->cfg.max_message_bytes)
 		return -EMSGSIZE;
 	/* compaction keeps the newest message of each key: no key, no place */
 	if (m->key == NULL && w->t->cfg.compact != SPOOL_CLEANUP_DELETE) {

@@ -469,7 +469,9 @@ offsets_match() {
 	# every message has the time of its send
 	mq-recv -p 1 -F '%T\n' t | awk -v a="$t0" -v b="$t1" \
 	    '$1 < a || $1 > b { bad++ } END { exit bad > 0 }'
-	# with a key (-k), the general encoder in the same call
+	# with a key (-k), the general encoder in the same call; the key
+	# counts with the payload, so the limit grows by its one byte
+	run -0 mq-topic config t max.message.bytes=1001
 	run mq-send -k K t < "$T/in"
 	expect_status 0
 	run mq-recv -F '%K %k\n' t
@@ -543,6 +545,40 @@ offsets_match() {
 	mq-recv -u @1700000001234 -F '%s\n' u > "$T/one"
 	cmp "$T/bulk" "$T/one"
 	[[ $(wc -l < "$T/bulk") == 1234 ]]
+}
+
+@test "max.message.bytes counts the key with the payload, however the key comes (-k, -K, -J)" {
+	run mq-topic create --config max.message.bytes=100 t
+	local k60 p40 p41
+	k60=$(printf 'k%.0s' {1..60})
+	p40=$(printf 'p%.0s' {1..40})
+	p41=$(printf 'q%.0s' {1..41})
+	run -0 mq-send -k "$k60" t "$p40"
+	run mq-send -k "$k60" t "$p41"
+	expect_status 65
+	run -0 mq-send -K : t <<<"$k60:$p40"
+	run mq-send -K : t <<<"$k60:$p41"
+	expect_status 65
+	printf '{"key":"%s","payload":"%s"}\n' "$k60" "$p40" | mq-send -J t
+	run mq-send -J t <<<"{\"key\":\"$k60\",\"payload\":\"$p41\"}"
+	expect_status 65
+	run mq-recv -F '%K %S\n' t
+	expect_output $'60 40\n60 40\n60 40'
+}
+
+@test "mq-send -J: a line longer than any message of the topic could be as JSON is refused (65) before it is all read" {
+	run mq-topic create --config max.message.bytes=1000 t
+	# 6 bytes of JSON a byte at most (\u0000), and room for the rest
+	(printf '{"payload":"x","key":"'; head -c 30000000 /dev/zero | tr '\0' a; printf '"}\n') >"$T/big"
+	run --separate-stderr maxrss_kb bash -c 'mq-send -J t <"$1"' _ "$T/big"
+	expect_status 65
+	expect_contains "larger than max.message.bytes" stderr
+	# peak RSS well under the line's 30 MB (not under ASan)
+	if ! ldd "$MQ_BINDIR/mq-send" 2>/dev/null | grep -q 'libasan'; then
+		((output < 20000)) || { echo "mq-send -J peak RSS $output kB" >&2; false; }
+	fi
+	run mq-recv t
+	expect_output ""
 }
 
 @test "max.message.bytes with --whole and -0" {
