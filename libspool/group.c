@@ -104,6 +104,39 @@ spool_group_dir(struct spool_topic *t, const char *name, int create)
 }
 
 /*
+ * spool_group_max - the highest offset of part any group of t committed
+ * (0 when none did): a writer that finds the partition's newest segment
+ * gone gives no offset below it again (head.c).  Reads only.
+ */
+uint64_t
+spool_group_max(struct spool_topic *t, uint32_t part)
+{
+	struct dirent *de;
+	uint64_t off, seq, max = 0;
+	DIR *d;
+	int gsfd, gfd;
+
+	if ((gsfd = spool_group_topdir(t, 0)) < 0)
+		return 0;
+	if (spool_opendir(gsfd, ".", &d) < 0) {
+		close(gsfd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!spool_topic_name_ok(de->d_name) || (gfd = openat(gsfd,
+		    de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			continue;
+		if (spool_offset_read(gfd, part, &off, &seq) == 0 && off > max)
+			max = off;
+		close(gfd);
+	}
+	closedir(d);
+	close(gsfd);
+	return max;
+}
+
+/*
  * spool_group_lockat - open dirfd/name and flock it; -EAGAIN if held
  * elsewhere
  */

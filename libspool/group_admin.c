@@ -71,8 +71,33 @@ spool_group_info(struct spool_topic *t, const char *name, uint32_t part,
 }
 
 /*
+ * past_end - whether group's commit off of part lies past the
+ * partition's end (read after the commit: a log only grows at its end,
+ * so a commit made beside it never is): the offsets between were lost,
+ * a deleted newest segment or a power loss under --no-sync; then msg
+ * says so
+ */
+static int
+past_end(struct spool_topic *t, const char *group, uint32_t part,
+    uint64_t off, char *msg, size_t len)
+{
+	struct spool_part_info pi;
+
+	if (part >= t->cfg.partitions || spool_part_bounds(t, part, &pi) < 0 ||
+	    off <= pi.next)
+		return 0;
+	snprintf(msg, len, "%s/%" PRIu32 ": group %s committed up to offset %"
+	    PRIu64 ", past the partition's end (%" PRIu64 "): offsets %" PRIu64
+	    " to %" PRIu64 " are lost (a deleted segment, or a power loss "
+	    "under --no-sync)", t->name, part, group, off, pi.next, pi.next,
+	    off - 1);
+	return 1;
+}
+
+/*
  * spool_group_verify - report each offset file of each group that holds
- * no readable commit; returns how many, or -errno.  Reads only.
+ * no readable commit, or a commit past its partition's end; returns how
+ * many, or -errno.  Reads only.
  */
 int
 spool_group_verify(struct spool_topic *t, void (*report)(void *,
@@ -84,7 +109,7 @@ spool_group_verify(struct spool_topic *t, void (*report)(void *,
 	uint32_t part;
 	size_t n, i;
 	DIR *d;
-	int r, bad = 0;
+	int r, k, bad = 0;
 	char end;
 
 	if ((r = spool_group_list(t, &names, &n)) < 0)
@@ -100,8 +125,16 @@ spool_group_verify(struct spool_topic *t, void (*report)(void *,
 		}
 		while ((de = readdir(d)) != NULL) {
 			if (sscanf(de->d_name, "%" SCNu32 ".offse%c", &part,
-			    &end) != 2 || end != 't' ||
-			    spool_offset_read(gfd, part, &off, &seq) != -EBADMSG)
+			    &end) != 2 || end != 't')
+				continue;
+			k = spool_offset_read(gfd, part, &off, &seq);
+			if (k == 0 && past_end(t, names[i], part, off, msg,
+			    sizeof(msg))) {
+				if (report != NULL)
+					report(arg, msg);
+				bad++;
+			}
+			if (k != -EBADMSG)
 				continue;
 			spool_offset_damaged(t, names[i], part);
 			snprintf(msg, sizeof(msg), "%s (the group starts "

@@ -95,6 +95,7 @@ open_head(struct spool_head *p)
 	struct spool_seglist l;
 	struct spool_scanpos pos;
 	char name[SPOOL_SEGNAME_LEN + 16];
+	uint64_t off;
 	int r;
 
 	close_seg(p);
@@ -102,8 +103,9 @@ open_head(struct spool_head *p)
 		if ((r = spool_seg_list(p->partfd, &l)) < 0)
 			return r;
 		if (l.n == 0) {
+			/* a partition is made with its first segment */
 			spool_seg_free(&l);
-			p->next = 0;
+			p->next = spool_group_max(p->t, p->part);
 			if ((r = new_seg(p)) < 0)
 				return r;
 			continue;
@@ -155,7 +157,14 @@ open_head(struct spool_head *p)
 		}
 		if (!pos.end)
 			return 0;
-		/* closed, but its successor was never made: make it */
+		/*
+		 * Closed, but its successor was never made (a crash as it
+		 * rolled), or was deleted: offsets a group has read past
+		 * the END are never given again; the gap they leave is a
+		 * hole that verify and readers name (mq-spool(5), Gaps).
+		 */
+		if ((off = spool_group_max(p->t, p->part)) > p->next)
+			p->next = off;
 		close_seg(p);
 		if ((r = new_seg(p)) < 0)
 			return r;

@@ -272,6 +272,7 @@ int	 spool_group_lockat(int dirfd, const char *name, int how);
 int	 spool_group_held(int dirfd, const char *name);
 int	 spool_group_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
+uint64_t spool_group_max(struct spool_topic *, uint32_t part);
 
 /* offset.c: a group's offset file */
 int	 spool_offset_read(int gfd, uint32_t part, uint64_t *off, uint64_t *seq);

@@ -137,6 +137,41 @@ reading() {
 	expect_output "$(offsets 240 599)"
 }
 
+@test "the newest segment deleted: its offsets are never given again; verify names them, a group reads on, a reader stops at the hole" {
+	thirty
+	run -0 mq-recv -g g -F '%o' t
+	rm "$(name 560)" "$(partdir t)/00000000000000000560.index"
+	run mq-topic verify t
+	expect_status 65
+	expect_contains "committed up to offset 600, past the partition's end (560): offsets 560 to 599"
+	# a writer goes on past what the group read: no offset twice
+	run -0 mq-send --print-offsets t new1 new2
+	expect_output $'0 600\n0 601'
+	run --separate-stderr mq-recv -g g -F '%o %s\n' t
+	expect_status 0
+	expect_output $'600 new1\n601 new2'
+	# the lost offsets are a hole: verify and a reader name it
+	run mq-topic verify t
+	expect_status 65
+	expect_contains "offsets 560 to 599 are missing"
+	run --separate-stderr mq-recv -o 550 -F '%o\n' t
+	expect_status 65
+	expect_output "$(offsets 550 559)"
+	expect_contains "offsets 560 to 599" stderr
+	# the only segment deleted: a writer starts past the group's offsets
+	run -0 mq-send u a b c
+	run -0 mq-recv -g g u
+	rm "$(partdir u)"/0*
+	run mq-topic verify u
+	expect_status 65
+	expect_contains "offsets 0 to 2 are lost"
+	run -0 mq-send --print-offsets u d
+	expect_output "0 3"
+	run --separate-stderr mq-recv -g g u
+	expect_status 0
+	expect_output "d"
+}
+
 @test "a hole inside a segment (batch offsets jump): verify 65, mq-recv stops" {
 	run mq-send t a b
 	python3 "$SEGTOOL" plant "$(seg t)" 0 0 3 2 >/dev/null
