@@ -165,6 +165,11 @@ EOF
 	run mq-recv -F '%k|%K|%s|%S\n' t
 	expect_status 0
 	expect_output $'k1|2|v1|2\nk2|2|v2:x|4\n|-1|nokey|5\n|0|emptykey|8\nk3|2||0'
+	# with -k too, a record without STR takes -k's key (mq-send(1))
+	run bash -c "printf 'a:b\nnodelim\n' | mq-send -k K -K : u"
+	expect_status 0
+	run mq-recv -F '%k|%s\n' u
+	expect_output $'a|b\nK|nodelim'
 }
 
 @test "-K with a multi-byte separator and -0 input" {
