@@ -114,7 +114,8 @@ cmd_create(int argc, char *argv[])
 	struct spool_config cfg;
 	struct spool *sp;
 	char *kv[MAX_CONFIG], diff[1024];
-	size_t nkv = 0;
+	const char *ptext = NULL;
+	size_t nkv = 0, i;
 	uint32_t parts = 0;
 	int ch, r, ifne = 0;
 
@@ -124,7 +125,7 @@ cmd_create(int argc, char *argv[])
 		case 'P':
 			parts = (uint32_t)cli_number(optarg,
 			    "partition count", 1, 4096);
-			cfg.partitions = parts;
+			ptext = optarg;
 			break;
 		case OPT_CONFIG:
 			if (nkv == MAX_CONFIG)
@@ -142,6 +143,14 @@ cmd_create(int argc, char *argv[])
 	}
 	if (argc - optind != 1)
 		usage(EX_USAGE);
+	/* -P and --config partitions= say one thing, or nothing is made */
+	for (i = 0; parts != 0 && i < nkv; i++)
+		if (strncmp(kv[i], "partitions=", 11) == 0 &&
+		    strtoul(kv[i] + 11, NULL, 10) != parts)
+			cli_usage_die("-P %s and --config %s disagree",
+			    ptext, kv[i]);
+	if (parts != 0)
+		cfg.partitions = parts;
 	cli_check_topic(argv[optind]);
 	sp = cli_open_spool(spool_opt, SPOOL_CREATE);
 	cli_check_primary(sp, cli_spool_path(spool_opt));

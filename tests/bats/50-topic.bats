@@ -62,10 +62,20 @@ segment.bytes=1073741824'
 	expect_contains "max.message.bytes=16777216"
 }
 
-@test "create --config partitions=N is the same as -P N" {
+@test "create --config partitions=N is the same as -P N; the two given together must agree" {
 	run mq-topic create --config partitions=2 t
 	expect_status 0
 	[[ -d $MQ_SPOOL/topics/t/1 ]]
+	run -0 mq-topic create -P 3 --config partitions=3 u
+	[[ -d $MQ_SPOOL/topics/u/2 ]]
+	local a
+	for a in "-P 3 --config partitions=2" "--config partitions=2 -P 3"; do
+		# shellcheck disable=SC2086
+		run mq-topic create $a v
+		expect_status 64
+		expect_contains "disagree"
+		expect_missing "$MQ_SPOOL/topics/v"
+	done
 }
 
 @test "create with bad -P or --config exits 64 and creates nothing" {
