@@ -90,16 +90,24 @@ progress(void *arg, const char *topic, uint64_t bytes, uint64_t plan)
 	    topic ? topic : "", moved, rate, eta);
 }
 
-/* say - what the library wants said */
+/*
+ * say - what the library wants said: with -v only, unless -q, or (where
+ * data was kept aside) always
+ */
 static void
 say(void *arg, int verbose, const char *msg)
 {
+	int quiet = cli_quiet;
+
 	(void)arg;
-	if (verbose && !cli_verbose)
+	if (verbose > 0 && !cli_verbose)
 		return;
 	if (show_progress)
 		fputs("\r\033[K", stderr);
+	if (verbose == SPOOL_REPORT_ALWAYS)
+		cli_quiet = 0;
 	cli_warn("%s", msg);
+	cli_quiet = quiet;
 }
 
 /* is_remote - [user@]host:path (a colon before any slash), as rsync */

@@ -149,7 +149,8 @@ sched_aside(struct sess *s)
 			break;
 		}
 		moved++;
-		repl_report(s, 0, "%s: its own scheduled messages kept in "
+		repl_report(s, SPOOL_REPORT_ALWAYS, "%s: its own scheduled "
+		    "messages kept in "
 		    "%s/%s/%s", names[i], s->path, ASIDE_DIR, name);
 	}
 	for (i = 0; i < n; i++)

@@ -331,15 +331,18 @@ repl_r_diverged(struct sess *s, struct spool_mirror *m)
 		return repl_fail(s, r,
 		    "%s/%" PRIu32 ": cutting back to offset %"
 		    PRIu64 ": %s", m->t->name, m->part, cutoff, strerror(-r));
+	/* where cut-off messages went is said even under -q */
 	if (reused) {
-		repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: "
+		repl_report(s, SPOOL_REPORT_ALWAYS, "%s/%" PRIu32 ": diverged "
+		    "from the source: "
 		    "cut back to offset %" PRIu64 "; its messages were kept "
 		    "in %s by an earlier run, stopped before it cut",
 		    m->t->name, m->part, cutoff, path);
 		return 0;
 	}
-	repl_report(s, 0, "%s/%" PRIu32 ": diverged from the source: cut back "
-	    "to offset %" PRIu64 "; %" PRIu64 " message%s kept in %s",
+	repl_report(s, SPOOL_REPORT_ALWAYS, "%s/%" PRIu32 ": diverged from the "
+	    "source: cut back to offset %" PRIu64 "; %" PRIu64 " message%s "
+	    "kept in %s",
 	    m->t->name, m->part, cutoff, nmsgs, nmsgs == 1 ? "" : "s",
 	    nmsgs ? path : "(none)");
 	return 0;

@@ -326,6 +326,7 @@ int	 spool_replica_wait(struct spool *, const char *topic,
 	    const uint64_t *need, uint32_t nparts, int want, int timeout_ms,
 	    int *have);
 
+#define SPOOL_REPORT_ALWAYS	(-1)	/* a report that names kept-aside data */
 #define SPOOL_REPL_SENDER	0
 #define SPOOL_REPL_RECEIVER	1
 #define SPOOL_REPL_FOLLOW	0x01	/* keep streaming (client's flags) */
@@ -344,6 +345,7 @@ struct spool_repl_opts {
 	const char	*peer_path;	/* client: the path the server serves */
 	const char *const *topics;	/* -t: only these (client) */
 	size_t		 ntopics;
+	/* verbose: 1 with -v only, 0 unless -q, SPOOL_REPORT_ALWAYS even then */
 	void		(*report)(void *, int verbose, const char *);
 	/* bytes moved; or, bytes 0, planned bytes about to move */
 	void		(*progress)(void *, const char *topic, uint64_t bytes,

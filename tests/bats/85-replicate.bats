@@ -821,8 +821,11 @@ sched_files() {
 	run -0 mq-send -s "$B" t on-b
 	seq 11 50000 | mq-send -s "$A" t
 	cp -a "$A" "$T/a0"
-	# whole: what a run leaves, and the reference
-	run -0 "$R" --demote "$B" "$A"
+	# whole: what a run leaves, and the reference; where the messages
+	# went is said even under -q
+	run --separate-stderr "$R" -q --demote "$B" "$A"
+	expect_status 0
+	expect_contains "49990 messages kept in $A/diverged/" stderr
 	local ref
 	ref=$(ls "$A"/diverged/*.json)
 	[[ $(wc -l <"$ref") == 49990 ]]
