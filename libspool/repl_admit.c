@@ -40,14 +40,16 @@
 /*
  * has_files - whether the directory rel of at holds a file, at most
  * depth directories down (a scheduled message's bucket, a transaction's
- * directory); a missing one holds none
+ * directory); a missing one holds none, and a lock file or done/ (the
+ * transactions settled) is no data
  */
 static int
 has_files(int at, const char *rel, int depth)
 {
 	struct dirent *de;
+	struct stat st;
 	DIR *d;
-	int fd, found = 0;
+	int fd, dir, found = 0;
 
 	if ((fd = openat(at, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
@@ -58,14 +60,18 @@ has_files(int at, const char *rel, int depth)
 	}
 	while (!found && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
+		    strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, SPOOL_LOCK_NAME) == 0 ||
+		    strcmp(de->d_name, "done") == 0)
 			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+		dir = de->d_type == DT_DIR;
+		if (de->d_type == DT_UNKNOWN)
+			dir = fstatat(dirfd(d), de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+		if (!dir)
 			found = 1;
 		else if (depth > 0)
 			found = has_files(dirfd(d), de->d_name, depth - 1);
-		else
-			found = de->d_type == DT_UNKNOWN;
 	}
 	closedir(d);
 	return found;
@@ -203,6 +209,7 @@ repl_check_role(struct sess *s)
 		    strerror(-r));
 	if ((r = repl_mark_replica(s->sp, s->peer_id)) < 0)
 		return repl_fail(s, r, "%s/replica: %s", s->path, strerror(-r));
+	s->made = 0;	/* a replica now: a failure later leaves it be */
 	repl_report(s, 1, "%s: now a replica of %s", s->path, s->peer_id);
 	return 0;
 }

@@ -140,7 +140,7 @@ same_bytes(int dfd, const char *a, const char *b)
 {
 	unsigned char x[65536], y[65536];
 	struct stat sa, sb;
-	ssize_t n, k;
+	ssize_t n = 0, k;
 	int fa, fb, same = 0;
 
 	if ((fa = openat(dfd, a, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
@@ -155,6 +155,8 @@ same_bytes(int dfd, const char *a, const char *b)
 		while (same && (n = read(fa, x, sizeof(x))) > 0)
 			same = (k = read(fb, y, (size_t)n)) == n &&
 			    memcmp(x, y, (size_t)n) == 0;
+		if (n < 0)
+			same = 0;	/* unread is not the same */
 	}
 	close(fa);
 	close(fb);
@@ -247,8 +249,11 @@ keep_aside(struct sess *s, struct spool_mirror *m, uint64_t cutseg,
 		r = unlinkat(dfd, tmp, 0) == -1 ? -errno : 0;
 	else if (r == 0 && renameat(dfd, tmp, dfd, name) == -1)
 		r = -errno;
-	/* the name must hold before anything is cut */
-	else if (r == 0 && spool_fsync_dir(dfd) < 0)
+	/*
+	 * the name must hold before anything is cut: this run's, or the
+	 * earlier run's, which may have stopped before its own sync
+	 */
+	if (r == 0 && *nmsgs > 0 && spool_fsync_dir(dfd) < 0)
 		r = -errno;
 	close(dfd);
 	return r;

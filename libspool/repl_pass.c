@@ -259,7 +259,9 @@ r_topic(struct sess *s, const char *name, const char *text)
 	if (r < 0)
 		return repl_fail(s, r, "%s: %s", name, r == -EBADMSG ?
 		    spool_errmsg(s->sp) : strerror(-r));
-	if (t != NULL && !dry && (r = repl_config_apply(s, t, text)) < 0)
+	/* each write of a topic's own files asks again: still a replica? */
+	if (t != NULL && !dry && ((r = repl_still_replica(s)) < 0 ||
+	    (r = repl_config_apply(s, t, text)) < 0))
 		goto out;
 	for (p = 0; p < cfg.partitions; p++) {
 		if (t != NULL && p >= t->cfg.partitions)
@@ -267,7 +269,8 @@ r_topic(struct sess *s, const char *name, const char *text)
 		if ((r = repl_r_part(s, t, p)) < 0)
 			goto out;
 	}
-	if (t != NULL && !dry && (r = r_sched(s, t)) == 0)
+	if (t != NULL && !dry && (r = repl_still_replica(s)) == 0 &&
+	    (r = r_sched(s, t)) == 0 && (r = repl_still_replica(s)) == 0)
 		r = r_groups(s, t);
 out:
 	spool_topic_close(t);
@@ -407,6 +410,9 @@ r_changes(struct sess *s)
 				break;
 			}
 		}
+		if ((ch[i].part == CH_GROUPS || ch[i].part == CH_SCHED) &&
+		    (r = repl_still_replica(s)) < 0)
+			break;
 		if (ch[i].part == CH_GROUPS)
 			r = r_groups(s, t);
 		else if (ch[i].part == CH_SCHED)

@@ -889,3 +889,28 @@ sched_files() {
 	expect_status 65
 	[[ -f $T/z/replica ]]
 }
+
+@test "a destination whose topics hold no message (an aborted transaction's lock and leftovers) is no primary holding data" {
+	seq 3 | mq-send -s "$A" t
+	local tx
+	tx=$(echo s | mq-send -s "$T/d" --prepare x)
+	run -0 mq-send -s "$T/d" --abort "$tx"
+	run -0 "$R" "$A" "$T/d"
+	run mq-recv -s "$T/d" t
+	expect_output $'1\n2\n3'
+}
+
+@test "a follower stopped by a promotion leaves the new primary whole, though it made it" {
+	seq 3 | mq-send -s "$A" t
+	bg "$T/f.out" "$T/f.err" "$R" --follow -t orders "$A" "$T/n"
+	local fp=$BG_PID
+	wait_until 10 test -f "$T/n/replica"
+	run -0 "$R" --promote "$T/n"
+	echo o | mq-send -s "$A" orders
+	wait_bg "$fp" 10
+	expect_eq "$BG_STATUS" 69 "the follower's status"
+	[[ -f $T/n/id && -d $T/n/topics ]]
+	run -0 mq-send -s "$T/n" mine m
+	run mq-recv -s "$T/n" mine
+	expect_output "m"
+}
