@@ -84,6 +84,12 @@ cmd_usage(const char *name)
 void
 usage(int status)
 {
+	/* "mq-topic list -s DIR": the common options go first, as git's */
+	if (status != EX_OK && cmd_name != NULL && optopt != 0 &&
+	    strchr("qsv", optopt) != NULL)
+		fprintf(stderr, "mq-topic: -%c goes before the command: "
+		    "mq-topic -%c%s %s ...\n", optopt, optopt,
+		    optopt == 's' ? " spool" : "", cmd_name);
 	if (status != EX_OK && cmd_name != NULL)
 		cmd_usage(cmd_name);
 	else

@@ -79,6 +79,19 @@ mkspool() {
 
 # ---- usage errors ------------------------------------------------------
 
+@test "mq-topic COMMAND -s DIR: 64, saying the common options go before the command" {
+	run --separate-stderr mq-topic list -s "$MQ_SPOOL"
+	expect_status 64
+	expect_contains "-s goes before the command: mq-topic -s spool list" stderr
+	run --separate-stderr mq-topic describe -v t
+	expect_status 64
+	expect_contains "-v goes before the command" stderr
+	# an option no command takes gets no such hint
+	run --separate-stderr mq-topic list -Z
+	expect_status 64
+	expect_not_contains "goes before" stderr
+}
+
 @test "an unknown option exits 64 with usage on stderr and nothing on stdout" {
 	local p
 	for p in mq-send mq-recv mq-topic; do
