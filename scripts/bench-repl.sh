@@ -6,7 +6,7 @@
 #
 # Environment:
 #   BENCH_REPL_MB=200   size of the spool copied (BENCH_REPL_MB=1000: 1 GB)
-#   BENCH_REPS=1        runs of each copy; the best (shortest) is kept
+#   BENCH_REPS=1        runs of each copy; the median is kept
 #   BENCH_LAG_N=20000   messages timed for the --follow lag
 #   BENCH_LAG_RATE=10000 of them a second, steady (issue 9's load)
 #   BENCH_SSH=0         leave out the rows over ssh
@@ -51,9 +51,10 @@ now() { REPLY=$EPOCHREALTIME; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 
 # best NAME CMD...: run CMD REPS times after removing $d/dst and a sync,
-# keep the shortest in best_s
+# keep the median in best_s (of an even number, the faster middle one),
+# as make bench does
 best() {
-	local name=$1 t0 t1 s r
+	local name=$1 t0 t1 r ts=()
 	shift
 	best_s=
 	for ((r = 0; r < REPS; r++)); do
@@ -66,11 +67,9 @@ best() {
 			return
 		fi
 		now; t1=$REPLY
-		s=$(secs "$t0" "$t1")
-		if [ -z "$best_s" ] || awk -v x="$s" -v y="$best_s" 'BEGIN{exit !(x < y)}'; then
-			best_s=$s
-		fi
+		ts+=("$(secs "$t0" "$t1")")
 	done
+	best_s=$(printf '%s\n' "${ts[@]}" | sort -g | sed -n "$(((${#ts[@]} + 1) / 2))p")
 }
 cp_sync() { cp -r "$d/src" "$d/dst" && sync; }
 rsync_sync() { rsync -a "$@" && sync; }
@@ -100,7 +99,7 @@ awk -v n="$msgs" 'BEGIN {
 }' | "$SEND" -s "$d/src" --no-sync big || { echo "bench-repl: mq-send failed" >&2; exit 1; }
 seq 100000 | "$SEND" -s "$d/src" --no-sync small || exit 1
 size=$(du -sm "$d/src" | cut -f1)
-printf 'mq-replicate: a spool of %d messages, %d MB on disk, best of %d\n' \
+printf 'mq-replicate: a spool of %d messages, %d MB on disk, median of %d\n' \
     "$msgs" "$size" "$REPS"
 
 # --- first copy, local ------------------------------------------------------
