@@ -245,18 +245,29 @@ spool_mirror_unlink_seg(int partfd, uint64_t base)
 
 /*
  * spool_mirror_segment - start segment base, as the source did: the head
- * must be closed by an END batch at base, or the partition hold nothing
+ * must be closed by an END batch at base, or the partition hold nothing.
+ * A segment past the END (a hole in the source's own log: a segment
+ * deleted there) is started as the source has it, and 1 returned, the
+ * hole in spool_errmsg: the replica holds what the source holds.
  */
 int
 spool_mirror_segment(struct spool_mirror *m, uint64_t base, int sync)
 {
 	char name[SPOOL_SEGNAME_LEN + 16];
-	int r;
+	int r, hole = 0;
 
 	if (m->logfd >= 0 && m->end == 0 && m->segbase == base)
 		return 0;
 	if (spool_mirror_holds(m)) {
-		if (!m->closed || base != m->next) {
+		if (m->closed && base > m->next) {
+			spool_seterr(m->t->sp, "%s/%" PRIu32 ": offsets %"
+			    PRIu64 " to %" PRIu64 " are missing on the "
+			    "source (its segment %" PRIu64 " follows one that "
+			    "ends at %" PRIu64 "): copied as the same hole",
+			    m->t->name, m->part, m->next, base - 1, base,
+			    m->next);
+			hole = 1;
+		} else if (!m->closed || base != m->next) {
 			spool_seterr(m->t->sp, "%s/%" PRIu32 ": segment %"
 			    PRIu64 " from the source does not follow the "
 			    "replica's end at %" PRIu64, m->t->name, m->part,
@@ -292,7 +303,7 @@ spool_mirror_segment(struct spool_mirror *m, uint64_t base, int sync)
 	m->closed = 0;
 	m->lastidx = -SPOOL_IDX_INTERVAL;
 	m->nseg++;
-	return 0;
+	return hole;
 }
 
 /* what a chunk of batches leaves the partition at, once checked */

@@ -100,6 +100,7 @@ struct sess {
 	struct change	*stops;		/* partitions stopped at damage */
 	size_t		 nstops;
 	int		 stop_err;	/*  and the first one's -errno */
+	size_t		 holes;		/* holes of the source's, copied */
 };
 
 /* repl_role.c */

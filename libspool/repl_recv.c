@@ -199,6 +199,12 @@ r_stream(struct sess *s, struct spool_mirror *m, uint64_t *srcfirst,
 			if (proto_done(&s->pr) < 0)
 				return repl_fail(s, -EBADMSG,
 				    "protocol: bad SEG");
+			if (r == 1) {
+				/* a hole of the source's, copied: said */
+				repl_report(s, 0, "%s", spool_errmsg(s->sp));
+				s->holes++;
+				r = 0;
+			}
 			break;
 		case PROTO_DATA:
 			d = proto_rest(&s->pr, &len);

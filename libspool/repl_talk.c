@@ -181,7 +181,8 @@ repl_stopped(const struct sess *s, const char *topic, uint32_t part)
 
 /*
  * repl_stops - the end of a session in which partitions stopped at
- * damage: the error of the first, naming a few (0 if none stopped)
+ * damage, or holes of the source's were copied: the error of the first,
+ * naming a few partitions (0 if neither)
  */
 int
 repl_stops(struct sess *s)
@@ -189,6 +190,10 @@ repl_stops(struct sess *s)
 	char names[3 * (SPOOL_NAME_MAX + 16)];
 	size_t i, n = 0;
 
+	if (s->nstops == 0 && s->holes > 0)
+		return repl_fail(s, -EBADMSG, "%zu hole%s in the source's "
+		    "logs (said above), copied as holes; everything else is "
+		    "copied", s->holes, s->holes == 1 ? "" : "s");
 	if (s->nstops == 0)
 		return 0;
 	names[0] = '\0';

@@ -165,3 +165,37 @@ hundreds() {
 	    "damage reports"
 	expect_eq "$(count "$T/r" h)" 200 "h"
 }
+
+@test "a hole in the source's log (a deleted middle segment) is copied as the same hole: said, 65, then the copy goes on" {
+	mq-topic create --config segment.bytes=1024 h
+	hundreds h 10
+	seq 3 | mq-send z
+	rm "$(segments h | sed -n 3p)"
+	local how
+	for how in local push pull; do
+		copy $how "$T/r-$how"
+		expect_status 65
+		expect_contains "are missing on the source" stderr
+		expect_contains "copied as the same hole" stderr
+		expect_eq "$(mq-recv -s "$T/r-$how" --skip-damage h 2>/dev/null | wc -l)" \
+		    "$(mq-recv --skip-damage h 2>/dev/null | wc -l)" "$how: h"
+		expect_eq "$(count "$T/r-$how" z)" 3 "$how: z"
+	done
+	# an incremental run past the hole copies what follows, quietly
+	seq 5 | mq-send h
+	copy local "$T/r-local"
+	expect_status 0
+	expect_eq "$(mq-recv -s "$T/r-local" --skip-damage h 2>/dev/null | wc -l)" \
+	    "$(mq-recv --skip-damage h 2>/dev/null | wc -l)" "h after"
+	# a follower copies past such a hole too (a newest segment deleted
+	# past a group's commit leaves one when the next send comes)
+	run mq-recv -g g --skip-damage h
+	expect_status 65
+	rm "$(last_seg h)"
+	bg "$T/f.out" "$T/f.err" "$R" --follow "$MQ_SPOOL" "$T/r-local"
+	local fp=$BG_PID
+	echo after-hole | mq-send h
+	wait_until 10 bash -c "mq-recv -s '$T/r-local' --skip-damage h 2>/dev/null | grep -q after-hole"
+	kill -0 "$fp"
+	stop_bg "$fp"
+}

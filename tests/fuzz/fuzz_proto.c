@@ -7,7 +7,8 @@
  * stream.  The server runs spool_replicate on a spool made once per
  * process, holding a topic with messages; its replies go to /dev/null.
  * It must end with 0 or an error, never crash, hang or write outside
- * the spool; a replica it wrote to must read back without damage.
+ * the spool; a replica it wrote to must read back without damage (a
+ * hole the stream's segments leave is the sender's, kept as sent).
  * The spool path is the fixed "s" inside a private working directory,
  * so that inputs can name it in their HELLO.
  */
@@ -66,11 +67,17 @@ fresh(void)
 	spool_close(sp);
 }
 
+/*
+ * bad - count what verify finds but holes: a sender may send a segment
+ * past the end of the one before it (a hole in its own log), which the
+ * replica keeps as the same hole (mq-replicate(1)); no batch that fails
+ * its checks is ever written
+ */
 static void
-quiet(void *arg, const char *msg)
+bad(void *arg, const char *msg)
 {
-	(void)arg;
-	(void)msg;
+	if (strstr(msg, "are missing") == NULL)
+		(*(int *)arg)++;
 }
 
 int
@@ -117,7 +124,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (spool_open(&sp, "s", 0) == 0) {
 			if (spool_topic_open(sp, "t", &t) == 0) {
-				if (spool_topic_verify(t, 0, quiet, NULL) > 0)
+				int n = 0;
+
+				if (spool_topic_verify(t, 0, bad, &n) > 0 &&
+				    n > 0)
 					abort();
 				spool_topic_close(t);
 			}
