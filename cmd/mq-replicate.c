@@ -260,6 +260,8 @@ promote(const char *dir)
 	sp = cli_open_spool(dir, 0);
 	if ((r = spool_promote(sp, &epoch)) == -EALREADY)
 		cli_fail(-EINVAL, "%s: already a primary", dir);
+	if (r == -ENOENT)
+		cli_fail(r, "%s: not a spool", dir);
 	if (r < 0)
 		cli_die(r, sp, "%s", dir);
 	if (!cli_quiet)

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,24 +37,59 @@
 #include "replicate.h"
 
 /*
+ * dropping - how many of the oldest segments of l go: those the next
+ * one of starts at or below offset below, or all of them (UINT64_MAX)
+ */
+static size_t
+dropping(const struct spool_seglist *l, uint64_t below)
+{
+	size_t i;
+
+	if (below == UINT64_MAX)
+		return l->n;
+	for (i = 0; i + 1 < l->n && l->base[i + 1] <= below; i++)
+		continue;
+	return i;
+}
+
+/*
+ * spool_mirror_droppable - how many segments spool_mirror_drop would
+ * remove (for a dry run), or -errno
+ */
+int
+spool_mirror_droppable(struct spool_mirror *m, uint64_t below)
+{
+	struct spool_seglist l;
+	size_t n;
+	int r;
+
+	if (m->partfd < 0)
+		return 0;
+	if ((r = spool_seg_list(m->partfd, &l)) < 0)
+		return r;
+	n = dropping(&l, below);
+	spool_seg_free(&l);
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/*
  * spool_mirror_drop - remove the oldest segments while the next one
  * starts at or below offset below (retention as the source did it);
  * below UINT64_MAX removes every segment (a restart at the source's
- * first segment), oldest first so that a crash leaves a valid tail
+ * first segment), oldest first so that a crash leaves a valid tail;
+ * how many went, or -errno
  */
 int
 spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
 {
 	struct spool_seglist l;
-	size_t i, gone = 0;
+	size_t i, n, gone = 0;
 	int r = 0, all;
 
 	if ((r = spool_seg_list(m->partfd, &l)) < 0)
 		return r;
-	for (i = 0; i < l.n; i++) {
-		if (below != UINT64_MAX && (i + 1 == l.n ||
-		    l.base[i + 1] > below))
-			break;
+	n = dropping(&l, below);
+	for (i = 0; i < n; i++) {
 		if ((r = spool_mirror_unlink_seg(m->partfd, l.base[i])) < 0)
 			break;
 		gone++;
@@ -74,7 +110,9 @@ spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
 		m->nseg = 0;
 	} else if (r == 0)
 		r = spool_mirror_load(m);
-	return r;
+	if (r < 0)
+		return r;
+	return gone > INT_MAX ? INT_MAX : (int)gone;
 }
 
 /* open_ro - a segment of the partition opened for reading */

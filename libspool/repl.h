@@ -98,8 +98,10 @@ struct sess {
 	char		**src_topics;
 	size_t		 nsrc;
 	struct change	*stops;		/* partitions stopped at damage */
+					/*  or behind the source's oldest */
 	size_t		 nstops;
 	int		 stop_err;	/*  and the first one's -errno */
+	size_t		 nbehind;	/*  of them, left behind by retention */
 	size_t		 holes;		/* holes of the source's, copied */
 };
 
@@ -120,6 +122,8 @@ void	 repl_send_error(struct sess *s, int r);
 int	 repl_expect(struct sess *s, int want);
 int	 repl_want_topic(struct sess *s, const char *name);
 int	 repl_damaged(struct sess *s, struct spool_mirror *m, int r);
+int	 repl_behind(struct sess *s, const char *topic, uint32_t part,
+	    uint64_t next, uint64_t first);
 int	 repl_stopped(const struct sess *s, const char *topic, uint32_t part);
 int	 repl_stops(struct sess *s);
 

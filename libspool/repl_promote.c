@@ -48,7 +48,7 @@ promote_sched(struct spool *sp)
 /*
  * spool_promote - make a replica a primary: a new epoch first (so that
  * no batch of the new primary carries an old one), then the marker goes;
- * -EALREADY if it is a primary
+ * -EALREADY if it is a primary, -ENOENT if it is no spool (no topics/)
  */
 int
 spool_promote(struct spool *sp, uint32_t *epoch)
@@ -59,7 +59,7 @@ spool_promote(struct spool *sp, uint32_t *epoch)
 	if ((r = spool_replica_of(sp, src, sizeof(src))) < 0)
 		return r;
 	if (r == 0)
-		return -EALREADY;
+		return sp->topicsfd < 0 ? -ENOENT : -EALREADY;
 	if ((r = spool_epoch(sp, epoch)) < 0)
 		return r;
 	if (*epoch == UINT32_MAX)

@@ -276,6 +276,47 @@ send_pstate(struct sess *s, struct spool_topic *t, uint32_t part,
 }
 
 /*
+ * drops - whether the replica's segments below srcfirst, the source's
+ * oldest offset, go: with --delete, or in a topic compaction alone
+ * cleans up (it removes only segments it emptied)
+ */
+static int
+drops(const struct sess *s, const struct spool_mirror *m, uint64_t srcfirst)
+{
+	return ((s->flags & SPOOL_REPL_DELETE) ||
+	    m->t->cfg.compact == SPOOL_CLEANUP_COMPACT) &&
+	    srcfirst > m->first;
+}
+
+/*
+ * would - a dry run of topic/part (m: nothing open if the topic is not
+ * here yet): say what r_append would do with the plan (kind, bytes) and
+ * the source's oldest offset srcfirst
+ */
+static void
+would(struct sess *s, const char *topic, uint32_t part,
+    struct spool_mirror *m, int kind, uint64_t bytes, uint64_t srcfirst)
+{
+	int n;
+
+	if (kind == PLAN_RESTART) {
+		repl_report(s, 0, "%s/%" PRIu32 ": the source starts at a "
+		    "later segment: would delete the replica's segments and "
+		    "copy %" PRIu64 " bytes from offset %" PRIu64, topic, part,
+		    bytes, srcfirst);
+		return;
+	}
+	if (bytes > 0)
+		repl_report(s, 0, "%s/%" PRIu32 ": would copy %" PRIu64 " bytes "
+		    "from offset %" PRIu64, topic, part, bytes, m->next);
+	if (m->t != NULL && drops(s, m, srcfirst) &&
+	    (n = spool_mirror_droppable(m, srcfirst)) > 0)
+		repl_report(s, 0, "%s/%" PRIu32 ": would delete %d segment%s "
+		    "below offset %" PRIu64, topic, part, n, n == 1 ? "" : "s",
+		    srcfirst);
+}
+
+/*
  * r_append - PLAN_APPEND or PLAN_RESTART: take the stream, drop what the
  * source no longer holds, make it durable, acknowledge (before: the
  * replica's next offset when the partition was opened)
@@ -302,13 +343,17 @@ r_append(struct sess *s, struct spool_mirror *m, int kind, uint64_t bytes,
 		s->o->progress(s->o->arg, t->name, 0, bytes);
 	if ((r = r_stream(s, m, &srcfirst, &stopped)) < 0)
 		return r;
-	/* compaction alone removes only segments it emptied */
-	if (((s->flags & SPOOL_REPL_DELETE) ||
-	    t->cfg.compact == SPOOL_CLEANUP_COMPACT) &&
-	    srcfirst > m->first &&
-	    (r = spool_mirror_drop(m, srcfirst, s->sync)) < 0)
-		return repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
-		    strerror(-r));
+	if (kind == PLAN_RESTART)
+		before = m->first;	/* the copy starts over there */
+	if (drops(s, m, srcfirst)) {
+		if ((r = spool_mirror_drop(m, srcfirst, s->sync)) < 0)
+			return repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name,
+			    part, strerror(-r));
+		if (r > 0)
+			repl_report(s, 1, "%s/%" PRIu32 ": %d segment%s below "
+			    "offset %" PRIu64 " deleted, as on the source",
+			    t->name, part, r, r == 1 ? "" : "s", srcfirst);
+	}
 	/* durable before acknowledged */
 	if (s->sync && (r = spool_mirror_sync(m)) < 0)
 		return repl_fail(s, r, "%s/%" PRIu32 ": %s", t->name, part,
@@ -361,16 +406,13 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 		if (kind == PLAN_SKIP)
 			break;
 		if (kind == PLAN_GAP) {
-			repl_report(s, 0, "%s/%" PRIu32 ": the source no "
-			    "longer holds offsets %" PRIu64 " to %" PRIu64 " "
-			    "(retention); --delete drops the replica's older "
-			    "segments and goes on", t->name, part, m.next,
-			    bytes - 1);
+			r = repl_behind(s, t->name, part, m.next, bytes);
 			break;
 		}
 		if (kind == PLAN_DIVERGED) {
 			if ((r = repl_r_diverged(s, &m)) != 0)
 				break;
+			before = m.next;	/* what is copied starts there */
 			continue;
 		}
 		if (kind == PLAN_COMPACTED && dry) {
@@ -386,12 +428,9 @@ repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part)
 			continue;
 		}
 		if (dry) {
-			if (bytes > 0)
-				repl_report(s, 0, "%s/%" PRIu32 ": would copy %"
-				    PRIu64 " bytes from offset %" PRIu64,
-				    t ? t->name : s->src_topics[s->nsrc - 1],
-				    part, bytes, m.next);
-			r = r_stream(s, &m, &srcfirst, &stopped);
+			if ((r = r_stream(s, &m, &srcfirst, &stopped)) == 0)
+				would(s, t ? t->name : s->src_topics[s->nsrc -
+				    1], part, &m, kind, bytes, srcfirst);
 			break;
 		}
 		r = r_append(s, &m, kind, bytes, before);

@@ -224,8 +224,8 @@ open_spool(struct sess *s)
 		    strerror(-r));
 	if (s->sp->topicsfd < 0 && s->o->role == SPOOL_REPL_SENDER)
 		return repl_fail(s, -ENOENT, "%s: No such spool", s->path);
-	r = spool_id(s->sp, s->o->role == SPOOL_REPL_RECEIVER ?
-	    !(s->flags & SPOOL_REPL_DRYRUN) : 1, s->id);
+	/* a dry run writes nothing, on either side: no identity made */
+	r = spool_id(s->sp, !(s->flags & SPOOL_REPL_DRYRUN), s->id);
 	if (r == -ENOENT || (r < 0 && s->o->role == SPOOL_REPL_SENDER)) {
 		s->id[0] = '\0';	/* a source we may not write to */
 		r = 0;

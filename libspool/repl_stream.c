@@ -318,8 +318,8 @@ compacted_since(struct sess *s, struct spool_topic *t, int pfd,
 
 /*
  * plan_start - the plan's kind (PLAN_*) and, to append or restart,
- * where the batches to send start (*seghdr: with a SEG for that
- * segment too)
+ * where the batches to send start (*seghdr: 1 with a SEG for that
+ * segment too, 2 with an END closing the replica's head before it)
  */
 static int
 plan_start(struct sess *s, struct spool_topic *t, int pfd,
@@ -350,6 +350,16 @@ plan_start(struct sess *s, struct spool_topic *t, int pfd,
 		if (i < l->n && l->base[i] == ps->headbase) {
 			*startseg = ps->headbase;
 			*startpos = (off_t)(ps->headsize & INT64_MAX);
+		} else if (ps->rnext == l->base[0]) {
+			/*
+			 * it ends where our oldest segment begins: that
+			 * segment follows its head, which the END that
+			 * closed ours (gone with its segment) must close
+			 * first unless it did (its newest batch is an END)
+			 */
+			*startseg = l->base[0];
+			*startpos = 0;
+			*seghdr = ps->lastoff != ps->ldoff ? 1 : 2;
 		} else
 			kind = PLAN_DIVERGED;
 	} else if (ps->lastseg < l->base[0]) {
@@ -394,10 +404,24 @@ plan_bytes(int pfd, const struct spool_seglist *l, uint64_t startseg,
 }
 
 /*
+ * close_head - DATA: an END batch at next, closing the replica's head
+ * where our oldest segment begins, as the END of the segment retention
+ * took from us did here
+ */
+static int
+close_head(struct sess *s, uint64_t next)
+{
+	unsigned char end[SPOOL_HDR_SIZE];
+
+	spool_batch_end(end, next, spool_now_ms());
+	return proto_send_data(&s->pr, PROTO_DATA, end, sizeof(end));
+}
+
+/*
  * stream_from - send our segments from startseg/startpos on (SEG before
- * each but the first, unless seghdr), until a commit under way holds a
- * batch back or one is not to stay; *next: the offset after the last
- * batch sent
+ * each but the first, unless seghdr; an END closing the replica's head
+ * first if seghdr is 2), until a commit under way holds a batch back or
+ * one is not to stay; *next: the offset after the last batch sent
  */
 static int
 stream_from(struct sess *s, struct spool_topic *t, int pfd,
@@ -411,6 +435,8 @@ stream_from(struct sess *s, struct spool_topic *t, int pfd,
 	if (s->pass_ms == 0)
 		s->pass_ms = spool_now_ms();
 	committing = spool_txn_any_unsettled(t, s->pass_ms);
+	if (seghdr == 2 && (r = close_head(s, startseg)) < 0)
+		return r;
 	for (i = 0; i < l->n && r == 0; i++) {
 		if (l->base[i] < startseg)
 			continue;

@@ -141,6 +141,20 @@ repl_expect(struct sess *s, int want)
 	return type;
 }
 
+/* add_stop - remember that topic/part stopped this session */
+static int
+add_stop(struct sess *s, const char *topic, uint32_t part)
+{
+	struct change *nv;
+
+	if ((nv = realloc(s->stops, (s->nstops + 1) * sizeof(*nv))) == NULL)
+		return -ENOMEM;
+	s->stops = nv;
+	snprintf(nv[s->nstops].topic, sizeof(nv->topic), "%s", topic);
+	nv[s->nstops++].part = part;
+	return 0;
+}
+
 /*
  * repl_damaged - the receiver's partition m stopped at a batch not to
  * keep (r: -EBADMSG damage, -EPROTO a batch a newer mq wrote; the
@@ -151,19 +165,30 @@ repl_expect(struct sess *s, int want)
 int
 repl_damaged(struct sess *s, struct spool_mirror *m, int r)
 {
-	struct change *nv;
-
 	repl_report(s, 0, "%s; not copied past offset %" PRIu64 " (mq-topic "
 	    "verify %s, on the source, says where)", spool_errmsg(s->sp),
 	    m->next, m->t->name);
-	if ((nv = realloc(s->stops, (s->nstops + 1) * sizeof(*nv))) == NULL)
-		return -ENOMEM;
-	s->stops = nv;
-	snprintf(nv[s->nstops].topic, sizeof(nv->topic), "%s", m->t->name);
-	nv[s->nstops++].part = m->part;
 	if (s->stop_err == 0)
 		s->stop_err = r;
-	return 0;
+	return add_stop(s, m->t->name, m->part);
+}
+
+/*
+ * repl_behind - the receiver's partition ends at next, below first, the
+ * source's oldest offset (retention took those between; PLAN_GAP): say
+ * so once, and remember it as a stop (the session ends in 65,
+ * repl_stops); 0, or -ENOMEM
+ */
+int
+repl_behind(struct sess *s, const char *topic, uint32_t part, uint64_t next,
+    uint64_t first)
+{
+	repl_report(s, 0, "%s/%" PRIu32 ": the source no longer holds offsets "
+	    "%" PRIu64 " to %" PRIu64 " (retention); --delete drops the "
+	    "replica's older segments and goes on", topic, part, next,
+	    first - 1);
+	s->nbehind++;
+	return add_stop(s, topic, part);
 }
 
 /* repl_stopped - whether topic/part stopped this session (repl_damaged) */
@@ -181,8 +206,9 @@ repl_stopped(const struct sess *s, const char *topic, uint32_t part)
 
 /*
  * repl_stops - the end of a session in which partitions stopped at
- * damage, or holes of the source's were copied: the error of the first,
- * naming a few partitions (0 if neither)
+ * damage, were left behind by the source's retention, or holes of the
+ * source's were copied: the error of the first, naming a few
+ * partitions (0 if none of these)
  */
 int
 repl_stops(struct sess *s)
@@ -190,6 +216,10 @@ repl_stops(struct sess *s)
 	char names[3 * (SPOOL_NAME_MAX + 16)];
 	size_t i, n = 0;
 
+	if (s->nstops == s->nbehind && s->nbehind > 0)
+		return repl_fail(s, -EBADMSG, "%zu partition%s behind what the "
+		    "source still holds (said above); everything else is "
+		    "copied", s->nbehind, s->nbehind == 1 ? "" : "s");
 	if (s->nstops == 0 && s->holes > 0)
 		return repl_fail(s, -EBADMSG, "%zu hole%s in the source's "
 		    "logs (said above), copied as holes; everything else is "
@@ -203,8 +233,9 @@ repl_stops(struct sess *s)
 		n = strlen(names);
 	}
 	return repl_fail(s, s->stop_err, "%zu partition%s stopped at damage "
-	    "or a newer mq's batch on the source (%s%s); everything else is "
-	    "copied", s->nstops, s->nstops == 1 ? "" : "s", names,
+	    "or a newer mq's batch on the source%s (%s%s); everything else is "
+	    "copied", s->nstops, s->nstops == 1 ? "" : "s", s->nbehind > 0 ?
+	    ", or behind what it still holds" : "", names,
 	    s->nstops > 3 ? ", ..." : "");
 }
 

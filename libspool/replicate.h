@@ -80,6 +80,7 @@ int	 spool_mirror_append(struct spool_mirror *, const unsigned char *,
 	    size_t, size_t *nbatches);
 int	 spool_mirror_sync(struct spool_mirror *);
 int	 spool_mirror_drop(struct spool_mirror *, uint64_t below, int sync);
+int	 spool_mirror_droppable(struct spool_mirror *, uint64_t below);
 int	 spool_mirror_batches(struct spool_mirror *, uint64_t segbase,
 	    struct spool_mbatch **, size_t *n);
 int	 spool_mirror_aside(struct spool_mirror *, uint64_t segbase, off_t pos,

@@ -140,9 +140,11 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	run "$R" --promote "$B"
 	mq-send -s "$B" t b1 b2
 	mq-send -s "$A" t lost1 lost2 lost3
-	run "$R" --demote "$B" "$A"
+	run "$R" -v --demote "$B" "$A"
 	expect_status 0
 	expect_contains "3 messages kept in"
+	# -v names what was copied after the cut, from where it was cut
+	expect_contains "t/0: 10 to 12"
 	local f
 	f=$(ls "$A"/diverged/*.json)
 	run mq-recv -s "$A" t
@@ -228,6 +230,105 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	expect_status 0
 }
 
+@test "a replica ending where the source's oldest retained segment begins goes on from there, not taken for diverged" {
+	local how dst
+	for how in local pipe; do
+		rm -rf "$A" "$B"
+		dst=$B
+		[[ $how == pipe ]] && dst=(x:"$B")
+		mq-topic -s "$A" create --config segment.bytes=1024 t
+		seq 20 | mq-send -s "$A" t
+		run "$R" "${E[@]}" "$A" "${dst[@]}"
+		expect_status 0
+		# one batch of 180 past the segment's size: 0 closed at 20
+		seq 21 200 >"$T/in"
+		mq-send -s "$A" t <"$T/in"
+		mq-topic -s "$A" config t retention.bytes=1024
+		mq-topic -s "$A" gc t
+		[[ $(ls "$A"/topics/t/0/*.log) == */00000000000000000020.log ]]
+		run "$R" "${E[@]}" "$A" "${dst[@]}"
+		expect_status 0
+		expect_not_contains "diverged"
+		expect_missing "$B/diverged"
+		mq-recv -s "$B" t >"$T/out"
+		seq 200 >"$T/want"
+		expect_same_file "$T/out" "$T/want"
+		run mq-topic -s "$B" verify
+		expect_status 0
+		mq-send -s "$A" t 201
+		run "$R" "${E[@]}" --delete "$A" "${dst[@]}"
+		expect_status 0
+		[[ $(mq-recv -s "$B" t | head -n 1) == 21 ]]
+		[[ $(mq-recv -s "$B" t | tail -n 1) == 201 ]]
+		run mq-topic -s "$B" verify
+		expect_status 0
+	done
+}
+
+@test "--delete with -n says how many old segments it would delete, with -v how many it did" {
+	local i
+	mq-topic -s "$A" create --config segment.bytes=1024 t
+	seq 21 200 >"$T/in"
+	for i in 1 2 3 4; do mq-send -s "$A" t <"$T/in"; done
+	run "$R" "$A" "$B"
+	expect_status 0
+	mq-topic -s "$A" config t retention.bytes=2000
+	mq-topic -s "$A" gc t
+	[[ $(ls "$A"/topics/t/0/*.log) == */00000000000000000540.log ]]
+	(($(ls "$B"/topics/t/0/*.log | wc -l) == 4))
+	(cd "$B" && find . -printf '%p %s\n' | sort) >"$T/before"
+	run "$R" -n --delete "$A" "$B"
+	expect_status 0
+	expect_contains "t/0: would delete 3 segments below offset 540"
+	(cd "$B" && find . -printf '%p %s\n' | sort) >"$T/after"
+	expect_same_file "$T/after" "$T/before"
+	run "$R" -n "$A" "$B"
+	expect_not_contains "would delete"
+	run "$R" -v --delete "$A" "$B"
+	expect_status 0
+	expect_contains "t/0: 3 segments below offset 540 deleted"
+	(($(ls "$B"/topics/t/0/*.log | wc -l) == 1))
+}
+
+@test "a replica the source's retention left behind: said once, 65, the rest copied; --delete starts it over" {
+	local n
+	mq-topic -s "$A" create --config segment.bytes=1024 t
+	seq 20 | mq-send -s "$A" t
+	run "$R" "$A" "$B"
+	expect_status 0
+	seq 21 200 >"$T/in"
+	mq-send -s "$A" t <"$T/in"
+	mq-send -s "$A" t <"$T/in"
+	mq-send -s "$A" other x
+	mq-topic -s "$A" config t retention.bytes=2000
+	mq-topic -s "$A" gc t
+	run --separate-stderr "$R" "$A" "$B"
+	expect_status 65
+	n=$(grep -c 'no longer holds offsets 20 to 199' <<<"$stderr")
+	expect_eq "$n" 1 "times said"
+	[[ $stderr == *"1 partition behind what the source still holds"* ]]
+	[[ $(mq-recv -s "$B" other) == x ]]
+	run "$R" -n "$A" "$B"
+	expect_status 65
+	run "$R" -n --delete "$A" "$B"
+	expect_status 0
+	expect_contains "would delete the replica's segments and copy"
+	# a follower says it once, not at each pass
+	"$R" -f "$A" "$B" 2>"$T/ferr" &
+	local pid=$!
+	wait_until 30 grep -q 'no longer holds offsets' "$T/ferr"
+	mq-send -s "$A" other y
+	wait_until 30 bash -c "[[ \$(mq-recv -s '$B' other | wc -l) == 2 ]]"
+	kill "$pid"
+	wait "$pid" || true
+	n=$(grep -c 'no longer holds offsets' "$T/ferr")
+	expect_eq "$n" 1 "times a follower said it"
+	run "$R" -v --delete "$A" "$B"
+	expect_status 0
+	expect_contains "t/0: 200 to 380"
+	[[ $(mq-recv -s "$B" t | head -n 1) == 21 ]]
+}
+
 @test "a server serves its own spool only; --read-only refuses a push" {
 	mq-send -s "$A" t one
 	# a forced command (authorized_keys command=) ignores what was asked
@@ -299,12 +400,19 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	expect_output "$(seq 5000)"
 }
 
-@test "-n: a dry run says what it would do and changes nothing" {
+@test "-n: a dry run says what it would do and changes nothing, on either side" {
 	seq 10 | mq-send -s "$A" t
+	(cd "$A" && find . -printf '%p %s %T@\n' | sort) >"$T/before"
 	run "$R" -n "$A" "$B"
 	expect_status 0
 	expect_contains "would"
 	expect_missing "$B"
+	run "$R" "${E[@]}" -n x:"$A" "$B"
+	expect_status 0
+	expect_contains "would"
+	expect_missing "$B"
+	(cd "$A" && find . -printf '%p %s %T@\n' | sort) >"$T/after"
+	expect_same_file "$T/after" "$T/before"
 }
 
 @test "kill -9 at random moments, then resume: verify clean and identical" {
