@@ -382,6 +382,67 @@ spool_cursor_next(struct spool_cursor *c)
 }
 
 /*
+ * spool_cursor_resync_fd - after damage at byte from of segment file fd, the position of the next
+ * batch header that checks out and holds offsets from minoff on, or
+ * that a newer mq wrote (never to be skipped or cut as damage); 1 if
+ * one was found, 0 if none is left before size
+ */
+int
+spool_cursor_resync_fd(struct spool_io *io, int fd, off_t from, off_t size,
+    uint64_t minoff, off_t *found)
+{
+	unsigned char *buf;
+	struct spool_bhdr h;
+	const size_t chunk = 1u << 20;
+	off_t at = from + 1;
+	ssize_t n, i;
+	int u;
+
+	if ((buf = malloc(chunk)) == NULL)
+		return -ENOMEM;
+	while (at + SPOOL_HDR_SIZE <= size) {
+		n = spool_io_pread(io, fd, buf, chunk, at);
+		if (n < SPOOL_HDR_SIZE)
+			break;
+		for (i = 0; i + SPOOL_HDR_SIZE <= n; i++) {
+			if (buf[i] != 'm' || memcmp(buf + i, SPOOL_MAGIC, 4))
+				continue;
+			u = spool_bhdr_unpack(buf + i, &h);
+			if ((u == 0 && h.base_offset >= minoff) ||
+			    u == -EPROTO) {
+				*found = at + i;
+				free(buf);
+				return 1;
+			}
+		}
+		at += i;
+	}
+	free(buf);
+	return 0;
+}
+
+/*
+ * spool_cursor_resync - after SPOOL_CUR_BAD, go on at the next header of
+ * the open segment that checks out and holds offsets from minoff on
+ * (what the damage held is not known: no hole is said at it), as
+ * readers do (walk.c); 1 if one was found, 0 if the rest of the segment
+ * is passed over, or -errno
+ */
+int
+spool_cursor_resync(struct spool_cursor *c, uint64_t minoff)
+{
+	off_t found;
+	int r;
+
+	if ((r = spool_cursor_resync_fd(c->io, c->logfd, c->pos, c->size,
+	    minoff, &found)) <= 0)
+		return r;
+	c->at = found;
+	c->expect = CUR_ANY;
+	return 1;
+}
+
+/*
  * spool_cursor_body - read the body of the batch spool_cursor_next
  * handed out into c->body and check it: 1 when its checksum holds, 0
  * when the file ends before it does, -EBADMSG when the checksum fails

@@ -32,6 +32,7 @@ time_offset(struct spool_reader *r, struct spool_rpart *p, int64_t ts,
 	struct spool_cursor c;
 	struct spool_body b;
 	struct spool_msg m;
+	uint64_t seen = 0;
 	char why[64];
 	int s;
 
@@ -39,8 +40,18 @@ time_offset(struct spool_reader *r, struct spool_rpart *p, int64_t ts,
 	memset(&b, 0, sizeof(b));
 	if ((s = spool_cursor_open(&c, r->io, p->partfd)) < 0)
 		return s;
-	/* damage, holes and newer batches are the read's to report */
+	/*
+	 * damage, holes and newer batches are the read's to report; past
+	 * a bad header the lookup goes on where the read will
+	 */
 	while ((s = spool_cursor_next(&c)) > 0 || s == -EPROTO) {
+		if (s == SPOOL_CUR_BAD) {
+			if ((s = spool_cursor_resync(&c, seen)) < 0)
+				break;
+			continue;
+		}
+		if (s == SPOOL_CUR_BATCH && c.h.type != SPOOL_TYPE_END)
+			seen = c.h.base_offset + c.h.count;
 		if (s != SPOOL_CUR_BATCH || c.h.type != SPOOL_TYPE_DATA ||
 		    c.h.max_ts < ts)
 			continue;	/* skippable, or too early */

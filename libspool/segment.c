@@ -277,8 +277,8 @@ spool_seg_bound(struct spool_io *io, int fd, off_t pos, off_t size,
  * spool_seg_end - find where the good data of a segment ends, without
  * changing anything: the walk starts at the last index entry that checks
  * out.  A damaged header with a good batch after it is passed over the
- * way readers pass it (spool_seg_resync), and so is a damaged last batch
- * whose extent is still sure (spool_seg_bound): the end is that of the
+ * way readers pass it (spool_cursor_resync_fd), and so is a damaged last
+ * batch whose extent is still sure (spool_seg_bound): the end is that of the
  * last batch of the file, and the damaged batches' offsets are never
  * given again.  Returns the enum spool_scan of the place it stopped
  * (SCAN_BADHDR: damage whose end is unknown, at pos->pos); *keep is the
@@ -307,8 +307,8 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 		r = spool_seg_scan(io, logfd, from, size, 0, pos, why, whylen);
 		if (r != SCAN_BADHDR)
 			return r;
-		r = spool_seg_resync(io, logfd, pos->pos, size, pos->next,
-		    &found);
+		r = spool_cursor_resync_fd(io, logfd, pos->pos, size,
+		    pos->next, &found);
 		if (r < 0)
 			return r;
 		if (r == 0) {
@@ -326,46 +326,6 @@ spool_seg_end(struct spool_io *io, int logfd, int idxfd, uint64_t base,
 		pos->next = h.base_offset;
 		from = found;
 	}
-}
-
-/*
- * spool_seg_resync - after damage at from, the position of the next
- * batch header that checks out and holds offsets from minoff on, or
- * that a newer mq wrote (never to be skipped or cut as damage); 1 if
- * one was found, 0 if none is left before size
- */
-int
-spool_seg_resync(struct spool_io *io, int fd, off_t from, off_t size,
-    uint64_t minoff, off_t *found)
-{
-	unsigned char *buf;
-	struct spool_bhdr h;
-	const size_t chunk = 1u << 20;
-	off_t at = from + 1;
-	ssize_t n, i;
-	int u;
-
-	if ((buf = malloc(chunk)) == NULL)
-		return -ENOMEM;
-	while (at + SPOOL_HDR_SIZE <= size) {
-		n = spool_io_pread(io, fd, buf, chunk, at);
-		if (n < SPOOL_HDR_SIZE)
-			break;
-		for (i = 0; i + SPOOL_HDR_SIZE <= n; i++) {
-			if (buf[i] != 'm' || memcmp(buf + i, SPOOL_MAGIC, 4))
-				continue;
-			u = spool_bhdr_unpack(buf + i, &h);
-			if ((u == 0 && h.base_offset >= minoff) ||
-			    u == -EPROTO) {
-				*found = at + i;
-				free(buf);
-				return 1;
-			}
-		}
-		at += i;
-	}
-	free(buf);
-	return 0;
 }
 
 /*

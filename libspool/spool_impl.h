@@ -171,8 +171,6 @@ int	 spool_seg_scan(struct spool_io *, int fd, off_t from,
 int	 spool_seg_end(struct spool_io *, int logfd, int idxfd, uint64_t base,
 	    off_t size, struct spool_scanpos *, ssize_t *keep, char *why,
 	    size_t whylen);
-int	 spool_seg_resync(struct spool_io *, int fd, off_t from, off_t size,
-	    uint64_t minoff, off_t *found);
 int	 spool_seg_zero_tail(struct spool_io *, int fd, off_t pos, off_t size);
 int	 spool_seg_bound(struct spool_io *, int fd, off_t pos, off_t size,
 	    uint64_t expect, off_t *endpos, uint64_t *next);
@@ -230,6 +228,9 @@ void	 spool_cursor_fd(struct spool_cursor *, struct spool_io *, int fd,
 	    uint64_t base, off_t size, off_t at, uint64_t expect);
 int	 spool_cursor_seek(struct spool_cursor *, uint64_t offset);
 int	 spool_cursor_next(struct spool_cursor *);
+int	 spool_cursor_resync_fd(struct spool_io *, int fd, off_t from,
+	    off_t size, uint64_t minoff, off_t *found);
+int	 spool_cursor_resync(struct spool_cursor *, uint64_t minoff);
 int	 spool_cursor_body(struct spool_cursor *);
 void	 spool_cursor_close(struct spool_cursor *);
 int	 spool_cursor_follows(const struct spool_bhdr *, uint64_t expect);

@@ -177,7 +177,7 @@ scan_log(struct vctx *v, int fd, uint64_t base, int head, off_t *size,
 			break;
 		}
 		vreport(v, base, pos.pos, "%s", why);
-		r = spool_seg_resync(v->io, fd, pos.pos, *size,
+		r = spool_cursor_resync_fd(v->io, fd, pos.pos, *size,
 		    pos.next, &found);
 		if (r < 0)
 			return r;

@@ -307,8 +307,8 @@ bad_header(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 	/* damage: go on at the next header that checks out, or the end */
 	if (fstat(p->logfd, &st) == -1)
 		return -errno;
-	s = spool_seg_resync(r->io, p->logfd, pos, st.st_size, p->next,
-	    &found);
+	s = spool_cursor_resync_fd(r->io, p->logfd, pos, st.st_size,
+	    p->next, &found);
 	if (s < 0)
 		return s;
 	spool_walk_reset(r, p, s == 1 ? found : st.st_size);

@@ -233,6 +233,26 @@ three() {
 	done
 }
 
+@test "-o @TIME past a flipped batch header finds the messages after it in the same segment" {
+	local i s p ts
+	for i in 1 2 3 4 5; do
+		seq $((i * 100 - 99)) $((i * 100)) >"$T/in$i"
+		mq-send t <"$T/in$i"
+		sleep 0.01
+	done
+	s=$(seg t)
+	# the fourth batch's time, read before the damage
+	ts=$(mq-recv -o 300 -c 1 -F '%T' t)
+	p=$(batch_pos "$s" 2)
+	flip_byte "$s" $((p + 8))
+	run --separate-stderr mq-recv -o "@$ts" -c 2 t
+	expect_output $'301\n302'
+	# a time inside the damaged batch: the first message after it
+	ts=$(mq-recv -o 0 -c 1 -F '%T' t)
+	run --separate-stderr mq-recv -o "@$((ts + 1))" -c 1 t
+	expect_output 201
+}
+
 @test "flipped byte in a compressed batch: 65, not printed" {
 	local a b c
 	a=$(printf 'a%.0s' {1..3000})
