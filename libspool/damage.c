@@ -93,7 +93,7 @@ spool_damage_newer(struct spool_reader *r, struct spool_rpart *p, off_t at,
  * spool_damage_confirm - recheck the batch at pos of a segment (logfd,
  * in the partition directory partfd) with writers held off (the
  * partition lock, shared); 1 if it is really bad, 0 if it was a write in
- * progress.  A replication sender asks it too (repl_stream.c).
+ * progress.  A replication sender asks it too (repl_srcseg.c).
  */
 int
 spool_damage_confirm(struct spool_io *io, int partfd, int logfd, off_t pos)

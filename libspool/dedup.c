@@ -67,9 +67,9 @@ struct spool_dedup {
 	size_t		 cap;
 };
 
-/* marker_name - ids/ file name of an ID: its bytes in hex */
-static void
-marker_name(char *buf, const void *id, size_t len)
+/* spool_dedup_marker_name - ids/ file name of an ID: its bytes in hex */
+void
+spool_dedup_marker_name(char *buf, const void *id, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = id;
@@ -82,9 +82,9 @@ marker_name(char *buf, const void *id, size_t len)
 	buf[2 * len] = '\0';
 }
 
-/* open_ids - topics/T/ids/, made (and made durable) on first use */
-static int
-open_ids(struct spool_topic *t, int create)
+/* spool_dedup_open_ids - topics/T/ids/, made (and durable) on first use */
+int
+spool_dedup_open_ids(struct spool_topic *t, int create)
 {
 	int fd, r;
 
@@ -273,8 +273,8 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 		return -ENOMEM;
 	d->t = t;
 	d->lockfd = -1;
-	marker_name(d->name, id, len);
-	if ((idsfd = open_ids(t, 1)) < 0) {
+	spool_dedup_marker_name(d->name, id, len);
+	if ((idsfd = spool_dedup_open_ids(t, 1)) < 0) {
 		free(d);
 		return idsfd;
 	}
@@ -378,7 +378,7 @@ spool_dedup_end(struct spool_dedup *d, int stored)
 	if (d == NULL)
 		return 0;
 	if (stored) {
-		if ((idsfd = open_ids(d->t, 0)) < 0)
+		if ((idsfd = spool_dedup_open_ids(d->t, 0)) < 0)
 			r = idsfd;
 		else {
 			n = snprintf(text, sizeof(text), "%" PRId64 "\n",

@@ -108,6 +108,7 @@ struct sess {
 /* repl_role.c */
 int	 repl_set_epoch(struct spool *sp, uint32_t epoch);
 int	 repl_mark_replica(struct spool *sp, const char *src);
+int	 repl_mark_promoting(struct spool *sp);
 
 /* repl_acks.c */
 int	 repl_id_name(const char *s);
@@ -135,12 +136,14 @@ int	 repl_s_wait(struct sess *s);
 /* repl_send.c */
 int	 repl_sender(struct sess *s);
 
-/* repl_stream.c */
+/* repl_srcseg.c */
 int	 repl_seg_open(int pfd, uint64_t base, off_t *size);
 int	 repl_seg_bad(int pfd, int fd, const unsigned char *hdr, off_t pos,
 	    off_t size);
 int	 repl_has_batch(struct sess *s, int pfd, uint64_t base, off_t pos,
 	    uint32_t crc, uint64_t off);
+
+/* repl_stream.c */
 int	 repl_s_pstate(struct sess *s, unsigned char **buf, size_t *cap);
 
 /* repl_segs.c */

@@ -125,7 +125,8 @@ repl_set_epoch(struct spool *sp, uint32_t epoch)
 
 /*
  * spool_replica_of - 1 and the source's identity in src if the spool is
- * a replica, 0 if it is a primary
+ * a replica (or one that a promotion has begun to make a primary: it
+ * names no source), 0 if it is a primary
  */
 int
 spool_replica_of(struct spool *sp, char *src, size_t len)
@@ -139,9 +140,24 @@ spool_replica_of(struct spool *sp, char *src, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 	if (strncmp(buf, "source ", 7) == 0)
 		snprintf(src, len, "%s", buf + 7);
+	else if (strcmp(buf, "promoting") == 0)
+		snprintf(src, len, "no source (a promotion under way or "
+		    "cut short)");
 	else
 		snprintf(src, len, "?");
 	return 1;
+}
+
+/*
+ * repl_mark_promoting - the replica marker names no source: a promotion
+ * is under way, and no follower writes again (repl_still_replica)
+ */
+int
+repl_mark_promoting(struct spool *sp)
+{
+	/* durable: a follower after a crash must still see it */
+	return spool_write_file(sp->dirfd, REPLICA_NAME, "promoting\n", 10,
+	    1);
 }
 
 /* mark_replica - record that the spool is a replica of src, durably */

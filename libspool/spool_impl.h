@@ -287,6 +287,7 @@ int	 spool_dedup_pending_from(struct spool_topic *, uint32_t part,
 	    uint64_t *off);
 int	 spool_dedup_verify(struct spool_topic *,
 	    void (*report)(void *, const char *), void *arg);
+int	 spool_dedup_rebuild(struct spool_topic *, size_t *wrote);
 void	 spool_group_close(struct spool_group *);
 
 /* compact.c: called by gc with the partition's gc lock held */

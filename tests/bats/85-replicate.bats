@@ -329,6 +329,114 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	[[ $(mq-recv -s "$B" t | head -n 1) == 21 ]]
 }
 
+# ids_have_markers SPOOL TOPIC: every send ID the topic's records carry
+# has a marker in its ids/
+ids_have_markers() {
+	local id hex n=0
+	while read -r id; do
+		hex=$(printf '%s' "$id" | od -An -tx1 | tr -d ' \n')
+		[[ -f $1/topics/$2/ids/$hex ]] || {
+			echo "no marker for $id ($hex)" >&2
+			return 1
+		}
+		n=$((n + 1))
+	done < <(mq-recv -s "$1" -J "$2" | jq -r 'select(.id) | .id' | sort -u)
+	((n > 0))
+}
+
+@test "after --promote a retried --id send stores nothing twice; one the replica holds in part stores the rest, once" {
+	mq-topic -s "$A" create -P 3 t
+	seq 10 >"$T/ten"
+	seq 5 >"$T/five"
+	mq-send -s "$A" --id job-1 t <"$T/ten"
+	# the old primary stored five of job-2's ten before it was lost
+	mq-send -s "$A" --id job-2 t <"$T/five"
+	mq-send -s "$A" --id job-3 -k k t x y
+	run "$R" "$A" "$B"
+	expect_status 0
+	run "$R" --promote "$B"
+	expect_status 0
+	ids_have_markers "$B" t
+	run mq-send -s "$B" --id job-1 t <"$T/ten"
+	expect_status 0
+	run mq-send -s "$B" --id job-3 -k k t x y
+	expect_status 0
+	expect_eq "$(mq-recv -s "$B" t | wc -l)" 17 "messages after the retries"
+	run mq-send -s "$B" --id job-2 t <"$T/ten"
+	expect_status 0
+	expect_eq "$(mq-recv -s "$B" t | wc -l)" 22 "with the rest of job-2"
+	# 1 to 10 once in job-1, once in job-2
+	(seq 10; seq 10; echo x; echo y) | sort >"$T/want"
+	mq-recv -s "$B" t | sort >"$T/got"
+	expect_same_file "$T/got" "$T/want"
+	run mq-send -s "$B" --id job-4 t new
+	expect_eq "$(mq-recv -s "$B" t | wc -l)" 23 "a new ID"
+	# a second promotion changes nothing; the new primary's sends go on
+	run "$R" --promote "$B"
+	expect_status 64
+}
+
+@test "after --promote a retry does not take an earlier send of the ID, past its window, for its own" {
+	mq-topic -s "$A" create --config dedup.window.ms=4000 t
+	mq-send -s "$A" --id again t old
+	sleep 4.2
+	mq-send -s "$A" --id again t new1 new2
+	run "$R" "$A" "$B"
+	expect_status 0
+	run "$R" --promote "$B"
+	expect_status 0
+	# a retry with other messages stores those not found in this send
+	printf 'old\nnew1\nnew2\n' >"$T/in"
+	run mq-send -s "$B" --id again t <"$T/in"
+	expect_status 0
+	run mq-recv -s "$B" t
+	expect_output $'old\nnew1\nnew2\nold'
+}
+
+@test "a promotion cut short leaves a replica that names no source; a second --promote finishes it" {
+	mq-send -s "$A" --id j t a b
+	run "$R" "$A" "$B"
+	expect_status 0
+	# what a promotion killed after its first step leaves
+	printf 'promoting\n' >"$B/replica"
+	run mq-send -s "$B" t c
+	expect_status 69
+	expect_contains "no source (a promotion under way or cut short)"
+	run "$R" --promote "$B"
+	expect_status 0
+	expect_missing "$B/replica"
+	ids_have_markers "$B" t
+	run mq-send -s "$B" --id j t a b
+	expect_status 0
+	expect_eq "$(mq-recv -s "$B" t | wc -l)" 2 "messages"
+}
+
+@test "--promote while a follower copies: the follower stops with 69, and every ID it copied has a marker" {
+	local fp sp n i
+	mq-topic -s "$A" create -P 2 t
+	mq-send -s "$A" --id first t a
+	bg "$T/f.out" "$T/f.err" "$R" -f "$A" "$B"
+	fp=$BG_PID
+	wait_until 30 test -f "$B/topics/t/config"
+	bg /dev/null "$T/s.err" bash -c 'for ((i = 0; ; i++)); do
+		mq-send -s "$1" --id "job-$i" t "m$i" "n$i" || exit 1; done' \
+		sh "$A"
+	sp=$BG_PID
+	wait_until 30 bash -c "(( \$(mq-recv -s '$B' t 2>/dev/null | wc -l) > 20 ))"
+	run "$R" --promote "$B"
+	expect_status 0
+	wait_bg "$fp" 30
+	expect_eq "$BG_STATUS" 69 "the follower's exit"
+	stop_bg "$sp"
+	ids_have_markers "$B" t
+	# what the follower copied is stored once by a retry
+	n=$(mq-recv -s "$B" t | wc -l)
+	for i in 0 1 2 3; do
+		mq-send -s "$B" --id "job-$i" t "m$i" "n$i"
+	done
+	expect_eq "$(mq-recv -s "$B" t | wc -l)" "$n" "messages after retries"
+}
+
 @test "a server serves its own spool only; --read-only refuses a push" {
 	mq-send -s "$A" t one
 	# a forced command (authorized_keys command=) ignores what was asked
