@@ -110,14 +110,23 @@ say(void *arg, int verbose, const char *msg)
 	cli_quiet = quiet;
 }
 
-/* is_remote - [user@]host:path (a colon before any slash), as rsync */
+/*
+ * is_remote - [user@]host:path (a colon before any slash), as rsync; a
+ * colon with no host before it or no path after it is a usage error
+ * (./:x names a local file with a colon)
+ */
 static int
 is_remote(const char *s, char **host, const char **path)
 {
 	const char *c = strchr(s, ':'), *sl = strchr(s, '/');
 
-	if (c == NULL || c == s || (sl != NULL && sl < c))
+	if (c == NULL || (sl != NULL && sl < c))
 		return 0;
+	if (c == s)
+		cli_usage_die("%s: no host before the colon (./%s for a local "
+		    "path)", s, s);
+	if (c[1] == '\0')
+		cli_usage_die("%s: no spool path after the colon", s);
 	if ((*host = strndup(s, c - s)) == NULL)
 		cli_die(-ENOMEM, NULL, "%s", s);
 	*path = c + 1;

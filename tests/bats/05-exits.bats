@@ -198,9 +198,14 @@ exits_in() {
 	exits 69 mq-replicate "$MQ_SPOOL" "$MQ_SPOOL"
 	exits 69 mq-replicate "$MQ_SPOOL" "$BATS_TEST_TMPDIR/junk"
 	exits 66 mq-replicate "$BATS_TEST_TMPDIR/nospool" "$BATS_TEST_TMPDIR/r"
+	exits 66 mq-replicate "$MQ_SPOOL" "$BATS_TEST_TMPDIR/junk/file"
 	exits 66 mq-replicate --promote "$BATS_TEST_TMPDIR/nospool"
 	# a directory that holds no spool is not "already a primary"
 	exits 66 mq-replicate --promote "$BATS_TEST_TMPDIR/junk"
 	exits 64 mq-replicate --promote "$MQ_SPOOL"
 	exits 74 mq-replicate -e false "host:$MQ_SPOOL" "$BATS_TEST_TMPDIR/r"
+	# a colon with no host before it or no path after it names nothing
+	exits 64 mq-replicate -e false "$MQ_SPOOL" "host:"
+	exits 64 mq-replicate -e false ":" "$BATS_TEST_TMPDIR/r"
+	exits 64 mq-replicate -e false "$MQ_SPOOL" ":x"
 }
