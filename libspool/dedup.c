@@ -19,8 +19,10 @@
  * messages carry the ID in their records (attrs bit 1).  So after a crash
  * at any point either there is no marker and nothing was stored, or
  * there is a pending marker and the stored part is found by reading
- * every partition from Sp on (a keyless send may have used any one) for
- * records with the ID: the retry skips each message it finds stored
+ * every partition from Sp on (a keyless send may have used any one),
+ * and the scheduled batches stored since T (a delayed send, or one moved
+ * into a partition meanwhile: scheduled/lock is held over both reads),
+ * for records with the ID: the retry skips each message it finds stored
  * (matched by key, headers and payload, as many times as it is found)
  * and stores the rest.  A retry with the same messages stores each
  * exactly once, however the first attempt ended.
@@ -56,6 +58,7 @@
 
 #include "spool_impl.h"
 #include "dedup.h"
+#include "schedule.h"
 
 struct spool_dedup {
 	struct spool_topic *t;
@@ -169,6 +172,29 @@ cmp64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* remember - a record of the ID an earlier attempt stored */
+static int
+remember(struct spool_dedup *d, const struct spool_msg *m)
+{
+	uint64_t *nf;
+
+	if (d->nfound == d->cap) {
+		d->cap = d->cap ? 2 * d->cap : 64;
+		if ((nf = realloc(d->found, d->cap * sizeof(*nf))) == NULL)
+			return -ENOMEM;
+		d->found = nf;
+	}
+	d->found[d->nfound++] = msg_hash(m);
+	return 0;
+}
+
+/* remember_sched - spool_sched_find's fn: remember a scheduled record */
+static int
+remember_sched(const struct sfile *f, const struct spool_msg *m, void *arg)
+{
+	return remember(arg, m);
+}
+
 /*
  * find_stored - read partition p from offset start on and remember each
  * record that carries the ID (stamped at or after since)
@@ -180,7 +206,6 @@ find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
 	struct spool_reader_opts o;
 	struct spool_reader *r;
 	struct spool_msg m;
-	uint64_t *nf;
 	int s;
 
 	memset(&o, 0, sizeof(o));
@@ -188,6 +213,7 @@ find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
 	o.start.kind = SPOOL_POS_OFFSET;
 	o.start.value = (int64_t)start;
 	o.until.kind = SPOOL_POS_NONE;
+	o.skip_damage = 1;	/* records past a hole count too */
 	if ((s = spool_reader_open(d->t, &o, &r)) < 0)
 		return s;
 	while ((s = spool_reader_next(r, &m)) != 0) {
@@ -198,16 +224,8 @@ find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
 		if (m.idlen != len || memcmp(m.id, id, len) != 0 ||
 		    m.ts < since)
 			continue;
-		if (d->nfound == d->cap) {
-			d->cap = d->cap ? 2 * d->cap : 64;
-			if ((nf = realloc(d->found, d->cap *
-			    sizeof(*nf))) == NULL) {
-				s = -ENOMEM;
-				break;
-			}
-			d->found = nf;
-		}
-		d->found[d->nfound++] = msg_hash(&m);
+		if ((s = remember(d, &m)) < 0)
+			break;
 	}
 	spool_reader_close(r);
 	return s;
@@ -263,7 +281,7 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 	char *text = NULL;
 	int64_t ts, now, since = INT64_MIN;
 	uint32_t p;
-	int idsfd, r, kind;
+	int idsfd, r, kind, sfd, sched;
 
 	*dp = NULL;
 	*state = SPOOL_DEDUP_NEW;
@@ -315,10 +333,23 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 		goto out;
 	if (kind == 0)
 		goto out;
+	/*
+	 * the scheduled store too (mq-send --delay), held so that no
+	 * batch moves from it into a partition while both are read
+	 */
+	if ((r = spool_sched_lock(t, &sfd, &sched)) < 0)
+		goto out;
 	/* partitions made since the marker start at 0 */
 	for (p = 0; p < t->cfg.partitions && r >= 0; p++)
 		r = find_stored(d, id, len, p, p < nstarts ? starts[p] : 0,
 		    since);
+	if (r >= 0 && sfd >= 0)
+		r = spool_sched_find(t, sfd, id, len, kind == 2 ? ts : since,
+		    remember_sched, d);
+	if (sched >= 0)
+		close(sched);
+	if (sfd >= 0)
+		close(sfd);
 	if (r >= 0 && d->nfound > 0) {
 		qsort(d->found, d->nfound, sizeof(*d->found), cmp64);
 		if ((d->used = calloc(d->nfound, 1)) == NULL)

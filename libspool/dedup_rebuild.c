@@ -23,10 +23,12 @@
  * The caller holds off writers (a replica takes none but a follower,
  * which --promote has stopped first).  Markers are written without a
  * sync each; the caller makes them durable at once (*wrote says if it
- * must).  What this does not do: markers for scheduled messages
- * (mq-send --delay --id) not yet moved into the log; it reads all of
- * each partition's last window, IDs or not (about a second for a few
- * hundred megabytes).
+ * must).  The scheduled batches (mq-send --delay) stored within the
+ * window count too: an ID found only there gets the partitions' ends
+ * and the time its first batch was stored, and a retry finds them
+ * there (dedup.c).  What this does not do: it reads all of each
+ * partition's last window, IDs or not (about a second for a few hundred
+ * megabytes).
  */
 
 #include <sys/file.h>
@@ -40,11 +42,14 @@
 
 #include "spool_impl.h"
 #include "dedup.h"
+#include "schedule.h"
+
+#define NO_OFFSET	UINT64_MAX	/* a scheduled record: in no log yet */
 
 /* one ID's first record in one partition */
 struct seen {
 	uint32_t	 part;
-	uint64_t	 off;		/* its offset */
+	uint64_t	 off;		/* its offset, or NO_OFFSET */
 	int64_t		 ts;		/* the oldest time of the ID's there */
 	size_t		 len;
 	unsigned char	 id[SPOOL_ID_MAX];
@@ -101,6 +106,7 @@ scan_part(struct spool_topic *t, uint32_t part, int64_t since,
 	o.start.kind = SPOOL_POS_TIME;
 	o.start.value = since;
 	o.until.kind = SPOOL_POS_NONE;
+	o.skip_damage = 1;	/* records past a hole count too */
 	if ((s = spool_reader_open(t, &o, &r)) < 0)
 		return s;
 	while ((s = spool_reader_next(r, &m)) != 0) {
@@ -134,6 +140,54 @@ scan_part(struct spool_topic *t, uint32_t part, int64_t since,
 	}
 	spool_reader_close(r);
 	return s;
+}
+
+/*
+ * add_sched - spool_sched_find's fn: a scheduled record that carries an
+ * ID (a delayed send's, not in the log yet): an entry with no offset,
+ * the time its batch was stored
+ */
+static int
+add_sched(const struct sfile *f, const struct spool_msg *m, void *arg)
+{
+	struct seenlist *l = arg;
+	struct seen *e, *nv;
+
+	if (m->idlen > SPOOL_ID_MAX)
+		return 0;
+	e = l->n > 0 ? &l->v[l->n - 1] : NULL;
+	if (e != NULL && e->off == NO_OFFSET && same_id(e, f->part, m->id,
+	    m->idlen))
+		return 0;	/* the next record of the same batch */
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		if ((nv = realloc(l->v, l->cap * sizeof(*nv))) == NULL)
+			return -ENOMEM;
+		l->v = nv;
+	}
+	e = &l->v[l->n++];
+	e->part = f->part;
+	e->off = NO_OFFSET;
+	e->ts = (int64_t)(f->seq / 1000000);
+	e->len = m->idlen;
+	memcpy(e->id, m->id, m->idlen);
+	return 0;
+}
+
+/*
+ * scan_sched - the records with IDs of the scheduled batches stored at or
+ * after since (a replica moves none: no lock to take)
+ */
+static int
+scan_sched(struct spool_topic *t, int64_t since, struct seenlist *l)
+{
+	int sfd, r;
+
+	if ((sfd = spool_sched_opendir(t->sp, t->dirfd, SCHED_DIR, 0)) < 0)
+		return sfd == -ENOENT ? 0 : sfd;
+	r = spool_sched_find(t, sfd, NULL, 0, since, add_sched, l);
+	close(sfd);
+	return r;
 }
 
 /*
@@ -187,7 +241,8 @@ write_markers(struct spool_topic *t, int idsfd, const struct seenlist *l,
 		memcpy(starts, ends, t->cfg.partitions * sizeof(*starts));
 		/* each partition's first offset, its entries sorted */
 		for (k = j; k > i; k--)
-			starts[l->v[k - 1].part] = l->v[k - 1].off;
+			if (l->v[k - 1].off != NO_OFFSET)
+				starts[l->v[k - 1].part] = l->v[k - 1].off;
 		n = (size_t)sprintf(text, "pending %" PRId64, ts);
 		for (p = 0; p < t->cfg.partitions; p++)
 			n += (size_t)sprintf(text + n, " %" PRIu64, starts[p]);
@@ -227,7 +282,8 @@ spool_dedup_rebuild(struct spool_topic *t, size_t *wrote)
 		ends[p] = pi.next;
 		r = scan_part(t, p, now - t->cfg.dedup_window_ms, &l);
 	}
-	if (r < 0 || l.n == 0)
+	if (r < 0 || (r = scan_sched(t, now - t->cfg.dedup_window_ms,
+	    &l)) < 0 || l.n == 0)
 		goto out;
 	qsort(l.v, l.n, sizeof(*l.v), cmp_seen);
 	if ((r = idsfd = spool_dedup_open_ids(t, 1)) < 0 ||

@@ -54,7 +54,9 @@ dropping(const struct spool_seglist *l, uint64_t below)
 
 /*
  * spool_mirror_droppable - how many segments spool_mirror_drop would
- * remove (for a dry run), or -errno
+ * remove after the copy (for a dry run), or -errno: a replica that ends
+ * where the source's oldest segment begins (below) would hold that
+ * segment by then, and its own head would go too
  */
 int
 spool_mirror_droppable(struct spool_mirror *m, uint64_t below)
@@ -68,6 +70,8 @@ spool_mirror_droppable(struct spool_mirror *m, uint64_t below)
 	if ((r = spool_seg_list(m->partfd, &l)) < 0)
 		return r;
 	n = dropping(&l, below);
+	if (l.n > 0 && m->next == below && l.base[l.n - 1] < below)
+		n = l.n;
 	spool_seg_free(&l);
 	return n > INT_MAX ? INT_MAX : (int)n;
 }

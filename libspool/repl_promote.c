@@ -5,7 +5,9 @@
  * promotion is under way ("promoting"): a follower still copying into
  * the spool checks the marker under each partition's lock before it
  * writes (repl_still_replica), so once every partition's lock has been
- * taken and let go here (quiesce), no follower writes again.  Then a
+ * taken and let go here (quiesce), no follower writes a partition
+ * again.  (Its other writes, group offsets, scheduled files, topics,
+ * are checked one step before, not under a lock: a narrow window.)  Then a
  * new epoch, so that no batch the new primary writes carries an old
  * one; the scheduled files whose batches the source had already moved
  * are dropped (sched_repl.c), so that the new primary moves each of the
@@ -38,8 +40,10 @@ quiesce(struct spool_topic *t)
 	int pfd, lk;
 
 	for (p = 0; p < t->cfg.partitions; p++) {
-		if ((pfd = spool_part_open(t, p)) < 0)
+		if ((pfd = spool_part_open(t, p)) == -ENOENT)
 			continue;	/* no partition, no writer */
+		if (pfd < 0)
+			return pfd;
 		lk = spool_lock_file(pfd, LOCK_EX);
 		close(pfd);
 		if (lk < 0)

@@ -287,12 +287,16 @@ plan_start(struct sess *s, struct spool_topic *t, int pfd,
 		if (i < l->n && l->base[i] == ps->headbase) {
 			*startseg = ps->headbase;
 			*startpos = (off_t)(ps->headsize & INT64_MAX);
-		} else if (ps->rnext == l->base[0]) {
+		} else if (ps->rnext == l->base[0] && epoch_goes_on(s, pfd,
+		    l, ps->ldoff, ps->ldepoch)) {
 			/*
-			 * it ends where our oldest segment begins: that
-			 * segment follows its head, which the END that
-			 * closed ours (gone with its segment) must close
-			 * first unless it did (its newest batch is an END)
+			 * it ends where our oldest segment begins, and our
+			 * log goes on there in the epoch of its newest
+			 * batch (an old primary's own batches would be of
+			 * an older one): that segment follows its head,
+			 * which the END that closed ours (gone with its
+			 * segment) must close first unless it did (its
+			 * newest batch is an END)
 			 */
 			*startseg = l->base[0];
 			*startpos = 0;

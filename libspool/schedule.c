@@ -56,6 +56,7 @@ spool_sched_parse(const char *name, struct sfile *f)
 	    sscanf(name, "%20" SCNd64 "-%16" SCNx64 "-%8x-%u-%u%n", &f->due,
 	    &seq, &pid, &part, &count, &n) != 5 || n < 0 || name[n] != '\0')
 		return -1;
+	f->seq = seq;
 	f->part = part;
 	f->count = count;
 	memcpy(f->name, name, strlen(name) + 1);

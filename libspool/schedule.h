@@ -1,7 +1,9 @@
 /*
  * schedule.h - what the files of delayed messages (schedule.c,
- * sched_move.c, sched_repl.c) share: the scheduled/ directory's names,
- * its listing and the mover's lookups; not part of the public interface
+ * sched_move.c, sched_repl.c, sched_cancel.c) and the send ID searches
+ * (dedup.c, dedup_rebuild.c) share: the scheduled/ directory's names,
+ * its listing, the mover's lookups and the records by ID; not part of
+ * the public interface
  */
 
 #ifndef SPOOL_SCHED_H
@@ -18,6 +20,7 @@
 struct sfile {
 	char		 name[SCHED_NAME_MAX];
 	int64_t		 due;
+	uint64_t	 seq;		/* when it was stored: ns, realtime */
 	uint32_t	 part;
 	uint32_t	 count;
 };
@@ -34,6 +37,14 @@ int	 spool_sched_due(int sfd, const char *upto, const char *floor,
 int	 spool_sched_buckets(int sfd, char ***, size_t *);
 int	 spool_sched_each(int sfd, int (*)(int, const struct sfile *, size_t,
 	    void *), void *);
+
+/* sched_cancel.c: scheduled records by ID */
+struct spool_msg;
+int	 spool_sched_lock(struct spool_topic *, int *sfd, int *lfd);
+int	 spool_sched_find(struct spool_topic *, int sfd, const void *id,
+	    size_t idlen, int64_t from,
+	    int (*)(const struct sfile *, const struct spool_msg *, void *),
+	    void *);
 
 /* sched_move.c: the mover's recovery and its lookup */
 int	 spool_sched_moved(struct spool_topic *, uint32_t part, uint64_t from,

@@ -247,7 +247,8 @@ three() {
 	flip_byte "$s" $((p + 8))
 	run --separate-stderr mq-recv -o "@$ts" -c 2 t
 	expect_output $'301\n302'
-	# a time inside the damaged batch: the first message after it
+	# a time past the first batch, before the damaged one: the first
+	# message after the damage
 	ts=$(mq-recv -o 0 -c 1 -F '%T' t)
 	run --separate-stderr mq-recv -o "@$((ts + 1))" -c 1 t
 	expect_output 201

@@ -265,6 +265,31 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	done
 }
 
+@test "an old primary ending where the new primary's oldest segment begins is still diverged: its own batches go aside" {
+	mq-topic -s "$A" create --config segment.bytes=1024 t
+	seq 20 | mq-send -s "$A" t
+	run "$R" "$A" "$B"
+	run "$R" --promote "$B"
+	expect_status 0
+	# the old primary goes on alone; the new one too, and retention
+	# leaves it one segment that starts where the old primary ends
+	seq 21 200 | sed 's/^/lost/' >"$T/lost"
+	mq-send -s "$A" t <"$T/lost"
+	seq 21 200 | sed 's/^/new/' >"$T/new"
+	mq-send -s "$B" t <"$T/new"
+	mq-send -s "$B" t <"$T/new"
+	mq-topic -s "$B" config t retention.bytes=2000
+	mq-topic -s "$B" gc t
+	[[ $(ls "$B"/topics/t/0/*.log) == */00000000000000000200.log ]]
+	run "$R" --demote "$B" "$A"
+	expect_status 0
+	expect_contains "diverged from the source"
+	run mq-recv -s "$A" t
+	expect_not_contains "lost"
+	run bash -c "cat '$A'/diverged/*.json"
+	expect_contains '"lost200"'
+}
+
 @test "--delete with -n says how many old segments it would delete, with -v how many it did" {
 	local i
 	mq-topic -s "$A" create --config segment.bytes=1024 t
@@ -288,6 +313,19 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	expect_status 0
 	expect_contains "t/0: 3 segments below offset 540 deleted"
 	(($(ls "$B"/topics/t/0/*.log | wc -l) == 1))
+	# a replica ending where the source's oldest segment begins: its
+	# head goes too, and the dry run counts it
+	mq-topic -s "$A" create --config segment.bytes=1024 u
+	for i in 1 2 3; do mq-send -s "$A" u <"$T/in"; done
+	run "$R" "$A" "$B"
+	mq-send -s "$A" u <"$T/in"
+	mq-topic -s "$A" config u retention.bytes=2000
+	mq-topic -s "$A" gc u
+	[[ $(ls "$A"/topics/u/0/*.log) == */00000000000000000540.log ]]
+	run "$R" -n --delete "$A" "$B"
+	expect_contains "u/0: would delete 3 segments below offset 540"
+	run "$R" -v --delete "$A" "$B"
+	expect_contains "u/0: 3 segments below offset 540 deleted"
 }
 
 @test "a replica the source's retention left behind: said once, 65, the rest copied; --delete starts it over" {
@@ -314,13 +352,12 @@ print(e)' "$B/topics/t/0/00000000000000000000.log"
 	expect_status 0
 	expect_contains "would delete the replica's segments and copy"
 	# a follower says it once, not at each pass
-	"$R" -f "$A" "$B" 2>"$T/ferr" &
-	local pid=$!
+	bg "$T/fout" "$T/ferr" "$R" -f "$A" "$B"
+	local pid=$BG_PID
 	wait_until 30 grep -q 'no longer holds offsets' "$T/ferr"
 	mq-send -s "$A" other y
 	wait_until 30 bash -c "[[ \$(mq-recv -s '$B' other | wc -l) == 2 ]]"
-	kill "$pid"
-	wait "$pid" || true
+	stop_bg "$pid"
 	n=$(grep -c 'no longer holds offsets' "$T/ferr")
 	expect_eq "$n" 1 "times a follower said it"
 	run "$R" -v --delete "$A" "$B"
@@ -376,10 +413,48 @@ ids_have_markers() {
 	expect_status 64
 }
 
+@test "after --promote the send IDs past a hole in the log have markers too" {
+	mq-topic -s "$A" create --config segment.bytes=1024 t
+	seq 20 >"$T/j1"
+	seq 21 200 >"$T/j"
+	mq-send -s "$A" --id j1 t <"$T/j1"
+	mq-send -s "$A" --id j2 t <"$T/j"
+	mq-send -s "$A" --id j3 t <"$T/j"
+	mq-send -s "$A" --id j4 t <"$T/j"
+	[[ -f $A/topics/t/0/00000000000000000200.log ]]
+	rm "$A"/topics/t/0/00000000000000000200.*
+	run "$R" "$A" "$B"
+	expect_status 65
+	run "$R" --promote "$B"
+	expect_status 0
+	n=$(mq-recv -s "$B" --skip-damage t 2>/dev/null | wc -l)
+	run mq-send -s "$B" --id j4 t <"$T/j"
+	expect_status 0
+	expect_eq "$(mq-recv -s "$B" --skip-damage t 2>/dev/null | wc -l)" "$n" \
+		"messages after retrying the send past the hole"
+}
+
+@test "after --promote a retried scheduled --id send stores nothing twice" {
+	mq-topic -s "$A" create -P 3 t
+	seq 30 >"$T/in"
+	mq-send -s "$A" --delay 1h --id later t <"$T/in"
+	run "$R" "$A" "$B"
+	expect_status 0
+	run "$R" --promote "$B"
+	expect_status 0
+	run mq-send -s "$B" --delay 1h --id later t <"$T/in"
+	expect_status 0
+	run mq-topic -s "$B" describe t
+	expect_contains "scheduled 30"
+}
+
 @test "after --promote a retry does not take an earlier send of the ID, past its window, for its own" {
-	mq-topic -s "$A" create --config dedup.window.ms=4000 t
-	mq-send -s "$A" --id again t old
-	sleep 4.2
+	mq-topic -s "$A" create t
+	# an earlier send of the ID, stamped two hours ago, its marker gone
+	# with its window
+	echo '{"payload":"old","ts":'$(($(now_ms) - 7200000))'}' |
+		mq-send -s "$A" -J --id again t
+	rm "$A"/topics/t/ids/*[0-9a-f]
 	mq-send -s "$A" --id again t new1 new2
 	run "$R" "$A" "$B"
 	expect_status 0

@@ -162,6 +162,34 @@ past() {
 	expect_contains '"id":"job-1"'
 }
 
+@test "--id: a scheduled send cut short after some batches stores the rest on retry, each message once" {
+	need_strace
+	export MQ_IO=sync
+	run -0 mq-topic create -P 3 t
+	seq 30 >"$T/in"
+	# killed at its third scheduled file (after the marker, two batches)
+	run strace -f -o /dev/null -e inject=renameat:signal=KILL:when=3 \
+		mq-send --delay 1h --id job t <"$T/in"
+	expect_status 137
+	n=$(scheduled t)
+	((n > 0 && n < 30)) || { echo "scheduled after the kill: $n" >&2; false; }
+	run -0 mq-send --delay 1h --id job t <"$T/in"
+	expect_eq "$(scheduled t)" 30 "scheduled after the retry"
+	run -0 mq-send --delay 1h --id job t <"$T/in"
+	expect_eq "$(scheduled t)" 30 "after a third send"
+	# the same, moved when due: each once, and the retry adds nothing
+	run -0 mq-topic create -P 3 u
+	run strace -f -o /dev/null -e inject=renameat:signal=KILL:when=3 \
+		mq-send --delay 1s --id job u <"$T/in"
+	expect_status 137
+	sleep 1.1
+	run -0 mq-send --delay 1s --id job u <"$T/in"
+	wait_until 10 past "$(due u)"
+	run -0 mq-topic gc u
+	mq-recv u | sort -n >"$T/out"
+	expect_same_file "$T/out" "$T/in"
+}
+
 @test "cancel: removes a scheduled message sent with --id (0), then 66" {
 	run mq-send --delay 30s --id order-9 t cancelled
 	run mq-send --delay 1s --id order-10 t kept
