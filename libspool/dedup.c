@@ -196,12 +196,14 @@ remember_sched(const struct sfile *f, const struct spool_msg *m, void *arg)
 }
 
 /*
- * find_stored - read partition p from offset start on and remember each
- * record that carries the ID (stamped at or after since)
+ * spool_dedup_each - call fn with each record of partition part that
+ * carries an ID, from start on (damage and holes passed over: verify's
+ * to report); fn returns 0, or -errno to stop with it
  */
-static int
-find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
-    uint64_t start, int64_t since)
+int
+spool_dedup_each(struct spool_topic *t, uint32_t part,
+    const struct spool_pos *start,
+    int (*fn)(uint32_t, const struct spool_msg *, void *), void *arg)
 {
 	struct spool_reader_opts o;
 	struct spool_reader *r;
@@ -209,26 +211,58 @@ find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
 	int s;
 
 	memset(&o, 0, sizeof(o));
-	o.partition = (int)p;
-	o.start.kind = SPOOL_POS_OFFSET;
-	o.start.value = (int64_t)start;
+	o.partition = (int)part;
+	o.start = *start;
 	o.until.kind = SPOOL_POS_NONE;
 	o.skip_damage = 1;	/* records past a hole count too */
-	if ((s = spool_reader_open(d->t, &o, &r)) < 0)
+	if ((s = spool_reader_open(t, &o, &r)) < 0)
 		return s;
 	while ((s = spool_reader_next(r, &m)) != 0) {
 		if (s == -EBADMSG)
-			continue;	/* damage is verify's to report */
+			continue;
 		if (s < 0)
 			break;
-		if (m.idlen != len || memcmp(m.id, id, len) != 0 ||
-		    m.ts < since)
-			continue;
-		if ((s = remember(d, &m)) < 0)
+		if (m.idlen > 0 && (s = fn(part, &m, arg)) < 0)
 			break;
 	}
 	spool_reader_close(r);
 	return s;
+}
+
+/* what find_stored looks for */
+struct want {
+	struct spool_dedup *d;
+	const void	*id;
+	size_t		 len;
+	int64_t		 since;
+};
+
+/* stored_one - spool_dedup_each's fn: remember a record of the ID */
+static int
+stored_one(uint32_t part, const struct spool_msg *m, void *arg)
+{
+	const struct want *w = arg;
+
+	if (m->idlen != w->len || memcmp(m->id, w->id, w->len) != 0 ||
+	    m->ts < w->since)
+		return 0;
+	return remember(w->d, m);
+}
+
+/*
+ * find_stored - read partition p from offset start on and remember each
+ * record that carries the ID (stamped at or after since)
+ */
+static int
+find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
+    uint64_t start, int64_t since)
+{
+	struct want w = { d, id, len, since };
+	struct spool_pos pos;
+
+	pos.kind = SPOOL_POS_OFFSET;
+	pos.value = (int64_t)start;
+	return spool_dedup_each(d->t, p, &pos, stored_one, &w);
 }
 
 /*

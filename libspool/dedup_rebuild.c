@@ -86,60 +86,72 @@ same_id(const struct seen *e, uint32_t part, const void *id, size_t len)
 }
 
 /*
+ * add_entry - one more entry of l, or -ENOMEM; the next record of the
+ * same send (same ID, partition and kind as the last entry: the records
+ * of one send lie together) adds nothing but its time
+ */
+static int
+add_entry(struct seenlist *l, uint32_t part, uint64_t off, int64_t ts,
+    const void *id, size_t len)
+{
+	struct seen *e, *nv;
+
+	if (len > SPOOL_ID_MAX)
+		return 0;
+	e = l->n > 0 ? &l->v[l->n - 1] : NULL;
+	if (e != NULL && (e->off == NO_OFFSET) == (off == NO_OFFSET) &&
+	    same_id(e, part, id, len)) {
+		if (ts < e->ts)
+			e->ts = ts;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		if ((nv = realloc(l->v, l->cap * sizeof(*nv))) == NULL)
+			return -ENOMEM;
+		l->v = nv;
+	}
+	e = &l->v[l->n++];
+	e->part = part;
+	e->off = off;
+	e->ts = ts;
+	e->len = len;
+	memcpy(e->id, id, len);
+	return 0;
+}
+
+/* what add_rec adds to */
+struct scan {
+	struct seenlist	*l;
+	int64_t		 since;
+};
+
+/* add_rec - spool_dedup_each's fn: a record with an ID, if recent */
+static int
+add_rec(uint32_t part, const struct spool_msg *m, void *arg)
+{
+	struct scan *sc = arg;
+
+	if (m->ts < sc->since)
+		return 0;
+	return add_entry(sc->l, part, m->offset, m->ts, m->id, m->idlen);
+}
+
+/*
  * scan_part - remember the records of partition part stamped at or
  * after since that carry an ID: one entry for each run of records of
- * the same ID (the records of one send lie together), with the run's
- * first offset and oldest time
+ * the same ID, with the run's first offset and oldest time
  */
 static int
 scan_part(struct spool_topic *t, uint32_t part, int64_t since,
     struct seenlist *l)
 {
-	struct spool_reader_opts o;
-	struct spool_reader *r;
-	struct spool_msg m;
-	struct seen *e = NULL, *nv;
-	int s;
+	struct scan sc = { l, since };
+	struct spool_pos pos;
 
-	memset(&o, 0, sizeof(o));
-	o.partition = (int)part;
-	o.start.kind = SPOOL_POS_TIME;
-	o.start.value = since;
-	o.until.kind = SPOOL_POS_NONE;
-	o.skip_damage = 1;	/* records past a hole count too */
-	if ((s = spool_reader_open(t, &o, &r)) < 0)
-		return s;
-	while ((s = spool_reader_next(r, &m)) != 0) {
-		if (s == -EBADMSG)
-			continue;	/* damage is verify's to report */
-		if (s < 0)
-			break;
-		if (m.idlen == 0 || m.idlen > SPOOL_ID_MAX || m.ts < since)
-			continue;
-		/* the next record of the same send: nothing new */
-		if (e != NULL && same_id(e, part, m.id, m.idlen)) {
-			if (m.ts < e->ts)
-				e->ts = m.ts;
-			continue;
-		}
-		if (l->n == l->cap) {
-			l->cap = l->cap ? 2 * l->cap : 64;
-			if ((nv = realloc(l->v, l->cap * sizeof(*nv))) ==
-			    NULL) {
-				s = -ENOMEM;
-				break;
-			}
-			l->v = nv;
-		}
-		e = &l->v[l->n++];
-		e->part = part;
-		e->off = m.offset;
-		e->ts = m.ts;
-		e->len = m.idlen;
-		memcpy(e->id, m.id, m.idlen);
-	}
-	spool_reader_close(r);
-	return s;
+	pos.kind = SPOOL_POS_TIME;
+	pos.value = since;
+	return spool_dedup_each(t, part, &pos, add_rec, &sc);
 }
 
 /*
@@ -150,28 +162,8 @@ scan_part(struct spool_topic *t, uint32_t part, int64_t since,
 static int
 add_sched(const struct sfile *f, const struct spool_msg *m, void *arg)
 {
-	struct seenlist *l = arg;
-	struct seen *e, *nv;
-
-	if (m->idlen > SPOOL_ID_MAX)
-		return 0;
-	e = l->n > 0 ? &l->v[l->n - 1] : NULL;
-	if (e != NULL && e->off == NO_OFFSET && same_id(e, f->part, m->id,
-	    m->idlen))
-		return 0;	/* the next record of the same batch */
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		if ((nv = realloc(l->v, l->cap * sizeof(*nv))) == NULL)
-			return -ENOMEM;
-		l->v = nv;
-	}
-	e = &l->v[l->n++];
-	e->part = f->part;
-	e->off = NO_OFFSET;
-	e->ts = (int64_t)(f->seq / 1000000);
-	e->len = m->idlen;
-	memcpy(e->id, m->id, m->idlen);
-	return 0;
+	return add_entry(arg, f->part, NO_OFFSET, (int64_t)(f->seq / 1000000),
+	    m->id, m->idlen);
 }
 
 /*

@@ -119,26 +119,6 @@ spool_mirror_drop(struct spool_mirror *m, uint64_t below, int sync)
 	return gone > INT_MAX ? INT_MAX : (int)gone;
 }
 
-/* open_ro - a segment of the partition opened for reading */
-static int
-open_ro(struct spool_mirror *m, uint64_t base, off_t *size)
-{
-	char name[SPOOL_SEGNAME_LEN + 16];
-	struct stat st;
-	int fd;
-
-	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
-	fd = openat(m->partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1) {
-		close(fd);
-		return -errno;
-	}
-	*size = st.st_size;
-	return fd;
-}
-
 /* spool_mirror_batches - the whole batches of segment segbase, in order */
 int
 spool_mirror_batches(struct spool_mirror *m, uint64_t segbase,
@@ -152,7 +132,7 @@ spool_mirror_batches(struct spool_mirror *m, uint64_t segbase,
 
 	*out = NULL;
 	*n = 0;
-	if ((fd = open_ro(m, segbase, &size)) < 0)
+	if ((fd = spool_seg_open_ro(m->partfd, segbase, &size)) < 0)
 		return fd;
 	spool_cursor_fd(&c, m->io, fd, segbase, size, 0, segbase);
 	/* a jump in offsets is not this walk's business */
@@ -214,7 +194,7 @@ aside(struct spool_mirror *m, uint64_t base, off_t from, int afd,
 	off_t size;
 	int fd, k, r = 0;
 
-	if ((fd = open_ro(m, base, &size)) < 0)
+	if ((fd = spool_seg_open_ro(m->partfd, base, &size)) < 0)
 		return fd;
 	spool_cursor_fd(&c, m->io, fd, base, size, from, base);
 	/* a jump in offsets is not this walk's business */

@@ -137,7 +137,6 @@ int	 repl_s_wait(struct sess *s);
 int	 repl_sender(struct sess *s);
 
 /* repl_srcseg.c */
-int	 repl_seg_open(int pfd, uint64_t base, off_t *size);
 int	 repl_seg_bad(int pfd, int fd, const unsigned char *hdr, off_t pos,
 	    off_t size);
 int	 repl_has_batch(struct sess *s, int pfd, uint64_t base, off_t pos,

@@ -112,7 +112,7 @@ send_whole(struct sess *s, struct spool_io *io, struct spool_topic *t,
 	off_t size, pos;
 	int fd, k, r;
 
-	if ((fd = repl_seg_open(pfd, base, &size)) < 0)
+	if ((fd = spool_seg_open_ro(pfd, base, &size)) < 0)
 		return fd;
 	/* one file, one version: what gc renames meanwhile is not this */
 	spool_cursor_fd(&c, io, fd, base, size, 0, UINT64_MAX);

@@ -1,7 +1,7 @@
 /*
  * repl_srcseg.c - the source's segment files as the sender reads them:
- * one opened with its size, whether a header there stops a walk for
- * good, whether the source holds a batch the replica names
+ * whether a header there stops a walk for good, whether the source holds
+ * a batch the replica names
  *
  * Each takes the partition's directory fd and reads only; none takes a
  * lock (repl_seg_bad's recheck takes the partition's shared lock through
@@ -9,32 +9,10 @@
  * replica gives is checked against the file before it is read.
  */
 
-#include <sys/stat.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "repl.h"
-
-/* repl_seg_open - a source segment for reading, and its size */
-int
-repl_seg_open(int pfd, uint64_t base, off_t *size)
-{
-	char name[SPOOL_SEGNAME_LEN + 16];
-	struct stat st;
-	int fd;
-
-	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
-	if ((fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1) {
-		close(fd);
-		return -errno;
-	}
-	*size = st.st_size;
-	return fd;
-}
 
 /*
  * repl_seg_bad - whether the header hdr, read at pos of a source
@@ -67,7 +45,7 @@ repl_has_batch(struct sess *s, int pfd, uint64_t base, off_t pos,
 	off_t size;
 	int fd, ok;
 
-	if ((fd = repl_seg_open(pfd, base, &size)) < 0)
+	if ((fd = spool_seg_open_ro(pfd, base, &size)) < 0)
 		return 0;
 	ok = pos >= 0 && pos <= size - SPOOL_HDR_SIZE &&
 	    pread(fd, hdr, sizeof(hdr), pos) == SPOOL_HDR_SIZE &&

@@ -53,7 +53,7 @@ epoch_goes_on(struct sess *s, int pfd, const struct spool_seglist *l,
 	else if ((i = spool_seg_find(l, off)) < 0)
 		return 0;
 	for (k = (size_t)i; k < l->n && found < 0; k++) {
-		if ((fd = repl_seg_open(pfd, l->base[k], &size)) < 0)
+		if ((fd = spool_seg_open_ro(pfd, l->base[k], &size)) < 0)
 			return 0;
 		spool_cursor_fd(&c, io, fd, l->base[k], size, 0, l->base[k]);
 		/* a jump in offsets is not this walk's business */
@@ -90,7 +90,7 @@ stream_seg(struct sess *s, struct spool_topic *t, int pfd, uint64_t base,
 	ssize_t got;
 	int fd, r = 0, held = 0;
 
-	if ((fd = repl_seg_open(pfd, base, &size)) < 0)
+	if ((fd = spool_seg_open_ro(pfd, base, &size)) < 0)
 		return fd;
 	while (pos < size) {
 		n = (size_t)(size - pos) < *cap ? (size_t)(size - pos) : *cap;
@@ -167,7 +167,7 @@ local_seg(struct sess *s, int pfd, uint64_t base, off_t pos, uint64_t *sent)
 	off_t size;
 	int fd;
 
-	if ((fd = repl_seg_open(pfd, base, &size)) < 0)
+	if ((fd = spool_seg_open_ro(pfd, base, &size)) < 0)
 		return fd;
 	close(fd);
 	if (size <= pos)
@@ -335,7 +335,7 @@ plan_bytes(int pfd, const struct spool_seglist *l, uint64_t startseg,
 	for (i = 0; i < l->n; i++) {
 		if (l->base[i] < startseg)
 			continue;
-		if ((fd = repl_seg_open(pfd, l->base[i], &size)) >= 0) {
+		if ((fd = spool_seg_open_ro(pfd, l->base[i], &size)) >= 0) {
 			close(fd);
 			bytes += (uint64_t)size - (l->base[i] == startseg ?
 			    (uint64_t)startpos : 0);

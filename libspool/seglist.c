@@ -4,20 +4,23 @@
  * A segment file is named by its first offset, 20 digits, and ".log"
  * (its index ".index"), so that ls sorts them.  This module makes those
  * names, lists the segments of a partition directory oldest first, and
- * finds the one that would hold an offset.  It reads no file's contents
- * (segment.c and cursor.c do) and takes no lock: a list is what the
- * directory held when it was read.  Its functions keep the spool_seg_
+ * finds the one that would hold an offset, and opens one for reading.
+ * It reads no file's contents (segment.c and cursor.c do) and takes no
+ * lock: a list is what the directory held when it was read.  Its functions keep the spool_seg_
  * prefix of the segment module they came out of.
  */
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "spool_impl.h"
 
@@ -116,4 +119,24 @@ spool_seg_find(const struct spool_seglist *l, uint64_t offset)
 			hi = mid;
 	}
 	return (int)lo;
+}
+
+/* spool_seg_open_ro - segment base of partfd opened to read, its size */
+int
+spool_seg_open_ro(int partfd, uint64_t base, off_t *size)
+{
+	char name[SPOOL_SEGNAME_LEN + 16];
+	struct stat st;
+	int fd;
+
+	spool_seg_name(name, base, SPOOL_LOG_SUFFIX);
+	fd = openat(partfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return -errno;
+	}
+	*size = st.st_size;
+	return fd;
 }

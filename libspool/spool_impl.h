@@ -153,6 +153,7 @@ int	 spool_seg_list(int partfd, struct spool_seglist *);
 void	 spool_seg_free(struct spool_seglist *);
 void	 spool_seg_name(char *buf, uint64_t base, const char *suffix);
 int	 spool_seg_find(const struct spool_seglist *, uint64_t offset);
+int	 spool_seg_open_ro(int partfd, uint64_t base, off_t *size);
 
 /* segment.c: one segment file's batches: its good end, recovery */
 
