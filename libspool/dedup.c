@@ -19,9 +19,11 @@
  * messages carry the ID in their records (attrs bit 1).  So after a crash
  * at any point either there is no marker and nothing was stored, or
  * there is a pending marker and the stored part is found by reading
- * every partition from Sp on (a keyless send may have used any one),
- * and the scheduled batches stored since T (a delayed send, or one moved
- * into a partition meanwhile: scheduled/lock is held over both reads),
+ * the scheduled batches stored since a window before T (a delayed send's;
+ * an earlier send of the ID stored its own before that) and every
+ * partition from Sp on (a keyless send may have used any one) up to
+ * where it was when the scheduled store was read under scheduled/lock
+ * (find_sched: no batch moved between the two is missed or found twice),
  * for records with the ID: the retry skips each message it finds stored
  * (matched by key, headers and payload, as many times as it is found)
  * and stores the rest.  A retry with the same messages stores each
@@ -197,12 +199,13 @@ remember_sched(const struct sfile *f, const struct spool_msg *m, void *arg)
 
 /*
  * spool_dedup_each - call fn with each record of partition part that
- * carries an ID, from start on (damage and holes passed over: verify's
- * to report); fn returns 0, or -errno to stop with it
+ * carries an ID, from start on and before offset until (UINT64_MAX: to
+ * the end; damage and holes passed over: verify's to report); fn
+ * returns 0, or -errno to stop with it
  */
 int
 spool_dedup_each(struct spool_topic *t, uint32_t part,
-    const struct spool_pos *start,
+    const struct spool_pos *start, uint64_t until,
     int (*fn)(uint32_t, const struct spool_msg *, void *), void *arg)
 {
 	struct spool_reader_opts o;
@@ -214,6 +217,10 @@ spool_dedup_each(struct spool_topic *t, uint32_t part,
 	o.partition = (int)part;
 	o.start = *start;
 	o.until.kind = SPOOL_POS_NONE;
+	if (until != UINT64_MAX) {
+		o.until.kind = SPOOL_POS_OFFSET;
+		o.until.value = (int64_t)until;
+	}
 	o.skip_damage = 1;	/* records past a hole count too */
 	if ((s = spool_reader_open(t, &o, &r)) < 0)
 		return s;
@@ -250,19 +257,56 @@ stored_one(uint32_t part, const struct spool_msg *m, void *arg)
 }
 
 /*
- * find_stored - read partition p from offset start on and remember each
- * record that carries the ID (stamped at or after since)
+ * find_stored - read partition p from offset start on, before offset
+ * until, and remember each record that carries the ID (stamped at or
+ * after since)
  */
 static int
 find_stored(struct spool_dedup *d, const void *id, size_t len, uint32_t p,
-    uint64_t start, int64_t since)
+    uint64_t start, uint64_t until, int64_t since)
 {
 	struct want w = { d, id, len, since };
 	struct spool_pos pos;
 
 	pos.kind = SPOOL_POS_OFFSET;
 	pos.value = (int64_t)start;
-	return spool_dedup_each(d->t, p, &pos, stored_one, &w);
+	return spool_dedup_each(d->t, p, &pos, until, stored_one, &w);
+}
+
+/*
+ * find_sched - remember each record that carries the ID in the
+ * scheduled batches stored from from on (ms), and each partition's next
+ * offset (ends) as it is meanwhile: scheduled/lock is held over both
+ * (the mover appends under it), so that a batch moved before is in a
+ * partition below its end, one moved after was read here, and no batch
+ * is found twice or missed.  The partitions are read afterwards, the
+ * lock let go (find_stored, before ends).
+ */
+static int
+find_sched(struct spool_dedup *d, const void *id, size_t len, int64_t from,
+    uint64_t *ends)
+{
+	struct spool_part_info pi;
+	uint32_t p;
+	int sfd, lfd, r;
+
+	if ((r = spool_sched_lock(d->t, &sfd, &lfd)) < 0)
+		return r;
+	for (p = 0; p < d->t->cfg.partitions; p++) {
+		memset(&pi, 0, sizeof(pi));
+		/* a damaged head's bound is below its end: no bound then */
+		r = spool_part_bounds(d->t, p, &pi);
+		ends[p] = r < 0 && pi.segments > 0 ? UINT64_MAX : pi.next;
+	}
+	r = 0;
+	if (sfd >= 0)
+		r = spool_sched_find(d->t, sfd, id, len, from, remember_sched,
+		    d);
+	if (lfd >= 0)
+		close(lfd);
+	if (sfd >= 0)
+		close(sfd);
+	return r;
 }
 
 /*
@@ -315,7 +359,8 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 	char *text = NULL;
 	int64_t ts, now, since = INT64_MIN;
 	uint32_t p;
-	int idsfd, r, kind, sfd, sched;
+	uint64_t *ends = NULL;
+	int idsfd, r, kind;
 
 	*dp = NULL;
 	*state = SPOOL_DEDUP_NEW;
@@ -368,22 +413,20 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 	if (kind == 0)
 		goto out;
 	/*
-	 * the scheduled store too (mq-send --delay), held so that no
-	 * batch moves from it into a partition while both are read
+	 * the scheduled store too (mq-send --delay), from a window before
+	 * T: an earlier send of the ID stored its batches before that,
+	 * and a clock set back by less does not hide the attempt's
 	 */
-	if ((r = spool_sched_lock(t, &sfd, &sched)) < 0)
+	if ((ends = calloc(t->cfg.partitions, sizeof(*ends))) == NULL) {
+		r = -ENOMEM;
 		goto out;
+	}
+	r = find_sched(d, id, len, (kind == 2 ? ts : now) -
+	    t->cfg.dedup_window_ms, ends);
 	/* partitions made since the marker start at 0 */
 	for (p = 0; p < t->cfg.partitions && r >= 0; p++)
 		r = find_stored(d, id, len, p, p < nstarts ? starts[p] : 0,
-		    since);
-	if (r >= 0 && sfd >= 0)
-		r = spool_sched_find(t, sfd, id, len, kind == 2 ? ts : since,
-		    remember_sched, d);
-	if (sched >= 0)
-		close(sched);
-	if (sfd >= 0)
-		close(sfd);
+		    ends[p], since);
 	if (r >= 0 && d->nfound > 0) {
 		qsort(d->found, d->nfound, sizeof(*d->found), cmp64);
 		if ((d->used = calloc(d->nfound, 1)) == NULL)
@@ -392,6 +435,7 @@ spool_dedup_begin(struct spool_topic *t, const void *id, size_t len,
 out:
 	free(text);
 	free(starts);
+	free(ends);
 	close(idsfd);
 	if (r < 0) {
 		(void)spool_dedup_end(d, 0);

@@ -21,7 +21,7 @@ int	 spool_dedup_parse(char *text, int64_t *ts, uint64_t *starts,
 void	 spool_dedup_marker_name(char *buf, const void *id, size_t len);
 int	 spool_dedup_open_ids(struct spool_topic *, int create);
 int	 spool_dedup_each(struct spool_topic *, uint32_t part,
-	    const struct spool_pos *start,
+	    const struct spool_pos *start, uint64_t until,
 	    int (*)(uint32_t, const struct spool_msg *, void *), void *);
 
 #endif

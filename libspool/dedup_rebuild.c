@@ -151,7 +151,7 @@ scan_part(struct spool_topic *t, uint32_t part, int64_t since,
 
 	pos.kind = SPOOL_POS_TIME;
 	pos.value = since;
-	return spool_dedup_each(t, part, &pos, add_rec, &sc);
+	return spool_dedup_each(t, part, &pos, UINT64_MAX, add_rec, &sc);
 }
 
 /*

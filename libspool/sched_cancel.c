@@ -192,8 +192,10 @@ find_in(int bfd, const struct sfile *files, size_t nf, void *arg)
 	for (j = 0; j < nf; j++) {
 		if ((int64_t)(files[j].seq / 1000000) < f->from)
 			continue;
-		if ((r = id_records(f->sp, bfd, &files[j], f->id, f->idlen,
-		    f->fn, f->arg)) < 0)
+		r = id_records(f->sp, bfd, &files[j], f->id, f->idlen, f->fn,
+		    f->arg);
+		/* a damaged batch is verify's to report, as in a partition */
+		if (r < 0 && r != -EBADMSG && r != -EPROTO)
 			return r;
 	}
 	return 0;
@@ -202,8 +204,9 @@ find_in(int bfd, const struct sfile *files, size_t nf, void *arg)
 /*
  * spool_sched_find - call fn with each record that carries id (any ID
  * if id is NULL) in the batches of scheduled/ (sfd, held with
- * spool_sched_lock) stored at or after from (ms, realtime); fn returns
- * 0, or -errno to stop with it
+ * spool_sched_lock, or not written to otherwise: a replica's) stored at
+ * or after from (ms, realtime), damaged ones passed over; fn returns 0,
+ * or -errno to stop with it
  */
 int
 spool_sched_find(struct spool_topic *t, int sfd, const void *id,

@@ -14,8 +14,9 @@
  * done and only the unlink is; not found, the file is moved as usual.
  * So a batch is appended exactly once whatever point a mover dies at.
  *
- * It owns scheduled/moving and what scheduled/lock guards (cancel in
- * schedule.c takes the lock too and first calls spool_sched_recover).
+ * It owns scheduled/moving and what scheduled/lock guards (cancel and
+ * a send ID retry's search, through sched_cancel.c, take the lock too
+ * and first call spool_sched_recover).
  * On a replica nothing is moved (see sched_repl.c).
  *
  * What this does not do: it does not wake on its own; the caller

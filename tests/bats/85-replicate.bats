@@ -446,6 +446,14 @@ ids_have_markers() {
 	expect_status 0
 	run mq-topic -s "$B" describe t
 	expect_contains "scheduled 30"
+	# a damaged scheduled batch on the replica does not stop a promotion
+	rm -rf "$B"
+	run "$R" "$A" "$B"
+	local f
+	f=$(find "$B"/topics/t/scheduled -type f -name '0*' | head -n 1)
+	flip_byte "$f" $(($(fsize "$f") - 1))
+	run "$R" --promote "$B"
+	expect_status 0
 }
 
 @test "after --promote a retry does not take an earlier send of the ID, past its window, for its own" {

@@ -167,7 +167,7 @@ past() {
 	export MQ_IO=sync
 	run -0 mq-topic create -P 3 t
 	seq 30 >"$T/in"
-	# killed at its third scheduled file (after the marker, two batches)
+	# killed at its third rename: the marker's, one batch's, the next's
 	run strace -f -o /dev/null -e inject=renameat:signal=KILL:when=3 \
 		mq-send --delay 1h --id job t <"$T/in"
 	expect_status 137
@@ -188,6 +188,32 @@ past() {
 	run -0 mq-topic gc u
 	mq-recv u | sort -n >"$T/out"
 	expect_same_file "$T/out" "$T/in"
+}
+
+@test "--id: a damaged marker, then two attempts cut short: the last retry still finds the first send's batches" {
+	need_strace
+	export MQ_IO=sync
+	run -0 mq-send --delay 1h --id job t a
+	echo garbage >"$MQ_SPOOL"/topics/t/ids/6a6f62
+	# warned, finds a, killed at its batch of b (renames: marker, batch)
+	run strace -f -o /dev/null -e inject=renameat:signal=KILL:when=2 \
+		mq-send --delay 1h --id job t a b
+	expect_status 137
+	run -0 mq-send --delay 1h --id job t a b
+	expect_eq "$(scheduled t)" 2 "scheduled"
+}
+
+@test "--id: a damaged scheduled batch does not stop a retry's search" {
+	run -0 mq-send --delay 1h t other
+	local f
+	f=$(find "$MQ_SPOOL"/topics/t/scheduled -type f -name '0*' | head -n 1)
+	flip_byte "$f" $(($(fsize "$f") - 1))
+	# an attempt of the ID was cut short a moment ago
+	mkdir -p "$MQ_SPOOL"/topics/t/ids
+	echo "pending $(($(now_ms) - 1000)) 0" >"$MQ_SPOOL"/topics/t/ids/6a6f62
+	run -0 mq-send --id job t hello
+	run mq-recv t
+	expect_output hello
 }
 
 @test "cancel: removes a scheduled message sent with --id (0), then 66" {
