@@ -225,7 +225,8 @@ spool_dedup_each(struct spool_topic *t, uint32_t part,
 	if ((s = spool_reader_open(t, &o, &r)) < 0)
 		return s;
 	while ((s = spool_reader_next(r, &m)) != 0) {
-		if (s == -EBADMSG)
+		/* a newer mq's batch ends the partition there, as damage */
+		if (s == -EBADMSG || s == -EPROTO)
 			continue;
 		if (s < 0)
 			break;

@@ -90,9 +90,10 @@ promote_topics(struct spool *sp)
 }
 
 /*
- * spool_promote - make a replica a primary: a new epoch first (so that
- * no batch of the new primary carries an old one), then the marker goes;
- * -EALREADY if it is a primary, -ENOENT if it is no spool (no topics/)
+ * spool_promote - make a replica a primary, in the order the top of the
+ * file gives: the marker says a promotion is under way, a new epoch,
+ * each topic's part, then the marker goes; -EALREADY if it is a
+ * primary, -ENOENT if it is no spool (no topics/)
  */
 int
 spool_promote(struct spool *sp, uint32_t *epoch)
