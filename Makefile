@@ -55,7 +55,8 @@ mq-replicate_OBJ = mq-replicate.o replicate_opts.o
 HDR  = libspool/spool.h libspool/spool_impl.h libspool/format.h cmd/cli.h cmd/jobs.h \
        cmd/topic.h cmd/recv.h cmd/send.h cmd/json_in.h \
        libspool/proto.h libspool/replicate.h libspool/repl.h
-HDR += libspool/schedule.h libspool/txn.h libspool/dedup.h
+HDR += libspool/schedule.h libspool/txn.h libspool/dedup.h \
+    libspool/dedup_search.h
 HDR += libspool/compact.h libspool/jsonscan.h
 HDR += cmd/replicate_opts.h
 

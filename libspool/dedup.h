@@ -12,16 +12,11 @@
 /* a pending marker: "pending", the time, one start a partition */
 #define MARKER_MAX	(64 + 21 * SPOOL_PART_MAX)
 
-struct spool_msg;
-struct spool_pos;
 struct spool_topic;
 
 int	 spool_dedup_parse(char *text, int64_t *ts, uint64_t *starts,
 	    size_t *nstarts);
 void	 spool_dedup_marker_name(char *buf, const void *id, size_t len);
 int	 spool_dedup_open_ids(struct spool_topic *, int create);
-int	 spool_dedup_each(struct spool_topic *, uint32_t part,
-	    const struct spool_pos *start, uint64_t until,
-	    int (*)(uint32_t, const struct spool_msg *, void *), void *);
 
 #endif

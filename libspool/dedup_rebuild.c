@@ -42,6 +42,7 @@
 
 #include "spool_impl.h"
 #include "dedup.h"
+#include "dedup_search.h"
 #include "schedule.h"
 
 #define NO_OFFSET	UINT64_MAX	/* a scheduled record: in no log yet */
