@@ -60,8 +60,23 @@ tour() {
 			done
 		}
 		EOF
-		tour | awk '{ print } /&[ \t]*(#.*)?$/ { print "ready $!" }'
-		echo 'sleep 1'
+		# Nor does a script give the workers the seconds a person
+		# takes to type the next line: before the tour stops them
+		# (kill %2 %3), and before it ends, wait (20 s at most) until
+		# their handlers have written something, as a person would see
+		# them do on a loaded machine.
+		cat <<-'EOF'
+		settle() {
+			local i
+			for ((i = 0; i < 400; i++)); do
+				[[ -s $1 ]] && return 0
+				sleep 0.05
+			done
+		}
+		EOF
+		tour | awk '/^kill %2 %3/ { print "settle handle.out" }
+		    { print } /&[ \t]*(#.*)?$/ { print "ready $!" }'
+		echo 'settle send.out; sleep 1'
 	} >tour.sh
 	# A session of its own, its output to a file, not to run's pipe: a
 	# follower left running would hold that pipe open and run would wait
