@@ -362,6 +362,8 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	wait_until 5 has "$T/out" last || {
 		# it failed once in a CI run (not reproduced since): say where
 		# the follower was, what it had listed and read, what is there
+		# (its stderr and whether it lives first: CI shows 12 lines)
+		echo "follower ${child:-gone}: $(head -c 300 "$T/err")"
 		proc_state "$child"; tail -n 4 "$T/trace"; tail -n 2 "$T/out"
 		ls -l "$(partdir t)"; kill -TERM "$child"; false
 	}
