@@ -5,11 +5,13 @@
  * the partition in order through the partition's buffer (rbuf.c; one
  * read-ahead in flight per reader, started while a batch is decoded),
  * checks each batch header, crosses into the next segment after an END
- * batch or at the end of a segment's file, and opens the body of each
- * data batch for reader.c to hand out, message by message.  At the end
- * of the file (a follower waiting for the next append) it reads with
- * pread(2) and starts no read-ahead (tail_read), and goes back to the
- * engine once a read fills what it asked.
+ * batch or at the end of a segment's file (once that file has not grown
+ * since it was read: the last appends before a roll may have come after
+ * the read and before the listing that found the next segment), and
+ * opens the body of each data batch for reader.c to hand out, message
+ * by message.  At the end of the file (a follower waiting for the next
+ * append) it reads with pread(2) and starts no read-ahead (tail_read),
+ * and goes back to the engine once a read fills what it asked.
  *
  * What a reader may see beside running writers: the tail of the newest
  * segment may hold part of a batch being written, which is "not yet
@@ -211,20 +213,54 @@ successor(struct spool_rpart *p, uint64_t *base, int fresh)
 	return 0;
 }
 
+#define AGAIN	2	/* a step's result: read on to the next batch */
+#define HAVE	3	/* whole's: the batch is in the buffer */
+
 /*
- * at_eof - the current segment has no complete batch at buf[at]: move
- * to the next segment, or report that nothing more is there now (0)
+ * grew - the segment's file holds more than the seen bytes the caller
+ * read of it: 1, 0, or -errno
  */
 static int
-at_eof(struct spool_reader *r, struct spool_rpart *p, size_t avail, int *moved)
+grew(struct spool_rpart *p, off_t seen)
+{
+	struct stat st;
+
+	if (fstat(p->logfd, &st) == -1)
+		return -errno;
+	return st.st_size > seen;
+}
+
+/*
+ * eof_again - the current segment has no complete batch at buf[at]
+ * (avail bytes of one there; ended when an END batch or zeros say the
+ * segment holds nothing more): AGAIN when the walk goes on, in the next
+ * segment or in this one read again, or 0 when nothing more is there
+ * now
+ */
+static int
+eof_again(struct spool_reader *r, struct spool_rpart *p, size_t avail,
+    int ended)
 {
 	uint64_t base, old = p->segbase, want = p->expect;
 	off_t pos = p->filepos + p->at;
 	int s, o;
 
-	*moved = 0;
 	if ((s = successor(p, &base, 0)) < 0)
 		return s;
+	/*
+	 * A writer appends a segment's last batches and its END before it
+	 * makes the next one (head.c, roll), but this reader may have read
+	 * to the end before those appends and listed the directory after
+	 * the roll: if the file grew since it was read, read it again
+	 * rather than cross past what it has now (a hole, or an incomplete
+	 * batch, that is not there).
+	 */
+	if (s == 1 && !ended && (o = grew(p, pos + (off_t)avail)) != 0) {
+		if (o < 0)
+			return o;
+		spool_walk_reset(r, p, pos);
+		return AGAIN;
+	}
 	while (s == 1) {
 		if ((o = spool_walk_seg(r, p, base, 0)) == 0)
 			break;
@@ -244,9 +280,9 @@ at_eof(struct spool_reader *r, struct spool_rpart *p, size_t avail, int *moved)
 			spool_walk_reset(r, p, pos);
 		return 0;
 	}
-	*moved = 1;
 	if (avail == 0 && want != SPOOL_EXPECT_ANY && base != want)
-		return spool_damage_seg_gap(r, p, want, base);
+		return (s = spool_damage_seg_gap(r, p, want, base)) != 0 ?
+		    s : AGAIN;
 	if (base > p->next)
 		p->next = base;
 	if (avail > 0) {
@@ -256,20 +292,6 @@ at_eof(struct spool_reader *r, struct spool_rpart *p, size_t avail, int *moved)
 		    "skipped", r->t->name, p->id, old, (long long)pos);
 		return -EBADMSG;
 	}
-	return 0;
-}
-
-#define AGAIN	2	/* a step's result: read on to the next batch */
-#define HAVE	3	/* whole's: the batch is in the buffer */
-
-/* eof_again - at_eof for a step: AGAIN when it moved to the next segment */
-static int
-eof_again(struct spool_reader *r, struct spool_rpart *p, size_t avail)
-{
-	int s, moved;
-
-	if ((s = at_eof(r, p, avail, &moved)) != 0 || !moved)
-		return s;
 	return AGAIN;
 }
 
@@ -298,7 +320,7 @@ bad_header(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 				break;
 			}
 		if (zero && avail >= 0)
-			return eof_again(r, p, 0);
+			return eof_again(r, p, 0, 1);
 	}
 	if (!spool_damage_confirm(r->io, p->partfd, p->logfd, pos)) {
 		spool_walk_reset(r, p, pos);
@@ -332,12 +354,12 @@ whole(struct spool_reader *r, struct spool_rpart *p,
 		if (fstat(p->logfd, &st) == -1)
 			return -errno;
 		if (pos + SPOOL_HDR_SIZE + (off_t)h->body_len > st.st_size)
-			return eof_again(r, p, st.st_size - pos);
+			return eof_again(r, p, st.st_size - pos, 0);
 	}
 	if ((avail = fill(r, p, SPOOL_HDR_SIZE + h->body_len)) < 0)
 		return (int)avail;
 	if ((size_t)avail < SPOOL_HDR_SIZE + h->body_len)
-		return eof_again(r, p, avail);
+		return eof_again(r, p, avail, 0);
 	return HAVE;
 }
 
@@ -438,7 +460,7 @@ step(struct spool_reader *r, struct spool_rpart *p)
 	else if ((avail = fill(r, p, SPOOL_HDR_SIZE)) < 0)
 		return (int)avail;
 	if (avail < SPOOL_HDR_SIZE)
-		return eof_again(r, p, avail);
+		return eof_again(r, p, avail, 0);
 	pos = p->filepos + p->at;
 	if ((s = spool_bhdr_unpack(p->buf + p->at, &h)) == -EPROTO) {
 		spool_bhdr_newer(p->buf + p->at, why, sizeof(why));
@@ -451,7 +473,7 @@ step(struct spool_reader *r, struct spool_rpart *p)
 		return s;
 	if (h.type == SPOOL_TYPE_END) {
 		p->expect = h.base_offset;	/* the next segment's */
-		return eof_again(r, p, 0);
+		return eof_again(r, p, 0, 1);
 	}
 	if ((s = whole(r, p, &h, pos)) != HAVE)
 		return s;
