@@ -62,6 +62,8 @@ int	 src_next(struct spool_msg *);
 size_t	 src_copy(void *, size_t, const void *, size_t, size_t, size_t,
 	    size_t *, struct spool_msg *);
 int	 src_wait(int ms);
+void	 stop_hold(sigset_t *);
+void	 stop_let(const sigset_t *);
 int	 src_done(void);
 void	 src_pause(uint32_t part, int on);
 void	 ack(uint32_t part, uint64_t off, int now);

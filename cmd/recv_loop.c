@@ -128,14 +128,19 @@ recv_open(struct recv_opts *o, struct spool_topic **tp)
 {
 	struct spool_consumer_opts co;
 	struct spool_topic *t;
+	sigset_t old;
 	int64_t due;
 	int r;
 
 	recv_sp = cli_open_spool(o->spool, 0);
 	/* --wait-topic: a topic not made yet is waited for, as tail -F does */
-	r = o->wait_topic ? spool_topic_wait(recv_sp, recv_topic,
-	    o->timeout < 0 ? -1 : (int)o->timeout, &t) :
-	    spool_topic_open(recv_sp, recv_topic, &t);
+	if (o->wait_topic) {
+		stop_hold(&old);
+		r = recv_stop ? -EINTR : spool_topic_wait(recv_sp, recv_topic,
+		    o->timeout < 0 ? -1 : (int)o->timeout, &t);
+		stop_let(&old);
+	} else
+		r = spool_topic_open(recv_sp, recv_topic, &t);
 	if (r == -ETIMEDOUT || r == -EINTR)
 		return r;
 	if (r < 0) {

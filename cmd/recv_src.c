@@ -46,11 +46,43 @@ src_copy(void *out, size_t cap, const void *delim, size_t dlen, size_t big,
 	    delim, dlen, big, max, n, last);
 }
 
-/* src_wait - wait until something may have been written */
+/*
+ * stop_hold - block SIGINT and SIGTERM until stop_let (old: the mask
+ * before), and have the library's next wait let them in while it waits
+ * (spool_set_sigmask): one that came before the wait is seen in
+ * recv_stop, one that comes during it ends it; none is slept through
+ */
+void
+stop_hold(sigset_t *old)
+{
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, old);
+	spool_set_sigmask(recv_sp, old);
+}
+
+/* stop_let - the mask from before stop_hold again: a held signal comes */
+void
+stop_let(const sigset_t *old)
+{
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+/* src_wait - wait until something may have been written (-EINTR: stop) */
 int
 src_wait(int ms)
 {
-	return recv_cons ? spool_consumer_wait(recv_cons, ms) : spool_reader_wait(recv_rd, ms);
+	sigset_t old;
+	int r;
+
+	stop_hold(&old);
+	r = recv_stop ? -EINTR : recv_cons ? spool_consumer_wait(recv_cons,
+	    ms) : spool_reader_wait(recv_rd, ms);
+	stop_let(&old);
+	return r;
 }
 
 /* src_done - whether the source has nothing more to give */

@@ -57,7 +57,7 @@ spool_reader_wait(struct spool_reader *r, int timeout_ms)
 		return -EINVAL;
 	pfd.fd = r->ifd;
 	pfd.events = POLLIN;
-	s = poll(&pfd, 1, timeout_ms);
+	s = spool_poll(r->t->sp, &pfd, 1, timeout_ms);
 	if (s == -1)
 		return -errno;
 	if (s == 0)

@@ -23,6 +23,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +228,35 @@ spool_set_io(struct spool *sp, enum spool_io_mode m)
 	sp->io = io;
 	sp->iomode = m;
 	return 0;
+}
+
+/* spool_set_sigmask - the signal mask waits run with (spool.h) */
+void
+spool_set_sigmask(struct spool *sp, const sigset_t *mask)
+{
+	sp->masked = mask != NULL;
+	if (mask != NULL)
+		sp->waitmask = *mask;
+}
+
+/*
+ * spool_poll - poll(2), or ppoll(2) with the spool's wait mask: the
+ * signals blocked until now are let in only while it waits
+ */
+int
+spool_poll(const struct spool *sp, struct pollfd *pfd, nfds_t n,
+    int timeout_ms)
+{
+	struct timespec ts, *tp = NULL;
+
+	if (!sp->masked)
+		return poll(pfd, n, timeout_ms);
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
+		tp = &ts;
+	}
+	return ppoll(pfd, n, tp, &sp->waitmask);
 }
 
 /* spool_get_io - the spool's engine, opened on first use */

@@ -412,7 +412,7 @@ spool_topic_wait(struct spool *sp, const char *name, int timeout_ms,
 		}
 		pfd.fd = ifd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, left) == -1) {
+		if (spool_poll(sp, &pfd, 1, left) == -1) {
 			r = -errno;
 			break;
 		}

@@ -404,6 +404,37 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	expect_eq "$(segments t | wc -l)" 2 "segments"
 }
 
+@test "SIGTERM that comes while a follower is busy, not waiting, still stops it at once" {
+	need_strace
+	run mq-send t first
+	# each listing of the directory takes a second: the signal comes
+	# during one, before the follower waits again
+	bg "$T/out" "$T/err" strace -f -qq -e trace=getdents64 \
+	    -e inject=getdents64:delay_enter=1000000 -o /dev/null mq-recv -f t
+	local pid=$BG_PID child
+	wait_until 10 has "$T/out" first
+	sleep 3
+	child=$(pgrep -P "$pid" | head -n 1)
+	[[ -n $child ]]
+	# a file comes: the follower lists its partition again
+	: >"$(partdir t)/x"
+	sleep 0.3
+	kill -TERM "$child"
+	wait_bg "$pid" 6
+	expect_eq "$BG_STATUS" 0 "exit status"
+	# the same for one waiting for its topic to be made (--wait-topic)
+	bg "$T/out2" "$T/err2" strace -f -qq -e trace=inotify_add_watch \
+	    -e inject=inotify_add_watch:delay_enter=1000000 -o /dev/null \
+	    mq-recv -f --wait-topic u
+	pid=$BG_PID
+	sleep 0.5
+	child=$(pgrep -P "$pid" | head -n 1)
+	[[ -n $child ]]
+	kill -TERM "$child"
+	wait_bg "$pid" 6
+	expect_eq "$BG_STATUS" 0 "exit status, --wait-topic"
+}
+
 @test "a follower at the end of its segment reads each append with pread(2), not through io_uring (a line's latency)" {
 	need_strace
 	MQ_IO=uring "$MQ_BINDIR/mq-send" --no-sync probe x 2>/dev/null || skip "io_uring is not allowed here"
