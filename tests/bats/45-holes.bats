@@ -203,21 +203,21 @@ reading() {
 @test "retention deleting segments under a reader is no damage" {
 	local try held=0 o old=()
 	# all but the two newest segments (0 to 480) go, oldest first, as
-	# gc would: what the reader reads after them is 80 messages (4 s at
-	# its rate), not the 360 (18 s) that 6 segments gone would leave
+	# gc would: what the reader reads after them is 80 messages (8 s at
+	# its rate), not the 360 (36 s) that 6 segments gone would leave
 	for ((o = 0; o <= 480; o += 40)); do
 		old+=("$(name "$o")")
 	done
 	for try in 1 2 3; do
 		thirty
-		bg "$T/out" "$T/err" mq-recv --rate 20/s -F '%o\n' t
-		# it takes 2 s over segment 0, which it holds open from the
-		# start
+		bg "$T/out" "$T/err" mq-recv --rate 10/s -F '%o\n' t
+		# it takes 4 s over segment 0, which it holds open from the
+		# start (2 s were too few for a CI run on a loaded machine)
 		wait_until 10 reading "$BG_PID" "$(name 0)"
 		# the reader is in segment 0 as they go
 		rm "${old[@]}"
 		# still in segment 0 once they are gone, or this machine
-		# stalled us past its 2 s: then the premise did not hold, and
+		# stalled us past its 4 s: then the premise did not hold, and
 		# the trial is made again on a new topic
 		if reading "$BG_PID" "$(name 0) (deleted)"; then
 			held=1
