@@ -374,30 +374,35 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 	((n < 20)) || { echo "$n getdents64 calls for 20 appends" >&2; false; }
 }
 
+# slow_lister TOPIC: a follower of TOPIC (BG_PID: strace; LISTER: the
+# mq-recv it traces) whose every listing of a directory takes a second,
+# caught up with the first message and, 0.3 s ago, listing its
+# partition again because a file (not a segment) came
+slow_lister() {
+	bg "$T/out" "$T/err" strace -f -qq -e trace=getdents64 \
+	    -e inject=getdents64:delay_enter=1000000 -o /dev/null mq-recv -f "$1"
+	wait_until 10 has "$T/out" first
+	# at its end, listed (two calls, two seconds): now waiting
+	sleep 3
+	LISTER=$(pgrep -P "$BG_PID" | head -n 1)
+	[[ -n $LISTER ]]
+	: >"$(partdir "$1")/x"
+	sleep 0.3
+}
+
 @test "a follower at the end of a segment reads it again before it crosses to one made since" {
 	need_strace
 	run mq-topic create --config segment.bytes=4096 t
 	run mq-send t first
-	# each listing of the directory takes a second: the writer appends
-	# and rolls to a new segment while the follower, at the old one's
-	# end, is listing
-	bg "$T/out" "$T/err" strace -f -qq -e trace=getdents64 \
-	    -e inject=getdents64:delay_enter=1000000 -o /dev/null mq-recv -f t
-	local pid=$BG_PID child
-	wait_until 10 has "$T/out" first
-	# at its end, listed (two calls, two seconds): now waiting
-	sleep 3
-	child=$(pgrep -P "$pid" | head -n 1)
-	# a file comes (not a segment): the follower reads to the end again,
-	# finds nothing, and lists
-	: >"$(partdir t)/x"
-	sleep 0.3
+	# the writer appends and rolls to a new segment while the follower,
+	# at the old one's end, is listing
+	slow_lister t
 	mq-send --no-sync t second
 	printf '%04000d\n' 3 | mq-send --no-sync t
 	wait_until 10 lines_in "$T/out" 3 || true
 	# stop the traced mq-recv itself, if it still runs
-	[[ -z $child ]] || kill -TERM "$child" 2>/dev/null || true
-	wait_bg "$pid" 10
+	kill -TERM "$LISTER" 2>/dev/null || true
+	wait_bg "$BG_PID" 10
 	expect_eq "$BG_STATUS" 0 "exit status"
 	run cut -c 1-6 "$T/out"
 	expect_output $'first\nsecond\n000000'
@@ -406,32 +411,22 @@ os.execvp(sys.argv[1], sys.argv[1:])' mq-recv -f t
 
 @test "SIGTERM that comes while a follower is busy, not waiting, still stops it at once" {
 	need_strace
+	local child
 	run mq-send t first
-	# each listing of the directory takes a second: the signal comes
-	# during one, before the follower waits again
-	bg "$T/out" "$T/err" strace -f -qq -e trace=getdents64 \
-	    -e inject=getdents64:delay_enter=1000000 -o /dev/null mq-recv -f t
-	local pid=$BG_PID child
-	wait_until 10 has "$T/out" first
-	sleep 3
-	child=$(pgrep -P "$pid" | head -n 1)
-	[[ -n $child ]]
-	# a file comes: the follower lists its partition again
-	: >"$(partdir t)/x"
-	sleep 0.3
-	kill -TERM "$child"
-	wait_bg "$pid" 6
+	# the signal comes during a listing, before the follower waits again
+	slow_lister t
+	kill -TERM "$LISTER"
+	wait_bg "$BG_PID" 6
 	expect_eq "$BG_STATUS" 0 "exit status"
 	# the same for one waiting for its topic to be made (--wait-topic)
 	bg "$T/out2" "$T/err2" strace -f -qq -e trace=inotify_add_watch \
 	    -e inject=inotify_add_watch:delay_enter=1000000 -o /dev/null \
 	    mq-recv -f --wait-topic u
-	pid=$BG_PID
 	sleep 0.5
-	child=$(pgrep -P "$pid" | head -n 1)
+	child=$(pgrep -P "$BG_PID" | head -n 1)
 	[[ -n $child ]]
 	kill -TERM "$child"
-	wait_bg "$pid" 6
+	wait_bg "$BG_PID" 6
 	expect_eq "$BG_STATUS" 0 "exit status, --wait-topic"
 }
 
