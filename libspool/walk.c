@@ -5,9 +5,10 @@
  * the partition in order through the partition's buffer (rbuf.c; one
  * read-ahead in flight per reader, started while a batch is decoded),
  * checks each batch header, crosses into the next segment after an END
- * batch or at the end of a segment's file (once that file has not grown
- * since it was read: the last appends before a roll may have come after
- * the read and before the listing that found the next segment), and
+ * batch or at the end of a segment's file (once that file has not
+ * changed since it was read: the last appends before a roll may have
+ * come after the read and before the listing that found the next
+ * segment), and
  * opens the body of each data batch for reader.c to hand out, message
  * by message.  At the end of the file (a follower waiting for the next
  * append) it reads with pread(2) and starts no read-ahead (tail_read),
@@ -217,29 +218,29 @@ successor(struct spool_rpart *p, uint64_t *base, int fresh)
 #define HAVE	3	/* whole's: the batch is in the buffer */
 
 /*
- * grew - the segment's file holds more than the seen bytes the caller
- * read of it: 1, 0, or -errno
+ * changed - the segment's file is no longer the seen bytes the caller
+ * read of it, and holds something at pos: 1, 0, or -errno
  */
 static int
-grew(struct spool_rpart *p, off_t seen)
+changed(struct spool_rpart *p, off_t pos, off_t seen)
 {
 	struct stat st;
 
 	if (fstat(p->logfd, &st) == -1)
 		return -errno;
-	return st.st_size > seen;
+	return st.st_size != seen && st.st_size > pos;
 }
 
 /*
  * eof_again - the current segment has no complete batch at buf[at]
- * (avail bytes of one there; ended when an END batch or zeros say the
- * segment holds nothing more): AGAIN when the walk goes on, in the next
- * segment or in this one read again, or 0 when nothing more is there
- * now
+ * (avail bytes of one there; the file read up to byte seen, or -1 after
+ * an END batch, which ends the segment): AGAIN when the walk goes on,
+ * in the next segment or in this one read again, or 0 when nothing
+ * more is there now
  */
 static int
 eof_again(struct spool_reader *r, struct spool_rpart *p, size_t avail,
-    int ended)
+    off_t seen)
 {
 	uint64_t base, old = p->segbase, want = p->expect;
 	off_t pos = p->filepos + p->at;
@@ -250,12 +251,13 @@ eof_again(struct spool_reader *r, struct spool_rpart *p, size_t avail,
 	/*
 	 * A writer appends a segment's last batches and its END before it
 	 * makes the next one (head.c, roll), but this reader may have read
-	 * to the end before those appends and listed the directory after
-	 * the roll: if the file grew since it was read, read it again
+	 * to the end before those appends (or before a writer cut a torn
+	 * tail and wrote the END there) and listed the directory after the
+	 * roll: if the file changed since it was read, read it again
 	 * rather than cross past what it has now (a hole, or an incomplete
 	 * batch, that is not there).
 	 */
-	if (s == 1 && !ended && (o = grew(p, pos + (off_t)avail)) != 0) {
+	if (s == 1 && seen >= 0 && (o = changed(p, pos, seen)) != 0) {
 		if (o < 0)
 			return o;
 		spool_walk_reset(r, p, pos);
@@ -320,7 +322,7 @@ bad_header(struct spool_reader *r, struct spool_rpart *p, off_t pos)
 				break;
 			}
 		if (zero && avail >= 0)
-			return eof_again(r, p, 0, 1);
+			return eof_again(r, p, 0, pos + avail);
 	}
 	if (!spool_damage_confirm(r->io, p->partfd, p->logfd, pos)) {
 		spool_walk_reset(r, p, pos);
@@ -354,12 +356,12 @@ whole(struct spool_reader *r, struct spool_rpart *p,
 		if (fstat(p->logfd, &st) == -1)
 			return -errno;
 		if (pos + SPOOL_HDR_SIZE + (off_t)h->body_len > st.st_size)
-			return eof_again(r, p, st.st_size - pos, 0);
+			return eof_again(r, p, st.st_size - pos, st.st_size);
 	}
 	if ((avail = fill(r, p, SPOOL_HDR_SIZE + h->body_len)) < 0)
 		return (int)avail;
 	if ((size_t)avail < SPOOL_HDR_SIZE + h->body_len)
-		return eof_again(r, p, avail, 0);
+		return eof_again(r, p, avail, pos + avail);
 	return HAVE;
 }
 
@@ -460,7 +462,7 @@ step(struct spool_reader *r, struct spool_rpart *p)
 	else if ((avail = fill(r, p, SPOOL_HDR_SIZE)) < 0)
 		return (int)avail;
 	if (avail < SPOOL_HDR_SIZE)
-		return eof_again(r, p, avail, 0);
+		return eof_again(r, p, avail, p->filepos + p->at + avail);
 	pos = p->filepos + p->at;
 	if ((s = spool_bhdr_unpack(p->buf + p->at, &h)) == -EPROTO) {
 		spool_bhdr_newer(p->buf + p->at, why, sizeof(why));
@@ -473,7 +475,7 @@ step(struct spool_reader *r, struct spool_rpart *p)
 		return s;
 	if (h.type == SPOOL_TYPE_END) {
 		p->expect = h.base_offset;	/* the next segment's */
-		return eof_again(r, p, 0, 1);
+		return eof_again(r, p, 0, -1);
 	}
 	if ((s = whole(r, p, &h, pos)) != HAVE)
 		return s;
