@@ -49,7 +49,7 @@ static void
 onsignal(int sig)
 {
 	(void)sig;
-	recv_stop = 1;
+	stop_now();
 }
 
 int
@@ -70,6 +70,7 @@ main(int argc, char *argv[])
 	if ((closed & 1 << STDOUT_FILENO) && o.xcmd == NULL)
 		cli_fail(-EBADF, "stdout: Bad file descriptor (closed)");
 	signal(SIGPIPE, SIG_IGN);
+	stop_init();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = onsignal;
 	sigaction(SIGINT, &sa, NULL);

@@ -56,14 +56,15 @@ extern const char *recv_topic;
 extern struct spool_reader *recv_rd;
 extern struct spool_consumer *recv_cons;	/* -g */
 extern volatile sig_atomic_t recv_stop;	/* SIGINT, SIGTERM */
+extern int recv_stopfd;		/* readable once they came */
 extern int rval;
 void	 src_warn(void *, const char *);
 int	 src_next(struct spool_msg *);
 size_t	 src_copy(void *, size_t, const void *, size_t, size_t, size_t,
 	    size_t *, struct spool_msg *);
 int	 src_wait(int ms);
-void	 stop_hold(sigset_t *);
-void	 stop_let(const sigset_t *);
+void	 stop_init(void);
+void	 stop_now(void);
 int	 src_done(void);
 void	 src_pause(uint32_t part, int on);
 void	 ack(uint32_t part, uint64_t off, int now);

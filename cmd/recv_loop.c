@@ -13,6 +13,7 @@
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,11 +69,13 @@ static int64_t rate_next;
 
 /*
  * pace - --rate: at most one message every rate_ns, no bursts; sleep
- * until the next message may go (a signal cuts it short)
+ * until the next message may go (a stop signal, whenever it came, cuts
+ * it short: the sleep watches the stop pipe)
  */
 static void
 pace(int64_t rate_ns)
 {
+	struct pollfd p = { .fd = recv_stopfd, .events = POLLIN };
 	struct timespec ts;
 	int64_t now, wait;
 
@@ -83,7 +86,7 @@ pace(int64_t rate_ns)
 		wait = rate_next - now;
 		ts.tv_sec = wait / 1000000000;
 		ts.tv_nsec = wait % 1000000000;
-		nanosleep(&ts, NULL);
+		(void)ppoll(&p, 1, &ts, NULL);
 		now = cli_mono_ns();
 	}
 	rate_next = (rate_next > now ? rate_next : now) + rate_ns;
@@ -128,19 +131,16 @@ recv_open(struct recv_opts *o, struct spool_topic **tp)
 {
 	struct spool_consumer_opts co;
 	struct spool_topic *t;
-	sigset_t old;
 	int64_t due;
 	int r;
 
 	recv_sp = cli_open_spool(o->spool, 0);
+	/* a stop signal ends any wait, whenever it came */
+	spool_set_stopfd(recv_sp, recv_stopfd);
 	/* --wait-topic: a topic not made yet is waited for, as tail -F does */
-	if (o->wait_topic) {
-		stop_hold(&old);
-		r = recv_stop ? -EINTR : spool_topic_wait(recv_sp, recv_topic,
-		    o->timeout < 0 ? -1 : (int)o->timeout, &t);
-		stop_let(&old);
-	} else
-		r = spool_topic_open(recv_sp, recv_topic, &t);
+	r = o->wait_topic ? spool_topic_wait(recv_sp, recv_topic,
+	    o->timeout < 0 ? -1 : (int)o->timeout, &t) :
+	    spool_topic_open(recv_sp, recv_topic, &t);
 	if (r == -ETIMEDOUT || r == -EINTR)
 		return r;
 	if (r < 0) {

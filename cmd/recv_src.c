@@ -9,7 +9,10 @@
  * It calls none of them.
  */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include "recv.h"
 
@@ -47,42 +50,44 @@ src_copy(void *out, size_t cap, const void *delim, size_t dlen, size_t big,
 }
 
 /*
- * stop_hold - block SIGINT and SIGTERM until stop_let (old: the mask
- * before), and have the library's next wait let them in while it waits
- * (spool_set_sigmask): one that came before the wait is seen in
- * recv_stop, one that comes during it ends it; none is slept through
+ * The stop pipe (the self-pipe trick): SIGINT and SIGTERM write a byte
+ * to it beside setting recv_stop, and every wait watches its read end
+ * (spool_set_stopfd, pace): a signal that comes while mq-recv is busy
+ * ends the next wait at once rather than being slept through.
  */
-void
-stop_hold(sigset_t *old)
-{
-	sigset_t stop;
+int recv_stopfd = -1;
+static int stopw = -1;
 
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigprocmask(SIG_BLOCK, &stop, old);
-	spool_set_sigmask(recv_sp, old);
+/* stop_init - make the stop pipe */
+void
+stop_init(void)
+{
+	int fd[2];
+
+	if (pipe2(fd, O_CLOEXEC | O_NONBLOCK) == -1)
+		cli_die(-errno, NULL, "pipe");
+	recv_stopfd = fd[0];
+	stopw = fd[1];
 }
 
-/* stop_let - the mask from before stop_hold again: a held signal comes */
+/* stop_now - SIGINT, SIGTERM: stop after the message at hand */
 void
-stop_let(const sigset_t *old)
+stop_now(void)
 {
-	sigprocmask(SIG_SETMASK, old, NULL);
+	int e = errno;
+
+	recv_stop = 1;
+	if (write(stopw, "", 1) == -1) {
+		/* full: a byte is there already */
+	}
+	errno = e;
 }
 
 /* src_wait - wait until something may have been written (-EINTR: stop) */
 int
 src_wait(int ms)
 {
-	sigset_t old;
-	int r;
-
-	stop_hold(&old);
-	r = recv_stop ? -EINTR : recv_cons ? spool_consumer_wait(recv_cons,
-	    ms) : spool_reader_wait(recv_rd, ms);
-	stop_let(&old);
-	return r;
+	return recv_cons ? spool_consumer_wait(recv_cons, ms) : spool_reader_wait(recv_rd, ms);
 }
 
 /* src_done - whether the source has nothing more to give */

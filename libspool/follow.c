@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include "spool_impl.h"
@@ -41,25 +40,22 @@ files(struct spool_reader *r, const struct inotify_event *ev)
 /*
  * spool_reader_wait - block until something may have been written
  * (0), timeout_ms passed (-ETIMEDOUT; <0 waits for ever), a signal
- * came (-EINTR), or the topic was deleted (-ENOENT: nothing more will
+ * came or the spool's stop descriptor is readable (-EINTR), or the
+ * topic was deleted (-ENOENT: nothing more will
  * ever be written to what this reader has open)
  */
 int
 spool_reader_wait(struct spool_reader *r, int timeout_ms)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd pfd;
 	const struct inotify_event *ev;
 	ssize_t n, i;
 	int topic = 0, gone = 0, s;
 
 	if (r->ifd < 0)
 		return -EINVAL;
-	pfd.fd = r->ifd;
-	pfd.events = POLLIN;
-	s = spool_poll(r->t->sp, &pfd, 1, timeout_ms);
-	if (s == -1)
-		return -errno;
+	if ((s = spool_wait_fd(r->t->sp, r->ifd, timeout_ms)) < 0)
+		return s;
 	if (s == 0)
 		return -ETIMEDOUT;
 	/* something may have been written: what came back short, read again */

@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +112,7 @@ spool_open(struct spool **spp, const char *dir, int flags)
 		return -ENOMEM;
 	sp->topicsfd = -1;
 	sp->dirfd = -1;
+	sp->stopfd = -1;
 	sp->nosync = (flags & SPOOL_NOSYNC) != 0;
 	if ((sp->path = strdup(dir)) == NULL) {
 		r = -ENOMEM;
@@ -230,33 +230,37 @@ spool_set_io(struct spool *sp, enum spool_io_mode m)
 	return 0;
 }
 
-/* spool_set_sigmask - the signal mask waits run with (spool.h) */
+/* spool_set_stopfd - a descriptor that ends every wait (spool.h) */
 void
-spool_set_sigmask(struct spool *sp, const sigset_t *mask)
+spool_set_stopfd(struct spool *sp, int fd)
 {
-	sp->masked = mask != NULL;
-	if (mask != NULL)
-		sp->waitmask = *mask;
+	sp->stopfd = fd;
 }
 
 /*
- * spool_poll - poll(2), or ppoll(2) with the spool's wait mask: the
- * signals blocked until now are let in only while it waits
+ * spool_wait_fd - wait until fd is readable (1) or timeout_ms passes
+ * (0; <0 waits for ever); -EINTR when a signal or the spool's stop
+ * descriptor ends the wait
  */
 int
-spool_poll(const struct spool *sp, struct pollfd *pfd, nfds_t n,
-    int timeout_ms)
+spool_wait_fd(const struct spool *sp, int fd, int timeout_ms)
 {
-	struct timespec ts, *tp = NULL;
+	struct pollfd pfd[2];
+	nfds_t n = 1;
+	int r;
 
-	if (!sp->masked)
-		return poll(pfd, n, timeout_ms);
-	if (timeout_ms >= 0) {
-		ts.tv_sec = timeout_ms / 1000;
-		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
-		tp = &ts;
-	}
-	return ppoll(pfd, n, tp, &sp->waitmask);
+	pfd[0].fd = fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = sp->stopfd;
+	pfd[1].events = POLLIN;
+	pfd[1].revents = 0;
+	if (sp->stopfd >= 0)
+		n = 2;
+	if ((r = poll(pfd, n, timeout_ms)) == -1)
+		return -errno;
+	if (pfd[1].revents != 0)
+		return -EINTR;
+	return r > 0;
 }
 
 /* spool_get_io - the spool's engine, opened on first use */

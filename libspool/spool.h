@@ -19,7 +19,6 @@
 #define SPOOL_H
 
 #include <errno.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,14 +103,14 @@ const char *spool_errmsg(const struct spool *);
 int	 spool_io_mode_parse(const char *, enum spool_io_mode *);
 int	 spool_set_io(struct spool *, enum spool_io_mode);
 /*
- * The signal mask the waits for something to be written run with
- * (spool_reader_wait, spool_consumer_wait, spool_topic_wait), as
- * ppoll(2) takes it; NULL: the caller's own.  A program that blocks
- * its stop signals around each wait, and looks at its stop flag inside
- * that block, is woken by a signal that comes at any time and never
- * sleeps through one (mq-recv does so).
+ * A descriptor the waits (spool_reader_wait, spool_consumer_wait,
+ * spool_topic_wait) watch beside their own: once it is readable, each
+ * returns -EINTR at once, and it is never read.  A program whose signal
+ * handler writes a byte to a pipe whose read end this is never sleeps
+ * through a stop signal, whenever it comes (mq-recv does so).  -1, the
+ * default: none.
  */
-void	 spool_set_sigmask(struct spool *, const sigset_t *);
+void	 spool_set_stopfd(struct spool *, int fd);
 const char *spool_io_name(const struct spool *);
 int64_t	 spool_now_ms(void);		/* the clock messages are stamped with */
 

@@ -9,8 +9,6 @@
 #include <sys/types.h>
 
 #include <dirent.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -34,8 +32,7 @@ struct spool {
 	enum spool_io_mode iomode;
 	int		 nosync;	/* SPOOL_NOSYNC */
 	struct spool_io	*io;		/* opened on first use */
-	sigset_t	 waitmask;	/* spool_set_sigmask */
-	int		 masked;	/* waitmask is set */
+	int		 stopfd;	/* spool_set_stopfd, -1 if none */
 	char		 errmsg[SPOOL_ERRMSG_MAX];
 };
 
@@ -50,7 +47,7 @@ struct spool_topic {
 void	 spool_seterr(struct spool *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 spool_fsync_dir(int dirfd);
-int	 spool_poll(const struct spool *, struct pollfd *, nfds_t, int timeout_ms);
+int	 spool_wait_fd(const struct spool *, int fd, int timeout_ms);
 int	 spool_sync_dir(const struct spool *, int dirfd);
 int	 spool_write_file(int dirfd, const char *name, const void *buf,
 	    size_t len, int sync);

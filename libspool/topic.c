@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,14 +374,13 @@ spool_topic_close(struct spool_topic *t)
  * spool_topic_wait - open topic name, waiting for it to be created if
  * it is missing (inotify on the spool and its topics directory, not
  * polling): 0 and *tp, -ETIMEDOUT after timeout_ms (<0: for ever),
- * -EINTR on a signal, -errno
+ * -EINTR on a signal or the spool's stop descriptor, -errno
  */
 int
 spool_topic_wait(struct spool *sp, const char *name, int timeout_ms,
     struct spool_topic **tp)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd pfd;
 	int64_t until = timeout_ms < 0 ? INT64_MAX : spool_now_ms() + timeout_ms;
 	int ifd, r, left;
 
@@ -410,12 +408,8 @@ spool_topic_wait(struct spool *sp, const char *name, int timeout_ms,
 			r = -ETIMEDOUT;
 			break;
 		}
-		pfd.fd = ifd;
-		pfd.events = POLLIN;
-		if (spool_poll(sp, &pfd, 1, left) == -1) {
-			r = -errno;
+		if ((r = spool_wait_fd(sp, ifd, left)) < 0)
 			break;
-		}
 		while (read(ifd, buf, sizeof(buf)) > 0)
 			;
 	}

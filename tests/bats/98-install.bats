@@ -48,7 +48,9 @@ C
 	run pkg-config --cflags --libs libspool
 	expect_status 0
 	expect_contains "-lspool"
-	run cc -o "$BATS_TEST_TMPDIR/count" "$BATS_TEST_TMPDIR/count.c" \
+	# spool.h is ISO C: it builds with no POSIX feature macro
+	run cc -std=c11 -pedantic -Wall -Werror \
+	    -o "$BATS_TEST_TMPDIR/count" "$BATS_TEST_TMPDIR/count.c" \
 	    $(pkg-config --cflags --libs libspool) -Wl,-rpath,"$d$prefix/lib"
 	expect_status 0
 	seq 7 | mq-send t
