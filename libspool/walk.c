@@ -8,11 +8,11 @@
  * batch or at the end of a segment's file (once that file has not
  * changed since it was read: the last appends before a roll may have
  * come after the read and before the listing that found the next
- * segment), and
- * opens the body of each data batch for reader.c to hand out, message
- * by message.  At the end of the file (a follower waiting for the next
- * append) it reads with pread(2) and starts no read-ahead (tail_read),
- * and goes back to the engine once a read fills what it asked.
+ * segment), and opens the body of each data batch for reader.c to hand
+ * out, message by message.  At the end of the file (a follower waiting
+ * for the next append) it reads with pread(2) and starts no read-ahead
+ * (tail_read), and goes back to the engine once a read fills what it
+ * asked.
  *
  * What a reader may see beside running writers: the tail of the newest
  * segment may hold part of a batch being written, which is "not yet
