@@ -45,8 +45,8 @@ LIB  = $(notdir $(LIBSRC:.c=.o))
 # (PROG_OBJ) and libraries beyond libspool's (PROG_LIBS)
 CLICORE = cli.o cli_own.o cli_parse.o
 CLI  = $(CLICORE) jobs.o progress.o
-mq-send_OBJ      = mq-send.o json_b64.o json_fast.o json_in.o send_input.o send_opts.o \
-                   send_txn.o send_write.o
+mq-send_OBJ      = mq-send.o json_b64.o json_fast.o json_in.o json_unesc.o \
+                   send_input.o send_opts.o send_txn.o send_write.o
 mq-send_LIBS     = -ljansson
 mq-recv_OBJ      = mq-recv.o recv_exec.o recv_loop.o recv_opts.o recv_out.o recv_src.o
 mq-topic_OBJ     = mq-topic.o topic_admin.o topic_describe.o topic_groups.o \

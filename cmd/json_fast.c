@@ -21,7 +21,8 @@
  *
  * What a decoded message points into is the line itself (strings with
  * no escape and no base64) or the arena in struct json_fast, which the
- * caller frees with json_fast_free.
+ * caller frees with json_fast_free; json_unesc.c keeps the arena and
+ * decodes escapes into it.
  */
 
 #include <errno.h>
@@ -68,25 +69,6 @@ tok(struct jp *j, int c)
 	return 1;
 }
 
-/* hex4 - the value of four hex digits at p, -1 if they are not */
-static long
-hex4(const unsigned char *p)
-{
-	long v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		v <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			v |= p[i] - '0';
-		else if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f')
-			v |= (p[i] | 0x20) - 'a' + 10;
-		else
-			return -1;
-	}
-	return v;
-}
-
 /* str - the string at j->p (after whitespace); 0 to decline */
 static int
 str(struct jp *j, struct jstr *s)
@@ -113,7 +95,8 @@ str(struct jp *j, struct jstr *s)
 				return 0;
 			if (*p == 'u') {
 				/* surrogates, paired or lone, are jansson's */
-				if (j->e - p < 5 || (v = hex4(p + 1)) < 0 ||
+				if (j->e - p < 5 ||
+				    (v = jsonscan_hex4(p + 1)) < 0 ||
 				    (v >= 0xd800 && v <= 0xdfff))
 					return 0;
 				p += 5;
@@ -134,79 +117,16 @@ str(struct jp *j, struct jstr *s)
 	return 1;
 }
 
-/*
- * arena - room for n decoded bytes; NULL when out of memory.  What one
- * line decodes into fits in 1.75 times its length (each string decoded
- * once, and once more from base64), so the first call sizes it whole.
- */
-static char *
-arena(struct jp *j, size_t n)
-{
-	struct json_fast *f = j->f;
-	char *d;
-
-	if (f->used == 0 && f->cap < 2 * j->linelen + 16) {
-		/* a line decodes into at most twice its length */
-		free(f->buf);
-		f->cap = 0;
-		if ((f->buf = malloc(2 * j->linelen + 16)) == NULL)
-			return NULL;
-		f->cap = 2 * j->linelen + 16;
-	}
-	if (f->cap - f->used < n)
-		return NULL;
-	d = f->buf + f->used;
-	f->used += n;
-	return d;
-}
-
 /* text - a string's bytes, escapes decoded; 0 to decline, -ENOMEM */
 static int
 text(struct jp *j, const struct jstr *s, const char **out, size_t *len)
 {
-	const char *p = s->p, *e = s->p + s->n;
-	char *d, *d0;
-	long v;
-
 	if (!s->esc) {
 		*out = s->p;
 		*len = s->n;
 		return 1;
 	}
-	if ((d0 = d = arena(j, s->n)) == NULL)
-		return -ENOMEM;
-	while (p < e) {
-		if (*p != '\\') {
-			*d++ = *p++;
-			continue;
-		}
-		switch (p[1]) {
-		case 'b': *d++ = '\b'; break;
-		case 'f': *d++ = '\f'; break;
-		case 'n': *d++ = '\n'; break;
-		case 'r': *d++ = '\r'; break;
-		case 't': *d++ = '\t'; break;
-		case 'u':
-			v = hex4((const unsigned char *)p + 2);
-			if (v < 0x80)
-				*d++ = (char)v;
-			else if (v < 0x800) {
-				*d++ = (char)(0xc0 | v >> 6);
-				*d++ = (char)(0x80 | (v & 0x3f));
-			} else {
-				*d++ = (char)(0xe0 | v >> 12);
-				*d++ = (char)(0x80 | (v >> 6 & 0x3f));
-				*d++ = (char)(0x80 | (v & 0x3f));
-			}
-			p += 6;
-			continue;
-		default: *d++ = p[1]; break;	/* " \ / */
-		}
-		p += 2;
-	}
-	*out = d0;
-	*len = (size_t)(d - d0);
-	return 1;
+	return json_unesc(j->f, j->linelen, s->p, s->n, out, len);
 }
 
 /* bytes - a string member's value, base64 decoded when b64 */
@@ -226,7 +146,8 @@ bytes(struct jp *j, const struct jstr *s, int b64, const void **out,
 		*len = n;
 		return 1;
 	}
-	if ((d = (unsigned char *)arena(j, n / 4 * 3 + 1)) == NULL)
+	if ((d = (unsigned char *)json_fast_arena(j->f, j->linelen,
+	    n / 4 * 3 + 1)) == NULL)
 		return -ENOMEM;
 	if (json_unb64(t, n, d, len) < 0)
 		return 0;

@@ -1,6 +1,7 @@
 /*
  * json_in.h - mq-send -J's decoder of JSON lines (cmd/json_in.c, with
- * its fast path for mq's own lines in cmd/json_fast.c)
+ * its fast path for mq's own lines in cmd/json_fast.c and
+ * cmd/json_unesc.c)
  */
 
 #ifndef JSON_IN_H
@@ -21,6 +22,11 @@ struct json_fast {
 int	 json_fast_decode(const char *line, size_t len, struct spool_msg *,
 	    struct json_fast *);
 void	 json_fast_free(struct json_fast *);
+
+/* json_unesc.c: the fast path's arena, and escapes decoded into it */
+char	*json_fast_arena(struct json_fast *, size_t linelen, size_t n);
+int	 json_unesc(struct json_fast *, size_t linelen, const char *p,
+	    size_t n, const char **out, size_t *len);
 
 /* json_b64.c: the base64 decoder both paths use */
 int	 json_unb64(const char *s, size_t n, unsigned char *d, size_t *len);

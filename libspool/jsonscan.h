@@ -2,9 +2,10 @@
  * jsonscan.h - scans over JSON text, eight or more bytes a step: how
  * far a run of plain ASCII goes and how long a valid UTF-8 sequence is
  * (the writer, libspool/json.c, and mq-send -J's decoder,
- * cmd/json_fast.c, share them), how many digits lead and what number
- * they spell (the decoder's).  Inline, so that none becomes a library
- * function; not part of the public interface.
+ * cmd/json_fast.c, share them), how many digits lead, what number
+ * they spell and what four hex digits say (the decoder's).  Inline, so
+ * that none becomes a library function; not part of the public
+ * interface.
  *
  * "Plain" means a byte that a JSON string holds as it is and that is
  * ASCII: not a quote, a backslash, a control character or a byte of
@@ -143,6 +144,25 @@ jsonscan_number8(uint64_t x, unsigned n)
 	return ((x & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32)) +
 	    ((x >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32))) >>
 	    32;
+}
+
+/* jsonscan_hex4 - the value of four hex digits at p, -1 if they are not */
+static inline long
+jsonscan_hex4(const unsigned char *p)
+{
+	long v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		v <<= 4;
+		if (p[i] >= '0' && p[i] <= '9')
+			v |= p[i] - '0';
+		else if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f')
+			v |= (p[i] | 0x20) - 'a' + 10;
+		else
+			return -1;
+	}
+	return v;
 }
 
 #endif

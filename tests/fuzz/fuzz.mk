@@ -31,7 +31,8 @@ FUZZ_TARGETS   = fuzz_batch fuzz_segment fuzz_config fuzz_json fuzz_cli fuzz_off
 FUZZ_BINS      = $(FUZZ_TARGETS:%=$(FUZZ_OUT)/bin/%)
 FUZZ_LIBOBJ    = $(LIBSRC:libspool/%.c=$(FUZZ_OUT)/obj/lib/%.o)
 FUZZ_CLIOBJ    = $(CLICORE:%=$(FUZZ_OUT)/obj/cmd/%) $(FUZZ_OUT)/obj/cmd/json_in.o \
-                 $(FUZZ_OUT)/obj/cmd/json_fast.o $(FUZZ_OUT)/obj/cmd/json_b64.o
+                 $(FUZZ_OUT)/obj/cmd/json_fast.o $(FUZZ_OUT)/obj/cmd/json_b64.o \
+                 $(FUZZ_OUT)/obj/cmd/json_unesc.o
 FUZZ_HDR       = $(HDR) $(FUZZ_DIR)/fuzz_common.h
 
 $(FUZZ_OUT)/obj/lib/%.o: libspool/%.c $(FUZZ_HDR)
