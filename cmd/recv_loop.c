@@ -70,7 +70,9 @@ static int64_t rate_next;
 /*
  * pace - --rate: at most one message every rate_ns, no bursts; sleep
  * until the next message may go (a stop signal, whenever it came, cuts
- * it short: the sleep watches the stop pipe)
+ * it short: the sleep watches the stop pipe).  What was printed is
+ * written out first: paced messages reach their reader one by one, not
+ * a full buffer (1 MiB) at a time.
  */
 static void
 pace(int64_t rate_ns)
@@ -83,6 +85,7 @@ pace(int64_t rate_ns)
 		return;
 	now = cli_mono_ns();
 	if (rate_next > now) {
+		flush();
 		wait = rate_next - now;
 		ts.tv_sec = wait / 1000000000;
 		ts.tv_nsec = wait % 1000000000;
@@ -302,6 +305,8 @@ recv_loop(struct recv_opts *o, struct spool_topic *t)
 			continue;
 		}
 		pace(o->rate_ns);
+		if (recv_stop)
+			break;	/* came in the wait: m is not delivered */
 		got++;
 		if (o->xcmd != NULL) {
 			/* the partition's next message waits for this one */

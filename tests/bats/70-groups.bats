@@ -655,6 +655,22 @@ total_of() {
 	expect_status 64
 }
 
+@test "--rate: each message is out before the wait, and SIGTERM ends the wait" {
+	printf 'a\nb\n' | mq-send t
+	bg "$T/out" "$T/err" mq-recv -g w --rate 1/m t
+	# a reaches the reader now, not when a MiB of output has gathered
+	wait_until 10 lines_in "$T/out" 1
+	# b is due in a minute; the signal ends the wait at once
+	kill -TERM "$BG_PID"
+	wait_bg "$BG_PID" 5
+	expect_eq "$BG_STATUS" 0 "status"
+	expect_eq "$(cat "$T/out")" a "delivered"
+	# b, not delivered, is the group's next; a was committed
+	run timeout 10 mq-recv -g w t
+	expect_status 0
+	expect_output b
+}
+
 # ---- mq-topic groups / reset / delete-group / describe ------------------
 
 @test "mq-topic groups: columns, never-committed partitions, HELD" {

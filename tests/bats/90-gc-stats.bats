@@ -84,8 +84,7 @@ segs() { ls "$MQ_SPOOL/topics/t/0/" | grep -c '\.log$'; }
 @test "gc is safe beside a reader that holds a deleted segment open" {
 	mq-topic config t retention.bytes=0
 	# slow enough (60 messages in 2 s) that gc, 0.5 s in, finds the
-	# reader in the middle of the segments (its output is flushed only
-	# when it is idle, so there is nothing to wait on)
+	# reader in the middle of the segments
 	bg "$T/out" "$T/err" mq-recv -f -p 0 --rate 30/s t
 	sleep 0.5
 	run mq-topic gc t
