@@ -156,11 +156,17 @@ int	 repl_r_diverged(struct sess *s, struct spool_mirror *m);
 /* repl_admit.c */
 int	 repl_check_role(struct sess *s);
 int	 repl_still_replica(struct sess *s);
+int	 repl_hold(struct sess *s, int *fd);
+void	 repl_let_go(int fd);
 int	 repl_config_apply(struct sess *s, struct spool_topic *t,
 	    const char *text);
 
 /* repl_recv.c */
 int	 repl_r_part(struct sess *s, struct spool_topic *t, uint32_t part);
+
+/* repl_state.c */
+int	 repl_r_groups(struct sess *s, struct spool_topic *t);
+int	 repl_r_sched(struct sess *s, struct spool_topic *t);
 
 /* repl_pass.c */
 void	 repl_free_src(struct sess *s);

@@ -11,9 +11,10 @@
  * (spool_topic_config_update refuses what may not change).  Before each
  * write a session checks again that the spool is still the sender's
  * replica (repl_still_replica): a promotion stops a running follower.
- * The contract
- * of replication is at the top of repl_send.c.  It never prints
- * (opts.report does).
+ * The check is made under a lock the promotion takes after it marks the
+ * spool: a partition's lock for a partition's data, the role lock
+ * (repl_hold) for everything else.  The contract of replication is at
+ * the top of repl_send.c.  It never prints (opts.report does).
  */
 
 #include <sys/file.h>
@@ -238,6 +239,43 @@ repl_still_replica(struct sess *s)
 	return repl_fail(s, -SPOOL_EROLE, "%s is no longer a replica of the "
 	    "source (promoted while this run copied into it): stopping, "
 	    "nothing more written there", s->path);
+}
+
+/*
+ * repl_hold - take the role lock (SPOOL/lock) shared, then check that
+ * the spool is still the sender's replica; for a write no partition
+ * lock covers (a topic, its config, group offsets, scheduled files).  A
+ * promotion marks the spool first and takes the lock exclusive after
+ * (spool_promote), so such a write either ends before the promotion
+ * goes on or sees the mark and is never made.  Not to be held while
+ * waiting on the peer: a promotion would wait as long.  *fd for
+ * repl_let_go; -1 in a dry run, which writes nothing.
+ */
+int
+repl_hold(struct sess *s, int *fd)
+{
+	int r;
+
+	*fd = -1;
+	if (s->flags & SPOOL_REPL_DRYRUN)
+		return 0;
+	if ((r = spool_lock_file(s->sp->dirfd, LOCK_SH)) < 0)
+		return repl_fail(s, r, "%s/%s: %s", s->path, SPOOL_LOCK_NAME,
+		    strerror(-r));
+	*fd = r;
+	if ((r = repl_still_replica(s)) < 0) {
+		repl_let_go(*fd);
+		*fd = -1;
+	}
+	return r;
+}
+
+/* repl_let_go - let go of the role lock repl_hold took, if it did */
+void
+repl_let_go(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 /* config_apply - make topic t's config the source's text (growing only) */

@@ -43,182 +43,6 @@
 
 #include "repl.h"
 
-/* r_groups - carry a topic's group offsets, never past what we hold */
-static int
-r_groups(struct sess *s, struct spool_topic *t)
-{
-	char group[SPOOL_NAME_MAX + 1];
-	struct spool_part_info pi;
-	uint32_t n, i, part;
-	uint64_t off;
-	int r;
-
-	proto_begin(&s->pr, PROTO_GROUPS_REQ);
-	proto_str(&s->pr, t->name);
-	if ((r = proto_send(&s->pr)) < 0 ||
-	    (r = repl_expect(s, PROTO_GROUPS)) < 0)
-		return r;
-	n = proto_get32(&s->pr);
-	for (i = 0; i < n && proto_done(&s->pr) == 0; i++) {
-		proto_getstr(&s->pr, group, sizeof(group));
-		part = proto_get32(&s->pr);
-		off = proto_get64(&s->pr);
-		if (proto_done(&s->pr) < 0)
-			break;
-		if (!spool_topic_name_ok(group))
-			return repl_fail(s, -EBADMSG, "protocol: group name");
-		if (part >= t->cfg.partitions ||
-		    spool_part_bounds(t, part, &pi) < 0)
-			continue;
-		if (off > pi.next)
-			off = pi.next;
-		if ((r = spool_group_store(t, group, part, off)) < 0)
-			return repl_fail(s, r, "%s: group %s: %s", t->name,
-			    group, strerror(-r));
-	}
-	if (proto_done(&s->pr) < 0)
-		return repl_fail(s, -EBADMSG, "protocol: malformed GROUPS");
-	return 0;
-}
-
-/* name_cmp - strcmp for bsearch over sorted names */
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* sched_fetch - copy one scheduled file of the source, durably */
-static int
-sched_fetch(struct sess *s, struct spool_topic *t, const char *name)
-{
-	const unsigned char *d;
-	size_t len;
-	int r;
-
-	proto_begin(&s->pr, PROTO_SCHED_GET);
-	proto_str(&s->pr, t->name);
-	proto_str(&s->pr, name);
-	if ((r = proto_send(&s->pr)) < 0 ||
-	    (r = repl_expect(s, PROTO_SCHED_FILE)) < 0)
-		return r;
-	d = proto_rest(&s->pr, &len);
-	if (len == 0)
-		return 0;	/* moved or cancelled meanwhile */
-	if ((r = spool_sched_put(t, name, d, len, s->sync)) < 0)
-		return repl_fail(s, r, "%s/scheduled/%s: %s", t->name, name,
-		    r == -EBADMSG ? spool_errmsg(s->sp) : strerror(-r));
-	return 0;
-}
-
-/*
- * sched_names - the names that end a SCHED frame, copied (the frames
- * that follow reuse the buffer) and sorted; *out to free with *np names
- * even on error
- */
-static int
-sched_names(struct sess *s, char ***out, uint32_t *np)
-{
-	char name[SPOOL_NAME_MAX + 1], **src;
-	uint32_t n, i;
-
-	*out = NULL;
-	*np = 0;
-	n = proto_get32(&s->pr);
-	if (proto_done(&s->pr) < 0 || n > s->pr.len)
-		return repl_fail(s, -EBADMSG, "protocol: malformed SCHED");
-	if ((src = calloc(n + 1, sizeof(*src))) == NULL)
-		return -ENOMEM;
-	*out = src;
-	for (i = 0; i < n; i++) {
-		proto_getstr(&s->pr, name, sizeof(name));
-		if (proto_done(&s->pr) < 0)
-			return repl_fail(s, -EBADMSG, "protocol: malformed "
-			    "SCHED");
-		if ((src[i] = strdup(name)) == NULL)
-			return -ENOMEM;
-		*np = i + 1;
-	}
-	if (n > 0)
-		qsort(src, n, sizeof(*src), name_cmp);
-	return 0;
-}
-
-/*
- * r_sched - make the replica's scheduled files the source's: the new
- * ones copied, the partitions brought up to where the source was when it
- * listed them, then the ones it no longer has removed (their batches are
- * here by then).  The replica never moves them; a promotion does.
- */
-static int
-r_sched(struct sess *s, struct spool_topic *t)
-{
-	char **src = NULL, **mine = NULL;
-	struct spool_part_info pi;
-	uint64_t *before = NULL, *after = NULL;
-	uint32_t np, n = 0, i, p;
-	size_t nmine = 0, k;
-	int r = 0, behind = 0;
-
-	proto_begin(&s->pr, PROTO_SCHED_REQ);
-	proto_str(&s->pr, t->name);
-	if ((r = proto_send(&s->pr)) < 0 ||
-	    (r = repl_expect(s, PROTO_SCHED)) < 0)
-		return r;
-	np = proto_get32(&s->pr);
-	if (np > SPOOL_PART_MAX)
-		return repl_fail(s, -EBADMSG, "protocol: malformed SCHED");
-	if ((before = calloc(np + 1, sizeof(*before))) == NULL ||
-	    (after = calloc(np + 1, sizeof(*after))) == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (p = 0; p < np; p++) {
-		before[p] = proto_get64(&s->pr);
-		after[p] = proto_get64(&s->pr);
-	}
-	if ((r = sched_names(s, &src, &n)) < 0)
-		goto out;
-	if ((r = spool_sched_names(t, &mine, &nmine)) < 0) {
-		r = repl_fail(s, r, "%s/scheduled: %s", t->name, strerror(-r));
-		goto out;
-	}
-	if (nmine > 0)
-		qsort(mine, nmine, sizeof(*mine), name_cmp);
-	/* the frames below reuse the buffer: src holds copies */
-	for (i = 0; i < n && r == 0; i++)
-		if (nmine == 0 || bsearch(&src[i], mine, nmine, sizeof(*mine),
-		    name_cmp) == NULL)
-			r = sched_fetch(s, t, src[i]);
-	/* every file it moved before listing is in its log below after */
-	for (p = 0; p < np && p < t->cfg.partitions && r == 0; p++) {
-		if (spool_part_bounds(t, p, &pi) == 0 && pi.next < after[p])
-			r = repl_r_part(s, t, p);
-		if (r == 0 && (spool_part_bounds(t, p, &pi) < 0 ||
-		    pi.next < after[p]))
-			behind = 1;	/* a gap: keep what we have */
-	}
-	for (k = 0; k < nmine && r == 0 && !behind; k++)
-		if ((n == 0 || bsearch(&mine[k], src, n, sizeof(*src),
-		    name_cmp) == NULL) &&
-		    (r = spool_sched_drop(t, mine[k], s->sync)) < 0)
-			r = repl_fail(s, r, "%s/scheduled/%s: %s", t->name,
-			    mine[k], strerror(-r));
-	if (r == 0 && (n > 0 || nmine > 0) &&
-	    (r = spool_sched_setfrom(t, before, np, s->sync)) < 0)
-		r = repl_fail(s, r, "%s/scheduled: %s", t->name, strerror(-r));
-out:
-	for (i = 0; src != NULL && i < n; i++)
-		free(src[i]);
-	free(src);
-	for (k = 0; k < nmine; k++)
-		free(mine[k]);
-	free(mine);
-	free(before);
-	free(after);
-	return r;
-}
-
 /* free_src - forget the source's topic list */
 void
 repl_free_src(struct sess *s)
@@ -237,7 +61,7 @@ r_topic(struct sess *s, const char *name, const char *text)
 	struct spool_topic *t = NULL;
 	char copy[CONFIG_TEXT];
 	uint32_t p;
-	int r, dry = (s->flags & SPOOL_REPL_DRYRUN) != 0;
+	int r, hold, dry = (s->flags & SPOOL_REPL_DRYRUN) != 0;
 
 	snprintf(copy, sizeof(copy), "%s", text);
 	spool_config_default(&cfg);
@@ -245,6 +69,9 @@ r_topic(struct sess *s, const char *name, const char *text)
 	    cfg.partitions > SPOOL_PART_MAX)
 		return repl_fail(s, -EBADMSG, "%s: a config from the source "
 		    "that does not parse", name);
+	/* the topic and its config: written holding the role lock */
+	if ((r = repl_hold(s, &hold)) < 0)
+		return r;
 	r = spool_topic_open(s->sp, name, &t);
 	if (r == -ENOENT && !dry) {
 		repl_report(s, 1, "%s: new topic", name);
@@ -257,22 +84,19 @@ r_topic(struct sess *s, const char *name, const char *text)
 		r = 0;
 	}
 	if (r < 0)
-		return repl_fail(s, r, "%s: %s", name, r == -EBADMSG ?
+		r = repl_fail(s, r, "%s: %s", name, r == -EBADMSG ?
 		    spool_errmsg(s->sp) : strerror(-r));
-	/* each write of a topic's own files asks again: still a replica? */
-	if (t != NULL && !dry && ((r = repl_still_replica(s)) < 0 ||
-	    (r = repl_config_apply(s, t, text)) < 0))
-		goto out;
-	for (p = 0; p < cfg.partitions; p++) {
+	else if (t != NULL && !dry)
+		r = repl_config_apply(s, t, text);
+	repl_let_go(hold);
+	/* each partition's writes are checked under its own lock */
+	for (p = 0; r == 0 && p < cfg.partitions; p++) {
 		if (t != NULL && p >= t->cfg.partitions)
 			break;
-		if ((r = repl_r_part(s, t, p)) < 0)
-			goto out;
+		r = repl_r_part(s, t, p);
 	}
-	if (t != NULL && !dry && (r = repl_still_replica(s)) == 0 &&
-	    (r = r_sched(s, t)) == 0 && (r = repl_still_replica(s)) == 0)
-		r = r_groups(s, t);
-out:
+	if (r == 0 && t != NULL && !dry && (r = repl_r_sched(s, t)) == 0)
+		r = repl_r_groups(s, t);
 	spool_topic_close(t);
 	return r;
 }
@@ -284,7 +108,7 @@ r_pass(struct sess *s)
 	char name[SPOOL_NAME_MAX + 1], text[CONFIG_TEXT], **mine, **nv;
 	char (*cfgs)[CONFIG_TEXT] = NULL, (*nc)[CONFIG_TEXT];
 	size_t n, i, k;
-	int type, r = 0, have;
+	int type, r = 0, have, hold;
 
 	repl_free_src(s);
 	proto_begin(&s->pr, PROTO_LIST);
@@ -329,7 +153,7 @@ r_pass(struct sess *s)
 		s->nsrc++;
 	}
 	/* deletions, configs, groups and scheduled files: a replica's only */
-	if ((r = repl_still_replica(s)) < 0)
+	if ((r = repl_hold(s, &hold)) < 0)
 		goto out;
 	/* --delete: topics the source no longer has go here too */
 	if ((s->flags & SPOOL_REPL_DELETE) &&
@@ -350,6 +174,7 @@ r_pass(struct sess *s)
 		}
 		free(mine);
 	}
+	repl_let_go(hold);
 	for (i = 0; i < s->nsrc && r == 0; i++) {
 		size_t keep = s->nsrc;
 
@@ -410,13 +235,10 @@ r_changes(struct sess *s)
 				break;
 			}
 		}
-		if ((ch[i].part == CH_GROUPS || ch[i].part == CH_SCHED) &&
-		    (r = repl_still_replica(s)) < 0)
-			break;
 		if (ch[i].part == CH_GROUPS)
-			r = r_groups(s, t);
+			r = repl_r_groups(s, t);
 		else if (ch[i].part == CH_SCHED)
-			r = r_sched(s, t);
+			r = repl_r_sched(s, t);
 		else if (ch[i].part >= t->cfg.partitions)
 			r = CHG_ALL;
 		else

@@ -6,11 +6,13 @@
  * the spool checks the marker under each partition's lock before it
  * writes (repl_still_replica), so once every partition's lock has been
  * taken and let go here (quiesce), no follower writes a partition
- * again.  (Its other writes, group offsets, scheduled files, topics,
- * are checked one step before, not under a lock: a narrow window.)  Then a
- * new epoch, so that no batch the new primary writes carries an old
- * one; the scheduled files whose batches the source had already moved
- * are dropped (sched_repl.c), so that the new primary moves each of the
+ * again.  Its other writes (topics, configs, group offsets, scheduled
+ * files) it checks holding the role lock, SPOOL/lock, shared
+ * (repl_hold); taken exclusive and let go here once, after the mark
+ * (hold_off), it says that none of them is made again.  Then a new
+ * epoch, so that no batch the new primary writes carries an old one;
+ * the scheduled files whose batches the source had already moved are
+ * dropped (sched_repl.c), so that the new primary moves each of the
  * others once; the send ID markers the records call for are written
  * (dedup_rebuild.c), so that a client's retry after the failover stores
  * nothing twice, and made durable together (one syncfs).  Then the
@@ -50,6 +52,22 @@ quiesce(struct spool_topic *t)
 			return lk;
 		close(lk);
 	}
+	return 0;
+}
+
+/*
+ * hold_off - take and let go the role lock: a follower's write outside
+ * the partitions that checked the mark before it changed has finished,
+ * and the next one sees it
+ */
+static int
+hold_off(struct spool *sp)
+{
+	int lk;
+
+	if ((lk = spool_lock_file(sp->dirfd, LOCK_EX)) < 0)
+		return lk;
+	close(lk);
 	return 0;
 }
 
@@ -109,7 +127,7 @@ spool_promote(struct spool *sp, uint32_t *epoch)
 		return r;
 	if (*epoch == UINT32_MAX)
 		return -EOVERFLOW;
-	if ((r = repl_mark_promoting(sp)) < 0 ||
+	if ((r = repl_mark_promoting(sp)) < 0 || (r = hold_off(sp)) < 0 ||
 	    (r = repl_set_epoch(sp, ++*epoch)) < 0)
 		return r;
 	if ((r = promote_topics(sp)) < 0)

@@ -1075,6 +1075,60 @@ sched_files() {
 	expect_output $'1\n2\n3\nnew-on-c'
 }
 
+@test "--promote marks the spool, then waits for a follower's write outside the partitions (it holds SPOOL/lock shared)" {
+	seq 3 | mq-send -s "$A" t
+	run -0 "$R" "$A" "$B"
+	# a follower in the middle of such a write holds the role lock
+	bg "$T/l.out" "$T/l.err" flock -s "$B/lock" \
+	    sh -c "touch '$T/held'; sleep 4"
+	local lp=$BG_PID
+	wait_until 10 test -e "$T/held"
+	bg "$T/p.out" "$T/p.err" "$R" --promote "$B"
+	local pp=$BG_PID
+	# marked at once: no follower starts a write from now on...
+	wait_until 10 grep -qx promoting "$B/replica"
+	# ...but the one under way is not cut short: the promotion waits
+	sleep 1
+	kill -0 "$pp"
+	run mq-send -s "$B" t early
+	expect_status 69
+	wait_bg "$lp" 10
+	wait_bg "$pp" 10
+	expect_eq "$BG_STATUS" 0 "the promotion's status"
+	expect_missing "$B/replica"
+	run -0 mq-send -s "$B" t late
+}
+
+@test "a follower writes a topic, a config or group offsets only under SPOOL/lock: promoted meanwhile, it writes none" {
+	seq 3 | mq-send -s "$A" t
+	run -0 "$R" "$A" "$B"
+	# news on the source: a group's commit, a config, a topic
+	mq-recv -s "$A" -g news t >/dev/null
+	run -0 mq-topic -s "$A" config t retention.ms=3600000
+	mq-send -s "$A" u one
+	# the role lock is held (as a promotion holds it, a moment)
+	bg "$T/l.out" "$T/l.err" flock -x "$B/lock" \
+	    sh -c "touch '$T/held'; sleep 3"
+	local lp=$BG_PID
+	wait_until 10 test -e "$T/held"
+	bg "$T/f.out" "$T/f.err" "$R" "$A" "$B"
+	local fp=$BG_PID
+	# the pass waits before its first such write...
+	sleep 1
+	kill -0 "$fp"
+	# ...and the spool is promoted before it gets the lock
+	run -0 "$R" --promote "$B"
+	wait_bg "$lp" 10
+	wait_bg "$fp" 10
+	expect_eq "$BG_STATUS" 69 "the follower's status"
+	grep -q "no longer a replica" "$T/f.err"
+	run -0 mq-topic -s "$B" groups t
+	expect_not_contains "news"
+	run -0 mq-topic -s "$B" config t
+	expect_not_contains "retention.ms=3600000"
+	expect_missing "$B/topics/u"
+}
+
 @test "a destination that is a dangling symbolic link: an error, no copy to a stand-in, no acknowledgement" {
 	seq 3 | mq-send -s "$A" t
 	ln -s "$T/nowhere" "$T/dangling"
