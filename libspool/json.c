@@ -19,7 +19,7 @@
  * mq-recv -J | mq-send -J byte for byte.
  *
  * Encoding is done by hand (it is on the hot path of mq-recv -J, and
- * mirror.c writes a diverged replica's cut-off messages so), with no
+ * mirror_cut.c writes a diverged replica's cut-off messages so), with no
  * library.  Decoding (mq-send -J) is the programs' business and uses
  * jansson: cmd/json_in.c, so that libspool does not link jansson.
  */

@@ -13,8 +13,8 @@
  * position, header checksum, offset); the sender checks that batch
  * against its own log by reading one header, and streams only what
  * follows, whole batches as stored, segment by segment.  The receiver
- * appends them through mirror.c, syncs, and acknowledges; the sender
- * records the acknowledgement in SPOOL/replicas/ID for mq-send
+ * appends them through mirror_append.c, syncs, and acknowledges; the
+ * sender records the acknowledgement in SPOOL/replicas/ID for mq-send
  * --replicas.  A replica whose newest batch the source does not have has
  * diverged: the two find their newest common batch (by header checksum
  * and offset, so epochs count, as in Kafka's KIP-101) and the replica is
@@ -24,11 +24,13 @@
  * recorded, and the replica's newest batch is the source's or one whose
  * epoch the source's log goes on in, the replica lists its segments
  * (SEGS) and the sender sends whole each sealed one that differs, which
- * mirror.c installs as gc installs one; that is not divergence.
+ * mirror_install.c installs as gc installs one; that is not divergence.
  *
  * Roles live in small files of the spool directory: id (a stable random
  * identity), epoch (the replication epoch writers stamp into batches),
- * replica (present on a replica: the identity of its source).
+ * replica (present on a replica: the identity of its source), lock (the
+ * role lock: a follower holds it shared while it writes outside the
+ * partitions, a promotion takes it exclusive once; repl_promote.c).
  *
  * Nothing here trusts the peer: names are checked as everywhere else,
  * partitions against the topic, every batch before it is written; a

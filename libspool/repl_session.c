@@ -2,36 +2,9 @@
  * repl_session.c - one mq-replicate session: the handshake,
  * the spool it serves, and spool_replicate
  *
- * The contract of replication (all repl_*.c files):
- *
- * A session runs over one pipe between a sender (the source spool) and
- * a receiver (the replica), whichever end started it: the client sends
- * HELLO, the server answers with its own (proto.h; mq-spool(5) has the
- * exchange).  Then the receiver drives: it asks for the topic list, and
- * for each partition says what it holds (its newest batch: segment,
- * position, header checksum, offset); the sender checks that batch
- * against its own log by reading one header, and streams only what
- * follows, whole batches as stored, segment by segment.  The receiver
- * appends them through mirror.c, syncs, and acknowledges; the sender
- * records the acknowledgement in SPOOL/replicas/ID for mq-send
- * --replicas.  A replica whose newest batch the source does not have has
- * diverged: the two find their newest common batch (by header checksum
- * and offset, so epochs count, as in Kafka's KIP-101) and the replica is
- * cut back to it, its cut-off messages first kept aside in
- * SPOOL/diverged/.  Compaction rewrites sealed segments: when the
- * source's compaction generation (compact.c) is not the one the replica
- * recorded, and the replica's newest batch is the source's or one whose
- * epoch the source's log goes on in, the replica lists its segments
- * (SEGS) and the sender sends whole each sealed one that differs, which
- * mirror.c installs as gc installs one; that is not divergence.
- *
- * Roles live in small files of the spool directory: id (a stable random
- * identity), epoch (the replication epoch writers stamp into batches),
- * replica (present on a replica: the identity of its source).
- *
- * Nothing here trusts the peer: names are checked as everywhere else,
- * partitions against the topic, every batch before it is written; a
- * malformed frame is -EBADMSG.  It never prints (opts.report does).
+ * The contract of replication (all repl_*.c files) is at the top of
+ * repl_send.c.  Nothing here trusts the peer; it never prints
+ * (opts.report does).
  */
 
 #include <sys/file.h>

@@ -104,7 +104,7 @@ int	 spool_mirror_set_gen(struct spool_mirror *, uint64_t gen, int sync);
 int	 spool_mirror_held(struct spool_topic *, const struct spool_bhdr *,
 	    int64_t since, struct spool_mheld *);
 
-/* mirror.c, for mirror_cut.c and mirror_install.c */
+/* mirror.c, for mirror_append.c, mirror_cut.c and mirror_install.c */
 int	 spool_mirror_load(struct spool_mirror *);
 void	 spool_mirror_close_head(struct spool_mirror *);
 int	 spool_mirror_walk_last(struct spool_mirror *, int logfd, int idxfd,
