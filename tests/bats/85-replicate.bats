@@ -24,6 +24,10 @@ setup() {
 	EOF
 	chmod +x "$T/pipe"
 	E=(-e "$T/pipe" --remote-path "$R")
+	# a lock holder for flock(1): it says it holds, then holds until the
+	# test touches release (30 s at most, so that a failure cannot hang)
+	HOLD="touch '$T/held'; i=0; while [ ! -e '$T/release' ] &&
+	    [ \$i -lt 300 ]; do sleep 0.1; i=\$((i + 1)); done"
 }
 
 # same_logs A B: every segment file of spool A is byte-identical in B
@@ -1079,8 +1083,7 @@ sched_files() {
 	seq 3 | mq-send -s "$A" t
 	run -0 "$R" "$A" "$B"
 	# a follower in the middle of such a write holds the role lock
-	bg "$T/l.out" "$T/l.err" flock -s "$B/lock" \
-	    sh -c "touch '$T/held'; sleep 4"
+	bg "$T/l.out" "$T/l.err" flock -s "$B/lock" sh -c "$HOLD"
 	local lp=$BG_PID
 	wait_until 10 test -e "$T/held"
 	bg "$T/p.out" "$T/p.err" "$R" --promote "$B"
@@ -1092,6 +1095,7 @@ sched_files() {
 	kill -0 "$pp"
 	run mq-send -s "$B" t early
 	expect_status 69
+	touch "$T/release"
 	wait_bg "$lp" 10
 	wait_bg "$pp" 10
 	expect_eq "$BG_STATUS" 0 "the promotion's status"
@@ -1107,8 +1111,7 @@ sched_files() {
 	run -0 mq-topic -s "$A" config t retention.ms=3600000
 	mq-send -s "$A" u one
 	# the role lock is held (as a promotion holds it, a moment)
-	bg "$T/l.out" "$T/l.err" flock -x "$B/lock" \
-	    sh -c "touch '$T/held'; sleep 3"
+	bg "$T/l.out" "$T/l.err" flock -x "$B/lock" sh -c "$HOLD"
 	local lp=$BG_PID
 	wait_until 10 test -e "$T/held"
 	bg "$T/f.out" "$T/f.err" "$R" "$A" "$B"
@@ -1116,9 +1119,14 @@ sched_files() {
 	# the pass waits before its first such write...
 	sleep 1
 	kill -0 "$fp"
-	# ...and the spool is promoted before it gets the lock
-	run -0 "$R" --promote "$B"
+	# ...and the spool is marked for promotion before it gets the lock
+	bg "$T/p.out" "$T/p.err" "$R" --promote "$B"
+	local pp=$BG_PID
+	wait_until 10 grep -qx promoting "$B/replica"
+	touch "$T/release"
 	wait_bg "$lp" 10
+	wait_bg "$pp" 10
+	expect_eq "$BG_STATUS" 0 "the promotion's status"
 	wait_bg "$fp" 10
 	expect_eq "$BG_STATUS" 69 "the follower's status"
 	grep -q "no longer a replica" "$T/f.err"
